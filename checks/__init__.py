@@ -1,0 +1,1 @@
+"""Pure computations: data in, frozen results out. No I/O but what is handed in."""

@@ -1,0 +1,779 @@
+"""config.toml -> frozen, validated settings.
+
+`load_config(path)` reads the file once, validates all of it up front and
+returns a frozen `Settings`. Every problem is reported with its key path, what
+was expected and what was found (`models[2].checks.drift.threshold: must be > 0,
+got -1`). Secrets are never in the file: the file names an environment variable
+or a file (a systemd credential) and the value is resolved at load time into a
+`Secret`, which never prints its value.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+EX_CONFIG = 78
+DEFAULT_CONFIG_NAME = "config.toml"
+CONFIG_ENV = "MLMAINT_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; `problems` lists each one with its key path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"invalid configuration {source}:\n{lines}")
+
+
+# --------------------------------------------------------------------------- types
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _parse_duration(value: object) -> object:
+    """Accept "90s", "15m", "24h", "7d", "2w" or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '15m' or '24h', got {value!r}")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    raise ValueError(f"expected a duration like '15m' or '24h', got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Secret:
+    """A resolved secret. Its repr and str never show the value."""
+
+    __slots__ = ("_value", "origin")
+
+    def __init__(self, value: str, origin: str) -> None:
+        self._value = value
+        self.origin = origin
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(<from {self.origin}>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SecretRef(_Frozen):
+    """Where a secret comes from: an environment variable or a file, never the config."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env' or 'file'")
+        return self
+
+    def describe(self) -> str:
+        return f"env {self.env}" if self.env else f"file {self.file}"
+
+    def resolve(self, environ: Mapping[str, str]) -> Secret | None:
+        """The secret's value, or None when the variable or file is absent."""
+        if self.env is not None:
+            value = environ.get(self.env)
+            return None if value is None else Secret(value, self.describe())
+        assert self.file is not None  # guaranteed by _one_source
+        try:
+            text = self.file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
+        return Secret(text.rstrip("\n"), self.describe())
+
+
+class Schedule(_Frozen):
+    """A job cadence: a fixed interval or a crontab line in a time zone."""
+
+    every: Duration | None = None
+    cron: str | None = None
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'every' or 'cron'")
+        if self.every is not None and self.every <= timedelta(0):
+            raise ValueError(f"'every' must be > 0, got {self.every}")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"'cron' must have 5 fields, got {self.cron!r}")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+def _every(text: str) -> Schedule:
+    return Schedule(every=_parse_duration(text))
+
+
+# --------------------------------------------------------------------------- service
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class ServiceSettings(_Frozen):
+    state_dir: Path = Path("var")
+    log_level: LogLevel = LogLevel.INFO
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8787, ge=0, le=65535)
+    api_token: SecretRef | None = None
+    shutdown_grace: Duration = timedelta(seconds=30)
+    # A wedged scheduler stops the watchdog pings after this long without progress.
+    watchdog_stall: Duration = timedelta(minutes=5)
+
+
+class StoreSettings(_Frozen):
+    url: str = "sqlite:///var/mlmaint.db"
+    password: SecretRef | None = None
+    pool_size: int = Field(default=5, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError(f"expected a sqlite: or postgresql: URL, got {value!r}")
+        if "@" in value and ":" in value.split("@")[0].split("//")[-1]:
+            raise ValueError("the URL holds a password: use store.password = { env = ... }")
+        return value
+
+
+class MlflowSettings(_Frozen):
+    tracking_uri: str = "sqlite:///var/mlflow.db"
+    artifact_root: Path = Path("var/mlflow-artifacts")
+    experiment_prefix: str = "mlmaint"
+
+
+class ExecutorKind(enum.StrEnum):
+    LOCAL = "local"
+    CELERY = "celery"
+
+
+class CelerySettings(_Frozen):
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str = "redis://127.0.0.1:6379/1"
+    queue: str = "gpu"
+    # Above the task hard limit, or Redis re-delivers a task that is still running.
+    visibility_timeout: Duration = timedelta(hours=7)
+
+
+class ExecutorSettings(_Frozen):
+    kind: ExecutorKind = ExecutorKind.LOCAL
+    timeout: Duration = timedelta(hours=6)
+    max_concurrent: int = Field(default=1, ge=1)
+    celery: CelerySettings = CelerySettings()
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class _ChannelBase(_Frozen):
+    name: str
+    enabled: bool = True
+    min_severity: Severity = Severity.INFO
+    # Empty means every model.
+    models: tuple[str, ...] = ()
+
+
+class FileChannel(_ChannelBase):
+    kind: Literal["file"]
+    path: Path = Path("var/outbox.jsonl")
+
+
+class SlackChannel(_ChannelBase):
+    kind: Literal["slack"]
+    webhook_url: SecretRef = SecretRef(env="MLMAINT_SLACK_WEBHOOK_URL")
+    timeout: Duration = timedelta(seconds=10)
+
+
+class EmailTls(enum.StrEnum):
+    STARTTLS = "starttls"
+    TLS = "tls"
+    NONE = "none"
+
+
+class EmailChannel(_ChannelBase):
+    kind: Literal["email"]
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    tls: EmailTls = EmailTls.STARTTLS
+    username: str | None = None
+    password: SecretRef | None = None
+    sender: str = "mlmaint@localhost"
+    recipients: tuple[str, ...] = ()
+    timeout: Duration = timedelta(seconds=20)
+
+
+class WebhookChannel(_ChannelBase):
+    kind: Literal["webhook"]
+    url: str
+    token: SecretRef | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+
+Channel = Annotated[
+    FileChannel | SlackChannel | EmailChannel | WebhookChannel, Field(discriminator="kind")
+]
+
+
+class QuietHours(_Frozen):
+    start: str = Field(pattern=r"^\d\d:\d\d$")
+    end: str = Field(pattern=r"^\d\d:\d\d$")
+    timezone: str = "UTC"
+
+
+class AlertSettings(_Frozen):
+    repeat_interval: Duration = timedelta(hours=24)
+    # A resolved alert that fires again within this is not re-notified.
+    cooldown: Duration = timedelta(hours=1)
+    delivery_max_age: Duration = timedelta(days=2)
+    delivery_every: Duration = timedelta(seconds=30)
+    quiet_hours: QuietHours | None = None
+    channels: tuple[Channel, ...] = (FileChannel(kind="file", name="outbox"),)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_names(cls, value: tuple[Channel, ...]) -> tuple[Channel, ...]:
+        names = [c.name for c in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"channel names must be unique, repeated: {', '.join(dupes)}")
+        return value
+
+
+# --------------------------------------------------------------------------- report
+
+
+class ReportSettings(_Frozen):
+    enabled: bool = True
+    schedule: Schedule = Schedule(cron="0 8 * * mon", timezone="UTC")
+    directory: Path = Path("var/reports")
+    email_channel: str | None = None
+    slack_channel: str | None = None
+    base_url: str = "http://127.0.0.1:8787"
+
+
+# --------------------------------------------------------------------------- frameworks
+
+
+class EnvironmentKind(enum.StrEnum):
+    PYTHON = "python"
+    REQUIREMENTS = "requirements"
+    LOCK = "lock"
+    MLFLOW_MODEL = "mlflow_model"
+
+
+class EnvironmentSettings(_Frozen):
+    name: str
+    kind: EnvironmentKind
+    # PYTHON: interpreter path; REQUIREMENTS / LOCK: the file.
+    path: Path | None = None
+    # MLFLOW_MODEL: registered model name and alias.
+    model: str | None = None
+    alias: str = "champion"
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> Self:
+        if self.kind is EnvironmentKind.MLFLOW_MODEL:
+            if self.model is None:
+                raise ValueError("an mlflow_model environment needs 'model'")
+        elif self.path is None:
+            raise ValueError(f"a {self.kind.value} environment needs 'path'")
+        return self
+
+
+class Ignore(_Frozen):
+    id: str
+    reason: str = Field(min_length=1)
+    until: str | None = Field(default=None, pattern=r"^\d{4}-\d\d-\d\d$")
+    package: str | None = None
+
+
+class FrameworkSettings(_Frozen):
+    enabled: bool = True
+    schedule: Schedule = Schedule(cron="30 6 * * *", timezone="UTC")
+    index_url: str = "https://pypi.org"
+    osv_url: str = "https://api.osv.dev"
+    online: bool = False
+    advisory_db: Path | None = None
+    release_cache_ttl: Duration = timedelta(hours=24)
+    max_release_age_days: int = Field(default=365, gt=0)
+    environments: tuple[EnvironmentSettings, ...] = ()
+    ignores: tuple[Ignore, ...] = ()
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Task(enum.StrEnum):
+    BINARY = "binary_classification"
+    MULTICLASS = "multiclass_classification"
+    REGRESSION = "regression"
+
+
+class FileFormat(enum.StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+class FileSource(_Frozen):
+    kind: Literal["files"]
+    glob: str
+    format: FileFormat = FileFormat.JSONL
+    batch_size: int = Field(default=50_000, gt=0)
+
+
+class CursorKind(enum.StrEnum):
+    TIMESTAMP = "timestamp"
+    ID = "id"
+
+
+class SqlSource(_Frozen):
+    kind: Literal["sql"]
+    url: str
+    password: SecretRef | None = None
+    table: str | None = None
+    query: str | None = None
+    cursor_column: str
+    cursor_kind: CursorKind = CursorKind.TIMESTAMP
+    # Rows that arrive late by up to this much are still picked up.
+    lag: Duration = timedelta(minutes=5)
+    batch_size: int = Field(default=10_000, gt=0)
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> Self:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+
+class HttpSource(_Frozen):
+    kind: Literal["http"]
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+
+
+Source = Annotated[FileSource | SqlSource | HttpSource, Field(discriminator="kind")]
+
+
+class SchemaSettings(_Frozen):
+    id: str = "prediction_id"
+    timestamp: str = "timestamp"
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    prediction: str = "prediction"
+    score: str | None = None
+    label: str = "label"
+    latency: str | None = None
+    error: str | None = None
+    memory: str | None = None
+    max_string_length: int = Field(default=1024, gt=0)
+
+    @model_validator(mode="after")
+    def _columns(self) -> Self:
+        if not self.numeric and not self.categorical:
+            raise ValueError("a schema needs at least one numeric or categorical feature")
+        features = [*self.numeric, *self.categorical]
+        dupes = sorted({c for c in features if features.count(c) > 1})
+        if dupes:
+            raise ValueError(f"features listed twice: {', '.join(dupes)}")
+        return self
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return (*self.numeric, *self.categorical)
+
+
+class SamplingSettings(_Frozen):
+    rate: float = Field(default=1.0, gt=0, le=1)
+    # Reservoir cap of rows kept per window, so a traffic spike can't flood the store.
+    max_rows_per_window: int | None = Field(default=None, gt=0)
+    window: Duration = timedelta(hours=1)
+    schedule: Schedule = _every("5m")
+    retention: Duration = timedelta(days=90)
+    max_rejected_kept: int = Field(default=1000, ge=0)
+
+
+class ReferenceKind(enum.StrEnum):
+    SNAPSHOT = "snapshot"
+    FILE = "file"
+    WINDOW = "window"
+
+
+class ReferenceSettings(_Frozen):
+    kind: ReferenceKind = ReferenceKind.SNAPSHOT
+    path: Path | None = None
+    start: str | None = None
+    end: str | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> Self:
+        if self.kind is ReferenceKind.FILE and self.path is None:
+            raise ValueError("a file reference needs 'path'")
+        if self.kind is ReferenceKind.WINDOW and (self.start is None or self.end is None):
+            raise ValueError("a window reference needs 'start' and 'end'")
+        return self
+
+
+class DriftMethod(enum.StrEnum):
+    AUTO = "auto"
+    KS = "ks"
+    WASSERSTEIN = "wasserstein"
+    PSI = "psi"
+    JENSENSHANNON = "jensenshannon"
+    CHISQUARE = "chisquare"
+    Z = "z"
+    KL_DIV = "kl_div"
+    HELLINGER = "hellinger"
+    ANDERSON = "anderson"
+    CRAMER_VON_MISES = "cramer_von_mises"
+    MANNW = "mannw"
+    ENERGY = "energy"
+
+
+class ColumnDriftSettings(_Frozen):
+    method: DriftMethod = DriftMethod.AUTO
+    threshold: float | None = Field(default=None, gt=0)
+    weight: float = Field(default=1.0, ge=0)
+
+
+class DriftSettings(_Frozen):
+    enabled: bool = True
+    method: DriftMethod = DriftMethod.AUTO
+    # None: the method's own default threshold, as Evidently.
+    threshold: float | None = Field(default=None, gt=0)
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    columns: Mapping[str, ColumnDriftSettings] = Field(default_factory=dict)
+    # The evidence report is rendered for alerting windows only.
+    evidence: bool = True
+
+
+class QualitySettings(_Frozen):
+    enabled: bool = True
+    max_missing_share: float = Field(default=0.05, ge=0, le=1)
+    max_new_category_share: float = Field(default=0.02, ge=0, le=1)
+    max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
+
+
+class PerformanceSettings(_Frozen):
+    enabled: bool = True
+    metric: str | None = None
+    max_absolute_drop: float | None = Field(default=None, gt=0)
+    max_relative_drop: float | None = Field(default=0.05, gt=0, lt=1)
+    min_labelled: int = Field(default=200, gt=0)
+    bootstrap: int = Field(default=200, ge=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    estimate: bool = True
+
+
+class OperationsSettings(_Frozen):
+    enabled: bool = True
+    max_latency_p95_ms: float | None = Field(default=None, gt=0)
+    max_latency_p99_ms: float | None = Field(default=None, gt=0)
+    max_error_rate: float | None = Field(default=0.05, ge=0, le=1)
+    max_memory_mb: float | None = Field(default=None, gt=0)
+
+
+class ChecksSettings(_Frozen):
+    schedule: Schedule = _every("1h")
+    window: Duration = timedelta(days=1)
+    min_rows: int = Field(default=100, gt=0)
+    drift: DriftSettings = DriftSettings()
+    quality: QualitySettings = QualitySettings()
+    performance: PerformanceSettings = PerformanceSettings()
+    operations: OperationsSettings = OperationsSettings()
+
+
+class TrainerKind(enum.StrEnum):
+    SKLEARN = "sklearn"
+    TORCH = "torch"
+    ENTRYPOINT = "entrypoint"
+
+
+class RetrainSettings(_Frozen):
+    enabled: bool = True
+    trainer: TrainerKind = TrainerKind.SKLEARN
+    # sklearn: dotted estimator class; entrypoint: package.module:function.
+    target: str | None = None
+    params: Mapping[str, str | int | float | bool] = Field(default_factory=dict)
+    failing_runs: int = Field(default=3, gt=0)
+    every: Duration | None = None
+    min_interval: Duration = timedelta(days=1)
+    recent_labelled: Duration = timedelta(days=14)
+    holdout_share: float = Field(default=0.2, gt=0, lt=1)
+    promote_margin: float = Field(default=0.0, ge=0)
+    seed: int = 0
+    gpus: int = Field(default=0, ge=0)
+    memory_gb: float = Field(default=4, gt=0)
+    schedule: Schedule = _every("15m")
+
+    @model_validator(mode="after")
+    def _target(self) -> Self:
+        if self.trainer is TrainerKind.ENTRYPOINT and (
+            self.target is None or ":" not in self.target
+        ):
+            raise ValueError("an entrypoint trainer needs target = 'package.module:function'")
+        return self
+
+
+class ModelSettings(_Frozen):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    task: Task = Task.BINARY
+    source: Source
+    labels: Source | None = None
+    schema_: SchemaSettings = Field(alias="schema")
+    sampling: SamplingSettings = SamplingSettings()
+    reference: ReferenceSettings = ReferenceSettings()
+    checks: ChecksSettings = ChecksSettings()
+    retrain: RetrainSettings = RetrainSettings()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _drift_columns_known(self) -> Self:
+        known = {*self.schema_.features, self.schema_.prediction, self.schema_.label}
+        if self.schema_.score:
+            known.add(self.schema_.score)
+        unknown = sorted(set(self.checks.drift.columns) - known)
+        if unknown:
+            raise ValueError(
+                f"checks.drift.columns names columns not in the schema: {', '.join(unknown)}"
+            )
+        return self
+
+
+class Settings(_Frozen):
+    service: ServiceSettings = ServiceSettings()
+    store: StoreSettings = StoreSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    alerts: AlertSettings = AlertSettings()
+    report: ReportSettings = ReportSettings()
+    frameworks: FrameworkSettings = FrameworkSettings()
+    models: tuple[ModelSettings, ...] = ()
+    # Resolved secrets by key path; filled by load_config, never from the file.
+    secrets: Mapping[str, Secret] = Field(default_factory=dict, exclude=True)
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, value: tuple[ModelSettings, ...]) -> tuple[ModelSettings, ...]:
+        names = [m.name for m in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model names must be unique, repeated: {', '.join(dupes)}")
+        return value
+
+    def model(self, name: str) -> ModelSettings:
+        for model in self.models:
+            if model.name == name:
+                return model
+        known = ", ".join(m.name for m in self.models) or "none"
+        raise KeyError(f"unknown model {name!r} (configured: {known})")
+
+    def secret(self, key: str) -> Secret | None:
+        return self.secrets.get(key)
+
+    def channel(self, name: str) -> Channel:
+        for channel in self.alerts.channels:
+            if channel.name == name:
+                return channel
+        raise KeyError(f"unknown alert channel {name!r}")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _key_path(loc: tuple[int | str, ...], data: object) -> str:
+    """Turn a pydantic location into `models[2].checks.drift.threshold`.
+
+    Discriminated unions add the tag ("files") to the location; it is not a key
+    in the file, so it is dropped by walking the input alongside.
+    """
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+            node = node[item] if isinstance(node, list | tuple) and item < len(node) else None
+            continue
+        if isinstance(node, dict) and item not in node and node.get("kind") == item:
+            continue
+        if item == "schema_":
+            item = "schema"
+        parts.append(f".{item}" if parts else item)
+        node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def _describe(error: Mapping[str, object]) -> str:
+    kind = error.get("type")
+    ctx = error.get("ctx")
+    ctx = ctx if isinstance(ctx, dict) else {}
+    found = error.get("input")
+    bounds = {
+        "greater_than": ">",
+        "greater_than_equal": ">=",
+        "less_than": "<",
+        "less_than_equal": "<=",
+    }
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        return f"must be {bounds[str(kind)]} {limit}, got {found!r}"
+    if kind == "union_tag_invalid":
+        return f"unknown kind {ctx.get('tag')!r}, expected one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return "missing 'kind'"
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if kind == "value_error" or isinstance(found, dict):
+        return message
+    return f"{message[0].lower()}{message[1:]}, got {found!r}"
+
+
+def _resolve_secrets(
+    settings: Settings, environ: Mapping[str, str]
+) -> tuple[dict[str, Secret], list[str]]:
+    """Resolve every SecretRef; a missing secret is an error only where it is needed."""
+    found: dict[str, Secret] = {}
+    problems: list[str] = []
+
+    def visit(ref: SecretRef | None, key: str, required: bool) -> None:
+        if ref is None:
+            return
+        try:
+            secret = ref.resolve(environ)
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+            return
+        if secret is not None:
+            found[key] = secret
+        elif required:
+            problems.append(f"{key}: secret not set ({ref.describe()} is missing)")
+
+    visit(settings.service.api_token, "service.api_token", required=True)
+    visit(settings.store.password, "store.password", required=True)
+    for i, channel in enumerate(settings.alerts.channels):
+        key = f"alerts.channels[{i}]"
+        if isinstance(channel, SlackChannel):
+            visit(channel.webhook_url, f"{key}.webhook_url", required=channel.enabled)
+        elif isinstance(channel, EmailChannel):
+            visit(channel.password, f"{key}.password", required=channel.enabled)
+        elif isinstance(channel, WebhookChannel):
+            visit(channel.token, f"{key}.token", required=channel.enabled)
+    for i, model in enumerate(settings.models):
+        for part, source in (("source", model.source), ("labels", model.labels)):
+            if isinstance(source, SqlSource):
+                visit(source.password, f"models[{i}].{part}.password", required=True)
+    return found, problems
+
+
+def parse_config(
+    data: Mapping[str, object], source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate a parsed TOML document; raises ConfigError listing every problem."""
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"{_key_path(tuple(err['loc']), data)}: {_describe(err)}" for err in exc.errors()
+        ]
+        raise ConfigError(source, problems) from exc
+    secrets, problems = _resolve_secrets(settings, os.environ if environ is None else environ)
+    if problems:
+        raise ConfigError(source, problems)
+    return settings.model_copy(update={"secrets": secrets})
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate config.toml; relative paths in it stay relative to the cwd."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), ["file not found"]) from exc
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
+    return parse_config(data, str(path), environ)
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get(CONFIG_ENV, DEFAULT_CONFIG_NAME))
+
+
+def masked_dump(settings: Settings) -> dict[str, object]:
+    """The resolved settings as plain data, with secret references, never values."""
+    data = settings.model_dump(mode="json", by_alias=True)
+    data["secrets"] = dict.fromkeys(sorted(settings.secrets), "***")
+    return data

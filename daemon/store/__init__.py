@@ -1,0 +1,1 @@
+"""The store: engine and sessions, ORM tables, migrations, window queries, leader lock."""

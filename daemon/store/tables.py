@@ -1,0 +1,396 @@
+"""The ORM tables: the whole design, owned by the alembic migrations.
+
+Every time is UTC. `UTCDateTime` stores naive UTC on SQLite (which has no time
+zone type) and `timestamptz` on PostgreSQL, and always hands back aware UTC.
+A change here needs a migration: `alembic check` in the test suite fails when
+the two disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT primary keys do not autoincrement on SQLite; INTEGER there is 64-bit anyway.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the store: use UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, object]: JSON()}  # noqa: RUF012
+
+
+class CheckStatus(enum.StrEnum):
+    OK = "ok"
+    ALERT = "alert"
+    INSUFFICIENT_DATA = "insufficient_data"
+    ERROR = "error"
+
+
+class AlertState(enum.StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class NotificationState(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+def _enum(cls: type[enum.StrEnum]) -> String:
+    # Enums as plain strings: no PostgreSQL enum types to migrate when a value is added.
+    return String(max(len(v.value) for v in cls) + 8)
+
+
+class Model(Base):
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime]
+    # The registered model version currently serving (after promotion) and its reference.
+    current_version: Mapped[str | None] = mapped_column(String(64))
+    reference_uri: Mapped[str | None] = mapped_column(Text)
+    reference_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "prediction_id", name="uq_predictions_model_prediction"),
+        Index("ix_predictions_model_ts", "model_id", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    prediction_id: Mapped[str] = mapped_column(String(200))
+    ts: Mapped[datetime]
+    features: Mapped[dict[str, object]]
+    prediction: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(Text)
+    labelled_at: Mapped[datetime | None]
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    memory_mb: Mapped[float | None] = mapped_column(Float)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+
+
+class PendingLabel(Base):
+    """A label whose prediction has not been sampled yet: joined when it arrives."""
+
+    __tablename__ = "pending_labels"
+    __table_args__ = (
+        UniqueConstraint("model_id", "prediction_id", name="uq_pending_labels_model_prediction"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    prediction_id: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+
+class Watermark(Base):
+    """How far a source has been read: a cursor value or per-file offsets (JSON)."""
+
+    __tablename__ = "watermarks"
+    __table_args__ = (UniqueConstraint("model_id", "stream", name="uq_watermarks_model_stream"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    # "predictions" or "labels"
+    stream: Mapped[str] = mapped_column(String(32))
+    state: Mapped[dict[str, object]]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime]
+
+
+class RejectedRow(Base):
+    __tablename__ = "rejected_rows"
+    __table_args__ = (Index("ix_rejected_rows_model_at", "model_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    stream: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
+    # A bounded excerpt of the raw row.
+    raw: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+
+class IngestCount(Base):
+    """Daily counters per model and stream: sampled, skipped and rejected by reason.
+
+    These are the aggregates the weekly report keeps after retention purges rows.
+    """
+
+    __tablename__ = "ingest_counts"
+    __table_args__ = (
+        UniqueConstraint("model_id", "day", "stream", "outcome", name="uq_ingest_counts_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    day: Mapped[str] = mapped_column(String(10))
+    stream: Mapped[str] = mapped_column(String(32))
+    # "sampled", "skipped", "duplicate" or "rejected:<reason>"
+    outcome: Mapped[str] = mapped_column(String(80))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CheckRun(Base):
+    __tablename__ = "check_runs"
+    __table_args__ = (Index("ix_check_runs_model_kind_end", "model_id", "kind", "window_end"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[CheckStatus] = mapped_column(_enum(CheckStatus))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    ran_at: Mapped[datetime]
+    duration_s: Mapped[float] = mapped_column(Float)
+    rows: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[dict[str, object]]
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    evidence_path: Mapped[str | None] = mapped_column(Text)
+
+
+class CheckMetric(Base):
+    __tablename__ = "check_metrics"
+    __table_args__ = (Index("ix_check_metrics_run", "run_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("check_runs.id", ondelete="CASCADE"))
+    # The column or aggregate the metric is about ("age", "dataset", "roc_auc").
+    subject: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    alerting: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("fingerprint", name="uq_alerts_fingerprint"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # The model name or the framework environment name.
+    scope: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(300))
+    state: Mapped[AlertState] = mapped_column(_enum(AlertState))
+    severity: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, object]]
+    first_fired_at: Mapped[datetime]
+    last_fired_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    last_notified_at: Mapped[datetime | None]
+    acked_until: Mapped[datetime | None]
+    ack_note: Mapped[str | None] = mapped_column(Text)
+    fire_count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Notification(Base):
+    """The transactional outbox: written with the alert change, delivered later."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(100))
+    # "firing", "repeat", "resolved", "report", "test"
+    kind: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, object]]
+    state: Mapped[NotificationState] = mapped_column(_enum(NotificationState))
+    created_at: Mapped[datetime]
+    not_before: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+
+class NotificationAlert(Base):
+    """Which alerts a (grouped) notification is about."""
+
+    __tablename__ = "notification_alerts"
+
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class RetrainJob(Base):
+    __tablename__ = "retrain_jobs"
+    __table_args__ = (Index("ix_retrain_jobs_model_state", "model_id", "state"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(32))
+    state: Mapped[JobState] = mapped_column(_enum(JobState))
+    executor: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    spec: Mapped[dict[str, object]]
+    outcome: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]
+    registered_version: Mapped[str | None] = mapped_column(String(64))
+    promoted: Mapped[bool] = mapped_column(Boolean, default=False)
+    log_tail: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class FrameworkFinding(Base):
+    __tablename__ = "framework_findings"
+    __table_args__ = (Index("ix_framework_findings_env_scan", "environment", "scanned_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    environment: Mapped[str] = mapped_column(String(200))
+    package: Mapped[str] = mapped_column(String(200))
+    installed: Mapped[str] = mapped_column(String(100))
+    # "vulnerable", "yanked", "major_behind", "minor_behind", "stale", "eol", ...
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    advisory_ids: Mapped[dict[str, object]]
+    recommended: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(Text)
+    scanned_at: Mapped[datetime]
+    first_seen_at: Mapped[datetime]
+    ignored_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Advisory(Base):
+    """The offline OSV mirror: one row per record, the record kept whole."""
+
+    __tablename__ = "advisories"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    modified: Mapped[datetime]
+    withdrawn: Mapped[datetime | None]
+    aliases: Mapped[dict[str, object]]
+    packages: Mapped[dict[str, object]]
+    record: Mapped[dict[str, object]]
+    source: Mapped[str] = mapped_column(String(200))
+
+
+class AdvisoryPackage(Base):
+    """Lookup from a normalized package name to the advisories that name it."""
+
+    __tablename__ = "advisory_packages"
+
+    package: Mapped[str] = mapped_column(String(200), primary_key=True)
+    advisory_id: Mapped[str] = mapped_column(
+        ForeignKey("advisories.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ReleaseCache(Base):
+    __tablename__ = "release_cache"
+    __table_args__ = (UniqueConstraint("index_url", "package", name="uq_release_cache_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    index_url: Mapped[str] = mapped_column(String(300))
+    package: Mapped[str] = mapped_column(String(200))
+    fetched_at: Mapped[datetime]
+    releases: Mapped[dict[str, object]]
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("week", name="uq_reports_week"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # ISO week, "2026-W47"
+    week: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime]
+    path: Mapped[str] = mapped_column(Text)
+    summary: Mapped[dict[str, object]]
+    html: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class JobRun(Base):
+    """The last run of each scheduled job, so health and catch-up survive a restart."""
+
+    __tablename__ = "job_runs"
+
+    job_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_started_at: Mapped[datetime | None]
+    last_finished_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_status: Mapped[str] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_duration_s: Mapped[float | None] = mapped_column(Float)
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(BigInteger, default=0)
