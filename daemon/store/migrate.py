@@ -56,3 +56,7 @@ def require_current(engine: Engine) -> str:
     if current is not None and current not in known:
         raise SchemaAhead(safe_url(engine), current)
     raise SchemaBehind(safe_url(engine), current, head)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    command.downgrade(alembic_config(engine), revision)

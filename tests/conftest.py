@@ -1,0 +1,123 @@
+"""Shared fixtures: a migrated store on SQLite and on the local PostgreSQL server.
+
+Each test gets a fresh database copied from a template migrated once per session
+(a file copy on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL), so the suite
+pays for the migrations once. PostgreSQL must be running: a missing server fails
+the test with the command that starts it, it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.store import migrate
+from daemon.store.engine import make_engine
+from daemon.store.engine import session_factory as make_session_factory
+
+PG_ADMIN_URL = os.environ.get(
+    "MLMAINT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+START_PG = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+def pg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+def _pg_admin() -> Engine:
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        engine.dispose()
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({type(exc).__name__}); "
+            f"start it with: {START_PG}  (install: apt-get install postgresql)",
+            pytrace=False,
+        )
+    return engine
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    admin = _pg_admin()
+    name = f"mlmaint_tpl_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(pg_url(name))
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def new_sqlite_url(template: Path, directory: Path) -> str:
+    path = directory / f"store-{uuid.uuid4().hex[:8]}.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+def new_pg_database(template: str) -> str:
+    """A fresh migrated PostgreSQL database; the caller drops it with drop_pg_database."""
+    admin = _pg_admin()
+    name = f"mlmaint_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, migrated store on each backend."""
+    if request.param == "sqlite":
+        yield new_sqlite_url(request.getfixturevalue("sqlite_template"), tmp_path)
+        return
+    name = new_pg_database(request.getfixturevalue("pg_template"))
+    yield pg_url(name)
+    drop_pg_database(name)
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Engine]:
+    """A migrated store engine, SQLite and PostgreSQL; fails on leaked connections."""
+    engine = make_engine(store_url)
+    yield engine
+    checked_out = engine.pool.checkedout()  # type: ignore[attr-defined]
+    engine.dispose()
+    assert checked_out == 0, f"{checked_out} connection(s) leaked by the test"
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
