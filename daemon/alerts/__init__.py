@@ -1,0 +1,1 @@
+"""Alerts: policy (fingerprint, firing/resolved, cooldown), outbox, channels."""

@@ -1,0 +1,38 @@
+"""What every job is handed: settings, the store, the clock's `now` comes separately.
+
+Every job is a function of (JobContext, now) plus its subject (a model name, an
+environment). Passing `now` explicitly lets the demo replay weeks in a minute and
+lets tests pin time. The scheduler (daemon/schedule.py) and the demo call the same
+job functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.config import Settings
+from daemon.store.engine import make_engine, session_factory
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.service.state_dir
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobContext:
+        store = settings.store
+        engine = make_engine(store.url, settings.secret("store.password"), store.pool_size)
+        return cls(settings=settings, engine=engine, sessions=session_factory(engine))
+
+    def close(self) -> None:
+        self.engine.dispose()
