@@ -249,6 +249,12 @@ class Alert(Base):
     last_seen_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     last_notified_at: Mapped[datetime | None]
+    # What people were last told ("firing" or "resolved") and at which severity: a
+    # resolution is announced only after the cooldown, so a flapping alert stays quiet.
+    notified_state: Mapped[str | None] = mapped_column(String(16))
+    notified_severity: Mapped[str | None] = mapped_column(String(16))
+    # An ack silences repeats until acked_until, or until the alert resolves when None.
+    acked_at: Mapped[datetime | None]
     acked_until: Mapped[datetime | None]
     ack_note: Mapped[str | None] = mapped_column(Text)
     fire_count: Mapped[int] = mapped_column(Integer, default=1)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 12:33:36.099954
+Create Date: 2026-11-25 12:37:28.804438
 """
 
 from collections.abc import Sequence
@@ -44,6 +44,9 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_notified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("notified_state", sa.String(length=16), nullable=True),
+        sa.Column("notified_severity", sa.String(length=16), nullable=True),
+        sa.Column("acked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("acked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("ack_note", sa.Text(), nullable=True),
         sa.Column("fire_count", sa.Integer(), nullable=False),
