@@ -265,6 +265,8 @@ class EmailChannel(_ChannelBase):
     sender: str = "mlmaint@localhost"
     recipients: tuple[str, ...] = ()
     timeout: Duration = timedelta(seconds=20)
+    # A CA bundle for a relay with an internal or self-signed certificate.
+    ca_file: Path | None = None
 
 
 class WebhookChannel(_ChannelBase):
@@ -291,6 +293,9 @@ class AlertSettings(_Frozen):
     cooldown: Duration = timedelta(hours=1)
     delivery_max_age: Duration = timedelta(days=2)
     delivery_every: Duration = timedelta(seconds=30)
+    # Exponential backoff between failed deliveries (with jitter), capped.
+    retry_initial: Duration = timedelta(seconds=30)
+    retry_max: Duration = timedelta(minutes=30)
     quiet_hours: QuietHours | None = None
     channels: tuple[Channel, ...] = (FileChannel(kind="file", name="outbox"),)
 
