@@ -424,6 +424,19 @@ class HttpSource(_Frozen):
 Source = Annotated[FileSource | SqlSource | HttpSource, Field(discriminator="kind")]
 
 
+# The columns a window DataFrame holds besides the features (daemon/store/windows.py).
+RESERVED_COLUMNS = (
+    "prediction_id",
+    "timestamp",
+    "prediction",
+    "score",
+    "label",
+    "latency_ms",
+    "error",
+    "memory_mb",
+)
+
+
 class SchemaSettings(_Frozen):
     id: str = "prediction_id"
     timestamp: str = "timestamp"
@@ -435,7 +448,12 @@ class SchemaSettings(_Frozen):
     latency: str | None = None
     error: str | None = None
     memory: str | None = None
+    model_version: str | None = None
     max_string_length: int = Field(default=1024, gt=0)
+    # Known values of categorical features: others are kept and counted as new categories.
+    categories: Mapping[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Source columns dropped without counting a row as having an extra column.
+    ignore: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _columns(self) -> Self:
@@ -445,6 +463,14 @@ class SchemaSettings(_Frozen):
         dupes = sorted({c for c in features if features.count(c) > 1})
         if dupes:
             raise ValueError(f"features listed twice: {', '.join(dupes)}")
+        clash = sorted(set(features) & set(RESERVED_COLUMNS))
+        if clash:
+            raise ValueError(
+                f"feature names clash with the window's reserved columns: {', '.join(clash)}"
+            )
+        unknown = sorted(set(self.categories) - set(self.categorical))
+        if unknown:
+            raise ValueError(f"categories given for non-categorical columns: {', '.join(unknown)}")
         return self
 
     @property
