@@ -178,6 +178,11 @@ class ServiceSettings(_Frozen):
     shutdown_grace: Duration = timedelta(seconds=30)
     # A wedged scheduler stops the watchdog pings after this long without progress.
     watchdog_stall: Duration = timedelta(minutes=5)
+    # Standby daemons on a shared PostgreSQL retry the leader lock this often.
+    leader_retry: Duration = timedelta(seconds=5)
+    workers: int = Field(default=4, ge=1, le=64)
+    retention_schedule: Schedule = Schedule(cron="15 3 * * *", timezone="UTC")
+    retrain_poll_schedule: Schedule = Schedule(every=timedelta(minutes=1))
 
 
 class StoreSettings(_Frozen):
