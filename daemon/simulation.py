@@ -54,7 +54,7 @@ def features(scenario: Scenario, day: int, n: int | None = None) -> pd.DataFrame
     if drifted:
         # A new "unlimited" plan takes a share of the traffic.
         plans[rng.random(n) < 0.12] = "unlimited"
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "tenure_months": rng.gamma(2.0, 12.0, n).round(1),
             "monthly_charges": rng.normal(70 + (22 if drifted else 0), 18, n).round(2),
@@ -64,7 +64,6 @@ def features(scenario: Scenario, day: int, n: int | None = None) -> pd.DataFrame
             "region": rng.choice(REGIONS, size=n, p=[0.3, 0.3, 0.2, 0.2]).astype(object),
         }
     )
-    return frame
 
 
 def churn_probability(frame: pd.DataFrame, drifted: bool) -> np.ndarray:
