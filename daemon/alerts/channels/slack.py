@@ -1,0 +1,159 @@
+"""Slack incoming webhook: a Block Kit message within Slack's limits.
+
+Limits (Slack's docs, and PITFALLS.md): 50 blocks a message, 3,000 characters a
+section text, 150 a header. Messages much above ~13k characters in total are
+reported to fail, so the body is held to a smaller budget. A long list of
+alerts (300 drifted features) is packed into as few sections as fit and the
+rest is summarised as "… and N more", pointing at the evidence link.
+
+Slack's answers: 200 "ok"; 429 with Retry-After; 5xx retried; 4xx with an error
+text (`invalid_payload`, `no_service`, `channel_not_found`, `channel_is_archived`,
+`action_prohibited`) is recorded and not retried.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+
+from daemon.alerts import render
+from daemon.alerts.channels.http import post_json
+from daemon.alerts.channels.interface import Outgoing
+from daemon.alerts.message import AlertGroup, AlertItem, Change, Message, Payload, from_json
+from daemon.config import Secret
+
+MAX_BLOCKS = 50
+MAX_SECTION_CHARS = 3000
+MAX_HEADER_CHARS = 150
+# Well under the ~13k characters at which whole messages are reported to fail.
+MAX_TOTAL_CHARS = 11_000
+MAX_LINE_CHARS = 500
+MAX_FALLBACK_CHARS = 300
+
+_EMOJI = {
+    Change.FIRING: ":red_circle:",
+    Change.ESCALATED: ":rotating_light:",
+    Change.REPEAT: ":large_orange_circle:",
+    Change.RESOLVED: ":large_green_circle:",
+}
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn's three control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _item_line(item: AlertItem) -> str:
+    moved = render.measurement(item)
+    line = (
+        f"{_EMOJI[item.change]} *{escape(item.kind)}* `{escape(item.subject)}`"
+        f" — {escape(item.summary)}"
+    )
+    if moved:
+        line += f" ({escape(moved)})"
+    if item.link:
+        line += f" <{item.link}|evidence>"
+    return _cut(line, MAX_LINE_CHARS)
+
+
+def _section(text: str) -> dict[str, object]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _pack(lines: list[str], max_sections: int, budget: int) -> tuple[list[str], int]:
+    """Join lines into section texts within the limits; return them and how many were left."""
+    sections: list[str] = []
+    current = ""
+    used = 0
+    for n, line in enumerate(lines):
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= MAX_SECTION_CHARS and used + len(line) + 1 <= budget:
+            current = candidate
+            used += len(line) + 1
+            continue
+        if current:
+            sections.append(current)
+            current = ""
+        if len(sections) >= max_sections or used + len(line) + 1 > budget:
+            return sections, len(lines) - n
+        current = line
+        used += len(line) + 1
+    if current:
+        sections.append(current)
+    return sections, 0
+
+
+def blocks_for(payload: Payload) -> dict[str, object]:
+    """The webhook body: Block Kit blocks plus the plain-text fallback."""
+    if isinstance(payload, Message):
+        return _message_body(payload)
+    return _alert_body(payload)
+
+
+def _alert_body(group: AlertGroup) -> dict[str, object]:
+    title = group.title
+    counts = ", ".join(f"{group.count(c)} {c.value}" for c in Change if group.count(c))
+    blocks: list[dict[str, object]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(title, MAX_HEADER_CHARS)}},
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": _cut(
+                        f"*{escape(group.scope)}* · severity *{group.severity.value}* · {counts}",
+                        MAX_SECTION_CHARS,
+                    ),
+                }
+            ],
+        },
+    ]
+    lines = [_item_line(i) for i in group.items]
+    # header + context + a trailing "and N more" + the link section
+    room = MAX_BLOCKS - len(blocks) - 2
+    sections, left = _pack(lines, room, MAX_TOTAL_CHARS - len(title) - 500)
+    blocks.extend(_section(s) for s in sections)
+    if left:
+        more = f"_… and {left} more not shown_"
+        if group.link:
+            more += f" — <{group.link}|see the evidence>"
+        blocks.append(_section(more))
+    elif group.link and len(group.items) > 1:
+        blocks.append(_section(f"<{group.link}|Evidence and report>"))
+    fallback = _cut(render.subject_line(group), MAX_FALLBACK_CHARS)
+    return {"text": fallback, "blocks": blocks}
+
+
+def _message_body(message: Message) -> dict[str, object]:
+    blocks: list[dict[str, object]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(message.title, MAX_HEADER_CHARS)},
+        }
+    ]
+    lines = [escape(ln) for ln in message.text.splitlines() if ln.strip()] or [" "]
+    sections, left = _pack(
+        [_cut(ln, MAX_SECTION_CHARS) for ln in lines], MAX_BLOCKS - 3, MAX_TOTAL_CHARS
+    )
+    blocks.extend(_section(s) for s in sections)
+    if left:
+        blocks.append(_section(f"_… {left} more lines not shown_"))
+    if message.link:
+        blocks.append(_section(f"<{message.link}|Open>"))
+    return {"text": _cut(render.subject_line(message), MAX_FALLBACK_CHARS), "blocks": blocks}
+
+
+class SlackSender:
+    def __init__(self, client: httpx.Client, webhook_url: Secret, timeout: float) -> None:
+        self.client = client
+        self.webhook_url = webhook_url
+        self.timeout = timeout
+
+    def send(self, message: Outgoing, now: datetime) -> None:
+        body = blocks_for(from_json(message.payload))
+        post_json(self.client, self.webhook_url.reveal(), body, {}, self.timeout, "slack")

@@ -1,0 +1,253 @@
+"""What an outbox row carries: versioned JSON, rendered by each channel at send time.
+
+The payload holds data, not rendered text, so a Slack message and an email of the
+same notification say the same thing and a renderer fix applies to rows already
+queued. Two shapes: an alert group (one scope's changes in one check cycle) and a
+free message (the weekly report, a channel test). Payloads carry a version; a row
+written by a newer mlmaint fails with a message that says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daemon.config import Severity
+
+PAYLOAD_VERSION = 1
+
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+def max_severity(*values: Severity) -> Severity:
+    return max(values, key=SEVERITY_RANK.__getitem__, default=Severity.INFO)
+
+
+class Change(enum.StrEnum):
+    """Why an alert is in a notification."""
+
+    FIRING = "firing"
+    ESCALATED = "escalated"
+    REPEAT = "repeat"
+    RESOLVED = "resolved"
+
+
+# A grouped notification's kind: the most pressing change it holds.
+_KIND_ORDER = (Change.FIRING, Change.ESCALATED, Change.REPEAT, Change.RESOLVED)
+
+
+class PayloadError(ValueError):
+    """An outbox payload that this mlmaint cannot read."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertItem:
+    alert_id: int
+    kind: str
+    subject: str
+    change: Change
+    severity: Severity
+    summary: str
+    value: float | None = None
+    threshold: float | None = None
+    link: str | None = None
+    since: str
+    fire_count: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertGroup:
+    scope: str
+    items: tuple[AlertItem, ...]
+
+    @property
+    def severity(self) -> Severity:
+        return max_severity(*(i.severity for i in self.items))
+
+    @property
+    def kind(self) -> Change:
+        changes = {i.change for i in self.items}
+        return next(c for c in _KIND_ORDER if c in changes)
+
+    def count(self, change: Change) -> int:
+        return sum(1 for i in self.items if i.change is change)
+
+    @property
+    def link(self) -> str | None:
+        return next((i.link for i in self.items if i.link), None)
+
+    @property
+    def title(self) -> str:
+        if len(self.items) == 1:
+            item = self.items[0]
+            label = {
+                Change.FIRING: "firing",
+                Change.ESCALATED: f"escalated to {item.severity.value}",
+                Change.REPEAT: "still firing",
+                Change.RESOLVED: "resolved",
+            }[item.change]
+            return f"{self.scope}: {item.kind} on {item.subject} {label}"
+        parts = []
+        for change, label in (
+            (Change.FIRING, "firing"),
+            (Change.ESCALATED, "escalated"),
+            (Change.REPEAT, "still firing"),
+            (Change.RESOLVED, "resolved"),
+        ):
+            n = self.count(change)
+            if n:
+                parts.append(f"{n} {label}")
+        return f"{self.scope}: {len(self.items)} alerts ({', '.join(parts)})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    """A message that is not an alert: the weekly report, a channel test."""
+
+    title: str
+    text: str
+    html: str | None = None
+    link: str | None = None
+    attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+
+    @staticmethod
+    def attach_file(path: Path, content_type: str = "text/html") -> Attachment:
+        return Attachment(filename=path.name, content_type=content_type, content=path.read_bytes())
+
+
+Payload = AlertGroup | Message
+
+
+def to_json(payload: Payload) -> dict[str, object]:
+    if isinstance(payload, AlertGroup):
+        return {
+            "v": PAYLOAD_VERSION,
+            "type": "alerts",
+            "scope": payload.scope,
+            "title": payload.title,
+            "severity": payload.severity.value,
+            "items": [
+                {
+                    "alert_id": i.alert_id,
+                    "kind": i.kind,
+                    "subject": i.subject,
+                    "change": i.change.value,
+                    "severity": i.severity.value,
+                    "summary": i.summary,
+                    "value": i.value,
+                    "threshold": i.threshold,
+                    "link": i.link,
+                    "since": i.since,
+                    "fire_count": i.fire_count,
+                }
+                for i in payload.items
+            ],
+        }
+    return {
+        "v": PAYLOAD_VERSION,
+        "type": "message",
+        "title": payload.title,
+        "text": payload.text,
+        "html": payload.html,
+        "link": payload.link,
+        "attachments": [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "content_b64": base64.b64encode(a.content).decode("ascii"),
+            }
+            for a in payload.attachments
+        ],
+    }
+
+
+def _str(data: Mapping[str, object], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise PayloadError(f"payload field {key!r}: expected a string, got {value!r}")
+    return value
+
+
+def _opt_str(data: Mapping[str, object], key: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else _str(data, key)
+
+
+def _opt_float(data: Mapping[str, object], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PayloadError(f"payload field {key!r}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _int(data: Mapping[str, object], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PayloadError(f"payload field {key!r}: expected an integer, got {value!r}")
+    return value
+
+
+def _list(data: Mapping[str, object], key: str) -> Sequence[Mapping[str, object]]:
+    value = data.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise PayloadError(f"payload field {key!r}: expected a list of objects")
+    return value
+
+
+def from_json(data: Mapping[str, object]) -> Payload:
+    version = data.get("v")
+    if version != PAYLOAD_VERSION:
+        raise PayloadError(
+            f"outbox payload version {version!r}, this mlmaint reads {PAYLOAD_VERSION}: "
+            "it was written by a different mlmaint version"
+        )
+    kind = data.get("type")
+    if kind == "alerts":
+        items = tuple(
+            AlertItem(
+                alert_id=_int(i, "alert_id"),
+                kind=_str(i, "kind"),
+                subject=_str(i, "subject"),
+                change=Change(_str(i, "change")),
+                severity=Severity(_str(i, "severity")),
+                summary=_str(i, "summary"),
+                value=_opt_float(i, "value"),
+                threshold=_opt_float(i, "threshold"),
+                link=_opt_str(i, "link"),
+                since=_str(i, "since"),
+                fire_count=_int(i, "fire_count"),
+            )
+            for i in _list(data, "items")
+        )
+        if not items:
+            raise PayloadError("an alert payload without items")
+        return AlertGroup(scope=_str(data, "scope"), items=items)
+    if kind == "message":
+        attachments = tuple(
+            Attachment(
+                filename=_str(a, "filename"),
+                content_type=_str(a, "content_type"),
+                content=base64.b64decode(_str(a, "content_b64")),
+            )
+            for a in _list(data, "attachments")
+        )
+        return Message(
+            title=_str(data, "title"),
+            text=_str(data, "text"),
+            html=_opt_str(data, "html"),
+            link=_opt_str(data, "link"),
+            attachments=attachments,
+        )
+    raise PayloadError(f"unknown outbox payload type {kind!r}")

@@ -1,0 +1,400 @@
+"""The alert policy: findings in, alert state and outbox rows out, in one transaction.
+
+An alert is identified by its fingerprint (scope, kind, subject) and is firing or
+resolved. What people were told is kept apart from the state (`notified_state`):
+
+- a new firing alert is announced once; while it stays firing it is repeated every
+  `repeat_interval` (unless acknowledged); a rise in severity is announced at once;
+- a resolution is announced only once the alert has stayed resolved for the
+  `cooldown`: an alert that flaps inside the cooldown never told anyone it
+  resolved, so firing again is not news and nothing is sent;
+- every change of one scope in one cycle goes into one message per channel.
+
+Routing: a channel takes an alert when its `min_severity` allows it and its
+`models` list is empty or names the scope. Quiet hours hold non-critical messages
+(`not_before`), which the delivery job sends after.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from daemon.alerts.finding import Finding
+from daemon.alerts.message import (
+    SEVERITY_RANK,
+    AlertGroup,
+    AlertItem,
+    Change,
+    Message,
+    max_severity,
+    to_json,
+)
+from daemon.config import Channel, QuietHours, Settings, Severity
+from daemon.store.tables import (
+    Alert,
+    AlertState,
+    Notification,
+    NotificationAlert,
+    NotificationState,
+)
+
+log = logging.getLogger(__name__)
+
+NOTIFIED_FIRING = "firing"
+NOTIFIED_RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyOutcome:
+    """What one call changed: counts per change and the outbox rows written."""
+
+    fired: int = 0
+    escalated: int = 0
+    repeated: int = 0
+    resolved: int = 0
+    # Alerts that changed state without a message: held resolutions, flaps, acks.
+    quiet: int = 0
+    notification_ids: tuple[int, ...] = field(default_factory=tuple)
+
+
+def _severity(value: str | None) -> Severity:
+    try:
+        return Severity(value) if value else Severity.INFO
+    except ValueError:
+        return Severity.WARNING
+
+
+def is_acked(alert: Alert, now: datetime) -> bool:
+    if alert.acked_at is None:
+        return False
+    return alert.acked_until is None or alert.acked_until > now
+
+
+def quiet_until(quiet: QuietHours | None, now: datetime) -> datetime | None:
+    """The end of the quiet period `now` falls in, or None outside quiet hours."""
+    if quiet is None:
+        return None
+    zone = ZoneInfo(quiet.timezone)
+    local = now.astimezone(zone)
+    start = time.fromisoformat(quiet.start)
+    end = time.fromisoformat(quiet.end)
+    t = local.time()
+    inside = start <= t < end if start <= end else (t >= start or t < end)
+    if not inside or start == end:
+        return None
+    end_day = local.date()
+    if t >= end:
+        end_day += timedelta(days=1)
+    return datetime.combine(end_day, end, tzinfo=zone).astimezone(UTC)
+
+
+def routes(channel: Channel, scope: str, severity: Severity) -> bool:
+    if not channel.enabled:
+        return False
+    if channel.models and scope not in channel.models:
+        return False
+    return SEVERITY_RANK[severity] >= SEVERITY_RANK[channel.min_severity]
+
+
+def _item(alert: Alert, change: Change, severity: Severity) -> AlertItem:
+    details = alert.details or {}
+    value = details.get("value")
+    threshold = details.get("threshold")
+    link = details.get("link")
+    return AlertItem(
+        alert_id=alert.id,
+        kind=alert.kind,
+        subject=alert.subject,
+        change=change,
+        severity=severity,
+        summary=alert.summary,
+        value=float(value) if isinstance(value, int | float) else None,
+        threshold=float(threshold) if isinstance(threshold, int | float) else None,
+        link=link if isinstance(link, str) else None,
+        since=alert.first_fired_at.isoformat(),
+        fire_count=alert.fire_count,
+    )
+
+
+def _details(finding: Finding) -> dict[str, object]:
+    data: dict[str, object] = {
+        "value": finding.value,
+        "threshold": finding.threshold,
+        "link": finding.link,
+    }
+    # Only JSON-safe scalars travel: the details are for people, not for replay.
+    extra = {
+        str(k): v
+        for k, v in finding.details.items()
+        if v is None or isinstance(v, str | int | float | bool)
+    }
+    if extra:
+        data["extra"] = extra
+    return data
+
+
+class _Cycle:
+    """The changes collected in one call, by scope, in the order they happened."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, list[tuple[Alert, AlertItem]]] = defaultdict(list)
+        self.touched: set[int] = set()
+        self.counts: dict[Change, int] = defaultdict(int)
+        self.quiet = 0
+
+    def notify(self, alert: Alert, change: Change, now: datetime) -> None:
+        severity = _severity(alert.severity)
+        if change is Change.RESOLVED:
+            # Sent where the firing message went, even if the severity dropped since.
+            severity = max_severity(severity, _severity(alert.notified_severity))
+            alert.notified_state = NOTIFIED_RESOLVED
+        else:
+            alert.notified_state = NOTIFIED_FIRING
+            alert.notified_severity = severity.value
+        alert.last_notified_at = now
+        self.items[alert.scope].append((alert, _item(alert, change, severity)))
+        self.touched.add(alert.id)
+        self.counts[change] += 1
+
+
+def _fire(session: Session, alert: Alert | None, f: Finding, now: datetime, cycle: _Cycle) -> None:
+    if alert is None:
+        alert = Alert(
+            fingerprint=f.fingerprint,
+            scope=f.scope,
+            kind=f.kind,
+            subject=f.subject,
+            state=AlertState.FIRING,
+            severity=f.severity.value,
+            summary=f.summary,
+            details=_details(f),
+            first_fired_at=now,
+            last_fired_at=now,
+            last_seen_at=now,
+            fire_count=1,
+        )
+        session.add(alert)
+        session.flush()
+        cycle.notify(alert, Change.FIRING, now)
+        return
+    alert.severity = f.severity.value
+    alert.summary = f.summary
+    alert.details = _details(f)
+    alert.last_seen_at = now
+    if alert.state is AlertState.RESOLVED:
+        alert.state = AlertState.FIRING
+        alert.resolved_at = None
+        alert.last_fired_at = now
+        alert.fire_count += 1
+        if alert.notified_state != NOTIFIED_FIRING:
+            alert.first_fired_at = now
+            cycle.notify(alert, Change.FIRING, now)
+            return
+        # A flap inside the cooldown: people were never told it resolved.
+        cycle.quiet += 1
+    notified = _severity(alert.notified_severity)
+    if SEVERITY_RANK[f.severity] > SEVERITY_RANK[notified]:
+        cycle.notify(alert, Change.ESCALATED, now)
+
+
+def _clear(alert: Alert, now: datetime, settings: Settings, cycle: _Cycle) -> None:
+    alert.last_seen_at = now
+    if alert.state is AlertState.RESOLVED:
+        return
+    alert.state = AlertState.RESOLVED
+    alert.resolved_at = now
+    alert.acked_at = None
+    alert.acked_until = None
+    if settings.alerts.cooldown <= timedelta(0) and alert.notified_state == NOTIFIED_FIRING:
+        cycle.notify(alert, Change.RESOLVED, now)
+    else:
+        cycle.quiet += 1
+
+
+def _sweep(
+    session: Session, settings: Settings, now: datetime, scopes: Iterable[str] | None, cycle: _Cycle
+) -> None:
+    """Repeats that are due and resolutions that outlived the cooldown."""
+    query = select(Alert).where(Alert.notified_state == NOTIFIED_FIRING).order_by(Alert.id)
+    if scopes is not None:
+        query = query.where(Alert.scope.in_(sorted(set(scopes))))
+    # FOR UPDATE (PostgreSQL): two jobs sweeping one scope cannot both send a repeat.
+    alerts = session.scalars(query.with_for_update().execution_options(populate_existing=True))
+    repeat = settings.alerts.repeat_interval
+    cooldown = settings.alerts.cooldown
+    for alert in alerts:
+        if alert.id in cycle.touched:
+            continue
+        if alert.state is AlertState.RESOLVED:
+            if alert.resolved_at is not None and alert.resolved_at + cooldown <= now:
+                cycle.notify(alert, Change.RESOLVED, now)
+        elif not is_acked(alert, now) and (
+            alert.last_notified_at is None or alert.last_notified_at + repeat <= now
+        ):
+            cycle.notify(alert, Change.REPEAT, now)
+
+
+def _enqueue_cycle(
+    session: Session, settings: Settings, cycle: _Cycle, now: datetime
+) -> tuple[int, ...]:
+    ids: list[int] = []
+    for scope, entries in cycle.items.items():
+        for channel in settings.alerts.channels:
+            routed = [(a, i) for a, i in entries if routes(channel, scope, i.severity)]
+            if not routed:
+                continue
+            group = AlertGroup(scope=scope, items=tuple(i for _, i in routed))
+            held = None
+            if group.severity is not Severity.CRITICAL:
+                held = quiet_until(settings.alerts.quiet_hours, now)
+            row = _outbox_row(channel.name, group.kind.value, scope, to_json(group), now, held)
+            session.add(row)
+            session.flush()
+            session.add_all(
+                NotificationAlert(notification_id=row.id, alert_id=a.id) for a, _ in routed
+            )
+            ids.append(row.id)
+    return tuple(ids)
+
+
+def _outbox_row(
+    channel: str,
+    kind: str,
+    scope: str,
+    payload: dict[str, object],
+    now: datetime,
+    not_before: datetime | None = None,
+) -> Notification:
+    return Notification(
+        channel=channel,
+        kind=kind,
+        scope=scope,
+        payload=payload,
+        state=NotificationState.PENDING,
+        created_at=now,
+        not_before=not_before,
+        next_attempt_at=not_before or now,
+        attempts=0,
+    )
+
+
+def _outcome(cycle: _Cycle, ids: tuple[int, ...]) -> PolicyOutcome:
+    return PolicyOutcome(
+        fired=cycle.counts[Change.FIRING],
+        escalated=cycle.counts[Change.ESCALATED],
+        repeated=cycle.counts[Change.REPEAT],
+        resolved=cycle.counts[Change.RESOLVED],
+        quiet=cycle.quiet,
+        notification_ids=ids,
+    )
+
+
+def apply_findings(
+    session: Session, settings: Settings, findings: Sequence[Finding], now: datetime
+) -> PolicyOutcome:
+    """Update alert state from one cycle's findings and queue the messages it calls for.
+
+    Runs in the caller's transaction: the alert change and its outbox rows commit
+    or roll back together. The scopes named by the findings are also swept for
+    repeats and held resolutions that are due.
+    """
+    latest = {f.fingerprint: f for f in findings}
+    cycle = _Cycle()
+    if latest:
+        existing = {
+            a.fingerprint: a
+            for a in session.scalars(
+                select(Alert)
+                .where(Alert.fingerprint.in_(sorted(latest)))
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        }
+        for fingerprint, f in latest.items():
+            alert = existing.get(fingerprint)
+            if f.firing:
+                _fire(session, alert, f, now, cycle)
+            elif alert is not None:
+                _clear(alert, now, settings, cycle)
+        session.flush()
+    _sweep(session, settings, now, {f.scope for f in findings}, cycle)
+    ids = _enqueue_cycle(session, settings, cycle, now)
+    session.flush()
+    outcome = _outcome(cycle, ids)
+    log.debug("alert policy: %s", outcome)
+    return outcome
+
+
+def sweep(
+    session: Session, settings: Settings, now: datetime, scopes: Iterable[str] | None = None
+) -> PolicyOutcome:
+    """Queue the repeats and held resolutions that are due (every scope by default)."""
+    cycle = _Cycle()
+    _sweep(session, settings, now, scopes, cycle)
+    ids = _enqueue_cycle(session, settings, cycle, now)
+    session.flush()
+    return _outcome(cycle, ids)
+
+
+def enqueue_message(
+    session: Session,
+    settings: Settings,
+    channel_name: str,
+    message: Message,
+    now: datetime,
+    *,
+    kind: str = "report",
+    scope: str | None = None,
+) -> int:
+    """Queue a message that is not an alert (a report, a test) on one channel.
+
+    Returns the outbox row's id. Messages of one `scope` are delivered in order.
+    """
+    channel = settings.channel(channel_name)
+    if not channel.enabled:
+        raise ValueError(f"alert channel {channel_name!r} is disabled")
+    row = _outbox_row(channel.name, kind, scope or kind, to_json(message), now)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def ack(
+    session: Session,
+    alert_id: int,
+    now: datetime,
+    *,
+    until: datetime | None = None,
+    note: str | None = None,
+) -> Alert:
+    """Silence a firing alert's repeats until `until`, or until it resolves."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise LookupError(f"no alert with id {alert_id}")
+    if alert.state is not AlertState.FIRING:
+        raise ValueError(f"alert {alert_id} is {alert.state.value}, not firing")
+    if until is not None and until <= now:
+        raise ValueError(f"ack until {until.isoformat()} is not in the future")
+    alert.acked_at = now
+    alert.acked_until = until
+    alert.ack_note = note
+    session.flush()
+    return alert
+
+
+def firing_alerts(session: Session) -> list[Alert]:
+    return list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.state == AlertState.FIRING)
+            .order_by(Alert.scope, Alert.kind, Alert.subject)
+        )
+    )
