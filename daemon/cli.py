@@ -167,7 +167,13 @@ def db_check(ctx: Context) -> None:
 @pass_ctx
 def run(ctx: Context) -> None:
     """Run the daemon: the scheduler, the HTTP API and the jobs, until stopped."""
-    not_yet("service")
+    from daemon.logs import setup_logging
+    from daemon.service import run_service
+
+    settings = ctx.settings
+    if click.get_current_context().find_root().params.get("log_level") is None:
+        setup_logging(settings.service.log_level.value)
+    sys.exit(run_service(ctx.config_path, settings))
 
 
 @main.command()
@@ -219,7 +225,18 @@ def report(ctx: Context, week: str | None) -> None:
 @pass_ctx
 def status(ctx: Context) -> None:
     """Print the daemon's state from the store."""
-    not_yet("service")
+    from daemon.leader import describe_leader
+    from daemon.service import format_status
+
+    engine = ctx.engine()
+    try:
+        try:
+            leader = describe_leader(engine)
+        except Exception as exc:  # the store may be down: say so, still print the rest
+            leader = f"unknown ({type(exc).__name__})"
+        click.echo(format_status(engine, leader))
+    finally:
+        engine.dispose()
 
 
 @main.command()
@@ -238,7 +255,31 @@ def alerts() -> None:
 @pass_ctx
 def alerts_list(ctx: Context) -> None:
     """List firing alerts."""
-    not_yet("alerts")
+    from daemon.alerts.cli import list_command
+
+    sys.exit(list_command(ctx.settings))
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--until", default=None, help="ISO time or duration ('4h', '2d'); default: resolve")
+@click.option("--note", default=None, help="why it is acknowledged")
+@pass_ctx
+def alerts_ack(ctx: Context, alert_id: int, until: str | None, note: str | None) -> None:
+    """Silence a firing alert's repeats until it resolves or a given time."""
+    from daemon.alerts.cli import ack_command
+
+    sys.exit(ack_command(ctx.settings, alert_id, until, note))
+
+
+@alerts.command("test")
+@click.option("--channel", "channel", required=True, help="a channel name from [[alerts.channels]]")
+@pass_ctx
+def alerts_test(ctx: Context, channel: str) -> None:
+    """Send a test message through one channel now."""
+    from daemon.alerts.cli import test_command
+
+    sys.exit(test_command(ctx.settings, channel))
 
 
 @main.group()
@@ -247,10 +288,55 @@ def service() -> None:
 
 
 @service.command("install")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("/etc/systemd/system/mlmaint.service"),
+    show_default=True,
+)
+@click.option("--user", default=None, help="a dedicated user (default: DynamicUser=yes)")
+@click.option(
+    "--env-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("/etc/mlmaint/mlmaint.env"),
+    show_default=True,
+    help="EnvironmentFile with secrets (optional at start)",
+)
+@click.option(
+    "--credential",
+    "credentials",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="a systemd credential (LoadCredential), e.g. db-password=/etc/mlmaint/db-password",
+)
 @pass_ctx
-def service_install(ctx: Context) -> None:
-    """Write the systemd unit file."""
-    not_yet("service")
+def service_install(
+    ctx: Context, output: Path, user: str | None, env_file: Path, credentials: tuple[str, ...]
+) -> None:
+    """Write the systemd unit file for this installation and config."""
+    import shutil
+
+    from daemon.service import unit_file
+
+    pairs: dict[str, Path] = {}
+    for item in credentials:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"expected NAME=PATH, got {item!r}", param_hint="--credential")
+        pairs[name] = Path(path).resolve()
+    found = shutil.which("mlmaint")
+    exe = Path(found) if found else Path(sys.executable).with_name("mlmaint")
+    text = unit_file(
+        exec_start=exe.resolve() if not exe.is_symlink() else exe.absolute(),
+        config=ctx.config_path.resolve(),
+        settings=ctx.settings,
+        user=user,
+        env_file=env_file,
+        credentials=pairs,
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}; then: systemctl daemon-reload && systemctl enable --now mlmaint")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,389 @@
+"""Prometheus metrics read from the store at scrape time.
+
+`StoreCollector` is registered on a `CollectorRegistry` the service owns (never the
+global default) and reads the latest results when Prometheus scrapes: the store is
+the single source of truth, so a standby or a restarted daemon exports the same
+numbers as the leader. `read_state` is shared with `mlmaint status`, which prints
+the same picture for a person at a shell.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from daemon.store.tables import (
+    Alert,
+    AlertState,
+    CheckMetric,
+    CheckRun,
+    IngestCount,
+    JobRun,
+    Model,
+    Notification,
+    NotificationState,
+    RetrainJob,
+)
+
+log = logging.getLogger(__name__)
+
+PREFIX = "mlmaint"
+# The dataset-level drift share, as the drift check stores it.
+DRIFT_SHARE_NAMES = ("drift_share", "share_of_drifted_columns", "share_drifted")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckLatest:
+    model: str
+    kind: str
+    status: str
+    ran_at: datetime
+    rows: int
+    duration_s: float
+    summary: dict[str, object]
+    metrics: tuple[tuple[str, str, float], ...]  # (subject, name, value)
+
+    @property
+    def drift_share(self) -> float | None:
+        for name in DRIFT_SHARE_NAMES:
+            value = self.summary.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        for subject, name, value in self.metrics:
+            if name in DRIFT_SHARE_NAMES and subject in ("dataset", "*", ""):
+                return value
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobLatest:
+    job_id: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    success_at: datetime | None
+    duration_s: float | None
+    runs: int
+    failures: int
+    error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreState:
+    """What the store says about every model and job, read in one go."""
+
+    read_at: datetime
+    checks: tuple[CheckLatest, ...] = ()
+    alerts_firing: tuple[tuple[str, str, str, int], ...] = ()  # scope, kind, severity, n
+    ingest: tuple[tuple[str, str, str, int], ...] = ()  # model, stream, outcome, n
+    jobs: tuple[JobLatest, ...] = ()
+    outbox: tuple[tuple[str, str, int], ...] = ()  # channel, state, n
+    oldest_pending: datetime | None = None
+    retrain: tuple[tuple[str, str, int], ...] = ()  # model, state, n
+    error: str | None = None
+    models: tuple[str, ...] = field(default=())
+
+
+def _read(session: Session, now: datetime) -> StoreState:
+    names = dict(session.execute(select(Model.id, Model.name)).tuples().all())
+    latest_ids = select(func.max(CheckRun.id)).group_by(CheckRun.model_id, CheckRun.kind)
+    runs = session.scalars(select(CheckRun).where(CheckRun.id.in_(latest_ids))).all()
+    metrics: dict[int, list[tuple[str, str, float]]] = {}
+    if runs:
+        rows = session.execute(
+            select(CheckMetric.run_id, CheckMetric.subject, CheckMetric.name, CheckMetric.value)
+            .where(CheckMetric.run_id.in_([r.id for r in runs]))
+            .where(CheckMetric.value.is_not(None))
+        ).tuples()
+        for run_id, subject, name, value in rows:
+            if value is not None:
+                metrics.setdefault(run_id, []).append((subject, name, float(value)))
+    checks = tuple(
+        CheckLatest(
+            model=names.get(r.model_id, str(r.model_id)),
+            kind=r.kind,
+            status=str(r.status),
+            ran_at=r.ran_at,
+            rows=r.rows,
+            duration_s=r.duration_s,
+            summary=dict(r.summary or {}),
+            metrics=tuple(metrics.get(r.id, ())),
+        )
+        for r in sorted(runs, key=lambda r: (r.model_id, r.kind))
+    )
+    alerts = session.execute(
+        select(Alert.scope, Alert.kind, Alert.severity, func.count())
+        .where(Alert.state == AlertState.FIRING)
+        .group_by(Alert.scope, Alert.kind, Alert.severity)
+        .order_by(Alert.scope, Alert.kind, Alert.severity)
+    ).tuples()
+    ingest = session.execute(
+        select(
+            IngestCount.model_id,
+            IngestCount.stream,
+            IngestCount.outcome,
+            func.sum(IngestCount.count),
+        )
+        .group_by(IngestCount.model_id, IngestCount.stream, IngestCount.outcome)
+        .order_by(IngestCount.model_id, IngestCount.stream, IngestCount.outcome)
+    ).tuples()
+    jobs = session.scalars(select(JobRun).order_by(JobRun.job_id)).all()
+    outbox = session.execute(
+        select(Notification.channel, Notification.state, func.count())
+        .where(Notification.state != NotificationState.SENT)
+        .group_by(Notification.channel, Notification.state)
+        .order_by(Notification.channel, Notification.state)
+    ).tuples()
+    oldest = session.scalar(
+        select(func.min(Notification.created_at)).where(
+            Notification.state == NotificationState.PENDING
+        )
+    )
+    retrain = session.execute(
+        select(RetrainJob.model_id, RetrainJob.state, func.count())
+        .group_by(RetrainJob.model_id, RetrainJob.state)
+        .order_by(RetrainJob.model_id, RetrainJob.state)
+    ).tuples()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return StoreState(
+        read_at=now,
+        models=tuple(sorted(names.values())),
+        checks=checks,
+        alerts_firing=tuple((s, k, sev, int(n)) for s, k, sev, n in alerts),
+        ingest=tuple(
+            (names.get(m, str(m)), stream, outcome, int(n or 0)) for m, stream, outcome, n in ingest
+        ),
+        jobs=tuple(
+            JobLatest(
+                job_id=j.job_id,
+                status=j.last_status,
+                started_at=j.last_started_at,
+                finished_at=j.last_finished_at,
+                success_at=j.last_success_at,
+                duration_s=j.last_duration_s,
+                runs=int(j.runs or 0),
+                failures=int(j.failures or 0),
+                error=j.last_error,
+            )
+            for j in jobs
+        ),
+        outbox=tuple((c, str(s), int(n)) for c, s, n in outbox),
+        oldest_pending=oldest,
+        retrain=tuple((names.get(m, str(m)), str(s), int(n)) for m, s, n in retrain),
+    )
+
+
+def read_state(engine: Engine, now: datetime | None = None) -> StoreState:
+    """Read the latest results; a store that cannot be read gives a state with `error`."""
+    now = now or datetime.now(UTC)
+    try:
+        with Session(engine) as session:
+            return _read(session, now)
+    except SQLAlchemyError as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StoreState(read_at=now, error=text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveState:
+    """What only the running process knows, handed to the collector at scrape time."""
+
+    leader: bool
+    scheduler_alive: bool
+    heartbeat_age_s: float | None
+    runs: dict[str, int]
+    failures: dict[str, int]
+    missed: dict[str, int]
+    overlapping: dict[str, int]
+    duration_sum_s: dict[str, float]
+    bookkeeping_errors: int
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+class StoreCollector(Collector):
+    """Reads the store (and the live process state) each time it is collected."""
+
+    def __init__(self, engine: Engine, live: Callable[[], LiveState] | None = None) -> None:
+        self.engine = engine
+        self.live = live
+
+    def describe(self) -> list[Metric]:
+        # Describing would cost a store read at registration; names are all prefixed.
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        state = read_state(self.engine)
+        yield from store_metrics(state)
+        if self.live is not None:
+            yield from live_metrics(self.live())
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
+
+
+def store_metrics(state: StoreState) -> Iterator[Metric]:
+    up = _gauge("store_up", "1 when the store answered the last scrape", [])
+    up.add_metric([], 0.0 if state.error else 1.0)
+    yield up
+    if state.error:
+        return
+
+    status = _gauge(
+        "check_status", "1 for the status of each check's latest run", ["model", "kind", "status"]
+    )
+    last = _gauge("check_last_run_timestamp_seconds", "When each check last ran", ["model", "kind"])
+    rows = _gauge("check_rows", "Rows in each check's latest window", ["model", "kind"])
+    value = _gauge(
+        "check_metric",
+        "Every metric of each check's latest run",
+        ["model", "kind", "subject", "metric"],
+    )
+    drift = _gauge("drift_share", "Share of drifted columns in the latest drift run", ["model"])
+    perf = _gauge("performance", "Latest performance metrics", ["model", "subject", "metric"])
+    for check in state.checks:
+        status.add_metric([check.model, check.kind, check.status], 1.0)
+        last.add_metric([check.model, check.kind], check.ran_at.timestamp())
+        rows.add_metric([check.model, check.kind], float(check.rows))
+        for subject, name, number in check.metrics:
+            value.add_metric([check.model, check.kind, subject, name], number)
+            if check.kind.startswith("performance") or check.kind.startswith("estimated"):
+                perf.add_metric([check.model, subject, name], number)
+        share = check.drift_share if check.kind == "drift" else None
+        if share is not None:
+            drift.add_metric([check.model], share)
+    yield from (status, last, rows, value, drift, perf)
+
+    firing = _gauge("alerts_firing", "Firing alerts", ["scope", "kind", "severity"])
+    for scope, kind, severity, n in state.alerts_firing:
+        firing.add_metric([scope, kind, severity], float(n))
+    yield firing
+
+    ingested = CounterMetricFamily(
+        f"{PREFIX}_ingested_rows",
+        "Rows read from sources by outcome",
+        labels=["model", "stream", "outcome"],
+    )
+    sampled = CounterMetricFamily(
+        f"{PREFIX}_sampled_rows", "Rows sampled into the store", labels=["model", "stream"]
+    )
+    rejected = CounterMetricFamily(
+        f"{PREFIX}_rejected_rows",
+        "Rows rejected by validation",
+        labels=["model", "stream", "reason"],
+    )
+    for model, stream, outcome, n in state.ingest:
+        ingested.add_metric([model, stream, outcome], float(n))
+        if outcome == "sampled":
+            sampled.add_metric([model, stream], float(n))
+        elif outcome.startswith("rejected"):
+            reason = outcome.partition(":")[2] or "unknown"
+            rejected.add_metric([model, stream, reason], float(n))
+    yield from (ingested, sampled, rejected)
+
+    runs = CounterMetricFamily(
+        f"{PREFIX}_job_runs", "Runs of each job (all daemons)", labels=["job"]
+    )
+    fails = CounterMetricFamily(f"{PREFIX}_job_failures", "Failed runs of each job", labels=["job"])
+    duration = _gauge("job_last_duration_seconds", "Duration of each job's last run", ["job"])
+    success = _gauge("job_last_success_timestamp_seconds", "When each job last succeeded", ["job"])
+    started = _gauge("job_last_run_timestamp_seconds", "When each job last started", ["job"])
+    failing = _gauge("job_last_run_failed", "1 when the job's last run failed", ["job"])
+    for job in state.jobs:
+        runs.add_metric([job.job_id], float(job.runs))
+        fails.add_metric([job.job_id], float(job.failures))
+        failing.add_metric([job.job_id], 1.0 if job.status == "failed" else 0.0)
+        if job.duration_s is not None:
+            duration.add_metric([job.job_id], job.duration_s)
+        if (ts := _ts(job.success_at)) is not None:
+            success.add_metric([job.job_id], ts)
+        if (ts := _ts(job.started_at)) is not None:
+            started.add_metric([job.job_id], ts)
+    yield from (runs, fails, duration, success, started, failing)
+
+    outbox = _gauge(
+        "outbox_notifications", "Undelivered notifications by state", ["channel", "state"]
+    )
+    for channel, state_name, n in state.outbox:
+        outbox.add_metric([channel, state_name], float(n))
+    yield outbox
+    oldest = _gauge(
+        "outbox_oldest_pending_age_seconds", "Age of the oldest pending notification", []
+    )
+    age = 0.0 if state.oldest_pending is None else (state.read_at - state.oldest_pending)
+    oldest.add_metric([], age if isinstance(age, float) else max(0.0, age.total_seconds()))
+    yield oldest
+
+    retrain = _gauge("retrain_jobs", "Retraining jobs by state", ["model", "state"])
+    for model, state_name, n in state.retrain:
+        retrain.add_metric([model, state_name], float(n))
+    yield retrain
+
+
+def live_metrics(live: LiveState) -> Iterator[Metric]:
+    leader = _gauge("leader", "1 when this daemon holds the leader lock and runs the jobs", [])
+    leader.add_metric([], 1.0 if live.leader else 0.0)
+    alive = _gauge("scheduler_running", "1 when this daemon's scheduler runs", [])
+    alive.add_metric([], 1.0 if live.scheduler_alive else 0.0)
+    yield from (leader, alive)
+    if live.heartbeat_age_s is not None:
+        beat = _gauge(
+            "scheduler_heartbeat_age_seconds", "Seconds since the scheduler's heartbeat", []
+        )
+        beat.add_metric([], live.heartbeat_age_s)
+        yield beat
+    durations = SummaryMetricFamily(
+        f"{PREFIX}_job_duration_seconds", "Job run durations in this process", labels=["job"]
+    )
+    for job, count in sorted(live.runs.items()):
+        durations.add_metric([job], count_value=count, sum_value=live.duration_sum_s.get(job, 0.0))
+    yield durations
+    for name, doc, counts in (
+        ("scheduler_job_failures", "Failed job runs in this process", live.failures),
+        ("scheduler_job_missed", "Runs the scheduler missed (past the misfire grace)", live.missed),
+        ("scheduler_job_overlapping", "Runs skipped because the last still ran", live.overlapping),
+    ):
+        family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["job"])
+        for job, n in sorted(counts.items()):
+            family.add_metric([job], float(n))
+        yield family
+    book = CounterMetricFamily(
+        f"{PREFIX}_job_bookkeeping_errors",
+        "Job runs that could not be recorded in the store",
+        labels=[],
+    )
+    book.add_metric([], float(live.bookkeeping_errors))
+    yield book
+
+
+def make_registry(engine: Engine, live: Callable[[], LiveState] | None = None) -> CollectorRegistry:
+    """The service's own registry with the store collector on it."""
+    import prometheus_client
+
+    # Our counters come from the store; `_created` series would only add noise.
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(engine, live))
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)
