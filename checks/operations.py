@@ -1,0 +1,93 @@
+"""Operations: latency percentiles, error rate and memory, when logged with predictions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from checks.interface import (
+    ERROR,
+    LATENCY,
+    MEMORY,
+    CheckKind,
+    CheckResult,
+    Measure,
+    Status,
+    insufficient,
+    overall,
+)
+from checks.reference import numeric_values
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperationsSpec:
+    max_latency_p95_ms: float | None = None
+    max_latency_p99_ms: float | None = None
+    max_error_rate: float | None = 0.05
+    max_memory_mb: float | None = None
+    min_rows: int = 1
+
+
+def _against(subject: str, name: str, value: float, limit: float | None) -> Measure:
+    if limit is None:
+        return Measure(subject=subject, name=name, value=value)
+    alert = value > limit
+    return Measure(
+        subject=subject,
+        name=name,
+        value=value,
+        threshold=limit,
+        status=Status.ALERT if alert else Status.OK,
+        severity_ratio=(value / limit if limit > 0 else float("inf")) if alert else 0.0,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperationsCheck:
+    spec: OperationsSpec
+
+    @property
+    def kind(self) -> CheckKind:
+        return CheckKind.OPERATIONS
+
+    def run(self, window: pd.DataFrame) -> CheckResult:
+        kind = CheckKind.OPERATIONS
+        n = len(window)
+        if n < self.spec.min_rows:
+            return insufficient(kind, n, f"{n} rows, {self.spec.min_rows} needed")
+        measures: list[Measure] = []
+        if LATENCY in window:
+            latency = numeric_values(window[LATENCY])
+            latency = latency[~np.isnan(latency)]
+            if latency.size:
+                p50, p95, p99 = (float(v) for v in np.percentile(latency, [50, 95, 99]))
+                measures.append(_against("latency", "p50_ms", p50, None))
+                measures.append(_against("latency", "p95_ms", p95, self.spec.max_latency_p95_ms))
+                measures.append(_against("latency", "p99_ms", p99, self.spec.max_latency_p99_ms))
+        if ERROR in window:
+            errors = window[ERROR]
+            failed = errors.notna() & (errors.astype(str).str.len() > 0)
+            rate = float(failed.sum()) / n
+            measures.append(_against("errors", "error_rate", rate, self.spec.max_error_rate))
+        if MEMORY in window:
+            memory = numeric_values(window[MEMORY])
+            memory = memory[~np.isnan(memory)]
+            if memory.size:
+                measures.append(
+                    _against("memory", "max_mb", float(memory.max()), self.spec.max_memory_mb)
+                )
+        if not measures:
+            return insufficient(kind, n, "no latency, error or memory logged with predictions")
+        status = overall(tuple(measures))
+        if status is Status.INSUFFICIENT_DATA:
+            # Only informational measures (no thresholds configured): nothing is wrong.
+            status = Status.OK
+        return CheckResult(
+            kind=kind,
+            status=status,
+            rows=n,
+            measures=tuple(measures),
+            summary={f"{m.subject}.{m.name}": m.value for m in measures},
+        )
