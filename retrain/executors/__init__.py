@@ -1,0 +1,1 @@
+"""Executors: where a retraining job runs (a local subprocess, a Celery GPU queue)."""

@@ -1,0 +1,163 @@
+"""The embedded executor: `python -m retrain.run_job` as a subprocess on this machine.
+
+Each job gets a directory holding its spec, its log (stdout and stderr) and,
+when it ends, its outcome. The external id is that directory, so a daemon that
+restarts finds its jobs again: the outcome file says a job ended, the pid file
+whether it is still running. A job past its deadline has its process group
+killed and is reported timed out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from retrain.interface import JobState, JobStatus, RetrainError, RetrainOutcome, RetrainSpec
+
+log = logging.getLogger(__name__)
+
+SPEC_FILE = "spec.json"
+OUTCOME_FILE = "outcome.json"
+LOG_FILE = "job.log"
+PID_FILE = "pid"
+CANCELLED_FILE = "cancelled"
+
+
+def tail(path: Path, max_chars: int = 8000) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_chars))
+            return fh.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        # Not our child (the daemon restarted, or it was reaped already): ask the kernel.
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return done == 0
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    _alive(pid)
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(
+        self,
+        workdir: Path,
+        python: str = sys.executable,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.python = python
+        self.clock = clock
+        self.env = env
+
+    def submit(self, spec: RetrainSpec) -> str:
+        job_dir = (self.workdir / spec.job_id).resolve()
+        job_dir.mkdir(parents=True, exist_ok=False)
+        (job_dir / SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
+        with (job_dir / LOG_FILE).open("wb") as log_fh:
+            # Its own session: a timeout kills the job and everything it started.
+            process = subprocess.Popen(
+                [
+                    self.python,
+                    "-m",
+                    "retrain.run_job",
+                    str(job_dir / SPEC_FILE),
+                    str(job_dir / OUTCOME_FILE),
+                ],
+                stdout=log_fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=job_dir,
+                env=self._env(),
+                start_new_session=True,
+            )
+        (job_dir / PID_FILE).write_text(str(process.pid), encoding="utf-8")
+        log.info("retrain job %s started as pid %d in %s", spec.job_id, process.pid, job_dir)
+        return str(job_dir)
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ if self.env is None else self.env)
+        # The job imports `retrain` from the same tree as this daemon.
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        return env
+
+    def poll(self, external_id: str, deadline: datetime) -> JobStatus:
+        job_dir = Path(external_id)
+        log_text = tail(job_dir / LOG_FILE)
+        outcome_path = job_dir / OUTCOME_FILE
+        if (job_dir / CANCELLED_FILE).exists():
+            return JobStatus(state=JobState.CANCELLED, log_tail=log_text, error="cancelled")
+        try:
+            pid = int((job_dir / PID_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RetrainError(f"job directory {job_dir} has no readable pid file") from exc
+        running = _alive(pid)
+        if outcome_path.exists():
+            try:
+                outcome = RetrainOutcome.from_json(outcome_path.read_text(encoding="utf-8"))
+            except (ValueError, TypeError, KeyError) as exc:
+                return JobStatus(
+                    state=JobState.FAILED, log_tail=log_text, error=f"unreadable outcome: {exc}"
+                )
+            return JobStatus(
+                state=outcome.state,
+                outcome=outcome,
+                log_tail=log_text,
+                error=outcome.error,
+            )
+        if running:
+            if self.clock() > deadline:
+                _kill_group(pid)
+                return JobStatus(
+                    state=JobState.TIMED_OUT,
+                    log_tail=log_text,
+                    error=f"killed at its deadline {deadline.isoformat()}",
+                )
+            return JobStatus(state=JobState.RUNNING, log_tail=log_text)
+        return JobStatus(
+            state=JobState.FAILED,
+            log_tail=log_text,
+            error="the job process exited without an outcome (killed, or out of memory?)",
+        )
+
+    def cancel(self, external_id: str) -> None:
+        job_dir = Path(external_id)
+        (job_dir / CANCELLED_FILE).write_text(json.dumps({"at": self.clock().isoformat()}))
+        try:
+            pid = int((job_dir / PID_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        _kill_group(pid)
+
+    def logs(self, external_id: str) -> str:
+        return tail(Path(external_id) / LOG_FILE, max_chars=1_000_000)

@@ -1,0 +1,114 @@
+"""MLflow: experiments, registered versions, the serving alias, roll back.
+
+Versions carry the job id, the data digest and the trigger as tags; the serving
+alias (not a stage: stages are deprecated) marks the champion, and each promoted
+version remembers which version it replaced, so a roll back needs no history
+of our own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from retrain.interface import RegistryError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+TAG_JOB = "mlmaint.job_id"
+TAG_DIGEST = "mlmaint.data_digest"
+TAG_TRIGGER = "mlmaint.trigger"
+TAG_SNAPSHOT = "mlmaint.snapshot_uri"
+TAG_CODE = "mlmaint.code_version"
+TAG_FRAMEWORKS = "mlmaint.framework_versions"
+TAG_PREVIOUS = "mlmaint.previous_champion"
+TAG_DECISION = "mlmaint.decision"
+
+
+def client(tracking_uri: str) -> MlflowClient:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def ensure_experiment(mlflow_client: MlflowClient, name: str, artifact_location: str) -> str:
+    found = mlflow_client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    # Explicit artifact location: otherwise artifacts land under the working directory.
+    return str(mlflow_client.create_experiment(name, artifact_location=artifact_location))
+
+
+def by_alias(mlflow_client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise RegistryError(f"cannot read alias {alias!r} of {name!r}: {exc}") from exc
+
+
+def promote(
+    mlflow_client: MlflowClient, name: str, alias: str, version: str, previous: str | None
+) -> None:
+    if previous is not None:
+        mlflow_client.set_model_version_tag(name, version, TAG_PREVIOUS, previous)
+    mlflow_client.set_registered_model_alias(name, alias, version)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rollback:
+    model: str
+    from_version: str
+    to_version: str
+    reference_uri: str | None
+    reference_sha256: str | None
+
+
+def rollback(tracking_uri: str, name: str, alias: str = "champion") -> Rollback:
+    """Move `alias` back to the version the current champion replaced."""
+    mlflow_client = client(tracking_uri)
+    current = by_alias(mlflow_client, name, alias)
+    if current is None:
+        raise RegistryError(f"model {name!r} has no {alias!r} version to roll back")
+    previous = current.tags.get(TAG_PREVIOUS)
+    if previous is None:
+        raise RegistryError(
+            f"{name!r} version {current.version} replaced no earlier champion: nothing to roll "
+            "back to"
+        )
+    target = mlflow_client.get_model_version(name, previous)
+    mlflow_client.set_registered_model_alias(name, alias, previous)
+    mlflow_client.set_model_version_tag(
+        name, current.version, TAG_DECISION, f"rolled back to version {previous}"
+    )
+    return Rollback(
+        model=name,
+        from_version=str(current.version),
+        to_version=str(previous),
+        reference_uri=target.tags.get(TAG_SNAPSHOT),
+        reference_sha256=target.tags.get(TAG_DIGEST),
+    )
+
+
+def version_tags(
+    job_id: str,
+    digest: str,
+    trigger: str,
+    snapshot_uri: str,
+    code_version: dict[str, str],
+    frameworks: dict[str, str],
+) -> dict[str, str]:
+    return {
+        TAG_JOB: job_id,
+        TAG_DIGEST: digest,
+        TAG_TRIGGER: trigger,
+        TAG_SNAPSHOT: snapshot_uri,
+        TAG_CODE: json.dumps(code_version, sort_keys=True),
+        TAG_FRAMEWORKS: json.dumps(frameworks, sort_keys=True),
+    }
