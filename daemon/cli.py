@@ -207,10 +207,29 @@ def retrain(click_ctx: click.Context, model: str | None) -> None:
 
 
 @main.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "cyclonedx"]),
+    default="table",
+    show_default=True,
+)
 @pass_ctx
-def frameworks(ctx: Context) -> None:
-    """Scan the configured environments for outdated and vulnerable frameworks."""
-    not_yet("frameworks")
+def frameworks(ctx: Context, fmt: str) -> None:
+    """Scan the configured environments for outdated and vulnerable frameworks.
+
+    Exit status: 0 clean, 1 findings, 2 when the scan itself failed.
+    """
+    from datetime import UTC, datetime
+
+    from daemon.frameworks import run_command
+
+    text, errors, status = run_command(ctx.settings, fmt, datetime.now(UTC))
+    if text:
+        click.echo(text)
+    for line in errors:
+        click.echo(line, err=True)
+    sys.exit(status)
 
 
 @main.command()

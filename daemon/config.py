@@ -367,8 +367,22 @@ class FrameworkSettings(_Frozen):
     schedule: Schedule = Schedule(cron="30 6 * * *", timezone="UTC")
     index_url: str = "https://pypi.org"
     osv_url: str = "https://api.osv.dev"
+    # "json": {index_url}/pypi/<name>/json; "simple": the PEP 691 JSON Simple API
+    # ({index_url}/simple/<name>/), what private mirrors serve.
+    index_api: Literal["json", "simple"] = "json"
+    # Online: fetch releases, sync the OSV export and query OSV's API. Offline, the
+    # release cache and the imported advisory mirror are all there is.
     online: bool = False
+    # An OSV export ecosystem folder (".../PyPI") holding all.zip and modified_id.csv.
+    osv_export_url: str | None = None
+    # Query {osv_url}/v1/querybatch for the inventoried versions (online only).
+    osv_query: bool = False
+    # A directory or zip of OSV records (JSON, or PyPA advisory-db YAML) imported
+    # into the store's mirror when the mirror holds nothing from it yet.
     advisory_db: Path | None = None
+    # Overrides the shipped Python EOL / torch compatibility data (same JSON shape).
+    support_data: Path | None = None
+    http_timeout: Duration = timedelta(seconds=10)
     release_cache_ttl: Duration = timedelta(hours=24)
     max_release_age_days: int = Field(default=365, gt=0)
     environments: tuple[EnvironmentSettings, ...] = ()
@@ -395,6 +409,8 @@ class FileSource(_Frozen):
     glob: str
     format: FileFormat = FileFormat.JSONL
     batch_size: int = Field(default=50_000, gt=0)
+    # A last line without its newline is waited for this long before it counts as cut short.
+    partial_line_grace: Duration = timedelta(minutes=5)
 
 
 class CursorKind(enum.StrEnum):

@@ -1,0 +1,175 @@
+"""Reports as text: a table for people, JSON for scripts, CycloneDX 1.5 for SBOM tools.
+
+The CycloneDX document lists every pinned package as a component (purl
+`pkg:pypi/name@version`) and every live vulnerability with its ratings, the
+affected component and the recommended upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from checks.frameworks.policy import EnvironmentReport, FindingKind, PackageFinding
+
+TOOL_NAME = "mlmaint"
+
+
+def _finding_json(f: PackageFinding) -> dict[str, object]:
+    data = asdict(f)
+    data["kind"] = f.kind.value
+    data["advisory_ids"] = list(f.advisory_ids)
+    data["actionable"] = f.actionable
+    return data
+
+
+def to_json(reports: Sequence[EnvironmentReport]) -> dict[str, object]:
+    return {
+        "environments": [
+            {
+                "environment": r.environment,
+                "source": r.source,
+                "target": r.target,
+                "python": r.python_version,
+                "scanned_at": r.scanned_at.isoformat(),
+                "libyears": r.libyears,
+                "support": r.support,
+                "advisories": r.advisories,
+                "packages": [
+                    {
+                        **asdict(p),
+                        "uploaded": p.uploaded.isoformat() if p.uploaded else None,
+                    }
+                    for p in r.packages
+                ],
+                "findings": [_finding_json(f) for f in r.findings],
+            }
+            for r in reports
+        ]
+    }
+
+
+def _purl(name: str, version: str) -> str:
+    return f"pkg:pypi/{name}@{version}"
+
+
+def _rating(f: PackageFinding) -> dict[str, object]:
+    rating: dict[str, object] = {"severity": f.severity if f.severity != "none" else "none"}
+    if f.score is not None:
+        rating["score"] = f.score
+        rating["method"] = "CVSSv31"
+    return rating
+
+
+def to_cyclonedx(
+    reports: Sequence[EnvironmentReport], version: str, serial: uuid.UUID | None = None
+) -> dict[str, object]:
+    components: dict[str, dict[str, object]] = {}
+    environments: dict[str, list[str]] = {}
+    vulnerabilities: list[dict[str, object]] = []
+    when = max((r.scanned_at for r in reports), default=None)
+    for report in reports:
+        for package in report.packages:
+            if package.installed is None:
+                continue
+            ref = _purl(package.name, package.installed)
+            if ref not in components:
+                components[ref] = {
+                    "type": "library",
+                    "bom-ref": ref,
+                    "name": package.name,
+                    "version": package.installed,
+                    "purl": ref,
+                }
+                environments[ref] = []
+            environments[ref].append(report.environment)
+        for f in report.findings:
+            if f.kind is not FindingKind.VULNERABLE or f.ignored_reason is not None:
+                continue
+            ref = _purl(f.package, f.installed)
+            entry: dict[str, object] = {
+                "bom-ref": f"{f.advisory_ids[0]}:{ref}:{report.environment}",
+                "id": f.advisory_ids[0],
+                "source": {
+                    "name": "OSV",
+                    "url": f"https://osv.dev/vulnerability/{f.advisory_ids[0]}",
+                },
+                "references": [{"id": i, "source": {"name": "OSV"}} for i in f.advisory_ids[1:]],
+                "ratings": [_rating(f)],
+                "description": f.detail,
+                "affects": [{"ref": ref}],
+                "properties": [{"name": "mlmaint:environment", "value": report.environment}],
+            }
+            if f.recommended or f.fixed:
+                entry["recommendation"] = f"upgrade {f.package} to {f.recommended or f.fixed}"
+            vulnerabilities.append(entry)
+    metadata: dict[str, object] = {
+        "tools": {"components": [{"type": "application", "name": TOOL_NAME, "version": version}]}
+    }
+    if when is not None:
+        metadata["timestamp"] = when.isoformat()
+    return {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "serialNumber": f"urn:uuid:{serial or uuid.uuid4()}",
+        "version": 1,
+        "metadata": metadata,
+        "components": [
+            {
+                **c,
+                "properties": [
+                    {"name": "mlmaint:environment", "value": e} for e in environments[ref]
+                ],
+            }
+            for ref, c in components.items()
+        ],
+        "vulnerabilities": vulnerabilities,
+    }
+
+
+def render_table(reports: Sequence[EnvironmentReport]) -> str:
+    """Plain text: one block per environment, findings sorted by kind and package."""
+    lines: list[str] = []
+    order = list(FindingKind)
+    for report in reports:
+        python = f", Python {report.python_version}" if report.python_version else ""
+        lines.append(
+            f"== {report.environment} ({report.source}: {report.target}{python}) "
+            f"{len(report.packages)} packages, {report.libyears} libyears"
+        )
+        rows = sorted(report.findings, key=lambda f: (order.index(f.kind), f.package))
+        if not rows:
+            lines.append("   no findings")
+        header = ("package", "installed", "finding", "severity", "ids / detail", "upgrade to")
+        table = [header]
+        for f in rows:
+            what = ", ".join(f.advisory_ids) if f.advisory_ids else f.detail
+            if f.ignored_reason:
+                what = f"{what} [ignored: {f.ignored_reason}]"
+            table.append(
+                (
+                    f.package,
+                    f.installed,
+                    f.kind.value,
+                    f.severity if f.score is None else f"{f.severity} {f.score}",
+                    what if len(what) <= 90 else what[:87] + "...",
+                    f.recommended or f.fixed or "",
+                )
+            )
+        if rows:
+            widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+            for row in table:
+                lines.append(
+                    "   " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                )
+        lines.append(f"   {report.support}")
+        if report.advisories:
+            lines.append(f"   advisories: {report.advisories}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def dumps(data: dict[str, object]) -> str:
+    return json.dumps(data, indent=2, sort_keys=False)

@@ -1,0 +1,384 @@
+"""Findings per (environment, package) and the version to upgrade to.
+
+Kinds: vulnerable (ids, severity, fix), yanked, major_behind, minor_behind,
+stale (installed release older than the configured maximum), Python or torch
+CUDA / Python out of support, unpinned (a requirement without an exact pin,
+which cannot be checked) and source_unavailable (an index or OSV outage: the
+run goes on with what the cache holds). Libyears: the time between the
+installed release and the newest stable one, summed per environment.
+
+The recommended target is the smallest stable release that clears every
+advisory not ignored (when the package is vulnerable; the newest such release
+otherwise), honouring the environment's Python via requires-python.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from checks.frameworks.inventory import Inventory, Package
+from checks.frameworks.matching import AdvisoryIndex, Match, parse_version
+from checks.frameworks.releases import ReleaseInfo
+from checks.frameworks.support import SupportData, python_problems, torch_problems
+
+_YEAR_S = 365.25 * 86400
+
+
+class FindingKind(enum.StrEnum):
+    VULNERABLE = "vulnerable"
+    YANKED = "yanked"
+    MAJOR_BEHIND = "major_behind"
+    MINOR_BEHIND = "minor_behind"
+    STALE = "stale"
+    PYTHON_EOL = "python_eol"
+    PYTHON_EOL_SOON = "python_eol_soon"
+    TORCH_PYTHON = "torch_python"
+    TORCH_CUDA = "torch_cuda"
+    TORCH_UNKNOWN = "torch_unknown"
+    UNPINNED = "unpinned"
+    SOURCE_UNAVAILABLE = "source_unavailable"
+
+
+# Kinds that make `mlmaint frameworks` exit 1; the rest are informational.
+ACTIONABLE = frozenset(
+    {
+        FindingKind.VULNERABLE,
+        FindingKind.YANKED,
+        FindingKind.MAJOR_BEHIND,
+        FindingKind.MINOR_BEHIND,
+        FindingKind.STALE,
+        FindingKind.PYTHON_EOL,
+        FindingKind.TORCH_PYTHON,
+        FindingKind.TORCH_CUDA,
+    }
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IgnoreRule:
+    """Silence an advisory id/alias or a finding kind, optionally for one package, until a date."""
+
+    id: str
+    reason: str
+    until: date | None = None
+    package: str | None = None
+
+    def applies(self, ids: Sequence[str], package: str, today: date) -> bool:
+        if self.until is not None and today > self.until:
+            return False
+        if self.package is not None and self.package != package:
+            return False
+        return self.id in ids
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    max_release_age_days: int = 365
+    ignores: tuple[IgnoreRule, ...] = ()
+
+    def ignored(self, ids: Sequence[str], package: str, today: date) -> str | None:
+        for rule in self.ignores:
+            if rule.applies(ids, package, today):
+                until = f" (until {rule.until.isoformat()})" if rule.until else ""
+                return f"{rule.reason}{until}"
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageFinding:
+    environment: str
+    package: str
+    installed: str
+    kind: FindingKind
+    # Vulnerable: the advisory's label ("critical", "high", "medium", "low", "unknown");
+    # otherwise "warning" or "info".
+    severity: str
+    detail: str
+    advisory_ids: tuple[str, ...] = ()
+    score: float | None = None
+    fixed: str | None = None
+    recommended: str | None = None
+    ignored_reason: str | None = None
+
+    @property
+    def subject(self) -> str:
+        """What an alert is about: one advisory of one package, or a package's kind."""
+        if self.kind is FindingKind.VULNERABLE and self.advisory_ids:
+            return f"{self.package}:{self.advisory_ids[0]}"
+        return f"{self.package}:{self.kind.value}"
+
+    @property
+    def actionable(self) -> bool:
+        return self.ignored_reason is None and self.kind in ACTIONABLE
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageStatus:
+    name: str
+    installed: str | None
+    latest: str | None
+    recommended: str | None
+    uploaded: datetime | None
+    libyears: float | None
+    vulnerabilities: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentReport:
+    environment: str
+    source: str
+    target: str
+    python_version: str | None
+    scanned_at: datetime
+    packages: tuple[PackageStatus, ...]
+    findings: tuple[PackageFinding, ...]
+    libyears: float
+    support: str
+    advisories: str
+
+    @property
+    def actionable(self) -> tuple[PackageFinding, ...]:
+        return tuple(f for f in self.findings if f.actionable)
+
+
+def _python_ok(spec: str | None, python: str | None) -> bool:
+    if not spec or not python:
+        return True
+    try:
+        return Version(python) in SpecifierSet(spec)
+    except (InvalidSpecifier, InvalidVersion):
+        return True
+
+
+def recommend(
+    package: str,
+    installed: Version,
+    index: AdvisoryIndex,
+    info: ReleaseInfo | None,
+    python: str | None,
+    ignored_ids: frozenset[str],
+    *,
+    smallest: bool,
+) -> str | None:
+    """The first (or last) release above `installed` that no live advisory affects.
+
+    Without index data the advisories' own fixed versions are the candidates.
+    """
+
+    def clears(version: str) -> bool:
+        return all(set(m.vulnerability.ids) & ignored_ids for m in index.match(package, version))
+
+    if info is not None:
+        candidates = [
+            str(v)
+            for v, r in info.stable()
+            if v >= installed and _python_ok(r.requires_python, python)
+        ]
+    else:
+        candidates = [v for v in index.fix_candidates(package) if Version(v) > installed]
+    ordered = candidates if smallest else list(reversed(candidates))
+    return next((c for c in ordered if clears(c)), None)
+
+
+def evaluate(
+    inventory: Inventory,
+    index: AdvisoryIndex,
+    releases: Mapping[str, ReleaseInfo],
+    support: SupportData,
+    policy: Policy,
+    now: datetime,
+    *,
+    unavailable: Sequence[str] = (),
+    advisories_note: str = "",
+) -> EnvironmentReport:
+    """All findings for one environment. `releases` holds what the index (or cache) gave."""
+    env = inventory.environment
+    today = now.date()
+    findings: list[PackageFinding] = [
+        PackageFinding(
+            environment=env,
+            package="*",
+            installed="",
+            kind=FindingKind.SOURCE_UNAVAILABLE,
+            severity="warning",
+            detail=reason,
+        )
+        for reason in unavailable
+    ]
+    statuses: list[PackageStatus] = []
+    total_libyears = 0.0
+    for package in inventory.packages:
+        status, found = _package(inventory, package, index, releases.get(package.name), policy, now)
+        statuses.append(status)
+        findings.extend(found)
+        total_libyears += status.libyears or 0.0
+    support_found: list[tuple[str, str, str, bool]] = []
+    if inventory.python_version:
+        for p in python_problems(inventory.python_version, support, today):
+            support_found.append((p.kind, p.subject, p.detail, p.warning))
+    torch = next((p for p in inventory.packages if p.name == "torch" and p.version), None)
+    if torch is not None and torch.version is not None:
+        for p in torch_problems(torch.version, torch.local, inventory.python_version, support):
+            support_found.append((p.kind, p.subject, p.detail, p.warning))
+    for kind, subject, detail, warning in support_found:
+        installed = (
+            inventory.python_version if subject == "python" else (torch.version if torch else "")
+        )
+        findings.append(
+            PackageFinding(
+                environment=env,
+                package=subject,
+                installed=installed or "",
+                kind=FindingKind(kind),
+                severity="warning" if warning else "info",
+                detail=detail,
+                ignored_reason=policy.ignored([kind], subject, today),
+            )
+        )
+    return EnvironmentReport(
+        environment=env,
+        source=inventory.source.value,
+        target=inventory.target,
+        python_version=inventory.python_version,
+        scanned_at=now,
+        packages=tuple(statuses),
+        findings=tuple(findings),
+        libyears=round(total_libyears, 2),
+        support=support.describe(),
+        advisories=advisories_note,
+    )
+
+
+def _package(
+    inventory: Inventory,
+    package: Package,
+    index: AdvisoryIndex,
+    info: ReleaseInfo | None,
+    policy: Policy,
+    now: datetime,
+) -> tuple[PackageStatus, list[PackageFinding]]:
+    env, name, today = inventory.environment, package.name, now.date()
+    if package.version is None:
+        finding = PackageFinding(
+            environment=env,
+            package=name,
+            installed="",
+            kind=FindingKind.UNPINNED,
+            severity="info",
+            detail=f"not pinned ({package.spec}): cannot be checked against advisories",
+            ignored_reason=policy.ignored([FindingKind.UNPINNED.value], name, today),
+        )
+        status = PackageStatus(
+            name=name,
+            installed=None,
+            latest=None,
+            recommended=None,
+            uploaded=None,
+            libyears=None,
+            vulnerabilities=0,
+        )
+        return status, [finding]
+    installed = package.version
+    parsed = parse_version(installed)
+    matches: list[Match] = index.match(name, installed)
+    ignored: dict[str, str] = {}
+    for m in matches:
+        reason = policy.ignored(m.vulnerability.ids, name, today)
+        if reason is not None:
+            ignored[m.vulnerability.id] = reason
+    ignored_ids = frozenset(
+        i for m in matches if m.vulnerability.id in ignored for i in m.vulnerability.ids
+    )
+    live = [m for m in matches if m.vulnerability.id not in ignored]
+    latest = info.latest() if info else None
+    release = info.get(installed) if info else None
+    recommended = None
+    if parsed is not None and (live or (latest and latest[0] > parsed)):
+        recommended = recommend(
+            name, parsed, index, info, inventory.python_version, ignored_ids, smallest=bool(live)
+        )
+    findings = [
+        PackageFinding(
+            environment=env,
+            package=name,
+            installed=installed,
+            kind=FindingKind.VULNERABLE,
+            severity=m.vulnerability.severity,
+            score=m.vulnerability.score,
+            detail=m.vulnerability.summary or m.vulnerability.id,
+            advisory_ids=(
+                m.vulnerability.id,
+                *(i for i in m.vulnerability.ids if i != m.vulnerability.id),
+            ),
+            fixed=m.fixed,
+            recommended=recommended,
+            ignored_reason=ignored.get(m.vulnerability.id),
+        )
+        for m in matches
+    ]
+
+    def other(kind: FindingKind, severity: str, detail: str) -> PackageFinding:
+        return PackageFinding(
+            environment=env,
+            package=name,
+            installed=installed,
+            kind=kind,
+            severity=severity,
+            detail=detail,
+            recommended=recommended,
+            ignored_reason=policy.ignored([kind.value], name, today),
+        )
+
+    libyears = None
+    if release is not None and release.yanked:
+        reason = f": {release.yanked_reason}" if release.yanked_reason else ""
+        findings.append(other(FindingKind.YANKED, "warning", f"{installed} was yanked{reason}"))
+    if parsed is not None and latest is not None and latest[0] > parsed:
+        newest, newest_release = latest
+        if newest.major > parsed.major:
+            findings.append(
+                other(
+                    FindingKind.MAJOR_BEHIND,
+                    "warning",
+                    f"{newest.major - parsed.major} major version(s) behind {newest}",
+                )
+            )
+        elif newest.minor > parsed.minor:
+            findings.append(
+                other(
+                    FindingKind.MINOR_BEHIND,
+                    "info",
+                    f"{newest.minor - parsed.minor} minor version(s) behind {newest}",
+                )
+            )
+        if release is not None and release.uploaded and newest_release.uploaded:
+            delta = (newest_release.uploaded - release.uploaded).total_seconds()
+            libyears = round(max(delta, 0.0) / _YEAR_S, 2)
+    elif latest is not None:
+        libyears = 0.0
+    if release is not None and release.uploaded is not None:
+        age = (now - release.uploaded).days
+        if age > policy.max_release_age_days:
+            findings.append(
+                other(
+                    FindingKind.STALE,
+                    "info",
+                    f"installed release is {age} days old (max {policy.max_release_age_days})",
+                )
+            )
+    status = PackageStatus(
+        name=name,
+        installed=installed,
+        latest=str(latest[0]) if latest else None,
+        recommended=recommended,
+        uploaded=release.uploaded if release else None,
+        libyears=libyears,
+        vulnerabilities=len(live),
+    )
+    return status, findings
