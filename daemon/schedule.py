@@ -322,8 +322,14 @@ class SchedulerStats:
 class JobRunner:
     """Runs one job: the cycle guard, the job_runs bookkeeping, one log line per run."""
 
-    def __init__(self, ctx: JobContext, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: JobContext,
+        clock: Callable[[], datetime] | None = None,
+        resolve: Callable[[Stage], JobFn] = job_function,
+    ) -> None:
         self.ctx = ctx
+        self.resolve = resolve
         self.clock = clock or (lambda: datetime.now(UTC))
         self.stats = SchedulerStats.empty()
         self._triggers: dict[str, BaseTrigger] = {}
@@ -359,6 +365,19 @@ class JobRunner:
         now = now or self.clock()
         ctx = self.ctx
         cycle = cycle_start(self.trigger(spec), now)
+        # Counted as running from here, so a stop waits for the bookkeeping too.
+        with self._cond:
+            self._running.add(spec.id)
+        try:
+            return self._run(ctx, spec, now, cycle, force)
+        finally:
+            with self._cond:
+                self._running.discard(spec.id)
+                self._cond.notify_all()
+
+    def _run(
+        self, ctx: JobContext, spec: JobSpec, now: datetime, cycle: datetime | None, force: bool
+    ) -> RunOutcome:
         try:
             if not self._begin(ctx, spec, now, cycle, force):
                 log.debug("job %s: cycle %s already ran, skipped", spec.id, cycle)
@@ -367,20 +386,14 @@ class JobRunner:
             self.stats.bookkeeping_errors += 1
             log.error("job %s not started: the store is unavailable: %s", spec.id, _line(exc))
             return RunOutcome.SKIPPED
-        with self._cond:
-            self._running.add(spec.id)
         started = time.monotonic()
         error: str | None = None
         try:
-            job_function(spec.stage)(ctx, spec.model, now)
+            self.resolve(spec.stage)(ctx, spec.model, now)
         except Exception as exc:
             error = "".join(traceback.format_exception_only(exc)).strip()
             log.exception("job %s failed", spec.id)
-        finally:
-            duration = time.monotonic() - started
-            with self._cond:
-                self._running.discard(spec.id)
-                self._cond.notify_all()
+        duration = time.monotonic() - started
         outcome = RunOutcome.OK if error is None else RunOutcome.FAILED
         self.stats.runs[spec.id] += 1
         self.stats.duration_sum_s[spec.id] = self.stats.duration_sum_s.get(spec.id, 0.0) + duration
@@ -525,7 +538,7 @@ class Scheduler:
         now = now or datetime.now(UTC)
         self._aps.add_job(
             self._beat,
-            IntervalTrigger(seconds=self.heartbeat_every),
+            IntervalTrigger(seconds=self.heartbeat_every, timezone=UTC),
             id="heartbeat",
             executor=self.HEARTBEAT_EXECUTOR,
             misfire_grace_time=None,
