@@ -165,8 +165,9 @@ class _Run:
     settings: Settings
     redact: Redactor
     backoff: Backoff
-    http: httpx.Client
+    given_http: httpx.Client | None
     smtp_factory: SmtpFactory | None
+    own_http: httpx.Client | None = None
     senders: dict[str, tuple[Sender, timedelta] | NotifyError] = field(default_factory=dict)
     paused: set[str] = field(default_factory=set)
     sent: int = 0
@@ -178,13 +179,27 @@ class _Run:
     def sender(self, name: str) -> tuple[Sender, timedelta]:
         if name not in self.senders:
             try:
-                self.senders[name] = build_sender(self.settings, name, self.http, self.smtp_factory)
+                self.senders[name] = build_sender(
+                    self.settings, name, self.http(), self.smtp_factory
+                )
             except NotifyError as exc:
                 self.senders[name] = exc
         built = self.senders[name]
         if isinstance(built, NotifyError):
             raise built
         return built
+
+    def http(self) -> httpx.Client:
+        # Made only when a Slack or webhook row is due: building one costs an SSL context.
+        if self.given_http is not None:
+            return self.given_http
+        if self.own_http is None:
+            self.own_http = httpx.Client()
+        return self.own_http
+
+    def close(self) -> None:
+        if self.own_http is not None:
+            self.own_http.close()
 
 
 def deliver_pending(
@@ -199,21 +214,18 @@ def deliver_pending(
 ) -> DeliveryOutcome:
     """Send the due pending notifications; `only` restricts the run to some row ids."""
     started = _time.monotonic()
-    owns_http = http is None
-    client = http if http is not None else httpx.Client()
     run = _Run(
         now=now,
         settings=ctx.settings,
         redact=Redactor.from_settings(ctx.settings),
         backoff=backoff or Backoff.from_settings(ctx.settings),
-        http=client,
+        given_http=http,
         smtp_factory=smtp_factory,
     )
     try:
         _deliver(ctx, run, only, limit)
     finally:
-        if owns_http:
-            client.close()
+        run.close()
     outcome = DeliveryOutcome(
         sent=run.sent,
         retrying=run.retrying,

@@ -82,4 +82,6 @@ def send_test(
     deliver_pending(ctx, now, http=http, smtp_factory=smtp_factory, only={row_id})
     with ctx.sessions() as session:
         row = session.get_one(Notification, row_id)
-        return ChannelTestResult(notification_id=row_id, state=row.state, error=row.last_error)
+        return ChannelTestResult(
+            notification_id=row_id, state=NotificationState(row.state), error=row.last_error
+        )

@@ -189,7 +189,7 @@ def _fire(session: Session, alert: Alert | None, f: Finding, now: datetime, cycl
     alert.summary = f.summary
     alert.details = _details(f)
     alert.last_seen_at = now
-    if alert.state is AlertState.RESOLVED:
+    if alert.state == AlertState.RESOLVED:
         alert.state = AlertState.FIRING
         alert.resolved_at = None
         alert.last_fired_at = now
@@ -207,7 +207,7 @@ def _fire(session: Session, alert: Alert | None, f: Finding, now: datetime, cycl
 
 def _clear(alert: Alert, now: datetime, settings: Settings, cycle: _Cycle) -> None:
     alert.last_seen_at = now
-    if alert.state is AlertState.RESOLVED:
+    if alert.state == AlertState.RESOLVED:
         return
     alert.state = AlertState.RESOLVED
     alert.resolved_at = now
@@ -233,7 +233,7 @@ def _sweep(
     for alert in alerts:
         if alert.id in cycle.touched:
             continue
-        if alert.state is AlertState.RESOLVED:
+        if alert.state == AlertState.RESOLVED:
             if alert.resolved_at is not None and alert.resolved_at + cooldown <= now:
                 cycle.notify(alert, Change.RESOLVED, now)
         elif not is_acked(alert, now) and (
@@ -379,8 +379,8 @@ def ack(
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise LookupError(f"no alert with id {alert_id}")
-    if alert.state is not AlertState.FIRING:
-        raise ValueError(f"alert {alert_id} is {alert.state.value}, not firing")
+    if alert.state != AlertState.FIRING:
+        raise ValueError(f"alert {alert_id} is {alert.state}, not firing")
     if until is not None and until <= now:
         raise ValueError(f"ack until {until.isoformat()} is not in the future")
     alert.acked_at = now
