@@ -191,10 +191,14 @@ def demo(workdir: Path, days: int, seed: int) -> None:
 
 @main.command()
 @click.argument("model")
+@click.option("--window", "window", default=None, help="window length, e.g. 24h (default: config)")
+@click.option("--alert/--no-alert", default=False, help="hand the findings to the alert policy")
 @pass_ctx
-def check(ctx: Context, model: str) -> None:
+def check(ctx: Context, model: str, window: str | None, alert: bool) -> None:
     """Run a model's checks once on its latest window and print a table."""
-    not_yet("checks")
+    from daemon.checking import print_check
+
+    sys.exit(print_check(ctx.settings, model, window=window, alert=alert))
 
 
 @main.group(invoke_without_command=True)

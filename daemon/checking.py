@@ -1,0 +1,883 @@
+"""The daemon side of the checks: settings to specs, reference and window in, runs stored.
+
+`run_checks` is the one entry point with data in hand (the demo calls it per
+simulated day); `check_model` loads the window and the reference from the
+store first; `run_drift`, `run_quality`, `run_performance` and
+`run_operations` are the scheduler's jobs. Each run of a check kind becomes a
+`check_runs` row with its measures in `check_metrics` (the trend charts), and
+each subject becomes an alert `Finding`: firing when something is wrong,
+not firing when it is fine (so a firing alert resolves), and no finding when
+there is not enough data to say.
+
+A check that fails unexpectedly is stored with status "error" and logged; it
+never takes the daemon down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, assert_never
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from checks.drift import ColumnKind, ColumnSpec, DriftCheck, DriftSpec, Method
+from checks.interface import (
+    LABEL,
+    PREDICTION,
+    SCORE,
+    CheckError,
+    CheckKind,
+    CheckResult,
+    Measure,
+    Status,
+)
+from checks.operations import OperationsCheck, OperationsSpec
+from checks.performance import (
+    DecaySpec,
+    EstimatedPerformanceCheck,
+    EstimationSpec,
+    Metric,
+    PerformanceCheck,
+    TaskKind,
+    default_metric,
+    parse_metric,
+)
+from checks.quality import QualityCheck, QualitySpec
+from checks.reference import ReferenceCache, ReferenceStats, build_reference, frame_digest
+from daemon.alerts.finding import Finding
+from daemon.config import DriftMethod, ModelSettings, ReferenceKind, Settings, Severity, Task
+from daemon.store.tables import CheckMetric, CheckRun, CheckStatus, Model
+
+if TYPE_CHECKING:
+    from daemon.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+CRITICAL_RATIO = 2.0
+ALL_KINDS = tuple(CheckKind)
+
+# Reference statistics by content digest, for the life of the process: computed
+# once per model version, reused by every window and every check kind.
+_REFERENCES = ReferenceCache()
+
+WindowLoader = Callable[[Session, ModelSettings, datetime, datetime], pd.DataFrame]
+
+
+class ReferenceUnavailable(CheckError):
+    def __init__(self, model: str, why: str) -> None:
+        super().__init__(f"model {model}: no reference ({why})")
+
+
+# --------------------------------------------------------------------------- settings -> specs
+
+
+def drift_method(method: DriftMethod) -> Method | None:
+    """Our config's method to the checks' method; AUTO is Evidently's selection (None)."""
+    match method:
+        case DriftMethod.AUTO:
+            return None
+        case DriftMethod.KS:
+            return Method.KS
+        case DriftMethod.WASSERSTEIN:
+            return Method.WASSERSTEIN
+        case DriftMethod.PSI:
+            return Method.PSI
+        case DriftMethod.JENSENSHANNON:
+            return Method.JENSENSHANNON
+        case DriftMethod.CHISQUARE:
+            return Method.CHISQUARE
+        case DriftMethod.Z:
+            return Method.Z
+        case DriftMethod.KL_DIV:
+            return Method.KL_DIV
+        case DriftMethod.HELLINGER:
+            return Method.HELLINGER
+        case DriftMethod.ANDERSON:
+            return Method.ANDERSON
+        case DriftMethod.CRAMER_VON_MISES:
+            return Method.CRAMER_VON_MISES
+        case DriftMethod.MANNW:
+            return Method.MANNW
+        case DriftMethod.ENERGY:
+            return Method.ENERGY
+        case _:
+            assert_never(method)
+
+
+def task_kind(task: Task) -> TaskKind:
+    match task:
+        case Task.BINARY:
+            return TaskKind.BINARY
+        case Task.MULTICLASS:
+            return TaskKind.MULTICLASS
+        case Task.REGRESSION:
+            return TaskKind.REGRESSION
+        case _:
+            assert_never(task)
+
+
+def _output_columns(model: ModelSettings) -> list[tuple[str, ColumnKind]]:
+    """Prediction, score and label drift: numeric unless the task's classes are strings."""
+    kind = ColumnKind.CATEGORICAL if model.task is Task.MULTICLASS else ColumnKind.NUMERIC
+    cols = [(PREDICTION, kind)]
+    if model.schema_.score:
+        cols.append((SCORE, ColumnKind.NUMERIC))
+    cols.append((LABEL, kind))
+    return cols
+
+
+def _config_name(model: ModelSettings, column: str) -> str:
+    """The schema's name of a reserved window column (drift.columns keys use it)."""
+    schema = model.schema_
+    return {PREDICTION: schema.prediction, SCORE: schema.score or SCORE, LABEL: schema.label}.get(
+        column, column
+    )
+
+
+def drift_spec(model: ModelSettings) -> DriftSpec:
+    settings = model.checks.drift
+    columns: list[ColumnSpec] = []
+    features = [(c, ColumnKind.NUMERIC) for c in model.schema_.numeric] + [
+        (c, ColumnKind.CATEGORICAL) for c in model.schema_.categorical
+    ]
+    for name, kind, in_dataset in [
+        *((n, k, True) for n, k in features),
+        *((n, k, False) for n, k in _output_columns(model)),
+    ]:
+        own = settings.columns.get(_config_name(model, name))
+        method = drift_method(
+            own.method if own and own.method is not DriftMethod.AUTO else settings.method
+        )
+        threshold = own.threshold if own and own.threshold is not None else settings.threshold
+        columns.append(
+            ColumnSpec(
+                name=name,
+                kind=kind,
+                method=method,
+                threshold=threshold,
+                weight=own.weight if own else 1.0,
+                in_dataset=in_dataset,
+            )
+        )
+    return DriftSpec(
+        columns=tuple(columns), drift_share=settings.drift_share, min_rows=model.checks.min_rows
+    )
+
+
+def quality_spec(model: ModelSettings) -> QualitySpec:
+    q = model.checks.quality
+    return QualitySpec(
+        numeric=model.schema_.numeric,
+        categorical=model.schema_.categorical,
+        max_missing_share=q.max_missing_share,
+        max_new_category_share=q.max_new_category_share,
+        max_out_of_range_share=q.max_out_of_range_share,
+        min_rows=model.checks.min_rows,
+    )
+
+
+def decay_spec(model: ModelSettings, *, seed: int = 0) -> DecaySpec:
+    p = model.checks.performance
+    task = task_kind(model.task)
+    metric = (
+        parse_metric(p.metric, task)
+        if p.metric
+        else default_metric(task, model.schema_.score is not None)
+    )
+    return DecaySpec(
+        task=task,
+        metric=metric,
+        max_absolute_drop=p.max_absolute_drop,
+        max_relative_drop=p.max_relative_drop,
+        min_labelled=p.min_labelled,
+        bootstrap=p.bootstrap,
+        confidence=p.confidence,
+        seed=seed,
+    )
+
+
+def estimation_spec(model: ModelSettings) -> EstimationSpec | None:
+    """CBPE applies to binary classifiers with a probability score."""
+    p = model.checks.performance
+    if not p.estimate or model.task is not Task.BINARY or model.schema_.score is None:
+        return None
+    metric = parse_metric(p.metric, TaskKind.BINARY) if p.metric else Metric.ROC_AUC
+    if metric not in (Metric.ROC_AUC, Metric.ACCURACY, Metric.F1):
+        metric = Metric.ROC_AUC
+    return EstimationSpec(
+        metric=metric,
+        max_absolute_drop=p.max_absolute_drop,
+        max_relative_drop=p.max_relative_drop,
+        min_rows=model.checks.min_rows,
+    )
+
+
+def operations_spec(model: ModelSettings) -> OperationsSpec:
+    o = model.checks.operations
+    return OperationsSpec(
+        max_latency_p95_ms=o.max_latency_p95_ms,
+        max_latency_p99_ms=o.max_latency_p99_ms,
+        max_error_rate=o.max_error_rate,
+        max_memory_mb=o.max_memory_mb,
+        min_rows=model.checks.min_rows,
+    )
+
+
+def enabled_kinds(model: ModelSettings) -> tuple[CheckKind, ...]:
+    c = model.checks
+    kinds = []
+    if c.drift.enabled:
+        kinds.append(CheckKind.DRIFT)
+    if c.quality.enabled:
+        kinds.append(CheckKind.QUALITY)
+    if c.performance.enabled:
+        kinds.append(CheckKind.PERFORMANCE)
+        if estimation_spec(model) is not None:
+            kinds.append(CheckKind.ESTIMATED_PERFORMANCE)
+    if c.operations.enabled:
+        kinds.append(CheckKind.OPERATIONS)
+    return tuple(kinds)
+
+
+# --------------------------------------------------------------------------- reference
+
+
+def reference_stats(
+    model: ModelSettings,
+    frame: pd.DataFrame,
+    *,
+    digest: str | None = None,
+    cache: ReferenceCache | None = None,
+) -> ReferenceStats:
+    """The reference's statistics for this model's layout, cached by content digest."""
+    cache = _REFERENCES if cache is None else cache
+    numeric = model.schema_.numeric
+    categorical = model.schema_.categorical
+    outputs = _output_columns(model)
+    numeric = (*numeric, *(c for c, k in outputs if k is ColumnKind.NUMERIC))
+    categorical = (*categorical, *(c for c, k in outputs if k is ColumnKind.CATEGORICAL))
+    frame = normalize_reference(model, frame)
+    key_digest = digest or frame_digest(frame)
+    layout = hashlib.sha256("\x1f".join((*numeric, "|", *categorical)).encode()).hexdigest()
+    score = SCORE if model.task is Task.BINARY and model.schema_.score else None
+    return cache.get(
+        (key_digest, layout),
+        lambda: build_reference(
+            frame, numeric, categorical, score=score, label=LABEL, digest=key_digest
+        ),
+    )
+
+
+def normalize_reference(model: ModelSettings, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rename the schema's prediction, score and label columns to the window's names."""
+    schema = model.schema_
+    names = {schema.prediction: PREDICTION, schema.label: LABEL}
+    if schema.score:
+        names[schema.score] = SCORE
+    rename = {a: b for a, b in names.items() if a != b and a in frame and b not in frame}
+    return frame.rename(columns=rename) if rename else frame
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A reference file: Parquet or CSV, by suffix."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix in (".csv", ".txt"):
+        return pd.read_csv(path)
+    raise ReferenceUnavailable(
+        path.name, f"unknown reference format {suffix!r}, use .parquet or .csv"
+    )
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_reference(
+    session: Session,
+    model: ModelSettings,
+    *,
+    load_window: WindowLoader | None = None,
+) -> tuple[pd.DataFrame, str]:
+    """The reference frame and its content digest, from the kind the model configures."""
+    ref = model.reference
+    match ref.kind:
+        case ReferenceKind.FILE:
+            assert ref.path is not None  # validated by ReferenceSettings
+            if not ref.path.exists():
+                raise ReferenceUnavailable(model.name, f"file {ref.path} not found")
+            return read_table(ref.path), _file_digest(ref.path)
+        case ReferenceKind.SNAPSHOT:
+            row = session.scalars(select(Model).where(Model.name == model.name)).one_or_none()
+            if row is None or not row.reference_uri:
+                raise ReferenceUnavailable(model.name, "no training snapshot recorded yet")
+            path = Path(row.reference_uri.removeprefix("file://"))
+            if not path.exists():
+                raise ReferenceUnavailable(model.name, f"snapshot {path} not found")
+            return read_table(path), row.reference_sha256 or _file_digest(path)
+        case ReferenceKind.WINDOW:
+            assert ref.start is not None and ref.end is not None  # validated
+            start = _parse_time(ref.start)
+            end = _parse_time(ref.end)
+            frame = (load_window or default_window_loader())(session, model, start, end)
+            if frame.empty:
+                raise ReferenceUnavailable(model.name, f"no rows between {start} and {end}")
+            return frame, frame_digest(frame)
+        case _:
+            assert_never(ref.kind)
+
+
+def _parse_time(text: str) -> datetime:
+    from datetime import UTC
+
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- window
+
+
+def default_window_loader() -> WindowLoader:
+    """The sampling side's window query when present, else a read of the predictions table."""
+    import importlib
+
+    try:
+        windows = importlib.import_module("daemon.store.windows")
+    except ImportError:
+        return predictions_window
+    loader = getattr(windows, "load_window", None)
+    return loader if callable(loader) else predictions_window
+
+
+def predictions_window(
+    session: Session, model: ModelSettings, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Sampled predictions of [start, end) as a window frame (features as columns)."""
+    from daemon.store.tables import Prediction
+
+    model_id = session.scalar(select(Model.id).where(Model.name == model.name))
+    if model_id is None:
+        return _empty_window(model)
+    rows = session.execute(
+        select(
+            Prediction.prediction_id,
+            Prediction.ts,
+            Prediction.features,
+            Prediction.prediction,
+            Prediction.score,
+            Prediction.label,
+            Prediction.latency_ms,
+            Prediction.error,
+            Prediction.memory_mb,
+        ).where(Prediction.model_id == model_id, Prediction.ts >= start, Prediction.ts < end)
+    ).all()
+    if not rows:
+        return _empty_window(model)
+    features = pd.DataFrame.from_records([r.features for r in rows])
+    frame = pd.DataFrame(
+        {
+            "prediction_id": [r.prediction_id for r in rows],
+            "timestamp": pd.to_datetime([r.ts for r in rows], utc=True),
+            "prediction": [r.prediction for r in rows],
+            "score": pd.array([r.score for r in rows], dtype="Float64").astype(float),
+            "label": [r.label for r in rows],
+            "latency_ms": pd.array([r.latency_ms for r in rows], dtype="Float64").astype(float),
+            "error": [r.error for r in rows],
+            "memory_mb": pd.array([r.memory_mb for r in rows], dtype="Float64").astype(float),
+        }
+    )
+    if model.task is not Task.MULTICLASS:
+        for col in ("prediction", "label"):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    for col in model.schema_.features:
+        frame[col] = features.get(col)
+    return frame
+
+
+def _empty_window(model: ModelSettings) -> pd.DataFrame:
+    columns = [
+        "prediction_id",
+        "timestamp",
+        "prediction",
+        "score",
+        "label",
+        "latency_ms",
+        "error",
+        "memory_mb",
+        *model.schema_.features,
+    ]
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindRun:
+    result: CheckResult
+    duration_s: float
+    evidence_path: Path | None = None
+    run_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckCycle:
+    """One cycle of a model's checks: the results, their findings and stored run ids."""
+
+    model: str
+    now: datetime
+    window_start: datetime
+    window_end: datetime
+    rows: int
+    runs: Mapping[CheckKind, KindRun]
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+    def result(self, kind: CheckKind) -> CheckResult:
+        return self.runs[kind].result
+
+    @property
+    def firing(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.firing)
+
+
+def _severity(ratio: float) -> Severity:
+    return Severity.CRITICAL if ratio >= CRITICAL_RATIO else Severity.WARNING
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.3g}"
+    return f"{value:.4f}"
+
+
+def findings_of(model: str, result: CheckResult, link: str | None = None) -> list[Finding]:
+    """One finding per judged subject (measures with a threshold and an OK/ALERT status)."""
+    out: list[Finding] = []
+    for m in result.measures:
+        if m.threshold is None or m.status not in (Status.OK, Status.ALERT):
+            continue
+        subject = _subject(result.kind, m)
+        verb = "beyond" if m.alerting else "within"
+        out.append(
+            Finding(
+                scope=model,
+                kind=result.kind.value,
+                subject=subject,
+                firing=m.alerting,
+                severity=_severity(m.severity_ratio) if m.alerting else Severity.INFO,
+                summary=(
+                    f"{model}: {result.kind.value} {subject} {m.name} = {_fmt(m.value)}, "
+                    f"{verb} threshold {_fmt(m.threshold)}" + (f" ({m.detail})" if m.detail else "")
+                ),
+                value=m.value,
+                threshold=m.threshold,
+                link=link if result.kind is CheckKind.DRIFT else None,
+                details={"measure": m.name, "rows": result.rows},
+            )
+        )
+    return out
+
+
+def _subject(kind: CheckKind, m: Measure) -> str:
+    if kind is CheckKind.DRIFT:
+        # One alert per column whatever test judged it (the method may change with size).
+        return m.subject
+    if kind in (CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE):
+        return m.subject
+    return f"{m.subject}.{m.name}"
+
+
+def _build(
+    kind: CheckKind,
+    model: ModelSettings,
+    ref: ReferenceStats,
+    baseline: Mapping[str, float] | None,
+) -> DriftCheck | QualityCheck | PerformanceCheck | EstimatedPerformanceCheck | OperationsCheck:
+    match kind:
+        case CheckKind.DRIFT:
+            return DriftCheck(spec=drift_spec(model), reference=ref)
+        case CheckKind.QUALITY:
+            return QualityCheck(spec=quality_spec(model), reference=ref)
+        case CheckKind.PERFORMANCE:
+            spec = decay_spec(model)
+            return PerformanceCheck(
+                spec=spec, reference=ref, baseline=(baseline or {}).get(spec.metric.value)
+            )
+        case CheckKind.ESTIMATED_PERFORMANCE:
+            est = estimation_spec(model)
+            if est is None:
+                raise CheckError("estimated performance needs a binary task with a score")
+            return EstimatedPerformanceCheck(
+                spec=est, reference=ref, baseline=(baseline or {}).get(est.metric.value)
+            )
+        case CheckKind.OPERATIONS:
+            return OperationsCheck(spec=operations_spec(model))
+        case _:
+            assert_never(kind)
+
+
+def _evidence(
+    model: ModelSettings,
+    ref: ReferenceStats,
+    window: pd.DataFrame,
+    result: CheckResult,
+    now: datetime,
+    directory: Path,
+) -> Path | None:
+    from daemon.evidence import write_drift_evidence
+
+    spec = drift_spec(model)
+    numeric = tuple(c.name for c in spec.columns if c.kind is ColumnKind.NUMERIC)
+    categorical = tuple(c.name for c in spec.columns if c.kind is ColumnKind.CATEGORICAL)
+    usable = {m.subject for m in result.measures if m.value is not None}
+    path = directory / model.name / f"drift-{now:%Y%m%dT%H%M%SZ}.html"
+    try:
+        return write_drift_evidence(
+            ref.frame,
+            window,
+            numeric=tuple(c for c in numeric if c in usable),
+            categorical=tuple(c for c in categorical if c in usable),
+            path=path,
+            methods={c.name: c.method.value for c in spec.columns if c.method},
+            thresholds={c.name: c.threshold for c in spec.columns if c.threshold is not None},
+            drift_share=spec.drift_share,
+        )
+    except Exception:
+        # Evidence is a convenience: the drift result stands without it.
+        log.exception("model %s: the drift evidence report failed", model.name)
+        return None
+
+
+def run_checks(
+    ctx: JobContext | None,
+    model: ModelSettings,
+    now: datetime,
+    window: pd.DataFrame,
+    reference: pd.DataFrame | ReferenceStats,
+    *,
+    kinds: Iterable[CheckKind] | None = None,
+    baseline: Mapping[str, float] | None = None,
+    evidence_dir: Path | None = None,
+    window_start: datetime | None = None,
+    model_version: str | None = None,
+) -> CheckCycle:
+    """Run the model's enabled checks on a window and store each run (when ctx is given).
+
+    `baseline` maps metric names ("roc_auc", "mae") to values recorded at
+    training time; without it the reference's own labelled metric is the
+    baseline. `evidence_dir` (default: the state dir's `evidence/` when
+    drift evidence is enabled) receives Evidently's HTML for alerting drift.
+    """
+    ref = reference if isinstance(reference, ReferenceStats) else reference_stats(model, reference)
+    wanted = tuple(kinds) if kinds is not None else enabled_kinds(model)
+    wanted = tuple(k for k in wanted if k in enabled_kinds(model))
+    start = window_start or now - model.checks.window
+    if evidence_dir is None and ctx is not None:
+        evidence_dir = ctx.state_dir / "evidence"
+    runs: dict[CheckKind, KindRun] = {}
+    findings: list[Finding] = []
+    for kind in wanted:
+        began = time.perf_counter()
+        try:
+            result = _build(kind, model, ref, baseline).run(window)
+        except CheckError as exc:
+            result = CheckResult(kind=kind, status=Status.ERROR, rows=len(window), reason=str(exc))
+        except Exception as exc:
+            log.exception("model %s: the %s check failed", model.name, kind.value)
+            result = CheckResult(
+                kind=kind,
+                status=Status.ERROR,
+                rows=len(window),
+                reason=f"{type(exc).__name__}: {exc}",
+            )
+        evidence = None
+        if (
+            kind is CheckKind.DRIFT
+            and result.status is Status.ALERT
+            and model.checks.drift.evidence
+            and evidence_dir is not None
+        ):
+            evidence = _evidence(model, ref, window, result, now, evidence_dir)
+        duration = time.perf_counter() - began
+        runs[kind] = KindRun(result=result, duration_s=duration, evidence_path=evidence)
+        findings.extend(findings_of(model.name, result, str(evidence) if evidence else None))
+        log.debug("model %s: %s %s in %.3fs", model.name, kind.value, result.status, duration)
+    if ctx is not None:
+        with ctx.sessions.begin() as session:
+            runs = store_runs(
+                session, model.name, runs, start=start, end=now, version=model_version
+            )
+    return CheckCycle(
+        model=model.name,
+        now=now,
+        window_start=start,
+        window_end=now,
+        rows=len(window),
+        runs=runs,
+        findings=tuple(findings),
+    )
+
+
+# --------------------------------------------------------------------------- store
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return _finite(float(value)) if isinstance(value, float) else value
+    try:
+        return _finite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def model_id(session: Session, name: str, now: datetime) -> int:
+    found = session.scalar(select(Model.id).where(Model.name == name))
+    if found is not None:
+        return int(found)
+    row = Model(name=name, created_at=now)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def store_runs(
+    session: Session,
+    model: str,
+    runs: Mapping[CheckKind, KindRun],
+    *,
+    start: datetime,
+    end: datetime,
+    version: str | None = None,
+) -> dict[CheckKind, KindRun]:
+    """Write a check_runs row per kind and its check_metrics; returns runs with ids."""
+    mid = model_id(session, model, end)
+    stored: dict[CheckKind, KindRun] = {}
+    for kind, run in runs.items():
+        r = run.result
+        summary = dict(r.summary)
+        if r.reason:
+            summary["reason"] = r.reason
+        row = CheckRun(
+            model_id=mid,
+            kind=kind.value,
+            status=CheckStatus(r.status.value),
+            window_start=start,
+            window_end=end,
+            ran_at=end,
+            duration_s=run.duration_s,
+            rows=r.rows,
+            summary=_jsonable(summary),
+            model_version=version,
+            evidence_path=str(run.evidence_path) if run.evidence_path else None,
+        )
+        session.add(row)
+        session.flush()
+        session.add_all(
+            CheckMetric(
+                run_id=row.id,
+                subject=m.subject[:200],
+                name=m.name[:64],
+                value=_finite(m.value),
+                threshold=_finite(m.threshold),
+                alerting=m.alerting,
+                detail=m.detail[:200] if m.detail else None,
+            )
+            for m in r.measures
+        )
+        stored[kind] = KindRun(
+            result=r, duration_s=run.duration_s, evidence_path=run.evidence_path, run_id=row.id
+        )
+    return stored
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def check_model(
+    ctx: JobContext,
+    name: str,
+    now: datetime,
+    *,
+    kinds: Iterable[CheckKind] | None = None,
+    window: timedelta | None = None,
+    baseline: Mapping[str, float] | None = None,
+    load_window: WindowLoader | None = None,
+    alert: bool = True,
+) -> CheckCycle:
+    """Load the window [now - window, now) and the reference, run, store, alert.
+
+    With `alert`, the findings go to the alert policy in the same transaction
+    as nothing else: runs are stored first, so a policy failure loses no run.
+    """
+    model = ctx.settings.model(name)
+    span = window or model.checks.window
+    start = now - span
+    loader = load_window or default_window_loader()
+    began = time.perf_counter()
+    with ctx.sessions() as session:
+        frame = loader(session, model, start, now)
+        try:
+            ref_frame, digest = load_reference(session, model, load_window=loader)
+        except ReferenceUnavailable as exc:
+            log.warning("%s", exc)
+            runs = {
+                k: KindRun(
+                    result=CheckResult(
+                        kind=k, status=Status.INSUFFICIENT_DATA, rows=len(frame), reason=str(exc)
+                    ),
+                    duration_s=0.0,
+                )
+                for k in (kinds or enabled_kinds(model))
+            }
+            with ctx.sessions.begin() as s:
+                runs = store_runs(s, name, runs, start=start, end=now)
+            return CheckCycle(
+                model=name, now=now, window_start=start, window_end=now, rows=len(frame), runs=runs
+            )
+        version = session.scalar(select(Model.current_version).where(Model.name == name))
+    ref = reference_stats(model, ref_frame, digest=digest)
+    cycle = run_checks(
+        ctx,
+        model,
+        now,
+        frame,
+        ref,
+        kinds=kinds,
+        baseline=baseline,
+        window_start=start,
+        model_version=version,
+    )
+    if alert and cycle.findings:
+        from daemon.alerts.policy import apply_findings
+
+        with ctx.sessions.begin() as session:
+            apply_findings(session, ctx.settings, cycle.findings, now)
+    log.info(
+        "checks %s: %s on %d rows in %.2fs",
+        name,
+        ", ".join(f"{k.value}={r.result.status.value}" for k, r in cycle.runs.items()),
+        cycle.rows,
+        time.perf_counter() - began,
+    )
+    return cycle
+
+
+def _job(ctx: JobContext, model: str | None, now: datetime, kinds: tuple[CheckKind, ...]) -> object:
+    if model is None:
+        raise ValueError("a check job needs a model")
+    return check_model(ctx, model, now, kinds=kinds)
+
+
+def run_drift(ctx: JobContext, model: str | None, now: datetime) -> object:
+    return _job(ctx, model, now, (CheckKind.DRIFT,))
+
+
+def run_quality(ctx: JobContext, model: str | None, now: datetime) -> object:
+    return _job(ctx, model, now, (CheckKind.QUALITY,))
+
+
+def run_performance(ctx: JobContext, model: str | None, now: datetime) -> object:
+    return _job(ctx, model, now, (CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE))
+
+
+def run_operations(ctx: JobContext, model: str | None, now: datetime) -> object:
+    return _job(ctx, model, now, (CheckKind.OPERATIONS,))
+
+
+# --------------------------------------------------------------------------- table
+
+
+def cycle_rows(cycle: CheckCycle) -> list[tuple[str, str, str, str, str, str]]:
+    """(check, subject, measure, value, threshold, status) rows for a printed table."""
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    for kind, run in cycle.runs.items():
+        r = run.result
+        if not r.measures:
+            rows.append((kind.value, "-", "-", "-", "-", f"{r.status.value}: {r.reason or ''}"))
+        for m in r.measures:
+            rows.append(
+                (
+                    kind.value,
+                    m.subject,
+                    m.name,
+                    _fmt(m.value),
+                    _fmt(m.threshold) if m.threshold is not None else "",
+                    m.status.value + (f" ({m.detail})" if m.detail and m.alerting else ""),
+                )
+            )
+    return rows
+
+
+def print_check(
+    settings: Settings,
+    name: str,
+    *,
+    window: str | None = None,
+    alert: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """`mlmaint check`: run once, print a table; exit 0, or 1 when something alerts."""
+    from datetime import UTC
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from daemon.config import _parse_duration
+    from daemon.jobs import JobContext
+
+    console = Console()
+    try:
+        settings.model(name)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/red]")
+        return 2
+    span = _parse_duration(window) if window else None
+    if span is not None and not isinstance(span, timedelta):
+        console.print(f"[red]bad --window {window!r}[/red]")
+        return 2
+    ctx = JobContext.from_settings(settings)
+    try:
+        cycle = check_model(ctx, name, now or datetime.now(UTC), window=span, alert=alert)
+    finally:
+        ctx.close()
+    table = Table(
+        title=f"{name}: {cycle.rows} rows, {cycle.window_start:%Y-%m-%d %H:%M} to "
+        f"{cycle.window_end:%Y-%m-%d %H:%M} UTC"
+    )
+    for column in ("check", "subject", "measure", "value", "threshold", "status"):
+        table.add_column(column)
+    colours = {"alert": "red", "ok": "green", "insufficient_data": "yellow", "error": "magenta"}
+    for row in cycle_rows(cycle):
+        status = row[5].split(" ")[0].rstrip(":")
+        table.add_row(*row[:5], f"[{colours.get(status, 'white')}]{row[5]}[/]")
+    console.print(table)
+    for run in cycle.runs.values():
+        if run.evidence_path:
+            console.print(f"evidence: {run.evidence_path}")
+    return 1 if cycle.firing else 0
