@@ -1,0 +1,474 @@
+"""Rows from any source -> a canonical Arrow table of valid rows, and the rejects.
+
+Two paths give the same answer. The fast path hands a whole block to Arrow
+(JSON Lines, CSV, Parquet) and checks it column by column; every row it cannot
+vouch for (a null where a key may be missing, an oversize string, a timestamp
+that does not parse, a block Arrow refuses) goes through the per-row path,
+which names the exact reason. Clean traffic never pays for the per-row path,
+and dirty traffic gets exact per-reason counts.
+
+The canonical table has the window's reserved column names (see
+`RESERVED_COLUMNS`), the features under their own names, and the model
+version under `MODEL_VERSION`.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from daemon.config import ModelSettings, Task
+
+MODEL_VERSION = "__model_version__"
+RAW_EXCERPT = 2000
+
+
+class Reason(enum.StrEnum):
+    MALFORMED = "malformed"
+    TRUNCATED = "truncated"
+    MISSING_COLUMN = "missing_column"
+    EXTRA_COLUMN = "extra_column"
+    WRONG_TYPE = "wrong_type"
+    NON_FINITE = "non_finite"
+    OVERSIZE_STRING = "oversize_string"
+    MISSING_ID = "missing_id"
+    BAD_TIMESTAMP = "bad_timestamp"
+    MISSING_LABEL = "missing_label"
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    reason: Reason
+    detail: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class Validated:
+    table: pa.Table
+    rejects: tuple[Reject, ...]
+
+    @property
+    def rows(self) -> int:
+        return int(self.table.num_rows)
+
+
+def excerpt(raw: object) -> str:
+    if isinstance(raw, bytes):
+        text = raw[: RAW_EXCERPT * 4].decode("utf-8", "replace")
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        text = json.dumps(raw, default=str)[: RAW_EXCERPT + 1]
+    return text if len(text) <= RAW_EXCERPT else text[:RAW_EXCERPT] + "…"
+
+
+class _RowError(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+def _parse_timestamp(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return datetime.fromtimestamp(value, UTC)
+    raise ValueError(f"not a timestamp: {value!r}")
+
+
+class RowValidator:
+    """Validates prediction rows against one model's schema."""
+
+    def __init__(self, model: ModelSettings) -> None:
+        schema = model.schema_
+        self.model = model
+        self.max_len = schema.max_string_length
+        self.numeric = schema.numeric
+        self.categorical = schema.categorical
+        self.numeric_prediction = model.task is not Task.MULTICLASS
+        # source column -> canonical column
+        required = {
+            schema.id: "prediction_id",
+            schema.timestamp: "timestamp",
+            **{c: c for c in schema.features},
+            schema.prediction: "prediction",
+        }
+        optional = {
+            src: dst
+            for src, dst in (
+                (schema.score, "score"),
+                (schema.latency, "latency_ms"),
+                (schema.error, "error"),
+                (schema.memory, "memory_mb"),
+                (schema.model_version, MODEL_VERSION),
+            )
+            if src is not None
+        }
+        self.required = required
+        self.columns = {**required, **optional}
+        self.allowed = frozenset(self.columns) | frozenset(schema.ignore)
+        self.required_keys = frozenset(required)
+        pred_type = pa.float64() if self.numeric_prediction else pa.string()
+        fields = [
+            pa.field("prediction_id", pa.string()),
+            pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+            *(pa.field(c, pa.float64()) for c in schema.numeric),
+            *(pa.field(c, pa.string()) for c in schema.categorical),
+            pa.field("prediction", pred_type),
+            pa.field("score", pa.float64()),
+            pa.field("latency_ms", pa.float64()),
+            pa.field("error", pa.string()),
+            pa.field("memory_mb", pa.float64()),
+            pa.field(MODEL_VERSION, pa.string()),
+        ]
+        self.schema = pa.schema(fields)
+        # What Arrow's JSON reader is told, so a wrong type fails the block, not a guess.
+        explicit = [
+            *(pa.field(c, pa.float64()) for c in schema.numeric),
+            *(pa.field(c, pa.string()) for c in schema.categorical),
+        ]
+        if self.numeric_prediction:
+            explicit.append(pa.field(schema.prediction, pa.float64()))
+        self.explicit = pa.schema(explicit)
+        self._numeric_src = [(c, c) for c in schema.numeric]
+
+    # ------------------------------------------------------------------ per-row path
+
+    def _number(self, col: str, value: object, coerce: bool) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            raise _RowError(Reason.WRONG_TYPE, f"{col}: expected a number, got a boolean")
+        if isinstance(value, int | float | Decimal):
+            number = float(value)
+        elif coerce and isinstance(value, str):
+            if value.strip() == "":
+                return None
+            try:
+                number = float(value)
+            except ValueError:
+                raise _RowError(
+                    Reason.WRONG_TYPE, f"{col}: expected a number, got {value[:40]!r}"
+                ) from None
+        else:
+            raise _RowError(
+                Reason.WRONG_TYPE, f"{col}: expected a number, got {type(value).__name__}"
+            )
+        if not math.isfinite(number):
+            raise _RowError(Reason.NON_FINITE, f"{col}: {number}")
+        return number
+
+    def _string(self, col: str, value: object) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise _RowError(
+                Reason.WRONG_TYPE, f"{col}: expected a string, got {type(value).__name__}"
+            )
+        if len(value) > self.max_len:
+            raise _RowError(
+                Reason.OVERSIZE_STRING, f"{col}: {len(value)} characters > {self.max_len}"
+            )
+        return value
+
+    def _row(self, rec: object, coerce: bool) -> list[object]:
+        if not isinstance(rec, dict):
+            raise _RowError(Reason.MALFORMED, f"expected an object, got {type(rec).__name__}")
+        keys = rec.keys()
+        if not keys >= self.required_keys:
+            missing = sorted(self.required_keys - keys)
+            raise _RowError(Reason.MISSING_COLUMN, f"missing: {', '.join(missing)}")
+        extra = keys - self.allowed
+        if extra:
+            raise _RowError(Reason.EXTRA_COLUMN, f"unexpected: {', '.join(sorted(extra))}")
+        schema = self.model.schema_
+        raw_id = rec[schema.id]
+        if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+            raw_id = str(raw_id)
+        if not isinstance(raw_id, str) or raw_id == "":
+            raise _RowError(Reason.MISSING_ID, f"{schema.id}: {raw_id!r}")
+        if len(raw_id) > 200:
+            raise _RowError(Reason.OVERSIZE_STRING, f"{schema.id}: {len(raw_id)} characters > 200")
+        try:
+            ts = _parse_timestamp(rec[schema.timestamp])
+        except (ValueError, TypeError, OverflowError, OSError) as exc:
+            raise _RowError(Reason.BAD_TIMESTAMP, f"{schema.timestamp}: {exc}") from None
+        values: list[object] = [raw_id, ts]
+        values.extend(self._number(c, rec[c], coerce) for c in self.numeric)
+        values.extend(self._string(c, rec[c]) for c in self.categorical)
+        pred = rec[schema.prediction]
+        if self.numeric_prediction:
+            if isinstance(pred, bool):
+                pred = float(pred)
+            values.append(self._number(schema.prediction, pred, coerce))
+        else:
+            if isinstance(pred, int) and not isinstance(pred, bool):
+                pred = str(pred)
+            values.append(self._string(schema.prediction, pred))
+        for src, dst in (
+            (schema.score, "score"),
+            (schema.latency, "latency_ms"),
+        ):
+            values.append(None if src is None else self._number(dst, rec.get(src), coerce))
+        error = None if schema.error is None else rec.get(schema.error)
+        if error is not None and not isinstance(error, str):
+            error = str(error)
+        # An error message is evidence, not a feature: cut it rather than drop the row.
+        values.append(error[: self.max_len] if isinstance(error, str) else None)
+        values.append(
+            None
+            if schema.memory is None
+            else self._number("memory_mb", rec.get(schema.memory), coerce)
+        )
+        version = None if schema.model_version is None else rec.get(schema.model_version)
+        values.append(None if version is None else str(version)[:64])
+        return values
+
+    def from_records(
+        self,
+        records: Iterable[object],
+        raws: Sequence[object] | None = None,
+        *,
+        coerce_strings: bool = False,
+        pre_rejects: Iterable[Reject] = (),
+    ) -> Validated:
+        """The per-row path: records are parsed JSON objects, CSV dicts or SQL rows."""
+        rows: list[list[object]] = []
+        rejects = list(pre_rejects)
+        for i, rec in enumerate(records):
+            try:
+                rows.append(self._row(rec, coerce_strings))
+            except _RowError as err:
+                raw = raws[i] if raws is not None else rec
+                rejects.append(Reject(err.reason, err.detail, excerpt(raw)))
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(self.schema)
+        arrays = [
+            pa.array(col, type=field.type) for col, field in zip(columns, self.schema, strict=True)
+        ]
+        return Validated(pa.Table.from_arrays(arrays, schema=self.schema), tuple(rejects))
+
+    def from_lines(self, lines: Sequence[bytes]) -> Validated:
+        records: list[object] = []
+        raws: list[bytes] = []
+        rejects: list[Reject] = []
+        for line in lines:
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                rejects.append(Reject(Reason.MALFORMED, f"not JSON: {exc}", excerpt(line)))
+                continue
+            raws.append(line)
+        return self.from_records(records, raws, pre_rejects=rejects)
+
+    # ------------------------------------------------------------------ columnar path
+
+    def from_jsonl(self, lines: Sequence[bytes]) -> Validated:
+        """A block of non-empty JSON lines, parsed by Arrow in one go."""
+        import pyarrow.json as pj
+
+        if not lines:
+            return self.from_records([])
+        block = b"\n".join(lines)
+        try:
+            table = pj.read_json(
+                io.BytesIO(block),
+                read_options=pj.ReadOptions(block_size=max(len(block) + 1, 1 << 20)),
+                parse_options=pj.ParseOptions(
+                    explicit_schema=self.explicit, newlines_in_values=False
+                ),
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return self._bisect(lines)
+        if table.num_rows != len(lines):
+            return self.from_lines(lines)
+        return self.from_table(table, lambda idx: self.from_lines([lines[i] for i in idx]))
+
+    def _bisect(self, lines: Sequence[bytes]) -> Validated:
+        # One bad row fails Arrow's whole block: halve until the bad rows are isolated,
+        # so a few bad rows cost a few small per-row passes, not the whole block.
+        if len(lines) <= 256:
+            return self.from_lines(lines)
+        mid = len(lines) // 2
+        return concat(self.schema, [self.from_jsonl(lines[:mid]), self.from_jsonl(lines[mid:])])
+
+    def from_csv(self, header: Sequence[str], lines: Sequence[bytes]) -> Validated:
+        """CSV lines (without the header) whose columns the header names."""
+        import pyarrow.csv as pcsv
+
+        if not lines:
+            return self.from_records([])
+        cols = set(header)
+        if cols >= self.required_keys and not (cols - self.allowed) and len(cols) == len(header):
+            types = {c: pa.float64() for c in self.numeric}
+            types.update({c: pa.string() for c in self.categorical})
+            block = b"\n".join(lines)
+            try:
+                table = pcsv.read_csv(
+                    io.BytesIO(block),
+                    read_options=pcsv.ReadOptions(
+                        column_names=list(header), block_size=max(len(block) + 1, 1 << 20)
+                    ),
+                    convert_options=pcsv.ConvertOptions(
+                        column_types=types,
+                        strings_can_be_null=False,
+                        quoted_strings_can_be_null=False,
+                    ),
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                table = None
+            if table is not None and table.num_rows == len(lines):
+                return self.from_table(
+                    table, lambda idx: self._csv_rows(header, [lines[i] for i in idx])
+                )
+        return self._csv_rows(header, lines)
+
+    def _csv_rows(self, header: Sequence[str], lines: Sequence[bytes]) -> Validated:
+        records: list[object] = []
+        raws: list[bytes] = []
+        rejects: list[Reject] = []
+        for line in lines:
+            try:
+                row = next(csv.reader([line.decode("utf-8")]))
+            except (csv.Error, UnicodeDecodeError, StopIteration) as exc:
+                rejects.append(Reject(Reason.MALFORMED, f"not CSV: {exc}", excerpt(line)))
+                continue
+            if len(row) != len(header):
+                rejects.append(
+                    Reject(
+                        Reason.MALFORMED,
+                        f"{len(row)} fields, the header has {len(header)}",
+                        excerpt(line),
+                    )
+                )
+                continue
+            records.append(dict(zip(header, row, strict=True)))
+            raws.append(line)
+        return self.from_records(records, raws, coerce_strings=True, pre_rejects=rejects)
+
+    def from_table(
+        self, table: pa.Table, slow: Callable[[list[int]], Validated] | None = None
+    ) -> Validated:
+        """An Arrow table in source column names (Parquet, or a parsed block)."""
+        if slow is None:
+
+            def slow(idx: list[int]) -> Validated:
+                return self.from_records(table.take(idx).to_pylist())
+
+        names = set(table.column_names)
+        n = table.num_rows
+        if not names >= self.required_keys:
+            return slow(list(range(n)))
+        flagged = np.zeros(n, dtype=bool)
+        for name in names - self.allowed:
+            flagged |= _valid_mask(table[name])
+        schema = self.model.schema_
+        out: dict[str, pa.ChunkedArray | pa.Array] = {}
+        try:
+            out["prediction_id"] = pc.cast(table[schema.id], pa.string())
+            ts = _to_timestamp(table[schema.timestamp])
+            out["timestamp"] = ts
+            for col in self.numeric:
+                out[col] = pc.cast(table[col], pa.float64())
+            for col in self.categorical:
+                out[col] = pc.cast(table[col], pa.string())
+            pred_type = pa.float64() if self.numeric_prediction else pa.string()
+            out["prediction"] = pc.cast(table[schema.prediction], pred_type)
+            for src, dst, typ in (
+                (schema.score, "score", pa.float64()),
+                (schema.latency, "latency_ms", pa.float64()),
+                (schema.error, "error", pa.string()),
+                (schema.memory, "memory_mb", pa.float64()),
+                (schema.model_version, MODEL_VERSION, pa.string()),
+            ):
+                if src is not None and src in names:
+                    out[dst] = pc.cast(table[src], typ)
+                else:
+                    out[dst] = pa.nulls(n, typ)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return slow(list(range(n)))
+        # Rows whose fate the columns can't settle go to the per-row path.
+        for col in ("prediction_id", "timestamp", *self.numeric, *self.categorical, "prediction"):
+            flagged |= _null_mask(out[col])
+        for col in (*self.numeric, "prediction", "score", "latency_ms", "memory_mb"):
+            arr = out[col]
+            if pa.types.is_floating(arr.type):
+                flagged |= _true_mask(pc.invert(pc.is_finite(arr)))
+        for col in ("prediction_id", *self.categorical, "prediction", "error"):
+            arr = out[col]
+            if pa.types.is_string(arr.type):
+                limit = 200 if col == "prediction_id" else self.max_len
+                flagged |= _true_mask(pc.greater(pc.utf8_length(arr), limit))
+        flagged |= _true_mask(pc.equal(out["prediction_id"], ""))
+        table_out = pa.table([out[f.name] for f in self.schema], schema=self.schema)
+        if not flagged.any():
+            return Validated(table_out, ())
+        bad = np.flatnonzero(flagged).tolist()
+        good = table_out.filter(pa.array(~flagged))
+        return concat(self.schema, [Validated(good, ()), slow(bad)])
+
+
+def concat(schema: pa.Schema, parts: Sequence[Validated]) -> Validated:
+    tables = [p.table for p in parts if p.table.num_rows]
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    return Validated(table, tuple(r for p in parts for r in p.rejects))
+
+
+def _null_mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if arr.null_count == 0:
+        return np.zeros(len(arr), dtype=bool)
+    return _true_mask(pc.is_null(arr))
+
+
+def _valid_mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if arr.null_count == len(arr):
+        return np.zeros(len(arr), dtype=bool)
+    return _true_mask(pc.is_valid(arr))
+
+
+def _true_mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    # Most checks find nothing: one reduction is cheaper than a mask per column.
+    if not pc.any(arr).as_py():
+        return np.zeros(len(arr), dtype=bool)
+    filled = pc.fill_null(arr, False)
+    if isinstance(filled, pa.ChunkedArray):
+        filled = filled.combine_chunks()
+    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _to_timestamp(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """ISO strings, epoch seconds or Arrow timestamps -> timestamp[us, UTC]; null if unparseable."""
+    typ = arr.type
+    if pa.types.is_timestamp(typ):
+        if typ.tz is None:
+            arr = pc.assume_timezone(arr, "UTC")
+        return pc.cast(arr, pa.timestamp("us", tz="UTC"))
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ):
+        micros = pc.multiply(pc.cast(arr, pa.float64()), 1e6)
+        micros = pc.if_else(pc.is_finite(micros), micros, None)
+        return pc.cast(pc.cast(micros, pa.int64()), pa.timestamp("us", tz="UTC"))
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        import pandas as pd
+
+        series = pd.to_datetime(
+            pd.Series(arr.to_numpy(zero_copy_only=False)),
+            utc=True,
+            format="ISO8601",
+            errors="coerce",
+        )
+        return pa.array(series, type=pa.timestamp("us", tz="UTC"), from_pandas=True)
+    raise pa.ArrowTypeError(f"timestamps of type {typ}")

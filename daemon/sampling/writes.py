@@ -1,0 +1,359 @@
+"""Bulk writes of sampled rows, labels, counters, rejects and watermarks.
+
+Everything here runs on a Connection inside the caller's transaction, so rows
+and the watermark that says they were read commit together or not at all.
+Predictions go in through the driver directly (executemany on SQLite, COPY into
+a temporary table on PostgreSQL) with `ON CONFLICT DO NOTHING` on
+(model_id, prediction_id): re-delivering a row is a no-op, which is what makes
+a replay after a crash exactly-once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, func, insert, select, text, update
+
+from daemon.sampling.validation import MODEL_VERSION, Reject, excerpt
+from daemon.store.tables import Model, RejectedRow, Watermark
+
+WATERMARK_VERSION = 1
+
+_PRED_COLS = (
+    "model_id, prediction_id, ts, features, prediction, score, latency_ms, error, memory_mb, "
+    "model_version"
+)
+
+
+class WatermarkAhead(Exception):
+    def __init__(self, model: str, stream: str, version: int) -> None:
+        super().__init__(
+            f"the {stream} watermark of model {model} has version {version}, newer than "
+            f"{WATERMARK_VERSION}: it was written by a newer mlmaint"
+        )
+
+
+def ensure_model(conn: Connection, name: str, now: datetime) -> int:
+    model_id = conn.scalar(select(Model.id).where(Model.name == name))
+    if model_id is not None:
+        return int(model_id)
+    conn.execute(insert(Model).values(name=name, created_at=now))
+    return int(conn.scalar(select(Model.id).where(Model.name == name)) or 0)
+
+
+def model_id_of(conn: Connection, name: str) -> int | None:
+    found = conn.scalar(select(Model.id).where(Model.name == name))
+    return None if found is None else int(found)
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def features_json(table: pa.Table, numeric: Iterable[str], categorical: Iterable[str]) -> list[str]:
+    """One JSON object per row, built column-wise by Arrow instead of json.dumps per row."""
+    pieces: list[pa.Array | pa.ChunkedArray | str] = []
+    first = True
+    for col in numeric:
+        pieces.append(("{" if first else ",") + json.dumps(col) + ":")
+        pieces.append(pc.fill_null(pc.cast(table[col], pa.string()), "null"))
+        first = False
+    for col in categorical:
+        pieces.append(("{" if first else ",") + json.dumps(col) + ":")
+        arr = table[col]
+        # Strings that need escaping are rare: those go through json.dumps one by one.
+        needs_escape = pc.match_substring_regex(arr, r'["\\\x00-\x1f\x7f]')
+        if pc.any(needs_escape).as_py():
+            values = arr.to_pylist()
+            flags = needs_escape.to_pylist()
+            quoted = pa.array(
+                [
+                    None if v is None else (json.dumps(v) if f else f'"{v}"')
+                    for v, f in zip(values, flags, strict=True)
+                ],
+                pa.string(),
+            )
+        else:
+            quoted = pc.binary_join_element_wise('"', arr, '"', "")
+        pieces.append(pc.fill_null(quoted, "null"))
+        first = False
+    pieces.append("}")
+    n = table.num_rows
+    arrays = [pa.array([p] * n, pa.string()) if isinstance(p, str) else p for p in pieces]
+    joined = pc.binary_join_element_wise(*arrays, "")
+    return list(joined.to_pylist())
+
+
+def _prediction_text(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    return arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
+
+
+def write_predictions(
+    conn: Connection,
+    model_id: int,
+    table: pa.Table,
+    numeric: Iterable[str],
+    categorical: Iterable[str],
+) -> int:
+    """Insert the rows; return how many were new (the rest were already there)."""
+    n = table.num_rows
+    if n == 0:
+        return 0
+    feats = features_json(table, numeric, categorical)
+    sqlite = conn.dialect.name == "sqlite"
+    fmt = "%Y-%m-%d %H:%M:%S" if sqlite else "%Y-%m-%dT%H:%M:%S+00:00"
+    ts = pc.strftime(table["timestamp"], format=fmt).to_pylist()
+    columns = [
+        [model_id] * n,
+        table["prediction_id"].to_pylist(),
+        ts,
+        feats,
+        _prediction_text(table["prediction"]).to_pylist(),
+        table["score"].to_pylist(),
+        table["latency_ms"].to_pylist(),
+        table["error"].to_pylist(),
+        table["memory_mb"].to_pylist(),
+        table[MODEL_VERSION].to_pylist(),
+    ]
+    rows = list(zip(*columns, strict=True))
+    if sqlite:
+        result = conn.exec_driver_sql(
+            f"INSERT INTO predictions ({_PRED_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (model_id, prediction_id) DO NOTHING",
+            rows,  # type: ignore[arg-type]
+        )
+        return int(result.rowcount)
+    return _copy_predictions(conn, rows)
+
+
+def _copy_predictions(conn: Connection, rows: list[tuple[object, ...]]) -> int:
+    # COPY is PostgreSQL's bulk path; it can't skip conflicts, so it fills a temporary
+    # table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING moves the new rows.
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS mlmaint_predictions_in ("
+            "model_id integer, prediction_id text, ts timestamptz, features json, "
+            "prediction text, score float8, latency_ms float8, error text, memory_mb float8, "
+            "model_version text) ON COMMIT DELETE ROWS"
+        )
+        with cur.copy(f"COPY mlmaint_predictions_in ({_PRED_COLS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(
+            f"INSERT INTO predictions ({_PRED_COLS}) SELECT {_PRED_COLS} "
+            "FROM mlmaint_predictions_in ON CONFLICT (model_id, prediction_id) DO NOTHING"
+        )
+        inserted = int(cur.rowcount)
+        cur.execute("DELETE FROM mlmaint_predictions_in")
+    return inserted
+
+
+def existing_ids(conn: Connection, model_id: int, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        found.update(
+            conn.execute(
+                text(
+                    "SELECT prediction_id FROM predictions "
+                    "WHERE model_id = :m AND prediction_id IN :ids"
+                ).bindparams(_expanding("ids")),
+                {"m": model_id, "ids": chunk},
+            ).scalars()
+        )
+    return found
+
+
+def _expanding(name: str) -> object:
+    from sqlalchemy import bindparam
+
+    return bindparam(name, expanding=True)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def join_pending_labels(conn: Connection, model_id: int) -> int:
+    """Attach labels that arrived before their prediction; return how many joined."""
+    if not conn.execute(
+        text("SELECT 1 FROM pending_labels WHERE model_id = :m LIMIT 1"), {"m": model_id}
+    ).first():
+        return 0
+    joined = conn.execute(
+        text(
+            "UPDATE predictions SET "
+            "label = (SELECT p.label FROM pending_labels p WHERE p.model_id = predictions.model_id"
+            " AND p.prediction_id = predictions.prediction_id), "
+            "labelled_at = (SELECT p.received_at FROM pending_labels p"
+            " WHERE p.model_id = predictions.model_id"
+            " AND p.prediction_id = predictions.prediction_id) "
+            "WHERE model_id = :m AND prediction_id IN "
+            "(SELECT prediction_id FROM pending_labels WHERE model_id = :m)"
+        ),
+        {"m": model_id},
+    ).rowcount
+    conn.execute(
+        text(
+            "DELETE FROM pending_labels WHERE model_id = :m AND EXISTS (SELECT 1 FROM predictions p"
+            " WHERE p.model_id = pending_labels.model_id"
+            " AND p.prediction_id = pending_labels.prediction_id)"
+        ),
+        {"m": model_id},
+    )
+    return int(joined)
+
+
+def write_labels(
+    conn: Connection, model_id: int, labels: Mapping[str, str], now: datetime
+) -> tuple[int, int]:
+    """Label sampled predictions; park the others as pending. Returns (joined, pending)."""
+    if not labels:
+        return 0, 0
+    from daemon.store.tables import PendingLabel, Prediction
+
+    ids = list(labels)
+    present = existing_ids(conn, model_id, ids)
+    if present:
+        conn.execute(
+            update(Prediction)
+            .where(Prediction.model_id == model_id)
+            .where(Prediction.prediction_id == _bind("pid"))
+            .values(label=_bind("lab"), labelled_at=now)
+            .execution_options(synchronize_session=False),
+            [{"pid": pid, "lab": labels[pid]} for pid in present],
+        )
+    pending = [pid for pid in ids if pid not in present]
+    if pending:
+        # The latest label for an id wins, whether it arrives once or is corrected later.
+        _delete_pending(conn, model_id, pending)
+        conn.execute(
+            insert(PendingLabel),
+            [
+                {
+                    "model_id": model_id,
+                    "prediction_id": pid,
+                    "label": labels[pid],
+                    "received_at": now,
+                }
+                for pid in pending
+            ],
+        )
+    return len(present), len(pending)
+
+
+def _delete_pending(conn: Connection, model_id: int, ids: list[str]) -> None:
+    for i in range(0, len(ids), 500):
+        conn.execute(
+            text(
+                "DELETE FROM pending_labels WHERE model_id = :m AND prediction_id IN :ids"
+            ).bindparams(_expanding("ids")),
+            {"m": model_id, "ids": ids[i : i + 500]},
+        )
+
+
+def _bind(name: str) -> object:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+# --------------------------------------------------------------------------- counters
+
+
+def bump_counts(
+    conn: Connection, model_id: int, day: str, stream: str, counts: Mapping[str, int]
+) -> None:
+    params = [
+        {"m": model_id, "d": day, "s": stream, "o": outcome, "c": count}
+        for outcome, count in counts.items()
+        if count
+    ]
+    if not params:
+        return
+    conn.execute(
+        text(
+            "INSERT INTO ingest_counts (model_id, day, stream, outcome, count) "
+            "VALUES (:m, :d, :s, :o, :c) ON CONFLICT (model_id, day, stream, outcome) "
+            "DO UPDATE SET count = ingest_counts.count + excluded.count"
+        ),
+        params,
+    )
+
+
+def keep_rejects(
+    conn: Connection,
+    model_id: int,
+    stream: str,
+    rejects: Iterable[Reject],
+    now: datetime,
+    max_kept: int,
+) -> None:
+    """Keep the first rejects for inspection, up to max_kept per model."""
+    rejects = list(rejects)
+    if not rejects or max_kept <= 0:
+        return
+    kept = conn.scalar(
+        select(func.count()).select_from(RejectedRow).where(RejectedRow.model_id == model_id)
+    )
+    room = max_kept - int(kept or 0)
+    if room <= 0:
+        return
+    conn.execute(
+        insert(RejectedRow),
+        [
+            {
+                "model_id": model_id,
+                "stream": stream,
+                "reason": r.reason.value,
+                "detail": excerpt(r.detail),
+                "raw": r.raw,
+                "received_at": now,
+            }
+            for r in rejects[:room]
+        ],
+    )
+
+
+def reject_counts(rejects: Iterable[Reject]) -> Counter[str]:
+    return Counter(f"rejected:{r.reason.value}" for r in rejects)
+
+
+# --------------------------------------------------------------------------- watermarks
+
+
+def read_watermark(conn: Connection, model_id: int, stream: str, model: str) -> dict[str, object]:
+    row = conn.execute(
+        select(Watermark.state, Watermark.version).where(
+            Watermark.model_id == model_id, Watermark.stream == stream
+        )
+    ).first()
+    if row is None:
+        return {}
+    if row.version > WATERMARK_VERSION:
+        raise WatermarkAhead(model, stream, row.version)
+    return dict(row.state)
+
+
+def write_watermark(
+    conn: Connection, model_id: int, stream: str, state: Mapping[str, object], now: datetime
+) -> None:
+    done = conn.execute(
+        update(Watermark)
+        .where(Watermark.model_id == model_id, Watermark.stream == stream)
+        .values(state=dict(state), version=WATERMARK_VERSION, updated_at=now)
+    ).rowcount
+    if not done:
+        conn.execute(
+            insert(Watermark).values(
+                model_id=model_id,
+                stream=stream,
+                state=dict(state),
+                version=WATERMARK_VERSION,
+                updated_at=now,
+            )
+        )
