@@ -42,8 +42,10 @@ from daemon.store.tables import (
 log = logging.getLogger(__name__)
 
 PREFIX = "mlmaint"
-# The dataset-level drift share, as the drift check stores it.
-DRIFT_SHARE_NAMES = ("drift_share", "share_of_drifted_columns", "share_drifted")
+# The dataset-level drift share, as checks/drift.py stores it: a measure on the
+# "dataset" subject (weighted by column weights), else the summary's plain share.
+DRIFT_SHARE_METRICS = ("drifted_share", "drift_share")
+DRIFT_SHARE_SUMMARY = ("weighted_share", "share", "drift_share")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,13 +61,13 @@ class CheckLatest:
 
     @property
     def drift_share(self) -> float | None:
-        for name in DRIFT_SHARE_NAMES:
-            value = self.summary.get(name)
+        for subject, name, value in self.metrics:
+            if subject == "dataset" and name in DRIFT_SHARE_METRICS:
+                return value
+        for key in DRIFT_SHARE_SUMMARY:
+            value = self.summary.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return float(value)
-        for subject, name, value in self.metrics:
-            if name in DRIFT_SHARE_NAMES and subject in ("dataset", "*", ""):
-                return value
         return None
 
 

@@ -60,6 +60,30 @@ log = logging.getLogger(__name__)
 GRID_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)
 
 JobFn = Callable[["JobContext", str | None, datetime], object]
+GlobalJobFn = Callable[["JobContext", datetime], object]
+ModelJobFn = Callable[["JobContext", str, datetime], object]
+
+
+def _per_model(fn: ModelJobFn) -> JobFn:
+    """Per-model jobs take the model's name."""
+
+    def run(ctx: JobContext, model: str | None, now: datetime) -> object:
+        if model is None:
+            raise ValueError(f"{getattr(fn, '__name__', 'job')} runs for a model, none given")
+        return fn(ctx, model, now)
+
+    run.__qualname__ = run.__name__ = getattr(fn, "__name__", "job")
+    return run
+
+
+def _global(fn: GlobalJobFn) -> JobFn:
+    """Jobs without a model take (ctx, now); the scheduler calls every job the same way."""
+
+    def run(ctx: JobContext, _model: str | None, now: datetime) -> object:
+        return fn(ctx, now)
+
+    run.__qualname__ = run.__name__ = getattr(fn, "__name__", "job")
+    return run
 
 
 class Stage(enum.StrEnum):
@@ -89,15 +113,15 @@ def job_function(stage: Stage) -> JobFn:
         case Stage.SAMPLE:
             from daemon.sampling import sample_predictions
 
-            return sample_predictions
+            return _per_model(sample_predictions)
         case Stage.LABELS:
             from daemon.sampling import ingest_labels
 
-            return ingest_labels
+            return _per_model(ingest_labels)
         case Stage.RETENTION:
             from daemon.sampling import purge_expired
 
-            return purge_expired
+            return _per_model(purge_expired)
         case Stage.DRIFT:
             from daemon.checking import run_drift
 
@@ -117,23 +141,23 @@ def job_function(stage: Stage) -> JobFn:
         case Stage.RETRAIN_POLICY:
             from daemon.retraining import retrain_policy
 
-            return retrain_policy
+            return _per_model(retrain_policy)
         case Stage.RETRAIN_POLL:
             from daemon.retraining import poll_jobs
 
-            return poll_jobs
+            return _global(poll_jobs)
         case Stage.DELIVER:
-            from daemon.alerts import deliver_pending
+            from daemon.alerts.delivery import deliver_pending
 
-            return deliver_pending
+            return _global(deliver_pending)
         case Stage.FRAMEWORKS:
             from daemon.frameworks import scan_frameworks
 
-            return scan_frameworks
+            return _global(scan_frameworks)
         case Stage.REPORT:
-            from daemon.report import weekly_report
+            from daemon.report.deliver import weekly_report
 
-            return weekly_report
+            return _global(weekly_report)
         case _:
             assert_never(stage)
 

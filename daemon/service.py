@@ -412,12 +412,12 @@ class Service:
         assert self.ctx is not None
         self.notifier.status("stopping: flushing the outbox")
         try:
-            from daemon.alerts import deliver_pending
+            from daemon.alerts.delivery import deliver_pending
         except ImportError as exc:
             log.warning("outbox not flushed: alert delivery unavailable (%s)", exc)
             return
         try:
-            deliver_pending(self.ctx, None, datetime.now(UTC))
+            deliver_pending(self.ctx, datetime.now(UTC))
         except Exception:
             log.exception("flushing the outbox failed; undelivered notifications stay pending")
 
