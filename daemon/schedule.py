@@ -141,11 +141,11 @@ def job_function(stage: Stage) -> JobFn:
         case Stage.RETRAIN_POLICY:
             from daemon.retraining import retrain_policy
 
-            return _per_model(retrain_policy)
+            return retrain_policy
         case Stage.RETRAIN_POLL:
             from daemon.retraining import poll_jobs
 
-            return _global(poll_jobs)
+            return poll_jobs
         case Stage.DELIVER:
             from daemon.alerts.delivery import deliver_pending
 
