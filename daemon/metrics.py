@@ -65,9 +65,9 @@ class CheckLatest:
             if subject == "dataset" and name in DRIFT_SHARE_METRICS:
                 return value
         for key in DRIFT_SHARE_SUMMARY:
-            value = self.summary.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
+            found = self.summary.get(key)
+            if isinstance(found, int | float) and not isinstance(found, bool):
+                return float(found)
         return None
 
 
