@@ -201,13 +201,42 @@ def check(ctx: Context, model: str, window: str | None, alert: bool) -> None:
     sys.exit(print_check(ctx.settings, model, window=window, alert=alert))
 
 
-@main.group(invoke_without_command=True)
-@click.argument("model", required=False)
-@click.pass_context
-def retrain(click_ctx: click.Context, model: str | None) -> None:
-    """Retrain MODEL now (or see the subcommands)."""
-    if click_ctx.invoked_subcommand is None:
-        not_yet("retrain")
+class _ModelOrCommand(click.Group):
+    """`retrain MODEL` and `retrain rollback MODEL`: a first word that is no subcommand
+    is a model name, handed to the `now` subcommand."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "now", self.commands["now"], args
+        return super().resolve_command(ctx, args)
+
+
+@main.group(cls=_ModelOrCommand)
+def retrain() -> None:
+    """Retrain MODEL now (`mlmaint retrain MODEL`), or roll it back."""
+
+
+@retrain.command("now", hidden=True)
+@click.argument("model")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="wait for the job")
+@pass_ctx
+def retrain_now(ctx: Context, model: str, wait: bool) -> None:
+    """Retrain MODEL now, whatever the policy says (the duplicate and cap guards hold)."""
+    from daemon.retraining import retrain_command
+
+    sys.exit(retrain_command(ctx.settings, model, wait=wait, echo=click.echo))
+
+
+@retrain.command("rollback")
+@click.argument("model")
+@pass_ctx
+def retrain_rollback(ctx: Context, model: str) -> None:
+    """Move MODEL's serving alias back to the version it replaced."""
+    from daemon.retraining import rollback_command
+
+    sys.exit(rollback_command(ctx.settings, model, echo=click.echo))
 
 
 @main.command()
@@ -263,10 +292,14 @@ def status(ctx: Context) -> None:
 
 
 @main.command()
+@click.option("--concurrency", type=int, default=1, show_default=True, help="one per GPU")
+@click.option("--hostname", default=None, help="Celery node name (default: celery@host)")
 @pass_ctx
-def worker(ctx: Context) -> None:
+def worker(ctx: Context, concurrency: int, hostname: str | None) -> None:
     """Start a Celery worker that trains on this machine's GPU."""
-    not_yet("retrain")
+    from daemon.retraining import worker_command
+
+    worker_command(ctx.settings, concurrency=concurrency, hostname=hostname)
 
 
 @main.group()

@@ -223,6 +223,8 @@ class ExecutorSettings(_Frozen):
     kind: ExecutorKind = ExecutorKind.LOCAL
     timeout: Duration = timedelta(hours=6)
     max_concurrent: int = Field(default=1, ge=1)
+    # The interpreter the local executor runs jobs with (default: the daemon's own).
+    python: Path | None = None
     celery: CelerySettings = CelerySettings()
 
 
@@ -617,6 +619,8 @@ class RetrainSettings(_Frozen):
     recent_labelled: Duration = timedelta(days=14)
     holdout_share: float = Field(default=0.2, gt=0, lt=1)
     promote_margin: float = Field(default=0.0, ge=0)
+    # The registry alias that marks the serving version.
+    alias: str = Field(default="champion", pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
     seed: int = 0
     gpus: int = Field(default=0, ge=0)
     memory_gb: float = Field(default=4, gt=0)

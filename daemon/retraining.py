@@ -1,0 +1,694 @@
+"""The daemon's side of retraining: decide, snapshot, submit, poll, record, promote.
+
+`retrain_policy(ctx, model, now)` reads the store (check runs, jobs) and hands
+the facts to `retrain.policy.decide`; a yes builds the training snapshot (the
+current reference plus recent labelled samples, minus the newest share kept as
+the holdout), submits a `RetrainSpec` and records a `RetrainJob`.
+`poll_jobs(ctx, model, now)` asks the executors, records state changes and,
+after a promotion, points the model at its new version and reference. Both
+return the `Finding`s of jobs that ended, for the alert policy.
+
+Times in the store are the job clock's `now` (simulated in the demo); a job's
+deadline is wall-clock time, because it bounds a real process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from daemon.alerts.finding import Finding
+from daemon.config import ExecutorKind, ModelSettings, Settings, Severity
+from daemon.store.engine import transaction
+from daemon.store.tables import CheckRun, CheckStatus, JobState, Model, Prediction, RetrainJob
+from retrain.interface import (
+    DataRef,
+    Executor,
+    JobStatus,
+    Resources,
+    RetrainOutcome,
+    RetrainSpec,
+    TaskKind,
+    TrainerKind,
+)
+from retrain.interface import JobState as ExecState
+from retrain.policy import Decision, PolicyInput, Trigger, decide
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.orm import Session
+
+    from daemon.jobs import JobContext
+    from retrain.registry import Rollback
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+# How many recent check runs per kind the failing streak looks at.
+STREAK_LOOKBACK = 100
+LOG_TAIL_CHARS = 20_000
+
+ExecutorFactory = Callable[[str], Executor]
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def tracking_uri(settings: Settings) -> str:
+    """The MLflow URI with a relative SQLite path made absolute: jobs run elsewhere."""
+    uri = settings.mlflow.tracking_uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        path = Path(uri.removeprefix(prefix)).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"{prefix}{path}"
+    return uri
+
+
+def artifact_location(settings: Settings, model: str) -> str:
+    root = settings.mlflow.artifact_root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return (root / model).as_uri()
+
+
+def make_executor(settings: Settings, kind: str | None = None) -> Executor:
+    """The executor a job runs on: the configured one, or the one a job row names."""
+    chosen = ExecutorKind(kind or settings.executor.kind)
+    match chosen:
+        case ExecutorKind.LOCAL:
+            from retrain.executors.local import LocalExecutor
+
+            workdir = settings.service.state_dir / "retrain-jobs"
+            python = settings.executor.python
+            if python is None:
+                return LocalExecutor(workdir)
+            return LocalExecutor(workdir, python=str(python))
+        case ExecutorKind.CELERY:
+            from retrain.executors.celery import CeleryExecutor
+
+            celery = settings.executor.celery
+            return CeleryExecutor(
+                celery.broker_url, celery.result_backend, celery.queue, celery.visibility_timeout
+            )
+
+
+def _factory(ctx: JobContext, executor: Executor | None) -> ExecutorFactory:
+    if executor is not None:
+        return lambda _kind: executor
+    return lambda kind: make_executor(ctx.settings, kind)
+
+
+def model_row(session: Session, name: str, now: datetime) -> Model:
+    row = session.scalars(select(Model).where(Model.name == name)).one_or_none()
+    if row is None:
+        row = Model(name=name, created_at=now)
+        session.add(row)
+        session.flush()
+    return row
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _coerce(frame: pd.DataFrame, model: ModelSettings) -> pd.DataFrame:
+    import pandas as pd
+
+    schema = model.schema_
+    out = frame.copy()
+    for column in schema.numeric:
+        out[column] = pd.to_numeric(out[column], errors="coerce")
+    for column in schema.categorical:
+        out[column] = out[column].astype(str)
+    if model.task.value == TaskKind.REGRESSION.value:
+        out[schema.label] = pd.to_numeric(out[schema.label], errors="coerce")
+    else:
+        out[schema.label] = out[schema.label].astype(str)
+    return out
+
+
+def recent_labelled(
+    session: Session, model_id: int, model: ModelSettings, now: datetime
+) -> pd.DataFrame:
+    """Labelled sampled predictions from the last `recent_labelled`, oldest first."""
+    import pandas as pd
+
+    schema = model.schema_
+    since = now - model.retrain.recent_labelled
+    rows = session.execute(
+        select(Prediction.prediction_id, Prediction.ts, Prediction.features, Prediction.label)
+        .where(
+            Prediction.model_id == model_id,
+            Prediction.label.is_not(None),
+            Prediction.ts >= since,
+            Prediction.ts <= now,
+        )
+        .order_by(Prediction.ts, Prediction.prediction_id)
+    ).all()
+    records = [
+        {
+            **{c: features.get(c) for c in schema.features},
+            "prediction_id": pid,
+            "timestamp": ts,
+            schema.label: label,
+        }
+        for pid, ts, features, label in rows
+    ]
+    columns = ["prediction_id", "timestamp", *schema.features, schema.label]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def build_snapshots(
+    reference: pd.DataFrame | None,
+    recent: pd.DataFrame,
+    model: ModelSettings,
+    directory: Path,
+) -> tuple[DataRef, DataRef | None]:
+    """Training snapshot (reference + older recent rows) and the holdout (newest rows)."""
+    import pandas as pd
+
+    from retrain.snapshot import write_snapshot
+
+    schema = model.schema_
+    columns = [*schema.features, schema.label]
+    recent = _coerce(recent, model) if len(recent) else recent
+    n_holdout = round(len(recent) * model.retrain.holdout_share)
+    holdout = recent.iloc[len(recent) - n_holdout :] if n_holdout else recent.iloc[:0]
+    train_recent = recent.iloc[: len(recent) - n_holdout]
+    parts = [train_recent.loc[:, ["prediction_id", *columns]]] if len(train_recent) else []
+    if reference is not None and len(reference):
+        ref = _coerce(reference, model)
+        if "prediction_id" not in ref.columns:
+            ref = ref.assign(prediction_id=[f"ref-{i:09d}" for i in range(len(ref))])
+        held = set(holdout["prediction_id"]) if len(holdout) else set()
+        parts.insert(0, ref.loc[~ref["prediction_id"].isin(held), ["prediction_id", *columns]])
+    if not parts:
+        raise ValueError(f"model {model.name}: no reference and no labelled rows to train on")
+    train = pd.concat(parts, ignore_index=True).drop_duplicates("prediction_id", keep="last")
+    train_ref = write_snapshot(train, directory, columns)
+    holdout_ref = (
+        write_snapshot(holdout.loc[:, ["prediction_id", *columns]], directory, columns)
+        if len(holdout)
+        else None
+    )
+    return train_ref, holdout_ref
+
+
+def build_spec(
+    settings: Settings,
+    model: ModelSettings,
+    job_id: str,
+    trigger: str,
+    snapshot: DataRef,
+    holdout: DataRef | None,
+) -> RetrainSpec:
+    from retrain.versions import code_version, framework_versions
+
+    retrain = model.retrain
+    return RetrainSpec(
+        job_id=job_id,
+        model=model.name,
+        task=TaskKind(model.task.value),
+        trigger=trigger,
+        numeric=model.schema_.numeric,
+        categorical=model.schema_.categorical,
+        label=model.schema_.label,
+        snapshot=snapshot,
+        holdout=holdout,
+        trainer=TrainerKind(retrain.trainer.value),
+        target=retrain.target,
+        params=dict(retrain.params),
+        seed=retrain.seed,
+        resources=Resources(gpus=retrain.gpus, memory_gb=retrain.memory_gb),
+        deadline=datetime.now(UTC) + settings.executor.timeout,
+        code_version=code_version(),
+        framework_versions=framework_versions(),
+        tracking_uri=tracking_uri(settings),
+        artifact_location=artifact_location(settings, model.name),
+        experiment=f"{settings.mlflow.experiment_prefix}-{model.name}",
+        registered_model=model.name,
+        alias=retrain.alias,
+        promote_margin=retrain.promote_margin,
+    )
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def _streaks(session: Session, model_id: int, since: datetime | None, now: datetime) -> list[bool]:
+    """The failing passes of the kind with the longest failing streak, newest first.
+
+    Each check kind (drift, performance, ...) runs on its own cadence, so streaks
+    are counted per kind. Insufficient data and errors neither count nor break a
+    streak: they say nothing about the model.
+    """
+    from retrain.policy import failing_streak
+
+    query = (
+        select(CheckRun.kind, CheckRun.status)
+        .where(CheckRun.model_id == model_id, CheckRun.ran_at <= now)
+        .order_by(CheckRun.ran_at.desc(), CheckRun.id.desc())
+        .limit(STREAK_LOOKBACK * 8)
+    )
+    if since is not None:
+        query = query.where(CheckRun.ran_at > since)
+    by_kind: dict[str, list[bool]] = {}
+    for kind, status in session.execute(query):
+        if status in (CheckStatus.OK, CheckStatus.ALERT):
+            by_kind.setdefault(kind, []).append(status == CheckStatus.ALERT)
+    return max(by_kind.values(), key=failing_streak, default=[])
+
+
+def _facts(
+    session: Session,
+    settings: Settings,
+    model: ModelSettings,
+    row: Model,
+    now: datetime,
+    manual: bool,
+) -> PolicyInput:
+    last_job_at = session.scalar(
+        select(func.max(RetrainJob.created_at)).where(RetrainJob.model_id == row.id)
+    )
+    active_model = session.scalar(
+        select(func.count())
+        .select_from(RetrainJob)
+        .where(RetrainJob.model_id == row.id, RetrainJob.state.in_(ACTIVE))
+    )
+    active_all = session.scalar(
+        select(func.count()).select_from(RetrainJob).where(RetrainJob.state.in_(ACTIVE))
+    )
+    return PolicyInput(
+        now=now,
+        manual=manual,
+        passes_failed=_streaks(session, row.id, last_job_at, now),
+        failing_runs=model.retrain.failing_runs,
+        every=model.retrain.every,
+        min_interval=model.retrain.min_interval,
+        last_job_at=last_job_at,
+        serving_since=row.created_at,
+        model_has_active_job=bool(active_model),
+        active_jobs=int(active_all or 0),
+        max_concurrent=settings.executor.max_concurrent,
+    )
+
+
+def _read_reference(row: Model) -> pd.DataFrame | None:
+    import pandas as pd
+
+    if row.reference_uri is None:
+        return None
+    from retrain.interface import DataRef
+    from retrain.snapshot import read_snapshot
+
+    if row.reference_sha256:
+        return read_snapshot(DataRef(uri=row.reference_uri, sha256=row.reference_sha256, rows=0))
+    return pd.read_parquet(row.reference_uri)
+
+
+def retrain_policy(
+    ctx: JobContext,
+    model: str | None,
+    now: datetime,
+    *,
+    manual: bool = False,
+    executor: Executor | None = None,
+) -> list[Finding]:
+    """Decide for one model (or each with retraining enabled) and submit where due."""
+    names = [model] if model is not None else [m.name for m in ctx.settings.models]
+    findings: list[Finding] = []
+    for name in names:
+        settings_model = ctx.settings.model(name)
+        if not settings_model.retrain.enabled and not manual:
+            continue
+        decision, job_uid = submit_if_due(
+            ctx, settings_model, now, manual=manual, executor=executor
+        )
+        if job_uid is None and manual:
+            findings.append(
+                Finding(
+                    scope=name,
+                    kind="retrain",
+                    subject="request",
+                    firing=False,
+                    severity=Severity.INFO,
+                    summary=f"retrain of {name} not started: {decision.reason}",
+                )
+            )
+    return findings
+
+
+def submit_if_due(
+    ctx: JobContext,
+    model: ModelSettings,
+    now: datetime,
+    *,
+    manual: bool = False,
+    executor: Executor | None = None,
+) -> tuple[Decision, str | None]:
+    """The policy's decision and, when it said yes, the submitted job's uid."""
+    started = time.monotonic()
+    with transaction(ctx.sessions) as session:
+        row = model_row(session, model.name, now)
+        decision = decide(_facts(session, ctx.settings, model, row, now, manual))
+        if not decision.submit or decision.trigger is None:
+            log.debug("retrain policy for %s: no (%s)", model.name, decision.reason)
+            return decision, None
+        reference = _read_reference(row)
+        recent = recent_labelled(session, row.id, model, now)
+        model_id = row.id
+    job_uid = uuid.uuid4().hex
+    snapshot, holdout = build_snapshots(
+        reference, recent, model, ctx.state_dir / "snapshots" / model.name
+    )
+    spec = build_spec(ctx.settings, model, job_uid, decision.trigger.value, snapshot, holdout)
+    chosen = executor or make_executor(ctx.settings)
+    external_id = chosen.submit(spec)
+    with transaction(ctx.sessions) as session:
+        session.add(
+            RetrainJob(
+                job_uid=job_uid,
+                model_id=model_id,
+                trigger=decision.trigger.value,
+                state=JobState.QUEUED,
+                executor=chosen.name,
+                external_id=external_id,
+                spec=json.loads(spec.to_json()),
+                snapshot_sha256=snapshot.sha256,
+                created_at=now,
+                deadline_at=spec.deadline,
+            )
+        )
+    log.info(
+        "retrain policy for %s: submitted job %s (%s: %s; %d training rows, %s holdout) in %.1fs",
+        model.name,
+        job_uid,
+        decision.trigger.value,
+        decision.reason,
+        snapshot.rows,
+        holdout.rows if holdout else "no",
+        time.monotonic() - started,
+    )
+    return decision, job_uid
+
+
+# --------------------------------------------------------------------------- polling
+
+
+def _finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
+    outcome = status.outcome
+    details: dict[str, object] = {
+        "job_id": job.job_uid,
+        "trigger": job.trigger,
+        "executor": job.executor,
+        "state": status.state.value,
+        "snapshot_sha256": job.snapshot_sha256,
+    }
+    if status.state is ExecState.SUCCEEDED and outcome is not None:
+        verdict = "promoted" if outcome.promoted else "registered, not promoted"
+        details.update(
+            version=outcome.registered_version,
+            champion_version=outcome.champion_version,
+            metric=outcome.metric,
+            challenger_score=outcome.challenger_score,
+            champion_score=outcome.champion_score,
+            run_id=outcome.run_id,
+        )
+        return Finding(
+            scope=model,
+            kind="retrain",
+            subject="job",
+            firing=False,
+            severity=Severity.INFO,
+            summary=f"{model}: retrained version {outcome.registered_version} {verdict}: "
+            f"{outcome.reason}",
+            value=outcome.challenger_score,
+            threshold=outcome.champion_score,
+            details=details,
+        )
+    details["log_tail"] = (status.log_tail or "")[-4000:]
+    return Finding(
+        scope=model,
+        kind="retrain",
+        subject="job",
+        firing=True,
+        severity=Severity.WARNING,
+        summary=f"{model}: retrain job {job.job_uid} {status.state.value}: "
+        f"{status.error or 'no error reported'}",
+        details=details,
+    )
+
+
+def poll_jobs(
+    ctx: JobContext,
+    model: str | None,
+    now: datetime,
+    *,
+    executor: Executor | None = None,
+) -> list[Finding]:
+    """Ask the executors about queued and running jobs; record what changed."""
+    factory = _factory(ctx, executor)
+    with transaction(ctx.sessions) as session:
+        query = (
+            select(RetrainJob.id, RetrainJob.executor, RetrainJob.external_id, Model.name)
+            .join(Model, Model.id == RetrainJob.model_id)
+            .where(RetrainJob.state.in_(ACTIVE))
+            .order_by(RetrainJob.id)
+        )
+        if model is not None:
+            query = query.where(Model.name == model)
+        active = session.execute(query).all()
+    findings: list[Finding] = []
+    for job_id, kind, external_id, name in active:
+        with transaction(ctx.sessions) as session:
+            job = session.get_one(RetrainJob, job_id)
+            deadline = job.deadline_at or datetime.now(UTC)
+            try:
+                status = factory(kind).poll(external_id or "", deadline)
+            except Exception as exc:
+                # One broken job (a lost job directory, a broker hiccup) must not stop the rest.
+                log.warning("retrain job %s: cannot poll: %s", job.job_uid, exc)
+                continue
+            finding = _record(session, job, name, status, now)
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def _record(
+    session: Session, job: RetrainJob, model: str, status: JobStatus, now: datetime
+) -> Finding | None:
+    if status.state is ExecState.RUNNING and job.state is JobState.QUEUED:
+        job.state = JobState.RUNNING
+        job.started_at = now
+        return None
+    if not status.state.finished:
+        return None
+    job.state = JobState(status.state.value)
+    job.started_at = job.started_at or now
+    job.finished_at = now
+    job.log_tail = (status.log_tail or "")[-LOG_TAIL_CHARS:] or None
+    job.error = status.error
+    outcome = status.outcome
+    if outcome is not None:
+        job.outcome = json.loads(outcome.to_json())
+        job.registered_version = outcome.registered_version
+        job.promoted = outcome.promoted
+        if outcome.traceback and not job.log_tail:
+            job.log_tail = outcome.traceback[-LOG_TAIL_CHARS:]
+    if status.state is ExecState.SUCCEEDED and outcome is not None and outcome.promoted:
+        row = session.get_one(Model, job.model_id)
+        row.current_version = outcome.registered_version
+        row.reference_uri = outcome.reference_uri
+        row.reference_sha256 = outcome.snapshot_sha256
+    log.info(
+        "retrain job %s for %s: %s%s",
+        job.job_uid,
+        model,
+        status.state.value,
+        f" ({status.error})" if status.error else "",
+    )
+    return _finding(model, job, status)
+
+
+def wait_for_jobs(
+    ctx: JobContext,
+    now: datetime,
+    *,
+    timeout_s: float = 600,
+    poll_s: float = 0.5,
+    model: str | None = None,
+    executor: Executor | None = None,
+) -> list[Finding]:
+    """Poll until no job is queued or running (the demo and `mlmaint retrain` use this)."""
+    findings: list[Finding] = []
+    limit = time.monotonic() + timeout_s
+    while True:
+        findings.extend(poll_jobs(ctx, model, now, executor=executor))
+        if not active_jobs(ctx, model):
+            return findings
+        if time.monotonic() > limit:
+            raise TimeoutError(f"retrain jobs still active after {timeout_s:.0f}s")
+        time.sleep(poll_s)
+
+
+def active_jobs(ctx: JobContext, model: str | None = None) -> Sequence[str]:
+    with transaction(ctx.sessions) as session:
+        query = (
+            select(RetrainJob.job_uid)
+            .join(Model, Model.id == RetrainJob.model_id)
+            .where(RetrainJob.state.in_(ACTIVE))
+        )
+        if model is not None:
+            query = query.where(Model.name == model)
+        return list(session.scalars(query))
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def register_initial_version(
+    ctx: JobContext, model: str, reference: pd.DataFrame, now: datetime
+) -> RetrainOutcome:
+    """Train on `reference`, register it, give it the serving alias, make it the reference.
+
+    Runs in this process through the same job code as any retrain (trigger
+    "initial", no holdout: the first version serves).
+    """
+    from retrain.job import execute
+    from retrain.snapshot import write_snapshot
+
+    settings_model = ctx.settings.model(model)
+    schema = settings_model.schema_
+    columns = [*schema.features, schema.label]
+    snapshot = write_snapshot(
+        _coerce(reference, settings_model), ctx.state_dir / "snapshots" / model, columns
+    )
+    job_uid = uuid.uuid4().hex
+    spec = build_spec(ctx.settings, settings_model, job_uid, Trigger.INITIAL.value, snapshot, None)
+    outcome = execute(spec)
+    with transaction(ctx.sessions) as session:
+        row = model_row(session, model, now)
+        state = JobState(outcome.state.value)
+        session.add(
+            RetrainJob(
+                job_uid=job_uid,
+                model_id=row.id,
+                trigger=Trigger.INITIAL.value,
+                state=state,
+                executor="inline",
+                spec=json.loads(spec.to_json()),
+                outcome=json.loads(outcome.to_json()),
+                snapshot_sha256=snapshot.sha256,
+                created_at=now,
+                started_at=now,
+                finished_at=now,
+                deadline_at=spec.deadline,
+                registered_version=outcome.registered_version,
+                promoted=outcome.promoted,
+                log_tail=outcome.traceback,
+                error=outcome.error,
+            )
+        )
+        if outcome.promoted:
+            row.current_version = outcome.registered_version
+            row.reference_uri = snapshot.uri
+            row.reference_sha256 = snapshot.sha256
+    return outcome
+
+
+def rollback(ctx: JobContext, model: str, now: datetime) -> Rollback:
+    """Move the serving alias back to the previous champion and its reference."""
+    from retrain.registry import rollback as registry_rollback
+
+    settings_model = ctx.settings.model(model)
+    result = registry_rollback(tracking_uri(ctx.settings), model, settings_model.retrain.alias)
+    with transaction(ctx.sessions) as session:
+        row = model_row(session, model, now)
+        row.current_version = result.to_version
+        if result.reference_uri is not None:
+            row.reference_uri = result.reference_uri
+            row.reference_sha256 = result.reference_sha256
+    log.info("rolled %s back from version %s to %s", model, result.from_version, result.to_version)
+    return result
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def retrain_command(
+    settings: Settings, model: str, *, wait: bool, echo: Callable[[str], None]
+) -> int:
+    """`mlmaint retrain MODEL`: submit now and, with `wait`, poll until it ends."""
+    from daemon.jobs import JobContext
+
+    try:
+        settings_model = settings.model(model)
+    except KeyError as exc:
+        echo(str(exc.args[0]))
+        return 2
+    ctx = JobContext.from_settings(settings)
+    try:
+        now = datetime.now(UTC)
+        decision, job_uid = submit_if_due(ctx, settings_model, now, manual=True)
+        if job_uid is None:
+            echo(f"{model}: not started: {decision.reason}")
+            return 1
+        echo(f"{model}: job {job_uid} submitted to the {settings.executor.kind.value} executor")
+        if not wait:
+            return 0
+        findings = wait_for_jobs(
+            ctx, now, timeout_s=settings.executor.timeout.total_seconds() + 60, model=model
+        )
+        for finding in findings:
+            echo(finding.summary)
+            tail = finding.details.get("log_tail")
+            if finding.firing and isinstance(tail, str) and tail:
+                echo(tail)
+        return 1 if any(f.firing for f in findings) else 0
+    finally:
+        ctx.close()
+
+
+def rollback_command(settings: Settings, model: str, *, echo: Callable[[str], None]) -> int:
+    """`mlmaint retrain rollback MODEL`."""
+    from daemon.jobs import JobContext
+    from retrain.interface import RegistryError
+
+    try:
+        settings.model(model)
+    except KeyError as exc:
+        echo(str(exc.args[0]))
+        return 2
+    ctx = JobContext.from_settings(settings)
+    try:
+        result = rollback(ctx, model, datetime.now(UTC))
+    except RegistryError as exc:
+        echo(f"{model}: {exc}")
+        return 1
+    finally:
+        ctx.close()
+    echo(f"{model}: serving version {result.to_version} again (was {result.from_version})")
+    return 0
+
+
+def worker_command(settings: Settings, *, concurrency: int, hostname: str | None) -> None:
+    """`mlmaint worker`: a Celery worker consuming the configured queue."""
+    from retrain.worker import run_worker
+
+    celery = settings.executor.celery
+    run_worker(
+        celery.broker_url,
+        celery.result_backend,
+        celery.queue,
+        celery.visibility_timeout,
+        concurrency=concurrency,
+        hostname=hostname,
+    )
