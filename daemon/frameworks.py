@@ -70,7 +70,8 @@ _CRITICAL_LABELS = frozenset({"high", "critical"})
 
 
 def known_advisories(session: Session) -> dict[str, datetime]:
-    return dict(session.execute(select(Advisory.id, Advisory.modified)).tuples())
+    rows = session.execute(select(Advisory.id, Advisory.modified)).tuples()
+    return {ident: modified for ident, modified in rows}  # noqa: C416 (Result has keys())
 
 
 def store_advisories(

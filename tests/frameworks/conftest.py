@@ -36,7 +36,7 @@ class FakeIndex:
         self.routes: dict[str, object] = {}
         self.hits: list[str] = []
         self.posts: list[object] = []
-        self.slow_s = 2.0
+        self.slow_s = 1.0
         self.url = ""
 
     def json(self, path: str, data: object) -> None:

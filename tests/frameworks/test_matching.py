@@ -74,8 +74,16 @@ def _rec(events: list[dict[str, str]], **extra: object) -> dict[str, object]:
         ([{"introduced": "1.0"}, {"limit": "2.0"}], "2.1", False),
         ([{"introduced": "1.0"}, {"limit": "2.0"}], "1.9", True),
         # Out-of-order events are sorted by version before the walk.
-        ([{"fixed": "2.1"}, {"introduced": "2.0"}, {"fixed": "1.5"}, {"introduced": "1.0"}], "1.7", False),
-        ([{"fixed": "2.1"}, {"introduced": "2.0"}, {"fixed": "1.5"}, {"introduced": "1.0"}], "2.0.5", True),
+        (
+            [{"fixed": "2.1"}, {"introduced": "2.0"}, {"fixed": "1.5"}, {"introduced": "1.0"}],
+            "1.7",
+            False,
+        ),
+        (
+            [{"fixed": "2.1"}, {"introduced": "2.0"}, {"fixed": "1.5"}, {"introduced": "1.0"}],
+            "2.0.5",
+            True,
+        ),
         # Pre-releases of the fix are still affected.
         ([{"introduced": "0"}, {"fixed": "2.0"}], "2.0rc1", True),
         # A local build label does not escape a fix: the public version is compared.
@@ -135,7 +143,9 @@ def test_cvss3_scores(vector: str, score: float) -> None:
 
 def test_cvss2_and_unscorable() -> None:
     assert cvss2_base_score("AV:N/AC:L/Au:N/C:P/I:P/A:P") == 7.5
-    assert cvss3_base_score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N") is None
+    assert (
+        cvss3_base_score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N") is None
+    )
     record = parse_record(
         _rec(
             [{"introduced": "0"}],

@@ -1,0 +1,143 @@
+"""The frameworks job on the real store (SQLite and PostgreSQL), a loopback index, the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from click.testing import CliRunner
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from checks.frameworks.advisories import parse_record
+from checks.frameworks.policy import FindingKind
+from daemon import frameworks as fw
+from daemon.cli import main
+from daemon.config import Settings, Severity, parse_config
+from daemon.jobs import JobContext
+from daemon.store.tables import FrameworkFinding
+from tests.conftest import new_sqlite_url
+from tests.frameworks.conftest import FakeIndex, json_api, osv_record
+
+NOW = datetime(2026, 11, 25, 6, 30, tzinfo=UTC)
+CRITICAL = [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]
+
+
+def _settings(url: str, frameworks: dict[str, object]) -> Settings:
+    return parse_config({"store": {"url": url}, "frameworks": frameworks})
+
+
+def _advisory_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "osv"
+    (folder / "pillow").mkdir(parents=True)
+    (folder / "pillow" / "PYSEC-1.json").write_text(
+        json.dumps(osv_record("PYSEC-1", "Pillow", "0", "9.0.1", severity=CRITICAL))
+    )
+    (folder / "numpy.yaml").write_text(
+        "id: GHSA-n\nmodified: 2024-01-01T00:00:00Z\naffected:\n"
+        "- package: {ecosystem: PyPI, name: numpy}\n"
+        "  ranges:\n  - type: ECOSYSTEM\n    events:\n    - introduced: '0'\n    - fixed: 1.22.0\n"
+    )
+    return folder
+
+
+def test_mirror_roundtrip(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    folder = _advisory_dir(tmp_path)
+    assert fw.import_advisory_path(session_factory, folder) == 2
+    assert fw.import_advisory_path(session_factory, folder) == 0
+    newer = parse_record(
+        {**osv_record("PYSEC-1", "pillow", "0", "9.1.0"), "modified": "2025-01-01T00:00:00Z"}
+    )
+    assert fw.store_advisories(session_factory, [newer], "sync") == 1
+    index = fw.load_index(session_factory, ["pillow", "numpy", "torch"])
+    assert index.records == 2
+    (match,) = index.match("pillow", "9.0.5")
+    assert match.fixed == "9.1.0"
+    assert fw.mirror_size(session_factory) == 2
+
+
+def test_scan_alerts_new_vulnerabilities_then_survives_an_outage(
+    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path, fake_index: FakeIndex
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pillow==8.4.0\nnumpy==1.26.4\n")
+    settings = _settings(
+        "sqlite://",
+        {
+            "online": True,
+            "index_url": fake_index.url,
+            "advisory_db": str(_advisory_dir(tmp_path)),
+            "environments": [{"name": "prod", "kind": "requirements", "path": str(requirements)}],
+        },
+    )
+    ctx = JobContext(settings=settings, engine=engine, sessions=session_factory)
+    fake_index.json(
+        "/pypi/pillow/json",
+        json_api(
+            "pillow",
+            {"8.4.0": ("2021-10-15T00:00:00Z", False), "10.0.0": ("2023-07-01T00:00:00Z", False)},
+        ),
+    )
+    fake_index.json(
+        "/pypi/numpy/json", json_api("numpy", {"1.26.4": ("2024-02-05T00:00:00Z", False)})
+    )
+    with httpx.Client(timeout=0.5) as http:
+        first = fw.scan_frameworks(ctx, NOW, http=http)
+        (alert,) = first.alerts
+        assert alert.firing and alert.severity is Severity.CRITICAL and alert.kind == "framework"
+        assert alert.subject == "pillow:PYSEC-1" and "upgrade to 10.0.0" in alert.summary
+        (report,) = first.reports
+        assert {f.kind for f in report.findings} == {
+            FindingKind.VULNERABLE,
+            FindingKind.MAJOR_BEHIND,
+            FindingKind.STALE,
+        }
+
+        # A day later, past the TTL, the index answers 500 and then times out.
+        fake_index.fault("/pypi/numpy/json", "500")
+        fake_index.fault("/pypi/pillow/json", "slow")
+        second = fw.scan_frameworks(ctx, NOW + timedelta(days=1), http=http)
+    assert second.alerts == ()  # nothing new
+    (report,) = second.reports
+    (outage,) = [f for f in report.findings if f.kind is FindingKind.SOURCE_UNAVAILABLE]
+    assert (
+        "unavailable" in outage.detail and "using cached releases for 2 package(s)" in outage.detail
+    )
+    # The cache still gives the upgrade target and the versions behind.
+    assert FindingKind.MAJOR_BEHIND in {f.kind for f in report.findings}
+    assert next(p for p in report.packages if p.name == "pillow").recommended == "10.0.0"
+    with session_factory() as session:
+        rows = session.scalars(select(FrameworkFinding)).all()
+    vuln = next(r for r in rows if r.kind == "vulnerable")
+    assert vuln.first_seen_at == NOW and vuln.scanned_at == NOW + timedelta(days=1)
+    assert vuln.advisory_ids["ids"] == ["PYSEC-1"] and vuln.recommended == "10.0.0"
+
+
+def test_cli_exit_codes_and_formats(sqlite_template: Path, tmp_path: Path) -> None:
+    url = new_sqlite_url(sqlite_template, tmp_path)
+    folder = _advisory_dir(tmp_path)
+    clean = tmp_path / "clean.txt"
+    clean.write_text("somepkg==1.0\n")
+    vulnerable = tmp_path / "vuln.txt"
+    vulnerable.write_text("pillow==8.4.0\n")
+
+    def run(path: Path, *args: str) -> tuple[int, str, str]:
+        config = tmp_path / f"{path.stem}.toml"
+        config.write_text(
+            f'[store]\nurl = "{url}"\n[frameworks]\nadvisory_db = "{folder}"\n'
+            f'[[frameworks.environments]]\nname = "e"\nkind = "requirements"\npath = "{path}"\n'
+        )
+        result = CliRunner().invoke(main, ["--config", str(config), "frameworks", *args])
+        return result.exit_code, result.stdout, result.stderr
+
+    assert run(clean)[0] == 0
+    code, out, _ = run(vulnerable)
+    assert code == 1 and "PYSEC-1" in out
+    code, out, _ = run(vulnerable, "--format", "cyclonedx")
+    assert code == 1 and json.loads(out)["vulnerabilities"][0]["id"] == "PYSEC-1"
+    code, out, _ = run(vulnerable, "--format", "json")
+    assert json.loads(out)["environments"][0]["findings"][0]["kind"] == "vulnerable"
+    code, _, err = run(tmp_path / "missing.txt")
+    assert code == 2 and "cannot inventory" in err
