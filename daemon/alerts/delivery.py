@@ -30,7 +30,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import assert_never
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from sqlalchemy import CursorResult, select, update
@@ -102,10 +102,17 @@ class Redactor:
     """Replaces secret values (and their URL-encoded forms) in text."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        forms = set()
+        forms: set[str] = set()
         for value in secrets:
             if len(value) >= 4:
                 forms.update({value, quote(value, safe=""), quote(value)})
+            # A webhook URL is secret by its path: receivers echo the path, not the URL.
+            url = urlsplit(value)
+            if url.scheme and url.netloc:
+                path = url.path + (f"?{url.query}" if url.query else "")
+                if len(path) >= 8:
+                    forms.update({path, path.lstrip("/")})
+                forms.update(seg for seg in url.path.split("/") if len(seg) >= 8)
         # Longest first, so a secret that contains another is replaced whole.
         self._forms = sorted(forms, key=len, reverse=True)
 
@@ -284,7 +291,8 @@ def _deliver(ctx: JobContext, run: _Run, only: Collection[int] | None, limit: in
             run.waiting += 1
             continue
         if run.now - row.created_at >= max_age and row.attempts > 0:
-            _finish(ctx, row.id, NotificationState.DEAD, run.now, None, "too old to deliver")
+            # Dead with the last error it met, which says why.
+            _finish(ctx, row.id, NotificationState.DEAD, run.now, None, None)
             run.dead += 1
             blocked.discard(key)
             continue
@@ -341,6 +349,8 @@ def _attempt(ctx: JobContext, run: _Run, row_id: int, attempts: int) -> bool:
             if exc.retry_after is not None
             else run.backoff.delay(attempts + 1)
         )
+        if exc.retry_after is not None:
+            _hold_channel(ctx, message.channel, run.now + delay)
         return _retry_or_die(ctx, run, message, str(exc), delay)
     except Exception as exc:  # a bug in a renderer must not stop the other rows
         log.exception("notification %d: unexpected error in channel %s", row_id, message.channel)
@@ -350,6 +360,20 @@ def _attempt(ctx: JobContext, run: _Run, row_id: int, attempts: int) -> bool:
     run.sent += 1
     log.debug("notification %d sent to %s (attempt %d)", row_id, message.channel, attempts + 1)
     return True
+
+
+def _hold_channel(ctx: JobContext, channel: str, until: datetime) -> None:
+    """Retry-After speaks for the whole webhook: no row of the channel goes before it."""
+    with ctx.sessions() as session, session.begin():
+        session.execute(
+            update(Notification)
+            .where(
+                Notification.channel == channel,
+                Notification.state == NotificationState.PENDING,
+                Notification.next_attempt_at < until,
+            )
+            .values(next_attempt_at=until)
+        )
 
 
 def _channel_of(ctx: JobContext, row_id: int) -> str:

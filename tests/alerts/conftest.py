@@ -58,6 +58,8 @@ class Receiver:
     port: int = field(default_factory=free_port)
     script: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    # Every request, accepted or not.
+    log: list[Received] = field(default_factory=list)
     requests: int = 0
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -70,12 +72,15 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
                 receiver.requests += 1
                 status, headers, text = (
                     receiver.script.pop(0) if receiver.script else (200, {}, "ok")
+                )
+                receiver.log.append(
+                    Received(self.path, {"status": status}, dict(self.headers.items()))
                 )
                 if status == 200:
                     receiver.received.append(

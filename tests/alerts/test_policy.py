@@ -3,6 +3,7 @@ cooldown, flapping stays quiet, grouping per scope, routing, quiet hours, acks."
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -75,7 +76,7 @@ def test_a_week_with_a_flapping_feature(make_ctx: MakeCtx, tmp_path: Path) -> No
         changes = Counter(c for c, _ in events)
         assert changes == {"firing": 1, "repeat": 6, "resolved": 1}, (subject, changes)
         announced = [t for c, t in events if c != "resolved"]
-        gaps = [b - a for a, b in zip(announced, announced[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(announced)]
         assert all(g >= timedelta(hours=24) for g in gaps), (subject, gaps)
         assert events[-1][0] == "resolved"
         # Announced only after the cooldown: one hour after the last check that fired.
