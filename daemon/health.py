@@ -1,15 +1,14 @@
 """/healthz and /metrics as plain handlers: (method, path) -> (status, headers, body).
 
-The daemon's HTTP server (daemon/api.py) mounts them through `routes(probe)`; they
-know nothing about the server, so they are tested without one. /healthz answers 200
-when the store is reachable and the scheduler (on the leader) makes progress, 503
-otherwise, with the last run of each job in the body.
+The daemon's HTTP server (daemon/api.py) mounts them through `routes(probe)` (see
+`Service._start_http`); they know nothing about the server, so they are tested
+without one. /healthz answers 200 when the store is reachable and the scheduler
+(on the leader) makes progress, 503 otherwise, with the last run of each job.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -119,52 +118,3 @@ def routes(probe: Probe) -> dict[tuple[str, str], Handler]:
         ("GET", "/healthz"): lambda: healthz(probe),
         ("GET", "/metrics"): lambda: metrics(probe),
     }
-
-
-_NOT_FOUND: Response = (404, {"Content-Type": "text/plain"}, b"not found\n")
-
-
-class RouteServer:
-    """A loopback HTTP server for plain routes, in its own thread.
-
-    The daemon mounts its routes on the API server when daemon/api.py provides one;
-    this serves them on their own where it does not.
-    """
-
-    def __init__(self, host: str, port: int, table: Mapping[tuple[str, str], Handler]) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        class _Handler(BaseHTTPRequestHandler):
-            server_version = "mlmaint"
-
-            def do_GET(self) -> None:
-                handler = table.get(("GET", self.path.split("?", 1)[0]))
-                status, headers, body = handler() if handler is not None else _NOT_FOUND
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return None  # one line per request would drown the journal
-
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="mlmaint-http", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -26,10 +26,11 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, text
@@ -37,13 +38,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from daemon import __version__
 from daemon.config import ConfigError, Settings, load_config
-from daemon.health import RouteServer, Snapshot, routes
+from daemon.health import Handler, Snapshot, routes
 from daemon.jobs import JobContext
 from daemon.leader import LeaderLock, StoreLocked, leader_lock
 from daemon.metrics import LiveState, make_registry
 from daemon.schedule import JobRunner, Scheduler, build_jobs
 from daemon.store import migrate
 from daemon.store.engine import StoreError, safe_url
+
+if TYPE_CHECKING:
+    from daemon.api import ApiServer
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +132,7 @@ class Service:
         self.runner: JobRunner | None = None
         self.scheduler: Scheduler | None = None
         self.lock: LeaderLock | None = None
-        self.http: RouteServer | None = None
+        self.http: ApiServer | None = None
         self._registry: CollectorRegistry | None = None
         self._wake = threading.Event()
         self._stop_requested = False
@@ -234,12 +238,38 @@ class Service:
         return None
 
     def _start_http(self) -> None:
-        service = self.settings.service
-        table = routes(self)
-        self.http = RouteServer(service.http_host, service.http_port, table)
-        self.http.start()
-        host, port = self.http.address
-        log.info("health and metrics on http://%s:%d/healthz and /metrics", host, port)
+        """The API server (ingest) with /healthz, /metrics and /reports mounted on it."""
+        from daemon.api import ApiServer, Request, Response
+
+        assert self.ctx is not None
+        server = ApiServer(self.ctx)
+
+        def adapt(handler: Handler) -> Callable[[Request], Response]:
+            def serve(_request: Request) -> Response:
+                status, headers, body = handler()
+                extra = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+                return Response(status, body, headers.get("Content-Type", "text/plain"), extra)
+
+            return serve
+
+        for (method, path), handler in routes(self).items():
+            server.router.add(method, path, adapt(handler))
+
+        def reports(request: Request) -> Response:
+            from daemon.report.http import handle
+
+            found = handle(server.ctx, request.path)
+            if found is None:
+                return Response.json(404, {"error": "not found"})
+            return Response(found.status, found.body, found.content_type, found.headers)
+
+        for template in ("/reports", "/reports/", "/reports/{page}", "/reports/evidence/{run}"):
+            server.router.add("GET", template, reports)
+        server.start()
+        self.http = server
+        log.info(
+            "health and metrics on http://%s:%d/healthz and /metrics", server.host, server.port
+        )
 
     def _promote(self) -> None:
         assert self.ctx is not None
@@ -301,6 +331,8 @@ class Service:
         jobs = build_jobs(new)
         if self.runner is not None:
             self.runner.ctx = self.ctx
+        if self.http is not None:
+            self.http.ctx = self.ctx
         if self.scheduler is not None:
             self.scheduler.replace(jobs)
         log.info("configuration reloaded from %s: %d job(s)", self.config_path, len(jobs))
