@@ -1,0 +1,349 @@
+"""The unit file, sd_notify, the metrics collector and `mlmaint status`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.cli import main
+from daemon.health import Snapshot, healthz
+from daemon.metrics import exposition, make_registry
+from daemon.service import Notifier
+from daemon.store.tables import (
+    Alert,
+    AlertState,
+    CheckMetric,
+    CheckRun,
+    CheckStatus,
+    IngestCount,
+    JobRun,
+    Model,
+    Notification,
+    NotificationState,
+)
+from tests.conftest import new_sqlite_url
+from tests.service.harness import write_config
+
+NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+
+def test_installed_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: apt-get install systemd"
+    config = write_config(tmp_path / "config.toml", "sqlite:///var/mlmaint.db")
+    unit = tmp_path / "unit" / "mlmaint.service"
+    result = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            str(config),
+            "service",
+            "install",
+            "--output",
+            str(unit),
+            "--credential",
+            "db-password=/etc/mlmaint/db-password",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    text = unit.read_text()
+    for line in (
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "Restart=on-failure",
+        "WatchdogSec=",
+        "DynamicUser=yes",
+        "StateDirectory=mlmaint",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "EnvironmentFile=-/etc/mlmaint/mlmaint.env",
+        "LoadCredential=db-password:/etc/mlmaint/db-password",
+        f"--config {config.resolve()} run",
+    ):
+        assert line in text, line
+    assert "${" not in text
+    verify = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stderr.strip() == "", verify.stderr
+
+    # The check is real: a broken unit fails it.
+    broken = tmp_path / "unit" / "broken.service"
+    broken.write_text(
+        text.replace("Type=notify", "Type=bogus").replace("ExecStart=", "ExecStart=relative/")
+    )
+    bad = subprocess.run(
+        [analyze, "verify", str(broken)], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode != 0
+
+
+def test_notifier_speaks_to_an_abstract_socket() -> None:
+    name = f"mlmaint-notify-{uuid.uuid4().hex[:8]}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(2)
+    try:
+        notifier = Notifier({"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "3000000"})
+        assert notifier.watchdog_usec == 3_000_000
+        assert notifier.notify(READY=1, STATUS="ready, 3 jobs")
+        assert sock.recv(4096) == b"READY=1\nSTATUS=ready, 3 jobs"
+        notifier.close()
+    finally:
+        sock.close()
+    # The watchdog is meant for another process: not ours to ping.
+    other = Notifier({"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
+    assert other.watchdog_usec is None or os.getpid() == 1
+    assert not Notifier({}).notify(READY=1)
+
+
+def _fill(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        model = Model(name="churn", created_at=NOW)
+        s.add(model)
+        s.flush()
+        old = CheckRun(
+            model_id=model.id,
+            kind="drift",
+            status=CheckStatus.OK,
+            window_start=NOW - timedelta(days=2),
+            window_end=NOW - timedelta(days=1),
+            ran_at=NOW - timedelta(days=1),
+            duration_s=1.0,
+            rows=500,
+            summary={"share": 0.1},
+        )
+        new = CheckRun(
+            model_id=model.id,
+            kind="drift",
+            status=CheckStatus.ALERT,
+            window_start=NOW - timedelta(days=1),
+            window_end=NOW,
+            ran_at=NOW,
+            duration_s=2.5,
+            rows=800,
+            summary={"share": 0.5},
+        )
+        perf = CheckRun(
+            model_id=model.id,
+            kind="performance",
+            status=CheckStatus.OK,
+            window_start=NOW - timedelta(days=1),
+            window_end=NOW,
+            ran_at=NOW,
+            duration_s=0.5,
+            rows=300,
+            summary={},
+        )
+        s.add_all([old, new, perf])
+        s.flush()
+        s.add_all(
+            [
+                CheckMetric(
+                    run_id=new.id,
+                    subject="dataset",
+                    name="drifted_share",
+                    value=0.6,
+                    threshold=0.5,
+                    alerting=True,
+                ),
+                CheckMetric(
+                    run_id=new.id,
+                    subject="age",
+                    name="p_value",
+                    value=0.001,
+                    threshold=0.05,
+                    alerting=True,
+                ),
+                CheckMetric(
+                    run_id=perf.id,
+                    subject="model",
+                    name="roc_auc",
+                    value=0.81,
+                    threshold=None,
+                    alerting=False,
+                ),
+            ]
+        )
+        s.add(
+            Alert(
+                fingerprint="f" * 32,
+                scope="churn",
+                kind="drift",
+                subject="age",
+                state=AlertState.FIRING,
+                severity="warning",
+                summary="age drifted",
+                details={},
+                first_fired_at=NOW,
+                last_fired_at=NOW,
+                last_seen_at=NOW,
+            )
+        )
+        s.add_all(
+            [
+                IngestCount(
+                    model_id=model.id,
+                    day="2026-03-02",
+                    stream="predictions",
+                    outcome="sampled",
+                    count=900,
+                ),
+                IngestCount(
+                    model_id=model.id,
+                    day="2026-03-01",
+                    stream="predictions",
+                    outcome="sampled",
+                    count=100,
+                ),
+                IngestCount(
+                    model_id=model.id,
+                    day="2026-03-02",
+                    stream="predictions",
+                    outcome="rejected:schema",
+                    count=7,
+                ),
+            ]
+        )
+        s.add(
+            Notification(
+                channel="outbox",
+                kind="firing",
+                scope="churn",
+                payload={},
+                state=NotificationState.PENDING,
+                created_at=NOW - timedelta(minutes=5),
+                next_attempt_at=NOW,
+            )
+        )
+        s.add(
+            JobRun(
+                job_id="drift:churn",
+                last_started_at=NOW,
+                last_finished_at=NOW,
+                last_success_at=NOW,
+                last_status="ok",
+                last_duration_s=2.5,
+                runs=4,
+                failures=1,
+            )
+        )
+
+
+def _samples(engine: Engine) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = exposition(make_registry(engine)).decode()
+    assert "_created" not in text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_metrics_read_the_latest_results_from_the_store(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    _fill(session_factory)
+    got = _samples(engine)
+    assert got[("mlmaint_store_up", ())] == 1
+    assert got[("mlmaint_drift_share", (("model", "churn"),))] == 0.6
+    assert (
+        got[("mlmaint_check_status", (("kind", "drift"), ("model", "churn"), ("status", "alert")))]
+        == 1
+    )
+    assert got[("mlmaint_check_rows", (("kind", "drift"), ("model", "churn")))] == 800
+    assert (
+        got[
+            (
+                "mlmaint_performance",
+                (("metric", "roc_auc"), ("model", "churn"), ("subject", "model")),
+            )
+        ]
+        == 0.81
+    )
+    assert (
+        got[
+            (
+                "mlmaint_alerts_firing",
+                (("kind", "drift"), ("scope", "churn"), ("severity", "warning")),
+            )
+        ]
+        == 1
+    )
+    assert (
+        got[("mlmaint_sampled_rows_total", (("model", "churn"), ("stream", "predictions")))] == 1000
+    )
+    assert (
+        got[
+            (
+                "mlmaint_rejected_rows_total",
+                (("model", "churn"), ("reason", "schema"), ("stream", "predictions")),
+            )
+        ]
+        == 7
+    )
+    assert got[("mlmaint_job_runs_total", (("job", "drift:churn"),))] == 4
+    assert got[("mlmaint_job_failures_total", (("job", "drift:churn"),))] == 1
+    assert got[("mlmaint_job_last_success_timestamp_seconds", (("job", "drift:churn"),))] == (
+        NOW.timestamp()
+    )
+    assert got[("mlmaint_outbox_notifications", (("channel", "outbox"), ("state", "pending")))] == 1
+
+
+def test_metrics_and_health_when_the_store_is_down(tmp_path: Path) -> None:
+    dead = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
+    got = _samples(dead)
+    assert got == {("mlmaint_store_up", ()): 0}
+
+    class Probe:
+        engine = dead
+        registry = make_registry(dead)
+
+        def snapshot(self) -> Snapshot:
+            return Snapshot(
+                version="t",
+                role="leader",
+                started_at=NOW,
+                scheduler_alive=True,
+                heartbeat_age_s=0.1,
+                stall_limit_s=60,
+                next_runs={},
+                running=(),
+                status="leader",
+            )
+
+    status, _, body = healthz(Probe())
+    assert status == 503
+    assert b'"reachable": false' in body
+    dead.dispose()
+
+
+def test_status_prints_the_store_picture(sqlite_template: Path, tmp_path: Path) -> None:
+    url = new_sqlite_url(sqlite_template, tmp_path)
+    engine = create_engine(url)
+    _fill(sessionmaker(engine))
+    engine.dispose()
+    config = write_config(tmp_path / "config.toml", url)
+    result = CliRunner().invoke(main, ["--config", str(config), "status"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "no daemon runs on this store" in out
+    assert "drift:churn" in out and "ok" in out
+    assert "drift share 0.60" in out
+    assert "alerts firing: 1" in out
+    assert "outbox: outbox pending 1" in out
