@@ -51,13 +51,20 @@ def empty_window(model: ModelSettings) -> pd.DataFrame:
 
 
 def _sqlite_time(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} given for a window: use UTC")
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _query(conn: Connection, model_id: int, start: datetime, end: datetime, labelled_only: bool,
-           limit: int | None) -> tuple[str, tuple[object, ...]]:
+def _query(
+    conn: Connection,
+    model_id: int,
+    start: datetime,
+    end: datetime,
+    labelled_only: bool,
+    limit: int | None,
+) -> tuple[str, tuple[object, ...]]:
+    for bound in (start, end):
+        if bound.tzinfo is None:
+            raise ValueError(f"naive datetime {bound.isoformat()} given for a window: use UTC")
     sqlite = conn.dialect.name == "sqlite"
     mark = "?" if sqlite else "%s"
     ts = "ts" if sqlite else "EXTRACT(EPOCH FROM ts)"
@@ -125,8 +132,13 @@ def load_window(
     """The whole window [start, end) as one DataFrame (see the module docstring)."""
     chunks = list(
         iter_window(
-            source, model, start, end,
-            chunk_rows=chunk_rows, labelled_only=labelled_only, limit=limit,
+            source,
+            model,
+            start,
+            end,
+            chunk_rows=chunk_rows,
+            labelled_only=labelled_only,
+            limit=limit,
         )
     )
     if not chunks:
@@ -134,9 +146,7 @@ def load_window(
     if len(chunks) == 1:
         return chunks[0]
     categorical = list(model.schema_.categorical)
-    cats = {
-        c: pd.api.types.union_categoricals([ch[c].array for ch in chunks]) for c in categorical
-    }
+    cats = {c: pd.api.types.union_categoricals([ch[c].array for ch in chunks]) for c in categorical}
     for ch in chunks:
         ch.drop(columns=categorical, inplace=True)
     frame = pd.concat(chunks, ignore_index=True, copy=False)
@@ -170,7 +180,11 @@ def _text_as_float(values: Sequence[object]) -> np.ndarray:
 
 
 def _frame(
-    model: ModelSettings, rows: Sequence[Sequence[object]], feature_schema: pa.Schema, *, sqlite: bool
+    model: ModelSettings,
+    rows: Sequence[Sequence[object]],
+    feature_schema: pa.Schema,
+    *,
+    sqlite: bool,
 ) -> pd.DataFrame:
     import pyarrow.json as pj
 
