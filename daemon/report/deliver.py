@@ -1,0 +1,204 @@
+"""Build, archive and send the weekly report; the scheduled job and its catch-up.
+
+A report is archived twice: as a file under `report.directory` and in the
+`reports` table (so any daemon of an HA pair can serve it). Sending goes
+through the alerts' transactional outbox: a Slack summary with a link, and an
+email with an email-safe summary inline and the full report attached. The
+`reports` row is what makes the job idempotent: the weekly run and the catch-up
+at start-up build a week only once, and rebuilding a week by hand replaces it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from daemon.alerts.message import Attachment, Message
+from daemon.alerts.policy import enqueue_message
+from daemon.config import Schedule, Settings
+from daemon.jobs import JobContext
+from daemon.report.gather import WeekReport, gather
+from daemon.report.render import render_email, render_report, render_text
+from daemon.report.weeks import Week, last_complete_week, parse_week, week_containing, weeks_between
+from daemon.store.engine import transaction
+from daemon.store.tables import Report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuiltReport:
+    week: str
+    path: Path
+    link: str
+    data: WeekReport
+    notification_ids: tuple[int, ...] = ()
+
+
+def report_timezone(settings: Settings) -> str:
+    return settings.report.schedule.timezone
+
+
+def report_path(settings: Settings, week: str) -> Path:
+    return settings.report.directory / f"mlmaint-report-{week}.html"
+
+
+def report_link(settings: Settings, week: str) -> str:
+    return f"{settings.report.base_url.rstrip('/')}/reports/{week}"
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(content)
+    tmp.replace(path)
+
+
+def build_report(ctx: JobContext, week: str | Week, now: datetime) -> BuiltReport:
+    """Gather, render and archive one week (file and store); replaces an earlier build."""
+    started = time.monotonic()
+    settings = ctx.settings
+    target = parse_week(week, report_timezone(settings)) if isinstance(week, str) else week
+    link = report_link(settings, target.label)
+    with ctx.sessions() as session:
+        data = gather(session, settings, target, now)
+    html = render_report(data, link=link).encode("utf-8")
+    path = report_path(settings, target.label)
+    _write_atomically(path, html)
+    with transaction(ctx.sessions) as session:
+        row = session.execute(
+            select(Report).where(Report.week == target.label)
+        ).scalar_one_or_none()
+        if row is None:
+            row = Report(week=target.label, created_at=now, path=str(path), summary={}, html=None)
+            session.add(row)
+        row.created_at = now
+        row.path = str(path)
+        row.summary = data.summary()
+        row.html = html
+    log.info(
+        "report %s: %d model(s), %d action(s), %s in %.2fs",
+        target.label,
+        len(data.models),
+        len(data.actions),
+        path,
+        time.monotonic() - started,
+    )
+    return BuiltReport(week=target.label, path=path, link=link, data=data)
+
+
+def send_report(ctx: JobContext, built: BuiltReport, now: datetime) -> tuple[int, ...]:
+    """Queue the Slack summary and the email on the configured channels (the outbox)."""
+    settings = ctx.settings
+    title = f"mlmaint weekly report {built.week}"
+    text = render_text(built.data, link=built.link)
+    ids: list[int] = []
+    scope = f"report:{built.week}"
+    with transaction(ctx.sessions) as session:
+        if settings.report.slack_channel:
+            ids.append(
+                enqueue_message(
+                    session,
+                    settings,
+                    settings.report.slack_channel,
+                    Message(title=title, text=text, link=built.link),
+                    now,
+                    kind="report",
+                    scope=scope,
+                )
+            )
+        if settings.report.email_channel:
+            attachment = Attachment(
+                filename=built.path.name,
+                content_type="text/html",
+                content=built.path.read_bytes(),
+            )
+            ids.append(
+                enqueue_message(
+                    session,
+                    settings,
+                    settings.report.email_channel,
+                    Message(
+                        title=title,
+                        text=text,
+                        html=render_email(built.data, link=built.link),
+                        link=built.link,
+                        attachments=(attachment,),
+                    ),
+                    now,
+                    kind="report",
+                    scope=scope,
+                )
+            )
+    return tuple(ids)
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def last_fire_time(schedule: Schedule, now: datetime) -> datetime:
+    """The schedule's latest fire time at or before `now`."""
+    if schedule.cron is None:
+        return now
+    from zoneinfo import ZoneInfo
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(schedule.cron, timezone=ZoneInfo(schedule.timezone))
+    # Walk forward from eight days back: a weekly cron fires at least once in that span.
+    moment = now - timedelta(days=8)
+    last: datetime | None = None
+    for _ in range(10_000):
+        fire: datetime | None = trigger.get_next_fire_time(last, moment)
+        if fire is None or fire > now:
+            break
+        last = fire
+        moment = fire + timedelta(seconds=1)
+    return last if last is not None else now - timedelta(days=7)
+
+
+def due_week(settings: Settings, now: datetime) -> Week:
+    """The week the latest scheduled run reports on: the last one complete at that time."""
+    fired = last_fire_time(settings.report.schedule, now)
+    return last_complete_week(fired, report_timezone(settings))
+
+
+def weekly_report(ctx: JobContext, now: datetime) -> BuiltReport | None:
+    """The scheduled job, also run at start-up: build and send the due week once.
+
+    A daemon that was down at the scheduled time produces the missed report on
+    its next start; a week already in the `reports` table is left alone.
+    """
+    if not ctx.settings.report.enabled:
+        return None
+    week = due_week(ctx.settings, now)
+    with ctx.sessions() as session:
+        done = session.execute(select(Report.id).where(Report.week == week.label)).first()
+    if done is not None:
+        log.debug("report %s already built", week.label)
+        return None
+    built = build_report(ctx, week, now)
+    ids = send_report(ctx, built, now)
+    return BuiltReport(
+        week=built.week, path=built.path, link=built.link, data=built.data, notification_ids=ids
+    )
+
+
+def write_reports(
+    ctx: JobContext, start: datetime, end: datetime, now: datetime
+) -> tuple[BuiltReport, ...]:
+    """Build the report of every week overlapping [start, end), oldest first (the demo)."""
+    return tuple(
+        build_report(ctx, week, now)
+        for week in weeks_between(start, end, report_timezone(ctx.settings))
+    )
+
+
+def current_week(settings: Settings, now: datetime) -> Week:
+    return week_containing(now, report_timezone(settings))

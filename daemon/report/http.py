@@ -1,0 +1,156 @@
+"""HTTP handlers for archived reports: /reports/, /reports/latest, /reports/<week>.
+
+Plain functions from a request path to a response, so any HTTP server can route
+to them. Reports are served from the store (any daemon of an HA pair has them),
+falling back to the archived file. Evidence reports linked from a weekly report
+are served at /reports/evidence/<check run id>, relative to the report's URL.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from daemon.jobs import JobContext
+from daemon.store.tables import CheckRun, Report
+
+PREFIX = "/reports"
+_WEEK = re.compile(r"^\d{4}-W\d{2}$")
+_EVIDENCE = re.compile(r"^evidence/(\d{1,18})$")
+# The report needs nothing but its own inline styles and data: images.
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'"
+HTML = "text/html; charset=utf-8"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpResponse:
+    status: int
+    content_type: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def _page(status: int, title: str, body_html: str) -> HttpResponse:
+    doc = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif'>"
+        f"{body_html}</body></html>"
+    )
+    return HttpResponse(
+        status=status,
+        content_type=HTML,
+        body=doc.encode("utf-8"),
+        headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def not_found(what: str) -> HttpResponse:
+    return _page(404, "not found", f"<p>{html.escape(what)}</p>")
+
+
+def _report_bytes(row: Report) -> bytes | None:
+    if row.html is not None:
+        return bytes(row.html)
+    path = Path(row.path)
+    return path.read_bytes() if path.is_file() else None
+
+
+def _serve(row: Report | None, what: str) -> HttpResponse:
+    if row is None:
+        return not_found(what)
+    body = _report_bytes(row)
+    if body is None:
+        return not_found(f"the report of {row.week} is no longer archived")
+    return HttpResponse(
+        status=200,
+        content_type=HTML,
+        body=body,
+        headers={
+            "Content-Security-Policy": REPORT_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+def reports_index(ctx: JobContext) -> HttpResponse:
+    with ctx.sessions() as session:
+        rows = session.execute(
+            select(Report.week, Report.created_at).order_by(Report.week.desc())
+        ).all()
+    if not rows:
+        items = "<p>No report yet.</p>"
+    else:
+        items = (
+            "<ul>"
+            + "".join(
+                f"<li><a href='{html.escape(week)}'>{html.escape(week)}</a> "
+                f"<small>built {created.strftime('%Y-%m-%d %H:%M UTC')}</small></li>"
+                for week, created in rows
+            )
+            + "</ul>"
+        )
+    return _page(
+        200, "mlmaint reports", f"<h1>Weekly reports</h1><p><a href='latest'>latest</a></p>{items}"
+    )
+
+
+def report_page(ctx: JobContext, week: str) -> HttpResponse:
+    with ctx.sessions() as session:
+        row = session.execute(select(Report).where(Report.week == week)).scalar_one_or_none()
+        return _serve(row, f"no report for week {week}")
+
+
+def latest_report(ctx: JobContext) -> HttpResponse:
+    with ctx.sessions() as session:
+        row = session.execute(
+            select(Report).order_by(Report.week.desc()).limit(1)
+        ).scalar_one_or_none()
+        return _serve(row, "no report yet")
+
+
+def evidence(ctx: JobContext, run_id: int) -> HttpResponse:
+    with ctx.sessions() as session:
+        path = session.execute(
+            select(CheckRun.evidence_path).where(CheckRun.id == run_id)
+        ).scalar_one_or_none()
+    if path is None or not Path(path).is_file():
+        return not_found(f"no evidence report for check run {run_id}")
+    # Evidently's report runs its own inline scripts: sandboxed, no network.
+    return HttpResponse(
+        status=200,
+        content_type=HTML,
+        body=Path(path).read_bytes(),
+        headers={
+            "Content-Security-Policy": "sandbox allow-scripts; default-src 'none'; "
+            "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+            "font-src data:",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def handle(ctx: JobContext, path: str) -> HttpResponse | None:
+    """Route a GET path under /reports; None for paths that are not ours."""
+    if path == PREFIX:
+        return HttpResponse(
+            status=301, content_type=HTML, body=b"", headers={"Location": PREFIX + "/"}
+        )
+    if not path.startswith(PREFIX + "/"):
+        return None
+    rest = path[len(PREFIX) + 1 :].strip("/")
+    if rest in ("", "index.html"):
+        return reports_index(ctx)
+    if rest == "latest":
+        return latest_report(ctx)
+    if _WEEK.match(rest):
+        return report_page(ctx, rest)
+    match = _EVIDENCE.match(rest)
+    if match:
+        return evidence(ctx, int(match.group(1)))
+    return not_found(f"no such page: {path}")
