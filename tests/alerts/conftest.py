@@ -10,6 +10,7 @@ import json
 import socket
 import ssl
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -179,7 +180,9 @@ class Mailbox:
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
         self.messages.append(envelope.original_content)  # type: ignore[attr-defined]
-        self.tls_seen.append(session.ssl is not None)  # type: ignore[attr-defined]
+        transport = server.transport  # type: ignore[attr-defined]
+        encrypted = transport.get_extra_info("ssl_object") is not None
+        self.tls_seen.append(encrypted or session.ssl is not None)  # type: ignore[attr-defined]
         return "250 OK"
 
     def authenticator(
@@ -190,6 +193,15 @@ class Mailbox:
         self.mechanisms.append(mechanism)
         self.logins.append((login, password))
         return AuthResult(success=password == SMTP_PASSWORD)
+
+
+class _Controller(Controller):  # type: ignore[misc]
+    def factory(self) -> object:
+        # Implicit TLS: aiosmtpd counts only STARTTLS as TLS and warns about AUTH
+        # without it, although the whole connection is encrypted here.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
 
 
 @dataclass
@@ -210,10 +222,11 @@ def _smtp(cert: Cert, implicit: bool) -> Iterator[SmtpServer]:
         "auth_exclude_mechanism": ["PLAIN"],
     }
     if implicit:
-        kwargs["ssl_context"] = tls
+        # The whole connection is TLS; aiosmtpd only counts STARTTLS for auth_require_tls.
+        kwargs.update(ssl_context=tls, auth_require_tls=False)
     else:
         kwargs.update(tls_context=tls, require_starttls=True, auth_require_tls=True)
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **kwargs)
+    controller = _Controller(mailbox, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     yield SmtpServer(port, mailbox, controller)
     controller.stop()
