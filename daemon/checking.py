@@ -359,8 +359,18 @@ def default_window_loader() -> WindowLoader:
         windows = importlib.import_module("daemon.store.windows")
     except ImportError:
         return predictions_window
-    loader = getattr(windows, "load_window", None)
-    return loader if callable(loader) else predictions_window
+    load = getattr(windows, "load_window", None)
+    if not callable(load):
+        return predictions_window
+
+    def loader(
+        session: Session, model: ModelSettings, start: datetime, end: datetime
+    ) -> pd.DataFrame:
+        # The sampling side reads through an engine: the session's own.
+        frame: pd.DataFrame = load(session.get_bind(), model, start, end)
+        return frame
+
+    return loader
 
 
 def predictions_window(

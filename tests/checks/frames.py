@@ -1,0 +1,61 @@
+"""Synthetic windows shaped like daemon/store/windows.py's: features plus reserved columns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+NUMERIC = ("age", "income", "visits")
+CATEGORICAL = ("plan", "region")
+START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def window(
+    n: int,
+    seed: int,
+    *,
+    shift: float = 0.0,
+    scale: float = 1.0,
+    new_category: float = 0.0,
+    label_shift: float = 0.0,
+    concept: bool = False,
+    covariate: float = 0.0,
+) -> pd.DataFrame:
+    """A binary-classification window; the label is drawn from a known P(y | x).
+
+    `shift`/`scale` move age; `new_category` is the share of plans never seen;
+    `label_shift` adds to the logit (prior shift); `concept` flips the sign of
+    the income effect (only labels can tell); `covariate` shifts income.
+    """
+    rng = np.random.default_rng(seed)
+    age = rng.normal(40 + shift * 10, 10 * scale, n)
+    income = rng.normal(covariate, 1.0, n)
+    visits = rng.poisson(3, n).astype(float)
+    plan = rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2]).astype(object)
+    if new_category:
+        plan[rng.random(n) < new_category] = "enterprise"
+    region = rng.choice(["eu", "us"], n, p=[0.6, 0.4])
+    logit = -0.5 + 0.04 * (age - 40) + 1.5 * income + 0.3 * (plan == "pro")
+    true_logit = logit if not concept else -0.5 + 0.04 * (age - 40) - 1.5 * income
+    p_true = 1 / (1 + np.exp(-(true_logit + label_shift)))
+    label = (rng.random(n) < p_true).astype(float)
+    score = 1 / (1 + np.exp(-logit))
+    return pd.DataFrame(
+        {
+            "prediction_id": [f"{seed}-{i}" for i in range(n)],
+            "timestamp": [START + timedelta(seconds=i) for i in range(n)],
+            "age": age,
+            "income": income,
+            "visits": visits,
+            "plan": plan,
+            "region": region,
+            "prediction": (score >= 0.5).astype(float),
+            "score": score,
+            "label": label,
+            "latency_ms": rng.gamma(4.0, 5.0, n),
+            "error": np.where(rng.random(n) < 0.01, "timeout", None),
+            "memory_mb": rng.normal(300, 10, n),
+        }
+    )

@@ -1,0 +1,195 @@
+"""The daemon side: settings to specs, stored runs and metrics, findings, alerts, CLI."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from checks.drift import Method
+from checks.interface import CheckKind, Status
+from daemon.checking import (
+    ReferenceUnavailable,
+    check_model,
+    drift_method,
+    drift_spec,
+    load_reference,
+    predictions_window,
+    run_checks,
+)
+from daemon.config import DriftMethod, Settings, parse_config
+from daemon.jobs import JobContext
+from daemon.store.tables import Alert, CheckMetric, CheckRun, Model, Prediction
+from tests.checks.frames import START, window
+
+
+def settings(tmp_path: Path, reference: dict[str, object], url: str = "sqlite://") -> Settings:
+    return parse_config(
+        {
+            "service": {"state_dir": str(tmp_path / "state")},
+            "store": {"url": url},
+            "models": [
+                {
+                    "name": "churn",
+                    "source": {"kind": "http"},
+                    "schema": {
+                        "numeric": ["age", "income", "visits"],
+                        "categorical": ["plan", "region"],
+                        "score": "score",
+                        "label": "churned",
+                    },
+                    "reference": reference,
+                    "checks": {
+                        "min_rows": 50,
+                        "drift": {"columns": {"income": {"method": "psi", "threshold": 0.2}}},
+                        "performance": {"bootstrap": 50, "min_labelled": 100},
+                        "operations": {"max_latency_p95_ms": 1000},
+                    },
+                }
+            ],
+        },
+        environ={},
+    )
+
+
+def test_every_drift_method_maps() -> None:
+    for method in DriftMethod:
+        mapped = drift_method(method)
+        assert (mapped is None) == (method is DriftMethod.AUTO)
+        if mapped is not None:
+            assert Method(mapped.value) is mapped
+
+
+def test_spec_from_settings(tmp_path: Path) -> None:
+    model = settings(tmp_path, {"kind": "snapshot"}).model("churn")
+    spec = drift_spec(model)
+    by_name = {c.name: c for c in spec.columns}
+    assert by_name["income"].method is Method.PSI and by_name["income"].threshold == 0.2
+    assert by_name["age"].method is None
+    assert not by_name["label"].in_dataset and by_name["age"].in_dataset
+
+
+def _ctx(
+    tmp_path: Path, engine: Engine, sessions: sessionmaker[Session], ref_path: Path
+) -> JobContext:
+    s = settings(tmp_path, {"kind": "file", "path": str(ref_path)})
+    return JobContext(settings=s, engine=engine, sessions=sessions)
+
+
+def test_run_store_and_alert(
+    tmp_path: Path, engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    ref = window(1500, 1).rename(columns={"label": "churned"})
+    ref_path = tmp_path / "reference.parquet"
+    ref.to_parquet(ref_path)
+    ctx = _ctx(tmp_path, engine, session_factory, ref_path)
+    model = ctx.settings.model("churn")
+    now = START + timedelta(days=1)
+    frame = window(800, 2, shift=1.0, concept=True)
+    with session_factory() as session:
+        ref_frame, _digest = load_reference(session, model)
+    cycle = run_checks(ctx, model, now, frame, ref_frame)
+    assert set(cycle.runs) == set(CheckKind)
+    assert cycle.result(CheckKind.DRIFT).status is Status.ALERT
+    evidence = cycle.runs[CheckKind.DRIFT].evidence_path
+    assert evidence is not None and evidence.exists() and evidence.stat().st_size > 10_000
+    subjects = {(f.kind, f.subject): f for f in cycle.findings}
+    assert subjects[("drift", "age")].firing and subjects[("drift", "age")].link == str(evidence)
+    assert not subjects[("drift", "region")].firing
+    assert subjects[("performance", "roc_auc")].firing
+    with session_factory() as session:
+        runs = session.scalars(select(CheckRun)).all()
+        assert {r.kind for r in runs} == {k.value for k in CheckKind}
+        drift_run = next(r for r in runs if r.kind == "drift")
+        assert drift_run.evidence_path == str(evidence)
+        metrics = session.scalars(
+            select(CheckMetric).where(CheckMetric.run_id == drift_run.id)
+        ).all()
+        age = next(m for m in metrics if m.subject == "age")
+        assert age.alerting and age.value is not None and age.threshold == 0.1
+
+    # From the store: sampled predictions as the window, alerts through the policy.
+    with session_factory.begin() as session:
+        model_id = session.scalar(select(Model.id).where(Model.name == "churn"))
+        for i, row in enumerate(frame.to_dict("records")):
+            session.add(
+                Prediction(
+                    model_id=model_id,
+                    prediction_id=str(row["prediction_id"]),
+                    ts=now + timedelta(hours=1, seconds=i),
+                    features={k: row[k] for k in ("age", "income", "visits", "plan", "region")},
+                    prediction=str(row["prediction"]),
+                    score=row["score"],
+                    label=str(row["label"]),
+                    latency_ms=row["latency_ms"],
+                    error=row["error"],
+                    memory_mb=row["memory_mb"],
+                )
+            )
+    later = now + timedelta(days=1)
+    cycle = check_model(ctx, "churn", later, load_window=predictions_window)
+    assert cycle.rows == 800
+    assert cycle.result(CheckKind.DRIFT).measure("age", "wasserstein").alerting
+    with session_factory() as session:
+        firing = session.scalars(select(Alert.subject).where(Alert.kind == "drift")).all()
+        assert "age" in firing
+        assert session.scalar(select(func.count()).select_from(CheckRun)) == 2 * len(CheckKind)
+
+
+def test_missing_reference_is_insufficient(
+    tmp_path: Path, engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    s = settings(tmp_path, {"kind": "snapshot"})
+    ctx = JobContext(settings=s, engine=engine, sessions=session_factory)
+    with (
+        session_factory() as session,
+        pytest.raises(ReferenceUnavailable, match="no training snapshot"),
+    ):
+        load_reference(session, s.model("churn"))
+    cycle = check_model(ctx, "churn", START, load_window=predictions_window)
+    assert {r.result.status for r in cycle.runs.values()} == {Status.INSUFFICIENT_DATA}
+    with session_factory() as session:
+        statuses = session.scalars(select(CheckRun.status)).all()
+        assert statuses and all(s == "insufficient_data" for s in statuses)
+
+
+def test_cli_check(tmp_path: Path) -> None:
+    from daemon.cli import main
+    from daemon.store import migrate
+    from daemon.store.engine import make_engine
+
+    ref_path = tmp_path / "reference.csv"
+    window(600, 1).rename(columns={"label": "churned"}).to_csv(ref_path, index=False)
+    db = tmp_path / "store.db"
+    engine = make_engine(f"sqlite:///{db}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[service]
+state_dir = "{tmp_path / "state"}"
+[store]
+url = "sqlite:///{db}"
+[[models]]
+name = "churn"
+source = {{ kind = "http" }}
+[models.schema]
+numeric = ["age", "income", "visits"]
+categorical = ["plan", "region"]
+score = "score"
+label = "churned"
+[models.reference]
+kind = "file"
+path = "{ref_path}"
+"""
+    )
+    result = CliRunner().invoke(main, ["--config", str(config), "check", "churn", "--window", "2d"])
+    assert result.exit_code == 0, result.output
+    assert "insufficient_data" in result.output and "drift" in result.output
+    unknown = CliRunner().invoke(main, ["--config", str(config), "check", "nope"])
+    assert unknown.exit_code == 2

@@ -1,0 +1,230 @@
+"""The checks' contract, bad input, quality, operations and performance metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import (
+    f1_score,
+    log_loss,
+    mean_absolute_percentage_error,
+    r2_score,
+    roc_auc_score,
+)
+
+from checks.drift import ColumnKind, ColumnSpec, DriftCheck, DriftConfigError, DriftSpec, Method
+from checks.interface import CheckResult, Status
+from checks.operations import OperationsCheck, OperationsSpec
+from checks.performance import (
+    DecaySpec,
+    EstimatedPerformanceCheck,
+    EstimationSpec,
+    Metric,
+    PerformanceCheck,
+    TaskKind,
+    decay,
+    metric_values,
+    realized,
+)
+from checks.quality import QualityCheck, QualitySpec
+from checks.reference import build_reference
+from tests.checks.frames import CATEGORICAL, NUMERIC, window
+
+OUT_NUM = (*NUMERIC, "prediction", "score", "label")
+
+
+def reference(n: int = 3000):  # type: ignore[no-untyped-def]
+    return build_reference(window(n, 1), OUT_NUM, CATEGORICAL, score="score", label="label")
+
+
+def drift_spec() -> DriftSpec:
+    return DriftSpec(
+        columns=tuple(ColumnSpec(name=c, kind=ColumnKind.NUMERIC) for c in NUMERIC)
+        + tuple(ColumnSpec(name=c, kind=ColumnKind.CATEGORICAL) for c in CATEGORICAL),
+        min_rows=50,
+    )
+
+
+def all_checks():  # type: ignore[no-untyped-def]
+    ref = reference()
+    return [
+        DriftCheck(spec=drift_spec(), reference=ref),
+        QualityCheck(
+            spec=QualitySpec(numeric=NUMERIC, categorical=CATEGORICAL, min_rows=50), reference=ref
+        ),
+        PerformanceCheck(
+            spec=DecaySpec(task=TaskKind.BINARY, metric=Metric.ROC_AUC, min_labelled=50),
+            reference=ref,
+        ),
+        EstimatedPerformanceCheck(spec=EstimationSpec(min_rows=50), reference=ref),
+        OperationsCheck(spec=OperationsSpec(min_rows=50)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_contract(index: int) -> None:
+    check = all_checks()[index]
+    result = check.run(window(800, 2))
+    assert isinstance(result, CheckResult)
+    assert result.kind is check.kind
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.status = Status.ERROR  # type: ignore[misc]
+    assert repr(result) == repr(check.run(window(800, 2)))
+    empty = check.run(window(800, 2).iloc[0:0])
+    assert empty.status is Status.INSUFFICIENT_DATA
+    assert empty.reason
+
+
+def test_bad_input_never_raises() -> None:
+    ref = reference()
+    frame = window(500, 3)
+    frame["age"] = np.nan
+    frame["visits"] = 3.0
+    frame["plan"] = "basic"
+    frame = frame.drop(columns=["income"])
+    for check in all_checks():
+        check.run(frame)
+    drift = DriftCheck(spec=drift_spec(), reference=ref).run(frame)
+    assert drift.measure("age", "drift").status is Status.INSUFFICIENT_DATA
+    assert drift.measure("income", "drift").status is Status.ERROR
+    visits = next(m for m in drift.measures if m.subject == "visits")
+    assert visits.status in (Status.OK, Status.ALERT) and visits.value is not None
+    plan = next(m for m in drift.measures if m.subject == "plan")
+    assert plan.value is not None
+    quality = QualityCheck(
+        spec=QualitySpec(numeric=NUMERIC, categorical=CATEGORICAL), reference=ref
+    ).run(frame)
+    schema = quality.measure("schema", "missing_columns")
+    assert schema.status is Status.ALERT and "income" in (schema.detail or "")
+    assert quality.measure("age", "missing_share").status is Status.ALERT
+
+
+def test_constant_reference_and_single_category() -> None:
+    ref_frame = window(200, 4)
+    ref_frame["visits"] = 1.0
+    ref_frame["region"] = "eu"
+    ref = build_reference(ref_frame, NUMERIC, CATEGORICAL)
+    cur = window(200, 5)
+    cur["visits"] = 1.0
+    cur["region"] = "eu"
+    result = DriftCheck(spec=drift_spec(), reference=ref).run(cur)
+    assert result.measure("visits", "z").value == 1.0
+    assert result.measure("region", "z").status is Status.OK
+
+
+def test_method_kind_mismatch_is_a_config_error() -> None:
+    with pytest.raises(DriftConfigError, match="does not apply"):
+        ColumnSpec(name="plan", kind=ColumnKind.CATEGORICAL, method=Method.KS)
+
+
+def test_weighted_dataset_drift() -> None:
+    ref = reference()
+    cur = window(2000, 6, shift=1.0)  # only age drifts
+    spec = DriftSpec(
+        columns=(
+            ColumnSpec(name="age", kind=ColumnKind.NUMERIC, weight=3.0),
+            ColumnSpec(name="income", kind=ColumnKind.NUMERIC),
+            ColumnSpec(name="visits", kind=ColumnKind.NUMERIC),
+        ),
+        drift_share=0.5,
+    )
+    result = DriftCheck(spec=spec, reference=ref).run(cur)
+    assert result.summary["share"] == pytest.approx(1 / 3)
+    assert result.summary["weighted_share"] == pytest.approx(3 / 5)
+    assert result.measure("dataset", "drifted_share").status is Status.ALERT
+
+
+def test_quality_new_category_and_range() -> None:
+    ref = reference()
+    cur = window(1000, 7, new_category=0.1, shift=3.0)
+    result = QualityCheck(
+        spec=QualitySpec(numeric=NUMERIC, categorical=CATEGORICAL), reference=ref
+    ).run(cur)
+    new = result.measure("plan", "new_category_share")
+    assert new.status is Status.ALERT and "enterprise" in (new.detail or "")
+    assert result.measure("age", "out_of_range_share").status is Status.ALERT
+    assert result.measure("region", "new_category_share").status is Status.OK
+    text = window(300, 8)
+    text["income"] = text["income"].astype(object)
+    text.loc[:10, "income"] = "n/a"
+    bad = QualityCheck(
+        spec=QualitySpec(numeric=NUMERIC, categorical=CATEGORICAL), reference=ref
+    ).run(text)
+    assert bad.measure("income", "non_numeric_share").status is Status.ALERT
+
+
+def test_operations() -> None:
+    frame = window(1000, 9)
+    spec = OperationsSpec(max_latency_p95_ms=10.0, max_error_rate=0.05, max_memory_mb=1000)
+    result = OperationsCheck(spec=spec).run(frame)
+    p95 = result.measure("latency", "p95_ms")
+    assert p95.value == pytest.approx(np.percentile(frame["latency_ms"], 95))
+    assert p95.status is Status.ALERT
+    assert result.measure("errors", "error_rate").status is Status.OK
+    assert result.measure("memory", "max_mb").status is Status.OK
+
+
+def test_metrics_equal_sklearn() -> None:
+    frame = window(2000, 10)
+    y, yhat, s = (
+        frame["label"].to_numpy(),
+        frame["prediction"].to_numpy(),
+        frame["score"].to_numpy(),
+    )
+    got = realized(TaskKind.BINARY, frame)
+    assert got[Metric.ROC_AUC] == pytest.approx(roc_auc_score(y, s))
+    assert got[Metric.F1] == pytest.approx(f1_score(y, yhat))
+    assert got[Metric.LOG_LOSS] == pytest.approx(log_loss(y, s))
+    # ties in the score count half, as sklearn
+    rounded = np.round(s, 1)
+    w = np.ones((1, y.size))
+    auc = metric_values(TaskKind.BINARY, (Metric.ROC_AUC,), y, yhat, rounded, w)[Metric.ROC_AUC]
+    assert auc[0] == pytest.approx(roc_auc_score(y, rounded))
+    reg = pd.DataFrame({"label": frame["income"] + 5, "prediction": frame["income"] * 0.9 + 5})
+    got = realized(TaskKind.REGRESSION, reg)
+    assert got[Metric.R2] == pytest.approx(r2_score(reg["label"], reg["prediction"]))
+    assert got[Metric.MAPE] == pytest.approx(
+        mean_absolute_percentage_error(reg["label"], reg["prediction"])
+    )
+    multi = pd.DataFrame(
+        {"label": frame["plan"], "prediction": np.roll(frame["plan"].to_numpy(), 3)}
+    )
+    got = realized(TaskKind.MULTICLASS, multi)
+    assert got[Metric.F1] == pytest.approx(
+        f1_score(multi["label"], multi["prediction"], average="macro")
+    )
+
+
+def test_decay_needs_labels_and_confirms_with_the_interval() -> None:
+    spec = DecaySpec(
+        task=TaskKind.BINARY, metric=Metric.ROC_AUC, min_labelled=200, max_relative_drop=0.05
+    )
+    few = window(100, 11)
+    assert decay(spec, few, 0.8).status is Status.INSUFFICIENT_DATA
+    unlabelled = window(1000, 11)
+    unlabelled["label"] = np.nan
+    assert decay(spec, unlabelled, 0.8).status is Status.INSUFFICIENT_DATA
+    clean = decay(
+        spec, window(3000, 12), realized(TaskKind.BINARY, window(5000, 1))[Metric.ROC_AUC]
+    )
+    assert clean.status is Status.OK
+    assert (
+        clean.ci_low is not None
+        and clean.ci_high is not None
+        and clean.ci_low < clean.value < clean.ci_high
+    )  # type: ignore[operator]
+    broken = decay(spec, window(3000, 13, concept=True), 0.85)
+    assert broken.status is Status.ALERT and broken.severity_ratio > 1
+
+
+def test_estimated_performance_tracks_realized_under_covariate_shift() -> None:
+    ref = build_reference(window(20000, 14), OUT_NUM, CATEGORICAL, score="score", label="label")
+    check = EstimatedPerformanceCheck(spec=EstimationSpec(min_rows=100), reference=ref)
+    for i, shift in enumerate((0.0, 0.5, 1.0, -1.0, 1.5)):
+        frame = window(5000, 100 + i, covariate=shift)
+        estimated = check.run(frame).measure("roc_auc", "estimated").value
+        actual = realized(TaskKind.BINARY, frame)[Metric.ROC_AUC]
+        assert estimated is not None and abs(estimated - actual) < 0.03, (shift, estimated, actual)
