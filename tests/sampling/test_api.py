@@ -1,0 +1,110 @@
+"""The HTTP ingest endpoints over loopback, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+import httpx
+import pytest
+
+from daemon.api import ApiServer, Response
+from daemon.config import Secret
+from daemon.jobs import JobContext
+from daemon.sampling import sampling_status
+from tests.sampling.conftest import T0, row
+
+Factory = Callable[..., JobContext]
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def api(ctx_factory: Factory) -> Iterator[tuple[ApiServer, httpx.Client]]:
+    ctx = ctx_factory({"kind": "http"}, labels={"kind": "http", "max_body_bytes": 2000})
+    server = ApiServer(ctx, port=0, token=Secret(TOKEN, "test"), clock=lambda: T0).start()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=server.url, headers=auth, timeout=30) as client:
+        yield server, client
+    server.stop()
+
+
+def test_pushed_rows_and_labels(api: tuple[ApiServer, httpx.Client]) -> None:
+    server, client = api
+    body = "\n".join(json.dumps(row(i)) for i in range(20)) + "\nnot json\n"
+    r = client.post("/v1/models/churn/predictions", content=body)
+    assert r.status_code == 202
+    assert r.json() == {
+        "accepted": 20, "rejected": 1, "sampled": 20, "duplicates": 0,
+        "reasons": {"malformed": 1},
+    }
+    again = client.post(
+        "/v1/models/churn/predictions",
+        content=gzip.compress(json.dumps([row(i) for i in range(15, 25)]).encode()),
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
+    assert again.status_code == 202 and again.json()["sampled"] == 5
+    assert again.json()["duplicates"] == 5
+    labels = "\n".join(json.dumps({"prediction_id": f"p{i}", "label": i % 2}) for i in range(3))
+    r = client.post("/v1/models/churn/labels", content=labels + '\n{"prediction_id": "p3"}')
+    assert r.status_code == 202
+    assert r.json() == {
+        "accepted": 3, "rejected": 1, "joined": 3, "pending": 0,
+        "reasons": {"missing_label": 1},
+    }
+    (status,) = sampling_status(server.ctx)
+    assert (status.sampled, status.stored, status.labelled) == (25, 25, 3)
+    assert status.rejected == {"malformed": 1} and status.labels_rejected == {"missing_label": 1}
+
+
+def test_nan_and_a_10mb_string_are_counted_and_the_server_keeps_going(
+    api: tuple[ApiServer, httpx.Client],
+) -> None:
+    _, client = api
+    rows = [row(1), row(2, age=float("nan")), row(3, city="x" * 10_000_000), row(4)]
+    r = client.post("/v1/models/churn/predictions", content=json.dumps(rows))
+    assert r.status_code == 202
+    assert r.json()["reasons"] == {"non_finite": 1, "oversize_string": 1}
+    assert r.json()["accepted"] == 2
+    assert client.post("/v1/models/churn/predictions", content=json.dumps([row(5)])).json()[
+        "sampled"
+    ] == 1
+
+
+def test_refusals(api: tuple[ApiServer, httpx.Client]) -> None:
+    server, client = api
+    path = "/v1/models/churn/predictions"
+    assert httpx.post(server.url + path, content="[]").status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert httpx.post(server.url + path, content="[]", headers=wrong).status_code == 401
+    assert client.post("/v1/models/nope/predictions", content="[]").status_code == 404
+    assert client.get(path).status_code == 405
+    assert client.get("/nowhere").status_code == 404
+    big = json.dumps([{"prediction_id": "p1", "label": 1}] * 200)
+    assert client.post("/v1/models/churn/labels", content=big).status_code == 413
+    bomb = gzip.compress(b" " * 5000)
+    r = client.post("/v1/models/churn/labels", content=bomb, headers={"Content-Encoding": "gzip"})
+    assert r.status_code == 413
+    assert client.post(path, content="[1, 2").status_code == 400
+    # The over-limit predictions body is read and dropped, and the answer arrives.
+    huge = b"[" + b" " * (16 * 1024 * 1024 + 10) + b"]"
+    assert client.post(path, content=huge).status_code == 413
+    assert client.post(path, content=json.dumps([row(9)])).status_code == 202
+
+
+def test_routes_added_by_others_and_no_token_on_loopback(ctx_factory: Factory) -> None:
+    ctx = ctx_factory({"kind": "http"})
+    server = ApiServer(ctx, port=0)
+    server.router.add("GET", "/healthz", lambda req: Response.json(200, {"ok": True}))
+
+    def boom(_: object) -> Response:
+        raise RuntimeError("handler bug")
+
+    server.router.add("GET", "/boom", boom)
+    with server:
+        assert server.port > 0
+        assert httpx.get(server.url + "/healthz").json() == {"ok": True}
+        assert httpx.get(server.url + "/boom").status_code == 500
+        pushed = httpx.post(
+            server.url + "/v1/models/churn/predictions", content=json.dumps([row(1)])
+        )
+        assert pushed.status_code == 202
