@@ -1,0 +1,99 @@
+"""Spec and outcome versions, snapshots and the device choice: no MLflow, no workers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from retrain.devices import current_device, select_device
+from retrain.evaluate import Metric, decide
+from retrain.interface import (
+    JobState,
+    RetrainOutcome,
+    RetrainSpec,
+    SnapshotError,
+    VersionError,
+)
+from retrain.snapshot import read_snapshot, write_snapshot
+from tests.retrain import data
+from tests.retrain.conftest import COLUMNS
+
+
+def test_spec_round_trips_and_refuses_a_newer_version(make_spec) -> None:  # type: ignore[no-untyped-def]
+    spec = make_spec(data.frame(50, seed=1), data.frame(20, seed=2), params={"C": 0.5})
+    assert RetrainSpec.from_json(spec.to_json()) == spec
+    newer = json.loads(spec.to_json()) | {"version": 99}
+    with pytest.raises(VersionError, match="different mlmaint versions"):
+        RetrainSpec.from_json(json.dumps(newer))
+
+
+def test_outcome_round_trips_and_refuses_a_newer_version() -> None:
+    outcome = RetrainOutcome(job_id="j1", state=JobState.SUCCEEDED, challenger_score=0.8)
+    assert RetrainOutcome.from_json(outcome.to_json()) == outcome
+    with pytest.raises(VersionError):
+        RetrainOutcome.from_json(json.dumps(json.loads(outcome.to_json()) | {"version": 2}))
+
+
+def test_snapshot_hash_is_the_content(tmp_path: Path) -> None:
+    frame = data.frame(300, seed=4)
+    first = write_snapshot(frame, tmp_path / "a", COLUMNS)
+    # Same rows in another order, elsewhere: the same bytes and hash.
+    second = write_snapshot(frame.sample(frac=1.0, random_state=1), tmp_path / "b", COLUMNS)
+    assert first.sha256 == second.sha256 and first.rows == 300
+    assert read_snapshot(first).equals(read_snapshot(second))
+    other = write_snapshot(data.frame(300, seed=5), tmp_path / "a", COLUMNS)
+    assert other.sha256 != first.sha256
+
+
+def test_a_changed_snapshot_is_refused(tmp_path: Path) -> None:
+    ref = write_snapshot(data.frame(100, seed=4), tmp_path, COLUMNS)
+    write_snapshot(data.frame(100, seed=5), tmp_path, COLUMNS)
+    Path(ref.uri).write_bytes(Path(ref.uri).read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(SnapshotError, match="changed after the job was created"):
+        read_snapshot(ref)
+    with pytest.raises(SnapshotError, match="cannot be read"):
+        read_snapshot(replace(ref, uri=str(tmp_path / "gone.parquet")))
+
+
+@pytest.mark.parametrize(
+    ("gpus", "available", "count", "busy", "expected"),
+    [
+        (0, False, 0, (), "cpu"),
+        (1, False, 0, (), "cpu"),
+        (1, True, 0, (), "cpu"),
+        (0, True, 1, (), "cuda:0"),
+        (1, True, 2, (), "cuda:0"),
+        (1, True, 2, (0,), "cuda:1"),
+        (1, True, 2, (0, 1), "cuda:0"),
+    ],
+)
+def test_device_choice(
+    gpus: int, available: bool, count: int, busy: tuple[int, ...], expected: str
+) -> None:
+    assert select_device(gpus, available, count, busy) == expected
+
+
+def test_device_choice_rejects_negative_gpus() -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        select_device(-1, True, 1)
+
+
+def test_this_machine_trains_on_what_torch_reports() -> None:
+    import torch
+
+    expected = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert current_device(1) == expected
+
+
+def test_promotion_needs_the_margin() -> None:
+    auc = Metric(name="roc_auc", higher_is_better=True)
+    assert decide(0.80, None, 0.0, auc)[0]
+    assert decide(0.80, 0.70, 0.05, auc)[0]
+    promoted, reason = decide(0.72, 0.70, 0.05, auc)
+    assert not promoted and "margin 0.0500" in reason
+    assert not decide(0.70, 0.70, 0.0, auc)[0]
+    rmse = Metric(name="rmse", higher_is_better=False)
+    assert decide(1.0, 1.5, 0.1, rmse)[0] and not decide(1.5, 1.0, 0.0, rmse)[0]
