@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -141,3 +142,69 @@ def test_cli_exit_codes_and_formats(sqlite_template: Path, tmp_path: Path) -> No
     assert json.loads(out)["environments"][0]["findings"][0]["kind"] == "vulnerable"
     code, _, err = run(tmp_path / "missing.txt")
     assert code == 2 and "cannot inventory" in err
+
+
+def test_demo_scan_own_venv_and_model_against_shipped_snapshot(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    import sys
+
+    from daemon.store.engine import make_engine, session_factory
+
+    assert fw.SHIPPED_SNAPSHOT.is_file()
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "requirements.txt").write_text("mlflow==2.9.2\nscikit-learn==1.3.2\n")
+    engine = make_engine(new_sqlite_url(sqlite_template, tmp_path))
+    try:
+        reports = fw.demo_scan(
+            session_factory(engine),
+            NOW,
+            interpreter=Path(sys.executable),
+            mlflow_model_dir=model,
+            advisory_source=fw.SHIPPED_SNAPSHOT,
+        )
+    finally:
+        engine.dispose()
+    venv, logged = reports
+    assert len(venv.packages) > 50
+    # mlflow 2.9.2 has real PyPA advisories (e.g. PYSEC-2024-*), fixed in later releases.
+    vulns = [f for f in logged.findings if f.kind is FindingKind.VULNERABLE]
+    assert any(f.package == "mlflow" for f in vulns)
+    assert all(f.recommended for f in vulns if f.package == "mlflow")
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_mlflow_model_by_alias_gives_the_logged_requirements(tmp_path: Path) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    from checks.frameworks.inventory import parse_requirements
+    from daemon.config import EnvironmentKind, EnvironmentSettings
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.create_experiment("fw", artifact_location=str(tmp_path / "artifacts"))
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        with mlflow.start_run(experiment_id=experiment):
+            mlflow.sklearn.log_model(
+                LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
+                name="model",
+                pip_requirements=["scikit-learn==1.3.2", "numpy==1.26.4", "pandas>=2"],
+                registered_model_name="churn",
+            )
+        client.set_registered_model_alias("churn", "champion", "1")
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    # The file MLflow wrote, read straight from the artifact store on disk.
+    (logged,) = (tmp_path / "artifacts").rglob("requirements.txt")
+    env = EnvironmentSettings(name="champion", kind=EnvironmentKind.MLFLOW_MODEL, model="churn")
+    found = fw.inventory_environment(env, uri)
+    expected = {p.name: p.version for p in parse_requirements(logged.read_text(), "logged")}
+    assert found.versions() == expected
+    assert expected["scikit-learn"] == "1.3.2" and expected["pandas"] is None
+    assert found.target == "models:/churn@champion" and found.python_version is not None
