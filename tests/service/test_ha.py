@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from daemon.leader import describe_leader
+from daemon.store.engine import make_engine
 from tests.conftest import PG_ADMIN_URL, drop_pg_database, new_pg_database, pg_url
 from tests.service.harness import Daemon, NotifySocket, write_config
 
@@ -70,6 +72,11 @@ def test_store_outage_is_logged_and_jobs_resume(tmp_path: Path, pg_store: str) -
     try:
         notify.wait_for(lambda m: m.get("STATUS", "").startswith("leader:"), timeout=15)
         _wait(lambda: len(daemon.job_lines()) >= 2, 10, "first runs")
+        store = make_engine(pg_store)
+        try:
+            assert describe_leader(store).startswith("leader holds the lock on backend pid")
+        finally:
+            store.dispose()
         # A server restart, as the daemon sees it: every one of its sessions is cut.
         with admin.connect() as conn:
             killed = conn.execute(
