@@ -390,6 +390,12 @@ def service_install(
         env_file=env_file,
         credentials=pairs,
     )
+    if exe.is_relative_to("/home") or exe.is_relative_to("/root"):
+        click.echo(
+            f"warning: {exe} is under /home or /root, which ProtectHome=yes hides from the "
+            "service: install mlmaint under /opt or /usr/local",
+            err=True,
+        )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output}; then: systemctl daemon-reload && systemctl enable --now mlmaint")
