@@ -325,6 +325,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         for key, value in response.headers.items():
             self.send_header(key, value)
+        if self.close_connection:
+            # Tell the client, or it reuses a connection this side is closing.
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)

@@ -55,7 +55,8 @@ def _head(path: str, length: int) -> str:
 
 def _files(pattern: str) -> list[tuple[float, str]]:
     found = []
-    for path in globmod.glob(pattern):
+    # The glob is an absolute pattern from the config: Path.glob only takes relative ones.
+    for path in globmod.glob(pattern):  # noqa: PTH207
         try:
             st = Path(path).stat()
         except FileNotFoundError:
@@ -121,7 +122,10 @@ def _read_lines(
 ) -> Iterator[tuple[dict[str, object], FileChunk]]:
     offset = int(entry["offset"])  # type: ignore[call-overload]
     size = int(entry["size"])  # type: ignore[call-overload]
-    header = tuple(entry.get("header", ()))  # type: ignore[call-overload]
+    stored_header = entry.get("header", ())
+    header: tuple[str, ...] = (
+        tuple(str(h) for h in stored_header) if isinstance(stored_header, list | tuple) else ()
+    )
     if offset >= size:
         return
     with Path(path).open("rb") as f:

@@ -33,7 +33,7 @@ def _label_text(value: object, task: Task) -> str:
         return str(value)
     if isinstance(value, bool):
         return repr(float(value))
-    if isinstance(value, int | float) or isinstance(value, str):
+    if isinstance(value, int | float | str):
         number = float(value)
     else:
         raise ValueError(f"expected a number, got {type(value).__name__}")

@@ -117,7 +117,7 @@ def read_sql(
                 for r in rows:
                     if high is None or _after(r[source.cursor_column], high):
                         high = r[source.cursor_column]
-                new_state = {
+                new_state: dict[str, object] = {
                     "cursor": _encode(position[0]),
                     "id": position[1] if isinstance(position[1], int | str) else str(position[1]),
                     "high": _encode(high),

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import BindParameter, Connection, bindparam, func, insert, select, text, update
 
 from daemon.sampling.validation import MODEL_VERSION, Reject, excerpt
 from daemon.store.tables import Model, RejectedRow, Watermark
@@ -124,7 +124,7 @@ def write_predictions(
         result = conn.exec_driver_sql(
             f"INSERT INTO predictions ({_PRED_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (model_id, prediction_id) DO NOTHING",
-            rows,  # type: ignore[arg-type]
+            rows,
         )
         return int(result.rowcount)
     return _copy_predictions(conn, rows)
@@ -169,9 +169,7 @@ def existing_ids(conn: Connection, model_id: int, ids: list[str]) -> set[str]:
     return found
 
 
-def _expanding(name: str) -> object:
-    from sqlalchemy import bindparam
-
+def _expanding(name: str) -> BindParameter[object]:
     return bindparam(name, expanding=True)
 
 
@@ -256,9 +254,7 @@ def _delete_pending(conn: Connection, model_id: int, ids: list[str]) -> None:
         )
 
 
-def _bind(name: str) -> object:
-    from sqlalchemy import bindparam
-
+def _bind(name: str) -> BindParameter[object]:
     return bindparam(name)
 
 

@@ -192,7 +192,7 @@ def _frame(
     cols = list(zip(*rows, strict=True)) if rows else [()] * 9
     pid, ts, feats, pred, score, label, latency, error, memory = cols
     if n:
-        block = "\n".join(feats).encode()  # type: ignore[arg-type]
+        block = "\n".join(feats).encode()
         table = pj.read_json(
             io.BytesIO(block),
             read_options=pj.ReadOptions(block_size=max(len(block) + 1, 1 << 20)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable, Iterator
+
 import httpx
 import pytest
 
@@ -34,7 +35,10 @@ def test_pushed_rows_and_labels(api: tuple[ApiServer, httpx.Client]) -> None:
     r = client.post("/v1/models/churn/predictions", content=body)
     assert r.status_code == 202
     assert r.json() == {
-        "accepted": 20, "rejected": 1, "sampled": 20, "duplicates": 0,
+        "accepted": 20,
+        "rejected": 1,
+        "sampled": 20,
+        "duplicates": 0,
         "reasons": {"malformed": 1},
     }
     again = client.post(
@@ -48,7 +52,10 @@ def test_pushed_rows_and_labels(api: tuple[ApiServer, httpx.Client]) -> None:
     r = client.post("/v1/models/churn/labels", content=labels + '\n{"prediction_id": "p3"}')
     assert r.status_code == 202
     assert r.json() == {
-        "accepted": 3, "rejected": 1, "joined": 3, "pending": 0,
+        "accepted": 3,
+        "rejected": 1,
+        "joined": 3,
+        "pending": 0,
         "reasons": {"missing_label": 1},
     }
     (status,) = sampling_status(server.ctx)
@@ -65,9 +72,10 @@ def test_nan_and_a_10mb_string_are_counted_and_the_server_keeps_going(
     assert r.status_code == 202
     assert r.json()["reasons"] == {"non_finite": 1, "oversize_string": 1}
     assert r.json()["accepted"] == 2
-    assert client.post("/v1/models/churn/predictions", content=json.dumps([row(5)])).json()[
-        "sampled"
-    ] == 1
+    assert (
+        client.post("/v1/models/churn/predictions", content=json.dumps([row(5)])).json()["sampled"]
+        == 1
+    )
 
 
 def test_refusals(api: tuple[ApiServer, httpx.Client]) -> None:

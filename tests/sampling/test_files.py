@@ -105,16 +105,21 @@ def test_csv_with_a_wrong_column_and_a_good_one(ctx_factory: Factory, tmp_path: 
     assert dict(out.rejected) == {"missing_column": 3, "non_finite": 1}
     from daemon.store.windows import load_window
 
-    frame = load_window(ctx, ctx.settings.model("churn"), datetime(2026, 3, 1, tzinfo=UTC),
-                        datetime(2026, 3, 3, tzinfo=UTC))
+    frame = load_window(
+        ctx,
+        ctx.settings.model("churn"),
+        datetime(2026, 3, 1, tzinfo=UTC),
+        datetime(2026, 3, 3, tzinfo=UTC),
+    )
     assert sorted(frame["prediction_id"]) == ["g0", "g1", "g10", "g2", "g3", "g4"]
     g10 = frame[frame["prediction_id"] == "g10"].iloc[0]
     assert g10["city"] == "lyon, north" and g10["error"] == "boom" and g10["age"] == 41.0
 
 
 def test_parquet_files(ctx_factory: Factory, tmp_path: Path) -> None:
-    ctx = ctx_factory({"kind": "files", "glob": str(tmp_path / "*.parquet"), "format": "parquet",
-                       "batch_size": 7})
+    ctx = ctx_factory(
+        {"kind": "files", "glob": str(tmp_path / "*.parquet"), "format": "parquet", "batch_size": 7}
+    )
     rows = [row(i) for i in range(30)]
     rows[3]["age"] = float("inf")
     table = pa.Table.from_pylist(rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +39,16 @@ def test_labels_before_and_after_their_prediction(ctx_factory: Factory, tmp_path
     write_jsonl(tmp_path / "preds.jsonl", [row(i) for i in range(10)])
     out = sample_predictions(ctx, "churn", T0)
     assert out.labels_joined == 1
-    write_jsonl(tmp_path / "labels.jsonl", [
-        {"prediction_id": "p2", "label": 0},
-        {"prediction_id": "p3", "label": True},
-        {"prediction_id": "p4", "label": "NaN"},
-        {"prediction_id": "p5"},
-        {"prediction_id": "later", "label": 1},
-    ])
+    write_jsonl(
+        tmp_path / "labels.jsonl",
+        [
+            {"prediction_id": "p2", "label": 0},
+            {"prediction_id": "p3", "label": True},
+            {"prediction_id": "p4", "label": "NaN"},
+            {"prediction_id": "p5"},
+            {"prediction_id": "later", "label": 1},
+        ],
+    )
     late = ingest_labels(ctx, "churn", T0 + timedelta(days=20))
     assert (late.read, late.joined, late.pending) == (5, 2, 1)
     assert dict(late.rejected) == {"missing_label": 1, "non_finite": 1}
@@ -71,8 +74,17 @@ def test_window_columns_and_types(ctx_factory: Factory) -> None:
     assert out.sampled == 25
     frame = load_window(ctx, model, T0, END)
     assert list(frame.columns) == [
-        "prediction_id", "timestamp", "age", "income", "city", "prediction", "score", "label",
-        "latency_ms", "error", "memory_mb",
+        "prediction_id",
+        "timestamp",
+        "age",
+        "income",
+        "city",
+        "prediction",
+        "score",
+        "label",
+        "latency_ms",
+        "error",
+        "memory_mb",
     ]
     assert str(frame["timestamp"].dtype).startswith("datetime64") and frame["timestamp"].dt.tz
     assert frame["timestamp"].iloc[3] == pd.Timestamp(T0 + timedelta(seconds=3))
@@ -145,6 +157,7 @@ def test_retention_purges_rows_and_keeps_counters(ctx_factory: Factory) -> None:
     assert (out.predictions, out.pending_labels) == (30, 1)
     with ctx.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Prediction)) == 10
-        assert conn.scalar(
-            select(func.sum(IngestCount.count)).where(IngestCount.outcome == "sampled")
-        ) == 40
+        assert (
+            conn.scalar(select(func.sum(IngestCount.count)).where(IngestCount.outcome == "sampled"))
+            == 40
+        )
