@@ -617,6 +617,9 @@ class RetrainSettings(_Frozen):
     every: Duration | None = None
     min_interval: Duration = timedelta(days=1)
     recent_labelled: Duration = timedelta(days=14)
+    # Train on the current reference plus the recent labelled rows; false: recent rows only
+    # (after a concept change the old reference teaches the old concept).
+    include_reference: bool = True
     holdout_share: float = Field(default=0.2, gt=0, lt=1)
     promote_margin: float = Field(default=0.0, ge=0)
     # The registry alias that marks the serving version.

@@ -361,7 +361,7 @@ def submit_if_due(
         if not decision.submit or decision.trigger is None:
             log.debug("retrain policy for %s: no (%s)", model.name, decision.reason)
             return decision, None
-        reference = _read_reference(row)
+        reference = _read_reference(row) if model.retrain.include_reference else None
         recent = recent_labelled(session, row.id, model, now)
         model_id = row.id
     job_uid = uuid.uuid4().hex
@@ -485,7 +485,7 @@ def poll_jobs(
 def _record(
     session: Session, job: RetrainJob, model: str, status: JobStatus, now: datetime
 ) -> Finding | None:
-    if status.state is ExecState.RUNNING and job.state is JobState.QUEUED:
+    if status.state is ExecState.RUNNING and job.state == JobState.QUEUED:
         job.state = JobState.RUNNING
         job.started_at = now
         return None
