@@ -18,6 +18,7 @@ soak benchmark use: the live daemon and the replay call the same functions.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import heapq
 import logging
@@ -358,6 +359,7 @@ class JobRunner:
         self.stats = SchedulerStats.empty()
         self._triggers: dict[str, BaseTrigger] = {}
         self._running: set[str] = set()
+        self._model_locks: dict[str, threading.Lock] = {}
         self._cond = threading.Condition()
 
     def trigger(self, spec: JobSpec) -> BaseTrigger:
@@ -366,6 +368,17 @@ class JobRunner:
         if trigger is None:
             trigger = self._triggers[key] = trigger_for(spec.schedule)
         return trigger
+
+    def _model_lock(self, model: str | None) -> contextlib.AbstractContextManager[object]:
+        """One job at a time per model: its checks share a window and its rows.
+
+        Checks of one model all fire at the same cadence; run side by side they would
+        load the same window four times and race to create the model's row.
+        """
+        if model is None:
+            return contextlib.nullcontext()
+        with self._cond:
+            return self._model_locks.setdefault(model, threading.Lock())
 
     @property
     def running(self) -> tuple[str, ...]:
@@ -413,7 +426,8 @@ class JobRunner:
         started = time.monotonic()
         error: str | None = None
         try:
-            self.resolve(spec.stage)(ctx, spec.model, now)
+            with self._model_lock(spec.model):
+                self.resolve(spec.stage)(ctx, spec.model, now)
         except Exception as exc:
             error = "".join(traceback.format_exception_only(exc)).strip()
             log.exception("job %s failed", spec.id)
@@ -509,6 +523,7 @@ class Scheduler:
     """The live scheduler: APScheduler in UTC, a memory job store, a heartbeat."""
 
     HEARTBEAT_EXECUTOR = "heartbeat"
+    MODEL_EXECUTOR = "models"
 
     def __init__(self, runner: JobRunner, *, workers: int = 4, heartbeat: float = 5.0) -> None:
         self.runner = runner
@@ -518,7 +533,10 @@ class Scheduler:
         self._aps = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={
-                "default": ThreadPoolExecutor(workers),
+                # Per-model jobs wait on their model's lock: in a pool of their own they
+                # cannot starve the outbox delivery and the other global jobs.
+                "default": ThreadPoolExecutor(2),
+                self.MODEL_EXECUTOR: ThreadPoolExecutor(workers),
                 # Its own thread, so long jobs filling the pool do not look like a wedge.
                 self.HEARTBEAT_EXECUTOR: ThreadPoolExecutor(1),
             },
@@ -597,6 +615,7 @@ class Scheduler:
                 args=(spec,),
                 id=spec.id,
                 name=spec.id,
+                executor=self.MODEL_EXECUTOR if spec.model else "default",
                 misfire_grace_time=misfire_grace(trigger, now),
                 replace_existing=True,
                 **extra,
