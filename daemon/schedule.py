@@ -427,6 +427,8 @@ class JobRunner:
         error: str | None = None
         try:
             with self._model_lock(spec.model):
+                # The duration is the job's own, not its wait for the model's lock.
+                started = time.monotonic()
                 self.resolve(spec.stage)(ctx, spec.model, now)
         except Exception as exc:
             error = "".join(traceback.format_exception_only(exc)).strip()
