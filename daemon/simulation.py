@@ -104,5 +104,7 @@ def traffic(scenario: Scenario, day: int) -> pd.DataFrame:
     frame.insert(0, "timestamp", start + pd.to_timedelta(seconds, unit="s"))
     frame.insert(0, "prediction_id", [f"d{day:03d}-{i:05d}" for i in range(n)])
     frame["latency_ms"] = rng.gamma(3.0, 12.0 if day < scenario.days - 7 else 20.0, n).round(2)
-    frame["error"] = np.where(rng.random(n) < 0.004, "timeout", None)
+    errors = np.full(n, None, dtype=object)
+    errors[rng.random(n) < 0.004] = "timeout"
+    frame["error"] = errors
     return frame

@@ -1,0 +1,459 @@
+"""`mlmaint demo`: six weeks of a simulated production, replayed in a few minutes.
+
+A churn classifier is trained on labelled history, registered in MLflow and put
+in production. Each simulated day its traffic is written to JSON Lines prediction
+logs (the model's file source, with a few malformed rows, as real logs have) and
+the labels of two days before are pushed to the daemon's HTTP API. The daemon's
+own jobs (daemon/schedule.py), the same ones `mlmaint run` schedules, then run at
+their configured times in simulated time: sampling, checks, alerts through the
+outbox, the retrain policy and the local executor, the framework scan and the
+weekly report. Halfway through, the customers' behaviour shifts: the drift
+checks fire, performance decays, the model is retrained and promoted, and the
+checks of the following days compare with the new version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+
+from daemon import simulation as sim
+from daemon.config import Settings, load_config
+from daemon.jobs import JobContext
+from daemon.store import migrate
+from daemon.store.tables import (
+    CheckRun,
+    CheckStatus,
+    IngestCount,
+    Model,
+    RejectedRow,
+    RetrainJob,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL = "churn"
+START = datetime(2026, 10, 12, tzinfo=UTC)  # a Monday, six weeks before the report's week
+
+DEMO_CONFIG = """\
+# Written by `mlmaint demo`: the shipped config.toml's demo model, with its state
+# under this directory and cadences suited to a replay of whole days.
+[service]
+state_dir = "{state}"
+log_level = "WARNING"
+api_token = {{ env = "MLMAINT_DEMO_API_TOKEN" }}
+http_port = 0
+retrain_poll_schedule = {{ every = "1h" }}
+
+[store]
+url = "sqlite:///{state}/mlmaint.db"
+
+[mlflow]
+tracking_uri = "sqlite:///{state}/mlflow.db"
+artifact_root = "{state}/mlflow-artifacts"
+
+[alerts]
+repeat_interval = "24h"
+cooldown = "12h"
+delivery_every = "6h"
+
+[[alerts.channels]]
+name = "outbox"
+kind = "file"
+path = "{state}/outbox.jsonl"
+
+[report]
+schedule = {{ cron = "0 8 * * mon", timezone = "UTC" }}
+directory = "{state}/reports"
+
+[frameworks]
+schedule = {{ cron = "30 6 * * mon", timezone = "UTC" }}
+
+[[frameworks.environments]]
+name = "demo-venv"
+kind = "python"
+path = "{python}"
+
+[[frameworks.environments]]
+name = "churn-model"
+kind = "mlflow_model"
+model = "churn"
+alias = "champion"
+
+[[models]]
+name = "churn"
+task = "binary_classification"
+
+[models.source]
+kind = "files"
+glob = "{state}/logs/predictions-*.jsonl"
+format = "jsonl"
+
+[models.labels]
+kind = "http"
+
+[models.schema]
+numeric = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
+categorical = ["plan", "region"]
+score = "score"
+latency = "latency_ms"
+error = "error"
+model_version = "model_version"
+
+[models.sampling]
+rate = 1.0
+schedule = {{ cron = "0 */6 * * *", timezone = "UTC" }}
+
+[models.checks]
+schedule = {{ cron = "0 0 * * *", timezone = "UTC" }}
+window = "1d"
+min_rows = 200
+
+[models.checks.performance]
+min_labelled = 300
+bootstrap = 100
+
+[models.checks.operations]
+max_latency_p99_ms = 150
+max_error_rate = 0.02
+
+[models.retrain]
+trainer = "sklearn"
+target = "sklearn.ensemble.HistGradientBoostingClassifier"
+params = {{ max_iter = 150 }}
+failing_runs = 2
+min_interval = "7d"
+recent_labelled = "10d"
+promote_margin = 0.0
+schedule = {{ cron = "0 1 * * *", timezone = "UTC" }}
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DayLine:
+    day: int
+    date: str
+    drifted_truth: bool
+    drift: str
+    drift_share: float | None
+    quality: str
+    performance: str
+    estimated: str
+    operations: str
+    version: str | None
+
+
+class _SimClock:
+    """Simulated time for the HTTP API, so pushed labels carry the replayed date."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _write_config(state: Path) -> Path:
+    path = state / "config.toml"
+    path.write_text(DEMO_CONFIG.format(state=state.resolve(), python=sys.executable))
+    return path
+
+
+class Production:
+    """The simulated serving side: scores traffic with the champion, writes logs."""
+
+    def __init__(self, settings: Settings, scenario: sim.Scenario, logs: Path) -> None:
+        self.settings = settings
+        self.scenario = scenario
+        self.logs = logs
+        self._model: object | None = None
+        self._version: str | None = None
+
+    def _champion(self) -> tuple[object, str]:
+        import mlflow.pyfunc
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.settings.mlflow.tracking_uri)
+        version = client.get_model_version_by_alias(MODEL, "champion").version
+        if version != self._version:
+            mlflow.set_tracking_uri(self.settings.mlflow.tracking_uri)
+            self._model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+            self._version = str(version)
+        assert self._model is not None
+        return self._model, str(version)
+
+    def serve(self, day: int) -> pd.DataFrame:
+        """Score the day's traffic, write its log file; returns the rows with labels."""
+        frame = sim.traffic(self.scenario, day)
+        model, version = self._champion()
+        features = frame.loc[:, [*sim.NUMERIC, *sim.CATEGORICAL]]
+        predict = model.predict  # type: ignore[attr-defined]
+        score = np.asarray(predict(features), dtype=np.float64)
+        frame["score"] = score.round(5)
+        frame["prediction"] = (score >= 0.5).astype(int)
+        frame["model_version"] = version
+        frame["label"] = sim.labels(self.scenario, day, frame)
+        self._write_log(day, frame)
+        return frame
+
+    def _write_log(self, day: int, frame: pd.DataFrame) -> None:
+        out = frame.drop(columns=["label"]).copy()
+        out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lines = out.to_json(orient="records", lines=True).splitlines()
+        if day % 7 == 3:
+            # Real logs are never clean: a wrong type, a NaN score, a missing feature.
+            lines.append(
+                json.dumps(
+                    {
+                        **json.loads(lines[0]),
+                        "prediction_id": f"bad-{day}-1",
+                        "tenure_months": "twelve",
+                    }
+                )
+            )
+            lines.append(
+                lines[1]
+                .replace('"score":', '"score":NaN,"x_score":')
+                .replace(f'"{json.loads(lines[1])["prediction_id"]}"', f'"bad-{day}-2"')
+            )
+            broken = json.loads(lines[2])
+            broken.pop("usage_gb")
+            broken["prediction_id"] = f"bad-{day}-3"
+            lines.append(json.dumps(broken))
+        path = self.logs / f"predictions-{self.scenario.day_start(day):%Y%m%d}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+
+
+def _push_labels(client: httpx.Client, frame: pd.DataFrame) -> int:
+    body = "\n".join(
+        json.dumps({"prediction_id": pid, "label": int(label)})
+        for pid, label in zip(frame["prediction_id"], frame["label"], strict=True)
+    )
+    response = client.post(
+        f"/v1/models/{MODEL}/labels",
+        content=body.encode(),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    response.raise_for_status()
+    return int(response.json().get("accepted", 0))
+
+
+def _finish_retrains(ctx: JobContext, now: datetime) -> None:
+    """A retrain runs for real seconds while simulated time races: let it finish."""
+    from daemon.alerts.policy import apply_findings
+    from daemon.retraining import active_jobs, wait_for_jobs
+
+    if not active_jobs(ctx):
+        return
+    findings = wait_for_jobs(ctx, now, timeout_s=600)
+    if findings:
+        with ctx.sessions.begin() as session:
+            apply_findings(session, ctx.settings, findings, now)
+    with ctx.sessions() as session:
+        job = session.scalars(select(RetrainJob).order_by(RetrainJob.id.desc()).limit(1)).one()
+    print(
+        f"   retrain job {job.job_uid[:8]} ({job.trigger}): {job.state}, "
+        f"registered v{job.registered_version}, "
+        + ("promoted to champion" if job.promoted else "not promoted")
+        + (f": {job.error}" if job.error else ""),
+        flush=True,
+    )
+
+
+def _status(runs: dict[str, CheckRun], kind: str) -> str:
+    run = runs.get(kind)
+    return str(CheckStatus(run.status).value) if run is not None else "-"
+
+
+def _day_line(ctx: JobContext, scenario: sim.Scenario, day: int) -> DayLine:
+    end = scenario.day_start(day + 1)
+    with ctx.sessions() as session:
+        rows = session.scalars(
+            select(CheckRun).join(Model).where(Model.name == MODEL, CheckRun.window_end == end)
+        ).all()
+    runs = {r.kind: r for r in rows}
+    drift = runs.get("drift")
+    share = drift.summary.get("share") if drift is not None else None
+    perf = runs.get("performance")
+    est = runs.get("estimated_performance")
+
+    def metric(run: CheckRun | None) -> str:
+        if run is None:
+            return "-"
+        value = run.summary.get("value")
+        text = f"{value:.3f}" if isinstance(value, float) else ""
+        return f"{CheckStatus(run.status).value} {text}".strip()
+
+    return DayLine(
+        day=day,
+        date=f"{scenario.day_start(day):%a %Y-%m-%d}",
+        drifted_truth=scenario.drifted(day),
+        drift=_status(runs, "drift"),
+        drift_share=float(share) if isinstance(share, int | float) else None,
+        quality=_status(runs, "quality"),
+        performance=metric(perf),
+        estimated=metric(est),
+        operations=_status(runs, "operations"),
+        version=drift.model_version if drift is not None else None,
+    )
+
+
+def _print_day(line: DayLine) -> None:
+    share = f"{line.drift_share:.2f}" if line.drift_share is not None else "  - "
+    truth = "drift injected" if line.drifted_truth else "clean"
+    print(
+        f"day {line.day:2d} {line.date}  {truth:14s}  drift={line.drift:17s} share={share}  "
+        f"quality={line.quality:17s} perf={line.performance:22s} est={line.estimated:22s} "
+        f"ops={line.operations:17s} v{line.version or '?'}",
+        flush=True,
+    )
+
+
+def _quiet_libraries() -> None:
+    """The demo prints its own story: no progress bars or library chatter."""
+    import os
+    import warnings
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    import mlflow  # noqa: F401  (configures its loggers on import; quiet them after)
+
+    for name in ("mlflow", "alembic", "httpx", "evidently"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
+    """Replay the scenario; returns the process exit status (0 when the story holds)."""
+    from daemon.api import ApiServer
+    from daemon.retraining import register_initial_version
+    from daemon.schedule import JobRunner, build_jobs, replay
+
+    began = time.perf_counter()
+    _quiet_libraries()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    (workdir / "logs").mkdir(parents=True)
+    token = secrets.token_urlsafe(24)
+    settings = load_config(_write_config(workdir), environ={"MLMAINT_DEMO_API_TOKEN": token})
+    logging.getLogger().setLevel(logging.WARNING)
+    # Labels come back the same day here, so realized performance is visible each day.
+    scenario = sim.Scenario(
+        start=START, days=days, drift_day=days // 2, seed=seed, label_delay_days=0
+    )
+    ctx = JobContext.from_settings(settings)
+    migrate.upgrade(ctx.engine)
+    print(
+        f"mlmaint demo: {days} simulated days from {START:%Y-%m-%d}, drift injected from day "
+        f"{scenario.drift_day}; state in {workdir}",
+        flush=True,
+    )
+
+    outcome = register_initial_version(ctx, MODEL, sim.training_frame(scenario), START)
+    metrics = ", ".join(f"{k}={v:.3f}" for k, v in outcome.training_metrics.items())
+    print(
+        f"trained and registered {MODEL} v{outcome.registered_version} "
+        f"({outcome.state.value}, {metrics})",
+        flush=True,
+    )
+
+    production = Production(settings, scenario, workdir / "logs")
+    clock = _SimClock(START)
+    server = ApiServer(ctx, host="127.0.0.1", port=0, clock=clock)
+    server.start()
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{server.port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    runner = JobRunner(ctx)
+    jobs = build_jobs(settings)
+    served: dict[int, pd.DataFrame] = {}
+    lines: list[DayLine] = []
+    runs = 0
+    try:
+        for day in range(days):
+            clock.now = scenario.day_start(day + 1)
+            served[day] = production.serve(day)
+            labelled = day - scenario.label_delay_days
+            if labelled in served:
+                _push_labels(client, served.pop(labelled))
+            runs += replay(
+                runner,
+                jobs,
+                scenario.day_start(day) + timedelta(microseconds=1),
+                scenario.day_start(day + 1),
+            )
+            _finish_retrains(ctx, scenario.day_start(day + 1))
+            line = _day_line(ctx, scenario, day)
+            lines.append(line)
+            _print_day(line)
+    finally:
+        client.close()
+        server.stop()
+    status = _summary(ctx, settings, scenario, lines, runs)
+    ctx.close()
+    print(f"demo finished in {time.perf_counter() - began:.0f}s", flush=True)
+    return status
+
+
+def _summary(
+    ctx: JobContext, settings: Settings, scenario: sim.Scenario, lines: list[DayLine], runs: int
+) -> int:
+    flagged = [ln for ln in lines if ln.drift == CheckStatus.ALERT.value]
+    print("\n== summary ==")
+    print(f"jobs run: {runs}")
+    with ctx.sessions() as session:
+        counts: dict[str, int] = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(IngestCount.outcome, func.sum(IngestCount.count)).group_by(
+                    IngestCount.outcome
+                )
+            ).all()
+        )
+        rejected: dict[str, int] = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(RejectedRow.reason, func.count()).group_by(RejectedRow.reason)
+            ).all()
+        )
+        jobs = session.scalars(select(RetrainJob).order_by(RetrainJob.created_at)).all()
+    print("sampling: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    print("rejected rows kept: " + (", ".join(f"{k}={v}" for k, v in rejected.items()) or "none"))
+    drifted_days = [ln.date for ln in flagged]
+    print(f"drifted days ({len(drifted_days)}): {', '.join(drifted_days) or 'none'}")
+    false_alarms = [ln.date for ln in flagged if not ln.drifted_truth]
+    print(f"drift flagged on clean days: {', '.join(false_alarms) or 'none'}")
+    for job in jobs:
+        print(
+            f"retrain job {job.job_uid[:8]} trigger={job.trigger} state={job.state} "
+            f"version={job.registered_version} promoted={job.promoted}"
+            + (f" error={job.error}" if job.error else "")
+        )
+    outbox = [ch for ch in settings.alerts.channels if ch.kind == "file"]
+    kinds: Counter[str] = Counter()
+    for channel in outbox:
+        path = getattr(channel, "path", None)
+        if path is not None and Path(path).exists():
+            for raw in Path(path).read_text().splitlines():
+                kinds[str(json.loads(raw).get("kind", "?"))] += 1
+            print(f"outbox {path}: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
+    reports = sorted(settings.report.directory.glob("*.html"))
+    if reports:
+        print(f"weekly reports: {len(reports)}, latest: {reports[-1]}")
+    ok = bool(flagged) and not false_alarms and kinds.get("firing", 0) > 0
+    if not ok:
+        print("demo: the story did not hold (see above)", file=sys.stderr)
+    return 0 if ok else 1
