@@ -25,6 +25,7 @@ run: install
 	$(BIN)/mlmaint run
 
 services:
+	bash .ci/system-packages.sh
 	bash .ci/services.sh
 
 lint: install
