@@ -103,8 +103,8 @@ def test_decay_retrains_promotes_and_moves_the_reference(
             session.scalars(select(RetrainJob).where(RetrainJob.trigger != "initial")).all() == []
         )
 
-    seed_production_more = new.iloc[800:].assign(prediction_id=lambda f: f["prediction_id"] + "b")
-    seed_production(ctx, seed_production_more.iloc[:0], failing=3)
+    # Three more failing passes: the streak passes the threshold and the policy submits.
+    seed_production(ctx, new.iloc[:0], failing=3)
     retrain_policy(ctx, "churn", now)
     # Queued or running: a second evaluation does not duplicate it.
     retrain_policy(ctx, "churn", now, manual=True)
@@ -144,7 +144,7 @@ def test_a_broken_entry_point_fails_the_job_and_raises_a_finding(
         tmp_path, mlflow_uri, trainer="entrypoint", target="tests.retrain.entrypoints:raises"
     )
     ctx = JobContext(settings=settings, engine=engine, sessions=session_factory)
-    old, new, _ = decayed_data()
+    _, new, _ = decayed_data()
     with transaction(ctx.sessions) as session:
         session.add(Model(name="churn", created_at=START))
     seed_production(ctx, new.iloc[:300], failing=0)
