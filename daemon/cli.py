@@ -267,10 +267,13 @@ def frameworks(ctx: Context, fmt: str) -> None:
 
 @main.command()
 @click.option("--week", default=None, help="ISO week, e.g. 2026-W47 (default: last week)")
+@click.option("--send", is_flag=True, help="also queue the Slack summary and the email")
 @pass_ctx
-def report(ctx: Context, week: str | None) -> None:
-    """Build the weekly maintenance report."""
-    not_yet("report")
+def report(ctx: Context, week: str | None, send: bool) -> None:
+    """Build the weekly maintenance report and print its path."""
+    from daemon.report.deliver import run_report_command
+
+    sys.exit(run_report_command(ctx.settings, week, send=send))
 
 
 @main.command()

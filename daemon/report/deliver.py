@@ -12,20 +12,28 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
 from daemon.alerts.message import Attachment, Message
 from daemon.alerts.policy import enqueue_message
-from daemon.config import Schedule, Settings
+from daemon.config import EX_CONFIG, Schedule, Settings
 from daemon.jobs import JobContext
 from daemon.report.gather import WeekReport, gather
 from daemon.report.render import render_email, render_report, render_text
-from daemon.report.weeks import Week, last_complete_week, parse_week, week_containing, weeks_between
+from daemon.report.weeks import (
+    Week,
+    WeekError,
+    last_complete_week,
+    parse_week,
+    week_containing,
+    weeks_between,
+)
 from daemon.store.engine import transaction
 from daemon.store.tables import Report
 
@@ -190,14 +198,43 @@ def weekly_report(ctx: JobContext, now: datetime) -> BuiltReport | None:
     )
 
 
-def write_reports(
-    ctx: JobContext, start: datetime, end: datetime, now: datetime
-) -> tuple[BuiltReport, ...]:
-    """Build the report of every week overlapping [start, end), oldest first (the demo)."""
-    return tuple(
-        build_report(ctx, week, now)
-        for week in weeks_between(start, end, report_timezone(ctx.settings))
-    )
+def write_weekly_reports(ctx: JobContext, start: datetime, end: datetime, now: datetime) -> Path:
+    """Build the report of every week overlapping [start, end) and return the latest's path.
+
+    For the demo, which replays weeks in a minute: nothing is sent.
+    """
+    weeks = weeks_between(start, end, report_timezone(ctx.settings))
+    if not weeks:
+        raise ValueError(f"no week between {start.isoformat()} and {end.isoformat()}")
+    return [build_report(ctx, week, now) for week in weeks][-1].path
+
+
+def run_report_command(
+    settings: Settings, week: str | None, *, send: bool, now: datetime | None = None
+) -> int:
+    """`mlmaint report [--week 2026-W47] [--send]`: build a week, print its path."""
+    from daemon.store import migrate
+    from daemon.store.engine import StoreError
+
+    moment = now or datetime.now(UTC)
+    ctx = JobContext.from_settings(settings)
+    try:
+        migrate.require_current(ctx.engine)
+        target = parse_week(week, report_timezone(settings)) if week else due_week(settings, moment)
+        built = build_report(ctx, target, moment)
+        if send:
+            ids = send_report(ctx, built, moment)
+            print(f"queued {len(ids)} notification(s) in the outbox", file=sys.stderr)
+    except WeekError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EX_CONFIG
+    finally:
+        ctx.close()
+    print(built.path)
+    return 0
 
 
 def current_week(settings: Settings, now: datetime) -> Week:

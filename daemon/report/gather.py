@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import enum
 import math
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
@@ -270,6 +271,8 @@ class WeekReport:
 
 
 def _num(value: object) -> float | None:
+    if type(value) is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     number = float(value)
@@ -291,7 +294,7 @@ def _last(values: Sequence[float | None]) -> float | None:
     return next((v for v in reversed(values) if v is not None), None)
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class _Metric:
     subject: str
     name: str
@@ -301,7 +304,7 @@ class _Metric:
     detail: str | None
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class _Run:
     id: int
     model_id: int
@@ -316,9 +319,24 @@ class _Run:
 
 # --------------------------------------------------------------------------- queries
 
+# The metrics the report shows; the others (per-column quality shares that never
+# alerted, p50/p99, secondary performance metrics) stay in the store. This halves
+# the rows read for a week of hourly checks.
+_SHOWN = or_(
+    CheckRun.kind == DRIFT,
+    and_(CheckRun.kind == QUALITY, CheckMetric.alerting.is_(True)),
+    and_(CheckRun.kind == OPERATIONS, CheckMetric.name.in_(LATENCY_NAMES + ERROR_RATE_NAMES)),
+    and_(
+        CheckRun.kind.in_((PERFORMANCE, ESTIMATED)),
+        CheckMetric.name.in_((*HEADLINE_NAMES, "baseline")),
+    ),
+)
+
 
 def _load_runs(session: Session, week: Week) -> dict[int, list[_Run]]:
     in_week = (CheckRun.window_end >= week.start, CheckRun.window_end < week.end)
+    # Local midnights as UTC instants: a bisect per run instead of a time zone conversion.
+    midnights = [week.start_of(day) for day in week.days[1:]]
     runs: dict[int, _Run] = {}
     rows = session.execute(
         select(
@@ -339,7 +357,7 @@ def _load_runs(session: Session, week: Week) -> dict[int, list[_Run]]:
             model_id=model_id,
             kind=kind,
             status=str(status),
-            day=week.local_day(end),
+            day=week.days[bisect_right(midnights, end)],
             summary=summary if isinstance(summary, dict) else {},
             evidence_path=evidence,
             window_end=end,
@@ -355,7 +373,7 @@ def _load_runs(session: Session, week: Week) -> dict[int, list[_Run]]:
             CheckMetric.detail,
         )
         .join(CheckRun, CheckRun.id == CheckMetric.run_id)
-        .where(*in_week)
+        .where(*in_week, _SHOWN)
         .order_by(CheckMetric.id)
     )
     for run_id, subject, name, value, threshold, alerting, detail in metric_rows:
@@ -490,15 +508,16 @@ def _performance(
 
 
 def _quality(runs: Sequence[_Run]) -> tuple[QualityIssue, ...]:
+    """Columns that failed a quality measure (only alerting quality metrics are loaded)."""
+    checked = sum(1 for r in runs if r.status in (CheckStatus.OK, CheckStatus.ALERT))
     grouped: dict[tuple[str, str], list[_Metric]] = defaultdict(list)
     for run in runs:
         for m in run.metrics:
-            grouped[(m.subject, m.name)].append(m)
+            if m.alerting:
+                grouped[(m.subject, m.name)].append(m)
     issues = []
     for (column, name), metrics in grouped.items():
-        alerts = sum(m.alerting for m in metrics)
-        if not alerts:
-            continue
+        alerts = len(metrics)
         values = [m.value for m in metrics if m.value is not None]
         issues.append(
             QualityIssue(
@@ -507,7 +526,7 @@ def _quality(runs: Sequence[_Run]) -> tuple[QualityIssue, ...]:
                 worst=max(values) if values else None,
                 threshold=metrics[-1].threshold,
                 alert_runs=alerts,
-                runs=len(metrics),
+                runs=max(checked, alerts),
                 detail=next((m.detail for m in reversed(metrics) if m.detail), None),
             )
         )

@@ -38,6 +38,10 @@ class Week:
         """The next Monday 00:00 local, in UTC (exclusive)."""
         return datetime.combine(self.monday + timedelta(days=7), time(), self.zone).astimezone(UTC)
 
+    def start_of(self, day: date) -> datetime:
+        """Local midnight of `day`, in UTC."""
+        return datetime.combine(day, time(), self.zone).astimezone(UTC)
+
     @property
     def days(self) -> tuple[date, ...]:
         return tuple(self.monday + timedelta(days=i) for i in range(7))

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from daemon.alerts.delivery import deliver_pending
 from daemon.jobs import JobContext
 from daemon.report import http
-from daemon.report.deliver import build_report, due_week, weekly_report, write_reports
+from daemon.report.deliver import build_report, due_week, weekly_report, write_weekly_reports
 from daemon.report.gather import ActionKind, Health, gather
 from daemon.report.weeks import Week, WeekError, parse_week, week_containing, weeks_between
 from daemon.store.tables import Notification, Report
@@ -202,7 +202,33 @@ def test_write_reports_covers_every_simulated_week(make_ctx: MakeCtx, week: Week
     from tests.report.seed import seed_week
 
     seed_week(ctx.sessions, week, models=1, every=timedelta(hours=6))
-    built = write_reports(ctx, week.start - timedelta(days=3), week.end, week.end)
-    assert [b.week for b in built] == ["2026-W46", "2026-W47"]
-    assert all(b.path.is_file() for b in built)
-    assert "No model" not in built[-1].path.read_text() and "model-00" in built[-1].path.read_text()
+    latest = write_weekly_reports(ctx, week.start - timedelta(days=3), week.end, week.end)
+    assert latest.name == "mlmaint-report-2026-W47.html"
+    written = sorted(p.name for p in latest.parent.glob("*.html"))
+    assert written == ["mlmaint-report-2026-W46.html", "mlmaint-report-2026-W47.html"]
+    assert "model-00" in latest.read_text()
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_report_command_builds_a_past_week(
+    store_url: str, engine: object, week: Week, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from daemon.cli import main
+    from daemon.store.engine import session_factory
+    from tests.report.seed import seed_week
+
+    assert isinstance(engine, Engine)
+    seed_week(session_factory(engine), week, models=1, every=timedelta(hours=6))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\nurl = "{store_url}"\n[report]\ndirectory = "{tmp_path / "out"}"\n'
+    )
+    runner = CliRunner()
+    done = runner.invoke(main, ["--config", str(config), "report", "--week", WEEK])
+    assert done.exit_code == 0, done.output
+    path = Path(done.stdout.strip().splitlines()[-1])
+    assert path == tmp_path / "out" / "mlmaint-report-2026-W47.html" and path.is_file()
+    bad = runner.invoke(main, ["--config", str(config), "report", "--week", "2026-47"])
+    assert bad.exit_code == 2 and "not an ISO week" in bad.output
