@@ -56,6 +56,10 @@ LATENCY_NAMES = ("p95_ms",)
 ERROR_RATE_NAMES = ("error_rate",)
 # Framework finding kinds that are security issues rather than freshness.
 SECURITY_KINDS = frozenset({"vulnerable", "yanked"})
+# Python past or near its end of life (checks/frameworks/policy.py FindingKind).
+EOL_KINDS = frozenset({"python_eol", "python_eol_soon"})
+# job_runs.last_status of a run that failed (daemon/schedule.py RunOutcome).
+FAILED_JOB = "failed"
 SEVERITY_WEIGHT = {"critical": 3, "high": 3, "warning": 2, "medium": 2, "info": 1, "low": 1}
 TOP_FEATURES = 5
 REJECTED_EXAMPLES = 3
@@ -655,8 +659,6 @@ def _frameworks(session: Session, week: Week) -> tuple[FrameworkEnv, ...]:
         def row(f: FrameworkFinding) -> FrameworkRow:
             ids = f.advisory_ids.get("ids") if isinstance(f.advisory_ids, dict) else None
             advisories = tuple(str(i) for i in ids) if isinstance(ids, list) else ()
-            if not advisories and isinstance(f.advisory_ids, dict):
-                advisories = tuple(str(k) for k in f.advisory_ids if k != "ids")
             return FrameworkRow(
                 package=f.package,
                 installed=f.installed,
@@ -672,9 +674,11 @@ def _frameworks(session: Session, week: Week) -> tuple[FrameworkEnv, ...]:
                 environment=env,
                 scanned_at=findings[0].scanned_at,
                 vulnerable=tuple(row(f) for f in active if f.kind in SECURITY_KINDS),
-                eol=tuple(row(f) for f in active if f.kind == "eol"),
+                eol=tuple(row(f) for f in active if f.kind in EOL_KINDS),
                 outdated=tuple(
-                    row(f) for f in active if f.kind not in SECURITY_KINDS and f.kind != "eol"
+                    row(f)
+                    for f in active
+                    if f.kind not in SECURITY_KINDS and f.kind not in EOL_KINDS
                 ),
                 ignored=len(findings) - len(active),
             )
@@ -890,12 +894,12 @@ def _actions(
             )
         )
     for job in daemon.jobs:
-        if job.last_status not in ("ok", "success", "succeeded"):
+        if job.last_status == FAILED_JOB:
             actions.append(
                 Action(
                     kind=ActionKind.FIX,
                     scope="mlmaint",
-                    text=f"Job {job.job_id} last ended {job.last_status}"
+                    text=f"Job {job.job_id} failed its last run"
                     + (f": {job.last_error[:120]}" if job.last_error else ""),
                     score=160,
                 )

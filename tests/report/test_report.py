@@ -222,9 +222,7 @@ def test_report_command_builds_a_past_week(
     assert isinstance(engine, Engine)
     seed_week(session_factory(engine), week, models=1, every=timedelta(hours=6))
     config = tmp_path / "config.toml"
-    config.write_text(
-        f'[store]\nurl = "{store_url}"\n[report]\ndirectory = "{tmp_path / "out"}"\n'
-    )
+    config.write_text(f'[store]\nurl = "{store_url}"\n[report]\ndirectory = "{tmp_path / "out"}"\n')
     runner = CliRunner()
     done = runner.invoke(main, ["--config", str(config), "report", "--week", WEEK])
     assert done.exit_code == 0, done.output
