@@ -293,7 +293,7 @@ def _day_line(ctx: JobContext, scenario: sim.Scenario, day: int) -> DayLine:
     def metric(run: CheckRun | None) -> str:
         if run is None:
             return "-"
-        value = run.summary.get("value")
+        value = run.summary.get("value", run.summary.get("estimated"))
         text = f"{value:.3f}" if isinstance(value, float) else ""
         return f"{CheckStatus(run.status).value} {text}".strip()
 

@@ -124,7 +124,8 @@ def _coerce(frame: pd.DataFrame, model: ModelSettings) -> pd.DataFrame:
     schema = model.schema_
     out = frame.copy()
     for column in schema.numeric:
-        out[column] = pd.to_numeric(out[column], errors="coerce")
+        # Always float: a column of whole numbers must not turn int64 (model signatures).
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
     for column in schema.categorical:
         out[column] = out[column].astype(str)
     if model.task.value == TaskKind.REGRESSION.value:
@@ -507,7 +508,7 @@ def _record(
         row = session.get_one(Model, job.model_id)
         row.current_version = outcome.registered_version
         row.reference_uri = outcome.reference_uri
-        row.reference_sha256 = outcome.snapshot_sha256
+        row.reference_sha256 = outcome.reference_sha256 or outcome.snapshot_sha256
     log.info(
         "retrain job %s for %s: %s%s",
         job.job_uid,
@@ -568,11 +569,21 @@ def register_initial_version(
     settings_model = ctx.settings.model(model)
     schema = settings_model.schema_
     columns = [*schema.features, schema.label]
-    snapshot = write_snapshot(
-        _coerce(reference, settings_model), ctx.state_dir / "snapshots" / model, columns
+    # The newest share of the history is held out: the first version's baseline and
+    # the calibration of its scores come from rows it never saw.
+    frame = _coerce(reference, settings_model)
+    n_holdout = round(len(frame) * settings_model.retrain.holdout_share)
+    directory = ctx.state_dir / "snapshots" / model
+    snapshot = write_snapshot(frame.iloc[: len(frame) - n_holdout], directory, columns)
+    holdout = (
+        write_snapshot(frame.iloc[len(frame) - n_holdout :], directory, columns)
+        if n_holdout
+        else None
     )
     job_uid = uuid.uuid4().hex
-    spec = build_spec(ctx.settings, settings_model, job_uid, Trigger.INITIAL.value, snapshot, None)
+    spec = build_spec(
+        ctx.settings, settings_model, job_uid, Trigger.INITIAL.value, snapshot, holdout
+    )
     outcome = execute(spec)
     with transaction(ctx.sessions) as session:
         row = model_row(session, model, now)
@@ -599,8 +610,8 @@ def register_initial_version(
         )
         if outcome.promoted:
             row.current_version = outcome.registered_version
-            row.reference_uri = snapshot.uri
-            row.reference_sha256 = snapshot.sha256
+            row.reference_uri = outcome.reference_uri or snapshot.uri
+            row.reference_sha256 = outcome.reference_sha256 or snapshot.sha256
     return outcome
 
 

@@ -171,6 +171,8 @@ class RetrainOutcome:
     device: str | None = None
     snapshot_sha256: str | None = None
     reference_uri: str | None = None
+    # The scored reference (holdout with the new version's predictions): its own hash.
+    reference_sha256: str | None = None
     training_metrics: Mapping[str, float] = field(default_factory=dict)
     framework_versions: Mapping[str, str] = field(default_factory=dict)
     duration_s: float = 0.0

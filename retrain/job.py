@@ -15,12 +15,14 @@ import traceback
 import warnings
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrain import registry
 from retrain.devices import current_device
 from retrain.evaluate import decide, labels, metric_for, positive_label, score
 from retrain.interface import (
+    DataRef,
     JobState,
     RetrainError,
     RetrainOutcome,
@@ -28,7 +30,7 @@ from retrain.interface import (
     TaskKind,
     TrainedModel,
 )
-from retrain.snapshot import read_snapshot
+from retrain.snapshot import read_snapshot, write_snapshot
 from retrain.trainers import make_trainer
 from retrain.versions import framework_versions
 
@@ -179,6 +181,7 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
             spec.registered_model, version, registry.TAG_DECISION, reason
         )
         mlflow.set_tag(registry.TAG_DECISION, reason)
+        reference = _scored_reference(spec, holdout, trained, positive)
         return replace(
             base,
             state=JobState.SUCCEEDED,
@@ -191,10 +194,41 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
             champion_score=champion_score,
             reason=reason,
             device=device,
-            reference_uri=spec.snapshot.uri,
+            reference_uri=reference.uri if reference else spec.snapshot.uri,
+            reference_sha256=reference.sha256 if reference else spec.snapshot.sha256,
             training_metrics=dict(trained.metrics),
             framework_versions=worker_versions,
         )
+
+
+def _scored_reference(
+    spec: RetrainSpec, holdout: pd.DataFrame | None, trained: TrainedModel, positive: str | None
+) -> DataRef | None:
+    """The holdout with this version's predictions: the reference its checks compare with.
+
+    Scored out of sample, so the performance baseline and the calibration that
+    estimates performance without labels are honest (in-sample scores are too
+    confident). Without a holdout there is nothing honest to score: None.
+    """
+    import numpy as np
+
+    if holdout is None or holdout.empty:
+        return None
+    scored = holdout.copy()
+    predicted = np.asarray(trained.scorer.predict(holdout.loc[:, list(spec.features)]))
+    if spec.task is TaskKind.BINARY:
+        # Binary windows carry 0/1 labels and predictions and the positive-class score.
+        scored["score"] = predicted.astype(np.float64)
+        scored["prediction"] = (predicted >= 0.5).astype(np.float64)
+        scored[spec.label] = (holdout[spec.label].astype(str) == (positive or "")).astype(
+            np.float64
+        )
+        extra = ["prediction", "score"]
+    else:
+        scored["prediction"] = predicted
+        extra = ["prediction"]
+    columns = [*spec.features, spec.label, *extra]
+    return write_snapshot(scored, Path(spec.snapshot.uri).parent, columns)
 
 
 def _log_and_register(
