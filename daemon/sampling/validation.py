@@ -287,7 +287,7 @@ class RowValidator:
         try:
             table = pj.read_json(
                 io.BytesIO(block),
-                read_options=pj.ReadOptions(block_size=max(len(block) + 1, 1 << 20)),
+                read_options=pj.ReadOptions(block_size=4 << 20),
                 parse_options=pj.ParseOptions(
                     explicit_schema=self.explicit, newlines_in_values=False
                 ),

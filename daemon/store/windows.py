@@ -19,7 +19,6 @@ import io
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,7 +46,7 @@ def _feature_schema(model: ModelSettings) -> pa.Schema:
 
 
 def empty_window(model: ModelSettings) -> pd.DataFrame:
-    return _frame(model, [], _feature_schema(model), sqlite=True)
+    return _to_pandas(_table(model, [], _feature_schema(model), sqlite=True))
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -67,7 +66,7 @@ def _query(
             raise ValueError(f"naive datetime {bound.isoformat()} given for a window: use UTC")
     sqlite = conn.dialect.name == "sqlite"
     mark = "?" if sqlite else "%s"
-    ts = "ts" if sqlite else "EXTRACT(EPOCH FROM ts)"
+    ts = "ts" if sqlite else "CAST(EXTRACT(EPOCH FROM ts) AS DOUBLE PRECISION)"
     sql = (
         f"SELECT prediction_id, {ts}, CAST(features AS TEXT), prediction, score, label, "
         f"latency_ms, error, memory_mb FROM predictions "
@@ -93,7 +92,24 @@ def iter_window(
     labelled_only: bool = False,
     limit: int | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The window [start, end) in chunks of at most chunk_rows rows, oldest first."""
+    """The window [start, end) in DataFrames of at most chunk_rows rows, oldest first."""
+    for table in iter_window_tables(
+        source, model, start, end, chunk_rows=chunk_rows, labelled_only=labelled_only, limit=limit
+    ):
+        yield _to_pandas(table)
+
+
+def iter_window_tables(
+    source: JobContext | Engine,
+    model: ModelSettings,
+    start: datetime,
+    end: datetime,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    labelled_only: bool = False,
+    limit: int | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The window as Arrow tables (the same columns), chunk by chunk."""
     engine = _engine(source)
     feature_schema = _feature_schema(model)
     with engine.connect() as conn:
@@ -113,7 +129,7 @@ def iter_window(
                 rows = cursor.fetchmany(chunk_rows)
                 if not rows:
                     break
-                yield _frame(model, rows, feature_schema, sqlite=sqlite)
+                yield _table(model, rows, feature_schema, sqlite=sqlite)
         finally:
             cursor.close()
             conn.rollback()
@@ -130,8 +146,8 @@ def load_window(
     limit: int | None = None,
 ) -> pd.DataFrame:
     """The whole window [start, end) as one DataFrame (see the module docstring)."""
-    chunks = list(
-        iter_window(
+    tables = list(
+        iter_window_tables(
             source,
             model,
             start,
@@ -141,19 +157,21 @@ def load_window(
             limit=limit,
         )
     )
-    if not chunks:
+    if not tables:
         return empty_window(model)
-    if len(chunks) == 1:
-        return chunks[0]
-    categorical = list(model.schema_.categorical)
-    cats = {c: pd.api.types.union_categoricals([ch[c].array for ch in chunks]) for c in categorical}
-    for ch in chunks:
-        ch.drop(columns=categorical, inplace=True)
-    frame = pd.concat(chunks, ignore_index=True, copy=False)
-    del chunks
-    for c in categorical:
-        frame[c] = pd.Categorical(cats[c])
-    return frame[_column_order(model)]
+    # Arrow concatenates without copying; one conversion at the end, releasing each
+    # column as it goes, keeps the peak near the size of the result.
+    table = pa.concat_tables(tables).unify_dictionaries()
+    del tables
+    return _to_pandas(table)
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    frame: pd.DataFrame = table.to_pandas(self_destruct=True, split_blocks=True)
+    for col in ("prediction_id", "error"):
+        if col in frame and frame[col].dtype != object:
+            frame[col] = frame[col].astype(object)
+    return frame
 
 
 def _column_order(model: ModelSettings) -> list[str]:
@@ -170,58 +188,57 @@ def _column_order(model: ModelSettings) -> list[str]:
     ]
 
 
-def _floats(values: Sequence[object]) -> np.ndarray:
-    return np.array(values, dtype=np.float64)
+def _floats(values: Sequence[object]) -> pa.Array:
+    return pa.array(values, pa.float64())
 
 
-def _text_as_float(values: Sequence[object]) -> np.ndarray:
-    arr = pc.cast(pa.array(values, pa.string()), pa.float64())
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+def _text_as_float(values: Sequence[object]) -> pa.Array:
+    return pc.cast(pa.array(values, pa.string()), pa.float64())
 
 
-def _frame(
+def _table(
     model: ModelSettings,
     rows: Sequence[Sequence[object]],
     feature_schema: pa.Schema,
     *,
     sqlite: bool,
-) -> pd.DataFrame:
+) -> pa.Table:
     import pyarrow.json as pj
 
-    n = len(rows)
     cols = list(zip(*rows, strict=True)) if rows else [()] * 9
     pid, ts, feats, pred, score, label, latency, error, memory = cols
-    if n:
+    if rows:
         block = "\n".join(feats).encode()
-        table = pj.read_json(
+        features = pj.read_json(
             io.BytesIO(block),
-            read_options=pj.ReadOptions(block_size=max(len(block) + 1, 1 << 20)),
+            # Blocks of a few MB let Arrow parse them on several threads.
+            read_options=pj.ReadOptions(block_size=4 << 20),
             parse_options=pj.ParseOptions(
                 explicit_schema=feature_schema, unexpected_field_behavior="ignore"
             ),
         )
     else:
-        table = feature_schema.empty_table()
-    data: dict[str, object] = {"prediction_id": np.array(pid, dtype=object)}
+        features = feature_schema.empty_table()
+    utc = pa.timestamp("us", tz="UTC")
     if sqlite:
-        data["timestamp"] = pd.to_datetime(
-            pd.Series(ts, dtype=object), format="%Y-%m-%d %H:%M:%S.%f", utc=True
-        )
+        # "YYYY-MM-DD HH:MM:SS.ffffff", naive UTC: Arrow's ISO 8601 cast reads it.
+        stamps = pc.cast(pc.cast(pa.array(ts, pa.string()), pa.timestamp("us")), utc)
     else:
-        data["timestamp"] = pd.to_datetime(_floats(ts), unit="s", utc=True).round("us")
-    for c in model.schema_.numeric:
-        data[c] = table[c].to_numpy()
-    for c in model.schema_.categorical:
-        data[c] = pc.dictionary_encode(table[c]).to_pandas()
+        micros = pc.round(pc.multiply(pa.array(ts, pa.float64()), 1e6))
+        stamps = pc.cast(pc.cast(micros, pa.int64()), utc)
     numeric_target = model.task is not Task.MULTICLASS
-    data["prediction"] = _text_as_float(pred) if numeric_target else np.array(pred, dtype=object)
-    data["score"] = _floats(score)
-    data["label"] = _text_as_float(label) if numeric_target else np.array(label, dtype=object)
-    data["latency_ms"] = _floats(latency)
-    data["error"] = np.array(error, dtype=object)
-    data["memory_mb"] = _floats(memory)
-    frame = pd.DataFrame(data)
-    if isinstance(frame["timestamp"].dtype, pd.DatetimeTZDtype):
-        return frame
-    frame["timestamp"] = frame["timestamp"].astype("datetime64[us, UTC]")
-    return frame
+    arrays: dict[str, pa.Array | pa.ChunkedArray] = {
+        "prediction_id": pa.array(pid, pa.string()),
+        "timestamp": stamps,
+    }
+    for c in model.schema_.numeric:
+        arrays[c] = features[c]
+    for c in model.schema_.categorical:
+        arrays[c] = pc.dictionary_encode(features[c])
+    arrays["prediction"] = _text_as_float(pred) if numeric_target else pa.array(pred, pa.string())
+    arrays["score"] = _floats(score)
+    arrays["label"] = _text_as_float(label) if numeric_target else pa.array(label, pa.string())
+    arrays["latency_ms"] = _floats(latency)
+    arrays["error"] = pa.array(error, pa.string())
+    arrays["memory_mb"] = _floats(memory)
+    return pa.table(arrays)

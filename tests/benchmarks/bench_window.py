@@ -1,0 +1,147 @@
+"""Window load: 100k sampled rows into a DataFrame on SQLite, against the naive path.
+
+The naive path is one `json.loads` per row of the stored features, then
+`pandas.DataFrame`. A second part loads a 2,000,000-row window in a child
+process and prints its peak RSS (target < 1.5 GB).
+Run: PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_window.py [rows] [big_rows]
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from daemon.jobs import JobContext
+from daemon.sampling import writes
+from daemon.sampling.validation import RowValidator
+from daemon.store import migrate
+from daemon.store.windows import load_window
+from tests.benchmarks._data import CATEGORICAL, NUMERIC, T0, settings
+
+END = T0 + timedelta(days=400)
+
+
+def fill(ctx: JobContext, n: int, chunk: int = 200_000) -> None:
+    """Store n synthetic sampled rows straight through the bulk writer."""
+    model = ctx.settings.model("bench")
+    schema = RowValidator(model).schema
+    rng = np.random.default_rng(0)
+    colors = np.array(["red", "green", "blue", "amber"])
+    with ctx.engine.begin() as conn:
+        model_id = writes.ensure_model(conn, "bench", T0)
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        cols: dict[str, object] = {
+            "prediction_id": pa.array([f"p{i}" for i in range(start, start + m)]),
+            "timestamp": pa.array(
+                (T0.timestamp() * 1e6 + np.arange(start, start + m) * 1e4).astype("int64"),
+                pa.timestamp("us", tz="UTC"),
+            ),
+        }
+        for c in NUMERIC:
+            cols[c] = pa.array(np.round(rng.normal(50, 10, m), 6))
+        for c in CATEGORICAL:
+            cols[c] = pa.array(colors[rng.integers(0, 4, m)])
+        cols["prediction"] = pa.array((rng.random(m) < 0.3).astype(float))
+        cols["score"] = pa.array(rng.random(m))
+        cols["latency_ms"] = pa.array(rng.uniform(1, 20, m))
+        table = pa.table([cols.get(f.name, pa.nulls(m, f.type)) for f in schema], schema=schema)
+        with ctx.engine.begin() as conn:
+            writes.write_predictions(conn, model_id, table, NUMERIC, CATEGORICAL)
+
+
+def naive(ctx: JobContext) -> pd.DataFrame:
+    with ctx.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        cur = raw.cursor()  # type: ignore[union-attr]
+        cur.execute(
+            "SELECT prediction_id, ts, features, prediction, score, label, latency_ms, error,"
+            " memory_mb FROM predictions ORDER BY ts, id"
+        )
+        records = []
+        for pid, ts, feats, pred, score, label, lat, err, mem in cur:
+            rec = json.loads(feats)
+            rec.update(
+                prediction_id=pid,
+                timestamp=ts,
+                prediction=pred,
+                score=score,
+                label=label,
+                latency_ms=lat,
+                error=err,
+                memory_mb=mem,
+            )
+            records.append(rec)
+        cur.close()
+    frame = pd.DataFrame(records)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame
+
+
+def big_child(url: str, glob: str) -> None:
+    ctx = JobContext.from_settings(settings(url, glob))
+    started = time.perf_counter()
+    frame = load_window(ctx, ctx.settings.model("bench"), T0, END)
+    elapsed = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    frame_mb = frame.memory_usage(deep=True).sum() / 2**20
+    print(f"{len(frame)} {elapsed:.2f} {peak_mb:.0f} {frame_mb:.0f}")
+    ctx.close()
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    big = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'store.db'}"
+        ctx = JobContext.from_settings(settings(url, str(Path(tmp) / "*.jsonl")))
+        migrate.upgrade(ctx.engine)
+        fill(ctx, n)
+        model = ctx.settings.model("bench")
+        load_window(ctx, model, T0, END)  # warm the page cache and imports
+        ours = min(_timed(lambda: load_window(ctx, model, T0, END)) for _ in range(3))
+        plain = min(_timed(lambda: naive(ctx)) for _ in range(2))
+        print(f"window of {n:,} rows, 25 features, SQLite")
+        print(f"load_window:                  {ours:.3f} s  (target <= 0.35 s)")
+        print(f"naive json.loads + DataFrame: {plain:.3f} s")
+        print(f"speed-up:                     {plain / ours:.1f}x  (aim >= 5x)")
+        ctx.close()
+        if big:
+            url = f"sqlite:///{Path(tmp) / 'big.db'}"
+            ctx = JobContext.from_settings(settings(url, str(Path(tmp) / "*.jsonl")))
+            migrate.upgrade(ctx.engine)
+            fill(ctx, big)
+            ctx.close()
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", url],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            print(
+                f"window of {int(out[0]):,} rows: {out[1]} s, peak RSS {out[2]} MB "
+                f"(target < 1500 MB), frame {out[3]} MB"
+            )
+
+
+def _timed(fn: object) -> float:
+    started = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        big_child(sys.argv[2], "/nonexistent/*.jsonl")
+    else:
+        main()
