@@ -134,6 +134,9 @@ def soak(days: int) -> list[tuple[int, float, int, int, int, int]]:
             )
             checked_out = ctx.engine.pool.checkedout()  # type: ignore[attr-defined]
             rows.append((day + 1, rss_mb(), fds(), threading.active_count(), checked_out, runs))
+            if len(rows) > 1 and rows[-1][3] != rows[-2][3]:
+                names = sorted(t.name for t in threading.enumerate())
+                print(f"threads now: {', '.join(names)}", flush=True)
             print(
                 f"day {day + 1:>3}: rss {rows[-1][1]:7.1f} MB  fds {rows[-1][2]:>4}  "
                 f"threads {rows[-1][3]:>3}  store connections out {checked_out}  "
