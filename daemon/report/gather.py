@@ -105,6 +105,8 @@ class PerformanceTrend:
     last_realized: float | None
     last_estimated: float | None
     alert_runs: int
+    # Why the latest performance run measured nothing (e.g. too few labels), if it did not.
+    note: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -488,7 +490,11 @@ def _performance(
     baseline: float | None = None
     series: dict[str, list[tuple[date, float]]] = {PERFORMANCE: [], ESTIMATED: []}
     alert_runs = 0
+    note: str | None = None
     for run in (*realized, *estimated):
+        if run.status in (CheckStatus.INSUFFICIENT_DATA, CheckStatus.ERROR):
+            reason = run.summary.get("reason")
+            note = f"{run.kind.replace('_', ' ')}: {reason}" if reason else note
         if run.status not in (CheckStatus.OK, CheckStatus.ALERT):
             continue
         alert_runs += run.status == CheckStatus.ALERT
@@ -508,6 +514,7 @@ def _performance(
         last_realized=_last(realized_daily),
         last_estimated=_last(estimated_daily),
         alert_runs=alert_runs,
+        note=note,
     )
 
 

@@ -139,7 +139,9 @@ class ModelCharts:
         xs = [i for i, v in enumerate(model.drift_share) if v is not None]
         drift.bar(xs, [v for v in model.drift_share if v is not None], color=_BLUE, width=0.6)
         if model.drift_threshold is not None:
-            drift.axhline(model.drift_threshold, color=_ORANGE, linestyle="--", linewidth=1)
+            drift.axhline(
+                model.drift_threshold, color=_ORANGE, linestyle="--", linewidth=1, zorder=3
+            )
         drift.set_ylim(0, 1)
 
         _series(perf, model.performance.realized, color=_BLUE, label="realized")
@@ -165,11 +167,15 @@ class ModelCharts:
 
         _series(latency, model.latency_p95, color=_BLUE)
         if model.latency_threshold is not None:
-            latency.axhline(model.latency_threshold, color=_ORANGE, linestyle="--", linewidth=1)
+            latency.axhline(
+                model.latency_threshold, color=_ORANGE, linestyle="--", linewidth=1, zorder=3
+            )
 
         _series(errors, model.error_rate, color="#c62828")
         if model.error_threshold is not None:
-            errors.axhline(model.error_threshold, color=_ORANGE, linestyle="--", linewidth=1)
+            errors.axhline(
+                model.error_threshold, color=_ORANGE, linestyle="--", linewidth=1, zorder=3
+            )
 
         for ax in (perf, latency, errors):
             ax.autoscale_view(scalex=False)
