@@ -182,6 +182,13 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
         )
         mlflow.set_tag(registry.TAG_DECISION, reason)
         reference = _scored_reference(spec, holdout, trained, positive)
+        if reference is not None:
+            mlflow_client.set_model_version_tag(
+                spec.registered_model, version, registry.TAG_REFERENCE, reference.uri
+            )
+            mlflow_client.set_model_version_tag(
+                spec.registered_model, version, registry.TAG_REFERENCE_DIGEST, reference.sha256
+            )
         return replace(
             base,
             state=JobState.SUCCEEDED,

@@ -22,6 +22,9 @@ TAG_JOB = "mlmaint.job_id"
 TAG_DIGEST = "mlmaint.data_digest"
 TAG_TRIGGER = "mlmaint.trigger"
 TAG_SNAPSHOT = "mlmaint.snapshot_uri"
+# The scored holdout the version's checks compare with.
+TAG_REFERENCE = "mlmaint.reference_uri"
+TAG_REFERENCE_DIGEST = "mlmaint.reference_sha256"
 TAG_CODE = "mlmaint.code_version"
 TAG_FRAMEWORKS = "mlmaint.framework_versions"
 TAG_PREVIOUS = "mlmaint.previous_champion"
@@ -91,8 +94,8 @@ def rollback(tracking_uri: str, name: str, alias: str = "champion") -> Rollback:
         model=name,
         from_version=str(current.version),
         to_version=str(previous),
-        reference_uri=target.tags.get(TAG_SNAPSHOT),
-        reference_sha256=target.tags.get(TAG_DIGEST),
+        reference_uri=target.tags.get(TAG_REFERENCE, target.tags.get(TAG_SNAPSHOT)),
+        reference_sha256=target.tags.get(TAG_REFERENCE_DIGEST, target.tags.get(TAG_DIGEST)),
     )
 
 

@@ -121,7 +121,12 @@ def test_decay_retrains_promotes_and_moves_the_reference(
         model = session.scalars(select(Model).where(Model.name == "churn")).one()
         assert model.current_version == "2"
         assert model.reference_uri != initial_reference
-        assert model.reference_sha256 == job.snapshot_sha256
+        # The new reference is the holdout scored by the new version, not the training set.
+        assert model.reference_sha256 == job.outcome["reference_sha256"]
+        assert model.reference_sha256 != job.snapshot_sha256
+        reference = pd.read_parquet(model.reference_uri)
+        assert {"score", "prediction"} <= set(reference.columns)
+        assert reference["score"].between(0, 1).all()
     assert [f.firing for f in findings] == [False]
     assert "promoted" in findings[0].summary
 
