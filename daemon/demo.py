@@ -37,7 +37,6 @@ from daemon.store import migrate
 from daemon.store.tables import (
     CheckRun,
     CheckStatus,
-    IngestCount,
     Model,
     RejectedRow,
     RetrainJob,
@@ -81,11 +80,17 @@ directory = "{state}/reports"
 
 [frameworks]
 schedule = {{ cron = "30 6 * * mon", timezone = "UTC" }}
+advisory_db = "{advisories}"
 
 [[frameworks.environments]]
 name = "demo-venv"
 kind = "python"
 path = "{python}"
+
+[[frameworks.environments]]
+name = "serving-image"
+kind = "requirements"
+path = "{state}/serving-requirements.txt"
 
 [[frameworks.environments]]
 name = "churn-model"
@@ -166,9 +171,30 @@ class _SimClock:
         return self.now
 
 
+# The serving image was built a while ago: its pins have collected advisories since.
+SERVING_REQUIREMENTS = """\
+# serving image, built 2022-10
+mlflow==2.9.2
+numpy==1.21.0
+pandas==1.5.0
+pillow==9.5.0
+scikit-learn==1.1.2
+torch==1.13.0
+"""
+
+
 def _write_config(state: Path) -> Path:
+    from daemon.frameworks import shipped_advisory_source
+
+    (state / "serving-requirements.txt").write_text(SERVING_REQUIREMENTS)
     path = state / "config.toml"
-    path.write_text(DEMO_CONFIG.format(state=state.resolve(), python=sys.executable))
+    path.write_text(
+        DEMO_CONFIG.format(
+            state=state.resolve(),
+            python=sys.executable,
+            advisories=shipped_advisory_source().resolve(),
+        )
+    )
     return path
 
 
@@ -404,10 +430,32 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
     finally:
         client.close()
         server.stop()
+    end = scenario.day_start(days)
+    _frameworks(ctx, end)
     status = _summary(ctx, settings, scenario, lines, runs)
+    from daemon.report.deliver import write_weekly_reports
+
+    latest = write_weekly_reports(ctx, START, end, end)
+    print(f"weekly reports of {days // 7} simulated weeks in {latest.parent}; latest: {latest}")
     ctx.close()
     print(f"demo finished in {time.perf_counter() - began:.0f}s", flush=True)
     return status
+
+
+def _frameworks(ctx: JobContext, now: datetime) -> None:
+    """The day's framework scan once more, printed: this venv and the model's requirements."""
+    from checks.frameworks.output import render_table
+    from daemon.alerts.policy import apply_findings
+    from daemon.frameworks import scan_frameworks
+
+    outcome = scan_frameworks(ctx, now)
+    if outcome.alerts:
+        with ctx.sessions.begin() as session:
+            apply_findings(session, ctx.settings, outcome.alerts, now)
+    print("\n== frameworks ==")
+    print(render_table(outcome.reports).rstrip())
+    for error in outcome.errors:
+        print(f"  could not inventory {error}")
 
 
 def _summary(
@@ -417,21 +465,21 @@ def _summary(
     print("\n== summary ==")
     print(f"jobs run: {runs}")
     with ctx.sessions() as session:
-        counts: dict[str, int] = dict(
-            session.execute(  # type: ignore[arg-type]
-                select(IngestCount.outcome, func.sum(IngestCount.count)).group_by(
-                    IngestCount.outcome
-                )
-            ).all()
-        )
         rejected: dict[str, int] = dict(
             session.execute(  # type: ignore[arg-type]
                 select(RejectedRow.reason, func.count()).group_by(RejectedRow.reason)
             ).all()
         )
         jobs = session.scalars(select(RetrainJob).order_by(RetrainJob.created_at)).all()
-    print("sampling: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    print("rejected rows kept: " + (", ".join(f"{k}={v}" for k, v in rejected.items()) or "none"))
+    from daemon.sampling import sampling_status
+
+    for model_status in sampling_status(ctx):
+        for text in model_status.lines():
+            print(f"sampling: {text}")
+    print(
+        "rejected rows kept for inspection: "
+        + (", ".join(f"{k}={v}" for k, v in rejected.items()) or "none")
+    )
     drifted_days = [ln.date for ln in flagged]
     print(f"drifted days ({len(drifted_days)}): {', '.join(drifted_days) or 'none'}")
     false_alarms = [ln.date for ln in flagged if not ln.drifted_truth]
@@ -450,9 +498,6 @@ def _summary(
             for raw in Path(path).read_text().splitlines():
                 kinds[str(json.loads(raw).get("kind", "?"))] += 1
             print(f"outbox {path}: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
-    reports = sorted(settings.report.directory.glob("*.html"))
-    if reports:
-        print(f"weekly reports: {len(reports)}, latest: {reports[-1]}")
     ok = bool(flagged) and not false_alarms and kinds.get("firing", 0) > 0
     if not ok:
         print("demo: the story did not hold (see above)", file=sys.stderr)
