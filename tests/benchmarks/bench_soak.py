@@ -181,6 +181,13 @@ def main() -> int:
             f"growth {growth:+.1%}, budget {GROWTH_BUDGET:.0%}, ratio "
             f"{max(growth, 0) / GROWTH_BUDGET:.2f}"
         )
+        # Every code path is warm only after the drift day (first evidence report,
+        # first retrain, the new champion loaded by the simulated serving side).
+        warm = rows[min(args.days // 2, len(rows) - 1)]
+        print(
+            f"RSS day {warm[0]} (after the drift day) -> day {last[0]}: {warm[1]:.1f} -> "
+            f"{last[1]:.1f} MB, growth {(last[1] - warm[1]) / warm[1]:+.1%}"
+        )
         print(
             f"fds day {base[0]} -> {last[0]}: {base[2]} -> {last[2]}; threads {base[3]} -> "
             f"{last[3]}; store connections checked out at the end: {last[4]}"
