@@ -296,6 +296,11 @@ class QuietHours(_Frozen):
 
 class AlertSettings(_Frozen):
     repeat_interval: Duration = timedelta(hours=24)
+    # Per finding kind ("framework", "drift", ...): known advisories are weekly-report
+    # material, so by default they repeat once a week rather than every day.
+    repeat_intervals: Mapping[str, Duration] = Field(
+        default_factory=lambda: {"framework": timedelta(days=7)}
+    )
     # A resolved alert that fires again within this is not re-notified.
     cooldown: Duration = timedelta(hours=1)
     delivery_max_age: Duration = timedelta(days=2)
@@ -696,6 +701,9 @@ class Settings(_Frozen):
 
     def secret(self, key: str) -> Secret | None:
         return self.secrets.get(key)
+
+    def repeat_interval(self, kind: str) -> timedelta:
+        return self.alerts.repeat_intervals.get(kind, self.alerts.repeat_interval)
 
     def channel(self, name: str) -> Channel:
         for channel in self.alerts.channels:

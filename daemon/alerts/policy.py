@@ -228,7 +228,6 @@ def _sweep(
         query = query.where(Alert.scope.in_(sorted(set(scopes))))
     # FOR UPDATE (PostgreSQL): two jobs sweeping one scope cannot both send a repeat.
     alerts = session.scalars(query.with_for_update().execution_options(populate_existing=True))
-    repeat = settings.alerts.repeat_interval
     cooldown = settings.alerts.cooldown
     for alert in alerts:
         if alert.id in cycle.touched:
@@ -237,7 +236,8 @@ def _sweep(
             if alert.resolved_at is not None and alert.resolved_at + cooldown <= now:
                 cycle.notify(alert, Change.RESOLVED, now)
         elif not is_acked(alert, now) and (
-            alert.last_notified_at is None or alert.last_notified_at + repeat <= now
+            alert.last_notified_at is None
+            or alert.last_notified_at + settings.repeat_interval(alert.kind) <= now
         ):
             cycle.notify(alert, Change.REPEAT, now)
 

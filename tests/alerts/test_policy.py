@@ -219,3 +219,24 @@ def test_refire_after_a_sent_resolution_is_news(make_ctx: MakeCtx, tmp_path: Pat
     alert_cycle(ctx, T0 + timedelta(hours=3), [drift("a", False)])
     alert_cycle(ctx, T0 + timedelta(hours=4), [drift("a", True)])
     assert [ln["kind"] for ln in lines(outbox)] == ["firing", "resolved", "firing"]
+
+
+def test_repeat_intervals_per_kind(make_ctx: MakeCtx, tmp_path: Path) -> None:
+    """Known advisories repeat weekly by default while drift repeats daily."""
+    outbox = tmp_path / "outbox.jsonl"
+    ctx = make_ctx(make_settings(file_settings(outbox)))
+    advisory = Finding(
+        scope="serving",
+        kind="framework",
+        subject="torch:PYSEC-2022-43015",
+        firing=True,
+        summary="torch 1.13.0 is vulnerable",
+    )
+    for day in range(15):
+        alert_cycle(ctx, T0 + timedelta(days=day), [advisory, drift("age", True)])
+    changes: dict[str, Counter[str]] = {}
+    for line in lines(outbox):
+        for item in line["payload"]["items"]:  # type: ignore[index]
+            changes.setdefault(item["kind"], Counter())[item["change"]] += 1
+    assert changes["drift"] == {"firing": 1, "repeat": 14}
+    assert changes["framework"] == {"firing": 1, "repeat": 2}
