@@ -619,6 +619,13 @@ class RetrainSettings(_Frozen):
     target: str | None = None
     params: Mapping[str, str | int | float | bool] = Field(default_factory=dict)
     failing_runs: int = Field(default=3, gt=0)
+    # The check kinds whose failing streaks call for a retrain. Quality and
+    # operations problems are not fixed by retraining: they alert only.
+    on_failing: tuple[Literal["drift", "performance", "estimated_performance"], ...] = (
+        "drift",
+        "performance",
+        "estimated_performance",
+    )
     every: Duration | None = None
     min_interval: Duration = timedelta(days=1)
     recent_labelled: Duration = timedelta(days=14)

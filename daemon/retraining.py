@@ -243,7 +243,13 @@ def build_spec(
 # --------------------------------------------------------------------------- policy
 
 
-def _streaks(session: Session, model_id: int, since: datetime | None, now: datetime) -> list[bool]:
+def _streaks(
+    session: Session,
+    model_id: int,
+    since: datetime | None,
+    now: datetime,
+    kinds: Sequence[str] = ("drift", "performance", "estimated_performance"),
+) -> list[bool]:
     """The failing passes of the kind with the longest failing streak, newest first.
 
     Each check kind (drift, performance, ...) runs on its own cadence, so streaks
@@ -254,7 +260,11 @@ def _streaks(session: Session, model_id: int, since: datetime | None, now: datet
 
     query = (
         select(CheckRun.kind, CheckRun.status)
-        .where(CheckRun.model_id == model_id, CheckRun.ran_at <= now)
+        .where(
+            CheckRun.model_id == model_id,
+            CheckRun.ran_at <= now,
+            CheckRun.kind.in_(list(kinds)),
+        )
         .order_by(CheckRun.ran_at.desc(), CheckRun.id.desc())
         .limit(STREAK_LOOKBACK * 8)
     )
@@ -289,7 +299,7 @@ def _facts(
     return PolicyInput(
         now=now,
         manual=manual,
-        passes_failed=_streaks(session, row.id, last_job_at, now),
+        passes_failed=_streaks(session, row.id, last_job_at, now, model.retrain.on_failing),
         failing_runs=model.retrain.failing_runs,
         every=model.retrain.every,
         min_interval=model.retrain.min_interval,
