@@ -433,13 +433,20 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
     end = scenario.day_start(days)
     _frameworks(ctx, end)
     status = _summary(ctx, settings, scenario, lines, runs)
-    from daemon.report.deliver import write_weekly_reports
-
-    latest = write_weekly_reports(ctx, START, end, end)
+    latest = _last_report(ctx, end)
     print(f"weekly reports of {days // 7} simulated weeks in {latest.parent}; latest: {latest}")
     ctx.close()
     print(f"demo finished in {time.perf_counter() - began:.0f}s", flush=True)
     return status
+
+
+def _last_report(ctx: JobContext, end: datetime) -> Path:
+    """The scheduled job built each Monday's report; the last week ends with the replay."""
+    from daemon.report.deliver import build_report
+    from daemon.report.weeks import weeks_between
+
+    last = weeks_between(START, end, ctx.settings.report.schedule.timezone)[-1]
+    return build_report(ctx, last, end).path
 
 
 def _frameworks(ctx: JobContext, now: datetime) -> None:

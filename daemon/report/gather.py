@@ -641,18 +641,14 @@ def _retrains(session: Session, week: Week) -> dict[int, list[RetrainRow]]:
 
 
 def _frameworks(session: Session, week: Week) -> tuple[FrameworkEnv, ...]:
-    latest = (
-        select(FrameworkFinding.environment, func.max(FrameworkFinding.scanned_at).label("at"))
-        .where(FrameworkFinding.scanned_at < week.end)
-        .group_by(FrameworkFinding.environment)
-        .subquery()
-    )
+    # A finding row is updated in place at every scan that still sees it, so the
+    # findings on record during a week are those first seen before its end and
+    # still seen at or after its start (reports for past weeks stay right).
     rows = session.execute(
         select(FrameworkFinding)
-        .join(
-            latest,
-            (latest.c.environment == FrameworkFinding.environment)
-            & (latest.c.at == FrameworkFinding.scanned_at),
+        .where(
+            FrameworkFinding.first_seen_at < week.end,
+            FrameworkFinding.scanned_at >= week.start,
         )
         .order_by(FrameworkFinding.environment, FrameworkFinding.package, FrameworkFinding.kind)
     ).scalars()
