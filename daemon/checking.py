@@ -667,13 +667,9 @@ def _jsonable(value: object) -> object:
 
 
 def model_id(session: Session, name: str, now: datetime) -> int:
-    found = session.scalar(select(Model.id).where(Model.name == name))
-    if found is not None:
-        return int(found)
-    row = Model(name=name, created_at=now)
-    session.add(row)
-    session.flush()
-    return row.id
+    from daemon.store.models import ensure_model
+
+    return ensure_model(session, name, now)
 
 
 def store_runs(

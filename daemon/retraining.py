@@ -107,12 +107,9 @@ def _factory(ctx: JobContext, executor: Executor | None) -> ExecutorFactory:
 
 
 def model_row(session: Session, name: str, now: datetime) -> Model:
-    row = session.scalars(select(Model).where(Model.name == name)).one_or_none()
-    if row is None:
-        row = Model(name=name, created_at=now)
-        session.add(row)
-        session.flush()
-    return row
+    from daemon.store.models import ensure_model
+
+    return session.get_one(Model, ensure_model(session, name, now))
 
 
 # --------------------------------------------------------------------------- data

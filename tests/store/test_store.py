@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -111,3 +111,22 @@ def test_template_databases_are_independent(pg_template: str) -> None:
     finally:
         drop_pg_database(a)
         drop_pg_database(b)
+
+
+def test_two_transactions_meeting_a_new_model_both_get_its_row(
+    session_factory: sessionmaker[Session],
+) -> None:
+    from daemon.store.models import ensure_model
+
+    now = datetime.now(UTC)
+    # A second transaction inserts the row after the first looked and found none.
+    with session_factory() as first:
+        assert first.scalar(select(Model.id).where(Model.name == "new")) is None
+        with transaction(session_factory) as second:
+            theirs = ensure_model(second, "new", now)
+        ours = ensure_model(first, "new", now)
+        first.commit()
+    assert ours == theirs
+    with session_factory() as session:
+        assert ensure_model(session, "new", now) == theirs
+        assert session.scalar(select(func.count()).select_from(Model)) == 1
