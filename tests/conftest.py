@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from daemon.store import migrate
 from daemon.store.engine import make_engine
 from daemon.store.engine import session_factory as make_session_factory
+
+# Any MLflow call that falls back to the default tracking URI (./mlflow.db) lands in
+# a temporary directory instead of the checkout. Tests set their own stores.
+os.environ.setdefault(
+    "MLFLOW_TRACKING_URI", f"sqlite:///{tempfile.mkdtemp(prefix='mlmaint-mlflow-')}/default.db"
+)
 
 PG_ADMIN_URL = os.environ.get(
     "MLMAINT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
