@@ -23,8 +23,9 @@ from daemon.store import migrate
 from daemon.store.engine import make_engine
 from daemon.store.engine import session_factory as make_session_factory
 
-# Any MLflow call that falls back to the default tracking URI (./mlflow.db) lands in
-# a temporary directory instead of the checkout. Tests set their own stores.
+# An MLflow call that falls back to the default tracking URI (./mlflow.db) lands in
+# a temporary directory instead of the checkout. Tests set their own stores, and
+# restore this one (MLflow 3's set_tracking_uri(None) would delete the variable).
 os.environ.setdefault(
     "MLFLOW_TRACKING_URI", f"sqlite:///{tempfile.mkdtemp(prefix='mlmaint-mlflow-')}/default.db"
 )

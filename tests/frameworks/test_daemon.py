@@ -187,6 +187,7 @@ def test_mlflow_model_by_alias_gives_the_logged_requirements(tmp_path: Path) -> 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.create_experiment("fw", artifact_location=str(tmp_path / "artifacts"))
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
@@ -199,7 +200,8 @@ def test_mlflow_model_by_alias_gives_the_logged_requirements(tmp_path: Path) -> 
             )
         client.set_registered_model_alias("churn", "champion", "1")
     finally:
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        # Not None: MLflow 3 would drop MLFLOW_TRACKING_URI from the environment.
+        mlflow.set_tracking_uri(previous)
     # The file MLflow wrote, read straight from the artifact store on disk.
     (logged,) = (tmp_path / "artifacts").rglob("requirements.txt")
     env = EnvironmentSettings(name="champion", kind=EnvironmentKind.MLFLOW_MODEL, model="churn")
