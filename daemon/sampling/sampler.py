@@ -18,6 +18,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -127,8 +128,25 @@ class _Store:
         self.now = now
         self.known = {c: frozenset(v) for c, v in model.schema_.categories.items()}
 
-    def store(self, conn: Connection, batch: Validated, *, count: bool = True) -> Counter[str]:
-        """Sample, cap and insert; count outcomes (only inserts when count is False)."""
+    @property
+    def keeps_all(self) -> bool:
+        """Whether every valid row is stored (no sampling rate, no cap): no filtering."""
+        sampling = self.model.sampling
+        return sampling.rate >= 1.0 and sampling.max_rows_per_window is None
+
+    def store(
+        self,
+        conn: Connection,
+        batch: Validated,
+        *,
+        count: bool = True,
+        payload: bytes | None = None,
+    ) -> Counter[str]:
+        """Sample, cap and insert; count outcomes (only inserts when count is False).
+
+        `payload` is the rows already rendered for PostgreSQL's COPY (`writes.copy_payload`),
+        valid only when `keeps_all` (the rows go in unfiltered).
+        """
         counts: Counter[str] = Counter()
         table = batch.table
         rate = self.model.sampling.rate
@@ -148,7 +166,14 @@ class _Store:
             new = pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, pa.array(sorted(values)))))
             counts["new_category"] += int(pc.sum(new).as_py() or 0)
         inserted = writes.write_predictions(
-            conn, self.model_id, table, self.model.schema_.numeric, self.model.schema_.categorical
+            conn,
+            self.model_id,
+            table,
+            self.model.schema_.numeric,
+            self.model.schema_.categorical,
+            # Rows read again inside the lag are mostly stored already.
+            fresh=count,
+            payload=payload if self.keeps_all else None,
         )
         counts["sampled"] = inserted
         counts["duplicate"] = table.num_rows - inserted
@@ -229,6 +254,45 @@ def _chunks(
         yield from read_sql(source, password, id_column, state)
 
 
+def _read_ahead(
+    chunks: Iterator[FileChunk | SqlChunk], validator: RowValidator, store: _Store, dialect: str
+) -> Iterator[tuple[FileChunk | SqlChunk, Validated | None, bytes | None]]:
+    """The chunks with their validated rows (files), the next one read while this is stored.
+
+    Parsing a block (Arrow) and inserting one (the driver) both release the GIL, so on
+    a worker thread the next chunk is read and validated while the caller stores this
+    one. Nothing here writes: each chunk is still stored with its own watermark, in
+    order, so a crash at any point loses or repeats nothing. At most one chunk is
+    ahead of the one being stored.
+    """
+
+    def step() -> tuple[FileChunk | SqlChunk, Validated | None, bytes | None] | None:
+        chunk = next(chunks, None)
+        if chunk is None:
+            return None
+        if isinstance(chunk, FileChunk):
+            batch = _validate_chunk(validator, chunk)
+            table = writes.with_features(batch.table, validator.numeric, validator.categorical)
+            payload = None
+            if dialect == "postgresql" and store.keeps_all and table.num_rows:
+                # Every row goes in as it is: the COPY text can be rendered here too.
+                payload = writes.copy_payload(store.model_id, table)
+            return chunk, Validated(table, batch.rejects), payload
+        return chunk, None, None
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlmaint-read") as pool:
+        ahead = pool.submit(step)
+        try:
+            while (item := ahead.result()) is not None:
+                ahead = pool.submit(step)
+                yield item
+        finally:
+            # The reader may still be on a chunk the caller won't take: let it finish
+            # before the source generator goes (it is never closed from this thread).
+            ahead.cancel()
+            wait([ahead])
+
+
 def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetime) -> SampleOutcome:
     """Read the model's source from its watermark, one transaction per chunk."""
     settings = _model(ctx, model)
@@ -243,13 +307,14 @@ def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetim
         model_id = writes.ensure_model(conn, settings.name, now)
         state = writes.read_watermark(conn, model_id, PREDICTIONS, settings.name)
     store = _Store(settings, model_id, now)
-    for chunk in _chunks(ctx, settings, source, "source", state, now, settings.schema_.id):
+    chunks = _chunks(ctx, settings, source, "source", state, now, settings.schema_.id)
+    for chunk, batch, payload in _read_ahead(chunks, validator, store, ctx.engine.dialect.name):
         with ctx.engine.begin() as conn:
-            if isinstance(chunk, SqlChunk):
+            if batch is None:
+                assert isinstance(chunk, SqlChunk)
                 counts = _store_sql(validator, store, conn, chunk)
             else:
-                batch = _validate_chunk(validator, chunk)
-                counts = store.store(conn, batch)
+                counts = store.store(conn, batch, payload=payload)
                 writes.keep_rejects(
                     conn,
                     model_id,

@@ -462,6 +462,18 @@ def _to_timestamp(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
         micros = pc.if_else(pc.is_finite(micros), micros, None)
         return pc.cast(pc.cast(micros, pa.int64()), pa.timestamp("us", tz="UTC"))
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        # Arrow's own ISO 8601 parser first: all with a zone offset, or all without one
+        # (naive means UTC). A block it refuses (mixed, odd forms) goes through pandas,
+        # which nulls what it can't read, and those rows get the per-row path's verdict.
+        utc = pa.timestamp("us", tz="UTC")
+        try:
+            return pc.cast(arr, utc)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        try:
+            return pc.assume_timezone(pc.cast(arr, pa.timestamp("us")), "UTC")
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
         import pandas as pd
 
         series = pd.to_datetime(

@@ -14,7 +14,9 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from itertools import repeat
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import BindParameter, Connection, bindparam, func, insert, select, text, update
@@ -54,38 +56,58 @@ def model_id_of(conn: Connection, name: str) -> int | None:
 # --------------------------------------------------------------------------- predictions
 
 
-def features_json(table: pa.Table, numeric: Iterable[str], categorical: Iterable[str]) -> list[str]:
+FEATURES = "__features__"
+
+
+def with_features(table: pa.Table, numeric: Iterable[str], categorical: Iterable[str]) -> pa.Table:
+    """The rows with their features JSON as a column, so it can be built ahead (off the
+    thread that inserts); filtering the rows later keeps it in step."""
+    if FEATURES in table.column_names:
+        return table
+    return table.append_column(FEATURES, features_json(table, numeric, categorical))
+
+
+def features_json(
+    table: pa.Table, numeric: Iterable[str], categorical: Iterable[str]
+) -> pa.ChunkedArray:
     """One JSON object per row, built column-wise by Arrow instead of json.dumps per row."""
     pieces: list[pa.Array | pa.ChunkedArray | str] = []
     first = True
     for col in numeric:
         pieces.append(("{" if first else ",") + json.dumps(col) + ":")
+        # Validation let only finite numbers through; Arrow prints them as JSON numbers.
         pieces.append(pc.fill_null(pc.cast(table[col], pa.string()), "null"))
         first = False
     for col in categorical:
         pieces.append(("{" if first else ",") + json.dumps(col) + ":")
-        arr = table[col]
-        # Strings that need escaping are rare: those go through json.dumps one by one.
-        needs_escape = pc.match_substring_regex(arr, r'["\\\x00-\x1f\x7f]')
-        if pc.any(needs_escape).as_py():
-            values = arr.to_pylist()
-            flags = needs_escape.to_pylist()
-            quoted = pa.array(
+        pieces.append(pc.fill_null(_json_strings(table[col]), "null"))
+        first = False
+    pieces.append("}" if not first else "{}")
+    if len(pieces) == 1:
+        return pa.chunked_array([pa.array(["{}"] * table.num_rows, pa.string())])
+    # The literal pieces broadcast as scalars: no array of n copies per key.
+    return pc.binary_join_element_wise(*pieces, "")
+
+
+def _json_strings(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Strings as JSON string literals (null stays null)."""
+    # Strings that need escaping are rare: those go through json.dumps one by one.
+    needs_escape = pc.match_substring_regex(arr, r'["\\\x00-\x1f\x7f]')
+    if not pc.any(needs_escape).as_py():
+        return pc.binary_join_element_wise('"', arr, '"', "")
+    values = arr.to_pylist()
+    flags = needs_escape.to_pylist()
+    return pa.chunked_array(
+        [
+            pa.array(
                 [
                     None if v is None else (json.dumps(v) if f else f'"{v}"')
                     for v, f in zip(values, flags, strict=True)
                 ],
                 pa.string(),
             )
-        else:
-            quoted = pc.binary_join_element_wise('"', arr, '"', "")
-        pieces.append(pc.fill_null(quoted, "null"))
-        first = False
-    pieces.append("}")
-    n = table.num_rows
-    arrays = [pa.array([p] * n, pa.string()) if isinstance(p, str) else p for p in pieces]
-    joined = pc.binary_join_element_wise(*arrays, "")
-    return list(joined.to_pylist())
+        ]
+    )
 
 
 def _prediction_text(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -98,42 +120,140 @@ def write_predictions(
     table: pa.Table,
     numeric: Iterable[str],
     categorical: Iterable[str],
+    *,
+    fresh: bool = True,
+    payload: bytes | None = None,
 ) -> int:
-    """Insert the rows; return how many were new (the rest were already there)."""
+    """Insert the rows; return how many were new (the rest were already there).
+
+    `fresh` says the rows are most likely not stored yet (a first read rather than a
+    replay): on PostgreSQL they are then copied straight into the table, and only a
+    conflict sends them down the slower path that skips the stored ones.
+    """
     n = table.num_rows
     if n == 0:
         return 0
-    feats = features_json(table, numeric, categorical)
-    sqlite = conn.dialect.name == "sqlite"
-    fmt = "%Y-%m-%d %H:%M:%S" if sqlite else "%Y-%m-%dT%H:%M:%S+00:00"
-    ts = pc.strftime(table["timestamp"], format=fmt).to_pylist()
-    columns = [
-        [model_id] * n,
+    if FEATURES in table.column_names:
+        feats = table[FEATURES]
+    else:
+        feats = features_json(table, numeric, categorical)
+    if conn.dialect.name == "sqlite":
+        return _insert_sqlite(conn, model_id, table, feats)
+    if payload is None:
+        payload = _copy_rows(model_id, table, feats)
+    return _copy_predictions(conn, payload, fresh=fresh)
+
+
+def _column(arr: pa.ChunkedArray, n: int) -> Iterable[object]:
+    # A column that is null throughout (no error, no memory figure) costs no list.
+    return repeat(None, n) if arr.null_count == n else arr.to_pylist()
+
+
+def _insert_sqlite(conn: Connection, model_id: int, table: pa.Table, feats: pa.ChunkedArray) -> int:
+    n = table.num_rows
+    # The store's text form of a UTC time, as SQLAlchemy writes it: naive UTC with
+    # micros, "YYYY-MM-DD HH:MM:SS.ffffff" (Arrow's cast, ten times faster than strftime).
+    ts = pc.cast(pc.cast(table["timestamp"], pa.timestamp("us")), pa.string())
+    rows = zip(
+        repeat(model_id, n),
         table["prediction_id"].to_pylist(),
-        ts,
-        feats,
-        _prediction_text(table["prediction"]).to_pylist(),
-        table["score"].to_pylist(),
-        table["latency_ms"].to_pylist(),
-        table["error"].to_pylist(),
-        table["memory_mb"].to_pylist(),
-        table[MODEL_VERSION].to_pylist(),
-    ]
-    rows = list(zip(*columns, strict=True))
-    if sqlite:
-        result = conn.exec_driver_sql(
+        ts.to_pylist(),
+        feats.to_pylist(),
+        _column(_prediction_text(table["prediction"]), n),
+        _column(table["score"], n),
+        _column(table["latency_ms"], n),
+        _column(table["error"], n),
+        _column(table["memory_mb"], n),
+        _column(table[MODEL_VERSION], n),
+        strict=True,
+    )
+    # The driver's own executemany on the connection of the caller's transaction: one
+    # prepared statement, the rows streamed to it without a list of parameter dicts.
+    raw = conn.connection.driver_connection
+    cur = raw.cursor()  # type: ignore[union-attr]
+    try:
+        cur.executemany(
             f"INSERT INTO predictions ({_PRED_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (model_id, prediction_id) DO NOTHING",
             rows,
         )
-        return int(result.rowcount)
-    return _copy_predictions(conn, rows)
+        return int(cur.rowcount)
+    finally:
+        cur.close()
 
 
-def _copy_predictions(conn: Connection, rows: list[tuple[object, ...]]) -> int:
-    # COPY is PostgreSQL's bulk path; it can't skip conflicts, so it fills a temporary
-    # table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING moves the new rows.
+def _copy_text(arr: pa.ChunkedArray, *, json_text: bool = False) -> pa.ChunkedArray:
+    """A column as COPY text fields: backslash, tab, newline and CR escaped, null as \\N.
+
+    JSON from `features_json` holds no raw control characters (json.dumps escapes
+    them), so only its backslashes are looked for, with a plain substring search.
+    """
+    if not pa.types.is_string(arr.type):
+        arr = pc.cast(arr, pa.string())
+    elif json_text:
+        if pc.any(pc.match_substring(arr, "\\")).as_py():
+            arr = pc.replace_substring(arr, "\\", "\\\\")
+    elif pc.any(pc.match_substring_regex(arr, r"[\\\t\n\r]")).as_py():
+        for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+            arr = pc.replace_substring(arr, char, escaped)
+    return pc.fill_null(arr, "\\N")
+
+
+def _copy_rows(model_id: int, table: pa.Table, feats: pa.ChunkedArray) -> bytes:
+    """The rows in COPY's text format, built column-wise by Arrow (no per-row Python)."""
+    pieces: list[pa.ChunkedArray | str] = [f"{model_id}\t"]
+    for i, col in enumerate(
+        (
+            table["prediction_id"],
+            table["timestamp"],  # "YYYY-MM-DD HH:MM:SS.ffffffZ": timestamptz reads the Z
+            feats,
+            table["prediction"],
+            table["score"],
+            table["latency_ms"],
+            table["error"],
+            table["memory_mb"],
+            table[MODEL_VERSION],
+        )
+    ):
+        if i:
+            pieces.append("\t")
+        pieces.append(_copy_text(col, json_text=col is feats))
+    pieces.append("\n")
+    lines = pc.binary_join_element_wise(*pieces, "")
+    # Each chunk's value buffer is its lines back to back: the payload, sliced out.
+    out = []
+    for chunk in lines.chunks:
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)
+        first, last = offsets[chunk.offset], offsets[chunk.offset + len(chunk)]
+        out.append(chunk.buffers()[2].to_pybytes()[first:last])
+    return b"".join(out)
+
+
+def copy_payload(model_id: int, table: pa.Table) -> bytes:
+    """The rows (with their FEATURES column) rendered for PostgreSQL's COPY, ahead of time."""
+    return _copy_rows(model_id, table, table[FEATURES])
+
+
+def _copy_predictions(conn: Connection, data: bytes, *, fresh: bool) -> int:
+    import psycopg
+
     raw = conn.connection.driver_connection
+    if fresh:
+        # New rows go straight in with one COPY; a savepoint undoes it if any id is
+        # already stored (a replay after a crash), and the conflict path below runs.
+        savepoint = conn.begin_nested()
+        try:
+            with raw.cursor() as cur:  # type: ignore[union-attr]
+                with cur.copy(f"COPY predictions ({_PRED_COLS}) FROM STDIN") as copy:
+                    copy.write(data)
+                inserted = int(cur.rowcount)
+        except psycopg.errors.UniqueViolation:
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+            return inserted
+    # COPY can't skip conflicts, so it fills a temporary table and one
+    # INSERT ... SELECT ... ON CONFLICT DO NOTHING moves the new rows.
     with raw.cursor() as cur:  # type: ignore[union-attr]
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS mlmaint_predictions_in ("
@@ -142,8 +262,7 @@ def _copy_predictions(conn: Connection, rows: list[tuple[object, ...]]) -> int:
             "model_version text) ON COMMIT DELETE ROWS"
         )
         with cur.copy(f"COPY mlmaint_predictions_in ({_PRED_COLS}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            copy.write(data)
         cur.execute(
             f"INSERT INTO predictions ({_PRED_COLS}) SELECT {_PRED_COLS} "
             "FROM mlmaint_predictions_in ON CONFLICT (model_id, prediction_id) DO NOTHING"

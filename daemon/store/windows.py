@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -28,7 +29,7 @@ from daemon.config import ModelSettings, Task
 from daemon.jobs import JobContext
 from daemon.store.tables import Model
 
-DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_CHUNK_ROWS = 20_000
 
 
 def _engine(source: JobContext | Engine) -> Engine:
@@ -67,8 +68,10 @@ def _query(
     sqlite = conn.dialect.name == "sqlite"
     mark = "?" if sqlite else "%s"
     ts = "ts" if sqlite else "CAST(EXTRACT(EPOCH FROM ts) AS DOUBLE PRECISION)"
+    # The JSON text as bytes on SQLite: no decoding to str, it goes straight to Arrow.
+    features = "CAST(features AS BLOB)" if sqlite else "CAST(features AS TEXT)"
     sql = (
-        f"SELECT prediction_id, {ts}, CAST(features AS TEXT), prediction, score, label, "
+        f"SELECT prediction_id, {ts}, {features}, prediction, score, label, "
         f"latency_ms, error, memory_mb FROM predictions "
         f"WHERE model_id = {mark} AND ts >= {mark} AND ts < {mark}"
     )
@@ -125,11 +128,22 @@ def iter_window_tables(
             if not sqlite:
                 cursor.itersize = chunk_rows
             cursor.execute(sql, params)
-            while True:
-                rows = cursor.fetchmany(chunk_rows)
-                if not rows:
-                    break
-                yield _table(model, rows, feature_schema, sqlite=sqlite)
+            # The driver fetches the next chunk while a worker thread parses this one
+            # (Arrow's JSON parser and SQLite both release the GIL): at most one chunk
+            # waits, so memory stays bounded by the chunk size.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlmaint-window") as pool:
+                parsing: Future[pa.Table] | None = None
+                while True:
+                    rows = cursor.fetchmany(chunk_rows)
+                    if not rows:
+                        break
+                    nxt = pool.submit(_table, model, rows, feature_schema, sqlite=sqlite)
+                    del rows
+                    if parsing is not None:
+                        yield parsing.result()
+                    parsing = nxt
+                if parsing is not None:
+                    yield parsing.result()
         finally:
             cursor.close()
             conn.rollback()
@@ -208,7 +222,7 @@ def _table(
     cols = list(zip(*rows, strict=True)) if rows else [()] * 9
     pid, ts, feats, pred, score, label, latency, error, memory = cols
     if rows:
-        block = "\n".join(feats).encode()
+        block = b"\n".join(feats) if sqlite else "\n".join(feats).encode()
         features = pj.read_json(
             io.BytesIO(block),
             # Blocks of a few MB let Arrow parse them on several threads.
