@@ -161,7 +161,7 @@ class DayLine:
     version: str | None
 
 
-class _SimClock:
+class SimClock:
     """Simulated time for the HTTP API, so pushed labels carry the replayed date."""
 
     def __init__(self, now: datetime) -> None:
@@ -183,7 +183,7 @@ torch==1.13.0
 """
 
 
-def _write_config(state: Path) -> Path:
+def write_config(state: Path) -> Path:
     from daemon.frameworks import shipped_advisory_source
 
     (state / "serving-requirements.txt").write_text(SERVING_REQUIREMENTS)
@@ -263,7 +263,7 @@ class Production:
         path.write_text("\n".join(lines) + "\n")
 
 
-def _push_labels(client: httpx.Client, frame: pd.DataFrame) -> int:
+def push_labels(client: httpx.Client, frame: pd.DataFrame) -> int:
     body = "\n".join(
         json.dumps({"prediction_id": pid, "label": int(label)})
         for pid, label in zip(frame["prediction_id"], frame["label"], strict=True)
@@ -348,7 +348,7 @@ def _print_day(line: DayLine) -> None:
     )
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """The demo prints its own story: no progress bars or library chatter."""
     import os
     import warnings
@@ -369,12 +369,12 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
     from daemon.schedule import JobRunner, build_jobs, replay
 
     began = time.perf_counter()
-    _quiet_libraries()
+    quiet_libraries()
     if workdir.exists():
         shutil.rmtree(workdir)
     (workdir / "logs").mkdir(parents=True)
     token = secrets.token_urlsafe(24)
-    settings = load_config(_write_config(workdir), environ={"MLMAINT_DEMO_API_TOKEN": token})
+    settings = load_config(write_config(workdir), environ={"MLMAINT_DEMO_API_TOKEN": token})
     logging.getLogger().setLevel(logging.WARNING)
     # Labels come back the same day here, so realized performance is visible each day.
     scenario = sim.Scenario(
@@ -397,7 +397,7 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
     )
 
     production = Production(settings, scenario, workdir / "logs")
-    clock = _SimClock(START)
+    clock = SimClock(START)
     server = ApiServer(ctx, host="127.0.0.1", port=0, clock=clock)
     server.start()
     client = httpx.Client(
@@ -416,7 +416,7 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
             served[day] = production.serve(day)
             labelled = day - scenario.label_delay_days
             if labelled in served:
-                _push_labels(client, served.pop(labelled))
+                push_labels(client, served.pop(labelled))
             runs += replay(
                 runner,
                 jobs,
@@ -452,13 +452,9 @@ def _last_report(ctx: JobContext, end: datetime) -> Path:
 def _frameworks(ctx: JobContext, now: datetime) -> None:
     """The day's framework scan once more, printed: this venv and the model's requirements."""
     from checks.frameworks.output import render_table
-    from daemon.alerts.policy import apply_findings
     from daemon.frameworks import scan_frameworks
 
     outcome = scan_frameworks(ctx, now)
-    if outcome.alerts:
-        with ctx.sessions.begin() as session:
-            apply_findings(session, ctx.settings, outcome.alerts, now)
     print("\n== frameworks ==")
     print(render_table(outcome.reports).rstrip())
     for error in outcome.errors:

@@ -322,9 +322,17 @@ def _key(package: str, kind: str, ids: Sequence[str]) -> tuple[str, str, str]:
 
 
 def store_findings(
-    sessions: sessionmaker[Session], report: EnvironmentReport, now: datetime
+    sessions: sessionmaker[Session],
+    report: EnvironmentReport,
+    now: datetime,
+    settings: Settings | None = None,
 ) -> tuple[list[PackageFinding], list[tuple[str, str, str]]]:
-    """Replace the environment's findings; returns (new findings, keys no longer found)."""
+    """Replace the environment's findings; returns (new findings, keys no longer found).
+
+    With `settings`, the alerts for new and gone vulnerabilities go to the alert
+    policy in the same transaction: a crash can't store a finding as known while
+    losing its alert.
+    """
     with transaction(sessions) as session:
         previous = {
             _key(row.package, row.kind, _ids(row.advisory_ids)): row.first_seen_at
@@ -365,8 +373,23 @@ def store_findings(
             )
         if rows:
             session.execute(insert(FrameworkFinding), rows)
-    gone = [k for k in previous if k not in current]
+        gone = [k for k in previous if k not in current]
+        if settings is not None:
+            from daemon.alerts.policy import apply_findings
+
+            apply_findings(session, settings, alerts_of(report.environment, new, gone), now)
     return new, gone
+
+
+def alerts_of(
+    environment: str, new: Sequence[PackageFinding], gone: Sequence[tuple[str, str, str]]
+) -> list[Finding]:
+    """New vulnerabilities fire at once; vulnerabilities no longer found resolve."""
+    alerts = [
+        alert_for(f) for f in new if f.kind is FindingKind.VULNERABLE and f.ignored_reason is None
+    ]
+    alerts.extend(_resolved(environment, k) for k in gone if k[1] == FindingKind.VULNERABLE.value)
+    return alerts
 
 
 def _ids(data: Mapping[str, object]) -> list[str]:
@@ -420,6 +443,7 @@ def _resolved(environment: str, key: tuple[str, str, str]) -> Finding:
 class ScanOutcome:
     reports: tuple[EnvironmentReport, ...]
     # New vulnerabilities, alerting now; plus resolutions of vulnerabilities gone.
+    # Already handed to the alert policy with the findings they come from.
     alerts: tuple[Finding, ...]
     # Environments that could not be inventoried (sources that failed are findings).
     errors: tuple[str, ...]
@@ -540,15 +564,9 @@ def scan_frameworks(
             client.close()
     alerts: list[Finding] = []
     for report in reports:
-        new, gone = store_findings(ctx.sessions, report, now)
-        alerts.extend(
-            alert_for(f)
-            for f in new
-            if f.kind is FindingKind.VULNERABLE and f.ignored_reason is None
-        )
-        alerts.extend(
-            _resolved(report.environment, k) for k in gone if k[1] == FindingKind.VULNERABLE.value
-        )
+        # Findings and their alerts commit together (see store_findings).
+        new, gone = store_findings(ctx.sessions, report, now, ctx.settings)
+        alerts.extend(alerts_of(report.environment, new, gone))
     outcome = ScanOutcome(
         reports=tuple(reports),
         alerts=tuple(alerts),

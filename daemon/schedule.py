@@ -185,7 +185,8 @@ def job_function(stage: Stage) -> JobFn:
         case Stage.FRAMEWORKS:
             from daemon.frameworks import scan_frameworks
 
-            return _alerting(_global(scan_frameworks))
+            # Its alerts are applied in the transaction that stores the findings.
+            return _global(scan_frameworks)
         case Stage.REPORT:
             from daemon.report.deliver import weekly_report
 

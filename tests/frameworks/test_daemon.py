@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.frameworks.advisories import parse_record
@@ -18,7 +18,7 @@ from daemon import frameworks as fw
 from daemon.cli import main
 from daemon.config import Settings, Severity, parse_config
 from daemon.jobs import JobContext
-from daemon.store.tables import FrameworkFinding
+from daemon.store.tables import Alert, AlertState, FrameworkFinding, Notification
 from tests.conftest import new_sqlite_url
 from tests.frameworks.conftest import FakeIndex, json_api, osv_record
 
@@ -89,6 +89,11 @@ def test_scan_alerts_new_vulnerabilities_then_survives_an_outage(
         (alert,) = first.alerts
         assert alert.firing and alert.severity is Severity.CRITICAL and alert.kind == "framework"
         assert alert.subject == "pillow:PYSEC-1" and "upgrade to 10.0.0" in alert.summary
+        # The alert was committed with the finding, and its notification is in the outbox.
+        with session_factory() as session:
+            stored = session.scalars(select(Alert)).one()
+            assert stored.fingerprint == alert.fingerprint and stored.state == AlertState.FIRING
+            assert session.scalar(select(func.count()).select_from(Notification)) == 1
         (report,) = first.reports
         assert {f.kind for f in report.findings} == {
             FindingKind.VULNERABLE,
