@@ -384,6 +384,9 @@ class Report(Base):
     path: Mapped[str] = mapped_column(Text)
     summary: Mapped[dict[str, object]]
     html: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # When the report was last queued on its channels (with the outbox rows); a week
+    # built but never sent (a failed send, `mlmaint report` without --send) is None.
+    sent_at: Mapped[datetime | None]
 
 
 class JobRun(Base):

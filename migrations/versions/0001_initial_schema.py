@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 12:37:28.804438
+Create Date: 2026-11-25 13:43:19.222316
 """
 
 from collections.abc import Sequence
@@ -137,6 +137,7 @@ def upgrade() -> None:
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("summary", sa.JSON(), nullable=False),
         sa.Column("html", sa.LargeBinary(), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reports")),
         sa.UniqueConstraint("week", name="uq_reports_week"),
     )
