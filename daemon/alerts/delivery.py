@@ -353,8 +353,11 @@ def _attempt(ctx: JobContext, run: _Run, row_id: int, attempts: int) -> bool:
             _hold_channel(ctx, message.channel, run.now + delay)
         return _retry_or_die(ctx, run, message, str(exc), delay)
     except Exception as exc:  # a bug in a renderer must not stop the other rows
-        log.exception("notification %d: unexpected error in channel %s", row_id, message.channel)
-        error = f"internal error: {type(exc).__name__}: {exc}"
+        # Redacted: a transport's exception text can carry the webhook URL or a login.
+        error = run.redact(f"internal error: {type(exc).__name__}: {exc}")
+        log.error(
+            "notification %d: unexpected error in channel %s: %s", row_id, message.channel, error
+        )
         return _retry_or_die(ctx, run, message, error, run.backoff.delay(attempts + 1))
     _finish(ctx, row_id, NotificationState.SENT, now, None, None)
     run.sent += 1

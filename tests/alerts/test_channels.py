@@ -209,3 +209,27 @@ def test_webhook_and_file_channels(make_ctx: MakeCtx, receiver: Receiver, tmp_pa
     assert line["kind"] == "firing" and line["payload"]["items"][0]["value"] == 0.1
     with ctx.sessions() as s:
         assert {n.state for n in s.scalars(select(Notification))} == {NotificationState.SENT}
+
+
+def test_the_file_channel_on_a_full_disk_retries_and_tears_no_line() -> None:
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from daemon.alerts.channels.file import FileSender
+    from daemon.alerts.channels.interface import Outgoing, RetryableError
+    from daemon.alerts.message import Message, to_json
+
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    message = Outgoing(
+        notification_id=7,
+        channel="outbox",
+        kind="test",
+        scope="churn",
+        payload=to_json(Message(title="t", text="x")),
+        created_at=now,
+        attempt=0,
+    )
+    # /dev/full answers every write with ENOSPC, as a full disk does.
+    with pytest.raises(RetryableError, match=r"cannot append to /dev/full: No space left"):
+        FileSender(Path("/dev/full")).send(message, now)

@@ -38,7 +38,14 @@ class FileSender:
             # One write on an O_APPEND descriptor: concurrent writers never interleave lines.
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
-                os.write(fd, data)
+                before = os.fstat(fd).st_size
+                written = os.write(fd, data)
+                if written != len(data):
+                    # A full disk or a quota: take the torn line back, try again later.
+                    os.ftruncate(fd, before)
+                    raise RetryableError(
+                        f"short write to {self.path} ({written} of {len(data)} bytes): disk full?"
+                    )
                 os.fsync(fd)
             finally:
                 os.close(fd)
