@@ -29,6 +29,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy.exc import OperationalError
+
 from daemon.config import HttpSource, ModelSettings, Secret
 from daemon.jobs import JobContext
 
@@ -373,6 +375,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
         try:
             response = route.handler(request)
+        except OperationalError as exc:
+            # The store is down or unreachable: say so, and ask the client to come back.
+            log.error("http %s %s: store unavailable: %s", self.command, url.path, exc.orig)
+            response = Response.json(
+                503, {"error": "store unavailable, retry later"}, {"Retry-After": "30"}
+            )
         except Exception:
             # A failing handler answers 500; the server and the daemon keep running.
             log.exception("http %s %s failed", self.command, url.path)
@@ -386,6 +394,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 _BodyTooLarge if headers.get("transfer-encoding") else EOFError("no Content-Length")
             )
         length = int(length_text)
+        if length < 0:
+            raise ValueError(f"negative Content-Length {length}")
         if length > limit:
             # Read and drop a moderately large body, so the client gets the 413 rather
             # than a reset connection in the middle of its upload.

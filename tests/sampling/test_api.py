@@ -116,3 +116,39 @@ def test_routes_added_by_others_and_no_token_on_loopback(ctx_factory: Factory) -
             server.url + "/v1/models/churn/predictions", content=json.dumps([row(1)])
         )
         assert pushed.status_code == 202
+
+
+def test_a_negative_content_length_is_refused_at_once(api: tuple[ApiServer, httpx.Client]) -> None:
+    import socket
+
+    server, _ = api
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(
+            b"POST /v1/models/churn/predictions HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Length: -1\r\n\r\n"
+        )
+        answer = conn.recv(4096).decode()
+    assert answer.startswith("HTTP/1.") and " 400 " in answer.split("\r\n")[0], answer
+
+
+def test_a_down_store_answers_503_and_the_server_keeps_going() -> None:
+    from tests.sampling.conftest import make_ctx, settings_for
+
+    # Nothing listens on port 1: every connection to this "store" is refused.
+    ctx = make_ctx(settings_for("postgresql://postgres@127.0.0.1:1/none", {"kind": "http"}))
+    server = ApiServer(ctx, port=0, token=Secret(TOKEN, "test"), clock=lambda: T0).start()
+    try:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for _ in range(2):
+            answer = httpx.post(
+                server.url + "/v1/models/churn/predictions",
+                content=json.dumps([row(1)]),
+                headers=auth,
+                timeout=30,
+            )
+            assert answer.status_code == 503, answer.text
+            assert answer.json() == {"error": "store unavailable, retry later"}
+            assert answer.headers["Retry-After"] == "30"
+    finally:
+        server.stop()
+        ctx.close()
