@@ -4,8 +4,11 @@ A report is archived twice: as a file under `report.directory` and in the
 `reports` table (so any daemon of an HA pair can serve it). Sending goes
 through the alerts' transactional outbox: a Slack summary with a link, and an
 email with an email-safe summary inline and the full report attached. The
-`reports` row is what makes the job idempotent: the weekly run and the catch-up
-at start-up build a week only once, and rebuilding a week by hand replaces it.
+`reports` row is what makes the job idempotent: its `sent_at`, set in the
+transaction that queues the messages, marks a week as sent, so the weekly run and
+the catch-up at start-up send a week once, and a week that was built but not sent
+(a failed send, `mlmaint report` without --send) is built again and sent. Without
+a report channel a built week is done. Rebuilding a week by hand replaces it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -102,7 +105,11 @@ def build_report(ctx: JobContext, week: str | Week, now: datetime) -> BuiltRepor
 
 
 def send_report(ctx: JobContext, built: BuiltReport, now: datetime) -> tuple[int, ...]:
-    """Queue the Slack summary and the email on the configured channels (the outbox)."""
+    """Queue the Slack summary and the email on the configured channels (the outbox).
+
+    The week's `reports` row is marked sent in the same transaction: either the
+    messages are queued and the week is sent, or neither.
+    """
     settings = ctx.settings
     title = f"mlmaint weekly report {built.week}"
     text = render_text(built.data, link=built.link)
@@ -144,6 +151,13 @@ def send_report(ctx: JobContext, built: BuiltReport, now: datetime) -> tuple[int
                     scope=scope,
                 )
             )
+        if ids:
+            row = session.execute(
+                select(Report).where(Report.week == built.week)
+            ).scalar_one_or_none()
+            if row is None:
+                raise LookupError(f"report {built.week} is not in the store; build it first")
+            row.sent_at = now
     return tuple(ids)
 
 
@@ -151,24 +165,15 @@ def send_report(ctx: JobContext, built: BuiltReport, now: datetime) -> tuple[int
 
 
 def last_fire_time(schedule: Schedule, now: datetime) -> datetime:
-    """The schedule's latest fire time at or before `now`."""
-    if schedule.cron is None:
-        return now
-    from zoneinfo import ZoneInfo
+    """The schedule's latest fire time at or before `now`, as the scheduler counts cycles.
 
-    from apscheduler.triggers.cron import CronTrigger
+    The scheduler's own trigger, so crontab weekdays mean what they mean there
+    (Sunday = 0 or 7; APScheduler 3's `from_crontab` counts Monday as 0).
+    """
+    from daemon.schedule import cycle_start, trigger_for
 
-    trigger = CronTrigger.from_crontab(schedule.cron, timezone=ZoneInfo(schedule.timezone))
-    # Walk forward from eight days back: a weekly cron fires at least once in that span.
-    moment = now - timedelta(days=8)
-    last: datetime | None = None
-    for _ in range(10_000):
-        fire: datetime | None = trigger.get_next_fire_time(last, moment)
-        if fire is None or fire > now:
-            break
-        last = fire
-        moment = fire + timedelta(seconds=1)
-    return last if last is not None else now - timedelta(days=7)
+    fired = cycle_start(trigger_for(schedule), now)
+    return fired if fired is not None else now
 
 
 def due_week(settings: Settings, now: datetime) -> Week:
@@ -181,15 +186,21 @@ def weekly_report(ctx: JobContext, now: datetime) -> BuiltReport | None:
     """The scheduled job, also run at start-up: build and send the due week once.
 
     A daemon that was down at the scheduled time produces the missed report on
-    its next start; a week already in the `reports` table is left alone.
+    its next start. A week already sent is left alone; one built but not sent
+    (its send failed, or it was built by hand) is built again and sent. Without a
+    report channel, a built week is done.
     """
-    if not ctx.settings.report.enabled:
+    settings = ctx.settings
+    if not settings.report.enabled:
         return None
-    week = due_week(ctx.settings, now)
+    week = due_week(settings, now)
+    sends = bool(settings.report.slack_channel or settings.report.email_channel)
     with ctx.sessions() as session:
-        done = session.execute(select(Report.id).where(Report.week == week.label)).first()
-    if done is not None:
-        log.debug("report %s already built", week.label)
+        row = session.execute(
+            select(Report.id, Report.sent_at).where(Report.week == week.label)
+        ).first()
+    if row is not None and (row.sent_at is not None or not sends):
+        log.debug("report %s already %s", week.label, "sent" if sends else "built")
         return None
     built = build_report(ctx, week, now)
     ids = send_report(ctx, built, now)
