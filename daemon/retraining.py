@@ -5,8 +5,16 @@ the facts to `retrain.policy.decide`; a yes builds the training snapshot (the
 current reference plus recent labelled samples, minus the newest share kept as
 the holdout), submits a `RetrainSpec` and records a `RetrainJob`.
 `poll_jobs(ctx, model, now)` asks the executors, records state changes and,
-after a promotion, points the model at its new version and reference. Both
-return the `Finding`s of jobs that ended, for the alert policy.
+after a promotion, points the model at its new version and reference.
+
+A job's end (or a failed submit) goes to the alert policy in the transaction
+that records it, so a crash can never lose the alert. Both functions also
+return those `Finding`s, for information only: callers must not apply them
+again.
+
+The decision and the job's row are one transaction holding the model's row
+lock: a manual `mlmaint retrain` and the scheduled policy cannot both submit,
+and a job is on record (QUEUED, no external id yet) before it is submitted.
 
 Times in the store are the job clock's `now` (simulated in the demo); a job's
 deadline is wall-clock time, because it bounds a real process.
@@ -18,14 +26,16 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from daemon.alerts.finding import Finding
+from daemon.alerts.policy import apply_findings
 from daemon.config import ExecutorKind, ModelSettings, Settings, Severity
 from daemon.store.engine import transaction
 from daemon.store.tables import CheckRun, CheckStatus, JobState, Model, Prediction, RetrainJob
@@ -56,7 +66,14 @@ ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 STREAK_LOOKBACK = 100
 LOG_TAIL_CHARS = 20_000
 
-ExecutorFactory = Callable[[str], Executor]
+
+class SubmitError(RuntimeError):
+    """The executor refused a job: its row is FAILED and its alert applied already."""
+
+    def __init__(self, job_uid: str, finding: Finding) -> None:
+        super().__init__(finding.summary)
+        self.job_uid = job_uid
+        self.finding = finding
 
 
 # --------------------------------------------------------------------------- wiring
@@ -100,10 +117,39 @@ def make_executor(settings: Settings, kind: str | None = None) -> Executor:
             )
 
 
-def _factory(ctx: JobContext, executor: Executor | None) -> ExecutorFactory:
-    if executor is not None:
-        return lambda _kind: executor
-    return lambda kind: make_executor(ctx.settings, kind)
+class _Executors:
+    """The executors of one stage run: made on first use, one per kind."""
+
+    def __init__(self, settings: Settings, given: Executor | None) -> None:
+        self.settings = settings
+        self.given = given
+        self.made: dict[ExecutorKind, Executor] = {}
+
+    def get(self, kind: str | None = None) -> Executor:
+        if self.given is not None:
+            return self.given
+        chosen = ExecutorKind(kind or self.settings.executor.kind)
+        if chosen not in self.made:
+            self.made[chosen] = make_executor(self.settings, chosen.value)
+        return self.made[chosen]
+
+
+@contextmanager
+def executors_for(settings: Settings, given: Executor | None = None) -> Iterator[_Executors]:
+    """Executors made for one call and closed at its end (a given one stays the caller's).
+
+    A Celery executor holds connections: one made per submit or poll and never
+    closed would leak them in the long-running daemon.
+    """
+    executors = _Executors(settings, given)
+    try:
+        yield executors
+    finally:
+        for made in executors.made.values():
+            try:
+                made.close()
+            except Exception as exc:
+                log.warning("closing the %s executor failed: %s", made.name, exc)
 
 
 def model_row(session: Session, name: str, now: datetime) -> Model:
@@ -329,27 +375,36 @@ def retrain_policy(
     manual: bool = False,
     executor: Executor | None = None,
 ) -> list[Finding]:
-    """Decide for one model (or each with retraining enabled) and submit where due."""
+    """Decide for one model (or each with retraining enabled) and submit where due.
+
+    Returns the alerts of failed submits (applied already) and, when `manual`,
+    a not-started notice for a model the policy said no to (a reply to whoever
+    asked, not an alert).
+    """
     names = [model] if model is not None else [m.name for m in ctx.settings.models]
     findings: list[Finding] = []
-    for name in names:
-        settings_model = ctx.settings.model(name)
-        if not settings_model.retrain.enabled and not manual:
-            continue
-        decision, job_uid = submit_if_due(
-            ctx, settings_model, now, manual=manual, executor=executor
-        )
-        if job_uid is None and manual:
-            findings.append(
-                Finding(
-                    scope=name,
-                    kind="retrain",
-                    subject="request",
-                    firing=False,
-                    severity=Severity.INFO,
-                    summary=f"retrain of {name} not started: {decision.reason}",
+    with executors_for(ctx.settings, executor) as executors:
+        for name in names:
+            settings_model = ctx.settings.model(name)
+            if not settings_model.retrain.enabled and not manual:
+                continue
+            try:
+                decision, job_uid = _submit_if_due(ctx, settings_model, now, manual, executors)
+            except SubmitError as exc:
+                # On record and alerted already; the other models still get their turn.
+                findings.append(exc.finding)
+                continue
+            if job_uid is None and manual:
+                findings.append(
+                    Finding(
+                        scope=name,
+                        kind="retrain",
+                        subject="request",
+                        firing=False,
+                        severity=Severity.INFO,
+                        summary=f"retrain of {name} not started: {decision.reason}",
+                    )
                 )
-            )
     return findings
 
 
@@ -361,38 +416,80 @@ def submit_if_due(
     manual: bool = False,
     executor: Executor | None = None,
 ) -> tuple[Decision, str | None]:
-    """The policy's decision and, when it said yes, the submitted job's uid."""
+    """The policy's decision and, when it said yes, the submitted job's uid.
+
+    Raises `SubmitError` when the executor refuses the job (its row is FAILED
+    and its alert applied by then).
+    """
+    with executors_for(ctx.settings, executor) as executors:
+        return _submit_if_due(ctx, model, now, manual, executors)
+
+
+def _lock_model(session: Session, model_id: int) -> None:
+    """Hold the model's row until commit: one retrain decision per model at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Model.id).where(Model.id == model_id).with_for_update())
+        return
+    # SQLite has no row locks and pysqlite starts a transaction at the first write
+    # only: a write now takes the database's write lock, so a concurrent decision
+    # waits here, then reads the job this one recorded.
+    session.execute(update(Model).where(Model.id == model_id).values(name=Model.name))
+
+
+def _submit_if_due(
+    ctx: JobContext,
+    model: ModelSettings,
+    now: datetime,
+    manual: bool,
+    executors: _Executors,
+) -> tuple[Decision, str | None]:
     started = time.monotonic()
     with transaction(ctx.sessions) as session:
         row = model_row(session, model.name, now)
+        _lock_model(session, row.id)
         decision = decide(_facts(session, ctx.settings, model, row, now, manual))
         if not decision.submit or decision.trigger is None:
             log.debug("retrain policy for %s: no (%s)", model.name, decision.reason)
             return decision, None
         reference = _read_reference(row) if model.retrain.include_reference else None
         recent = recent_labelled(session, row.id, model, now)
-        model_id = row.id
-    job_uid = uuid.uuid4().hex
-    snapshot, holdout = build_snapshots(
-        reference, recent, model, ctx.state_dir / "snapshots" / model.name
-    )
-    spec = build_spec(ctx.settings, model, job_uid, decision.trigger.value, snapshot, holdout)
-    chosen = executor or make_executor(ctx.settings)
-    external_id = chosen.submit(spec)
-    with transaction(ctx.sessions) as session:
+        job_uid = uuid.uuid4().hex
+        snapshot, holdout = build_snapshots(
+            reference, recent, model, ctx.state_dir / "snapshots" / model.name
+        )
+        spec = build_spec(ctx.settings, model, job_uid, decision.trigger.value, snapshot, holdout)
+        chosen = executors.get()
+        # On record before it exists anywhere else: the no-duplicate guard of the
+        # next decision sees it, and a job lost in a crash ends at its deadline.
         session.add(
             RetrainJob(
                 job_uid=job_uid,
-                model_id=model_id,
+                model_id=row.id,
                 trigger=decision.trigger.value,
                 state=JobState.QUEUED,
                 executor=chosen.name,
-                external_id=external_id,
+                external_id=None,
                 spec=json.loads(spec.to_json()),
                 snapshot_sha256=snapshot.sha256,
                 created_at=now,
                 deadline_at=spec.deadline,
             )
+        )
+    try:
+        external_id = chosen.submit(spec)
+    except Exception as exc:
+        log.exception("retrain job %s for %s: submit failed", job_uid, model.name)
+        with transaction(ctx.sessions) as session:
+            job = session.scalars(select(RetrainJob).where(RetrainJob.job_uid == job_uid)).one()
+            status = JobStatus(
+                state=ExecState.FAILED, error=f"submit failed: {type(exc).__name__}: {exc}"
+            )
+            finding = _finish(session, ctx.settings, job, model.name, status, now)
+        assert finding is not None  # a FAILED status always makes one
+        raise SubmitError(job_uid, finding) from exc
+    with transaction(ctx.sessions) as session:
+        session.execute(
+            update(RetrainJob).where(RetrainJob.job_uid == job_uid).values(external_id=external_id)
         )
     log.info(
         "retrain policy for %s: submitted job %s (%s: %s; %d training rows, %s holdout) in %.1fs",
@@ -461,11 +558,15 @@ def poll_jobs(
     *,
     executor: Executor | None = None,
 ) -> list[Finding]:
-    """Ask the executors about queued and running jobs; record what changed."""
-    factory = _factory(ctx, executor)
+    """Ask the executors about queued and running jobs; record what changed.
+
+    Each job's change and its alert commit together. A job that cannot be
+    polled (a lost job directory, an executor that is gone) is retried until
+    its deadline, then recorded FAILED: it must not hold a slot forever.
+    """
     with transaction(ctx.sessions) as session:
         query = (
-            select(RetrainJob.id, RetrainJob.executor, RetrainJob.external_id, Model.name)
+            select(RetrainJob.id, Model.name)
             .join(Model, Model.id == RetrainJob.model_id)
             .where(RetrainJob.state.in_(ACTIVE))
             .order_by(RetrainJob.id)
@@ -474,20 +575,62 @@ def poll_jobs(
             query = query.where(Model.name == model)
         active = session.execute(query).all()
     findings: list[Finding] = []
-    for job_id, kind, external_id, name in active:
-        with transaction(ctx.sessions) as session:
-            job = session.get_one(RetrainJob, job_id)
-            deadline = job.deadline_at or datetime.now(UTC)
-            try:
-                status = factory(kind).poll(external_id or "", deadline)
-            except Exception as exc:
-                # One broken job (a lost job directory, a broker hiccup) must not stop the rest.
-                log.warning("retrain job %s: cannot poll: %s", job.job_uid, exc)
-                continue
-            finding = _record(session, job, name, status, now)
-        if finding is not None:
-            findings.append(finding)
+    with executors_for(ctx.settings, executor) as executors:
+        for job_id, name in active:
+            with transaction(ctx.sessions) as session:
+                job = session.get_one(
+                    RetrainJob, job_id, with_for_update=True, populate_existing=True
+                )
+                if job.state not in ACTIVE:
+                    continue  # another poller recorded its end meanwhile
+                status = _poll(executors, job)
+                finding = (
+                    None
+                    if status is None
+                    else _finish(session, ctx.settings, job, name, status, now)
+                )
+            if finding is not None:
+                findings.append(finding)
     return findings
+
+
+def _poll(executors: _Executors, job: RetrainJob) -> JobStatus | None:
+    """The executor's word on a job; None while it cannot say and the deadline is ahead."""
+    deadline = job.deadline_at or datetime.now(UTC)
+    if job.external_id is None:
+        if datetime.now(UTC) <= deadline:
+            return None  # being submitted right now
+        return JobStatus(
+            state=ExecState.FAILED,
+            error="never reached its executor (the daemon stopped while submitting it)",
+        )
+    try:
+        return executors.get(job.executor).poll(job.external_id, deadline)
+    except Exception as exc:
+        # One broken job must not stop the rest; past its deadline it ends here.
+        error = f"{type(exc).__name__}: {exc}"
+        if datetime.now(UTC) <= deadline:
+            log.warning("retrain job %s: cannot poll: %s", job.job_uid, error)
+            return None
+        return JobStatus(
+            state=ExecState.FAILED,
+            error=f"still unreachable at its deadline {deadline.isoformat()}: {error}",
+        )
+
+
+def _finish(
+    session: Session,
+    settings: Settings,
+    job: RetrainJob,
+    model: str,
+    status: JobStatus,
+    now: datetime,
+) -> Finding | None:
+    """Record a job's status and, when it ended, apply its alert in the same transaction."""
+    finding = _record(session, job, model, status, now)
+    if finding is not None:
+        apply_findings(session, settings, [finding], now)
+    return finding
 
 
 def _record(
@@ -535,7 +678,10 @@ def wait_for_jobs(
     model: str | None = None,
     executor: Executor | None = None,
 ) -> list[Finding]:
-    """Poll until no job is queued or running (the demo and `mlmaint retrain` use this)."""
+    """Poll until no job is queued or running (the demo and `mlmaint retrain` use this).
+
+    The findings are applied already (see `poll_jobs`): they are returned to be shown.
+    """
     findings: list[Finding] = []
     limit = time.monotonic() + timeout_s
     while True:
@@ -655,7 +801,11 @@ def retrain_command(
     ctx = JobContext.from_settings(settings)
     try:
         now = datetime.now(UTC)
-        decision, job_uid = submit_if_due(ctx, settings_model, now, manual=True)
+        try:
+            decision, job_uid = submit_if_due(ctx, settings_model, now, manual=True)
+        except SubmitError as exc:
+            echo(str(exc))
+            return 1
         if job_uid is None:
             echo(f"{model}: not started: {decision.reason}")
             return 1

@@ -215,6 +215,10 @@ class Executor(Protocol):
 
     def logs(self, external_id: str) -> str: ...
 
+    def close(self) -> None:
+        """Give back the connections this executor opened; it is not used after."""
+        ...
+
 
 class Scorer(Protocol):
     """A fitted model as the registry serves it.

@@ -36,7 +36,9 @@ class CeleryExecutor:
 
         self.queue = queue
         self.clock = clock
-        self.app = Celery("mlmaint-daemon", broker=broker_url, backend=result_backend)
+        self.app = Celery(
+            "mlmaint-daemon", broker=broker_url, backend=result_backend, set_as_current=False
+        )
         seconds = int(visibility_timeout.total_seconds())
         self.app.conf.update(
             task_serializer="json",
@@ -106,3 +108,18 @@ class CeleryExecutor:
             outcome = RetrainOutcome.from_json(str(result.result))
             return outcome.traceback or outcome.reason
         return str(result.traceback or result.state)
+
+    def close(self) -> None:
+        """Close the result backend's connections and drop the app.
+
+        Each executor opens its own Redis client for results, which lingers
+        until the app is garbage collected: a daemon that makes one per stage
+        run would pile them up. The broker connections are kombu's pool, shared
+        per URL by the whole process and bounded by `broker_pool_limit`: closing
+        that pool would break every other executor alive, so it is left alone.
+        """
+        client = getattr(self.app.backend, "client", None)
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()
+        self.app.close()

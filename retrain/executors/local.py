@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +28,26 @@ OUTCOME_FILE = "outcome.json"
 LOG_FILE = "job.log"
 PID_FILE = "pid"
 CANCELLED_FILE = "cancelled"
+# What a job inherits from the daemon's environment: the toolchain, locale, GPUs and
+# MLflow. Nothing else, so the daemon's secrets (store password, webhooks, SMTP,
+# API tokens) never reach user training code, whose logs end up in alerts.
+INHERITED_ENV = frozenset(
+    {"PATH", "HOME", "LANG", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "OMP_NUM_THREADS"}
+)
+INHERITED_ENV_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "MLFLOW_", "MKL_", "XDG_", "MPLCONFIGDIR")
+
+
+def job_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The allow-listed part of `environ`, with this tree first on PYTHONPATH."""
+    env = {
+        key: value
+        for key, value in environ.items()
+        if key in INHERITED_ENV or key.startswith(INHERITED_ENV_PREFIXES)
+    }
+    # The job imports `retrain` from the same tree as this daemon.
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def tail(path: Path, max_chars: int = 8000) -> str:
@@ -105,11 +125,7 @@ class LocalExecutor:
         return str(job_dir)
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ if self.env is None else self.env)
-        # The job imports `retrain` from the same tree as this daemon.
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        return env
+        return job_env(os.environ if self.env is None else self.env)
 
     def poll(self, external_id: str, deadline: datetime) -> JobStatus:
         job_dir = Path(external_id)
@@ -161,3 +177,6 @@ class LocalExecutor:
 
     def logs(self, external_id: str) -> str:
         return tail(Path(external_id) / LOG_FILE, max_chars=1_000_000)
+
+    def close(self) -> None:
+        """Nothing held between calls: jobs are processes found again by their directory."""

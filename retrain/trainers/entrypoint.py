@@ -1,8 +1,9 @@
 """User training code: `package.module:function`.
 
 The function is called as `function(train, context)` with the training frame and
-a `TrainContext`, and returns a fitted object with `predict(frame)` (and
-`predict_proba(frame)` for binary classification), as scikit-learn estimators do.
+a `TrainContext`, and returns a fitted object with `predict(frame)` (and, for
+binary classification, `predict_proba(frame)` and `classes_`, which says which
+column is the positive class), as scikit-learn estimators do.
 Anything else fails the job with a message that says what came back.
 """
 
@@ -15,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from retrain.evaluate import labels, positive_label
 from retrain.interface import Param, RetrainSpec, TaskKind, TrainedModel, TrainerError
+from retrain.trainers.scorer import EstimatorScorer
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 
@@ -47,25 +48,6 @@ def load_entrypoint(target: str) -> object:
     return found
 
 
-@dataclass(frozen=True)
-class UserScorer:
-    model: object
-    task: TaskKind
-    features: tuple[str, ...]
-    positive: str | None
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        import numpy as np
-
-        x = frame.loc[:, list(self.features)]
-        if self.task is TaskKind.BINARY:
-            proba = np.asarray(self.model.predict_proba(x))  # type: ignore[attr-defined]
-            classes = [str(c) for c in getattr(self.model, "classes_", ())]
-            column = classes.index(self.positive) if self.positive in classes else -1
-            return np.asarray(proba[:, column] if proba.ndim == 2 else proba, dtype=float)
-        return np.asarray(self.model.predict(x))  # type: ignore[attr-defined]
-
-
 class EntrypointTrainer:
     def fit(self, train: pd.DataFrame, spec: RetrainSpec, device: str) -> TrainedModel:
         if spec.target is None:
@@ -91,7 +73,7 @@ class EntrypointTrainer:
             positive_label(spec, labels(train, spec)) if spec.task is TaskKind.BINARY else None
         )
         return TrainedModel(
-            scorer=UserScorer(fitted, spec.task, spec.features, positive),
+            scorer=EstimatorScorer(fitted, spec.task, spec.features, positive).check(),
             flavor="entrypoint",
             params={"entrypoint": spec.target, **spec.params},
             metrics={"train_rows": float(len(train))},

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from retrain.evaluate import labels, positive_label
 from retrain.interface import Param, RetrainSpec, TaskKind, TrainedModel, TrainerError
+from retrain.trainers.scorer import EstimatorScorer
 from retrain.versions import framework_versions
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 DEFAULT_ESTIMATORS = {
@@ -35,26 +34,6 @@ def load_class(dotted: str) -> type:
     if not isinstance(found, type):
         raise TrainerError(f"estimator {dotted!r} is not a class")
     return found
-
-
-@dataclass(frozen=True)
-class SklearnScorer:
-    pipeline: object
-    task: TaskKind
-    features: tuple[str, ...]
-    positive: str | None
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        import numpy as np
-
-        x = frame.loc[:, list(self.features)]
-        if self.task is TaskKind.BINARY:
-            proba = self.pipeline.predict_proba(x)  # type: ignore[attr-defined]
-            classes = [str(c) for c in self.pipeline.classes_]  # type: ignore[attr-defined]
-            if self.positive not in classes:
-                return np.zeros(len(x))
-            return np.asarray(proba[:, classes.index(self.positive)], dtype=float)
-        return np.asarray(self.pipeline.predict(x))  # type: ignore[attr-defined]
 
 
 def as_str(frame: pd.DataFrame) -> pd.DataFrame:
@@ -109,7 +88,7 @@ class SklearnTrainer:
         pipeline.fit(train.loc[:, list(spec.features)], y)
         versions = framework_versions(("scikit-learn", "pandas", "numpy"))
         return TrainedModel(
-            scorer=SklearnScorer(pipeline, spec.task, spec.features, positive),
+            scorer=EstimatorScorer(pipeline, spec.task, spec.features, positive).check(),
             flavor="sklearn",
             params={"estimator": f"{cls.__module__}.{cls.__name__}", **params},
             metrics={"train_rows": float(len(train))},
