@@ -17,10 +17,12 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 
 import numpy as np
 import pyarrow as pa
@@ -254,43 +256,84 @@ def _chunks(
         yield from read_sql(source, password, id_column, state)
 
 
+# Rows validated and inserted together: small enough that inserting a chunk starts
+# soon after its first rows are parsed, large enough that Arrow's per-call cost is noise.
+PART_ROWS = 25_000
+
+
+def _validate_parts(validator: RowValidator, chunk: FileChunk) -> Iterator[Validated]:
+    """The chunk's rows validated in parts of at most PART_ROWS; its own rejects go last."""
+    n = chunk.rows
+    starts = range(0, max(n, 1), PART_ROWS)
+    for start in starts:
+        yield _validate_chunk(
+            validator,
+            FileChunk(
+                path=chunk.path,
+                format=chunk.format,
+                lines=chunk.lines[start : start + PART_ROWS],
+                header=chunk.header,
+                table=None if chunk.table is None else chunk.table.slice(start, PART_ROWS),
+                rejects=chunk.rejects if start == starts[-1] else (),
+            ),
+        )
+
+
+_Part = tuple[int, FileChunk | SqlChunk, Validated | None, bytes | None]
+
+
 def _read_ahead(
     chunks: Iterator[FileChunk | SqlChunk], validator: RowValidator, store: _Store, dialect: str
-) -> Iterator[tuple[FileChunk | SqlChunk, Validated | None, bytes | None]]:
-    """The chunks with their validated rows (files), the next one read while this is stored.
+) -> Iterator[tuple[FileChunk | SqlChunk, Iterator[tuple[Validated | None, bytes | None]]]]:
+    """Each chunk with its validated parts (files), parsed ahead on a worker thread.
 
-    Parsing a block (Arrow) and inserting one (the driver) both release the GIL, so on
-    a worker thread the next chunk is read and validated while the caller stores this
-    one. Nothing here writes: each chunk is still stored with its own watermark, in
-    order, so a crash at any point loses or repeats nothing. At most one chunk is
-    ahead of the one being stored.
+    Parsing (Arrow) and inserting (the driver) both release the GIL, so the worker reads
+    and validates the next part while the caller stores this one. Nothing here writes:
+    the caller stores all the parts of a chunk and its watermark in one transaction, in
+    order, so a crash at any point loses or repeats nothing. At most one part is ahead
+    of the one being stored.
     """
 
-    def step() -> tuple[FileChunk | SqlChunk, Validated | None, bytes | None] | None:
-        chunk = next(chunks, None)
-        if chunk is None:
-            return None
-        if isinstance(chunk, FileChunk):
-            batch = _validate_chunk(validator, chunk)
-            table = writes.with_features(batch.table, validator.numeric, validator.categorical)
-            payload = None
-            if dialect == "postgresql" and store.keeps_all and table.num_rows:
-                # Every row goes in as it is: the COPY text can be rendered here too.
-                payload = writes.copy_payload(store.model_id, table)
-            return chunk, Validated(table, batch.rejects), payload
-        return chunk, None, None
+    def prepare(seq: int, chunk: FileChunk, batch: Validated) -> _Part:
+        table = writes.with_features(batch.table, validator.numeric, validator.categorical)
+        payload = None
+        if dialect == "postgresql" and store.keeps_all and table.num_rows:
+            # Every row goes in as it is: the COPY text can be rendered here too.
+            payload = writes.copy_payload(store.model_id, table)
+        return seq, chunk, Validated(table, batch.rejects), payload
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlmaint-read") as pool:
-        ahead = pool.submit(step)
-        try:
-            while (item := ahead.result()) is not None:
-                ahead = pool.submit(step)
-                yield item
-        finally:
-            # The reader may still be on a chunk the caller won't take: let it finish
-            # before the source generator goes (it is never closed from this thread).
-            ahead.cancel()
-            wait([ahead])
+    def parts() -> Generator[_Part, None, None]:
+        for seq, chunk in enumerate(chunks):
+            if isinstance(chunk, FileChunk):
+                for batch in _validate_parts(validator, chunk):
+                    yield prepare(seq, chunk, batch)
+            else:
+                yield seq, chunk, None, None
+
+    source = parts()
+
+    def ahead_of_caller() -> Iterator[_Part]:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlmaint-read") as pool:
+            ahead = pool.submit(next, source, None)
+            try:
+                while (item := ahead.result()) is not None:
+                    ahead = pool.submit(next, source, None)
+                    yield item
+            finally:
+                # The reader may still be on a part the caller won't take: let it finish,
+                # then close the source (its connections, its files) on the reader's thread.
+                ahead.cancel()
+                wait([ahead])
+                pool.submit(source.close).result()
+
+    # Keyed by (sequence number, chunk): the number tells consecutive chunks apart.
+    for (_, chunk), group in groupby(ahead_of_caller(), key=itemgetter(0, 1)):
+        yield chunk, _batches(group)
+
+
+def _batches(parts: Iterator[_Part]) -> Iterator[tuple[Validated | None, bytes | None]]:
+    for _, _, batch, payload in parts:
+        yield batch, payload
 
 
 def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetime) -> SampleOutcome:
@@ -308,20 +351,19 @@ def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetim
         state = writes.read_watermark(conn, model_id, PREDICTIONS, settings.name)
     store = _Store(settings, model_id, now)
     chunks = _chunks(ctx, settings, source, "source", state, now, settings.schema_.id)
-    for chunk, batch, payload in _read_ahead(chunks, validator, store, ctx.engine.dialect.name):
+    for chunk, parts in _read_ahead(chunks, validator, store, ctx.engine.dialect.name):
         with ctx.engine.begin() as conn:
-            if batch is None:
-                assert isinstance(chunk, SqlChunk)
+            if isinstance(chunk, SqlChunk):
                 counts = _store_sql(validator, store, conn, chunk)
             else:
-                counts = store.store(conn, batch, payload=payload)
+                counts = Counter()
+                rejects: list[Reject] = []
+                for batch, payload in parts:
+                    assert batch is not None
+                    counts.update(store.store(conn, batch, payload=payload))
+                    rejects.extend(batch.rejects)
                 writes.keep_rejects(
-                    conn,
-                    model_id,
-                    PREDICTIONS,
-                    batch.rejects,
-                    now,
-                    settings.sampling.max_rejected_kept,
+                    conn, model_id, PREDICTIONS, rejects, now, settings.sampling.max_rejected_kept
                 )
             counts["read"] = chunk.rows
             writes.bump_counts(conn, model_id, _day(now), PREDICTIONS, _persisted(counts))

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from sqlalchemy import func, select
 
 from daemon.jobs import JobContext
-from daemon.sampling import sample_predictions, sampling_status
+from daemon.sampling import sample_predictions, sampler, sampling_status
 from daemon.store.tables import Prediction, RejectedRow
 from tests.sampling.conftest import row, write_jsonl
 
@@ -137,3 +138,26 @@ def test_a_redelivered_row_is_stored_once(ctx_factory: Factory, tmp_path: Path) 
     assert (out.sampled, out.duplicates) == (15, 5)
     assert _stored(ctx) == 15
     assert json.loads(json.dumps(dict(out.rejected))) == {}
+
+
+def test_a_chunk_stored_in_parts_keeps_counts_and_rows(
+    ctx_factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Parts of 4 rows in chunks of 10: bad rows, a duplicate and the settled truncated
+    # tail fall in different parts, and each chunk still commits whole with its watermark.
+    monkeypatch.setattr(sampler, "PART_ROWS", 4)
+    ctx = ctx_factory({"kind": "files", "glob": str(tmp_path / "*.jsonl"), "batch_size": 10})
+    rows = [row(i) for i in range(22)]
+    rows[2] = row(2, age=float("nan"))
+    rows[9] = row(9, extra=1)
+    rows[13] = row(5)  # the id of row 5 again
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    with (tmp_path / "a.jsonl").open("a") as f:
+        f.write('{"prediction_id": "p999", "timestamp": "2026-')
+    out = sample_predictions(ctx, "churn", datetime.now(UTC) + timedelta(minutes=10))
+    assert (out.read, out.sampled, out.duplicates) == (22, 19, 1)
+    assert dict(out.rejected) == {"extra_column": 1, "non_finite": 1, "truncated": 1}
+    assert _stored(ctx) == 19
+    assert sample_predictions(ctx, "churn", datetime.now(UTC) + timedelta(minutes=10)).read == 0
+    (status,) = sampling_status(ctx)
+    assert status.sampled == 19 and status.rejected["truncated"] == 1
