@@ -48,7 +48,6 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from daemon.alerts.finding import Finding
 from daemon.config import ModelSettings, Schedule, Settings
 from daemon.store.engine import transaction
 from daemon.store.tables import JobRun
@@ -83,35 +82,6 @@ def _global(fn: GlobalJobFn) -> JobFn:
 
     def run(ctx: JobContext, _model: str | None, now: datetime) -> object:
         return fn(ctx, now)
-
-    run.__qualname__ = run.__name__ = getattr(fn, "__name__", "job")
-    return run
-
-
-def _findings_of(result: object) -> list[Finding]:
-    """The findings a job returned: a list of them, or an outcome carrying `alerts`."""
-    items = getattr(result, "alerts", result)
-    if not isinstance(items, list | tuple):
-        return []
-    return [item for item in items if isinstance(item, Finding)]
-
-
-def _alerting(fn: JobFn) -> JobFn:
-    """Jobs whose outcomes are findings (retrain results, new advisories) feed the policy.
-
-    The findings are applied in their own transaction right after the job: the
-    job's own writes are committed already, so a policy failure loses none of them.
-    """
-
-    def run(ctx: JobContext, model: str | None, now: datetime) -> object:
-        result = fn(ctx, model, now)
-        findings = _findings_of(result)
-        if findings:
-            from daemon.alerts.policy import apply_findings
-
-            with ctx.sessions.begin() as session:
-                apply_findings(session, ctx.settings, findings, now)
-        return result
 
     run.__qualname__ = run.__name__ = getattr(fn, "__name__", "job")
     return run
@@ -172,11 +142,12 @@ def job_function(stage: Stage) -> JobFn:
         case Stage.RETRAIN_POLICY:
             from daemon.retraining import retrain_policy
 
-            return _alerting(retrain_policy)
+            # Retrain findings are applied with the job state they come from.
+            return retrain_policy
         case Stage.RETRAIN_POLL:
             from daemon.retraining import poll_jobs
 
-            return _alerting(poll_jobs)
+            return poll_jobs
         case Stage.DELIVER:
             # Not only delivery: repeats and resolutions that fell due are queued first.
             from daemon.alerts.jobs import alert_cycle
