@@ -178,15 +178,34 @@ def build_reference(
 
 
 class ReferenceCache:
-    """Reference statistics by (digest, layout); a few kept, least recently used dropped."""
+    """Reference statistics by (digest, layout); a few kept, least recently used dropped.
+
+    A lookup may name its `owner` (a model): an owner holds one reference at a
+    time, so when its reference changes (a retrain's new snapshot) the one it
+    held is dropped unless another owner still holds it. Without this, every
+    superseded version's reference stayed in a long-running daemon's memory
+    until `size` others pushed it out.
+    """
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
         self._items: OrderedDict[tuple[str, ...], ReferenceStats] = OrderedDict()
+        self._owners: dict[str, tuple[str, ...]] = {}
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple[str, ...], build: Callable[[], ReferenceStats]) -> ReferenceStats:
+    def get(
+        self,
+        key: tuple[str, ...],
+        build: Callable[[], ReferenceStats],
+        *,
+        owner: str | None = None,
+    ) -> ReferenceStats:
+        if owner is not None:
+            held = self._owners.get(owner)
+            self._owners[owner] = key
+            if held is not None and held != key and held not in self._owners.values():
+                self._items.pop(held, None)
         found = self._items.get(key)
         if found is not None:
             self._items.move_to_end(key)

@@ -66,7 +66,8 @@ CRITICAL_RATIO = 2.0
 ALL_KINDS = tuple(CheckKind)
 
 # Reference statistics by content digest, for the life of the process: computed
-# once per model version, reused by every window and every check kind.
+# once per model version, reused by every window and every check kind; a model's
+# superseded reference (the version before a retrain) is dropped.
 _REFERENCES = ReferenceCache()
 
 WindowLoader = Callable[[Session, ModelSettings, datetime, datetime], pd.DataFrame]
@@ -274,6 +275,7 @@ def reference_stats(
         lambda: build_reference(
             frame, numeric, categorical, score=score, label=LABEL, digest=key_digest
         ),
+        owner=model.name,
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from checks.drift import Method
 from checks.interface import CheckKind, Status
+from checks.reference import ReferenceCache
 from daemon.checking import (
     ReferenceUnavailable,
     check_model,
@@ -19,6 +20,7 @@ from daemon.checking import (
     drift_spec,
     load_reference,
     predictions_window,
+    reference_stats,
     run_checks,
 )
 from daemon.config import DriftMethod, Settings, parse_config
@@ -71,6 +73,23 @@ def test_spec_from_settings(tmp_path: Path) -> None:
     assert by_name["income"].method is Method.PSI and by_name["income"].threshold == 0.2
     assert by_name["age"].method is None
     assert not by_name["label"].in_dataset and by_name["age"].in_dataset
+
+
+def test_reference_cache_keeps_one_reference_per_model(tmp_path: Path) -> None:
+    """A retrain's new reference replaces the old one; a long-lived daemon keeps no others."""
+    model = settings(tmp_path, {"kind": "snapshot"}).model("churn")
+    other = model.model_copy(update={"name": "other"})
+    cache = ReferenceCache()
+    v1, v2 = window(300, 1), window(300, 2)
+    first = reference_stats(model, v1, cache=cache)
+    assert reference_stats(model, v1, cache=cache) is first and cache.hits == 1
+    reference_stats(other, v1, cache=cache)  # another model holds the same reference
+    for i in range(3):  # retrains: each new reference supersedes the previous one
+        reference_stats(model, window(300, 3 + i), cache=cache)
+    assert len(cache) == 2  # the other model's v1 and the newest
+    assert reference_stats(other, v1, cache=cache) is first
+    reference_stats(other, v2, cache=cache)
+    assert len(cache) == 2 and cache.misses == 5
 
 
 def _ctx(
