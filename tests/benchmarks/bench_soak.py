@@ -244,7 +244,9 @@ def report(rows: list[Day], failures: int, drift_day: int, from_day: int) -> boo
         f"after the first drift, evidence report and retrain): RSS {base.rss:.1f} -> "
         f"{last.rss:.1f} MB, growth {growth:+.1%}, budget {GROWTH_BUDGET:.0%}, ratio "
         f"{max(growth, 0) / GROWTH_BUDGET:.2f}; peak {peak:.1f} MB; fitted slope "
-        f"{slope:+.2f} MB/day ({slope * 30 / base.rss:+.1%} per 30 days)"
+        f"{slope:+.2f} MB/day ({slope * 30 / base.rss:+.1%} per 30 days); in the window: "
+        f"champion served {' -> '.join(dict.fromkeys(r.served for r in window))}, "
+        f"{last.evidence - base.evidence} evidence reports, {last.runs - base.runs} job runs"
     )
     obj_growth = (last.objects - base.objects) / base.objects
     print(
