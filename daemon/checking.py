@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, assert_never
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from checks.drift import ColumnKind, ColumnSpec, DriftCheck, DriftSpec, Method
@@ -289,16 +289,20 @@ def normalize_reference(model: ModelSettings, frame: pd.DataFrame) -> pd.DataFra
     return frame.rename(columns=rename) if rename else frame
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A reference file: Parquet or CSV, by suffix."""
+def read_table(path: Path, model: str) -> pd.DataFrame:
+    """A reference file: Parquet or CSV, by suffix; unreadable is `ReferenceUnavailable`."""
+    import pyarrow as pa
+
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix in (".csv", ".txt"):
-        return pd.read_csv(path)
-    raise ReferenceUnavailable(
-        path.name, f"unknown reference format {suffix!r}, use .parquet or .csv"
-    )
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        # A corrupt or truncated file: an insufficient-data run that names it, not a crash.
+        raise ReferenceUnavailable(model, f"cannot read {path}: {exc}") from exc
+    raise ReferenceUnavailable(model, f"unknown reference format {suffix!r} of {path}")
 
 
 def _file_digest(path: Path) -> str:
@@ -322,7 +326,7 @@ def load_reference(
             assert ref.path is not None  # validated by ReferenceSettings
             if not ref.path.exists():
                 raise ReferenceUnavailable(model.name, f"file {ref.path} not found")
-            return read_table(ref.path), _file_digest(ref.path)
+            return read_table(ref.path, model.name), _file_digest(ref.path)
         case ReferenceKind.SNAPSHOT:
             row = session.scalars(select(Model).where(Model.name == model.name)).one_or_none()
             if row is None or not row.reference_uri:
@@ -330,7 +334,7 @@ def load_reference(
             path = Path(row.reference_uri.removeprefix("file://"))
             if not path.exists():
                 raise ReferenceUnavailable(model.name, f"snapshot {path} not found")
-            return read_table(path), row.reference_sha256 or _file_digest(path)
+            return read_table(path, model.name), row.reference_sha256 or _file_digest(path)
         case ReferenceKind.WINDOW:
             assert ref.start is not None and ref.end is not None  # validated
             start = _parse_time(ref.start)
@@ -354,85 +358,18 @@ def _parse_time(text: str) -> datetime:
 
 
 def default_window_loader() -> WindowLoader:
-    """The sampling side's window query when present, else a read of the predictions table."""
-    import importlib
-
-    try:
-        windows = importlib.import_module("daemon.store.windows")
-    except ImportError:
-        return predictions_window
-    load = getattr(windows, "load_window", None)
-    if not callable(load):
-        return predictions_window
+    """The store's window query (daemon/store/windows.py) on the session's engine."""
+    from daemon.store.windows import load_window
 
     def loader(
         session: Session, model: ModelSettings, start: datetime, end: datetime
     ) -> pd.DataFrame:
-        # The sampling side reads through an engine: the session's own.
-        frame: pd.DataFrame = load(session.get_bind(), model, start, end)
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        frame: pd.DataFrame = load_window(engine, model, start, end)
         return frame
 
     return loader
-
-
-def predictions_window(
-    session: Session, model: ModelSettings, start: datetime, end: datetime
-) -> pd.DataFrame:
-    """Sampled predictions of [start, end) as a window frame (features as columns)."""
-    from daemon.store.tables import Prediction
-
-    model_id = session.scalar(select(Model.id).where(Model.name == model.name))
-    if model_id is None:
-        return _empty_window(model)
-    rows = session.execute(
-        select(
-            Prediction.prediction_id,
-            Prediction.ts,
-            Prediction.features,
-            Prediction.prediction,
-            Prediction.score,
-            Prediction.label,
-            Prediction.latency_ms,
-            Prediction.error,
-            Prediction.memory_mb,
-        ).where(Prediction.model_id == model_id, Prediction.ts >= start, Prediction.ts < end)
-    ).all()
-    if not rows:
-        return _empty_window(model)
-    features = pd.DataFrame.from_records([r.features for r in rows])
-    frame = pd.DataFrame(
-        {
-            "prediction_id": [r.prediction_id for r in rows],
-            "timestamp": pd.to_datetime([r.ts for r in rows], utc=True),
-            "prediction": [r.prediction for r in rows],
-            "score": pd.array([r.score for r in rows], dtype="Float64").astype(float),
-            "label": [r.label for r in rows],
-            "latency_ms": pd.array([r.latency_ms for r in rows], dtype="Float64").astype(float),
-            "error": [r.error for r in rows],
-            "memory_mb": pd.array([r.memory_mb for r in rows], dtype="Float64").astype(float),
-        }
-    )
-    if model.task is not Task.MULTICLASS:
-        for col in ("prediction", "label"):
-            frame[col] = pd.to_numeric(frame[col], errors="coerce")
-    for col in model.schema_.features:
-        frame[col] = features.get(col)
-    return frame
-
-
-def _empty_window(model: ModelSettings) -> pd.DataFrame:
-    columns = [
-        "prediction_id",
-        "timestamp",
-        "prediction",
-        "score",
-        "label",
-        "latency_ms",
-        "error",
-        "memory_mb",
-        *model.schema_.features,
-    ]
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
 # --------------------------------------------------------------------------- running
@@ -762,6 +699,7 @@ def check_model(
                     duration_s=0.0,
                 )
                 for k in (kinds or enabled_kinds(model))
+                if k in enabled_kinds(model)
             }
             with ctx.sessions.begin() as s:
                 runs = store_runs(s, name, runs, start=start, end=now)
@@ -856,7 +794,7 @@ def print_check(
     from rich.console import Console
     from rich.table import Table
 
-    from daemon.config import _parse_duration
+    from daemon.config import parse_duration
     from daemon.jobs import JobContext
 
     console = Console()
@@ -865,9 +803,10 @@ def print_check(
     except KeyError as exc:
         console.print(f"[red]{exc.args[0]}[/red]")
         return 2
-    span = _parse_duration(window) if window else None
-    if span is not None and not isinstance(span, timedelta):
-        console.print(f"[red]bad --window {window!r}[/red]")
+    try:
+        span = parse_duration(window) if window else None
+    except ValueError as exc:
+        console.print(f"[red]bad --window: {exc}[/red]")
         return 2
     ctx = JobContext.from_settings(settings)
     try:

@@ -155,6 +155,13 @@ class Schedule(_Frozen):
         return value
 
 
+def parse_duration(text: str) -> timedelta:
+    """A duration such as "90s", "15m", "24h", "7d" (for command-line options)."""
+    value = _parse_duration(text)
+    assert isinstance(value, timedelta)  # _parse_duration returns one or raises
+    return value
+
+
 def _every(text: str) -> Schedule:
     return Schedule(every=_parse_duration(text))
 

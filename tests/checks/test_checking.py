@@ -16,10 +16,11 @@ from checks.reference import ReferenceCache
 from daemon.checking import (
     ReferenceUnavailable,
     check_model,
+    default_window_loader,
     drift_method,
     drift_spec,
+    enabled_kinds,
     load_reference,
-    predictions_window,
     reference_stats,
     run_checks,
 )
@@ -150,7 +151,7 @@ def test_run_store_and_alert(
                 )
             )
     later = now + timedelta(days=1)
-    cycle = check_model(ctx, "churn", later, load_window=predictions_window)
+    cycle = check_model(ctx, "churn", later, load_window=default_window_loader())
     assert cycle.rows == 800
     assert cycle.result(CheckKind.DRIFT).measure("age", "wasserstein").alerting
     with session_factory() as session:
@@ -169,7 +170,7 @@ def test_missing_reference_is_insufficient(
         pytest.raises(ReferenceUnavailable, match="no training snapshot"),
     ):
         load_reference(session, s.model("churn"))
-    cycle = check_model(ctx, "churn", START, load_window=predictions_window)
+    cycle = check_model(ctx, "churn", START, load_window=default_window_loader())
     assert {r.result.status for r in cycle.runs.values()} == {Status.INSUFFICIENT_DATA}
     with session_factory() as session:
         statuses = session.scalars(select(CheckRun.status)).all()
@@ -212,3 +213,23 @@ path = "{ref_path}"
     assert "insufficient_data" in result.output and "drift" in result.output
     unknown = CliRunner().invoke(main, ["--config", str(config), "check", "nope"])
     assert unknown.exit_code == 2
+    bad = CliRunner().invoke(main, ["--config", str(config), "check", "churn", "--window", "abc"])
+    assert bad.exit_code == 2 and "bad --window" in bad.output, bad.output
+
+
+def test_a_corrupt_reference_file_is_insufficient_data_naming_it(
+    tmp_path: Path, engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    broken = tmp_path / "reference.parquet"
+    broken.write_bytes(b"PAR1 this is not parquet")
+    s = settings(tmp_path, {"kind": "file", "path": str(broken)})
+    ctx = JobContext(settings=s, engine=engine, sessions=session_factory)
+    with (
+        session_factory() as session,
+        pytest.raises(ReferenceUnavailable, match=r"churn: .*cannot read .*reference\.parquet"),
+    ):
+        load_reference(session, s.model("churn"))
+    cycle = check_model(ctx, "churn", START)
+    assert {r.result.status for r in cycle.runs.values()} == {Status.INSUFFICIENT_DATA}
+    # Only the kinds the model enables get a run (no score-less estimated runs etc.).
+    assert set(cycle.runs) == set(enabled_kinds(s.model("churn")))
