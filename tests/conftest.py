@@ -8,6 +8,7 @@ the test with the command that starts it, it never skips.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -26,9 +27,9 @@ from daemon.store.engine import session_factory as make_session_factory
 # An MLflow call that falls back to the default tracking URI (./mlflow.db) lands in
 # a temporary directory instead of the checkout. Tests set their own stores, and
 # restore this one (MLflow 3's set_tracking_uri(None) would delete the variable).
-os.environ.setdefault(
-    "MLFLOW_TRACKING_URI", f"sqlite:///{tempfile.mkdtemp(prefix='mlmaint-mlflow-')}/default.db"
-)
+_MLFLOW_DEFAULT = tempfile.mkdtemp(prefix="mlmaint-mlflow-")
+atexit.register(shutil.rmtree, _MLFLOW_DEFAULT, ignore_errors=True)
+os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{_MLFLOW_DEFAULT}/default.db")
 
 PG_ADMIN_URL = os.environ.get(
     "MLMAINT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
