@@ -227,6 +227,9 @@ def _iter_adbc(
             raise ValueError(f"naive datetime {bound.isoformat()} given for a window: use UTC")
     params = (model_id, _sqlite_time(start), _sqlite_time(end))
     with adbc_sqlite.connect(path) as conn, conn.cursor() as cursor:
+        # As the engine's own connections: wait for a checkpoint instead of failing.
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.fetchall()
         cursor.adbc_statement.set_options(
             **{"adbc.sqlite.query.batch_rows": str(max(1, chunk_rows))}
         )
