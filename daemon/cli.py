@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
@@ -54,11 +54,6 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
-
-
-def not_yet(issue: str) -> NoReturn:
-    click.echo(f"not implemented yet: this command arrives with the {issue} issue", err=True)
-    sys.exit(EX_SOFTWARE)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

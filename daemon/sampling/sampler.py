@@ -36,6 +36,7 @@ from daemon.sampling.files import FileChunk, read_files
 from daemon.sampling.labels import LabelBatch, parse_labels
 from daemon.sampling.sql import SqlChunk, read_sql
 from daemon.sampling.validation import Reject, RowValidator, Validated, concat
+from daemon.store.models import ensure_model
 from daemon.store.tables import PendingLabel, Prediction, RejectedRow
 
 log = logging.getLogger(__name__)
@@ -347,7 +348,7 @@ def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetim
     validator = RowValidator(settings)
     totals: Counter[str] = Counter()
     with ctx.engine.begin() as conn:
-        model_id = writes.ensure_model(conn, settings.name, now)
+        model_id = ensure_model(conn, settings.name, now)
         state = writes.read_watermark(conn, model_id, PREDICTIONS, settings.name)
     store = _Store(settings, model_id, now)
     chunks = _chunks(ctx, settings, source, "source", state, now, settings.schema_.id)
@@ -448,7 +449,7 @@ def _store_pushed(
     ctx: JobContext, settings: ModelSettings, batch: Validated, now: datetime, started: float
 ) -> SampleOutcome:
     with ctx.engine.begin() as conn:
-        model_id = writes.ensure_model(conn, settings.name, now)
+        model_id = ensure_model(conn, settings.name, now)
         counts = _Store(settings, model_id, now).store(conn, batch)
         counts["read"] = batch.rows + len(batch.rejects)
         writes.keep_rejects(
@@ -500,7 +501,7 @@ def ingest_labels(ctx: JobContext, model: str | ModelSettings, now: datetime) ->
         return LabelOutcome(model=settings.name)
     totals: Counter[str] = Counter()
     with ctx.engine.begin() as conn:
-        model_id = writes.ensure_model(conn, settings.name, now)
+        model_id = ensure_model(conn, settings.name, now)
         state = writes.read_watermark(conn, model_id, LABELS, settings.name)
     for chunk in _chunks(ctx, settings, source, "labels", state, now, settings.schema_.id):
         batch = parse_labels(settings, chunk)
@@ -537,7 +538,7 @@ def ingest_label_records(
     pre = tuple(pre_rejects)
     batch = labels_from_records(settings, records, pre_rejects=pre)
     with ctx.engine.begin() as conn:
-        model_id = writes.ensure_model(conn, settings.name, now)
+        model_id = ensure_model(conn, settings.name, now)
         counts = _store_labels(conn, settings, model_id, batch, now)
     counts["read"] = len(records) + len(pre)
     return _label_outcome(settings.name, counts, time.perf_counter() - started)

@@ -40,14 +40,6 @@ class WatermarkAhead(Exception):
         )
 
 
-def ensure_model(conn: Connection, name: str, now: datetime) -> int:
-    model_id = conn.scalar(select(Model.id).where(Model.name == name))
-    if model_id is not None:
-        return int(model_id)
-    conn.execute(insert(Model).values(name=name, created_at=now))
-    return int(conn.scalar(select(Model.id).where(Model.name == name)) or 0)
-
-
 def model_id_of(conn: Connection, name: str) -> int | None:
     found = conn.scalar(select(Model.id).where(Model.name == name))
     return None if found is None else int(found)

@@ -111,7 +111,7 @@ def iter_window_tables(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     labelled_only: bool = False,
     limit: int | None = None,
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[pa.Table]:
     """The window as Arrow tables (the same columns), chunk by chunk."""
     engine = _engine(source)
     feature_schema = _feature_schema(model)
