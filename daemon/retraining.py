@@ -37,8 +37,17 @@ from sqlalchemy import func, select, update
 from daemon.alerts.finding import Finding
 from daemon.alerts.policy import apply_findings
 from daemon.config import ExecutorKind, ModelSettings, Settings, Severity
+from daemon.store import features
 from daemon.store.engine import transaction
-from daemon.store.tables import CheckRun, CheckStatus, JobState, Model, Prediction, RetrainJob
+from daemon.store.tables import (
+    CheckRun,
+    CheckStatus,
+    FeatureLayout,
+    JobState,
+    Model,
+    Prediction,
+    RetrainJob,
+)
 from retrain.interface import (
     DataRef,
     Executor,
@@ -182,12 +191,21 @@ def recent_labelled(
     session: Session, model_id: int, model: ModelSettings, now: datetime
 ) -> pd.DataFrame:
     """Labelled sampled predictions from the last `recent_labelled`, oldest first."""
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
     schema = model.schema_
     since = now - model.retrain.recent_labelled
     rows = session.execute(
-        select(Prediction.prediction_id, Prediction.ts, Prediction.features, Prediction.label)
+        select(
+            Prediction.prediction_id,
+            Prediction.ts,
+            Prediction.layout_id,
+            Prediction.numeric_features,
+            Prediction.categorical_features,
+            Prediction.label,
+        )
         .where(
             Prediction.model_id == model_id,
             Prediction.label.is_not(None),
@@ -196,17 +214,33 @@ def recent_labelled(
         )
         .order_by(Prediction.ts, Prediction.prediction_id)
     ).all()
-    records = [
-        {
-            **{c: features.get(c) for c in schema.features},
-            "prediction_id": pid,
-            "timestamp": ts,
-            schema.label: label,
-        }
-        for pid, ts, features, label in rows
-    ]
+    layout_ids = [r.layout_id for r in rows]
+    layouts = {
+        int(i): tuple(names)
+        for i, names in session.execute(
+            select(FeatureLayout.id, FeatureLayout.numeric).where(
+                FeatureLayout.id.in_(sorted(set(layout_ids)))
+            )
+        )
+    }
+    numbers = features.unpack(
+        pa.array([r.numeric_features for r in rows], pa.binary()),
+        np.asarray(layout_ids, dtype=np.int64),
+        layouts,
+        schema.numeric,
+    )
+    data: dict[str, object] = {
+        "prediction_id": [r.prediction_id for r in rows],
+        "timestamp": [r.ts for r in rows],
+    }
+    for c in schema.numeric:
+        data[c] = numbers[c].to_numpy(zero_copy_only=False)
+    for c in schema.categorical:
+        data[c] = [r.categorical_features.get(c) for r in rows]
+    # The label as stored (text): _coerce gives it the task's type.
+    data[schema.label] = [r.label for r in rows]
     columns = ["prediction_id", "timestamp", *schema.features, schema.label]
-    return pd.DataFrame.from_records(records, columns=columns)
+    return pd.DataFrame(data, columns=columns)
 
 
 def build_snapshots(

@@ -36,6 +36,7 @@ from daemon.sampling.files import FileChunk, read_files
 from daemon.sampling.labels import LabelBatch, parse_labels
 from daemon.sampling.sql import SqlChunk, read_sql
 from daemon.sampling.validation import Reject, RowValidator, Validated, concat
+from daemon.store.features import ensure_layout
 from daemon.store.models import ensure_model
 from daemon.store.tables import PendingLabel, Prediction, RejectedRow
 
@@ -125,11 +126,19 @@ def _rejected(counts: Counter[str]) -> dict[str, int]:
 class _Store:
     """Stores validated prediction rows for one model on one connection."""
 
-    def __init__(self, model: ModelSettings, model_id: int, now: datetime) -> None:
+    def __init__(self, model: ModelSettings, model_id: int, layout_id: int, now: datetime) -> None:
         self.model = model
         self.model_id = model_id
+        self.layout_id = layout_id
         self.now = now
         self.known = {c: frozenset(v) for c, v in model.schema_.categories.items()}
+
+    @classmethod
+    def open(cls, conn: Connection, model: ModelSettings, now: datetime) -> _Store:
+        """The model's row and the layout of its numeric features, created if new."""
+        model_id = ensure_model(conn, model.name, now)
+        layout_id = ensure_layout(conn, model_id, model.schema_.numeric, now)
+        return cls(model, model_id, layout_id, now)
 
     @property
     def keeps_all(self) -> bool:
@@ -171,6 +180,7 @@ class _Store:
         inserted = writes.write_predictions(
             conn,
             self.model_id,
+            self.layout_id,
             table,
             self.model.schema_.numeric,
             self.model.schema_.categorical,
@@ -300,7 +310,7 @@ def _read_ahead(
         payload = None
         if dialect == "postgresql" and store.keeps_all and table.num_rows:
             # Every row goes in as it is: the COPY text can be rendered here too.
-            payload = writes.copy_payload(store.model_id, table)
+            payload = writes.copy_payload(store.model_id, store.layout_id, table)
         return seq, chunk, Validated(table, batch.rejects), payload
 
     def parts() -> Generator[_Part, None, None]:
@@ -348,9 +358,9 @@ def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetim
     validator = RowValidator(settings)
     totals: Counter[str] = Counter()
     with ctx.engine.begin() as conn:
-        model_id = ensure_model(conn, settings.name, now)
+        store = _Store.open(conn, settings, now)
+        model_id = store.model_id
         state = writes.read_watermark(conn, model_id, PREDICTIONS, settings.name)
-    store = _Store(settings, model_id, now)
     chunks = _chunks(ctx, settings, source, "source", state, now, settings.schema_.id)
     for chunk, parts in _read_ahead(chunks, validator, store, ctx.engine.dialect.name):
         with ctx.engine.begin() as conn:
@@ -449,8 +459,9 @@ def _store_pushed(
     ctx: JobContext, settings: ModelSettings, batch: Validated, now: datetime, started: float
 ) -> SampleOutcome:
     with ctx.engine.begin() as conn:
-        model_id = ensure_model(conn, settings.name, now)
-        counts = _Store(settings, model_id, now).store(conn, batch)
+        store = _Store.open(conn, settings, now)
+        model_id = store.model_id
+        counts = store.store(conn, batch)
         counts["read"] = batch.rows + len(batch.rejects)
         writes.keep_rejects(
             conn, model_id, PREDICTIONS, batch.rejects, now, settings.sampling.max_rejected_kept

@@ -10,9 +10,9 @@ a replay after a crash exactly-once.
 
 from __future__ import annotations
 
-import json
+import binascii
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import repeat
 
@@ -22,13 +22,14 @@ import pyarrow.compute as pc
 from sqlalchemy import BindParameter, Connection, bindparam, func, insert, select, text, update
 
 from daemon.sampling.validation import MODEL_VERSION, Reject, excerpt
+from daemon.store import features
 from daemon.store.tables import Model, RejectedRow, Watermark
 
 WATERMARK_VERSION = 1
 
 _PRED_COLS = (
-    "model_id, prediction_id, ts, features, prediction, score, latency_ms, error, memory_mb, "
-    "model_version"
+    "model_id, prediction_id, ts, layout_id, numeric_features, categorical_features, "
+    "prediction, score, latency_ms, error, memory_mb, model_version"
 )
 
 
@@ -48,58 +49,19 @@ def model_id_of(conn: Connection, name: str) -> int | None:
 # --------------------------------------------------------------------------- predictions
 
 
-FEATURES = "__features__"
+NUMERIC = "__numeric__"
+CATEGORICAL = "__categorical__"
 
 
-def with_features(table: pa.Table, numeric: Iterable[str], categorical: Iterable[str]) -> pa.Table:
-    """The rows with their features JSON as a column, so it can be built ahead (off the
-    thread that inserts); filtering the rows later keeps it in step."""
-    if FEATURES in table.column_names:
+def with_features(table: pa.Table, numeric: Sequence[str], categorical: Iterable[str]) -> pa.Table:
+    """The rows with their stored feature forms as columns (packed numeric values,
+    categorical JSON), so they can be built ahead, off the thread that inserts;
+    filtering the rows later keeps them in step."""
+    if NUMERIC in table.column_names:
         return table
-    return table.append_column(FEATURES, features_json(table, numeric, categorical))
-
-
-def features_json(
-    table: pa.Table, numeric: Iterable[str], categorical: Iterable[str]
-) -> pa.ChunkedArray:
-    """One JSON object per row, built column-wise by Arrow instead of json.dumps per row."""
-    pieces: list[pa.Array | pa.ChunkedArray | str] = []
-    first = True
-    for col in numeric:
-        pieces.append(("{" if first else ",") + json.dumps(col) + ":")
-        # Validation let only finite numbers through; Arrow prints them as JSON numbers.
-        pieces.append(pc.fill_null(pc.cast(table[col], pa.string()), "null"))
-        first = False
-    for col in categorical:
-        pieces.append(("{" if first else ",") + json.dumps(col) + ":")
-        pieces.append(pc.fill_null(_json_strings(table[col]), "null"))
-        first = False
-    pieces.append("}" if not first else "{}")
-    if len(pieces) == 1:
-        return pa.chunked_array([pa.array(["{}"] * table.num_rows, pa.string())])
-    # The literal pieces broadcast as scalars: no array of n copies per key.
-    return pc.binary_join_element_wise(*pieces, "")
-
-
-def _json_strings(arr: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Strings as JSON string literals (null stays null)."""
-    # Strings that need escaping are rare: those go through json.dumps one by one.
-    needs_escape = pc.match_substring_regex(arr, r'["\\\x00-\x1f\x7f]')
-    if not pc.any(needs_escape).as_py():
-        return pc.binary_join_element_wise('"', arr, '"', "")
-    values = arr.to_pylist()
-    flags = needs_escape.to_pylist()
-    return pa.chunked_array(
-        [
-            pa.array(
-                [
-                    None if v is None else (json.dumps(v) if f else f'"{v}"')
-                    for v, f in zip(values, flags, strict=True)
-                ],
-                pa.string(),
-            )
-        ]
-    )
+    packed = features.pack(features.numeric_matrix(table, numeric))
+    table = table.append_column(NUMERIC, packed)
+    return table.append_column(CATEGORICAL, features.categorical_json(table, categorical))
 
 
 def _prediction_text(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -109,8 +71,9 @@ def _prediction_text(arr: pa.ChunkedArray) -> pa.ChunkedArray:
 def write_predictions(
     conn: Connection,
     model_id: int,
+    layout_id: int,
     table: pa.Table,
-    numeric: Iterable[str],
+    numeric: Sequence[str],
     categorical: Iterable[str],
     *,
     fresh: bool = True,
@@ -118,21 +81,19 @@ def write_predictions(
 ) -> int:
     """Insert the rows; return how many were new (the rest were already there).
 
-    `fresh` says the rows are most likely not stored yet (a first read rather than a
-    replay): on PostgreSQL they are then copied straight into the table, and only a
-    conflict sends them down the slower path that skips the stored ones.
+    `layout_id` is the layout (`features.ensure_layout`) of `numeric`, the order the
+    numeric features are packed in. `fresh` says the rows are most likely not stored
+    yet (a first read rather than a replay): on PostgreSQL they are then copied
+    straight into the table, and only a conflict sends them down the slower path that
+    skips the stored ones.
     """
-    n = table.num_rows
-    if n == 0:
+    if table.num_rows == 0:
         return 0
-    if FEATURES in table.column_names:
-        feats = table[FEATURES]
-    else:
-        feats = features_json(table, numeric, categorical)
+    table = with_features(table, numeric, categorical)
     if conn.dialect.name == "sqlite":
-        return _insert_sqlite(conn, model_id, table, feats)
+        return _insert_sqlite(conn, model_id, layout_id, table)
     if payload is None:
-        payload = _copy_rows(model_id, table, feats)
+        payload = copy_payload(model_id, layout_id, table)
     return _copy_predictions(conn, payload, fresh=fresh)
 
 
@@ -141,7 +102,7 @@ def _column(arr: pa.ChunkedArray, n: int) -> Iterable[object]:
     return repeat(None, n) if arr.null_count == n else arr.to_pylist()
 
 
-def _insert_sqlite(conn: Connection, model_id: int, table: pa.Table, feats: pa.ChunkedArray) -> int:
+def _insert_sqlite(conn: Connection, model_id: int, layout_id: int, table: pa.Table) -> int:
     n = table.num_rows
     # The store's text form of a UTC time, as SQLAlchemy writes it: naive UTC with
     # micros, "YYYY-MM-DD HH:MM:SS.ffffff" (Arrow's cast, ten times faster than strftime).
@@ -150,7 +111,9 @@ def _insert_sqlite(conn: Connection, model_id: int, table: pa.Table, feats: pa.C
         repeat(model_id, n),
         table["prediction_id"].to_pylist(),
         ts.to_pylist(),
-        feats.to_pylist(),
+        repeat(layout_id, n),
+        table[NUMERIC].to_pylist(),
+        table[CATEGORICAL].to_pylist(),
         _column(_prediction_text(table["prediction"]), n),
         _column(table["score"], n),
         _column(table["latency_ms"], n),
@@ -165,7 +128,7 @@ def _insert_sqlite(conn: Connection, model_id: int, table: pa.Table, feats: pa.C
     cur = raw.cursor()  # type: ignore[union-attr]
     try:
         cur.executemany(
-            f"INSERT INTO predictions ({_PRED_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            f"INSERT INTO predictions ({_PRED_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (model_id, prediction_id) DO NOTHING",
             rows,
         )
@@ -177,8 +140,8 @@ def _insert_sqlite(conn: Connection, model_id: int, table: pa.Table, feats: pa.C
 def _copy_text(arr: pa.ChunkedArray, *, json_text: bool = False) -> pa.ChunkedArray:
     """A column as COPY text fields: backslash, tab, newline and CR escaped, null as \\N.
 
-    JSON from `features_json` holds no raw control characters (json.dumps escapes
-    them), so only its backslashes are looked for, with a plain substring search.
+    JSON from `features.categorical_json` holds no raw control characters (json.dumps
+    escapes them), so only its backslashes are looked for, with a plain substring search.
     """
     if not pa.types.is_string(arr.type):
         arr = pc.cast(arr, pa.string())
@@ -191,27 +154,57 @@ def _copy_text(arr: pa.ChunkedArray, *, json_text: bool = False) -> pa.ChunkedAr
     return pc.fill_null(arr, "\\N")
 
 
-def _copy_rows(model_id: int, table: pa.Table, feats: pa.ChunkedArray) -> bytes:
-    """The rows in COPY's text format, built column-wise by Arrow (no per-row Python)."""
-    pieces: list[pa.ChunkedArray | str] = [f"{model_id}\t"]
+def _bytea_hex(packed: pa.ChunkedArray) -> pa.Array:
+    """Packed values as COPY text fields of bytea: "\\\\x" and two hex digits a byte."""
+    if pa.types.is_fixed_size_binary(packed.type) and packed.type.byte_width:
+        data = b"".join(
+            chunk.buffers()[1].to_pybytes()[
+                chunk.offset * chunk.type.byte_width : (chunk.offset + len(chunk))
+                * chunk.type.byte_width
+            ]
+            for chunk in packed.chunks
+        )
+        width = 2 * packed.type.byte_width
+        hexed = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(width), len(packed), [None, pa.py_buffer(binascii.hexlify(data))]
+        )
+        digits = pc.cast(pc.cast(hexed, pa.binary()), pa.string())
+    else:
+        digits = pa.array([bytes(v).hex() for v in packed.to_pylist()], pa.string())
+    return pc.binary_join_element_wise("\\\\x", digits, "")
+
+
+def copy_payload(model_id: int, layout_id: int, table: pa.Table) -> bytes:
+    """The rows (with their stored feature columns, `with_features`) in COPY's text
+    format, built column-wise by Arrow (no per-row Python), ahead of time."""
+    pieces: list[pa.ChunkedArray | pa.Array | str] = [f"{model_id}\t"]
     for i, col in enumerate(
         (
             table["prediction_id"],
             table["timestamp"],  # "YYYY-MM-DD HH:MM:SS.ffffffZ": timestamptz reads the Z
-            feats,
-            table["prediction"],
-            table["score"],
-            table["latency_ms"],
-            table["error"],
-            table["memory_mb"],
-            table[MODEL_VERSION],
         )
     ):
         if i:
             pieces.append("\t")
-        pieces.append(_copy_text(col, json_text=col is feats))
+        pieces.append(_copy_text(col))
+    pieces.append(f"\t{layout_id}\t")
+    pieces.append(_bytea_hex(table[NUMERIC]))
+    pieces.append("\t")
+    pieces.append(_copy_text(table[CATEGORICAL], json_text=True))
+    for col in (
+        table["prediction"],
+        table["score"],
+        table["latency_ms"],
+        table["error"],
+        table["memory_mb"],
+        table[MODEL_VERSION],
+    ):
+        pieces.append("\t")
+        pieces.append(_copy_text(col))
     pieces.append("\n")
     lines = pc.binary_join_element_wise(*pieces, "")
+    if isinstance(lines, pa.Array):
+        lines = pa.chunked_array([lines])
     # Each chunk's value buffer is its lines back to back: the payload, sliced out.
     out = []
     for chunk in lines.chunks:
@@ -219,11 +212,6 @@ def _copy_rows(model_id: int, table: pa.Table, feats: pa.ChunkedArray) -> bytes:
         first, last = offsets[chunk.offset], offsets[chunk.offset + len(chunk)]
         out.append(chunk.buffers()[2].to_pybytes()[first:last])
     return b"".join(out)
-
-
-def copy_payload(model_id: int, table: pa.Table) -> bytes:
-    """The rows (with their FEATURES column) rendered for PostgreSQL's COPY, ahead of time."""
-    return _copy_rows(model_id, table, table[FEATURES])
 
 
 def _copy_predictions(conn: Connection, data: bytes, *, fresh: bool) -> int:
@@ -249,8 +237,9 @@ def _copy_predictions(conn: Connection, data: bytes, *, fresh: bool) -> int:
     with raw.cursor() as cur:  # type: ignore[union-attr]
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS mlmaint_predictions_in ("
-            "model_id integer, prediction_id text, ts timestamptz, features json, "
-            "prediction text, score float8, latency_ms float8, error text, memory_mb float8, "
+            "model_id integer, prediction_id text, ts timestamptz, layout_id integer, "
+            "numeric_features bytea, categorical_features json, prediction text, "
+            "score float8, latency_ms float8, error text, memory_mb float8, "
             "model_version text) ON COMMIT DELETE ROWS"
         )
         with cur.copy(f"COPY mlmaint_predictions_in ({_PRED_COLS}) FROM STDIN") as copy:

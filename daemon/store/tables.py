@@ -111,6 +111,26 @@ class Model(Base):
     reference_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
+class FeatureLayout(Base):
+    """The numeric feature names, in order, that a prediction's packed values follow.
+
+    A model's schema may gain or lose features over time: each row keeps the layout it
+    was written with, and a window maps every layout onto the schema it is read with.
+    """
+
+    __tablename__ = "feature_layouts"
+    __table_args__ = (
+        UniqueConstraint("model_id", "digest", name="uq_feature_layouts_model_digest"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    # sha256 of the JSON list of names: the unique key (a JSON column can't be one).
+    digest: Mapped[str] = mapped_column(String(64))
+    numeric: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
 class Prediction(Base):
     __tablename__ = "predictions"
     __table_args__ = (
@@ -122,7 +142,12 @@ class Prediction(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     prediction_id: Mapped[str] = mapped_column(String(200))
     ts: Mapped[datetime]
-    features: Mapped[dict[str, object]]
+    # The features, split by kind (daemon/store/features.py): the numeric ones as
+    # little-endian float64 in the order of the row's layout (NaN where missing), the
+    # categorical ones as a JSON object of strings.
+    layout_id: Mapped[int] = mapped_column(ForeignKey("feature_layouts.id"))
+    numeric_features: Mapped[bytes] = mapped_column(LargeBinary)
+    categorical_features: Mapped[dict[str, object]]
     prediction: Mapped[str | None] = mapped_column(Text)
     score: Mapped[float | None] = mapped_column(Float)
     label: Mapped[str | None] = mapped_column(Text)

@@ -7,19 +7,22 @@ None until labelled), `latency_ms`, `error` (str or None) and `memory_mb`.
 Predictions and labels are floats for binary and regression models, strings
 for multiclass ones.
 
-Rows stream from the driver in chunks (`iter_window`); the features of a chunk
-are stored as JSON text and parsed by Arrow in one call over the newline-joined
-strings, not one `json.loads` per row. `load_window` assembles the chunks,
-keeping categoricals as codes, so memory stays near the size of the result.
+Rows stream from the driver in chunks (`iter_window`). The numeric features of a
+chunk are packed float64 values (daemon/store/features.py): joined, they are one
+matrix, read without parsing. The categorical ones are JSON objects, parsed by
+Arrow in one call over the newline-joined strings, not one `json.loads` per row.
+`load_window` assembles the chunks, keeping categoricals as codes, so memory
+stays near the size of the result.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,7 +30,8 @@ from sqlalchemy import Connection, Engine, select
 
 from daemon.config import ModelSettings, Task
 from daemon.jobs import JobContext
-from daemon.store.tables import Model
+from daemon.store import features
+from daemon.store.tables import FeatureLayout, Model
 
 DEFAULT_CHUNK_ROWS = 20_000
 
@@ -36,18 +40,12 @@ def _engine(source: JobContext | Engine) -> Engine:
     return source.engine if isinstance(source, JobContext) else source
 
 
-def _feature_schema(model: ModelSettings) -> pa.Schema:
-    schema = model.schema_
-    return pa.schema(
-        [
-            *(pa.field(c, pa.float64()) for c in schema.numeric),
-            *(pa.field(c, pa.string()) for c in schema.categorical),
-        ]
-    )
+def _categorical_schema(model: ModelSettings) -> pa.Schema:
+    return pa.schema([pa.field(c, pa.string()) for c in model.schema_.categorical])
 
 
 def empty_window(model: ModelSettings) -> pd.DataFrame:
-    return _to_pandas(_table(model, [], _feature_schema(model), sqlite=True))
+    return _to_pandas(_table(model, [], {}, sqlite=True))
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -69,10 +67,12 @@ def _query(
     mark = "?" if sqlite else "%s"
     ts = "ts" if sqlite else "CAST(EXTRACT(EPOCH FROM ts) AS DOUBLE PRECISION)"
     # The JSON text as bytes on SQLite: no decoding to str, it goes straight to Arrow.
-    features = "CAST(features AS BLOB)" if sqlite else "CAST(features AS TEXT)"
+    categorical = (
+        "CAST(categorical_features AS BLOB)" if sqlite else "CAST(categorical_features AS TEXT)"
+    )
     sql = (
-        f"SELECT prediction_id, {ts}, {features}, prediction, score, label, "
-        f"latency_ms, error, memory_mb FROM predictions "
+        f"SELECT prediction_id, {ts}, layout_id, numeric_features, {categorical}, prediction, "
+        f"score, label, latency_ms, error, memory_mb FROM predictions "
         f"WHERE model_id = {mark} AND ts >= {mark} AND ts < {mark}"
     )
     if labelled_only:
@@ -114,11 +114,18 @@ def iter_window_tables(
 ) -> Iterator[pa.Table]:
     """The window as Arrow tables (the same columns), chunk by chunk."""
     engine = _engine(source)
-    feature_schema = _feature_schema(model)
     with engine.connect() as conn:
         model_id = conn.scalar(select(Model.id).where(Model.name == model.name))
         if model_id is None:
             return
+        layouts = {
+            int(i): tuple(names)
+            for i, names in conn.execute(
+                select(FeatureLayout.id, FeatureLayout.numeric).where(
+                    FeatureLayout.model_id == model_id
+                )
+            )
+        }
         sqlite = conn.dialect.name == "sqlite"
         sql, params = _query(conn, int(model_id), start, end, labelled_only, limit)
         raw = conn.connection.driver_connection
@@ -137,7 +144,7 @@ def iter_window_tables(
                     rows = cursor.fetchmany(chunk_rows)
                     if not rows:
                         break
-                    nxt = pool.submit(_table, model, rows, feature_schema, sqlite=sqlite)
+                    nxt = pool.submit(_table, model, rows, layouts, sqlite=sqlite)
                     del rows
                     if parsing is not None:
                         yield parsing.result()
@@ -202,57 +209,86 @@ def _column_order(model: ModelSettings) -> list[str]:
     ]
 
 
-def _floats(values: Sequence[object]) -> pa.Array:
-    return pa.array(values, pa.float64())
+def _row_type(sqlite: bool) -> pa.StructType:
+    """The query's rows as Arrow sees them: the driver's tuples go in as one struct array."""
+    return pa.struct(
+        [
+            ("prediction_id", pa.string()),
+            # SQLite: the stored "YYYY-MM-DD HH:MM:SS.ffffff"; PostgreSQL: epoch seconds.
+            ("ts", pa.string() if sqlite else pa.float64()),
+            ("layout_id", pa.int64()),
+            ("numeric", pa.binary()),
+            ("categorical", pa.binary() if sqlite else pa.string()),
+            ("prediction", pa.string()),
+            ("score", pa.float64()),
+            ("label", pa.string()),
+            ("latency_ms", pa.float64()),
+            ("error", pa.string()),
+            ("memory_mb", pa.float64()),
+        ]
+    )
 
 
-def _text_as_float(values: Sequence[object]) -> pa.Array:
-    return pc.cast(pa.array(values, pa.string()), pa.float64())
+def _text_as_float(values: pa.Array) -> pa.Array:
+    return pc.cast(values, pa.float64())
+
+
+def _ndjson(values: pa.Array) -> bytes:
+    """The JSON texts one per line: each followed by a newline, back to back."""
+    empty, newline = pa.scalar(b"", values.type), pa.scalar(b"\n", values.type)
+    lines = pc.binary_join_element_wise(values, empty, newline)
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+    first, last = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
+    data: bytes = lines.buffers()[2].to_pybytes()
+    return data[first:last]
 
 
 def _table(
     model: ModelSettings,
     rows: Sequence[Sequence[object]],
-    feature_schema: pa.Schema,
+    layouts: Mapping[int, tuple[str, ...]],
     *,
     sqlite: bool,
 ) -> pa.Table:
     import pyarrow.json as pj
 
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
-    pid, ts, feats, pred, score, label, latency, error, memory = cols
-    if rows:
-        block = b"\n".join(feats) if sqlite else "\n".join(feats).encode()
-        features = pj.read_json(
-            io.BytesIO(block),
+    schema = model.schema_
+    # Arrow converts the driver's tuples in one pass: no transposing in Python.
+    got = pa.array(rows, type=_row_type(sqlite))
+    layout_ids = got.field("layout_id").to_numpy(zero_copy_only=False)
+    numbers = features.unpack(got.field("numeric"), layout_ids, layouts, schema.numeric)
+    categorical_schema = _categorical_schema(model)
+    if len(got) and schema.categorical:
+        categories = pj.read_json(
+            io.BytesIO(_ndjson(got.field("categorical"))),
             # Blocks of a few MB let Arrow parse them on several threads.
             read_options=pj.ReadOptions(block_size=4 << 20),
             parse_options=pj.ParseOptions(
-                explicit_schema=feature_schema, unexpected_field_behavior="ignore"
+                explicit_schema=categorical_schema, unexpected_field_behavior="ignore"
             ),
         )
     else:
-        features = feature_schema.empty_table()
+        categories = categorical_schema.empty_table()
     utc = pa.timestamp("us", tz="UTC")
+    ts = got.field("ts")
     if sqlite:
         # "YYYY-MM-DD HH:MM:SS.ffffff", naive UTC: Arrow's ISO 8601 cast reads it.
-        stamps = pc.cast(pc.cast(pa.array(ts, pa.string()), pa.timestamp("us")), utc)
+        stamps = pc.cast(pc.cast(ts, pa.timestamp("us")), utc)
     else:
-        micros = pc.round(pc.multiply(pa.array(ts, pa.float64()), 1e6))
+        micros = pc.round(pc.multiply(ts, 1e6))
         stamps = pc.cast(pc.cast(micros, pa.int64()), utc)
     numeric_target = model.task is not Task.MULTICLASS
     arrays: dict[str, pa.Array | pa.ChunkedArray] = {
-        "prediction_id": pa.array(pid, pa.string()),
+        "prediction_id": got.field("prediction_id"),
         "timestamp": stamps,
     }
-    for c in model.schema_.numeric:
-        arrays[c] = features[c]
-    for c in model.schema_.categorical:
-        arrays[c] = pc.dictionary_encode(features[c])
-    arrays["prediction"] = _text_as_float(pred) if numeric_target else pa.array(pred, pa.string())
-    arrays["score"] = _floats(score)
-    arrays["label"] = _text_as_float(label) if numeric_target else pa.array(label, pa.string())
-    arrays["latency_ms"] = _floats(latency)
-    arrays["error"] = pa.array(error, pa.string())
-    arrays["memory_mb"] = _floats(memory)
+    for c in schema.numeric:
+        arrays[c] = numbers[c]
+    for c in schema.categorical:
+        arrays[c] = pc.dictionary_encode(categories[c])
+    for c in ("prediction", "score", "label", "latency_ms", "error", "memory_mb"):
+        arrays[c] = got.field(c)
+    if numeric_target:
+        arrays["prediction"] = _text_as_float(arrays["prediction"])
+        arrays["label"] = _text_as_float(arrays["label"])
     return pa.table(arrays)

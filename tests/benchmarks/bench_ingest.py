@@ -1,7 +1,7 @@
 """Ingest end to end: file source -> sample (rate 1.0) -> validate -> insert -> watermark.
 
 Prints rows/s into SQLite and into the local PostgreSQL, and the ratio to a bare
-`sqlite3.executemany` of the same rows (as stored: id, time, features JSON, ...)
+`sqlite3.executemany` of the same rows (as stored: id, time, packed features, ...)
 in the same run. Run: PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_ingest.py [rows]
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import struct
 import sys
 import tempfile
 import time
@@ -40,12 +41,16 @@ def ours(store_url: str, directory: Path) -> float:
 
 
 def bare_sqlite(data: list[dict[str, object]], directory: Path) -> float:
+    """The same rows as the store holds them (packed numeric features, categorical JSON),
+    prepared in advance, then one executemany into a table with the same keys."""
     tuples = [
         (
             1,
             r["prediction_id"],
             str(r["timestamp"]).replace("T", " ").replace("+00:00", ""),
-            json.dumps({c: r[c] for c in (*NUMERIC, *CATEGORICAL)}, separators=(",", ":")),
+            1,
+            struct.pack(f"<{len(NUMERIC)}d", *(r[c] for c in NUMERIC)),
+            json.dumps({c: r[c] for c in CATEGORICAL}),
             str(r["prediction"]),
             r["score"],
             r["latency_ms"],
@@ -57,14 +62,14 @@ def bare_sqlite(data: list[dict[str, object]], directory: Path) -> float:
     con.execute("PRAGMA synchronous=NORMAL")
     con.execute(
         "CREATE TABLE p (id INTEGER PRIMARY KEY, model_id INT, prediction_id TEXT, ts TEXT,"
-        " features TEXT, prediction TEXT, score REAL, latency_ms REAL,"
-        " UNIQUE (model_id, prediction_id))"
+        " layout_id INT, numeric_features BLOB, categorical_features TEXT, prediction TEXT,"
+        " score REAL, latency_ms REAL, UNIQUE (model_id, prediction_id))"
     )
     con.execute("CREATE INDEX ix ON p (model_id, ts)")
     started = time.perf_counter()
     con.executemany(
-        "INSERT INTO p (model_id, prediction_id, ts, features, prediction, score, latency_ms)"
-        " VALUES (?,?,?,?,?,?,?)",
+        "INSERT INTO p (model_id, prediction_id, ts, layout_id, numeric_features,"
+        " categorical_features, prediction, score, latency_ms) VALUES (?,?,?,?,?,?,?,?,?)",
         tuples,
     )
     con.commit()

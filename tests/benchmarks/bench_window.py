@@ -1,7 +1,8 @@
 """Window load: 100k sampled rows into a DataFrame on SQLite, against the naive path.
 
-The naive path is one `json.loads` per row of the stored features, then
-`pandas.DataFrame`. A second part loads a 2,000,000-row window in a child
+The naive path reads the same stored rows one at a time: `json.loads` of the
+categorical features, `struct.unpack` of the packed numeric ones, then
+`pandas.DataFrame` of the records. A second part loads a 2,000,000-row window in a child
 process and prints its peak RSS (target < 1.5 GB).
 Run: PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_window.py [rows] [big_rows]
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import resource
+import struct
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,8 @@ from daemon.jobs import JobContext
 from daemon.sampling import writes
 from daemon.sampling.validation import RowValidator
 from daemon.store import migrate
+from daemon.store.features import ensure_layout
+from daemon.store.models import ensure_model
 from daemon.store.windows import load_window
 from tests.benchmarks._data import CATEGORICAL, NUMERIC, T0, settings
 
@@ -38,7 +42,8 @@ def fill(ctx: JobContext, n: int, chunk: int = 200_000) -> None:
     rng = np.random.default_rng(0)
     colors = np.array(["red", "green", "blue", "amber"])
     with ctx.engine.begin() as conn:
-        model_id = writes.ensure_model(conn, "bench", T0)
+        model_id = ensure_model(conn, "bench", T0)
+        layout_id = ensure_layout(conn, model_id, NUMERIC, T0)
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         cols: dict[str, object] = {
@@ -57,20 +62,22 @@ def fill(ctx: JobContext, n: int, chunk: int = 200_000) -> None:
         cols["latency_ms"] = pa.array(rng.uniform(1, 20, m))
         table = pa.table([cols.get(f.name, pa.nulls(m, f.type)) for f in schema], schema=schema)
         with ctx.engine.begin() as conn:
-            writes.write_predictions(conn, model_id, table, NUMERIC, CATEGORICAL)
+            writes.write_predictions(conn, model_id, layout_id, table, NUMERIC, CATEGORICAL)
 
 
 def naive(ctx: JobContext) -> pd.DataFrame:
+    unpack = struct.Struct(f"<{len(NUMERIC)}d").unpack
     with ctx.engine.connect() as conn:
         raw = conn.connection.driver_connection
         cur = raw.cursor()  # type: ignore[union-attr]
         cur.execute(
-            "SELECT prediction_id, ts, features, prediction, score, label, latency_ms, error,"
-            " memory_mb FROM predictions ORDER BY ts, id"
+            "SELECT prediction_id, ts, numeric_features, categorical_features, prediction,"
+            " score, label, latency_ms, error, memory_mb FROM predictions ORDER BY ts, id"
         )
         records = []
-        for pid, ts, feats, pred, score, label, lat, err, mem in cur:
-            rec = json.loads(feats)
+        for pid, ts, numeric, categorical, pred, score, label, lat, err, mem in cur:
+            rec = json.loads(categorical)
+            rec.update(zip(NUMERIC, unpack(numeric), strict=True))
             rec.update(
                 prediction_id=pid,
                 timestamp=ts,

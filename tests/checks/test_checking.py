@@ -26,6 +26,7 @@ from daemon.checking import (
 )
 from daemon.config import DriftMethod, Settings, parse_config
 from daemon.jobs import JobContext
+from daemon.store.features import stored_row
 from daemon.store.tables import Alert, CheckMetric, CheckRun, Model, Prediction
 from tests.checks.frames import START, window
 
@@ -141,7 +142,13 @@ def test_run_store_and_alert(
                     model_id=model_id,
                     prediction_id=str(row["prediction_id"]),
                     ts=now + timedelta(hours=1, seconds=i),
-                    features={k: row[k] for k in ("age", "income", "visits", "plan", "region")},
+                    **stored_row(
+                        session,
+                        model_id,
+                        ("age", "income", "visits"),
+                        {k: row[k] for k in ("age", "income", "visits", "plan", "region")},
+                        now,
+                    ),
                     prediction=str(row["prediction"]),
                     score=row["score"],
                     label=str(row["label"]),

@@ -20,6 +20,7 @@ from daemon.retraining import (
     wait_for_jobs,
 )
 from daemon.store.engine import transaction
+from daemon.store.features import stored_row
 from daemon.store.tables import CheckRun, CheckStatus, JobState, Model, Prediction, RetrainJob
 from tests.retrain import data
 from tests.retrain.conftest import decayed_data
@@ -59,7 +60,13 @@ def seed_production(ctx: JobContext, recent: pd.DataFrame, failing: int) -> None
                     model_id=model.id,
                     prediction_id=row.prediction_id,
                     ts=ts,
-                    features={"x1": row.x1, "x2": row.x2, "x3": row.x3, "plan": row.plan},
+                    **stored_row(
+                        session,
+                        model.id,
+                        tuple(data.NUMERIC),
+                        {"x1": row.x1, "x2": row.x2, "x3": row.x3, "plan": row.plan},
+                        ts,
+                    ),
                     prediction="1",
                     label=row.label,
                     labelled_at=ts,

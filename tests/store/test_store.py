@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.store import migrate
 from daemon.store.engine import SchemaAhead, SchemaBehind, make_engine, transaction
-from daemon.store.tables import Model, Prediction
+from daemon.store.tables import FeatureLayout, Model, Prediction
 from tests.conftest import drop_pg_database, new_pg_database, pg_url
 
 
@@ -40,15 +41,36 @@ def test_naive_datetime_is_refused(session_factory: sessionmaker[Session]) -> No
 
 def test_foreign_keys_and_uniqueness_are_enforced(session_factory: sessionmaker[Session]) -> None:
     now = datetime.now(UTC)
-    with pytest.raises(IntegrityError), transaction(session_factory) as s:
-        s.add(Prediction(model_id=999, prediction_id="p", ts=now, features={}))
+    packed = np.array([1.0], dtype="<f8").tobytes()
     with transaction(session_factory) as s:
         model = Model(name="m", created_at=now)
         s.add(model)
         s.flush()
-        s.add(Prediction(model_id=model.id, prediction_id="p", ts=now, features={"a": 1}))
+        layout = FeatureLayout(model_id=model.id, digest="d", numeric=["a"], created_at=now)
+        s.add(layout)
+        s.flush()
+        model_id, layout_id = model.id, layout.id
+
+    def row(model_id: int, layout_id: int) -> Prediction:
+        return Prediction(
+            model_id=model_id,
+            prediction_id="p",
+            ts=now,
+            layout_id=layout_id,
+            numeric_features=packed,
+            categorical_features={},
+        )
+
     with pytest.raises(IntegrityError), transaction(session_factory) as s:
-        s.add(Prediction(model_id=model.id, prediction_id="p", ts=now, features={"a": 2}))
+        s.add(row(999, layout_id))
+    with pytest.raises(IntegrityError), transaction(session_factory) as s:
+        s.add(row(model_id, 999))
+    with transaction(session_factory) as s:
+        s.add(row(model_id, layout_id))
+    with pytest.raises(IntegrityError), transaction(session_factory) as s:
+        s.add(row(model_id, layout_id))
+    with pytest.raises(IntegrityError), transaction(session_factory) as s:
+        s.add(FeatureLayout(model_id=model_id, digest="d", numeric=["b"], created_at=now))
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
