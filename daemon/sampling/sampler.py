@@ -152,12 +152,12 @@ class _Store:
         batch: Validated,
         *,
         count: bool = True,
-        payload: bytes | None = None,
+        prepared: writes.Prepared | None = None,
     ) -> Counter[str]:
         """Sample, cap and insert; count outcomes (only inserts when count is False).
 
-        `payload` is the rows already rendered for PostgreSQL's COPY (`writes.copy_payload`),
-        valid only when `keeps_all` (the rows go in unfiltered).
+        `prepared` is the rows already rendered for the backend's bulk path
+        (`writes.prepare`), valid only when `keeps_all` (the rows go in unfiltered).
         """
         counts: Counter[str] = Counter()
         table = batch.table
@@ -186,7 +186,7 @@ class _Store:
             self.model.schema_.categorical,
             # Rows read again inside the lag are mostly stored already.
             fresh=count,
-            payload=payload if self.keeps_all else None,
+            prepared=prepared if self.keeps_all else None,
         )
         counts["sampled"] = inserted
         counts["duplicate"] = table.num_rows - inserted
@@ -269,7 +269,7 @@ def _chunks(
 
 # Rows validated and inserted together: small enough that inserting a chunk starts
 # soon after its first rows are parsed, large enough that Arrow's per-call cost is noise.
-PART_ROWS = 25_000
+PART_ROWS = 25000
 
 
 def _validate_parts(validator: RowValidator, chunk: FileChunk) -> Iterator[Validated]:
@@ -290,12 +290,14 @@ def _validate_parts(validator: RowValidator, chunk: FileChunk) -> Iterator[Valid
         )
 
 
-_Part = tuple[int, FileChunk | SqlChunk, Validated | None, bytes | None]
+_Part = tuple[int, FileChunk | SqlChunk, Validated | None, writes.Prepared | None]
 
 
 def _read_ahead(
     chunks: Iterator[FileChunk | SqlChunk], validator: RowValidator, store: _Store, dialect: str
-) -> Iterator[tuple[FileChunk | SqlChunk, Iterator[tuple[Validated | None, bytes | None]]]]:
+) -> Iterator[
+    tuple[FileChunk | SqlChunk, Iterator[tuple[Validated | None, writes.Prepared | None]]]
+]:
     """Each chunk with its validated parts (files), parsed ahead on a worker thread.
 
     Parsing (Arrow) and inserting (the driver) both release the GIL, so the worker reads
@@ -307,11 +309,11 @@ def _read_ahead(
 
     def prepare(seq: int, chunk: FileChunk, batch: Validated) -> _Part:
         table = writes.with_features(batch.table, validator.numeric, validator.categorical)
-        payload = None
-        if dialect == "postgresql" and store.keeps_all and table.num_rows:
-            # Every row goes in as it is: the COPY text can be rendered here too.
-            payload = writes.copy_payload(store.model_id, store.layout_id, table)
-        return seq, chunk, Validated(table, batch.rejects), payload
+        prepared = None
+        if store.keeps_all and table.num_rows:
+            # Every row goes in as it is: the insert can be rendered here too.
+            prepared = writes.prepare(dialect, store.model_id, store.layout_id, table)
+        return seq, chunk, Validated(table, batch.rejects), prepared
 
     def parts() -> Generator[_Part, None, None]:
         for seq, chunk in enumerate(chunks):
@@ -342,9 +344,11 @@ def _read_ahead(
         yield chunk, _batches(group)
 
 
-def _batches(parts: Iterator[_Part]) -> Iterator[tuple[Validated | None, bytes | None]]:
-    for _, _, batch, payload in parts:
-        yield batch, payload
+def _batches(
+    parts: Iterator[_Part],
+) -> Iterator[tuple[Validated | None, writes.Prepared | None]]:
+    for _, _, batch, prepared in parts:
+        yield batch, prepared
 
 
 def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetime) -> SampleOutcome:
@@ -369,9 +373,9 @@ def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetim
             else:
                 counts = Counter()
                 rejects: list[Reject] = []
-                for batch, payload in parts:
+                for batch, prepared in parts:
                     assert batch is not None
-                    counts.update(store.store(conn, batch, payload=payload))
+                    counts.update(store.store(conn, batch, prepared=prepared))
                     rejects.extend(batch.rejects)
                 writes.keep_rejects(
                     conn, model_id, PREDICTIONS, rejects, now, settings.sampling.max_rejected_kept
