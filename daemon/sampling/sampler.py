@@ -36,6 +36,7 @@ from daemon.sampling.files import FileChunk, read_files
 from daemon.sampling.labels import LabelBatch, parse_labels
 from daemon.sampling.sql import SqlChunk, read_sql
 from daemon.sampling.validation import Reject, RowValidator, Validated, concat
+from daemon.store.engine import BulkWriter, bulk_writer
 from daemon.store.features import ensure_layout
 from daemon.store.models import ensure_model
 from daemon.store.tables import PendingLabel, Prediction, RejectedRow
@@ -366,8 +367,32 @@ def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetim
         model_id = store.model_id
         state = writes.read_watermark(conn, model_id, PREDICTIONS, settings.name)
     chunks = _chunks(ctx, settings, source, "source", state, now, settings.schema_.id)
-    for chunk, parts in _read_ahead(chunks, validator, store, ctx.engine.dialect.name):
-        with ctx.engine.begin() as conn:
+    with bulk_writer(ctx.engine) as writer:
+        _store_chunks(writer, chunks, validator, store, settings, now, totals)
+    outcome = _sample_outcome(settings.name, totals, time.perf_counter() - started)
+    log.info(
+        "sampled model=%s read=%d sampled=%d rejected=%d in %.2fs",
+        settings.name,
+        outcome.read,
+        outcome.sampled,
+        outcome.rejected_total,
+        outcome.duration_s,
+    )
+    return outcome
+
+
+def _store_chunks(
+    writer: BulkWriter,
+    chunks: Iterator[FileChunk | SqlChunk],
+    validator: RowValidator,
+    store: _Store,
+    settings: ModelSettings,
+    now: datetime,
+    totals: Counter[str],
+) -> None:
+    model_id = store.model_id
+    for chunk, parts in _read_ahead(chunks, validator, store, writer.dialect):
+        with writer.begin() as conn:
             if isinstance(chunk, SqlChunk):
                 counts = _store_sql(validator, store, conn, chunk)
             else:
@@ -384,16 +409,6 @@ def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetim
             writes.bump_counts(conn, model_id, _day(now), PREDICTIONS, _persisted(counts))
             writes.write_watermark(conn, model_id, PREDICTIONS, chunk.state, now)
         totals.update(counts)
-    outcome = _sample_outcome(settings.name, totals, time.perf_counter() - started)
-    log.info(
-        "sampled model=%s read=%d sampled=%d rejected=%d in %.2fs",
-        settings.name,
-        outcome.read,
-        outcome.sampled,
-        outcome.rejected_total,
-        outcome.duration_s,
-    )
-    return outcome
 
 
 def _store_sql(

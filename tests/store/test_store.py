@@ -152,3 +152,33 @@ def test_two_transactions_meeting_a_new_model_both_get_its_row(
     with session_factory() as session:
         assert ensure_model(session, "new", now) == theirs
         assert session.scalar(select(func.count()).select_from(Model)) == 1
+
+
+def test_a_new_sqlite_store_has_16k_pages_and_bulk_writes_leave_the_wal_checkpointed(
+    tmp_path: Path,
+) -> None:
+    from daemon.store.engine import bulk_writer
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
+        conn.exec_driver_sql("CREATE TABLE t (x BLOB)")
+        conn.commit()
+    with bulk_writer(engine) as writer:
+        for _ in range(5):
+            with writer.begin() as conn:
+                # The writer's commits don't checkpoint (a worker does)...
+                assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+                raw = conn.connection.dbapi_connection
+                # ...8 MB a transaction: far over the 1,000-page autocheckpoint mark.
+                for _ in range(200):
+                    conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(40000))")
+    # The last checkpoint ran before the writer was done: the rows are in the file itself.
+    assert (tmp_path / "x.db").stat().st_size > 5 * 200 * 40000
+    # The connection went back to the pool with SQLite's default again.
+    assert raw is not None
+    assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1000
+    engine.dispose()
