@@ -59,6 +59,7 @@ def _query(
     end: datetime,
     labelled_only: bool,
     limit: int | None,
+    one_layout: bool,
 ) -> tuple[str, tuple[object, ...]]:
     for bound in (start, end):
         if bound.tzinfo is None:
@@ -71,7 +72,9 @@ def _query(
         "CAST(categorical_features AS BLOB)" if sqlite else "CAST(categorical_features AS TEXT)"
     )
     sql = (
-        f"SELECT prediction_id, {ts}, layout_id, numeric_features, {categorical}, prediction, "
+        # A model whose schema never changed has one layout: no need to read it per row.
+        f"SELECT prediction_id, {ts}, {'' if one_layout else 'layout_id, '}numeric_features, "
+        f"{categorical}, prediction, "
         f"score, label, latency_ms, error, memory_mb FROM predictions "
         f"WHERE model_id = {mark} AND ts >= {mark} AND ts < {mark}"
     )
@@ -127,7 +130,10 @@ def iter_window_tables(
             )
         }
         sqlite = conn.dialect.name == "sqlite"
-        sql, params = _query(conn, int(model_id), start, end, labelled_only, limit)
+        one_layout = len(layouts) == 1
+        sql, params = _query(
+            conn, int(model_id), start, end, labelled_only, limit, one_layout=one_layout
+        )
         raw = conn.connection.driver_connection
         # A server-side cursor on PostgreSQL, so the server streams the rows as well.
         cursor = raw.cursor() if sqlite else raw.cursor(name="mlmaint_window")  # type: ignore[union-attr]
@@ -209,14 +215,14 @@ def _column_order(model: ModelSettings) -> list[str]:
     ]
 
 
-def _row_type(sqlite: bool) -> pa.StructType:
+def _row_type(sqlite: bool, one_layout: bool) -> pa.StructType:
     """The query's rows as Arrow sees them: the driver's tuples go in as one struct array."""
     return pa.struct(
         [
             ("prediction_id", pa.string()),
             # SQLite: the stored "YYYY-MM-DD HH:MM:SS.ffffff"; PostgreSQL: epoch seconds.
             ("ts", pa.string() if sqlite else pa.float64()),
-            ("layout_id", pa.int64()),
+            *([] if one_layout else [("layout_id", pa.int64())]),
             ("numeric", pa.binary()),
             ("categorical", pa.binary() if sqlite else pa.string()),
             ("prediction", pa.string()),
@@ -254,8 +260,12 @@ def _table(
 
     schema = model.schema_
     # Arrow converts the driver's tuples in one pass: no transposing in Python.
-    got = pa.array(rows, type=_row_type(sqlite))
-    layout_ids = got.field("layout_id").to_numpy(zero_copy_only=False)
+    one_layout = len(layouts) == 1
+    got = pa.array(rows, type=_row_type(sqlite, one_layout))
+    if one_layout:
+        layout_ids = np.full(len(got), next(iter(layouts)), dtype=np.int64)
+    else:
+        layout_ids = got.field("layout_id").to_numpy(zero_copy_only=False)
     numbers = features.unpack(got.field("numeric"), layout_ids, layouts, schema.numeric)
     categorical_schema = _categorical_schema(model)
     if len(got) and schema.categorical:
