@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("script", "args", "expect"),
     [
         ("bench_window.py", ["3000", "4000"], "window of 4,000 rows"),
-        ("bench_ingest.py", ["3000"], "ratio SQLite ingest / bare insert"),
+        ("bench_ingest.py", ["3000", "1"], "ratio SQLite ingest / bare insert"),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expect: str) -> None:
