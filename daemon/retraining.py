@@ -42,7 +42,6 @@ from daemon.store.engine import transaction
 from daemon.store.tables import (
     CheckRun,
     CheckStatus,
-    FeatureLayout,
     JobState,
     Model,
     Prediction,
@@ -215,14 +214,7 @@ def recent_labelled(
         .order_by(Prediction.ts, Prediction.prediction_id)
     ).all()
     layout_ids = [r.layout_id for r in rows]
-    layouts = {
-        int(i): tuple(names)
-        for i, names in session.execute(
-            select(FeatureLayout.id, FeatureLayout.numeric).where(
-                FeatureLayout.id.in_(sorted(set(layout_ids)))
-            )
-        )
-    }
+    layouts = features.layouts_of(session, model_id)
     numbers = features.unpack(
         pa.array([r.numeric_features for r in rows], pa.binary()),
         np.asarray(layout_ids, dtype=np.int64),

@@ -125,9 +125,10 @@ class BulkWriter:
         with self._conn.begin():
             yield self._conn
         if self._pool is not None and (self._running is None or self._running.done()):
-            self._running = self._pool.submit(self._checkpoint)
+            self._running = self._pool.submit(self.checkpoint)
 
-    def _checkpoint(self) -> None:
+    def checkpoint(self) -> None:
+        """A PASSIVE checkpoint on a connection of its own (never waits for readers)."""
         try:
             with self._engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
@@ -154,7 +155,7 @@ def bulk_writer(engine: Engine) -> Iterator[BulkWriter]:
         try:
             yield writer
             writer.finish()
-            writer._checkpoint()
+            writer.checkpoint()
         finally:
             pool.shutdown(wait=True)
             if not conn.invalidated:

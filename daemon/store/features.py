@@ -64,12 +64,10 @@ def ensure_layout(
     return int(created)
 
 
-def layouts_of(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
+def layouts_of(conn: Connection | Session, model_id: int) -> dict[int, tuple[str, ...]]:
+    """Every layout of the model: id -> numeric feature names, in packing order."""
     rows = conn.execute(
-        select(FeatureLayout.id, FeatureLayout.numeric).where(FeatureLayout.id.in_(wanted))
+        select(FeatureLayout.id, FeatureLayout.numeric).where(FeatureLayout.model_id == model_id)
     )
     return {int(i): tuple(names) for i, names in rows}
 

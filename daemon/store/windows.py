@@ -7,9 +7,10 @@ None until labelled), `latency_ms`, `error` (str or None) and `memory_mb`.
 Predictions and labels are floats for binary and regression models, strings
 for multiclass ones.
 
-Rows stream from the driver in chunks (`iter_window`). The numeric features of a
-chunk are packed float64 values (daemon/store/features.py): joined, they are one
-matrix, read without parsing. The categorical ones are JSON objects, parsed by
+Rows stream from the driver in chunks (`iter_window`); Arrow takes a chunk's
+tuples in one call, column by column. The numeric features are packed float64
+values (daemon/store/features.py): a chunk's lie back to back in Arrow's value
+buffer, one matrix read without parsing. The categorical ones are JSON objects, parsed by
 Arrow in one call over the newline-joined strings, not one `json.loads` per row.
 `load_window` assembles the chunks, keeping categoricals as codes, so memory
 stays near the size of the result.
@@ -31,7 +32,7 @@ from sqlalchemy import Connection, Engine, select
 from daemon.config import ModelSettings, Task
 from daemon.jobs import JobContext
 from daemon.store import features
-from daemon.store.tables import FeatureLayout, Model
+from daemon.store.tables import Model
 
 DEFAULT_CHUNK_ROWS = 20_000
 
@@ -121,14 +122,7 @@ def iter_window_tables(
         model_id = conn.scalar(select(Model.id).where(Model.name == model.name))
         if model_id is None:
             return
-        layouts = {
-            int(i): tuple(names)
-            for i, names in conn.execute(
-                select(FeatureLayout.id, FeatureLayout.numeric).where(
-                    FeatureLayout.model_id == model_id
-                )
-            )
-        }
+        layouts = features.layouts_of(conn, int(model_id))
         sqlite = conn.dialect.name == "sqlite"
         one_layout = len(layouts) == 1
         sql, params = _query(
@@ -141,8 +135,8 @@ def iter_window_tables(
             if not sqlite:
                 cursor.itersize = chunk_rows
             cursor.execute(sql, params)
-            # The driver fetches the next chunk while a worker thread parses this one
-            # (Arrow's JSON parser and SQLite both release the GIL): at most one chunk
+            # The driver fetches the next chunk while a worker thread converts this one
+            # (SQLite's steps and Arrow's parsing run without the GIL): at most one chunk
             # waits, so memory stays bounded by the chunk size.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlmaint-window") as pool:
                 parsing: Future[pa.Table] | None = None
