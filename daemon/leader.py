@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "mlmaint-leader"
 
 
-def _lock_key(name: str) -> int:
+def lock_key(name: str) -> int:
     """A stable signed 64-bit advisory lock key for `name`."""
     digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -137,7 +137,7 @@ class AdvisoryLock:
     """A PostgreSQL session advisory lock on a dedicated, keepalive-probed connection."""
 
     def __init__(self, url: URL, name: str = LOCK_NAME) -> None:
-        self.key = _lock_key(name)
+        self.key = lock_key(name)
         # Keepalives notice a vanished server or a cut network within about 30 s,
         # so a half-open connection cannot keep a leader that no longer holds the lock.
         self._engine: Engine = create_engine(

@@ -12,9 +12,11 @@ that records it, so a crash can never lose the alert. Both functions also
 return those `Finding`s, for information only: callers must not apply them
 again.
 
-The decision and the job's row are one transaction holding the model's row
-lock: a manual `mlmaint retrain` and the scheduled policy cannot both submit,
-and a job is on record (QUEUED, no external id yet) before it is submitted.
+The decision and the job's row are one transaction holding the decision lock
+(one for all models): a manual `mlmaint retrain` and the scheduled policy
+cannot both submit, two models cannot both take the last place under
+`executor.max_concurrent`, and a job is on record (QUEUED, no external id yet)
+before it is submitted.
 
 Times in the store are the job clock's `now` (simulated in the demo); a job's
 deadline is wall-clock time, because it bounds a real process.
@@ -451,10 +453,20 @@ def submit_if_due(
         return _submit_if_due(ctx, model, now, manual, executors)
 
 
-def _lock_model(session: Session, model_id: int) -> None:
-    """Hold the model's row until commit: one retrain decision per model at a time."""
+# Retrain decisions of every model, one at a time: `max_concurrent` counts all jobs.
+DECISION_LOCK = "mlmaint-retrain-decisions"
+
+
+def _lock_decisions(session: Session, model_id: int) -> None:
+    """Hold the decision lock until commit: one retrain decision at a time, any model.
+
+    A decision counts the active jobs of its model and of all models, then records its
+    job: two decisions interleaving could both see room under `max_concurrent`.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(Model.id).where(Model.id == model_id).with_for_update())
+        from daemon.leader import lock_key
+
+        session.execute(select(func.pg_advisory_xact_lock(lock_key(DECISION_LOCK))))
         return
     # SQLite has no row locks and pysqlite starts a transaction at the first write
     # only: a write now takes the database's write lock, so a concurrent decision
@@ -472,7 +484,7 @@ def _submit_if_due(
     started = time.monotonic()
     with transaction(ctx.sessions) as session:
         row = model_row(session, model.name, now)
-        _lock_model(session, row.id)
+        _lock_decisions(session, row.id)
         decision = decide(_facts(session, ctx.settings, model, row, now, manual))
         if not decision.submit or decision.trigger is None:
             log.debug("retrain policy for %s: no (%s)", model.name, decision.reason)

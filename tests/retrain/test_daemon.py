@@ -49,10 +49,12 @@ def settings_for(tmp_path: Path, mlflow_uri: str, **retrain: object) -> Settings
     )
 
 
-def seed_production(ctx: JobContext, recent: pd.DataFrame, failing: int) -> None:
+def seed_production(
+    ctx: JobContext, recent: pd.DataFrame, failing: int, model_name: str = "churn"
+) -> None:
     """Labelled predictions of the new concept over the last days, and failing checks."""
     with transaction(ctx.sessions) as session:
-        model = session.scalars(select(Model).where(Model.name == "churn")).one()
+        model = session.scalars(select(Model).where(Model.name == model_name)).one()
         for i, row in enumerate(recent.itertuples(index=False)):
             ts = START + timedelta(days=1, minutes=7 * i)
             session.add(

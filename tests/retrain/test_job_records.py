@@ -219,6 +219,64 @@ def test_a_manual_and_a_scheduled_decision_submit_one_job(
     assert job.external_id == str((tmp_path / "jobs" / job.job_uid).resolve())
 
 
+def test_two_models_deciding_at_once_stay_within_max_concurrent(
+    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    settings = parse_config(
+        {
+            "service": {"state_dir": str(tmp_path / "state")},
+            "mlflow": {
+                "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+                "artifact_root": str(tmp_path / "artifacts"),
+            },
+            "executor": {
+                "kind": "local",
+                "timeout": "10m",
+                "python": "/bin/true",
+                "max_concurrent": 1,
+            },
+            "models": [
+                {
+                    "name": name,
+                    "source": {"kind": "http"},
+                    "schema": {"numeric": list(data.NUMERIC), "categorical": ["plan"]},
+                    "retrain": {"holdout_share": 0.3},
+                }
+                for name in ("churn", "upsell")
+            ],
+        },
+        environ={},
+    )
+    ctx = JobContext(settings=settings, engine=engine, sessions=session_factory)
+    with transaction(ctx.sessions) as session:
+        session.add(Model(name="churn", created_at=START))
+        session.add(Model(name="upsell", created_at=START))
+    seed_production(ctx, data.frame(200, seed=5), failing=0, model_name="churn")
+    seed_production(ctx, data.frame(200, seed=6), failing=0, model_name="upsell")
+    executor = WatchingExecutor(tmp_path / "jobs", ctx)
+    start = threading.Barrier(2)
+    results: list[str | None] = []
+    errors: list[BaseException] = []
+
+    def decide_and_submit(name: str) -> None:
+        try:
+            start.wait(timeout=10)
+            model = ctx.settings.model(name)
+            results.append(submit_if_due(ctx, model, NOW, manual=True, executor=executor)[1])
+        except BaseException as exc:  # reported below, on the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=decide_and_submit, args=(n,)) for n in ("churn", "upsell")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and len(results) == 2
+    assert len([uid for uid in results if uid is not None]) == 1, results
+    with transaction(ctx.sessions) as session:
+        assert len(session.scalars(select(RetrainJob)).all()) == 1
+
+
 def test_a_refused_submit_is_recorded_failed_with_its_alert(
     engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
