@@ -498,7 +498,8 @@ def _submit_if_due(
         spec = build_spec(ctx.settings, model, job_uid, decision.trigger.value, snapshot, holdout)
         chosen = executors.get()
         # On record before it exists anywhere else: the no-duplicate guard of the
-        # next decision sees it, and a job lost in a crash ends at its deadline.
+        # next decision sees it. If the daemon stops before recording the executor's
+        # id, polling finds the job again by its job id, or ends it at its deadline.
         session.add(
             RetrainJob(
                 job_uid=job_uid,
@@ -636,12 +637,21 @@ def _poll(executors: _Executors, job: RetrainJob) -> JobStatus | None:
     """The executor's word on a job; None while it cannot say and the deadline is ahead."""
     deadline = job.deadline_at or datetime.now(UTC)
     if job.external_id is None:
-        if datetime.now(UTC) <= deadline:
-            return None  # being submitted right now
-        return JobStatus(
-            state=ExecState.FAILED,
-            error="never reached its executor (the daemon stopped while submitting it)",
-        )
+        # Submitted by a daemon that stopped before recording the executor's id (or
+        # being submitted right now): the executor may know the job by its job id.
+        try:
+            job.external_id = executors.get(job.executor).locate(job.job_uid)
+        except Exception as exc:
+            log.warning("retrain job %s: cannot ask its executor: %s", job.job_uid, exc)
+        if job.external_id is not None:
+            log.info("retrain job %s found at its executor as %s", job.job_uid, job.external_id)
+        elif datetime.now(UTC) <= deadline:
+            return None
+        else:
+            return JobStatus(
+                state=ExecState.FAILED,
+                error="never reached its executor (the daemon stopped while submitting it)",
+            )
     try:
         return executors.get(job.executor).poll(job.external_id, deadline)
     except Exception as exc:

@@ -209,6 +209,14 @@ class Executor(Protocol):
 
     def submit(self, spec: RetrainSpec) -> str: ...
 
+    def locate(self, job_id: str) -> str | None:
+        """The external id of job `job_id` if this executor was given it, else None.
+
+        For a job whose submit returned but whose external id was never recorded
+        (the daemon stopped in between): the daemon finds it again by its job id.
+        """
+        ...
+
     def poll(self, external_id: str, deadline: datetime) -> JobStatus: ...
 
     def cancel(self, external_id: str) -> None: ...

@@ -65,6 +65,12 @@ class CeleryExecutor:
         log.info("retrain job %s sent to queue %s", spec.job_id, self.queue)
         return str(result.id)
 
+    def locate(self, job_id: str) -> str | None:
+        # The task id is the job id. A task still in the queue reads PENDING, the same
+        # as one never sent: only a task a worker has taken is known for sure.
+        state = self.app.AsyncResult(job_id).state
+        return None if state == "PENDING" else job_id
+
     def poll(self, external_id: str, deadline: datetime) -> JobStatus:
         result = self.app.AsyncResult(external_id)
         state = result.state

@@ -124,6 +124,11 @@ class LocalExecutor:
         log.info("retrain job %s started as pid %d in %s", spec.job_id, process.pid, job_dir)
         return str(job_dir)
 
+    def locate(self, job_id: str) -> str | None:
+        # The pid file is written once the process is started: before that, no job.
+        job_dir = (self.workdir / job_id).resolve()
+        return str(job_dir) if (job_dir / PID_FILE).exists() else None
+
     def _env(self) -> dict[str, str]:
         return job_env(os.environ if self.env is None else self.env)
 

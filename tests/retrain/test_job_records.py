@@ -158,7 +158,11 @@ def test_a_job_recorded_but_never_submitted_fails_at_its_deadline(
 ) -> None:
     ctx = context(tmp_path, engine, session_factory)
     submit_if_due(ctx, ctx.settings.model("churn"), NOW, manual=True)
-    # As a daemon that stopped between recording the job and submitting it leaves it.
+    # As a daemon that stopped between recording the job and submitting it leaves it:
+    # no external id, and nothing at the executor.
+    job_dir = Path(the_job(ctx).external_id or "")
+    assert job_dir.is_dir()
+    shutil.rmtree(job_dir)
     with transaction(ctx.sessions) as session:
         session.execute(update(RetrainJob).values(external_id=None))
     assert poll_jobs(ctx, None, NOW) == []
@@ -170,6 +174,28 @@ def test_a_job_recorded_but_never_submitted_fails_at_its_deadline(
     [finding] = poll_jobs(ctx, None, NOW)
     assert finding.firing and "never reached its executor" in finding.summary
     assert the_job(ctx).state == JobState.FAILED
+
+
+def test_a_job_submitted_but_not_on_record_is_found_again_by_its_job_id(
+    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    ctx = context(tmp_path, engine, session_factory)
+    _, job_uid = submit_if_due(ctx, ctx.settings.model("churn"), NOW, manual=True)
+    external_id = the_job(ctx).external_id
+    # As a daemon that stopped after the executor took the job, before it recorded
+    # the executor's id, leaves it.
+    with transaction(ctx.sessions) as session:
+        session.execute(update(RetrainJob).values(external_id=None))
+    deadline = time.monotonic() + 30
+    while the_job(ctx).state in (JobState.QUEUED, JobState.RUNNING):
+        assert time.monotonic() < deadline, "the job was never found again"
+        poll_jobs(ctx, None, NOW)
+        time.sleep(0.1)
+    job = the_job(ctx)
+    assert job.job_uid == job_uid and job.external_id == external_id
+    # Its real end, from the executor (/bin/true writes no outcome), not a lost job.
+    assert job.state == JobState.FAILED
+    assert "exited without an outcome" in (job.error or "")
 
 
 class WatchingExecutor(LocalExecutor):
@@ -348,3 +374,27 @@ def test_polling_celery_jobs_gives_its_connections_back(
         gc.enable()
     assert after <= before, f"{after - before} sockets left open by 5 polls"
     assert len(active_jobs(ctx)) == 3
+
+
+def test_celery_finds_a_job_by_its_job_id_once_a_worker_has_taken_it() -> None:
+    from retrain.executors.celery import CeleryExecutor
+
+    require_redis()
+    executor = CeleryExecutor(
+        f"redis://{REDIS_HOST}:{REDIS_PORT}/{BROKER_DB}",
+        f"redis://{REDIS_HOST}:{REDIS_PORT}/{BACKEND_DB}",
+        f"mlmaint-test-{uuid.uuid4().hex[:10]}",
+        timedelta(minutes=10),
+    )
+    try:
+        job_id = uuid.uuid4().hex
+        # Queued or never sent: Celery can't tell them apart, so not found (yet).
+        assert executor.locate(job_id) is None
+        # What a worker records when it starts the task.
+        executor.app.backend.store_result(job_id, {"pid": 1}, "STARTED")
+        assert executor.locate(job_id) == job_id
+        assert executor.poll(job_id, datetime.now(UTC) + timedelta(hours=1)).state.value == (
+            "running"
+        )
+    finally:
+        executor.close()
