@@ -119,6 +119,7 @@ def iter_window_tables(
     """The window as Arrow tables (the same columns), chunk by chunk."""
     engine = _engine(source)
     with engine.connect() as conn:
+        _one_snapshot(conn)
         model_id = conn.scalar(select(Model.id).where(Model.name == model.name))
         if model_id is None:
             return
@@ -154,6 +155,21 @@ def iter_window_tables(
         finally:
             cursor.close()
             conn.rollback()
+
+
+def _one_snapshot(conn: Connection) -> None:
+    """Read the layouts and the rows in one snapshot of the store.
+
+    A sampler may commit a new layout and rows under it in between two statements:
+    read apart, the rows would be decoded with a layout list that lacks theirs (or,
+    with the one-layout shortcut, with the wrong one).
+    """
+    if conn.dialect.name == "sqlite":
+        # pysqlite opens no transaction for reads: one explicit (deferred) transaction
+        # takes its snapshot at the first read and keeps it to the rollback.
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 def load_window(

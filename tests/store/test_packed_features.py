@@ -16,6 +16,7 @@ from sqlalchemy import Engine, bindparam, text, update
 from daemon.config import parse_config
 from daemon.sampling import writes
 from daemon.sampling.validation import RowValidator
+from daemon.store import features as features_module
 from daemon.store import migrate
 from daemon.store.features import CorruptFeatures, ensure_layout
 from daemon.store.models import ensure_model
@@ -175,3 +176,31 @@ def test_packed_values_are_float64_little_endian() -> None:
     packed = pack(numeric_matrix(table, ["y", "x"])).to_pylist()
     assert packed[0] == np.array([-2.0, 1.5], dtype="<f8").tobytes()
     assert np.isnan(np.frombuffer(packed[1], dtype="<f8")[1])
+
+
+def test_a_window_reads_layouts_and_rows_in_one_snapshot(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(3)
+    first = _rows(0, 3, ["a", "b"], rng)
+    _write(engine, ["a", "b"], first)
+    late = _rows(3, 2, ["b", "a"], rng)  # the schema reordered: same width, other order
+    real = features_module.layouts_of
+
+    def then_a_sampler_commits(conn: object, model_id: int) -> dict[int, tuple[str, ...]]:
+        found = real(conn, model_id)  # type: ignore[arg-type]
+        # A new layout and rows under it land between the layouts and the rows.
+        _write(engine, ["b", "a"], late)
+        return found
+
+    monkeypatch.setattr(features_module, "layouts_of", then_a_sampler_commits)
+    model = model_settings(str(engine.url), ["a", "b"], ["city"])
+    during = load_window(engine, model, T0, END)
+    # The window is the store as it was when it began: the late rows are not in it...
+    assert during["prediction_id"].tolist() == ["p0", "p1", "p2"]
+    assert during["a"].tolist() == first["a"].tolist()
+    monkeypatch.undo()
+    # ...and the next window reads them with their own layout.
+    after = load_window(engine, model, T0, END)
+    assert after["a"].tolist() == [*first["a"], *late["a"]]
+    assert after["b"].tolist() == [*first["b"], *late["b"]]
