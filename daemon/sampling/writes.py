@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
 
 import numpy as np
 import pyarrow as pa
@@ -116,11 +115,6 @@ def write_predictions(
     if isinstance(prepared, SqliteInsert):
         return _insert_sqlite(conn, prepared)
     return _copy_predictions(conn, prepared, fresh=fresh)
-
-
-def _column(arr: pa.ChunkedArray, n: int) -> Iterable[object]:
-    # A column that is null throughout (no error, no memory figure) costs no list.
-    return repeat(None, n) if arr.null_count == n else arr.to_pylist()
 
 
 def sqlite_insert(model_id: int, layout_id: int, table: pa.Table) -> SqliteInsert:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -111,19 +112,23 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _batches(conn: sa.Connection, *columns: sa.ColumnClause[object]) -> Iterator[list[sa.Row[Any]]]:
+    """All predictions (id first, then `columns`) in batches of BATCH, in id order."""
+    last = -1
+    while rows := conn.execute(
+        sa.select(_predictions.c.id, *columns)
+        .where(_predictions.c.id > last)
+        .order_by(_predictions.c.id)
+        .limit(BATCH)
+    ).all():
+        yield list(rows)
+        last = rows[-1][0]
+
+
 def _pack_existing_rows(conn: sa.Connection) -> None:
     layout_ids: dict[tuple[int, tuple[str, ...]], int] = {}
     now = datetime.now(UTC)
-    last = -1
-    while True:
-        rows = conn.execute(
-            sa.select(_predictions.c.id, _predictions.c.model_id, _predictions.c.features)
-            .where(_predictions.c.id > last)
-            .order_by(_predictions.c.id)
-            .limit(BATCH)
-        ).all()
-        if not rows:
-            return
+    for rows in _batches(conn, _predictions.c.model_id, _predictions.c.features):
         updates = []
         for row_id, model_id, feats in rows:
             values = feats if isinstance(feats, dict) else json.loads(feats or "{}")
@@ -150,7 +155,6 @@ def _pack_existing_rows(conn: sa.Connection) -> None:
             ),
             updates,
         )
-        last = rows[-1][0]
 
 
 def _ensure_layout(
@@ -177,21 +181,12 @@ def _unpack_rows(conn: sa.Connection) -> None:
         int(i): list(names)
         for i, names in conn.execute(sa.select(_layouts.c.id, _layouts.c.numeric))
     }
-    last = -1
-    while True:
-        rows = conn.execute(
-            sa.select(
-                _predictions.c.id,
-                _predictions.c.layout_id,
-                _predictions.c.numeric_features,
-                _predictions.c.categorical_features,
-            )
-            .where(_predictions.c.id > last)
-            .order_by(_predictions.c.id)
-            .limit(BATCH)
-        ).all()
-        if not rows:
-            return
+    for rows in _batches(
+        conn,
+        _predictions.c.layout_id,
+        _predictions.c.numeric_features,
+        _predictions.c.categorical_features,
+    ):
         updates = []
         for row_id, layout_id, packed, categorical in rows:
             values = np.frombuffer(bytes(packed), dtype="<f8").tolist()
@@ -207,4 +202,3 @@ def _unpack_rows(conn: sa.Connection) -> None:
             .values(features=sa.bindparam("features")),
             updates,
         )
-        last = rows[-1][0]

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -70,34 +71,47 @@ def fill(ctx: JobContext, n: int, chunk: int = 200_000) -> None:
             writes.write_predictions(conn, model_id, layout_id, table, NUMERIC, CATEGORICAL)
 
 
-def naive(ctx: JobContext) -> pd.DataFrame:
-    unpack = struct.Struct(f"<{len(NUMERIC)}d").unpack
+RESERVED = (
+    "prediction_id",
+    "ts",
+    "prediction",
+    "score",
+    "label",
+    "latency_ms",
+    "error",
+    "memory_mb",
+)
+
+
+def _naive(
+    ctx: JobContext, table: str, feature_columns: str, features_of: Callable[..., dict[str, object]]
+) -> pd.DataFrame:
+    """One row at a time: its features decoded by `features_of`, then one DataFrame."""
     with ctx.engine.connect() as conn:
         raw = conn.connection.driver_connection
         cur = raw.cursor()  # type: ignore[union-attr]
-        cur.execute(
-            "SELECT prediction_id, ts, numeric_features, categorical_features, prediction,"
-            " score, label, latency_ms, error, memory_mb FROM predictions ORDER BY ts, id"
-        )
+        cur.execute(f"SELECT {feature_columns}, {', '.join(RESERVED)} FROM {table} ORDER BY ts, id")
+        width = feature_columns.count(",") + 1
         records = []
-        for pid, ts, numeric, categorical, pred, score, label, lat, err, mem in cur:
-            rec = json.loads(categorical)
-            rec.update(zip(NUMERIC, unpack(numeric), strict=True))
-            rec.update(
-                prediction_id=pid,
-                timestamp=ts,
-                prediction=pred,
-                score=score,
-                label=label,
-                latency_ms=lat,
-                error=err,
-                memory_mb=mem,
-            )
+        for row in cur:
+            rec = features_of(*row[:width])
+            rec.update(zip(RESERVED, row[width:], strict=True))
             records.append(rec)
         cur.close()
-    frame = pd.DataFrame(records)
+    frame = pd.DataFrame(records).rename(columns={"ts": "timestamp"})
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
+
+
+def naive(ctx: JobContext) -> pd.DataFrame:
+    unpack = struct.Struct(f"<{len(NUMERIC)}d").unpack
+
+    def features_of(numeric: bytes, categorical: str) -> dict[str, object]:
+        rec: dict[str, object] = json.loads(categorical)
+        rec.update(zip(NUMERIC, unpack(numeric), strict=True))
+        return rec
+
+    return _naive(ctx, "predictions", "numeric_features, categorical_features", features_of)
 
 
 def json_copy(ctx: JobContext) -> None:
@@ -130,31 +144,7 @@ def json_copy(ctx: JobContext) -> None:
 
 
 def naive_json(ctx: JobContext) -> pd.DataFrame:
-    with ctx.engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        cur = raw.cursor()  # type: ignore[union-attr]
-        cur.execute(
-            "SELECT prediction_id, ts, features, prediction, score, label, latency_ms, error,"
-            " memory_mb FROM predictions_json ORDER BY ts, id"
-        )
-        records = []
-        for pid, ts, feats, pred, score, label, lat, err, mem in cur:
-            rec = json.loads(feats)
-            rec.update(
-                prediction_id=pid,
-                timestamp=ts,
-                prediction=pred,
-                score=score,
-                label=label,
-                latency_ms=lat,
-                error=err,
-                memory_mb=mem,
-            )
-            records.append(rec)
-        cur.close()
-    frame = pd.DataFrame(records)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    return frame
+    return _naive(ctx, "predictions_json", "features", json.loads)
 
 
 def big_child(url: str, glob: str) -> None:
