@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from daemon.config import RESERVED_COLUMNS
 from daemon.jobs import JobContext
 from daemon.sampling import writes
 from daemon.sampling.validation import RowValidator
@@ -71,18 +72,6 @@ def fill(ctx: JobContext, n: int, chunk: int = 200_000) -> None:
             writes.write_predictions(conn, model_id, layout_id, table, NUMERIC, CATEGORICAL)
 
 
-RESERVED = (
-    "prediction_id",
-    "ts",
-    "prediction",
-    "score",
-    "label",
-    "latency_ms",
-    "error",
-    "memory_mb",
-)
-
-
 def _naive(
     ctx: JobContext, table: str, feature_columns: str, features_of: Callable[..., dict[str, object]]
 ) -> pd.DataFrame:
@@ -90,15 +79,17 @@ def _naive(
     with ctx.engine.connect() as conn:
         raw = conn.connection.driver_connection
         cur = raw.cursor()  # type: ignore[union-attr]
-        cur.execute(f"SELECT {feature_columns}, {', '.join(RESERVED)} FROM {table} ORDER BY ts, id")
+        # The store's `ts` column is the window's `timestamp`.
+        reserved = ", ".join("ts AS timestamp" if c == "timestamp" else c for c in RESERVED_COLUMNS)
+        cur.execute(f"SELECT {feature_columns}, {reserved} FROM {table} ORDER BY ts, id")
         width = feature_columns.count(",") + 1
         records = []
         for row in cur:
             rec = features_of(*row[:width])
-            rec.update(zip(RESERVED, row[width:], strict=True))
+            rec.update(zip(RESERVED_COLUMNS, row[width:], strict=True))
             records.append(rec)
         cur.close()
-    frame = pd.DataFrame(records).rename(columns={"ts": "timestamp"})
+    frame = pd.DataFrame(records)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
 
