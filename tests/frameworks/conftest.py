@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import threading
 import time
 import zipfile
@@ -18,17 +19,37 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PYPA_DB = REPO / ".." / "shared" / "data" / "pypa-advisory-db"
+SNAPSHOT = Path("shared") / "data" / "pypa-advisory-db"
+
+
+def _origin() -> Path | None:
+    """The repository this checkout was cloned from, when that is a local directory."""
+    found = subprocess.run(
+        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    path = Path(found.removeprefix("file://")) if found else None
+    return path.resolve() if path is not None and path.is_dir() else None
 
 
 def pypa_db() -> Path:
-    if not (PYPA_DB / "vulns").is_dir():
-        pytest.fail(
-            f"the PyPA advisory database snapshot is missing at {PYPA_DB.resolve()} "
-            "(expected ../shared/data/pypa-advisory-db from the repository root)",
-            pytrace=False,
-        )
-    return PYPA_DB
+    """The PyPA snapshot in `../shared` beside this checkout (as in CI), or beside the
+    local repository it was cloned from (a fresh clone in a temporary directory)."""
+    places = [REPO.parent / SNAPSHOT]
+    origin = _origin()
+    if origin is not None:
+        places.append(origin.parent / SNAPSHOT)
+    for place in places:
+        if (place / "vulns").is_dir():
+            return place
+    pytest.fail(
+        "the PyPA advisory database snapshot is missing: looked in "
+        + ", ".join(str(p.resolve()) for p in places)
+        + " (expected ../shared/data/pypa-advisory-db from the repository root)",
+        pytrace=False,
+    )
 
 
 class FakeIndex:
