@@ -1,0 +1,165 @@
+"""One typing of a frame against the model's schema, used by every path in.
+
+Rows reach the checks from JSONL and CSV logs, Parquet, SQL, pushed JSON,
+reference files read by pandas, training snapshots and holdouts. Each source
+types a value its own way: a JSON boolean, a CSV integer code, a Parquet
+``category`` column, a float code from a column that had a missing value. The
+drift and quality checks compare distributions by value, so the same category
+spelled ``True`` in one frame and ``"true"`` in another reads as total drift.
+Everything is therefore typed here, once, to one form: numeric columns are
+float64, categorical columns (and classification labels) are canonical text,
+missing stays missing (``None``, never the text ``"None"``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FrameSchema", "canonical_category", "type_frame"]
+
+
+def canonical_category(value: object) -> str | None:
+    """The one text form of a categorical value or a classification label.
+
+    bool becomes ``"true"``/``"false"`` (JSON's spelling, so a JSON log and a
+    pandas frame agree); an integer or an integral float becomes its integer
+    text (``1``, ``np.int64(1)`` and ``1.0`` are all ``"1"``: a float code is
+    what an int-coded column becomes once pandas meets a missing value); any
+    other float its shortest round-trip text; text is kept as it is; every
+    missing marker (None, NaN, pd.NA, NaT) stays missing.
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, str):
+        return value
+    # bool before the numbers: bool is an int subclass, numpy's bool_ is neither.
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, Integral):
+        return str(int(value))
+    if isinstance(value, np.floating):
+        if np.isnan(value):
+            return None
+        if np.isfinite(value) and value == np.floor(value):
+            return str(int(value))
+        # numpy prints the shortest text that round-trips in the value's own
+        # width: float32(0.1) is "0.1", not float64's "0.10000000149011612".
+        return str(value)
+    if isinstance(value, float | Decimal):
+        if value != value:  # NaN, float or Decimal
+            return None
+        if math.isfinite(value) and value == int(value):
+            return str(int(value))
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, Real):
+        return canonical_category(float(value))
+    if isinstance(value, np.datetime64 | np.timedelta64) and np.isnat(value):
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameSchema:
+    """Which columns of a frame are numeric, categorical, and the label.
+
+    ``label_numeric`` is True for regression: the label is then a number, for
+    classification it is canonical text like a categorical.
+    """
+
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    label: str | None = None
+    label_numeric: bool = False
+
+
+def type_frame(frame: pd.DataFrame, schema: FrameSchema) -> pd.DataFrame:
+    """``frame`` with its schema's columns typed; other columns untouched.
+
+    Numeric columns become float64 (bool as 0/1, text that parses as its
+    number, anything else NaN); categorical columns become object columns of
+    canonical text or None (a ``category`` dtype is turned into plain values,
+    so unused categories are gone); the label becomes canonical text, or float
+    for regression. Columns of the schema the frame does not hold are left
+    out, not invented. The input frame is not modified.
+    """
+    out = frame.copy(deep=False)
+    for name in schema.numeric:
+        if name in out.columns:
+            out[name] = _numeric(out[name])
+    for name in schema.categorical:
+        if name in out.columns:
+            out[name] = _categorical(out[name])
+    if schema.label is not None and schema.label in out.columns:
+        column = out[schema.label]
+        out[schema.label] = _numeric(column) if schema.label_numeric else _categorical(column)
+    return out
+
+
+def _numeric(column: pd.Series) -> pd.Series:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype(object)
+    if column.dtype == np.float64:
+        return column
+    if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
+        # Nullable dtypes (Int64, boolean) carry pd.NA, which float64 spells NaN.
+        return column.astype("float64") if not _nullable(column) else _nullable_float(column)
+    values = column.astype(object)
+    parsed = pd.to_numeric(values.map(_numeric_scalar), errors="coerce")
+    return pd.Series(np.asarray(parsed, dtype=np.float64), index=column.index, name=column.name)
+
+
+def _nullable(column: pd.Series) -> bool:
+    return isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
+
+
+def _nullable_float(column: pd.Series) -> pd.Series:
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.Series(values, index=column.index, name=column.name)
+
+
+def _numeric_scalar(value: object) -> object:
+    """A value pd.to_numeric reads: text stripped, bools as 0/1, missing as NaN."""
+    if isinstance(value, str):
+        text = value.strip()
+        return text if text else np.nan
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if value is None or value is pd.NA or value is pd.NaT:
+        return np.nan
+    return value
+
+
+def _categorical(column: pd.Series) -> pd.Series:
+    if column.dtype == object:
+        raw = column.to_numpy(dtype=object)
+        if _mixes_bool_and_number(set(map(type, raw))):
+            # Hashing makes True, 1 and 1.0 one key, yet True is "true" and 1
+            # is "1": a column mixing them is typed value by value.
+            typed = np.empty(len(raw), dtype=object)
+            typed[:] = [canonical_category(value) for value in raw]
+            return pd.Series(typed, index=column.index, name=column.name, dtype=object)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    values = list(uniques)
+    table = np.empty(len(values) + 1, dtype=object)
+    table[: len(values)] = [canonical_category(value) for value in values]
+    table[len(values)] = None  # code -1: missing
+    return pd.Series(table[codes], index=column.index, name=column.name, dtype=object)
+
+
+def _mixes_bool_and_number(types: set[type]) -> bool:
+    bools = any(issubclass(t, bool | np.bool_) for t in types)
+    numbers = any(
+        issubclass(t, Real | np.number) and not issubclass(t, bool | np.bool_) for t in types
+    )
+    return bools and numbers
