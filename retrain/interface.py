@@ -118,6 +118,9 @@ class RetrainSpec:
     registered_model: str
     alias: str = "champion"
     promote_margin: float = 0.0
+    # False while the model is pinned (after a rollback): the challenger is registered
+    # and scored, the alias never moves.
+    allow_promotion: bool = True
     version: int = SPEC_VERSION
 
     @property
