@@ -173,13 +173,14 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
             promote, reason = False, "no holdout to compare challenger and champion on"
         else:
             promote, reason = decide(challenger_score, champion_score, spec.promote_margin, metric)
+        if promote and not spec.allow_promotion:
+            # The model is pinned (a rollback): registered and scored, never promoted.
+            promote, reason = False, f"not promoted, the model is pinned (would have: {reason})"
         if promote:
             registry.promote(
                 mlflow_client, spec.registered_model, spec.alias, version, champion_version
             )
-        mlflow_client.set_model_version_tag(
-            spec.registered_model, version, registry.TAG_DECISION, reason
-        )
+        registry.record_decision(mlflow_client, spec.registered_model, version, reason)
         mlflow.set_tag(registry.TAG_DECISION, reason)
         reference = _scored_reference(spec, holdout, trained, positive)
         if reference is not None:

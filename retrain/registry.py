@@ -4,6 +4,11 @@ Versions carry the job id, the data digest and the trigger as tags; the serving
 alias (not a stage: stages are deprecated) marks the champion, and each promoted
 version remembers which version it replaced, so a roll back needs no history
 of our own.
+
+Decisions about a version (promoted, kept the champion, rolled back, serving
+again) are history: each goes under a new numbered tag (`mlmaint.decision.0001`,
+...), never over an earlier one; `mlmaint.decision` repeats the latest for
+readers that want only that.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ TAG_CODE = "mlmaint.code_version"
 TAG_FRAMEWORKS = "mlmaint.framework_versions"
 TAG_PREVIOUS = "mlmaint.previous_champion"
 TAG_DECISION = "mlmaint.decision"
+# Numbered decision tags: TAG_DECISION + ".0001", ".0002", ...
+DECISION_DIGITS = 4
 
 
 def client(tracking_uri: str) -> MlflowClient:
@@ -64,17 +71,58 @@ def promote(
     mlflow_client.set_registered_model_alias(name, alias, version)
 
 
+def decisions(tags: dict[str, str]) -> list[str]:
+    """A version's decisions, oldest first, from its tags."""
+    prefix = TAG_DECISION + "."
+    numbered = sorted(
+        (int(key.removeprefix(prefix)), value)
+        for key, value in tags.items()
+        if key.startswith(prefix) and key.removeprefix(prefix).isdigit()
+    )
+    return [value for _, value in numbered]
+
+
+def record_decision(mlflow_client: MlflowClient, name: str, version: str, text: str) -> str:
+    """Add a decision to a version's history; returns the tag key it went under.
+
+    Earlier decisions are never overwritten: each takes the next number.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = dict(mlflow_client.get_model_version(name, version).tags)
+        prefix = TAG_DECISION + "."
+        taken = [
+            int(key.removeprefix(prefix))
+            for key in tags
+            if key.startswith(prefix) and key.removeprefix(prefix).isdigit()
+        ]
+        key = f"{prefix}{max(taken, default=0) + 1:0{DECISION_DIGITS}d}"
+        mlflow_client.set_model_version_tag(name, version, key, text)
+        mlflow_client.set_model_version_tag(name, version, TAG_DECISION, text)
+    except MlflowException as exc:
+        raise RegistryError(
+            f"cannot record a decision on {name!r} version {version}: {exc}"
+        ) from exc
+    return key
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rollback:
     model: str
     from_version: str
     to_version: str
+    # The rolled-back-to version's reference (its tags); None where it has none.
     reference_uri: str | None
     reference_sha256: str | None
 
 
-def rollback(tracking_uri: str, name: str, alias: str = "champion") -> Rollback:
-    """Move `alias` back to the version the current champion replaced."""
+def rollback(tracking_uri: str, name: str, alias: str = "champion", *, note: str = "") -> Rollback:
+    """Move `alias` back to the version the current champion replaced.
+
+    Both versions get the decision in their history; `note` (who, when, the pin)
+    is added to it.
+    """
     mlflow_client = client(tracking_uri)
     current = by_alias(mlflow_client, name, alias)
     if current is None:
@@ -87,8 +135,15 @@ def rollback(tracking_uri: str, name: str, alias: str = "champion") -> Rollback:
         )
     target = mlflow_client.get_model_version(name, previous)
     mlflow_client.set_registered_model_alias(name, alias, previous)
-    mlflow_client.set_model_version_tag(
-        name, current.version, TAG_DECISION, f"rolled back to version {previous}"
+    suffix = f" ({note})" if note else ""
+    record_decision(
+        mlflow_client, name, str(current.version), f"rolled back to version {previous}{suffix}"
+    )
+    record_decision(
+        mlflow_client,
+        name,
+        str(previous),
+        f"serving again: rolled back from version {current.version}{suffix}",
     )
     return Rollback(
         model=name,
