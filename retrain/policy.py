@@ -3,7 +3,9 @@
 Pure: the daemon reads the store and hands the facts in. A model with a job
 queued or running gets no second one; the concurrency cap and the minimum
 interval hold for every trigger but the manual one, which only the duplicate
-and concurrency guards stop.
+and concurrency guards stop. A pinned model (rolled back by a person) gets no
+automatic job at all: a retrain would only be registered, never promoted, so
+it is not worth its GPU time; a manual one still runs (and cannot promote).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class PolicyInput:
     model_has_active_job: bool = False
     active_jobs: int = 0
     max_concurrent: int = 1
+    # "pinned to version 3 until ..." while a pin holds, else None.
+    pinned: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +71,8 @@ def decide(facts: PolicyInput) -> Decision:
         )
     if facts.manual:
         return Decision(submit=True, trigger=Trigger.MANUAL, reason="requested by hand")
+    if facts.pinned is not None:
+        return Decision(submit=False, trigger=None, reason=facts.pinned)
     if facts.last_job_at is not None and facts.now - facts.last_job_at < facts.min_interval:
         return Decision(
             submit=False,

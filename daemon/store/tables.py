@@ -77,6 +77,8 @@ class CheckStatus(enum.StrEnum):
 class AlertState(enum.StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
+    # A one-time event (a retrain decision): told once, kept as history, never firing.
+    EVENT = "event"
 
 
 class NotificationState(enum.StrEnum):
@@ -109,6 +111,12 @@ class Model(Base):
     current_version: Mapped[str | None] = mapped_column(String(64))
     reference_uri: Mapped[str | None] = mapped_column(Text)
     reference_sha256: Mapped[str | None] = mapped_column(String(64))
+    # A rollback pins the model to the version it rolled back to: no automatic
+    # promotion until `retrain unpin`, or until `pinned_until` (None: no expiry).
+    pinned_version: Mapped[str | None] = mapped_column(String(64))
+    pinned_at: Mapped[datetime | None]
+    pinned_until: Mapped[datetime | None]
+    pinned_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class FeatureLayout(Base):
