@@ -17,6 +17,12 @@ class Finding:
     "performance", "estimated_performance", "operations", "retrain", "framework"),
     `subject` what it is about (a column, a metric, a package). A finding that is not
     firing resolves the alert with the same fingerprint, if one is firing.
+
+    A finding with an `event_id` is an event, not a state: something that happened
+    once (a promotion, a skipped promotion, a rollback, a failed retrain). It is told
+    once, whatever `firing` says, and never repeats or resolves; the same event
+    handed in again (a poll retried after a crash) is recognised by its id and
+    sends nothing.
     """
 
     scope: str
@@ -29,8 +35,10 @@ class Finding:
     threshold: float | None = None
     link: str | None = None
     details: Mapping[str, object] = field(default_factory=dict)
+    event_id: str | None = None
 
     @property
     def fingerprint(self) -> str:
-        key = "\x1f".join((self.scope, self.kind, self.subject))
+        parts = (self.scope, self.kind, self.subject)
+        key = "\x1f".join(parts if self.event_id is None else (*parts, self.event_id))
         return hashlib.sha256(key.encode()).hexdigest()[:32]

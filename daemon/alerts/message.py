@@ -33,10 +33,12 @@ class Change(enum.StrEnum):
     ESCALATED = "escalated"
     REPEAT = "repeat"
     RESOLVED = "resolved"
+    # An event told once (a retrain decision): no firing state behind it.
+    NOTICE = "notice"
 
 
 # A grouped notification's kind: the most pressing change it holds.
-_KIND_ORDER = (Change.FIRING, Change.ESCALATED, Change.REPEAT, Change.RESOLVED)
+_KIND_ORDER = (Change.FIRING, Change.ESCALATED, Change.NOTICE, Change.REPEAT, Change.RESOLVED)
 
 
 class PayloadError(ValueError):
@@ -83,17 +85,24 @@ class AlertGroup:
     def title(self) -> str:
         if len(self.items) == 1:
             item = self.items[0]
+            if item.change is Change.NOTICE:
+                # An event's summary says what happened; it may name the scope already.
+                if item.summary.startswith(f"{self.scope}:"):
+                    return item.summary
+                return f"{self.scope}: {item.summary}"
             label = {
                 Change.FIRING: "firing",
                 Change.ESCALATED: f"escalated to {item.severity.value}",
                 Change.REPEAT: "still firing",
                 Change.RESOLVED: "resolved",
+                Change.NOTICE: "noticed",
             }[item.change]
             return f"{self.scope}: {item.kind} on {item.subject} {label}"
         parts = []
         for change, label in (
             (Change.FIRING, "firing"),
             (Change.ESCALATED, "escalated"),
+            (Change.NOTICE, "notice"),
             (Change.REPEAT, "still firing"),
             (Change.RESOLVED, "resolved"),
         ):

@@ -8,7 +8,10 @@ resolved. What people were told is kept apart from the state (`notified_state`):
 - a resolution is announced only once the alert has stayed resolved for the
   `cooldown`: an alert that flaps inside the cooldown never told anyone it
   resolved, so firing again is not news and nothing is sent;
-- every change of one scope in one cycle goes into one message per channel.
+- every change of one scope in one cycle goes into one message per channel;
+- an event (a finding with an `event_id`: a promotion, a rollback, a failed
+  retrain) is told once and kept as an alert row in state `event`, which never
+  fires, repeats or resolves; the same event handed in again sends nothing.
 
 Routing: a channel takes an alert when its `min_severity` allows it and its
 `models` list is empty or names the scope. Quiet hours hold non-critical messages
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 
 NOTIFIED_FIRING = "firing"
 NOTIFIED_RESOLVED = "resolved"
+NOTIFIED_EVENT = "event"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +64,8 @@ class PolicyOutcome:
     escalated: int = 0
     repeated: int = 0
     resolved: int = 0
+    # Events told (each once: one already on record is not told again).
+    events: int = 0
     # Alerts that changed state without a message: held resolutions, flaps, acks.
     quiet: int = 0
     notification_ids: tuple[int, ...] = field(default_factory=tuple)
@@ -156,6 +162,9 @@ class _Cycle:
             # Sent where the firing message went, even if the severity dropped since.
             severity = max_severity(severity, _severity(alert.notified_severity))
             alert.notified_state = NOTIFIED_RESOLVED
+        elif change is Change.NOTICE:
+            alert.notified_state = NOTIFIED_EVENT
+            alert.notified_severity = severity.value
         else:
             alert.notified_state = NOTIFIED_FIRING
             alert.notified_severity = severity.value
@@ -203,6 +212,31 @@ def _fire(session: Session, alert: Alert | None, f: Finding, now: datetime, cycl
     notified = _severity(alert.notified_severity)
     if SEVERITY_RANK[f.severity] > SEVERITY_RANK[notified]:
         cycle.notify(alert, Change.ESCALATED, now)
+
+
+def _event(session: Session, alert: Alert | None, f: Finding, now: datetime, cycle: _Cycle) -> None:
+    """Tell an event once; one on record already (the same event id) was told then."""
+    if alert is not None:
+        return
+    alert = Alert(
+        fingerprint=f.fingerprint,
+        scope=f.scope,
+        kind=f.kind,
+        subject=f.subject,
+        state=AlertState.EVENT,
+        severity=f.severity.value,
+        summary=f.summary,
+        details=_details(f),
+        first_fired_at=now,
+        last_fired_at=now,
+        last_seen_at=now,
+        # An event is over as it happens: nothing for the report to count as firing.
+        resolved_at=now,
+        fire_count=1,
+    )
+    session.add(alert)
+    session.flush()
+    cycle.notify(alert, Change.NOTICE, now)
 
 
 def _clear(alert: Alert, now: datetime, settings: Settings, cycle: _Cycle) -> None:
@@ -292,6 +326,7 @@ def _outcome(cycle: _Cycle, ids: tuple[int, ...]) -> PolicyOutcome:
         escalated=cycle.counts[Change.ESCALATED],
         repeated=cycle.counts[Change.REPEAT],
         resolved=cycle.counts[Change.RESOLVED],
+        events=cycle.counts[Change.NOTICE],
         quiet=cycle.quiet,
         notification_ids=ids,
     )
@@ -320,7 +355,9 @@ def apply_findings(
         }
         for fingerprint, f in latest.items():
             alert = existing.get(fingerprint)
-            if f.firing:
+            if f.event_id is not None:
+                _event(session, alert, f, now, cycle)
+            elif f.firing:
                 _fire(session, alert, f, now, cycle)
             elif alert is not None:
                 _clear(alert, now, settings, cycle)

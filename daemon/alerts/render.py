@@ -15,6 +15,7 @@ CHANGE_LABEL = {
     Change.ESCALATED: "ESCALATED",
     Change.REPEAT: "STILL FIRING",
     Change.RESOLVED: "RESOLVED",
+    Change.NOTICE: "NOTICE",
 }
 
 
@@ -58,12 +59,20 @@ def text(payload: Payload) -> str:
         return f"{payload.text}{tail}\n"
     lines = [payload.title, ""]
     lines.extend(item_line(i) for i in payload.items)
-    lines.append("")
-    lines.append("Acknowledge with `mlmaint alerts ack ID`; firing alerts: `mlmaint alerts list`.")
+    if any(i.change is not Change.NOTICE for i in payload.items):
+        lines.append("")
+        lines.append(
+            "Acknowledge with `mlmaint alerts ack ID`; firing alerts: `mlmaint alerts list`."
+        )
     return "\n".join(lines) + "\n"
 
 
-_COLOR = {Change.FIRING: "#b00020", Change.ESCALATED: "#b00020", Change.REPEAT: "#a05a00"}
+_COLOR = {
+    Change.FIRING: "#b00020",
+    Change.ESCALATED: "#b00020",
+    Change.REPEAT: "#a05a00",
+    Change.NOTICE: "#0b57d0",
+}
 
 
 def html(payload: Payload) -> str:

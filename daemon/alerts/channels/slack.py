@@ -36,6 +36,7 @@ _EMOJI = {
     Change.ESCALATED: ":rotating_light:",
     Change.REPEAT: ":large_orange_circle:",
     Change.RESOLVED: ":large_green_circle:",
+    Change.NOTICE: ":information_source:",
 }
 
 
