@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from checks.performance import Metric
+
 SPEC_VERSION = 1
 OUTCOME_VERSION = 1
 
@@ -121,6 +123,12 @@ class RetrainSpec:
     # False while the model is pinned (after a rollback): the challenger is registered
     # and scored, the alias never moves.
     allow_promotion: bool = True
+    # The configured `checks.performance.metric` (the checks' vocabulary): it decides the
+    # promotion as it decides the alert. None (a spec from before it travelled): the
+    # task's default, see `retrain.evaluate.spec_metric`.
+    metric: Metric | None = None
+    # Directories put first on the job's import path: where entrypoint modules are found.
+    python_path: tuple[str, ...] = ()
     version: int = SPEC_VERSION
 
     @property
@@ -141,9 +149,16 @@ class RetrainSpec:
         if not isinstance(version, int) or version > SPEC_VERSION:
             raise VersionError("retrain spec", version, SPEC_VERSION)
         holdout = data.pop("holdout")
+        metric = data.pop("metric", None)
+        if metric is not None:
+            from checks.performance import Metric
+
+            metric = Metric(metric)
         return cls(
             **{
                 **data,
+                "metric": metric,
+                "python_path": tuple(data.get("python_path", ())),
                 "task": TaskKind(data["task"]),
                 "trainer": TrainerKind(data["trainer"]),
                 "numeric": tuple(data["numeric"]),
@@ -176,6 +191,9 @@ class RetrainOutcome:
     reference_uri: str | None = None
     # The scored reference (holdout with the new version's predictions): its own hash.
     reference_sha256: str | None = None
+    # Set when the job found its snapshot already registered: the version that holds that
+    # data. Nothing was trained or registered; `reason` says so.
+    existing_version: str | None = None
     training_metrics: Mapping[str, float] = field(default_factory=dict)
     framework_versions: Mapping[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
