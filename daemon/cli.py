@@ -2,31 +2,84 @@
 
 Each command imports what it needs inside its body, so `mlmaint --help` and the
 daemon's start-up never import torch, mlflow or evidently.
+
+Each command also declares the secrets it uses (`@needs`); the config is loaded
+with exactly those, so `db upgrade` runs without the Slack webhook while `run`
+still refuses to start (78) when any secret of an enabled feature is missing.
+A command that declares nothing gets the daemon's needs; tests walk the tree so
+that none is left undeclared.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from daemon import __version__
-from daemon.config import EX_CONFIG, ConfigError, default_config_path, load_config
+from daemon.config import EX_CONFIG, ConfigError, Needs, default_config_path, load_config
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from daemon.config import Settings
+    from daemon.config import SecretUse, Settings
 
 log = logging.getLogger(__name__)
 
 EX_SOFTWARE = 70
 EX_UNAVAILABLE = 69
 EX_TEMPFAIL = 75
+
+
+@dataclasses.dataclass(frozen=True)
+class Declared:
+    """The secrets a command resolves when it loads the config.
+
+    `needs`: the areas of secrets it uses. `channel_option`: the option naming
+    the one alert channel whose secrets it needs, instead of every channel's.
+    """
+
+    needs: Needs
+    channel_option: str | None = None
+
+
+_DECLARED = "_mlmaint_needs"
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def needs(areas: Needs, *, channel_option: str | None = None) -> Callable[[_F], _F]:
+    """Declare a command's secrets; put it right under `@group.command(...)`."""
+
+    def mark(function: _F) -> _F:
+        setattr(function, _DECLARED, Declared(areas, channel_option))
+        return function
+
+    return mark
+
+
+def declared(command: click.Command) -> Declared | None:
+    """What `command` declared it needs; None when it declared nothing."""
+    found = getattr(command.callback, _DECLARED, None)
+    return found if isinstance(found, Declared) else None
+
+
+class Group(click.Group):
+    """A secret asked for after loading that is not set exits 78, as at loading."""
+
+    group_class = type
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            ctx.exit(EX_CONFIG)
 
 
 class Context:
@@ -38,9 +91,15 @@ class Context:
 
     @property
     def settings(self) -> Settings:
+        """The config, with the secrets the running command declared it needs."""
         if self._settings is None:
+            click_ctx = click.get_current_context()
+            found = declared(click_ctx.command) or Declared(Needs.DAEMON)
+            channels = None
+            if found.channel_option is not None:
+                channels = (str(click_ctx.params[found.channel_option]),)
             try:
-                self._settings = load_config(self.config_path)
+                self._settings = load_config(self.config_path, needs=found.needs, channels=channels)
             except ConfigError as exc:
                 click.echo(str(exc), err=True)
                 sys.exit(EX_CONFIG)
@@ -56,7 +115,7 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -84,12 +143,25 @@ def config() -> None:
 
 
 @config.command("check")
+@needs(Needs.NOTHING)
 @pass_ctx
 def config_check(ctx: Context) -> None:
-    """Validate the config file and print the resolved settings, secrets masked."""
-    from daemon.config import masked_dump
+    """Validate the config file and print the resolved settings, secrets masked.
+
+    It checks the file for the daemon: a secret that is not set fails it (78),
+    with the commands that need that secret named.
+    """
+    from daemon.config import masked_dump, secret_uses
 
     settings = ctx.settings
+    if settings.unresolved:
+        problems = [
+            f"{use.key}: {settings.unresolved[use.key]}; needed by {', '.join(needed_by(use))}"
+            for use in secret_uses(settings)
+            if use.key in settings.unresolved
+        ]
+        click.echo(str(ConfigError(str(ctx.config_path), problems)), err=True)
+        sys.exit(EX_CONFIG)
     click.echo(json.dumps(masked_dump(settings), indent=2, sort_keys=False, default=str))
     click.echo(f"{ctx.config_path}: valid, {len(settings.models)} model(s)", err=True)
 
@@ -103,6 +175,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@needs(Needs.STORE)
 @click.option("--revision", default="head", show_default=True)
 @pass_ctx
 def db_upgrade(ctx: Context, revision: str) -> None:
@@ -119,6 +192,7 @@ def db_upgrade(ctx: Context, revision: str) -> None:
 
 
 @db.command("current")
+@needs(Needs.STORE)
 @pass_ctx
 def db_current(ctx: Context) -> None:
     """Print the store's schema revision and whether it is the latest."""
@@ -138,6 +212,7 @@ def db_current(ctx: Context) -> None:
 
 
 @db.command("check")
+@needs(Needs.STORE)
 @pass_ctx
 def db_check(ctx: Context) -> None:
     """Fail when the ORM tables and the migrations disagree (alembic check)."""
@@ -159,6 +234,7 @@ def db_check(ctx: Context) -> None:
 
 
 @main.command()
+@needs(Needs.DAEMON)
 @pass_ctx
 def run(ctx: Context) -> None:
     """Run the daemon: the scheduler, the HTTP API and the jobs, until stopped."""
@@ -171,7 +247,9 @@ def run(ctx: Context) -> None:
     sys.exit(run_service(ctx.config_path, settings))
 
 
+# The demo writes and loads its own config; it reads nothing of the user's.
 @main.command()
+@needs(Needs.NOTHING)
 @click.option(
     "--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path("var/demo")
 )
@@ -184,7 +262,9 @@ def demo(workdir: Path, days: int, seed: int) -> None:
     sys.exit(run_demo(workdir, days=days, seed=seed))
 
 
+# --alert records findings and queues notifications; the daemon delivers them.
 @main.command()
+@needs(Needs.STORE)
 @click.argument("model")
 @click.option("--window", "window", default=None, help="window length, e.g. 24h (default: config)")
 @click.option("--alert/--no-alert", default=False, help="hand the findings to the alert policy")
@@ -196,7 +276,79 @@ def check(ctx: Context, model: str, window: str | None, alert: bool) -> None:
     sys.exit(print_check(ctx.settings, model, window=window, alert=alert))
 
 
-class _ModelOrCommand(click.Group):
+# Opens the store (the models row of the serving version) and MLflow; no other secret.
+@main.command()
+@needs(Needs.STORE)
+@click.argument("name")
+@click.option(
+    "--model-uri",
+    default=None,
+    metavar="models:/NAME@ALIAS",
+    help="the registered model and its serving alias (default: models:/NAME@champion)",
+)
+@click.option(
+    "--task",
+    type=click.Choice(["binary_classification", "multiclass_classification", "regression"]),
+    default=None,
+    help="default: from the model (scikit-learn classifiers and regressors)",
+)
+@click.option(
+    "--sample",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="a few rows of the prediction log (.jsonl, .csv, .parquet): its column names",
+)
+@click.option(
+    "--reference",
+    default=None,
+    metavar="FILE|mlflow-dataset|first-window",
+    help="what the checks compare with: a .parquet or .csv file, the dataset the version's "
+    "run logged, or the first window of production",
+)
+@click.option(
+    "--reference-start", default=None, help="first-window: ISO start (default: this hour)"
+)
+@click.option("--reference-end", default=None, help="first-window: ISO end (default: start + 1d)")
+@click.option("--logs", default=None, metavar="GLOB", help="prediction log files (default: HTTP)")
+@click.option(
+    "--log-format",
+    type=click.Choice(["jsonl", "csv", "parquet"]),
+    default=None,
+    help="default: from the --logs suffix",
+)
+@click.option(
+    "--labels",
+    type=click.Choice(["http", "none"]),
+    default="http",
+    show_default=True,
+    help="labels pushed to POST /v1/models/NAME/labels, or none",
+)
+@click.option("--id", "id_column", default=None, metavar="COLUMN", help="the prediction id")
+@click.option("--timestamp", "timestamp_column", default=None, metavar="COLUMN")
+@click.option("--prediction", "prediction_column", default=None, metavar="COLUMN")
+@click.option("--score", "score_column", default=None, metavar="COLUMN", help="P(positive)")
+@click.option("--label", "label_column", default=None, metavar="COLUMN")
+@click.option("--latency", "latency_column", default=None, metavar="COLUMN")
+@click.option("--error", "error_column", default=None, metavar="COLUMN")
+@click.option("--numeric", multiple=True, metavar="COLUMN", help="monitor this input as numeric")
+@click.option("--categorical", multiple=True, metavar="COLUMN", help="... as categorical")
+@click.option("--ignore", multiple=True, metavar="COLUMN", help="a log column not to monitor")
+@click.option("--positive", default=None, help="the positive class (default: the greatest)")
+@click.option("--metric", default=None, help="the performance metric (default: the task's)")
+@click.option("--dry-run", is_flag=True, help="print the table; record and write nothing")
+@pass_ctx
+def onboard(ctx: Context, /, name: str, **options: object) -> None:
+    """Monitor NAME, a model that already serves from the MLflow registry.
+
+    Appends its [[models]] table to the config file (validated with it first)
+    and records its reference for the serving version.
+    """
+    from daemon.onboarding import onboard_command
+
+    sys.exit(onboard_command(ctx.settings, ctx.config_path, name, options, echo=click.echo))
+
+
+class _ModelOrCommand(Group):
     """`retrain MODEL` and `retrain rollback MODEL`: a first word that is no subcommand
     is a model name, handed to the `now` subcommand."""
 
@@ -214,6 +366,7 @@ def retrain() -> None:
 
 
 @retrain.command("now", hidden=True)
+@needs(Needs.STORE)
 @click.argument("model")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="wait for the job")
 @pass_ctx
@@ -225,16 +378,43 @@ def retrain_now(ctx: Context, model: str, wait: bool) -> None:
 
 
 @retrain.command("rollback")
+@needs(Needs.STORE)
 @click.argument("model")
+@click.option("--pin-for", default=None, help="pin for this long, e.g. 7d (default: until unpin)")
+@click.option("--until", default=None, help="pin until this date or ISO time (UTC): 2026-12-31")
 @pass_ctx
-def retrain_rollback(ctx: Context, model: str) -> None:
-    """Move MODEL's serving alias back to the version it replaced."""
+def retrain_rollback(ctx: Context, model: str, pin_for: str | None, until: str | None) -> None:
+    """Move MODEL's serving alias back to the version it replaced, and pin it there.
+
+    While pinned, no retrain promotes automatically: the policy starts none, and
+    `mlmaint retrain MODEL` registers its challenger without promoting it.
+    """
+    import getpass
+
     from daemon.retraining import rollback_command
 
-    sys.exit(rollback_command(ctx.settings, model, echo=click.echo))
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    sys.exit(
+        rollback_command(ctx.settings, model, echo=click.echo, pin_for=pin_for, until=until, by=who)
+    )
+
+
+@retrain.command("unpin")
+@needs(Needs.STORE)
+@click.argument("model")
+@pass_ctx
+def retrain_unpin(ctx: Context, model: str) -> None:
+    """Lift MODEL's pin: retrains may promote again."""
+    from daemon.retraining import unpin_command
+
+    sys.exit(unpin_command(ctx.settings, model, echo=click.echo))
 
 
 @main.command()
+@needs(Needs.STORE)
 @click.option(
     "--format",
     "fmt",
@@ -260,7 +440,9 @@ def frameworks(ctx: Context, fmt: str) -> None:
     sys.exit(status)
 
 
+# --send queues the summary and the email in the outbox; the daemon delivers them.
 @main.command()
+@needs(Needs.STORE)
 @click.option("--week", default=None, help="ISO week, e.g. 2026-W47 (default: last week)")
 @click.option("--send", is_flag=True, help="also queue the Slack summary and the email")
 @pass_ctx
@@ -272,6 +454,7 @@ def report(ctx: Context, week: str | None, send: bool) -> None:
 
 
 @main.command()
+@needs(Needs.STORE)
 @pass_ctx
 def status(ctx: Context) -> None:
     """Print the daemon's state from the store."""
@@ -289,7 +472,9 @@ def status(ctx: Context) -> None:
         engine.dispose()
 
 
+# A worker talks to the broker only: the daemon's store and channels are not its business.
 @main.command()
+@needs(Needs.NOTHING)
 @click.option("--concurrency", type=int, default=1, show_default=True, help="one per GPU")
 @click.option("--hostname", default=None, help="Celery node name (default: celery@host)")
 @pass_ctx
@@ -306,6 +491,7 @@ def alerts() -> None:
 
 
 @alerts.command("list")
+@needs(Needs.STORE)
 @pass_ctx
 def alerts_list(ctx: Context) -> None:
     """List firing alerts."""
@@ -315,6 +501,7 @@ def alerts_list(ctx: Context) -> None:
 
 
 @alerts.command("ack")
+@needs(Needs.STORE)
 @click.argument("alert_id", type=int)
 @click.option("--until", default=None, help="ISO time or duration ('4h', '2d'); default: resolve")
 @click.option("--note", default=None, help="why it is acknowledged")
@@ -327,6 +514,7 @@ def alerts_ack(ctx: Context, alert_id: int, until: str | None, note: str | None)
 
 
 @alerts.command("test")
+@needs(Needs.STORE | Needs.CHANNELS, channel_option="channel")
 @click.option("--channel", "channel", required=True, help="a channel name from [[alerts.channels]]")
 @pass_ctx
 def alerts_test(ctx: Context, channel: str) -> None:
@@ -342,6 +530,7 @@ def service() -> None:
 
 
 @service.command("install")
+@needs(Needs.NOTHING)
 @click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -397,6 +586,37 @@ def service_install(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output}; then: systemctl daemon-reload && systemctl enable --now mlmaint")
+
+
+# --------------------------------------------------------------------------- needs
+
+
+def commands(
+    group: click.Group = main, prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], click.Command]]:
+    """Every leaf command under `group` with its path of names."""
+    found: list[tuple[tuple[str, ...], click.Command]] = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found.extend(commands(command, (*prefix, name)))
+        else:
+            found.append(((*prefix, name), command))
+    return found
+
+
+def needed_by(use: SecretUse) -> list[str]:
+    """The command lines that resolve this secret, as a person would type them."""
+    lines: list[str] = []
+    for path, command in commands():
+        found = declared(command) or Declared(Needs.DAEMON)
+        if not use.area & found.needs:
+            continue
+        line = "mlmaint " + " ".join(path)
+        option = found.channel_option
+        if option is not None and use.area is Needs.CHANNELS:
+            line += f" --{option} {use.channel}"
+        lines.append(line)
+    return lines
 
 
 if __name__ == "__main__":

@@ -6,15 +6,23 @@ was expected and what was found (`models[2].checks.drift.threshold: must be > 0,
 got -1`). Secrets are never in the file: the file names an environment variable
 or a file (a systemd credential) and the value is resolved at load time into a
 `Secret`, which never prints its value.
+
+A command resolves only the secrets it uses: the caller says what it `Needs`
+(the daemon, the default, needs every secret of an enabled feature). A needed
+secret that is not set fails the load with its key path; one that is not
+needed is recorded, and `Settings.secret(key)` raises `SecretNotSet` if
+something asks for it anyway, so a command that forgot a need still fails with
+the key named rather than running without it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -94,6 +102,48 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+class SecretNotSet(ConfigError):
+    """A secret was asked for that the command did not resolve at load time."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(source, [f"{key}: {reason}"])
+
+
+class Needs(enum.Flag):
+    """The secrets a command resolves when it loads the config, by area."""
+
+    NOTHING = 0
+    # store.password: every command that opens the store.
+    STORE = enum.auto()
+    # service.api_token: the HTTP API the daemon serves.
+    API_TOKEN = enum.auto()
+    # models[i].source/labels.password: the SQL sources the sampler reads.
+    SOURCES = enum.auto()
+    # alerts.channels[i].*: the enabled channels (narrowed by `channels=`).
+    CHANNELS = enum.auto()
+    DAEMON = STORE | API_TOKEN | SOURCES | CHANNELS
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SecretUse:
+    """One secret reference in the config: where it is, what needs it, if it must be set."""
+
+    key: str
+    ref: SecretRef
+    area: Needs
+    # The alert channel it belongs to (area CHANNELS), for a command that names one.
+    channel: str | None = None
+    # False where its feature is switched off: then an unset secret is no problem.
+    required: bool = True
+
+    def needed(self, needs: Needs, channels: Collection[str] | None) -> bool:
+        if not self.required or not (self.area & needs):
+            return False
+        return self.area is not Needs.CHANNELS or channels is None or self.channel in channels
 
 
 class SecretRef(_Frozen):
@@ -694,6 +744,11 @@ class Settings(_Frozen):
     models: tuple[ModelSettings, ...] = ()
     # Resolved secrets by key path; filled by load_config, never from the file.
     secrets: Mapping[str, Secret] = Field(default_factory=dict, exclude=True)
+    # Required secrets the loading command did not need and could not resolve:
+    # key path -> why ("secret not set (env X is missing)").
+    unresolved: Mapping[str, str] = Field(default_factory=dict, exclude=True)
+    # Where the settings came from, for errors raised after loading.
+    loaded_from: str = Field(default="<config>", exclude=True)
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -714,6 +769,14 @@ class Settings(_Frozen):
         raise KeyError(f"unknown model {name!r} (configured: {known})")
 
     def secret(self, key: str) -> Secret | None:
+        """The resolved secret at `key`; None when it is optional and not set.
+
+        Raises SecretNotSet for a required secret the loading command did not
+        declare it needs and that is not set, naming the key.
+        """
+        reason = self.unresolved.get(key)
+        if reason is not None:
+            raise SecretNotSet(self.loaded_from, key, reason)
         return self.secrets.get(key)
 
     def repeat_interval(self, kind: str) -> timedelta:
@@ -779,47 +842,89 @@ def _describe(error: Mapping[str, object]) -> str:
     return f"{message[0].lower()}{message[1:]}, got {found!r}"
 
 
-def _resolve_secrets(
-    settings: Settings, environ: Mapping[str, str]
-) -> tuple[dict[str, Secret], list[str]]:
-    """Resolve every SecretRef; a missing secret is an error only where it is needed."""
-    found: dict[str, Secret] = {}
-    problems: list[str] = []
-
-    def visit(ref: SecretRef | None, key: str, required: bool) -> None:
-        if ref is None:
-            return
-        try:
-            secret = ref.resolve(environ)
-        except ValueError as exc:
-            problems.append(f"{key}: {exc}")
-            return
-        if secret is not None:
-            found[key] = secret
-        elif required:
-            problems.append(f"{key}: secret not set ({ref.describe()} is missing)")
-
-    visit(settings.service.api_token, "service.api_token", required=True)
-    visit(settings.store.password, "store.password", required=True)
+def secret_uses(settings: Settings) -> tuple[SecretUse, ...]:
+    """Every secret reference in the settings, with its key path and what needs it."""
+    uses: list[SecretUse] = []
+    if settings.service.api_token is not None:
+        uses.append(
+            SecretUse(key="service.api_token", ref=settings.service.api_token, area=Needs.API_TOKEN)
+        )
+    if settings.store.password is not None:
+        uses.append(SecretUse(key="store.password", ref=settings.store.password, area=Needs.STORE))
     for i, channel in enumerate(settings.alerts.channels):
-        key = f"alerts.channels[{i}]"
+        refs: dict[str, SecretRef | None] = {}
         if isinstance(channel, SlackChannel):
-            visit(channel.webhook_url, f"{key}.webhook_url", required=channel.enabled)
+            refs["webhook_url"] = channel.webhook_url
         elif isinstance(channel, EmailChannel):
-            visit(channel.password, f"{key}.password", required=channel.enabled)
+            refs["password"] = channel.password
         elif isinstance(channel, WebhookChannel):
-            visit(channel.token, f"{key}.token", required=channel.enabled)
+            refs["token"] = channel.token
+        for name, ref in refs.items():
+            if ref is not None:
+                uses.append(
+                    SecretUse(
+                        key=f"alerts.channels[{i}].{name}",
+                        ref=ref,
+                        area=Needs.CHANNELS,
+                        channel=channel.name,
+                        required=channel.enabled,
+                    )
+                )
     for i, model in enumerate(settings.models):
         for part, source in (("source", model.source), ("labels", model.labels)):
-            if isinstance(source, SqlSource):
-                visit(source.password, f"models[{i}].{part}.password", required=True)
-    return found, problems
+            if isinstance(source, SqlSource) and source.password is not None:
+                uses.append(
+                    SecretUse(
+                        key=f"models[{i}].{part}.password", ref=source.password, area=Needs.SOURCES
+                    )
+                )
+    return tuple(uses)
+
+
+def _resolve_secrets(
+    settings: Settings,
+    environ: Mapping[str, str],
+    needs: Needs,
+    channels: Collection[str] | None,
+) -> tuple[dict[str, Secret], dict[str, str], list[str]]:
+    """Resolve every SecretRef: (found, unresolved but not needed, problems of needed ones)."""
+    found: dict[str, Secret] = {}
+    unresolved: dict[str, str] = {}
+    problems: list[str] = []
+    for use in secret_uses(settings):
+        try:
+            secret = use.ref.resolve(environ)
+        except ValueError as exc:
+            reason = str(exc)
+        else:
+            if secret is not None:
+                found[use.key] = secret
+                continue
+            reason = f"secret not set ({use.ref.describe()} is missing)"
+        if use.needed(needs, channels):
+            problems.append(f"{use.key}: {reason}")
+        elif use.required:
+            unresolved[use.key] = reason
+    return found, unresolved, problems
 
 
 def parse_config(
-    data: Mapping[str, object], source: str = "<config>", environ: Mapping[str, str] | None = None
+    data: Mapping[str, object],
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+    *,
+    needs: Needs = Needs.DAEMON,
+    channels: Collection[str] | None = None,
 ) -> Settings:
-    """Validate a parsed TOML document; raises ConfigError listing every problem."""
+    """Validate a parsed TOML document; raises ConfigError listing every problem.
+
+    Only the secrets in `needs` must be set (`channels` narrows CHANNELS to the
+    named channels); the others are resolved where they are set.
+    """
+    # These are filled by loading, never read from the file.
+    loaded_only = sorted(set(data) & {"secrets", "unresolved", "loaded_from"})
+    if loaded_only:
+        raise ConfigError(source, [f"{key}: unknown key" for key in loaded_only])
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -827,14 +932,26 @@ def parse_config(
             f"{_key_path(tuple(err['loc']), data)}: {_describe(err)}" for err in exc.errors()
         ]
         raise ConfigError(source, problems) from exc
-    secrets, problems = _resolve_secrets(settings, os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    secrets, unresolved, problems = _resolve_secrets(settings, env, needs, channels)
     if problems:
         raise ConfigError(source, problems)
-    return settings.model_copy(update={"secrets": secrets})
+    return settings.model_copy(
+        update={"secrets": secrets, "unresolved": unresolved, "loaded_from": source}
+    )
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate config.toml; relative paths in it stay relative to the cwd."""
+def load_config(
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    needs: Needs = Needs.DAEMON,
+    channels: Collection[str] | None = None,
+) -> Settings:
+    """Read and validate config.toml; relative paths in it stay relative to the cwd.
+
+    `needs` names the secrets the caller uses (default: all the daemon's).
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
@@ -845,7 +962,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Setting
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
-    return parse_config(data, str(path), environ)
+    return parse_config(data, str(path), environ, needs=needs, channels=channels)
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:

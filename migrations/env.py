@@ -31,10 +31,10 @@ def _engine() -> Engine:
     if engine is not None:
         return engine
     # `alembic -c migrations/alembic.ini ...`: use mlmaint's own config file.
-    from daemon.config import default_config_path, load_config
+    from daemon.config import Needs, default_config_path, load_config
     from daemon.store.engine import make_engine
 
-    settings = load_config(default_config_path())
+    settings = load_config(default_config_path(), needs=Needs.STORE)
     return make_engine(settings.store.url, settings.secret("store.password"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -15,7 +16,9 @@ from daemon.config import (
     ConfigError,
     DriftMethod,
     FileSource,
+    Needs,
     Secret,
+    SecretNotSet,
     load_config,
     masked_dump,
     parse_config,
@@ -159,3 +162,152 @@ def test_config_check_prints_resolved_settings_with_secrets_masked(tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     assert '"service.api_token": "***"' in proc.stdout
     assert "tok-very-secret" not in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- per-command secrets
+
+
+def _secrets_config(tmp_path: Path, store_url: str) -> Path:
+    """A store behind a password, an outbox, and Slack and a webhook enabled."""
+    path = tmp_path / "secrets.toml"
+    path.write_text(
+        f"""
+[store]
+url = "{store_url}"
+password = {{ env = "T_DB_PASSWORD" }}
+
+[[alerts.channels]]
+name = "outbox"
+kind = "file"
+path = "{tmp_path / "outbox.jsonl"}"
+
+[[alerts.channels]]
+name = "slack"
+kind = "slack"
+webhook_url = {{ env = "T_SLACK_HOOK" }}
+
+[[alerts.channels]]
+name = "pager"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+token = {{ env = "T_PAGER_TOKEN" }}
+"""
+    )
+    return path
+
+
+def test_each_command_resolves_only_the_secrets_it_uses(tmp_path: Path) -> None:
+    import uuid
+
+    from click.testing import CliRunner
+    from sqlalchemy import text
+
+    from daemon.cli import main
+    from tests.conftest import _pg_admin, drop_pg_database, pg_url
+
+    name = f"mlmaint_t_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    try:
+        config = _secrets_config(tmp_path, pg_url(name))
+        # The Slack and webhook secrets are unset; only the store's password is there.
+        env = {"T_DB_PASSWORD": "pw", "T_SLACK_HOOK": None, "T_PAGER_TOKEN": None}
+        runner = CliRunner()
+
+        def cli(*args: str, **extra: str | None) -> tuple[int, str]:
+            result = runner.invoke(main, ["--config", str(config), *args], env={**env, **extra})
+            return result.exit_code, result.output
+
+        code, out = cli("db", "upgrade")
+        assert code == 0, out
+        code, out = cli("db", "current")
+        assert code == 0 and "up to date" in out, out
+        code, out = cli("db", "check")
+        assert code == 0, out
+        code, out = cli("status")
+        assert code == 0 and "no daemon holds the leader lock" in out, out
+        code, out = cli("alerts", "list")
+        assert code == 0 and "no firing alerts" in out, out
+        # A channel test needs that channel's secret, not the others'.
+        code, out = cli("alerts", "test", "--channel", "outbox")
+        assert code == 0 and "sent" in out, out
+        sent = (tmp_path / "outbox.jsonl").read_text().splitlines()
+        assert len(sent) == 1 and '"kind": "test"' in sent[0]
+        code, out = cli("alerts", "test", "--channel", "slack")
+        assert code == EX_CONFIG
+        assert "alerts.channels[1].webhook_url: secret not set (env T_SLACK_HOOK" in out
+        assert "channels[2]" not in out
+        # The store's password is what the store commands need.
+        code, out = cli("db", "current", T_DB_PASSWORD=None)
+        assert code == EX_CONFIG
+        assert "store.password: secret not set (env T_DB_PASSWORD is missing)" in out
+    finally:
+        drop_pg_database(name)
+
+
+def test_the_daemon_still_refuses_to_start_naming_each_missing_secret(tmp_path: Path) -> None:
+    config = _secrets_config(tmp_path, f"sqlite:///{tmp_path / 'store.db'}")
+    env = {k: v for k, v in os.environ.items() if k not in {"T_SLACK_HOOK", "T_PAGER_TOKEN"}} | {
+        "T_DB_PASSWORD": "pw"
+    }
+    mlmaint = str(Path(sys.executable).with_name("mlmaint"))
+    proc = subprocess.run(
+        [mlmaint, "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == EX_CONFIG, proc.stderr
+    assert "alerts.channels[1].webhook_url: secret not set (env T_SLACK_HOOK" in proc.stderr
+    assert "alerts.channels[2].token: secret not set (env T_PAGER_TOKEN" in proc.stderr
+    assert "store.password" not in proc.stderr
+
+    # config check checks the file for the daemon, and says who needs what.
+    check = subprocess.run(
+        [mlmaint, "--config", str(config), "config", "check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == EX_CONFIG
+    lines = check.stderr.splitlines()
+    slack = next(line for line in lines if "alerts.channels[1].webhook_url" in line)
+    assert slack.endswith("needed by mlmaint alerts test --channel slack, mlmaint run"), slack
+    pager = next(line for line in lines if "alerts.channels[2].token" in line)
+    assert pager.endswith("needed by mlmaint alerts test --channel pager, mlmaint run"), pager
+    assert "store.password" not in check.stderr
+
+
+def test_every_command_declares_the_secrets_it_needs() -> None:
+    from daemon.cli import commands, declared
+
+    found = commands()
+    assert len(found) >= 15, [path for path, _ in found]
+    undeclared = [" ".join(path) for path, command in found if declared(command) is None]
+    assert not undeclared, f"declare @needs(...) on: {', '.join(undeclared)}"
+
+
+def test_a_secret_asked_for_but_not_loaded_names_its_key() -> None:
+    slack = {"name": "s", "kind": "slack", "webhook_url": {"env": "HOOK"}}
+    data = {"alerts": {"channels": [slack]}, "store": {"password": {"env": "PW"}}}
+    settings = parse_config(data, "c.toml", environ={"PW": "x"}, needs=Needs.STORE)
+    assert settings.secret("store.password") == Secret("x", "env PW")
+    with pytest.raises(SecretNotSet) as info:
+        settings.secret("alerts.channels[0].webhook_url")
+    assert isinstance(info.value, ConfigError)
+    assert info.value.problems == (
+        "alerts.channels[0].webhook_url: secret not set (env HOOK is missing)",
+    )
+    # Narrowed to another channel, this one is not needed either.
+    parse_config(data, environ={"PW": "x"}, needs=Needs.DAEMON, channels=("other",))
+    with pytest.raises(ConfigError, match=r"alerts.channels\[0\].webhook_url"):
+        parse_config(data, environ={"PW": "x"}, needs=Needs.DAEMON, channels=("s",))
+    # What loading fills in cannot come from the file.
+    with pytest.raises(ConfigError, match="unresolved: unknown key"):
+        parse_config({"unresolved": {"store.password": "no"}}, environ={})
