@@ -236,10 +236,13 @@ def describe_leader(engine: Engine) -> str:
     assert isinstance(lock, AdvisoryLock)
     key = lock.key
     lock.release()
+    # pg_locks shows the advisory locks of every database on the server, and each
+    # database has its own leader under the same key: read only this one's.
     query = text(
         "SELECT a.pid, coalesce(host(a.client_addr), 'local'), a.backend_start "
         "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         "AND l.classid::int8 = :hi AND l.objid::int8 = :lo"
     )
     unsigned = key & 0xFFFFFFFFFFFFFFFF

@@ -97,3 +97,33 @@ def test_store_outage_is_logged_and_jobs_resume(tmp_path: Path, pg_store: str) -
         code = daemon.stop()
         notify.close()
     assert code == 0, daemon.log()
+
+
+def test_status_reads_only_its_own_databases_leader_lock(tmp_path: Path, pg_template: str) -> None:
+    from click.testing import CliRunner
+
+    from daemon.cli import main
+    from daemon.leader import AdvisoryLock
+
+    led, other = new_pg_database(pg_template), new_pg_database(pg_template)
+    engine = make_engine(pg_url(led))
+    lock = AdvisoryLock(engine.url)
+    try:
+        # A leader holds the lock in one database; the other, on the same server, has none.
+        assert lock.try_acquire()
+
+        def status(database: str) -> str:
+            config = write_config(tmp_path / f"{database}.toml", pg_url(database))
+            result = CliRunner().invoke(main, ["--config", str(config), "status"])
+            assert result.exit_code == 0, result.output
+            return next(line for line in result.output.splitlines() if line.startswith("leader:"))
+
+        assert status(other) == "leader: no daemon holds the leader lock"
+        assert status(led).startswith("leader: leader holds the lock on backend pid ")
+        lock.release()
+        assert status(led) == "leader: no daemon holds the leader lock"
+    finally:
+        lock.release()
+        engine.dispose()
+        drop_pg_database(led)
+        drop_pg_database(other)
