@@ -9,18 +9,30 @@ daemon never has to parse a crash.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
 import time
 import traceback
 import warnings
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from checks.typed import FrameSchema, type_frame
 from retrain import registry
 from retrain.devices import current_device
-from retrain.evaluate import decide, labels, metric_for, positive_label, score
+from retrain.evaluate import (
+    comparison_metric,
+    decide,
+    labels,
+    positive_label,
+    score,
+    spec_metric,
+)
 from retrain.interface import (
     DataRef,
     JobState,
@@ -30,12 +42,15 @@ from retrain.interface import (
     TaskKind,
     TrainedModel,
 )
+from retrain.model_scoring import OUTPUT_KEY, load_scorer, serving_output
 from retrain.snapshot import read_snapshot, write_snapshot
 from retrain.trainers import make_trainer
 from retrain.versions import framework_versions
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from checks.performance import Metric
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +84,8 @@ def execute(spec: RetrainSpec) -> RetrainOutcome:
             warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\.|$)")
             for message in _MLFLOW_ADVICE:
                 warnings.filterwarnings("ignore", message=message, category=UserWarning)
-            outcome = _run(spec, base)
+            with on_import_path(spec.python_path):
+                outcome = _run(spec, base)
     except Exception as exc:
         text = traceback.format_exc()
         log.error("retrain job %s failed: %s\n%s", spec.job_id, exc, text)
@@ -86,10 +102,22 @@ def execute(spec: RetrainSpec) -> RetrainOutcome:
     return outcome
 
 
-def _predictions(model_uri: str, frame: pd.DataFrame) -> object:
-    import mlflow.pyfunc
+@contextmanager
+def on_import_path(directories: Sequence[str]) -> Iterator[None]:
+    """`retrain.python_path` first on `sys.path` for the job, as it was after.
 
-    return mlflow.pyfunc.load_model(model_uri).predict(frame)
+    For the whole job, not only the entrypoint import: a model pickled by
+    reference to a class in the user's module needs that module to load again
+    (the champion, scored later in the same job).
+    """
+    added = [str(Path(d).expanduser()) for d in directories]
+    before = list(sys.path)
+    sys.path[:0] = [d for d in added if d not in sys.path]
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        sys.path[:] = before
 
 
 def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
@@ -99,18 +127,35 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
 
     if datetime.now(UTC) > spec.deadline:
         raise DeadlinePassed(spec.deadline)
-    train = read_snapshot(spec.snapshot)
-    holdout = read_snapshot(spec.holdout) if spec.holdout is not None else None
-    device = current_device(spec.resources.gpus)
-    np.random.seed(spec.seed)
-
     mlflow.set_tracking_uri(spec.tracking_uri)
     mlflow.set_registry_uri(spec.tracking_uri)
     mlflow_client = registry.client(spec.tracking_uri)
+    metric = spec_metric(spec)
+    existing = registry.version_with_digest(
+        mlflow_client, spec.registered_model, spec.snapshot.sha256
+    )
+    if existing is not None:
+        champion = registry.by_alias(mlflow_client, spec.registered_model, spec.alias)
+        return replace(
+            base,
+            state=JobState.SUCCEEDED,
+            promoted=False,
+            existing_version=existing,
+            champion_version=None if champion is None else str(champion.version),
+            metric=metric.value,
+            reason=(
+                f"snapshot {spec.snapshot.sha256[:12]} is already registered as version "
+                f"{existing} of {spec.registered_model}: nothing trained or registered, "
+                "not promoted"
+            ),
+        )
+    train = trainer_frame(read_snapshot(spec.snapshot), spec)
+    holdout = _typed(read_snapshot(spec.holdout), spec) if spec.holdout is not None else None
+    device = current_device(spec.resources.gpus)
+    np.random.seed(spec.seed)
     experiment_id = registry.ensure_experiment(
         mlflow_client, spec.experiment, spec.artifact_location
     )
-    metric = metric_for(spec.task)
     positive = positive_label(spec, labels(train, spec)) if spec.task is TaskKind.BINARY else ""
 
     with mlflow.start_run(
@@ -138,6 +183,7 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
                 "seed": spec.seed,
                 "device": device,
                 "rows": spec.snapshot.rows,
+                "metric": metric.value,
                 **{f"code.{k}": v for k, v in spec.code_version.items()},
             }
         )
@@ -149,30 +195,27 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
             {"spec": spec.framework_versions, "worker": worker_versions}, "framework_versions.json"
         )
 
-        challenger_score: float | None = None
-        if holdout is not None:
-            challenger_score = score(spec, holdout, trained.scorer.predict(holdout), positive or "")
-            mlflow.log_metric(f"holdout_{metric.name}", challenger_score)
-
         version = _log_and_register(spec, trained, train, worker_versions)
 
         champion = registry.by_alias(mlflow_client, spec.registered_model, spec.alias)
         champion_version = None if champion is None else str(champion.version)
-        champion_score: float | None = None
-        if champion is not None and holdout is not None:
-            predicted = _predictions(
-                f"models:/{spec.registered_model}/{champion_version}",
-                holdout.loc[:, list(spec.features)],
-            )
-            champion_score = score(spec, holdout, np.asarray(predicted), positive or "")
-            mlflow.log_metric(f"champion_holdout_{metric.name}", champion_score)
+        scores = _compare(spec, metric, holdout, version, champion_version, positive)
+        challenger_score, champion_score = scores.challenger, scores.champion
+        if challenger_score is not None:
+            mlflow.log_metric(f"holdout_{scores.metric.value}", challenger_score)
+        if champion_score is not None:
+            mlflow.log_metric(f"champion_holdout_{scores.metric.value}", champion_score)
 
         if champion is None:
             promote, reason = True, "no champion yet: the first version serves"
         elif challenger_score is None:
             promote, reason = False, "no holdout to compare challenger and champion on"
         else:
-            promote, reason = decide(challenger_score, champion_score, spec.promote_margin, metric)
+            promote, reason = decide(
+                challenger_score, champion_score, spec.promote_margin, scores.metric
+            )
+        if scores.note:
+            reason = f"{reason}; {scores.note}"
         if promote and not spec.allow_promotion:
             # The model is pinned (a rollback): registered and scored, never promoted.
             promote, reason = False, f"not promoted, the model is pinned (would have: {reason})"
@@ -197,7 +240,7 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
             registered_version=version,
             promoted=promote,
             champion_version=champion_version,
-            metric=metric.name,
+            metric=scores.metric.value,
             challenger_score=challenger_score,
             champion_score=champion_score,
             reason=reason,
@@ -207,6 +250,91 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
             training_metrics=dict(trained.metrics),
             framework_versions=worker_versions,
         )
+
+
+def _schema(spec: RetrainSpec) -> FrameSchema:
+    return FrameSchema(
+        numeric=spec.numeric,
+        categorical=spec.categorical,
+        label=spec.label,
+        label_numeric=spec.task is TaskKind.REGRESSION,
+    )
+
+
+def _typed(frame: pd.DataFrame, spec: RetrainSpec) -> pd.DataFrame:
+    """A snapshot typed like every window (idempotent on a snapshot the daemon typed)."""
+    return type_frame(frame, _schema(spec))
+
+
+def trainer_frame(snapshot: pd.DataFrame, spec: RetrainSpec) -> pd.DataFrame:
+    """What a trainer gets: the features and the label, typed; never ids or timestamps.
+
+    A snapshot keeps its prediction ids (they give it a stable row order and
+    hash); a trainer that drops only the label must not learn from them.
+    """
+    columns = [*spec.features, spec.label]
+    missing = [c for c in columns if c not in snapshot.columns]
+    if missing:
+        raise RetrainError(
+            f"snapshot {spec.snapshot.uri} lacks the columns {', '.join(missing)} of the spec"
+        )
+    return _typed(snapshot.loc[:, columns], spec).reset_index(drop=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Scores:
+    metric: Metric
+    challenger: float | None = None
+    champion: float | None = None
+    note: str = ""
+
+
+def _compare(
+    spec: RetrainSpec,
+    metric: Metric,
+    holdout: pd.DataFrame | None,
+    version: str,
+    champion_version: str | None,
+    positive: str,
+) -> _Scores:
+    """Challenger and champion, each loaded from the registry by the one scorer.
+
+    Both are scored on the same holdout with the same meaning: P(positive) for
+    a binary task where both can give it; where a side gives labels only, both
+    are scored on a label metric and the note says so.
+    """
+    if holdout is None or holdout.empty:
+        return _Scores(metric=metric)
+    sides = {"challenger": f"models:/{spec.registered_model}/{version}"}
+    if champion_version is not None:
+        sides["champion"] = f"models:/{spec.registered_model}/{champion_version}"
+    scorers = {name: load_scorer(uri, spec.task, positive or None) for name, uri in sides.items()}
+    comparison = comparison_metric(metric, [(n, s.gives) for n, s in scorers.items()])
+    x = holdout.loc[:, list(spec.features)]
+    values = {
+        name: score(spec, comparison.metric, holdout, s.predict(x), s.gives, positive)
+        for name, s in scorers.items()
+    }
+    for name, s in scorers.items():
+        log.info(
+            "retrain job %s: %s (%s) scored by %s: %s %.4f",
+            spec.job_id,
+            name,
+            s.model_uri,
+            s.how,
+            comparison.metric.value,
+            values[name],
+        )
+    note = comparison.note
+    if note:
+        hows = "; ".join(f"{n} scored by {s.how}" for n, s in scorers.items())
+        note = f"{note} ({hows})"
+    return _Scores(
+        metric=comparison.metric,
+        challenger=values["challenger"],
+        champion=values.get("champion"),
+        note=note,
+    )
 
 
 def _scored_reference(
@@ -258,6 +386,8 @@ def _log_and_register(
         python_model=ServingModel(trained.scorer),
         signature=signature,
         pip_requirements=requirements,
+        # What its predict returns, so the one scorer reads it as meant (see model_scoring).
+        metadata={OUTPUT_KEY: serving_output(spec.task).value},
     )
     registered = mlflow.register_model(
         info.model_uri,

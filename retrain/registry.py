@@ -170,3 +170,23 @@ def version_tags(
         TAG_CODE: json.dumps(code_version, sort_keys=True),
         TAG_FRAMEWORKS: json.dumps(frameworks, sort_keys=True),
     }
+
+
+def version_with_digest(mlflow_client: MlflowClient, name: str, digest: str) -> str | None:
+    """The earliest version of `name` trained on the snapshot `digest`, or None.
+
+    A snapshot's digest is its content: a version that carries it was trained
+    on exactly these rows, so training again would only register a twin.
+    """
+    from mlflow.exceptions import MlflowException
+
+    # Backticks: the tag key holds a dot, which the filter grammar otherwise reads as a path.
+    query = f"name = '{name}' and tags.`{TAG_DIGEST}` = '{digest}'"
+    try:
+        found = mlflow_client.search_model_versions(query)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise RegistryError(f"cannot search the versions of {name!r}: {exc}") from exc
+    versions = sorted(int(v.version) for v in found)
+    return str(versions[0]) if versions else None

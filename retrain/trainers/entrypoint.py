@@ -1,17 +1,31 @@
 """User training code: `package.module:function`.
 
-The function is called as `function(train, context)` with the training frame and
-a `TrainContext`, and returns a fitted object with `predict(frame)` (and, for
-binary classification, `predict_proba(frame)` and `classes_`, which says which
-column is the positive class), as scikit-learn estimators do.
-Anything else fails the job with a message that says what came back.
+Contract (also in config.toml and the README):
+
+    def train(train: pandas.DataFrame, context: TrainContext) -> fitted model
+
+`train` holds the model's feature columns (numeric as float64, categorical as
+canonical text: "true"/"false" for booleans, "1" for integer codes, None for
+missing) and the label column (canonical text; float for regression), nothing
+else: no prediction ids, no timestamps. `context` carries the column names,
+the task, `retrain.params`, the seed and the device ("cpu" or "cuda:N"). The
+function returns a fitted object with `predict(frame)` (and, for binary
+classification, `predict_proba(frame)` and `classes_`, which says which column
+is the positive class), as scikit-learn estimators do. Anything else fails the
+job with a message that says what came back.
+
+The module is imported from `retrain.python_path` (directories put first on
+the job's import path, on the local and the Celery executor alike), then from
+the job's environment; an import that fails names the module, the directories
+searched and where the module must be.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrain.evaluate import labels, positive_label
@@ -33,12 +47,15 @@ class TrainContext:
     device: str
 
 
-def load_entrypoint(target: str) -> object:
+def load_entrypoint(target: str, python_path: Sequence[str] = ()) -> object:
+    """The callable `target` names; the job has put `python_path` on sys.path."""
     module_name, sep, name = target.partition(":")
     if not sep or not module_name or not name:
         raise TrainerError(f"entry point {target!r} is not 'package.module:function'")
-    # Import errors surface with their own traceback in the job log.
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TrainerError(_import_failure(module_name, exc, python_path)) from exc
     try:
         found: object = getattr(module, name)
     except AttributeError as exc:
@@ -48,11 +65,32 @@ def load_entrypoint(target: str) -> object:
     return found
 
 
+def _import_failure(module_name: str, exc: ImportError, python_path: Sequence[str]) -> str:
+    searched = ", ".join(repr(str(Path(p).expanduser())) for p in python_path) or "(empty)"
+    absent = [p for p in python_path if not Path(p).expanduser().is_dir()]
+    gone = f"; not a directory on this machine: {', '.join(absent)}" if absent else ""
+    parts = module_name.split(".")
+    missing = exc.name or ""
+    if missing and missing in {".".join(parts[: i + 1]) for i in range(len(parts))}:
+        where = "/".join(parts)
+        return (
+            f"entry point module {module_name!r} was not found ({exc}): searched "
+            f"retrain.python_path [{searched}]{gone} and the job's environment; put "
+            f"{where}.py (or the package {parts[0]}/) in one of the retrain.python_path "
+            "directories on the machine that runs the job, or install it there"
+        )
+    return (
+        f"entry point module {module_name!r} was found but importing it failed: {exc} "
+        f"(retrain.python_path [{searched}]{gone}); install what it imports into the "
+        "job's environment"
+    )
+
+
 class EntrypointTrainer:
     def fit(self, train: pd.DataFrame, spec: RetrainSpec, device: str) -> TrainedModel:
         if spec.target is None:
             raise TrainerError("an entrypoint job needs target = 'package.module:function'")
-        function = load_entrypoint(spec.target)
+        function = load_entrypoint(spec.target, spec.python_path)
         context = TrainContext(
             numeric=spec.numeric,
             categorical=spec.categorical,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from retrain import model_scoring
 from retrain.interface import TaskKind, TrainerError
 
 if TYPE_CHECKING:
@@ -15,19 +16,16 @@ if TYPE_CHECKING:
 def positive_column(model: object, positive: str | None) -> int:
     """The column of `predict_proba` that holds the positive class's probability.
 
-    Read from the model's `classes_` (compared as text, as labels are stored). A
-    positive label the model never learned is an error, never a guess: scoring
-    the wrong column would turn a good model into a useless one, silently.
+    Read from the model's `classes_`, compared in canonical text as labels are
+    stored (a class True is "true", 1 and 1.0 are "1"); see
+    `retrain.model_scoring.positive_column`.
     """
-    classes = [str(c) for c in getattr(model, "classes_", ())]
-    if positive is None or positive not in classes:
-        learned = f"its classes are {classes}" if classes else "it has no classes_ attribute"
-        raise TrainerError(
-            f"the positive label {positive!r} is not a class of the fitted "
-            f"{type(model).__name__} ({learned}): set retrain.params.positive_label "
-            "to one of the labels it was trained on"
+    try:
+        return model_scoring.positive_column(
+            getattr(model, "classes_", None), positive, f"the fitted {type(model).__name__}"
         )
-    return classes.index(positive)
+    except model_scoring.ScoringError as exc:
+        raise TrainerError(str(exc)) from exc
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from retrain.devices import current_device, select_device
-from retrain.evaluate import Metric, decide
+from checks.performance import Metric
+from retrain.evaluate import decide
 from retrain.interface import (
     JobState,
     RetrainOutcome,
@@ -89,11 +90,11 @@ def test_this_machine_trains_on_what_torch_reports() -> None:
 
 
 def test_promotion_needs_the_margin() -> None:
-    auc = Metric(name="roc_auc", higher_is_better=True)
+    auc = Metric.ROC_AUC
     assert decide(0.80, None, 0.0, auc)[0]
     assert decide(0.80, 0.70, 0.05, auc)[0]
     promoted, reason = decide(0.72, 0.70, 0.05, auc)
     assert not promoted and "margin 0.0500" in reason
     assert not decide(0.70, 0.70, 0.0, auc)[0]
-    rmse = Metric(name="rmse", higher_is_better=False)
+    rmse = Metric.RMSE
     assert decide(1.0, 1.5, 0.1, rmse)[0] and not decide(1.5, 1.0, 0.0, rmse)[0]
