@@ -53,7 +53,7 @@ from checks.performance import (
 )
 from checks.quality import QualityCheck, QualitySpec
 from checks.reference import ReferenceCache, ReferenceStats, build_reference, frame_digest
-from daemon.alerts.finding import Finding
+from daemon.alerts.finding import MONITORING, Finding
 from daemon.config import DriftMethod, ModelSettings, ReferenceKind, Settings, Severity, Task
 from daemon.store.tables import CheckMetric, CheckRun, CheckStatus, Model
 
@@ -76,6 +76,7 @@ WindowLoader = Callable[[Session, ModelSettings, datetime, datetime], pd.DataFra
 class ReferenceUnavailable(CheckError):
     def __init__(self, model: str, why: str) -> None:
         super().__init__(f"model {model}: no reference ({why})")
+        self.why = why
 
 
 # --------------------------------------------------------------------------- settings -> specs
@@ -701,10 +702,22 @@ def check_model(
                 for k in (kinds or enabled_kinds(model))
                 if k in enabled_kinds(model)
             }
+            unmonitored = monitoring_finding(name, exc.why)
             with ctx.sessions.begin() as s:
                 runs = store_runs(s, name, runs, start=start, end=now)
+            if alert:
+                from daemon.alerts.policy import apply_findings
+
+                with ctx.sessions.begin() as s:
+                    apply_findings(s, ctx.settings, [unmonitored], now)
             return CheckCycle(
-                model=name, now=now, window_start=start, window_end=now, rows=len(frame), runs=runs
+                model=name,
+                now=now,
+                window_start=start,
+                window_end=now,
+                rows=len(frame),
+                runs=runs,
+                findings=(unmonitored,),
             )
         version = session.scalar(select(Model.current_version).where(Model.name == name))
     ref = reference_stats(model, ref_frame, digest=digest)
@@ -719,11 +732,14 @@ def check_model(
         window_start=start,
         model_version=version,
     )
-    if alert and cycle.findings:
+    if alert:
         from daemon.alerts.policy import apply_findings
 
+        # With the reference readable, a "not monitored" alert (if one fires) resolves.
         with ctx.sessions.begin() as session:
-            apply_findings(session, ctx.settings, cycle.findings, now)
+            apply_findings(
+                session, ctx.settings, [*cycle.findings, monitoring_finding(name, None)], now
+            )
     log.info(
         "checks %s: %s on %d rows in %.2fs",
         name,
@@ -732,6 +748,33 @@ def check_model(
         time.perf_counter() - began,
     )
     return cycle
+
+
+def monitoring_finding(model: str, why: str | None) -> Finding:
+    """Whether the model can be checked at all: firing while it has no usable reference.
+
+    Without a reference every check reads "insufficient data" (latency and errors
+    included): left to a log line, the model would go unwatched for days. This is
+    an ordinary alert (repeats, resolves once a reference is readable again).
+    """
+    if why is None:
+        return Finding(
+            scope=model,
+            kind=MONITORING,
+            subject="reference",
+            firing=False,
+            severity=Severity.INFO,
+            summary=f"{model} is monitored: its reference is readable",
+        )
+    return Finding(
+        scope=model,
+        kind=MONITORING,
+        subject="reference",
+        firing=True,
+        severity=Severity.WARNING,
+        summary=f"{model} is not monitored: no reference ({why})",
+        details={"why": why},
+    )
 
 
 def _job(ctx: JobContext, model: str | None, now: datetime, kinds: tuple[CheckKind, ...]) -> object:

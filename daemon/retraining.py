@@ -10,7 +10,15 @@ after a promotion, points the model at its new version and reference.
 A job's end (or a failed submit) goes to the alert policy in the transaction
 that records it, so a crash can never lose the alert. Both functions also
 return those `Finding`s, for information only: callers must not apply them
-again.
+again. Each decision is an event, told once (deduplicated by the job id):
+promoted (the metric, champion score -> challenger score), kept the champion
+(both scores), failed or timed out (the error); a rollback is one too.
+
+A rollback pins the model to the version it rolled back to, until `retrain
+unpin` or the expiry given: while the pin holds the policy submits no
+automatic job, and a manual job runs with `allow_promotion=False` (registered
+and scored, never promoted). The serving version's reference (its MLflow tags)
+becomes the model's reference again, so the checks and their baseline follow.
 
 The decision and the job's row are one transaction holding the decision lock
 (one for all models): a manual `mlmaint retrain` and the scheduled policy
@@ -30,6 +38,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -168,6 +177,52 @@ def model_row(session: Session, name: str, now: datetime) -> Model:
     return session.get_one(Model, ensure_model(session, name, now))
 
 
+# --------------------------------------------------------------------------- pins
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pin:
+    """A model held on one version by a person: no automatic promotion meanwhile."""
+
+    model: str
+    version: str
+    since: datetime
+    # None: until `mlmaint retrain unpin`.
+    until: datetime | None
+    by: str | None
+
+    def holds(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+    @property
+    def reason(self) -> str:
+        until = (
+            self.until.isoformat()
+            if self.until is not None
+            else f"unpinned (`mlmaint retrain unpin {self.model}`)"
+        )
+        return f"pinned to version {self.version} until {until}"
+
+
+def pin_of(row: Model) -> Pin | None:
+    """The model's recorded pin, whether it still holds or has expired."""
+    if row.pinned_version is None or row.pinned_at is None:
+        return None
+    return Pin(
+        model=row.name,
+        version=row.pinned_version,
+        since=row.pinned_at,
+        until=row.pinned_until,
+        by=row.pinned_by,
+    )
+
+
+def active_pin(row: Model, now: datetime) -> Pin | None:
+    """The pin in force at `now`; an expired pin no longer holds."""
+    pin = pin_of(row)
+    return pin if pin is not None and pin.holds(now) else None
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -280,6 +335,8 @@ def build_spec(
     trigger: str,
     snapshot: DataRef,
     holdout: DataRef | None,
+    *,
+    allow_promotion: bool = True,
 ) -> RetrainSpec:
     from retrain.versions import code_version, framework_versions
 
@@ -308,6 +365,7 @@ def build_spec(
         registered_model=model.name,
         alias=retrain.alias,
         promote_margin=retrain.promote_margin,
+        allow_promotion=allow_promotion,
     )
 
 
@@ -379,6 +437,7 @@ def _facts(
         model_has_active_job=bool(active_model),
         active_jobs=int(active_all or 0),
         max_concurrent=settings.executor.max_concurrent,
+        pinned=pin.reason if (pin := active_pin(row, now)) is not None else None,
     )
 
 
@@ -495,7 +554,16 @@ def _submit_if_due(
         snapshot, holdout = build_snapshots(
             reference, recent, model, ctx.state_dir / "snapshots" / model.name
         )
-        spec = build_spec(ctx.settings, model, job_uid, decision.trigger.value, snapshot, holdout)
+        # Only a manual job gets this far while pinned: it may register, not promote.
+        spec = build_spec(
+            ctx.settings,
+            model,
+            job_uid,
+            decision.trigger.value,
+            snapshot,
+            holdout,
+            allow_promotion=active_pin(row, now) is None,
+        )
         chosen = executors.get()
         # On record before it exists anywhere else: the no-duplicate guard of the
         # next decision sees it. If the daemon stops before recording the executor's
@@ -546,7 +614,12 @@ def _submit_if_due(
 # --------------------------------------------------------------------------- polling
 
 
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def _finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
+    """The job's decision as an event, told once (its id is the job's)."""
     outcome = status.outcome
     details: dict[str, object] = {
         "job_id": job.job_uid,
@@ -556,7 +629,6 @@ def _finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
         "snapshot_sha256": job.snapshot_sha256,
     }
     if status.state is ExecState.SUCCEEDED and outcome is not None:
-        verdict = "promoted" if outcome.promoted else "registered, not promoted"
         details.update(
             version=outcome.registered_version,
             champion_version=outcome.champion_version,
@@ -564,29 +636,52 @@ def _finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
             challenger_score=outcome.challenger_score,
             champion_score=outcome.champion_score,
             run_id=outcome.run_id,
+            reason=outcome.reason,
         )
+        metric = outcome.metric or "score"
+        if outcome.promoted and outcome.champion_version is None:
+            subject = "promotion"
+            summary = (
+                f"{model}: promoted version {outcome.registered_version}, the first to serve "
+                f"({metric} {_score(outcome.challenger_score)} on the holdout)"
+            )
+        elif outcome.promoted:
+            subject = "promotion"
+            summary = (
+                f"{model}: promoted version {outcome.registered_version} over version "
+                f"{outcome.champion_version}: {metric} {_score(outcome.champion_score)} -> "
+                f"{_score(outcome.challenger_score)}"
+            )
+        else:
+            subject = "promotion skipped"
+            summary = (
+                f"{model}: kept version {outcome.champion_version}, retrained version "
+                f"{outcome.registered_version} not promoted: {metric} champion "
+                f"{_score(outcome.champion_score)}, challenger "
+                f"{_score(outcome.challenger_score)} ({outcome.reason})"
+            )
         return Finding(
             scope=model,
             kind="retrain",
-            subject="job",
+            subject=subject,
             firing=False,
             severity=Severity.INFO,
-            summary=f"{model}: retrained version {outcome.registered_version} {verdict}: "
-            f"{outcome.reason}",
-            value=outcome.challenger_score,
-            threshold=outcome.champion_score,
+            summary=summary,
             details=details,
+            event_id=job.job_uid,
         )
     details["log_tail"] = (status.log_tail or "")[-4000:]
     return Finding(
         scope=model,
         kind="retrain",
-        subject="job",
+        subject="failure",
+        # Firing: something went wrong (`mlmaint retrain` exits 1); told once all the same.
         firing=True,
         severity=Severity.WARNING,
         summary=f"{model}: retrain job {job.job_uid} {status.state.value}: "
         f"{status.error or 'no error reported'}",
         details=details,
+        event_id=job.job_uid,
     )
 
 
@@ -816,20 +911,94 @@ def register_initial_version(
     return outcome
 
 
-def rollback(ctx: JobContext, model: str, now: datetime) -> Rollback:
-    """Move the serving alias back to the previous champion and its reference."""
+def rollback(
+    ctx: JobContext,
+    model: str,
+    now: datetime,
+    *,
+    until: datetime | None = None,
+    by: str | None = None,
+) -> Rollback:
+    """Move the serving alias back to the previous champion, pin it, restore its reference.
+
+    The model stays pinned to the rolled-back-to version until `unpin`, or until
+    `until`. Its reference becomes that version's (from its tags): the checks and
+    their baseline follow the serving version. A version with no reference of its
+    own leaves the model without one (and the checks say so) rather than keeping
+    the rolled-back version's. The rollback is told once, as an event.
+    """
     from retrain.registry import rollback as registry_rollback
 
+    if until is not None and until <= now:
+        raise ValueError(f"pin until {until.isoformat()} is not in the future")
     settings_model = ctx.settings.model(model)
-    result = registry_rollback(tracking_uri(ctx.settings), model, settings_model.retrain.alias)
+    who = by or "unknown"
+    until_text = until.isoformat() if until is not None else "unpinned"
+    note = f"by {who} at {now.isoformat()}, pinned until {until_text}"
+    result = registry_rollback(
+        tracking_uri(ctx.settings), model, settings_model.retrain.alias, note=note
+    )
     with transaction(ctx.sessions) as session:
         row = model_row(session, model, now)
         row.current_version = result.to_version
-        if result.reference_uri is not None:
-            row.reference_uri = result.reference_uri
-            row.reference_sha256 = result.reference_sha256
-    log.info("rolled %s back from version %s to %s", model, result.from_version, result.to_version)
+        row.reference_uri = result.reference_uri
+        row.reference_sha256 = result.reference_sha256
+        row.pinned_version = result.to_version
+        row.pinned_at = now
+        row.pinned_until = until
+        row.pinned_by = who
+        pin = pin_of(row)
+        assert pin is not None  # just set
+        finding = Finding(
+            scope=model,
+            kind="retrain",
+            subject="rollback",
+            firing=False,
+            severity=Severity.WARNING,
+            summary=f"{model}: rolled back from version {result.from_version} to version "
+            f"{result.to_version} by {who} at {now.isoformat()}; {pin.reason}",
+            details={
+                "from_version": result.from_version,
+                "to_version": result.to_version,
+                "by": who,
+                "pinned_until": until.isoformat() if until is not None else None,
+                "reference_uri": result.reference_uri,
+            },
+            event_id=f"rollback:{result.from_version}->{result.to_version}@{now.isoformat()}",
+        )
+        apply_findings(session, ctx.settings, [finding], now)
+    log.info(
+        "rolled %s back from version %s to %s (%s)",
+        model,
+        result.from_version,
+        result.to_version,
+        pin.reason,
+    )
     return result
+
+
+def unpin(ctx: JobContext, model: str, now: datetime) -> Pin | None:
+    """Lift the model's pin (expired or not); returns the pin that was lifted, if any."""
+    with transaction(ctx.sessions) as session:
+        row = model_row(session, model, now)
+        pin = pin_of(row)
+        row.pinned_version = None
+        row.pinned_at = None
+        row.pinned_until = None
+        row.pinned_by = None
+    if pin is not None:
+        log.info("unpinned %s from version %s", model, pin.version)
+    return pin
+
+
+def model_pins(ctx: JobContext, now: datetime) -> list[tuple[Pin, bool]]:
+    """Every recorded pin and whether it still holds at `now` (status, the report)."""
+    with transaction(ctx.sessions) as session:
+        rows = session.scalars(
+            select(Model).where(Model.pinned_version.is_not(None)).order_by(Model.name)
+        )
+        pins = [pin for pin in map(pin_of, rows) if pin is not None]
+    return [(pin, pin.holds(now)) for pin in pins]
 
 
 # --------------------------------------------------------------------------- commands
@@ -873,8 +1042,33 @@ def retrain_command(
         ctx.close()
 
 
-def rollback_command(settings: Settings, model: str, *, echo: Callable[[str], None]) -> int:
-    """`mlmaint retrain rollback MODEL`."""
+def parse_pin(pin_for: str | None, until: str | None, now: datetime) -> datetime | None:
+    """`--pin-for 7d` or `--until 2026-12-31` (UTC midnight, or a full ISO time) -> expiry."""
+    if pin_for is not None and until is not None:
+        raise ValueError("give --pin-for or --until, not both")
+    if pin_for is not None:
+        from daemon.config import parse_duration
+
+        return now + parse_duration(pin_for)
+    if until is not None:
+        try:
+            value = datetime.fromisoformat(until.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"--until {until!r}: not a date or an ISO time") from exc
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+def rollback_command(
+    settings: Settings,
+    model: str,
+    *,
+    echo: Callable[[str], None],
+    pin_for: str | None = None,
+    until: str | None = None,
+    by: str | None = None,
+) -> int:
+    """`mlmaint retrain rollback MODEL [--pin-for 7d | --until 2026-12-31]`."""
     from daemon.jobs import JobContext
     from retrain.interface import RegistryError
 
@@ -883,15 +1077,48 @@ def rollback_command(settings: Settings, model: str, *, echo: Callable[[str], No
     except KeyError as exc:
         echo(str(exc.args[0]))
         return 2
+    now = datetime.now(UTC)
+    try:
+        expiry = parse_pin(pin_for, until, now)
+        if expiry is not None and expiry <= now:
+            raise ValueError(f"pin until {expiry.isoformat()} is not in the future")
+    except ValueError as exc:
+        echo(f"{model}: {exc}")
+        return 2
     ctx = JobContext.from_settings(settings)
     try:
-        result = rollback(ctx, model, datetime.now(UTC))
+        result = rollback(ctx, model, now, until=expiry, by=by)
     except RegistryError as exc:
         echo(f"{model}: {exc}")
         return 1
     finally:
         ctx.close()
-    echo(f"{model}: serving version {result.to_version} again (was {result.from_version})")
+    shown = expiry.isoformat() if expiry is not None else f"`mlmaint retrain unpin {model}`"
+    echo(
+        f"{model}: serving version {result.to_version} again (was {result.from_version}); "
+        f"pinned, no automatic promotion until {shown}"
+    )
+    return 0
+
+
+def unpin_command(settings: Settings, model: str, *, echo: Callable[[str], None]) -> int:
+    """`mlmaint retrain unpin MODEL`."""
+    from daemon.jobs import JobContext
+
+    try:
+        settings.model(model)
+    except KeyError as exc:
+        echo(str(exc.args[0]))
+        return 2
+    ctx = JobContext.from_settings(settings)
+    try:
+        pin = unpin(ctx, model, datetime.now(UTC))
+    finally:
+        ctx.close()
+    if pin is None:
+        echo(f"{model}: not pinned")
+    else:
+        echo(f"{model}: unpinned (was pinned to version {pin.version}): promotion may resume")
     return 0
 
 

@@ -513,7 +513,42 @@ def unit_file(
     )
 
 
-def format_status(engine: Engine, leader: str) -> str:
+def _decision_lines(engine: Engine, now: datetime) -> list[str]:
+    """Pins (what a person decided) and models no check can see (no reference)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from daemon.alerts.finding import MONITORING
+    from daemon.retraining import pin_of
+    from daemon.store.tables import Alert, AlertState, Model
+
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(Model).where(Model.pinned_version.is_not(None)).order_by(Model.name)
+        )
+        pins = [pin for pin in map(pin_of, rows) if pin is not None]
+        unmonitored = session.execute(
+            select(Alert.scope, Alert.summary, Alert.first_fired_at)
+            .where(Alert.state == AlertState.FIRING, Alert.kind == MONITORING)
+            .order_by(Alert.scope)
+        ).all()
+    lines = []
+    for pin in pins:
+        since = pin.since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        until = "unpinned" if pin.until is None else pin.until.isoformat()
+        state = "pinned" if pin.holds(now) else "pin expired"
+        lines.append(
+            f"{pin.model}: {state} to version {pin.version} since {since} UTC by "
+            f"{pin.by or 'unknown'}, until {until}"
+        )
+    for scope, summary, since in unmonitored:
+        lines.append(
+            f"{scope}: NOT MONITORED since {since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC: {summary}"
+        )
+    return lines
+
+
+def format_status(engine: Engine, leader: str, *, now: datetime | None = None) -> str:
     """`mlmaint status`: the same picture /healthz and /metrics give, from the store."""
     from daemon.metrics import read_state
 
@@ -557,6 +592,10 @@ def format_status(engine: Engine, leader: str) -> str:
     lines.append(f"alerts firing: {firing}")
     for scope, kind, severity, n in state.alerts_firing:
         lines.append(f"  {scope}: {kind} ({severity}) x{n}")
+    decisions = _decision_lines(engine, now or datetime.now(UTC))
+    if decisions:
+        lines.append("models:")
+        lines.extend(f"  {line}" for line in decisions)
     backlog = ", ".join(f"{c} {s} {n}" for c, s, n in state.outbox) or "empty"
     lines.append(f"outbox: {backlog}")
     for model, stream, outcome, n in state.ingest:

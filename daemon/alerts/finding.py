@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 
 from daemon.config import Severity
 
+# A model whose checks cannot run (no usable reference) is a finding of its own.
+MONITORING = "monitoring"
+# Retrain decisions: promoted, promotion skipped, rolled back, failed (events).
+RETRAIN = "retrain"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Finding:

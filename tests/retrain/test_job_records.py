@@ -116,8 +116,9 @@ def test_a_failed_job_and_its_alert_commit_together(
     assert [f.firing for f in findings] == [True]
     job = the_job(ctx)
     assert job.state == JobState.FAILED and "without an outcome" in (job.error or "")
+    # A failed job is an event: told once, never firing, repeating or resolving.
     [alert] = retrain_alerts(ctx)
-    assert alert.state == AlertState.FIRING and alert.scope == "churn"
+    assert alert.state == AlertState.EVENT and alert.scope == "churn"
     assert job.job_uid in alert.summary
 
 
@@ -147,7 +148,7 @@ def test_a_job_that_cannot_be_polled_fails_at_its_deadline(
     assert job.state == JobState.FAILED
     assert "unreachable at its deadline" in (job.error or "")
     assert "no readable pid file" in (job.error or "")
-    assert [a.state for a in retrain_alerts(ctx)] == [AlertState.FIRING]
+    assert [a.state for a in retrain_alerts(ctx)] == [AlertState.EVENT]
     # ...and no longer once it failed.
     _, third = submit_if_due(ctx, ctx.settings.model("churn"), NOW, manual=True)
     assert third is not None
@@ -313,7 +314,7 @@ def test_a_refused_submit_is_recorded_failed_with_its_alert(
     assert job.job_uid == raised.value.job_uid
     assert job.state == JobState.FAILED and job.external_id is None
     assert "no-such-python" in (job.error or "")
-    assert [a.state for a in retrain_alerts(ctx)] == [AlertState.FIRING]
+    assert [a.state for a in retrain_alerts(ctx)] == [AlertState.EVENT]
     # The policy reports it and carries on; the failed job blocks nothing.
     [finding] = retrain_policy(ctx, "churn", NOW, manual=True)
     assert finding.firing and "submit failed" in finding.summary
