@@ -79,11 +79,18 @@ NEEDS_SCORE = frozenset({Metric.ROC_AUC, Metric.LOG_LOSS})
 
 
 def default_metric(task: TaskKind, has_score: bool) -> Metric:
+    """The metric when `checks.performance.metric` is unset (config.toml says the same).
+
+    ROC AUC for binary (F1 where the model logs no score: AUC needs one), macro
+    F1 for multiclass (accuracy hides a minority class the model stopped
+    finding), RMSE for regression (large errors count more). It governs the
+    alert, the band and the promotion alike.
+    """
     if task is TaskKind.BINARY:
         return Metric.ROC_AUC if has_score else Metric.F1
     if task is TaskKind.MULTICLASS:
-        return Metric.ACCURACY
-    return Metric.MAE
+        return Metric.F1
+    return Metric.RMSE
 
 
 class MetricError(ValueError):

@@ -697,6 +697,10 @@ class RetrainSettings(_Frozen):
     gpus: int = Field(default=0, ge=0)
     memory_gb: float = Field(default=4, gt=0)
     schedule: Schedule = _every("15m")
+    # Directories put first on the job's import path, on the local and the Celery
+    # executor alike: where an entrypoint's module is found. Absolute paths (or ~) on
+    # the machine that runs the job.
+    python_path: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _target(self) -> Self:
@@ -705,6 +709,17 @@ class RetrainSettings(_Frozen):
         ):
             raise ValueError("an entrypoint trainer needs target = 'package.module:function'")
         return self
+
+    @field_validator("python_path")
+    @classmethod
+    def _absolute(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        relative = [p for p in value if not Path(p).expanduser().is_absolute()]
+        if relative:
+            # A job runs in its own directory, maybe on another machine: relative to what?
+            raise ValueError(
+                f"python_path entries must be absolute directories, got {', '.join(relative)}"
+            )
+        return value
 
 
 class ModelSettings(_Frozen):

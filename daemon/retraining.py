@@ -338,6 +338,7 @@ def build_spec(
     *,
     allow_promotion: bool = True,
 ) -> RetrainSpec:
+    from daemon.checking import decay_spec
     from retrain.versions import code_version, framework_versions
 
     retrain = model.retrain
@@ -365,6 +366,9 @@ def build_spec(
         registered_model=model.name,
         alias=retrain.alias,
         promote_margin=retrain.promote_margin,
+        # The metric the performance check alerts on decides the promotion too.
+        metric=decay_spec(model).metric,
+        python_path=retrain.python_path,
         allow_promotion=allow_promotion,
     )
 
