@@ -2,18 +2,22 @@
 
 Numeric columns are imputed with the training median and standardized;
 categories map to embedding rows (row 0 for unseen or missing). Training holds
-out a seeded validation split for early stopping, uses CUDA with mixed precision
-when present and the CPU otherwise, and seeds everything so a rerun on the same
-snapshot gives the same weights and metrics on the same hardware.
+out a seeded validation split (`validation_share`) and stops early: once the
+validation loss has not improved by `min_delta` for `patience` epochs (or at
+`max_epochs`), the weights of the best epoch are kept. It uses CUDA with mixed
+precision when present and the CPU otherwise, and seeds everything so a rerun
+on the same snapshot gives the same weights and metrics on the same hardware.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from checks.typed import canonical_category
 from retrain.evaluate import labels, positive_label
 from retrain.interface import Param, RetrainSpec, TaskKind, TrainedModel, TrainerError
 from retrain.versions import framework_versions
@@ -23,16 +27,23 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
+# Documented in config.toml ([models.retrain] params for trainer = "torch").
 DEFAULTS: dict[str, Param] = {
-    "epochs": 20,
+    # A ceiling, not a plan: training stops once the validation loss has not
+    # improved by min_delta for `patience` epochs, and keeps the best epoch's weights.
+    "max_epochs": 200,
+    "patience": 5,
+    "min_delta": 1e-4,
+    # Seeded share of the training rows the network never fits: it decides the stop.
+    "validation_share": 0.1,
     "batch_size": 512,
     "lr": 2e-3,
     "hidden": 64,
     "dropout": 0.1,
-    "patience": 3,
-    "validation_share": 0.1,
     "weight_decay": 1e-5,
 }
+# The earlier spelling of max_epochs, still read.
+ALIASES = {"epochs": "max_epochs"}
 
 
 def _int(params: dict[str, Param], key: str) -> int:
@@ -66,7 +77,11 @@ class Encoding:
             means.append(float(filled.mean()))
             std = float(filled.std(ddof=0))
             stds.append(std if std > 1e-12 else 1.0)
-        vocab = tuple(tuple(sorted(set(frame[column].astype(str)))) for column in spec.categorical)
+        # Canonical text, missing left out: it maps to row 0 with the unseen categories.
+        vocab = tuple(
+            tuple(sorted({v for v in frame[column].map(canonical_category) if v is not None}))
+            for column in spec.categorical
+        )
         return cls(
             numeric=spec.numeric,
             categorical=spec.categorical,
@@ -93,7 +108,8 @@ class Encoding:
         out = np.zeros((len(frame), len(self.categorical)), dtype=np.int64)
         for j, (column, words) in enumerate(zip(self.categorical, self.vocab, strict=True)):
             index = {w: i + 1 for i, w in enumerate(words)}
-            out[:, j] = frame[column].astype(str).map(index).fillna(0).to_numpy(dtype=np.int64)
+            rows = frame[column].map(canonical_category).map(index)
+            out[:, j] = rows.fillna(0).to_numpy(dtype=np.int64)
         return out
 
 
@@ -182,15 +198,35 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def torch_params(given: Mapping[str, Param]) -> dict[str, Param]:
+    """The defaults overlaid with `given`; unknown or out-of-range params are errors."""
+    own = {ALIASES.get(k, k): v for k, v in given.items()}
+    clash = [k for k in ALIASES if k in given and ALIASES[k] in given]
+    if clash:
+        raise TrainerError(f"give one of {clash[0]} and {ALIASES[clash[0]]}, not both")
+    params: dict[str, Param] = {**DEFAULTS, **own}
+    unknown = sorted(set(params) - set(DEFAULTS) - {"positive_label"})
+    if unknown:
+        raise TrainerError(
+            f"unknown torch trainer params: {', '.join(unknown)}; known: {', '.join(DEFAULTS)}"
+        )
+    share = _float(params, "validation_share")
+    if not 0 < share <= 0.5:
+        raise TrainerError(f"validation_share must be in (0, 0.5], got {share}")
+    for key in ("max_epochs", "patience", "batch_size"):
+        if _int(params, key) < 1:
+            raise TrainerError(f"{key} must be at least 1, got {params[key]}")
+    if _float(params, "min_delta") < 0:
+        raise TrainerError(f"min_delta must be >= 0, got {params['min_delta']}")
+    return params
+
+
 class TorchTrainer:
     def fit(self, train: pd.DataFrame, spec: RetrainSpec, device: str) -> TrainedModel:
         import numpy as np
         import torch
 
-        params: dict[str, Param] = {**DEFAULTS, **spec.params}
-        unknown = sorted(set(params) - set(DEFAULTS) - {"positive_label"})
-        if unknown:
-            raise TrainerError(f"unknown torch trainer params: {', '.join(unknown)}")
+        params = torch_params(spec.params)
         seed_everything(spec.seed)
         y_text = labels(train, spec)
         positive: str | None = None
@@ -245,7 +281,9 @@ class TorchTrainer:
         epochs_run = 0
         started = time.perf_counter()
         rows_seen = 0
-        for epoch in range(_int(params, "epochs")):
+        stopped_early = False
+        min_delta = _float(params, "min_delta")
+        for epoch in range(_int(params, "max_epochs")):
             net.train()
             perm = fit_idx[torch.randperm(len(fit_idx), generator=generator)].to(dev)
             for start in range(0, len(perm), batch):
@@ -261,12 +299,13 @@ class TorchTrainer:
             net.eval()
             with torch.no_grad():
                 val_loss = float(loss_fn(net(val[0], val[1]).float(), val[2]))
-            if val_loss < best_loss - 1e-6:
+            if val_loss < best_loss - min_delta:
                 best_loss, best_epoch, stale = val_loss, epoch + 1, 0
                 best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             else:
                 stale += 1
                 if stale >= _int(params, "patience"):
+                    stopped_early = True
                     break
         elapsed = time.perf_counter() - started
         assert best_state is not None  # the first epoch always improves on infinity
@@ -282,6 +321,7 @@ class TorchTrainer:
                 "best_val_loss": best_loss,
                 "best_epoch": float(best_epoch),
                 "epochs_run": float(epochs_run),
+                "stopped_early": float(stopped_early),
                 "train_rows": float(len(fit_idx)),
                 "rows_per_s": rows_seen / elapsed if elapsed > 0 else 0.0,
             },
