@@ -1,10 +1,21 @@
-"""Operations: latency percentiles, error rate and memory, when logged with predictions."""
+"""Operations: latency percentiles, error rate and memory, when logged with predictions.
+
+The error column says whether a prediction failed, in whatever form the
+serving code logs it: a boolean, a null, an empty string, an error message or
+a numeric code. `is_error` is the one reading of it, used where rows are
+stored and where the rate is counted: false, 0, an empty string and null
+(and their text spellings, as a CSV writes them) mean no error; true, a
+non-zero code and any other text mean an error.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from checks.interface import (
@@ -19,6 +30,34 @@ from checks.interface import (
     overall,
 )
 from checks.reference import numeric_values
+
+# Text that means "no error": the empty string, and false, 0 and null as a
+# text-only source (CSV) or a str() of the value spells them.
+NO_ERROR_TEXT = frozenset({"", "false", "0", "0.0", "none", "null", "nan"})
+
+
+def is_error(value: object) -> bool:
+    """Whether a logged error value marks a failed prediction (see the module docstring)."""
+    if value is None or value is pd.NA:
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() not in NO_ERROR_TEXT
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | Decimal | np.number):
+        number = float(value)
+        return not math.isnan(number) and number != 0
+    return True
+
+
+def error_mask(errors: pd.Series) -> npt.NDArray[np.bool_]:
+    """`is_error` of each value of an error column."""
+    if pd.api.types.is_bool_dtype(errors.dtype) and not errors.hasnans:
+        return errors.to_numpy(dtype=bool)
+    codes, uniques = pd.factorize(errors.astype(object), use_na_sentinel=True)
+    # True and 1 hash alike, and both are errors; False and 0 both are not.
+    table = np.array([is_error(v) for v in uniques] + [False], dtype=bool)
+    return table[codes]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,9 +106,7 @@ class OperationsCheck:
                 measures.append(_against("latency", "p95_ms", p95, self.spec.max_latency_p95_ms))
                 measures.append(_against("latency", "p99_ms", p99, self.spec.max_latency_p99_ms))
         if ERROR in window:
-            errors = window[ERROR]
-            failed = errors.notna() & (errors.astype(str).str.len() > 0)
-            rate = float(failed.sum()) / n
+            rate = float(error_mask(window[ERROR]).sum()) / n
             measures.append(_against("errors", "error_rate", rate, self.spec.max_error_rate))
         if MEMORY in window:
             memory = numeric_values(window[MEMORY])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from numbers import Integral, Real
@@ -22,7 +23,15 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
-__all__ = ["FrameSchema", "canonical_category", "type_frame"]
+__all__ = ["FrameSchema", "canonical_category", "text_category", "text_number", "type_frame"]
+
+# How a CSV writer spells a boolean (pandas writes True/False, others true/false).
+_TEXT_BOOLS = {"true": True, "false": False}
+# A number as a writer of numbers prints it: no leading zeros ("01234" is a
+# code, not 1234), an optional fraction and exponent.
+_NUMBER = re.compile(
+    r"[+-]?(0|[1-9][0-9]*)(\.[0-9]*)?([eE][+-]?[0-9]+)?|[+-]?\.[0-9]+([eE][+-]?[0-9]+)?"
+)
 
 
 def canonical_category(value: object) -> str | None:
@@ -69,6 +78,38 @@ def canonical_category(value: object) -> str | None:
     return str(value)
 
 
+def text_category(text: str) -> str | None:
+    """The canonical form of a categorical cell read from a text-only source (CSV).
+
+    CSV has no types: a boolean column is written ``True``/``False`` and a
+    float-coded one ``1.0``, which a typed source (JSON, Parquet, a pandas
+    frame) would hold as ``true`` and ``1``. The cell is read as what it
+    spells: an empty cell is missing, a boolean word is the boolean, a number
+    written as a number is that number; any other text is kept as it is.
+    """
+    if text == "":
+        return None
+    flag = _TEXT_BOOLS.get(text.lower())
+    if flag is not None:
+        return canonical_category(flag)
+    if _NUMBER.fullmatch(text):
+        number = float(text)
+        if math.isfinite(number):
+            return canonical_category(int(text) if text.lstrip("+-").isdigit() else number)
+    return text
+
+
+def text_number(text: str) -> float | None:
+    """A numeric cell of a text-only source: a number, a boolean word as 0/1, or missing."""
+    stripped = text.strip()
+    if stripped == "":
+        return None
+    flag = _TEXT_BOOLS.get(stripped.lower())
+    if flag is not None:
+        return float(flag)
+    return float(stripped)
+
+
 @dataclass(frozen=True, kw_only=True)
 class FrameSchema:
     """Which columns of a frame are numeric, categorical, and the label.
@@ -87,11 +128,12 @@ def type_frame(frame: pd.DataFrame, schema: FrameSchema) -> pd.DataFrame:
     """``frame`` with its schema's columns typed; other columns untouched.
 
     Numeric columns become float64 (bool as 0/1, text that parses as its
-    number, anything else NaN); categorical columns become object columns of
-    canonical text or None (a ``category`` dtype is turned into plain values,
-    so unused categories are gone); the label becomes canonical text, or float
-    for regression. Columns of the schema the frame does not hold are left
-    out, not invented. The input frame is not modified.
+    number, the text ``true``/``false`` as 1/0, anything else NaN);
+    categorical columns become object columns of canonical text or None (a
+    ``category`` dtype is turned into plain values, so unused categories are
+    gone); the label becomes canonical text, or float for regression. Columns
+    of the schema the frame does not hold are left out, not invented. The
+    input frame is not modified.
     """
     out = frame.copy(deep=False)
     for name in schema.numeric:
@@ -131,8 +173,11 @@ def _nullable_float(column: pd.Series) -> pd.Series:
 def _numeric_scalar(value: object) -> object:
     """A value pd.to_numeric reads: text stripped, bools as 0/1, missing as NaN."""
     if isinstance(value, str):
-        text = value.strip()
-        return text if text else np.nan
+        try:
+            number = text_number(value)
+        except ValueError:
+            return np.nan
+        return np.nan if number is None else number
     if isinstance(value, bool | np.bool_):
         return float(value)
     if value is None or value is pd.NA or value is pd.NaT:

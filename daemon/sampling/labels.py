@@ -1,9 +1,13 @@
 """Labels: parsed from any source into {prediction id: label}, values normalised.
 
-Binary and regression labels are stored as the text of a float ("1.0"), so the
-window reads them back as numbers; multiclass labels as strings. A label is
-joined to its sampled prediction by id whenever it arrives: before the
-prediction (parked in pending_labels until the prediction is stored) or after.
+Classification labels are stored as their canonical text (checks/typed.py):
+a label sent as 1, 1.0, True or "1" is "1" or "true", never "1.0", so the
+training snapshot's classes are the model's classes; a binary label must be
+a boolean or a number (the window reads it back as 0/1). Regression labels
+are stored as the text of a float. A CSV cell is read as what it spells
+("True" is true). A label is joined to its sampled prediction by id whenever
+it arrives: before the prediction (parked in pending_labels until the
+prediction is stored) or after.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
+from checks.typed import canonical_category, text_category, text_number
 from daemon.config import ModelSettings, Task
 from daemon.sampling.files import FileChunk
 from daemon.sampling.sql import SqlChunk
@@ -26,20 +32,37 @@ class LabelBatch:
     rejects: tuple[Reject, ...]
 
 
-def _label_text(value: object, task: Task) -> str:
-    if task is Task.MULTICLASS:
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ValueError(f"expected a class name, got {type(value).__name__}")
-        return str(value)
-    if isinstance(value, bool):
-        return repr(float(value))
-    if isinstance(value, int | float | str):
-        number = float(value)
-    else:
-        raise ValueError(f"expected a number, got {type(value).__name__}")
-    if not math.isfinite(number):
-        raise ArithmeticError(f"{number}")
-    return repr(number)
+def _label_text(value: object, task: Task, text_cells: bool) -> str | None:
+    """The label as stored; None when it is missing (NaN, an empty CSV cell)."""
+    if isinstance(value, str) and text_cells:
+        spelled = text_category(value)
+        if spelled is None:
+            return None
+        value = spelled
+    if task is Task.REGRESSION:
+        if isinstance(value, str):
+            number = text_number(value)
+            if number is None:
+                return None
+        elif isinstance(value, bool | int | float | Decimal):
+            number = float(value)
+        else:
+            raise ValueError(f"expected a number, got {type(value).__name__}")
+        if not math.isfinite(number):
+            raise ArithmeticError(f"{number}")
+        return repr(number)
+    if not isinstance(value, str | bool | int | float | Decimal):
+        raise ValueError(f"expected a class name, got {type(value).__name__}")
+    if task is Task.BINARY:
+        # The checks read a binary label as 0/1: it must be a boolean or a number.
+        number = text_number(value) if isinstance(value, str) else float(value)
+        if number is None:
+            return None
+        if not math.isfinite(number):
+            raise ArithmeticError(f"{number}")
+        if isinstance(value, str):
+            value = text_category(value)
+    return canonical_category(value)
 
 
 def labels_from_records(
@@ -47,7 +70,10 @@ def labels_from_records(
     records: Iterable[object],
     raws: Sequence[object] | None = None,
     pre_rejects: Iterable[Reject] = (),
+    *,
+    text_cells: bool = False,
 ) -> LabelBatch:
+    """`text_cells`: the records are rows of a text-only source (CSV)."""
     schema = model.schema_
     labels: dict[str, str] = {}
     rejects = list(pre_rejects)
@@ -60,19 +86,32 @@ def labels_from_records(
         if isinstance(pid, int) and not isinstance(pid, bool):
             pid = str(pid)
         if not isinstance(pid, str) or not pid:
-            rejects.append(Reject(Reason.MISSING_ID, f"{schema.id}: {pid!r}", raw))
+            rejects.append(Reject(Reason.MISSING_ID, _missing(schema.id, "id", pid, rec), raw))
             continue
         value = rec.get(schema.label)
-        if value is None or value == "":
-            rejects.append(Reject(Reason.MISSING_LABEL, f"{schema.label}: missing", raw))
-            continue
         try:
-            labels[pid] = _label_text(value, model.task)
+            text = (
+                None if value is None or value == "" else _label_text(value, model.task, text_cells)
+            )
+            if text is None:
+                rejects.append(
+                    Reject(Reason.MISSING_LABEL, _missing(schema.label, "label", value, rec), raw)
+                )
+                continue
+            labels[pid] = text
         except ArithmeticError as exc:
             rejects.append(Reject(Reason.NON_FINITE, f"{schema.label}: {exc}", raw))
         except ValueError as exc:
             rejects.append(Reject(Reason.WRONG_TYPE, f"{schema.label}: {exc}", raw))
     return LabelBatch(labels, tuple(rejects))
+
+
+def _missing(column: str, what: str, value: object, rec: dict[object, object]) -> str:
+    """Which column was expected, and what the record held instead."""
+    if column in rec:
+        return f"the {what} column {column!r} holds {value!r}, not a {what}"
+    keys = ", ".join(sorted(map(str, rec))) or "none"
+    return f"no {what} column {column!r} in the record (its keys: {keys})"
 
 
 def parse_labels(model: ModelSettings, chunk: FileChunk | SqlChunk) -> LabelBatch:
@@ -97,4 +136,4 @@ def parse_labels(model: ModelSettings, chunk: FileChunk | SqlChunk) -> LabelBatc
             continue
         records.append(record)
         raws.append(line)
-    return labels_from_records(model, records, raws, rejects)
+    return labels_from_records(model, records, raws, rejects, text_cells=bool(chunk.header))

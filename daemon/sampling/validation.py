@@ -10,6 +10,14 @@ and dirty traffic gets exact per-reason counts.
 The canonical table has the window's reserved column names (see
 `RESERVED_COLUMNS`), the features under their own names, and the model
 version under `MODEL_VERSION`.
+
+Values are typed by the one typing (checks/typed.py) on both paths: a
+categorical (or a multiclass prediction) that arrives as a JSON boolean, an
+integer or a float code is stored as its canonical text (`true`, `1`), a
+CSV cell as what it spells (`True` is `true`, `1.0` is `1`, empty is
+missing), a boolean numeric feature as 0/1. The error column is read by
+`checks.operations.is_error`: a value that means "no error" is stored as
+null, an error as its text.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from checks.operations import NO_ERROR_TEXT, is_error
+from checks.typed import canonical_category, text_category, text_number
 from daemon.config import ModelSettings, Task
 
 MODEL_VERSION = "__model_version__"
@@ -138,13 +148,15 @@ class RowValidator:
         ]
         self.schema = pa.schema(fields)
         # What Arrow's JSON reader is told, so a wrong type fails the block, not a guess.
-        explicit = [
-            *(pa.field(c, pa.float64()) for c in schema.numeric),
-            *(pa.field(c, pa.string()) for c in schema.categorical),
-        ]
+        numbers = [pa.field(c, pa.float64()) for c in schema.numeric]
         if self.numeric_prediction:
-            explicit.append(pa.field(schema.prediction, pa.float64()))
-        self.explicit = pa.schema(explicit)
+            numbers.append(pa.field(schema.prediction, pa.float64()))
+        self.explicit = pa.schema(
+            [*numbers, *(pa.field(c, pa.string()) for c in schema.categorical)]
+        )
+        # A block whose categoricals are JSON booleans or numbers is read again with
+        # their types inferred, and `from_table` gives them their canonical text.
+        self.explicit_numbers = pa.schema(numbers)
         self._numeric_src = [(c, c) for c in schema.numeric]
 
     # ------------------------------------------------------------------ per-row path
@@ -152,15 +164,15 @@ class RowValidator:
     def _number(self, col: str, value: object, coerce: bool) -> float | None:
         if value is None:
             return None
-        if isinstance(value, bool):
-            raise _RowError(Reason.WRONG_TYPE, f"{col}: expected a number, got a boolean")
-        if isinstance(value, int | float | Decimal):
+        if isinstance(value, bool | int | float | Decimal):
+            # A boolean is 0/1, as the one typing reads it.
             number = float(value)
         elif coerce and isinstance(value, str):
-            if value.strip() == "":
-                return None
             try:
-                number = float(value)
+                parsed = text_number(value)
+                if parsed is None:
+                    return None
+                number = parsed
             except ValueError:
                 raise _RowError(
                     Reason.WRONG_TYPE, f"{col}: expected a number, got {value[:40]!r}"
@@ -173,18 +185,22 @@ class RowValidator:
             raise _RowError(Reason.NON_FINITE, f"{col}: {number}")
         return number
 
-    def _string(self, col: str, value: object) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str):
+    def _string(self, col: str, value: object, coerce: bool) -> str | None:
+        """A categorical value (or a class name) as its canonical text."""
+        if isinstance(value, str):
+            text = text_category(value) if coerce else value
+        elif value is None or isinstance(value, bool | int | float | Decimal):
+            text = canonical_category(value)
+        else:
             raise _RowError(
-                Reason.WRONG_TYPE, f"{col}: expected a string, got {type(value).__name__}"
+                Reason.WRONG_TYPE,
+                f"{col}: expected a string, a number or a boolean, got {type(value).__name__}",
             )
-        if len(value) > self.max_len:
+        if text is not None and len(text) > self.max_len:
             raise _RowError(
-                Reason.OVERSIZE_STRING, f"{col}: {len(value)} characters > {self.max_len}"
+                Reason.OVERSIZE_STRING, f"{col}: {len(text)} characters > {self.max_len}"
             )
-        return value
+        return text
 
     def _row(self, rec: object, coerce: bool) -> list[object]:
         if not isinstance(rec, dict):
@@ -201,7 +217,9 @@ class RowValidator:
         if isinstance(raw_id, int) and not isinstance(raw_id, bool):
             raw_id = str(raw_id)
         if not isinstance(raw_id, str) or raw_id == "":
-            raise _RowError(Reason.MISSING_ID, f"{schema.id}: {raw_id!r}")
+            raise _RowError(
+                Reason.MISSING_ID, f"the id column {schema.id!r} holds {raw_id!r}, not an id"
+            )
         if len(raw_id) > 200:
             raise _RowError(Reason.OVERSIZE_STRING, f"{schema.id}: {len(raw_id)} characters > 200")
         try:
@@ -210,26 +228,22 @@ class RowValidator:
             raise _RowError(Reason.BAD_TIMESTAMP, f"{schema.timestamp}: {exc}") from None
         values: list[object] = [raw_id, ts]
         values.extend(self._number(c, rec[c], coerce) for c in self.numeric)
-        values.extend(self._string(c, rec[c]) for c in self.categorical)
+        values.extend(self._string(c, rec[c], coerce) for c in self.categorical)
         pred = rec[schema.prediction]
         if self.numeric_prediction:
             if isinstance(pred, bool):
                 pred = float(pred)
             values.append(self._number(schema.prediction, pred, coerce))
         else:
-            if isinstance(pred, int) and not isinstance(pred, bool):
-                pred = str(pred)
-            values.append(self._string(schema.prediction, pred))
+            values.append(self._string(schema.prediction, pred, coerce))
         for src, dst in (
             (schema.score, "score"),
             (schema.latency, "latency_ms"),
         ):
             values.append(None if src is None else self._number(dst, rec.get(src), coerce))
-        error = None if schema.error is None else rec.get(schema.error)
-        if error is not None and not isinstance(error, str):
-            error = str(error)
+        error = None if schema.error is None else _error_text(rec.get(schema.error))
         # An error message is evidence, not a feature: cut it rather than drop the row.
-        values.append(error[: self.max_len] if isinstance(error, str) else None)
+        values.append(None if error is None else error[: self.max_len])
         values.append(
             None
             if schema.memory is None
@@ -284,16 +298,21 @@ class RowValidator:
         if not lines:
             return self.from_records([])
         block = b"\n".join(lines)
-        try:
-            table = pj.read_json(
+
+        def read(schema: pa.Schema) -> pa.Table:
+            return pj.read_json(
                 io.BytesIO(block),
                 read_options=pj.ReadOptions(block_size=4 << 20),
-                parse_options=pj.ParseOptions(
-                    explicit_schema=self.explicit, newlines_in_values=False
-                ),
+                parse_options=pj.ParseOptions(explicit_schema=schema, newlines_in_values=False),
             )
+
+        try:
+            table = read(self.explicit)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return self._bisect(lines)
+            try:
+                table = read(self.explicit_numbers)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                return self._bisect(lines)
         if table.num_rows != len(lines):
             return self.from_lines(lines)
         return self.from_table(table, lambda idx: self.from_lines([lines[i] for i in idx]))
@@ -333,7 +352,9 @@ class RowValidator:
                 table = None
             if table is not None and table.num_rows == len(lines):
                 return self.from_table(
-                    table, lambda idx: self._csv_rows(header, [lines[i] for i in idx])
+                    table,
+                    lambda idx: self._csv_rows(header, [lines[i] for i in idx]),
+                    text_cells=True,
                 )
         return self._csv_rows(header, lines)
 
@@ -361,9 +382,16 @@ class RowValidator:
         return self.from_records(records, raws, coerce_strings=True, pre_rejects=rejects)
 
     def from_table(
-        self, table: pa.Table, slow: Callable[[list[int]], Validated] | None = None
+        self,
+        table: pa.Table,
+        slow: Callable[[list[int]], Validated] | None = None,
+        *,
+        text_cells: bool = False,
     ) -> Validated:
-        """An Arrow table in source column names (Parquet, or a parsed block)."""
+        """An Arrow table in source column names (Parquet, or a parsed block).
+
+        `text_cells`: the table's strings are cells of a text-only source (CSV).
+        """
         if slow is None:
 
             def slow(idx: list[int]) -> Validated:
@@ -385,13 +413,14 @@ class RowValidator:
             for col in self.numeric:
                 out[col] = pc.cast(table[col], pa.float64())
             for col in self.categorical:
-                out[col] = pc.cast(table[col], pa.string())
-            pred_type = pa.float64() if self.numeric_prediction else pa.string()
-            out["prediction"] = pc.cast(table[schema.prediction], pred_type)
+                out[col] = _category_text(table[col], text_cells=text_cells)
+            if self.numeric_prediction:
+                out["prediction"] = pc.cast(table[schema.prediction], pa.float64())
+            else:
+                out["prediction"] = _category_text(table[schema.prediction], text_cells=text_cells)
             for src, dst, typ in (
                 (schema.score, "score", pa.float64()),
                 (schema.latency, "latency_ms", pa.float64()),
-                (schema.error, "error", pa.string()),
                 (schema.memory, "memory_mb", pa.float64()),
                 (schema.model_version, MODEL_VERSION, pa.string()),
             ):
@@ -399,11 +428,24 @@ class RowValidator:
                     out[dst] = pc.cast(table[src], typ)
                 else:
                     out[dst] = pa.nulls(n, typ)
+            if schema.error is not None and schema.error in names:
+                out["error"] = _error_array(table[schema.error])
+            else:
+                out["error"] = pa.nulls(n, pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             return slow(list(range(n)))
-        # Rows whose fate the columns can't settle go to the per-row path.
-        for col in ("prediction_id", "timestamp", *self.numeric, *self.categorical, "prediction"):
+        # Rows whose fate the columns can't settle go to the per-row path. A null in the
+        # source may be a missing key; one the typing made (NaN, an empty CSV cell) is a
+        # missing value, as the per-row path reads it too.
+        for col in ("prediction_id", "timestamp", *self.numeric):
             flagged |= _null_mask(out[col])
+        for col, src in (
+            *((c, c) for c in self.categorical),
+            ("prediction", schema.prediction),
+        ):
+            flagged |= _null_mask(table[src])
+            if col == "prediction":
+                flagged |= _null_mask(out[col])
         for col in (*self.numeric, "prediction", "score", "latency_ms", "memory_mb"):
             arr = out[col]
             if pa.types.is_floating(arr.type):
@@ -420,6 +462,77 @@ class RowValidator:
         bad = np.flatnonzero(flagged).tolist()
         good = table_out.filter(pa.array(~flagged))
         return concat(self.schema, [Validated(good, ()), slow(bad)])
+
+
+def _error_text(value: object) -> str | None:
+    """A logged error value as stored: null for no error, else the error's text."""
+    if not is_error(value):
+        return None
+    if isinstance(value, str):
+        return value
+    text = canonical_category(value)
+    return str(value) if text is None else text
+
+
+def _mapped(arr: pa.ChunkedArray | pa.Array, fn: Callable[[object], str | None]) -> pa.Array:
+    """`fn` of each distinct value (one call per value, not per row), as strings."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    encoded = pc.dictionary_encode(arr)
+    texts = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
+    return pc.take(texts, encoded.indices)
+
+
+def _category_text(
+    arr: pa.ChunkedArray | pa.Array, *, text_cells: bool
+) -> pa.ChunkedArray | pa.Array:
+    """A categorical column as canonical text (see checks/typed.py)."""
+    typ = arr.type
+    if pa.types.is_dictionary(typ):
+        # A pandas `category` column written to Parquet.
+        arr = pc.cast(arr, typ.value_type)
+        typ = typ.value_type
+    if pa.types.is_null(typ):
+        return pc.cast(arr, pa.string())
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        text = pc.cast(arr, pa.string())
+        return _mapped(text, _text_cell) if text_cells else text
+    if (
+        pa.types.is_boolean(typ)
+        or pa.types.is_integer(typ)
+        or pa.types.is_floating(typ)
+        or pa.types.is_decimal(typ)
+    ):
+        return _mapped(arr, canonical_category)
+    # Timestamps, lists, structs: the per-row path gives the exact verdict.
+    raise pa.ArrowTypeError(f"a categorical column of type {typ}")
+
+
+def _text_cell(value: object) -> str | None:
+    return text_category(value) if isinstance(value, str) else canonical_category(value)
+
+
+def _error_array(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """The error column as stored: null where it means no error (`is_error`)."""
+    typ = arr.type
+    if pa.types.is_dictionary(typ):
+        arr = pc.cast(arr, typ.value_type)
+        typ = typ.value_type
+    if pa.types.is_null(typ):
+        return pc.cast(arr, pa.string())
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        text = pc.cast(arr, pa.string())
+        spelled = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+        none = pc.is_in(spelled, value_set=pa.array(sorted(NO_ERROR_TEXT), type=pa.string()))
+        return pc.if_else(none, pa.scalar(None, pa.string()), text)
+    if (
+        pa.types.is_boolean(typ)
+        or pa.types.is_integer(typ)
+        or pa.types.is_floating(typ)
+        or pa.types.is_decimal(typ)
+    ):
+        return _mapped(arr, _error_text)
+    raise pa.ArrowTypeError(f"an error column of type {typ}")
 
 
 def concat(schema: pa.Schema, parts: Sequence[Validated]) -> Validated:

@@ -1,19 +1,23 @@
 """Window queries: a model's sampled rows in a time range -> a typed DataFrame.
 
 The columns are the features under their schema names (numeric float64,
-categorical `category`) and the reserved columns `prediction_id`,
-`timestamp` (UTC), `prediction`, `score` (NaN when absent), `label` (NaN or
-None until labelled), `latency_ms`, `error` (str or None) and `memory_mb`.
-Predictions and labels are floats for binary and regression models, strings
-for multiclass ones.
+categorical object columns of canonical text or None) and the reserved
+columns `prediction_id`, `timestamp` (UTC), `prediction`, `score` (NaN when
+absent), `label` (NaN or None until labelled), `latency_ms`, `error` (str or
+None) and `memory_mb`. Predictions and labels are floats for binary and
+regression models (a binary label stored as "true"/"false" is 1/0), strings
+for multiclass ones. The frame is typed by the one typing
+(checks/typed.py, `daemon.frames.check_schema`), as references are, so a
+window and a reference of the same rows are equal frames.
 
 Rows stream from the driver in chunks (`iter_window`); Arrow takes a chunk's
 tuples in one call, column by column. The numeric features are packed float64
 values (daemon/store/features.py): a chunk's lie back to back in Arrow's value
 buffer, one matrix read without parsing. The categorical ones are JSON objects, parsed by
 Arrow in one call over the newline-joined strings, not one `json.loads` per row.
-`load_window` assembles the chunks, keeping categoricals as codes, so memory
-stays near the size of the result.
+`load_window` assembles the chunks, keeping categoricals as codes until the
+end (then one shared string object per category), so memory stays near the
+size of the result.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, select
 
+from checks.typed import text_number
 from daemon.config import ModelSettings, Task
+from daemon.frames import typed_check
 from daemon.jobs import JobContext
 from daemon.store import features
 from daemon.store.tables import Model
@@ -46,7 +52,7 @@ def _categorical_schema(model: ModelSettings) -> pa.Schema:
 
 
 def empty_window(model: ModelSettings) -> pd.DataFrame:
-    return _to_pandas(_table(model, [], {}, sqlite=True))
+    return _to_pandas(_table(model, [], {}, sqlite=True), model)
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -103,7 +109,7 @@ def iter_window(
     for table in iter_window_tables(
         source, model, start, end, chunk_rows=chunk_rows, labelled_only=labelled_only, limit=limit
     ):
-        yield _to_pandas(table)
+        yield _to_pandas(table, model)
 
 
 def iter_window_tables(
@@ -200,15 +206,17 @@ def load_window(
     # column as it goes, keeps the peak near the size of the result.
     table = pa.concat_tables(tables).unify_dictionaries()
     del tables
-    return _to_pandas(table)
+    return _to_pandas(table, model)
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
+def _to_pandas(table: pa.Table, model: ModelSettings) -> pd.DataFrame:
     frame: pd.DataFrame = table.to_pandas(self_destruct=True, split_blocks=True)
     for col in ("prediction_id", "error"):
         if col in frame and frame[col].dtype != object:
             frame[col] = frame[col].astype(object)
-    return frame
+    # The stored values are canonical already: this turns the `category` columns
+    # Arrow's dictionaries become into plain text, as every reference is typed.
+    return typed_check(frame, model)
 
 
 def _column_order(model: ModelSettings) -> list[str]:
@@ -247,6 +255,23 @@ def _row_type(sqlite: bool, one_layout: bool) -> pa.StructType:
 
 def _text_as_float(values: pa.Array) -> pa.Array:
     return pc.cast(values, pa.float64())
+
+
+def _label_as_float(values: pa.Array) -> pa.Array:
+    """Stored label text as a number: "1", "0.0" and the canonical "true"/"false"."""
+    encoded = pc.dictionary_encode(values)
+    numbers = pa.array(
+        [_label_number(v) for v in encoded.dictionary.to_pylist()], type=pa.float64()
+    )
+    return pc.take(numbers, encoded.indices)
+
+
+def _label_number(text: str) -> float | None:
+    try:
+        return text_number(text)
+    except ValueError:
+        # Not a number (a label stored before the binary rule): missing, not a crash.
+        return None
 
 
 def _ndjson(values: pa.Array) -> bytes:
@@ -310,5 +335,5 @@ def _table(
         arrays[c] = got.field(c)
     if numeric_target:
         arrays["prediction"] = _text_as_float(arrays["prediction"])
-        arrays["label"] = _text_as_float(arrays["label"])
+        arrays["label"] = _label_as_float(arrays["label"])
     return pa.table(arrays)

@@ -1,0 +1,70 @@
+"""A model's frames typed by the one typing (checks/typed.py), from its settings.
+
+Two views of the same schema. A training frame (snapshots, holdouts, the rows
+a retrain learns from) holds the features and the label under the schema's
+names, the label as canonical text for classification so its classes are the
+model's classes. A check frame (windows, references) holds the window's
+reserved columns (`RESERVED_COLUMNS`): there the checks read a binary label
+and prediction as 0/1 numbers, a multiclass one as text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from daemon.config import ModelSettings, Task
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from checks.typed import FrameSchema
+
+
+def training_schema(model: ModelSettings) -> FrameSchema:
+    """Features and the label under the schema's names (snapshots, holdouts)."""
+    from checks.typed import FrameSchema
+
+    schema = model.schema_
+    return FrameSchema(
+        numeric=schema.numeric,
+        categorical=schema.categorical,
+        label=schema.label,
+        label_numeric=model.task is Task.REGRESSION,
+    )
+
+
+def check_schema(model: ModelSettings) -> FrameSchema:
+    """A window's (or a renamed reference's) columns as the checks read them.
+
+    The error column is left as it is: `checks.operations.is_error` reads it.
+    """
+    from checks.interface import LABEL, LATENCY, MEMORY, PREDICTION, SCORE
+    from checks.typed import FrameSchema
+
+    schema = model.schema_
+    numeric_target = model.task is not Task.MULTICLASS
+    target = (PREDICTION,)
+    return FrameSchema(
+        numeric=(
+            *schema.numeric,
+            *(target if numeric_target else ()),
+            SCORE,
+            LATENCY,
+            MEMORY,
+        ),
+        categorical=(*schema.categorical, *(() if numeric_target else target)),
+        label=LABEL,
+        label_numeric=numeric_target,
+    )
+
+
+def typed_training(frame: pd.DataFrame, model: ModelSettings) -> pd.DataFrame:
+    from checks.typed import type_frame
+
+    return type_frame(frame, training_schema(model))
+
+
+def typed_check(frame: pd.DataFrame, model: ModelSettings) -> pd.DataFrame:
+    from checks.typed import type_frame
+
+    return type_frame(frame, check_schema(model))
