@@ -556,9 +556,21 @@ def service() -> None:
 def service_install(
     ctx: Context, output: Path, user: str | None, env_file: Path, credentials: tuple[str, ...]
 ) -> None:
-    """Write the systemd unit file for this installation and config."""
+    """Write the systemd unit file for this installation and config.
+
+    The configured paths are checked against the unit's sandbox: those outside
+    its StateDirectory are opened for what the daemon does with them, and a
+    path the sandbox cannot give (under /tmp or /var/tmp) is refused, named.
+    """
     import shutil
 
+    from daemon.sandbox import (
+        SandboxError,
+        configured_paths,
+        installation_paths,
+        missing,
+        plan_sandbox,
+    )
     from daemon.service import unit_file
 
     pairs: dict[str, Path] = {}
@@ -569,18 +581,37 @@ def service_install(
         pairs[name] = Path(path).resolve()
     found = shutil.which("mlmaint")
     exe = Path(found) if found else Path(sys.executable).with_name("mlmaint")
+    exec_start = exe.resolve() if not exe.is_symlink() else exe.absolute()
+    config = ctx.config_path.resolve()
+    settings = ctx.settings
+    paths = configured_paths(settings, config=config, installation=installation_paths(exec_start))
+    try:
+        sandbox = plan_sandbox(paths)
+    except SandboxError as exc:
+        click.echo(f"{ctx.config_path}: {exc}", err=True)
+        sys.exit(EX_CONFIG)
     text = unit_file(
-        exec_start=exe.resolve() if not exe.is_symlink() else exe.absolute(),
-        config=ctx.config_path.resolve(),
-        settings=ctx.settings,
+        exec_start=exec_start,
+        config=config,
+        settings=settings,
         user=user,
         env_file=env_file,
         credentials=pairs,
+        sandbox=sandbox,
     )
-    if exe.is_relative_to("/home") or exe.is_relative_to("/root"):
+    for entry in missing(sandbox):
         click.echo(
-            f"warning: {exe} is under /home or /root, which ProtectHome=yes hides from the "
-            "service: install mlmaint under /opt or /usr/local",
+            f"warning: {entry.key}: {entry.path} does not exist; create it before starting "
+            "the service (systemd does not start a unit whose ReadWritePaths= or BindPaths= "
+            "is missing)",
+            err=True,
+        )
+    writes = (*sandbox.read_write, *sandbox.bind)
+    if user is None and writes:
+        click.echo(
+            "warning: DynamicUser=yes allocates the service's user at each start, so it "
+            f"cannot own {', '.join(str(e.path) for e in writes)}: pass --user with a "
+            "system user that owns them, or keep the daemon's files under /var/lib/mlmaint",
             err=True,
         )
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,7 @@ from daemon.store.engine import StoreError, safe_url
 
 if TYPE_CHECKING:
     from daemon.api import ApiServer
+    from daemon.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -488,9 +489,23 @@ def unit_file(
     user: str | None = None,
     env_file: Path = Path("/etc/mlmaint/mlmaint.env"),
     credentials: Mapping[str, Path] | None = None,
+    sandbox: Sandbox | None = None,
 ) -> str:
-    """The unit file text: DynamicUser unless a dedicated `user` is named."""
+    """The unit file text: DynamicUser unless a dedicated `user` is named.
+
+    `sandbox`: the paths the config needs opened in the unit's sandbox (default:
+    planned from `settings`, `config` and `exec_start`); raises SandboxError when
+    one cannot be.
+    """
     from string import Template
+
+    from daemon.sandbox import configured_paths, installation_paths, plan_sandbox
+
+    if sandbox is None:
+        paths = configured_paths(
+            settings, config=config, installation=installation_paths(exec_start)
+        )
+        sandbox = plan_sandbox(paths)
 
     user_lines = f"User={user}\nGroup={user}" if user else "DynamicUser=yes"
     credential_lines = "\n".join(
@@ -510,6 +525,8 @@ def unit_file(
         user_lines=user_lines,
         env_file=str(env_file),
         credential_lines=credential_lines,
+        protect_home=sandbox.protect_home,
+        path_lines=sandbox.unit_lines(),
     )
 
 

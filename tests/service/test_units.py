@@ -6,10 +6,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
@@ -37,10 +41,24 @@ from tests.service.harness import write_config
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
 
-def test_installed_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+@pytest.fixture
+def home_dir() -> Iterator[Path]:
+    """A directory outside /tmp (which the unit's PrivateTmp hides): under $HOME."""
+    path = Path(tempfile.mkdtemp(prefix="mlmaint-unit-", dir=Path.home()))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _analyze() -> str:
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is missing: apt-get install systemd"
-    config = write_config(tmp_path / "config.toml", "sqlite:///var/mlmaint.db")
+    return analyze
+
+
+def test_installed_unit_passes_systemd_analyze_verify(tmp_path: Path, home_dir: Path) -> None:
+    analyze = _analyze()
+    # The config, its state and its outbox in a home directory: bound into the sandbox.
+    config = write_config(home_dir / "config.toml", "sqlite:///var/mlmaint.db")
     unit = tmp_path / "unit" / "mlmaint.service"
     result = CliRunner().invoke(
         main,
@@ -65,8 +83,12 @@ def test_installed_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
         "DynamicUser=yes",
         "StateDirectory=mlmaint",
         "ProtectSystem=strict",
-        "ProtectHome=yes",
+        # Home directories stay hidden but for the configured paths bound back: the
+        # outbox's directory, which holds the config and the state directory too.
+        "ProtectHome=tmpfs",
+        f"BindPaths={home_dir.resolve()}\n",
         "PrivateTmp=yes",
+        "LimitNOFILE=65536",
         "NoNewPrivileges=yes",
         "EnvironmentFile=-/etc/mlmaint/mlmaint.env",
         "LoadCredential=db-password:/etc/mlmaint/db-password",
@@ -89,6 +111,110 @@ def test_installed_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
         [analyze, "verify", str(broken)], capture_output=True, text=True, timeout=60
     )
     assert bad.returncode != 0
+
+
+def _install(config: Path, unit: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "service", "install", "--output", str(unit), *args]
+    )
+    return result.exit_code, result.output
+
+
+def test_the_unit_opens_the_configured_paths_outside_the_state_directory(
+    tmp_path: Path, home_dir: Path
+) -> None:
+    secret = home_dir / "db-password"
+    secret.write_text("pw\n")
+    config = home_dir / "config.toml"
+    config.write_text(
+        f"""
+[service]
+state_dir = "/srv/mlmaint"
+[store]
+url = "sqlite:////srv/mlmaint/mlmaint.db"
+password = {{ file = "{secret}" }}
+[mlflow]
+tracking_uri = "sqlite:////srv/mlmaint/mlflow.db"
+artifact_root = "/srv/mlflow-artifacts"
+[executor]
+python = "{sys.executable}"
+[report]
+directory = "reports"
+[frameworks]
+advisory_db = "/srv/advisories"
+[[alerts.channels]]
+name = "outbox"
+kind = "file"
+path = "/var/lib/mlmaint/outbox.jsonl"
+[[models]]
+name = "churn"
+source = {{ kind = "files", glob = "/srv/logs/churn/*/predictions-*.jsonl" }}
+reference = {{ kind = "file", path = "/srv/refs/churn.parquet" }}
+[models.schema]
+numeric = ["tenure"]
+categorical = ["plan"]
+"""
+    )
+    unit = tmp_path / "unit" / "mlmaint.service"
+    code, out = _install(config, unit, "--user", "mlmaint")
+    assert code == 0, out
+    text = unit.read_text()
+    lines = text.splitlines()
+    # Written outside the StateDirectory: read-write, once for the directory holding
+    # the state, the store and the tracking database.
+    assert lines.count("ReadWritePaths=/srv/mlmaint") == 1
+    assert "ReadWritePaths=/srv/mlflow-artifacts" in lines
+    # Read only: the log directory before the first wildcard, the reference, the
+    # advisories; in the home directory: bound back under ProtectHome=tmpfs.
+    assert "ReadOnlyPaths=-/srv/logs/churn" in lines
+    assert "ReadOnlyPaths=-/srv/refs/churn.parquet" in lines
+    assert "ReadOnlyPaths=-/srv/advisories" in lines
+    assert "ProtectHome=tmpfs" in lines
+    assert f"BindReadOnlyPaths={config.resolve()}" in lines
+    assert f"BindReadOnlyPaths={secret.resolve()}" in lines
+    # Each line says which key it is for.
+    assert lines[lines.index("ReadOnlyPaths=-/srv/logs/churn") - 1] == "# models[0].source.glob"
+    # Relative paths and the StateDirectory itself need nothing.
+    assert "reports" not in text.split("[Install]")[0].split("PrivateTmp=yes")[1]
+    assert "/var/lib/mlmaint" not in text.split("PrivateTmp=yes")[1]
+    assert "LimitNOFILE=65536" in lines
+    assert "User=mlmaint" in lines
+    assert "warning: service.state_dir: /srv/mlmaint does not exist" in out
+    verify = subprocess.run(
+        [_analyze(), "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stderr.strip() == "", verify.stderr
+
+    # With DynamicUser the service cannot own /srv/mlmaint: the install says so.
+    code, out = _install(config, tmp_path / "dynamic.service")
+    assert code == 0, out
+    assert "DynamicUser=yes" in (tmp_path / "dynamic.service").read_text()
+    assert "cannot own /srv/mlflow-artifacts, /srv/mlmaint: pass --user" in out
+
+
+def test_the_unit_refuses_paths_that_private_tmp_hides(tmp_path: Path, home_dir: Path) -> None:
+    config = home_dir / "config.toml"
+    config.write_text(
+        """
+[[alerts.channels]]
+name = "outbox"
+kind = "file"
+path = "/tmp/mlmaint/outbox.jsonl"
+[[models]]
+name = "churn"
+source = { kind = "files", glob = "/var/tmp/logs/*.jsonl" }
+[models.schema]
+numeric = ["tenure"]
+"""
+    )
+    unit = tmp_path / "mlmaint.service"
+    code, out = _install(config, unit)
+    assert code == 78, out
+    assert "alerts.channels[0].path: /tmp/mlmaint is under /tmp" in out
+    assert "models[0].source.glob: /var/tmp/logs is under /var/tmp" in out
+    assert "PrivateTmp" in out
+    assert not unit.exists()
 
 
 def test_notifier_speaks_to_an_abstract_socket() -> None:
