@@ -117,6 +117,8 @@ def numeric_stats(name: str, series: pd.Series) -> NumericStats:
 
 def categorical_stats(name: str, series: pd.Series) -> CategoricalStats:
     counts = series.value_counts(dropna=True)
+    # A `category` dtype counts its unused categories as 0: they are not values seen.
+    counts = counts[counts > 0]
     return CategoricalStats(
         name=name,
         counts={k: int(v) for k, v in counts.items()},
@@ -126,10 +128,16 @@ def categorical_stats(name: str, series: pd.Series) -> CategoricalStats:
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
-    """A content digest of a frame: equal data, equal digest."""
+    """A content digest of a frame: equal data with equal dtypes, equal digest.
+
+    `hash_pandas_object` hashes values alone (True and 1, "1" and a category
+    "1" can hash alike), so the column names and dtypes are hashed as well:
+    frames that type differently never share cached statistics.
+    """
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     h = hashlib.sha256(hashed.tobytes())
-    h.update("\x1f".join(map(str, frame.columns)).encode())
+    # repr: a category dtype names its categories, unused ones included.
+    h.update("\x1f".join(f"{c}:{t!r}" for c, t in frame.dtypes.items()).encode())
     return h.hexdigest()
 
 

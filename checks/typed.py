@@ -23,7 +23,14 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
-__all__ = ["FrameSchema", "canonical_category", "text_category", "text_number", "type_frame"]
+__all__ = [
+    "FrameSchema",
+    "canonical_category",
+    "text_category",
+    "text_cells",
+    "text_number",
+    "type_frame",
+]
 
 # How a CSV writer spells a boolean (pandas writes True/False, others true/false).
 _TEXT_BOOLS = {"true": True, "false": False}
@@ -97,6 +104,17 @@ def text_category(text: str) -> str | None:
         if math.isfinite(number):
             return canonical_category(int(text) if text.lstrip("+-").isdigit() else number)
     return text
+
+
+def text_cells(column: pd.Series) -> pd.Series:
+    """A column of text cells (str or missing) as `text_category` reads each one."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[: len(uniques)] = [
+        text_category(v) if isinstance(v, str) else canonical_category(v) for v in uniques
+    ]
+    table[len(uniques)] = None
+    return pd.Series(table[codes], index=column.index, name=column.name, dtype=object)
 
 
 def text_number(text: str) -> float | None:

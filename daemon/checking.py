@@ -260,7 +260,16 @@ def reference_stats(
     digest: str | None = None,
     cache: ReferenceCache | None = None,
 ) -> ReferenceStats:
-    """The reference's statistics for this model's layout, cached by content digest."""
+    """The reference's statistics for this model's layout, cached by content digest.
+
+    The frame is typed by the one typing (`daemon.frames.check_schema`) before
+    any statistic, so a reference read by pandas (bool, int or float coded
+    categoricals, a `category` dtype) counts the same values a window holds.
+    The cache key covers the content with its dtypes (`frame_digest`) and the
+    schema it is typed against.
+    """
+    from daemon.frames import check_schema, typed_check
+
     cache = _REFERENCES if cache is None else cache
     numeric = model.schema_.numeric
     categorical = model.schema_.categorical
@@ -269,12 +278,19 @@ def reference_stats(
     categorical = (*categorical, *(c for c, k in outputs if k is ColumnKind.CATEGORICAL))
     frame = normalize_reference(model, frame)
     key_digest = digest or frame_digest(frame)
-    layout = hashlib.sha256("\x1f".join((*numeric, "|", *categorical)).encode()).hexdigest()
+    layout = hashlib.sha256(
+        "\x1f".join((*numeric, "|", *categorical, "|", repr(check_schema(model)))).encode()
+    ).hexdigest()
     score = SCORE if model.task is Task.BINARY and model.schema_.score else None
     return cache.get(
         (key_digest, layout),
         lambda: build_reference(
-            frame, numeric, categorical, score=score, label=LABEL, digest=key_digest
+            typed_check(frame, model),
+            numeric,
+            categorical,
+            score=score,
+            label=LABEL,
+            digest=key_digest,
         ),
         owner=model.name,
     )
@@ -290,16 +306,34 @@ def normalize_reference(model: ModelSettings, frame: pd.DataFrame) -> pd.DataFra
     return frame.rename(columns=rename) if rename else frame
 
 
-def read_table(path: Path, model: str) -> pd.DataFrame:
-    """A reference file: Parquet or CSV, by suffix; unreadable is `ReferenceUnavailable`."""
+def read_table(path: Path, model: str, *, text: Iterable[str] = ()) -> pd.DataFrame:
+    """A reference file: Parquet or CSV, by suffix; unreadable is `ReferenceUnavailable`.
+
+    CSV columns named in `text` (the categoricals) are read as the cells
+    spell them (`checks.typed.text_category`), as a CSV log's are: "True" is
+    "true", "1.0" is "1", "01234" stays a code, an empty cell is missing.
+    """
     import pyarrow as pa
+
+    from checks.typed import text_cells
 
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix in (".csv", ".txt"):
-            return pd.read_csv(path)
+            as_text = list(text)
+            frame = pd.read_csv(
+                path,
+                dtype=dict.fromkeys(as_text, str),
+                # Only an empty cell is missing: "NA" is a category as a CSV log stores it.
+                keep_default_na=False,
+                na_values=[""],
+            )
+            for column in as_text:
+                if column in frame:
+                    frame[column] = text_cells(frame[column])
+            return frame
     except (OSError, ValueError, pa.ArrowException) as exc:
         # A corrupt or truncated file: an insufficient-data run that names it, not a crash.
         raise ReferenceUnavailable(model, f"cannot read {path}: {exc}") from exc
@@ -327,7 +361,9 @@ def load_reference(
             assert ref.path is not None  # validated by ReferenceSettings
             if not ref.path.exists():
                 raise ReferenceUnavailable(model.name, f"file {ref.path} not found")
-            return read_table(ref.path, model.name), _file_digest(ref.path)
+            return read_table(ref.path, model.name, text=_text_columns(model)), _file_digest(
+                ref.path
+            )
         case ReferenceKind.SNAPSHOT:
             row = session.scalars(select(Model).where(Model.name == model.name)).one_or_none()
             if row is None or not row.reference_uri:
@@ -335,7 +371,8 @@ def load_reference(
             path = Path(row.reference_uri.removeprefix("file://"))
             if not path.exists():
                 raise ReferenceUnavailable(model.name, f"snapshot {path} not found")
-            return read_table(path, model.name), row.reference_sha256 or _file_digest(path)
+            frame = read_table(path, model.name, text=_text_columns(model))
+            return frame, row.reference_sha256 or _file_digest(path)
         case ReferenceKind.WINDOW:
             assert ref.start is not None and ref.end is not None  # validated
             start = _parse_time(ref.start)
@@ -346,6 +383,13 @@ def load_reference(
             return frame, frame_digest(frame)
         case _:
             assert_never(ref.kind)
+
+
+def _text_columns(model: ModelSettings) -> tuple[str, ...]:
+    """The columns a CSV reference holds as categorical text, under the file's names."""
+    schema = model.schema_
+    classes = (schema.prediction, schema.label) if model.task is Task.MULTICLASS else ()
+    return (*schema.categorical, *classes)
 
 
 def _parse_time(text: str) -> datetime:
@@ -534,7 +578,11 @@ def run_checks(
     baseline. `evidence_dir` (default: the state dir's `evidence/` when
     drift evidence is enabled) receives Evidently's HTML for alerting drift.
     """
+    from daemon.frames import typed_check
+
     ref = reference if isinstance(reference, ReferenceStats) else reference_stats(model, reference)
+    # Typed like the reference (a window from the store is already: this is a no-op then).
+    window = typed_check(window, model)
     wanted = tuple(kinds) if kinds is not None else enabled_kinds(model)
     wanted = tuple(k for k in wanted if k in enabled_kinds(model))
     start = window_start or now - model.checks.window

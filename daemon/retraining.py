@@ -48,6 +48,7 @@ from sqlalchemy import func, select, update
 from daemon.alerts.finding import Finding
 from daemon.alerts.policy import apply_findings
 from daemon.config import ExecutorKind, ModelSettings, Settings, Severity
+from daemon.frames import typed_training
 from daemon.store import features
 from daemon.store.engine import transaction
 from daemon.store.tables import (
@@ -226,23 +227,6 @@ def active_pin(row: Model, now: datetime) -> Pin | None:
 # --------------------------------------------------------------------------- data
 
 
-def _coerce(frame: pd.DataFrame, model: ModelSettings) -> pd.DataFrame:
-    import pandas as pd
-
-    schema = model.schema_
-    out = frame.copy()
-    for column in schema.numeric:
-        # Always float: a column of whole numbers must not turn int64 (model signatures).
-        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
-    for column in schema.categorical:
-        out[column] = out[column].astype(str)
-    if model.task.value == TaskKind.REGRESSION.value:
-        out[schema.label] = pd.to_numeric(out[schema.label], errors="coerce")
-    else:
-        out[schema.label] = out[schema.label].astype(str)
-    return out
-
-
 def recent_labelled(
     session: Session, model_id: int, model: ModelSettings, now: datetime
 ) -> pd.DataFrame:
@@ -286,10 +270,12 @@ def recent_labelled(
         data[c] = numbers[c].to_numpy(zero_copy_only=False)
     for c in schema.categorical:
         data[c] = [r.categorical_features.get(c) for r in rows]
-    # The label as stored (text): _coerce gives it the task's type.
     data[schema.label] = [r.label for r in rows]
     columns = ["prediction_id", "timestamp", *schema.features, schema.label]
-    return pd.DataFrame(data, columns=columns)
+    # Typed by the one typing: numerics always float (a column of whole numbers must
+    # not turn int64 in a model signature), a missing categorical stays missing, the
+    # label as stored (canonical text) or a float for regression.
+    return typed_training(pd.DataFrame(data, columns=columns), model)
 
 
 def build_snapshots(
@@ -305,13 +291,13 @@ def build_snapshots(
 
     schema = model.schema_
     columns = [*schema.features, schema.label]
-    recent = _coerce(recent, model) if len(recent) else recent
+    recent = typed_training(recent, model) if len(recent) else recent
     n_holdout = round(len(recent) * model.retrain.holdout_share)
     holdout = recent.iloc[len(recent) - n_holdout :] if n_holdout else recent.iloc[:0]
     train_recent = recent.iloc[: len(recent) - n_holdout]
     parts = [train_recent.loc[:, ["prediction_id", *columns]]] if len(train_recent) else []
     if reference is not None and len(reference):
-        ref = _coerce(reference, model)
+        ref = typed_training(reference, model)
         if "prediction_id" not in ref.columns:
             ref = ref.assign(prediction_id=[f"ref-{i:09d}" for i in range(len(ref))])
         held = set(holdout["prediction_id"]) if len(holdout) else set()
@@ -871,7 +857,7 @@ def register_initial_version(
     columns = [*schema.features, schema.label]
     # The newest share of the history is held out: the first version's baseline and
     # the calibration of its scores come from rows it never saw.
-    frame = _coerce(reference, settings_model)
+    frame = typed_training(reference, settings_model)
     n_holdout = round(len(frame) * settings_model.retrain.holdout_share)
     directory = ctx.state_dir / "snapshots" / model
     snapshot = write_snapshot(frame.iloc[: len(frame) - n_holdout], directory, columns)

@@ -356,9 +356,10 @@ def _scored_reference(
         # Binary windows carry 0/1 labels and predictions and the positive-class score.
         scored["score"] = predicted.astype(np.float64)
         scored["prediction"] = (predicted >= 0.5).astype(np.float64)
-        scored[spec.label] = (holdout[spec.label].astype(str) == (positive or "")).astype(
-            np.float64
-        )
+        # The label as the one typing gives it (canonical text: "1", "true"), as the
+        # window's is stored: the checks read both as 0/1, and the next retrain's
+        # snapshot keeps the model's classes instead of 0.0/1.0 ("True" != "true").
+        scored[spec.label] = _typed(holdout, spec)[spec.label]
         extra = ["prediction", "score"]
     else:
         scored["prediction"] = predicted
