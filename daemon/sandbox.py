@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 from daemon.config import (
     EmailChannel,
     EnvironmentKind,
+    ExecutorKind,
     FileChannel,
     FileSource,
     Settings,
@@ -206,7 +207,10 @@ def _configured(
     elif "://" not in tracking:
         yield from found("mlflow.tracking_uri", _absolute(tracking), write)
     yield from found("mlflow.artifact_root", _absolute(settings.mlflow.artifact_root), write)
-    if settings.executor.python is not None:
+    # The local executor runs jobs as children of the daemon, inside this unit; a
+    # Celery worker runs them on its own machine, outside it.
+    local = settings.executor.kind is ExecutorKind.LOCAL
+    if local and settings.executor.python is not None:
         python = _absolute(settings.executor.python)
         root = None if python is None else _interpreter_root(python)
         yield from found("executor.python", root, read)
@@ -230,8 +234,8 @@ def _configured(
                 yield from found(f"models[{i}].{part}.glob", _glob_directory(source.glob), read)
         if model.reference.path is not None:
             yield from found(f"models[{i}].reference.path", _absolute(model.reference.path), read)
-        # Entrypoint modules found on retrain.python_path (where the model has one).
-        for j, entry in enumerate(getattr(model.retrain, "python_path", ())):
+        # Where a local job finds its entrypoint module.
+        for j, entry in enumerate(model.retrain.python_path if local else ()):
             yield from found(f"models[{i}].retrain.python_path[{j}]", _absolute(entry), read)
     frameworks = settings.frameworks
     if frameworks.enabled:

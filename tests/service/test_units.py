@@ -150,6 +150,7 @@ path = "/var/lib/mlmaint/outbox.jsonl"
 name = "churn"
 source = {{ kind = "files", glob = "/srv/logs/churn/*/predictions-*.jsonl" }}
 reference = {{ kind = "file", path = "/srv/refs/churn.parquet" }}
+retrain = {{ python_path = ["{home_dir / "trainers"}"] }}
 [models.schema]
 numeric = ["tenure"]
 categorical = ["plan"]
@@ -172,6 +173,9 @@ categorical = ["plan"]
     assert "ProtectHome=tmpfs" in lines
     assert f"BindReadOnlyPaths={config.resolve()}" in lines
     assert f"BindReadOnlyPaths={secret.resolve()}" in lines
+    trainers = f"BindReadOnlyPaths={(home_dir / 'trainers').resolve()}"
+    assert trainers in lines
+    assert lines[lines.index(trainers) - 1] == "# models[0].retrain.python_path[0]"
     # Each line says which key it is for.
     assert lines[lines.index("ReadOnlyPaths=-/srv/logs/churn") - 1] == "# models[0].source.glob"
     # Relative paths and the StateDirectory itself need nothing.
@@ -180,6 +184,7 @@ categorical = ["plan"]
     assert "LimitNOFILE=65536" in lines
     assert "User=mlmaint" in lines
     assert "warning: service.state_dir: /srv/mlmaint does not exist" in out
+    assert "warning: models[0].retrain.python_path[0]:" in out
     verify = subprocess.run(
         [_analyze(), "verify", str(unit)], capture_output=True, text=True, timeout=60
     )
