@@ -444,6 +444,15 @@ def _read_reference(row: Model) -> pd.DataFrame | None:
     return pd.read_parquet(row.reference_uri)
 
 
+def policy_decision(
+    ctx: JobContext, model: str, now: datetime, *, manual: bool = False
+) -> Decision:
+    """What the retrain policy would decide for `model` at `now`, submitting nothing."""
+    with transaction(ctx.sessions) as session:
+        row = model_row(session, model, now)
+        return decide(_facts(session, ctx.settings, ctx.settings.model(model), row, now, manual))
+
+
 def retrain_policy(
     ctx: JobContext,
     model: str | None,

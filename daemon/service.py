@@ -551,13 +551,22 @@ def _decision_lines(engine: Engine, now: datetime) -> list[str]:
         ).all()
     lines = []
     for pin in pins:
-        since = pin.since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        until = "unpinned" if pin.until is None else pin.until.isoformat()
-        state = "pinned" if pin.holds(now) else "pin expired"
-        lines.append(
-            f"{pin.model}: {state} to version {pin.version} since {since} UTC by "
-            f"{pin.by or 'unknown'}, until {until}"
-        )
+        since = f"since {pin.since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC by {pin.by or 'unknown'}"
+        if pin.until is None:
+            lines.append(
+                f"{pin.model}: pinned to version {pin.version} {since}, "
+                f"until `mlmaint retrain unpin {pin.model}`"
+            )
+        elif pin.holds(now):
+            lines.append(
+                f"{pin.model}: pinned to version {pin.version} {since}, "
+                f"until {pin.until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+            )
+        else:
+            lines.append(
+                f"{pin.model}: pin to version {pin.version} expired at "
+                f"{pin.until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({since})"
+            )
     for scope, summary, since in unmonitored:
         lines.append(
             f"{scope}: NOT MONITORED since {since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC: {summary}"

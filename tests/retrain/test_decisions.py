@@ -1,0 +1,301 @@
+"""Decisions people see: promotion, skipped promotion, rollback and pin, each told once.
+
+A real local-executor job with MLflow on both store backends, its decisions read
+back from the file channel's outbox lines as a person's tools would read them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from checks.interface import CheckKind
+from daemon.alerts.delivery import deliver_pending
+from daemon.alerts.policy import apply_findings
+from daemon.checking import check_model, normalize_reference, run_checks
+from daemon.config import Settings, parse_config
+from daemon.jobs import JobContext
+from daemon.retraining import (
+    active_pin,
+    policy_decision,
+    register_initial_version,
+    retrain_policy,
+    rollback,
+    submit_if_due,
+    unpin,
+    wait_for_jobs,
+)
+from daemon.service import format_status
+from daemon.store.engine import transaction
+from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, Model, RetrainJob
+from retrain import registry
+from tests.retrain import data
+from tests.retrain.conftest import decayed_data
+from tests.retrain.test_daemon import START, seed_production
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def settings_for(tmp_path: Path, mlflow_uri: str) -> Settings:
+    return parse_config(
+        {
+            "service": {"state_dir": str(tmp_path / "state")},
+            "mlflow": {"tracking_uri": mlflow_uri, "artifact_root": str(tmp_path / "artifacts")},
+            "executor": {"kind": "local", "timeout": "10m"},
+            "alerts": {
+                "channels": [
+                    {"name": "outbox", "kind": "file", "path": str(tmp_path / "outbox.jsonl")}
+                ]
+            },
+            "models": [
+                {
+                    "name": "churn",
+                    "source": {"kind": "http"},
+                    "schema": {"numeric": list(data.NUMERIC), "categorical": ["plan"]},
+                    "checks": {"window": "4d"},
+                    "retrain": {
+                        "failing_runs": 3,
+                        "holdout_share": 0.3,
+                        "include_reference": False,
+                    },
+                }
+            ],
+        },
+        environ={},
+    )
+
+
+def delivered(
+    ctx: JobContext, now: object, seen: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """Deliver the outbox and return the lines that are new since the last call."""
+    deliver_pending(ctx, now)  # type: ignore[arg-type]
+    path = Path(ctx.settings.channel("outbox").path)  # type: ignore[union-attr]
+    lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    new = lines[len(seen) :]
+    seen.extend(new)
+    return new
+
+
+def items(line: dict[str, object]) -> list[dict[str, object]]:
+    payload = line["payload"]
+    assert isinstance(payload, dict)
+    return list(payload["items"])
+
+
+def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
+    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path, mlflow_uri: str
+) -> None:
+    ctx = JobContext(
+        settings=settings_for(tmp_path, mlflow_uri), engine=engine, sessions=session_factory
+    )
+    outbox: list[dict[str, object]] = []
+    old, new, _ = decayed_data()
+    first = register_initial_version(ctx, "churn", old, START)
+    assert first.promoted, first.traceback
+    with transaction(ctx.sessions) as session:
+        v1_reference = session.scalars(select(Model.reference_uri)).one()
+
+    # Decay: the policy retrains and promotes version 2.
+    seed_production(ctx, new.iloc[:800], failing=5)
+    now = START + timedelta(days=4, hours=1)
+    retrain_policy(ctx, "churn", now)
+    [finding] = wait_for_jobs(ctx, now, timeout_s=240)
+    with transaction(ctx.sessions) as session:
+        job = session.scalars(select(RetrainJob).where(RetrainJob.trigger == "decay")).one()
+        outcome = dict(job.outcome or {})
+    assert job.promoted, job.log_tail
+    [line] = delivered(ctx, now, outbox)
+    [item] = items(line)
+    assert (item["kind"], item["subject"], item["change"]) == ("retrain", "promotion", "notice")
+    champion, challenger = outcome["champion_score"], outcome["challenger_score"]
+    assert isinstance(champion, float) and isinstance(challenger, float)
+    assert item["summary"] == (
+        f"churn: promoted version 2 over version 1: {outcome['metric']} {champion:.4f} -> "
+        f"{challenger:.4f}"
+    )
+    assert line["title"] == f"[mlmaint] [info] {item['summary']}"
+    # The same decision handed in again (a poll retried after a crash) is not told again.
+    with transaction(ctx.sessions) as session:
+        assert apply_findings(session, ctx.settings, [finding], now).notification_ids == ()
+    assert delivered(ctx, now, outbox) == []
+
+    # A person rolls back, pinned for three days.
+    rolled_at = now + timedelta(hours=1)
+    until = rolled_at + timedelta(days=3)
+    back = rollback(ctx, "churn", rolled_at, until=until, by="alice")
+    assert (back.from_version, back.to_version) == ("2", "1")
+    [line] = delivered(ctx, rolled_at, outbox)
+    [item] = items(line)
+    assert (item["subject"], item["severity"]) == ("rollback", "warning")
+    assert item["summary"] == (
+        f"churn: rolled back from version 2 to version 1 by alice at {rolled_at.isoformat()}; "
+        f"pinned to version 1 until {until.isoformat()}"
+    )
+    with transaction(ctx.sessions) as session:
+        row = session.scalars(select(Model)).one()
+        assert (row.current_version, row.reference_uri) == ("1", v1_reference)
+        pin = active_pin(row, rolled_at)
+        assert pin is not None and (pin.version, pin.since, pin.until, pin.by) == (
+            "1",
+            rolled_at,
+            until,
+            "alice",
+        )
+    status = format_status(engine, "-", now=rolled_at)
+    assert f"churn: pinned to version 1 since {rolled_at:%Y-%m-%d %H:%M:%S} UTC by alice" in status
+
+    # Decisions are history on both versions, none overwritten.
+    client = registry.client(mlflow_uri)
+    v2_tags = dict(client.get_model_version("churn", "2").tags)
+    v1_tags = dict(client.get_model_version("churn", "1").tags)
+    assert registry.decisions(v2_tags) == [
+        outcome["reason"],
+        f"rolled back to version 1 (by alice at {rolled_at.isoformat()}, "
+        f"pinned until {until.isoformat()})",
+    ]
+    assert v2_tags[registry.TAG_DECISION] == registry.decisions(v2_tags)[-1]
+    assert len(registry.decisions(v1_tags)) == 2
+    assert registry.decisions(v1_tags)[-1].startswith("serving again: rolled back from version 2")
+
+    # The next check compares with version 1's reference: the same drift and performance
+    # figures as checks run on version 1's reference directly.
+    checked_at = rolled_at + timedelta(minutes=5)
+    # (Not alerted: its drift alerts would repeat in the outbox this test reads.)
+    cycle = check_model(
+        ctx, "churn", checked_at, kinds=(CheckKind.DRIFT, CheckKind.PERFORMANCE), alert=False
+    )
+    model = ctx.settings.model("churn")
+    window_rows = cycle.rows
+    assert window_rows > 0
+    with transaction(ctx.sessions) as session:
+        runs = session.scalars(select(CheckRun).where(CheckRun.ran_at == checked_at)).all()
+        assert {r.model_version for r in runs} == {"1"}
+        stored = {
+            (m.subject, m.name): m.value
+            for m in session.scalars(
+                select(CheckMetric).where(CheckMetric.run_id.in_([r.id for r in runs]))
+            )
+        }
+    from daemon.store.windows import load_window
+
+    window = load_window(engine, model, checked_at - timedelta(days=4), checked_at)
+    direct = run_checks(
+        None,
+        model,
+        checked_at,
+        window,
+        normalize_reference(model, pd.read_parquet(v1_reference)),
+        kinds=(CheckKind.DRIFT, CheckKind.PERFORMANCE),
+    )
+    expected = {
+        (m.subject, m.name): None if m.value is None or math.isnan(m.value) else m.value
+        for kind in (CheckKind.DRIFT, CheckKind.PERFORMANCE)
+        for m in direct.result(kind).measures
+    }
+    assert stored.keys() == expected.keys()
+    assert stored == pytest.approx(expected, nan_ok=True)
+
+    # The failing streak is still there and the interval passed: pinned, no automatic job.
+    later = rolled_at + timedelta(days=2)
+    with transaction(ctx.sessions) as session:
+        add_failing(session, later, 3)
+    decision = policy_decision(ctx, "churn", later)
+    assert not decision.submit
+    assert decision.reason == f"pinned to version 1 until {until.isoformat()}"
+    assert retrain_policy(ctx, "churn", later) == []
+
+    # A manual retrain while pinned registers and scores a challenger, never promotes it.
+    _, job_uid = submit_if_due(ctx, ctx.settings.model("churn"), later, manual=True)
+    assert job_uid is not None
+    [finding] = wait_for_jobs(ctx, later, timeout_s=240)
+    with transaction(ctx.sessions) as session:
+        job = session.scalars(select(RetrainJob).where(RetrainJob.job_uid == job_uid)).one()
+        assert job.spec["allow_promotion"] is False
+        assert not job.promoted and job.registered_version == "3", job.log_tail
+        outcome = dict(job.outcome or {})
+        assert session.scalars(select(Model.current_version)).one() == "1"
+    champion_now = registry.by_alias(client, "churn", "champion")
+    assert champion_now is not None and str(champion_now.version) == "1"
+    [line] = delivered(ctx, later, outbox)
+    [item] = items(line)
+    assert item["subject"] == "promotion skipped"
+    assert item["summary"] == (
+        f"churn: kept version 1, retrained version 3 not promoted: {outcome['metric']} champion "
+        f"{outcome['champion_score']:.4f}, challenger {outcome['challenger_score']:.4f} "
+        f"({outcome['reason']})"
+    )
+    assert "the model is pinned" in str(outcome["reason"])
+
+    # Unpinned, the same facts let the policy go ahead (past the interval of job 3).
+    lifted = unpin(ctx, "churn", later)
+    assert lifted is not None and lifted.version == "1"
+    with transaction(ctx.sessions) as session:
+        add_failing(session, later + timedelta(days=1, hours=1), 3)
+    decision = policy_decision(ctx, "churn", later + timedelta(days=1, hours=2))
+    assert decision.submit and decision.trigger is not None
+    assert decision.trigger.value == "decay"
+    # Each decision was one notification, nothing else reached the channel.
+    assert [items(line)[0]["subject"] for line in outbox] == [
+        "promotion",
+        "rollback",
+        "promotion skipped",
+    ]
+    assert "pinned" not in format_status(engine, "-", now=later)
+
+
+def add_failing(session: Session, end: object, n: int) -> None:
+    from daemon.store.tables import CheckStatus
+
+    model_id = session.scalars(select(Model.id)).one()
+    for i in range(n):
+        ran = end - timedelta(minutes=n - i)  # type: ignore[operator]
+        session.add(
+            CheckRun(
+                model_id=model_id,
+                kind="performance",
+                status=CheckStatus.ALERT,
+                window_start=ran - timedelta(days=1),
+                window_end=ran,
+                ran_at=ran,
+                duration_s=0.1,
+                rows=100,
+                summary={},
+            )
+        )
+
+
+def test_an_expired_pin_no_longer_holds(
+    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path, mlflow_uri: str
+) -> None:
+    ctx = JobContext(
+        settings=settings_for(tmp_path, mlflow_uri), engine=engine, sessions=session_factory
+    )
+    with transaction(ctx.sessions) as session:
+        session.add(Model(name="churn", created_at=START))
+    seed_production(ctx, data.frame(100, seed=5), failing=4)
+    now = START + timedelta(days=6)
+    # A pin as a rollback records it, expiring in a day.
+    with transaction(ctx.sessions) as session:
+        row = session.scalars(select(Model)).one()
+        row.current_version = row.pinned_version = "1"
+        row.pinned_at = now
+        row.pinned_until = now + timedelta(days=1)
+        row.pinned_by = "alice"
+    held = policy_decision(ctx, "churn", now + timedelta(hours=23))
+    assert not held.submit and held.reason.startswith("pinned to version 1 until")
+    assert "churn: pinned to version 1" in format_status(engine, "-", now=now)
+    after = policy_decision(ctx, "churn", now + timedelta(days=1))
+    assert after.submit and after.trigger is not None and after.trigger.value == "decay"
+    status = format_status(engine, "-", now=now + timedelta(days=1))
+    assert "churn: pin to version 1 expired at" in status
+    # No event rows were left firing by any of it.
+    with transaction(ctx.sessions) as session:
+        assert session.scalars(select(Alert).where(Alert.state == AlertState.FIRING)).all() == []
