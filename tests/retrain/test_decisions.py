@@ -299,3 +299,79 @@ def test_an_expired_pin_no_longer_holds(
     # No event rows were left firing by any of it.
     with transaction(ctx.sessions) as session:
         assert session.scalars(select(Alert).where(Alert.state == AlertState.FIRING)).all() == []
+
+
+def test_a_failed_and_a_timed_out_retrain_are_each_one_notification(
+    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from daemon.alerts.policy import sweep
+
+    now = START + timedelta(days=2)
+
+    def bookkeeping(python: str) -> JobContext:
+        # The jobs run for real on the local executor, with an interpreter that exits
+        # at once or sleeps: the daemon's bookkeeping is under test, not training.
+        settings = parse_config(
+            {
+                "service": {"state_dir": str(tmp_path / "state")},
+                "mlflow": {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+                "executor": {"kind": "local", "timeout": "10m", "python": python},
+                "alerts": {
+                    "channels": [
+                        {"name": "outbox", "kind": "file", "path": str(tmp_path / "outbox.jsonl")}
+                    ]
+                },
+                "models": [
+                    {
+                        "name": "churn",
+                        "source": {"kind": "http"},
+                        "schema": {"numeric": list(data.NUMERIC), "categorical": ["plan"]},
+                    }
+                ],
+            },
+            environ={},
+        )
+        return JobContext(settings=settings, engine=engine, sessions=session_factory)
+
+    slow = tmp_path / "slow-python"
+    slow.write_text("#!/bin/sh\nexec sleep 60\n")
+    slow.chmod(0o755)
+    ctx = bookkeeping("/bin/true")
+    with transaction(ctx.sessions) as session:
+        session.add(Model(name="churn", created_at=START))
+    seed_production(ctx, data.frame(200, seed=5), failing=0)
+    outbox: list[dict[str, object]] = []
+
+    # /bin/true as the interpreter: the job ends at once, without an outcome.
+    _, failed_uid = submit_if_due(ctx, ctx.settings.model("churn"), now, manual=True)
+    wait_for_jobs(ctx, now, timeout_s=30, poll_s=0.1)
+    [line] = delivered(ctx, now, outbox)
+    [item] = items(line)
+    assert (item["subject"], item["change"], item["severity"]) == ("failure", "notice", "warning")
+    assert item["summary"].startswith(f"churn: retrain job {failed_uid} failed: ")  # type: ignore[union-attr]
+
+    # A job that runs past its deadline is killed: timed out, told once.
+    slow_ctx = bookkeeping(str(slow))
+    _, slow_uid = submit_if_due(slow_ctx, slow_ctx.settings.model("churn"), now, manual=True)
+    with transaction(ctx.sessions) as session:
+        session.execute(
+            update(RetrainJob)
+            .where(RetrainJob.job_uid == slow_uid)
+            .values(deadline_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    wait_for_jobs(slow_ctx, now, timeout_s=30, poll_s=0.1)
+    [line] = delivered(ctx, now, outbox)
+    [item] = items(line)
+    assert item["subject"] == "failure"
+    assert item["summary"].startswith(f"churn: retrain job {slow_uid} timed_out: killed at")  # type: ignore[union-attr]
+
+    # Events never repeat: days later, a sweep sends nothing.
+    with transaction(ctx.sessions) as session:
+        assert sweep(session, ctx.settings, now + timedelta(days=3)).notification_ids == ()
+        states = session.scalars(select(Alert.state).where(Alert.kind == "retrain")).all()
+    assert sorted(states) == [AlertState.EVENT, AlertState.EVENT]
+    assert delivered(ctx, now + timedelta(days=3), outbox) == []
