@@ -6,6 +6,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from tests.retrain.conftest import Worker, decayed_data
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 MakeSpec = Callable[..., RetrainSpec]
-TORCH = {"epochs": 6, "batch_size": 256, "patience": 2}
+TORCH = {"max_epochs": 6, "batch_size": 256, "patience": 2}
 
 
 def executor_for(worker: Worker) -> CeleryExecutor:
@@ -52,15 +53,21 @@ def test_torch_retrain_on_a_worker_promotes_and_reproduces(
     assert outcome.challenger_score is not None and outcome.champion_score is not None
     assert outcome.challenger_score > outcome.champion_score
 
-    # The same snapshot hash again: the same training set, the same model, the same metrics.
-    again = RetrainSpec(**{**spec.__dict__, "job_id": f"{spec.job_id}-again"})
+    # The same snapshot hash again (into another registered model, where it is new): the
+    # same training set, the same model, the same metrics.
+    again = replace(spec, job_id=f"{spec.job_id}-again", registered_model="churn-again")
     executor.submit(again)
     rerun = wait(executor, again.job_id, again.deadline, celery_worker).outcome
     assert rerun is not None and rerun.state is JobState.SUCCEEDED, rerun
     assert rerun.challenger_score == outcome.challenger_score
     assert rerun.training_metrics["best_val_loss"] == outcome.training_metrics["best_val_loss"]
-    # Equal is not better: registered, not promoted.
-    assert rerun.registered_version == "3" and not rerun.promoted
+    # Into the model that already holds that snapshot: nothing new is registered.
+    twin = replace(spec, job_id=f"{spec.job_id}-twin")
+    executor.submit(twin)
+    skipped = wait(executor, twin.job_id, twin.deadline, celery_worker).outcome
+    assert skipped is not None and skipped.state is JobState.SUCCEEDED, skipped
+    assert skipped.registered_version is None and skipped.existing_version == "2"
+    assert not skipped.promoted and "already registered as version 2" in skipped.reason
 
 
 def test_a_worker_killed_mid_job_ends_the_job_within_its_deadline(
