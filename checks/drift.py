@@ -22,11 +22,9 @@ left after dropping missing and infinite values:
 
 from __future__ import annotations
 
-import enum
 import math
 import os
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import assert_never
 
@@ -40,6 +38,13 @@ from checks.interface import (
     Status,
     insufficient,
 )
+
+# Re-exported: the drift vocabulary is imported from here too.
+from checks.methods import METHODS as METHODS
+from checks.methods import ColumnKind as ColumnKind
+from checks.methods import Method as Method
+from checks.methods import MethodInfo as MethodInfo
+from checks.methods import fits
 from checks.reference import (
     CategoricalStats,
     FloatArray,
@@ -53,56 +58,6 @@ from checks.reference import (
 CRITICAL_RATIO = 2.0
 # Below this many window values (rows x columns) threads cost more than they save.
 PARALLEL_CELLS = 2_000_000
-
-
-class Method(enum.StrEnum):
-    KS = "ks"
-    WASSERSTEIN = "wasserstein"
-    PSI = "psi"
-    JENSENSHANNON = "jensenshannon"
-    CHISQUARE = "chisquare"
-    Z = "z"
-    KL_DIV = "kl_div"
-    HELLINGER = "hellinger"
-    ANDERSON = "anderson"
-    CRAMER_VON_MISES = "cramer_von_mises"
-    MANNW = "mannw"
-    ENERGY = "energy"
-
-
-class ColumnKind(enum.StrEnum):
-    NUMERIC = "numeric"
-    CATEGORICAL = "categorical"
-
-
-@dataclass(frozen=True)
-class MethodInfo:
-    display_name: str
-    default_threshold: float
-    # p-value tests drift when the score is small, distances when it is large.
-    p_value: bool
-    # Evidently's comparison at the threshold: "<=" / "<" for p-values, ">=" / ">".
-    inclusive: bool
-    numeric: bool = True
-    categorical: bool = True
-
-
-METHODS: Mapping[Method, MethodInfo] = {
-    Method.KS: MethodInfo("K-S p_value", 0.05, True, True, categorical=False),
-    Method.WASSERSTEIN: MethodInfo(
-        "Wasserstein distance (normed)", 0.1, False, True, categorical=False
-    ),
-    Method.PSI: MethodInfo("PSI", 0.1, False, True),
-    Method.JENSENSHANNON: MethodInfo("Jensen-Shannon distance", 0.1, False, True),
-    Method.CHISQUARE: MethodInfo("chi-square p_value", 0.05, True, False, numeric=False),
-    Method.Z: MethodInfo("Z-test p_value", 0.05, True, False, numeric=False),
-    Method.KL_DIV: MethodInfo("Kullback-Leibler divergence", 0.1, False, True),
-    Method.HELLINGER: MethodInfo("Hellinger distance", 0.1, False, True),
-    Method.ANDERSON: MethodInfo("Anderson-Darling", 0.1, True, False, categorical=False),
-    Method.CRAMER_VON_MISES: MethodInfo("Cramer-von Mises", 0.1, True, True, categorical=False),
-    Method.MANNW: MethodInfo("Mann-Whitney U-rank test", 0.05, True, False, categorical=False),
-    Method.ENERGY: MethodInfo("Energy-distance", 0.1, False, False, categorical=False),
-}
 
 
 class DriftConfigError(ValueError):
@@ -122,14 +77,11 @@ class ColumnSpec:
     in_dataset: bool = True
 
     def __post_init__(self) -> None:
-        if self.method is not None:
-            info = METHODS[self.method]
-            allowed = info.numeric if self.kind is ColumnKind.NUMERIC else info.categorical
-            if not allowed:
-                raise DriftConfigError(
-                    f"drift method {self.method.value!r} does not apply to "
-                    f"{self.kind.value} column {self.name!r}"
-                )
+        if self.method is not None and not fits(self.method, self.kind):
+            raise DriftConfigError(
+                f"drift method {self.method.value!r} does not apply to "
+                f"{self.kind.value} column {self.name!r}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

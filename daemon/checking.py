@@ -40,6 +40,7 @@ from checks.interface import (
     Measure,
     Status,
 )
+from checks.methods import fits
 from checks.operations import OperationsCheck, OperationsSpec
 from checks.performance import (
     DecaySpec,
@@ -156,9 +157,15 @@ def drift_spec(model: ModelSettings) -> DriftSpec:
         *((n, k, False) for n, k in _output_columns(model)),
     ]:
         own = settings.columns.get(_config_name(model, name))
-        method = drift_method(
-            own.method if own and own.method is not DriftMethod.AUTO else settings.method
-        )
+        if own and own.method is not DriftMethod.AUTO:
+            # Refused at config load when it cannot fit the column.
+            method = drift_method(own.method)
+        else:
+            # The global method applies to the columns it fits; the rest keep auto
+            # (chi-square on the categoricals, Evidently's choice on the numerics).
+            method = drift_method(settings.method)
+            if method is not None and not fits(method, kind):
+                method = None
         threshold = own.threshold if own and own.threshold is not None else settings.threshold
         columns.append(
             ColumnSpec(

@@ -37,6 +37,8 @@ from pydantic import (
     model_validator,
 )
 
+from checks.methods import ColumnKind, Method, fits, kinds_of
+
 EX_CONFIG = 78
 DEFAULT_CONFIG_NAME = "config.toml"
 CONFIG_ENV = "MLMAINT_CONFIG"
@@ -745,6 +747,52 @@ class ModelSettings(_Frozen):
             raise ValueError(
                 f"checks.drift.columns names columns not in the schema: {', '.join(unknown)}"
             )
+        return self
+
+    def drift_kinds(self) -> dict[str, ColumnKind]:
+        """Each column the drift check compares, by its schema name, and its kind.
+
+        Prediction and label are categorical for a multiclass model (class
+        names), numeric otherwise; the score is numeric.
+        """
+        schema = self.schema_
+        target = ColumnKind.CATEGORICAL if self.task is Task.MULTICLASS else ColumnKind.NUMERIC
+        kinds = dict.fromkeys(schema.numeric, ColumnKind.NUMERIC)
+        kinds.update(dict.fromkeys(schema.categorical, ColumnKind.CATEGORICAL))
+        kinds[schema.prediction] = target
+        if schema.score:
+            kinds[schema.score] = ColumnKind.NUMERIC
+        kinds[schema.label] = target
+        return kinds
+
+    @model_validator(mode="after")
+    def _drift_methods_fit(self) -> Self:
+        # A global method applies to the columns it fits (the rest keep auto), so it
+        # must fit one at least; a column's own method must fit that column.
+        kinds = self.drift_kinds()
+        drift = self.checks.drift
+        problems = []
+        for name, own in sorted(drift.columns.items()):
+            kind = kinds.get(name)
+            if own.method is DriftMethod.AUTO or kind is None:
+                continue
+            method = Method(own.method.value)
+            if not fits(method, kind):
+                problems.append(
+                    f"checks.drift.columns.{name}.method: {method.value!r} does not apply to "
+                    f"the {kind.value} column {name!r} (it applies to "
+                    f"{' and '.join(k.value for k in kinds_of(method))} columns only)"
+                )
+        if drift.method is not DriftMethod.AUTO:
+            method = Method(drift.method.value)
+            if not any(fits(method, kind) for kind in kinds.values()):
+                problems.append(
+                    f"checks.drift.method: {method.value!r} applies to "
+                    f"{' and '.join(k.value for k in kinds_of(method))} columns only, "
+                    f"and this model has none"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
