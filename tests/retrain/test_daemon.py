@@ -174,3 +174,56 @@ def test_a_broken_entry_point_fails_the_job_and_raises_a_finding(
         assert "Traceback" in job.log_tail and "user code failed on" in job.log_tail
         model = session.scalars(select(Model).where(Model.name == "churn")).one()
         assert model.current_version is None
+
+
+@pytest.mark.parametrize(
+    ("task", "performance", "expected"),
+    [
+        ("binary_classification", {}, "roc_auc"),
+        ("multiclass_classification", {}, "f1"),
+        ("regression", {}, "rmse"),
+        ("regression", {"metric": "mae"}, "mae"),
+        ("binary_classification", {"metric": "log_loss"}, "log_loss"),
+    ],
+)
+def test_the_spec_carries_the_checks_metric_and_the_python_path(
+    tmp_path: Path, task: str, performance: dict[str, str], expected: str
+) -> None:
+    from checks.performance import Metric
+    from daemon.checking import decay_spec
+    from daemon.retraining import build_spec
+    from retrain.interface import DataRef, RetrainSpec
+
+    schema: dict[str, object] = {"numeric": list(data.NUMERIC), "categorical": ["plan"]}
+    if task == "binary_classification":
+        schema["score"] = "score"
+    settings = parse_config(
+        {
+            "service": {"state_dir": str(tmp_path / "state")},
+            "models": [
+                {
+                    "name": "churn",
+                    "task": task,
+                    "source": {"kind": "http"},
+                    "schema": schema,
+                    "checks": {"performance": performance},
+                    "retrain": {"python_path": [str(tmp_path / "code"), "~/training"]},
+                }
+            ],
+        },
+        environ={},
+    )
+    model = settings.models[0]
+    snapshot = DataRef(uri=str(tmp_path / "s.parquet"), sha256="0" * 64, rows=1)
+    spec = build_spec(settings, model, "job-1", "manual", snapshot, None)
+    # The metric the performance check alerts on is the one promotion is decided on.
+    assert spec.metric is Metric(expected) and decay_spec(model).metric is spec.metric
+    assert spec.python_path == (str(tmp_path / "code"), "~/training")
+    assert RetrainSpec.from_json(spec.to_json()) == spec
+
+
+def test_a_relative_python_path_is_refused(tmp_path: Path) -> None:
+    from daemon.config import ConfigError
+
+    with pytest.raises(ConfigError, match="python_path entries must be absolute"):
+        settings_for(tmp_path, "sqlite:///x.db", python_path=["training"])

@@ -98,3 +98,17 @@ def test_promotion_needs_the_margin() -> None:
     assert not decide(0.70, 0.70, 0.0, auc)[0]
     rmse = Metric.RMSE
     assert decide(1.0, 1.5, 0.1, rmse)[0] and not decide(1.5, 1.0, 0.0, rmse)[0]
+
+
+def test_a_spec_from_before_the_metric_travelled_reads_with_the_tasks_default(
+    make_spec,  # type: ignore[no-untyped-def]
+) -> None:
+    from retrain.evaluate import spec_metric
+
+    spec = make_spec(data.frame(50, seed=1), metric=Metric.F1, python_path=("/opt/training",))
+    assert RetrainSpec.from_json(spec.to_json()) == spec
+    old = json.loads(spec.to_json())
+    del old["metric"], old["python_path"]
+    parsed = RetrainSpec.from_json(json.dumps(old))
+    assert parsed.metric is None and parsed.python_path == ()
+    assert spec_metric(parsed) is Metric.ROC_AUC and spec_metric(spec) is Metric.F1
