@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from retrain.devices import current_device, select_device
 from checks.performance import Metric
+from retrain.devices import current_device, select_device
 from retrain.evaluate import decide
 from retrain.interface import (
     JobState,
