@@ -19,6 +19,7 @@ from datetime import date, datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from daemon.alerts.finding import MONITORING, RETRAIN
 from daemon.config import Settings
 from daemon.report.weeks import Week
 from daemon.store.tables import (
@@ -152,6 +153,29 @@ class RetrainRow:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DecisionRow:
+    """A retrain decision people were told of (promoted, skipped, rolled back, failed)."""
+
+    at: datetime
+    subject: str
+    severity: str
+    summary: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PinRow:
+    """The model's pin: no automatic promotion while it holds."""
+
+    version: str
+    since: datetime
+    # None: until `mlmaint retrain unpin`.
+    until: datetime | None
+    by: str | None
+    # Whether it still held when the report was built.
+    holds: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class Evidence:
     run_id: int
     kind: str
@@ -179,6 +203,10 @@ class ModelWeek:
     evidence: tuple[Evidence, ...]
     sampled: int
     rejected: Mapping[str, int]
+    decisions: tuple[DecisionRow, ...] = ()
+    pin: PinRow | None = None
+    # "churn is not monitored: no reference (why)" while that alert fired at the week's end.
+    unmonitored: str | None = None
 
     @property
     def firing(self) -> int:
@@ -572,6 +600,7 @@ def _alerts(session: Session, week: Week) -> dict[str, list[AlertRow]]:
     rows = session.execute(
         select(Alert)
         .where(
+            Alert.state != AlertState.EVENT,
             Alert.first_fired_at < week.end,
             or_(Alert.resolved_at.is_(None), Alert.resolved_at >= week.start),
         )
@@ -597,6 +626,44 @@ def _alerts(session: Session, week: Week) -> dict[str, list[AlertRow]]:
             )
         )
     return by_scope
+
+
+def _decisions(session: Session, week: Week) -> dict[str, list[DecisionRow]]:
+    """The retrain decisions told during the week (events), by model, oldest first."""
+    rows = session.execute(
+        select(Alert.scope, Alert.first_fired_at, Alert.subject, Alert.severity, Alert.summary)
+        .where(
+            Alert.state == AlertState.EVENT,
+            Alert.kind == RETRAIN,
+            Alert.first_fired_at >= week.start,
+            Alert.first_fired_at < week.end,
+        )
+        .order_by(Alert.scope, Alert.first_fired_at, Alert.id)
+    )
+    by_scope: dict[str, list[DecisionRow]] = defaultdict(list)
+    for scope, at, subject, severity, summary in rows:
+        by_scope[scope].append(
+            DecisionRow(at=at, subject=subject, severity=severity, summary=summary)
+        )
+    return by_scope
+
+
+def _pins(session: Session, now: datetime) -> dict[int, PinRow]:
+    rows = session.execute(
+        select(
+            Model.id, Model.pinned_version, Model.pinned_at, Model.pinned_until, Model.pinned_by
+        ).where(Model.pinned_version.is_not(None), Model.pinned_at.is_not(None))
+    )
+    return {
+        mid: PinRow(
+            version=version,
+            since=since,
+            until=until,
+            by=by,
+            holds=until is None or now < until,
+        )
+        for mid, version, since, until, by in rows
+    }
 
 
 def _retrains(session: Session, week: Week) -> dict[int, list[RetrainRow]]:
@@ -828,6 +895,15 @@ def _actions(
                     score=150 + 100 * f.drifted_share,
                 )
             )
+        if m.unmonitored:
+            actions.append(
+                Action(
+                    kind=ActionKind.FIX,
+                    scope=m.name,
+                    text=f"Give {m.name} a reference: {m.unmonitored}",
+                    score=280,
+                )
+            )
         for r in failed:
             actions.append(
                 Action(
@@ -929,12 +1005,20 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
     runs = _load_runs(session, week)
     alerts = _alerts(session, week)
     retrains = _retrains(session, week)
+    decisions = _decisions(session, week)
+    pins = _pins(session, now)
     ingest = _ingest_by_model(session, week)
     configured = {m.name for m in settings.models}
     out = []
     for mid, name, version in models:
         model_runs = runs.get(mid, [])
-        if not model_runs and name not in configured and name not in alerts:
+        if (
+            not model_runs
+            and name not in configured
+            and name not in alerts
+            and name not in decisions
+            and mid not in pins
+        ):
             continue
         by_kind: dict[str, list[_Run]] = defaultdict(list)
         for run in model_runs:
@@ -975,6 +1059,16 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
                 )[-10:],
                 sampled=sampled,
                 rejected=rejected,
+                decisions=tuple(decisions.get(name, ())),
+                pin=pins.get(mid),
+                unmonitored=next(
+                    (
+                        a.summary
+                        for a in model_alerts
+                        if a.kind == MONITORING and a.state == AlertState.FIRING.value
+                    ),
+                    None,
+                ),
             )
         )
     order = {Health.ALERTING: 0, Health.DEGRADED: 1, Health.NO_DATA: 2, Health.HEALTHY: 3}

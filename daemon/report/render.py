@@ -227,6 +227,12 @@ def render_text(report: WeekReport, *, link: str | None = None) -> str:
             lines.append(f"... and {len(report.actions) - 5} more in the report")
     else:
         lines.append("No maintenance actions this week.")
+    for m in report.models:
+        if m.unmonitored:
+            lines.append(f"Not monitored: {m.unmonitored}")
+        if m.pin is not None and m.pin.holds:
+            until = _when(m.pin.until) if m.pin.until else "unpinned"
+            lines.append(f"{m.name} is pinned to version {m.pin.version} until {until}")
     if link:
         lines.append(f"Full report: {link}")
     return "\n".join(lines)
