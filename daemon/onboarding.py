@@ -808,6 +808,11 @@ def onboard(
             )
         if write:
             snapshot = write_snapshot(scored, _snapshot_columns_dir(settings, name), columns)
+    if settings.service.api_token is None and (request.labels == "http" or request.logs is None):
+        notes.append(
+            "service.api_token is not set: the HTTP API refuses pushed labels and "
+            "predictions until it is"
+        )
     if task is Task.BINARY and not has_score:
         notes.append(f"{version_uri} gives labels only: no score column, no estimated performance")
     table = model_table(request, task, schema, alias, positive, estimator, has_score, now)
