@@ -38,7 +38,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -651,6 +651,9 @@ def _finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
                 f"{outcome.champion_version}: {metric} {_score(outcome.champion_score)} -> "
                 f"{_score(outcome.challenger_score)}"
             )
+        elif outcome.registered_version is None:
+            subject = "promotion skipped"
+            summary = f"{model}: kept version {outcome.champion_version}: {outcome.reason}"
         else:
             subject = "promotion skipped"
             summary = (
@@ -769,10 +772,52 @@ def _finish(
     now: datetime,
 ) -> Finding | None:
     """Record a job's status and, when it ended, apply its alert in the same transaction."""
+    pin = _pinned_against(session, job, status, now)
+    if pin is not None:
+        status = _undo_promotion(settings, model, pin, status)
     finding = _record(session, job, model, status, now)
+    if finding is not None and pin is not None and status.outcome is not None:
+        finding = replace(
+            finding,
+            summary=f"{model}: retrained version {status.outcome.registered_version} not "
+            f"promoted: {pin.reason} (the job began before the pin; the alias is back on "
+            f"version {pin.version})",
+        )
     if finding is not None:
         apply_findings(session, settings, [finding], now)
     return finding
+
+
+def _pinned_against(
+    session: Session, job: RetrainJob, status: JobStatus, now: datetime
+) -> Pin | None:
+    """The pin a job's promotion runs into: it was submitted before a rollback pinned it."""
+    outcome = status.outcome
+    if status.state is not ExecState.SUCCEEDED or outcome is None or not outcome.promoted:
+        return None
+    pin = active_pin(session.get_one(Model, job.model_id), now)
+    if pin is None or pin.version == outcome.registered_version:
+        return None
+    return pin
+
+
+def _undo_promotion(settings: Settings, model: str, pin: Pin, status: JobStatus) -> JobStatus:
+    """Put the serving alias back on the pinned version and record why on the new one."""
+    from retrain import registry
+
+    outcome = status.outcome
+    assert outcome is not None and outcome.registered_version is not None  # see _pinned_against
+    client = registry.client(tracking_uri(settings))
+    client.set_registered_model_alias(model, settings.model(model).retrain.alias, pin.version)
+    reason = f"promotion undone: {pin.reason} (it had been promoted: {outcome.reason})"
+    registry.record_decision(client, model, outcome.registered_version, reason)
+    log.warning(
+        "retrain of %s promoted version %s against its pin to version %s: undone",
+        model,
+        outcome.registered_version,
+        pin.version,
+    )
+    return replace(status, outcome=replace(outcome, promoted=False, reason=reason))
 
 
 def _record(

@@ -375,3 +375,119 @@ def test_a_failed_and_a_timed_out_retrain_are_each_one_notification(
         states = session.scalars(select(Alert.state).where(Alert.kind == "retrain")).all()
     assert sorted(states) == [AlertState.EVENT, AlertState.EVENT]
     assert delivered(ctx, now + timedelta(days=3), outbox) == []
+
+
+class _Finished:
+    """An executor whose one job has ended with a given outcome (the daemon's side is
+    under test here: what it does with a promotion that lands on a pinned model)."""
+
+    name = "local"
+
+    def __init__(self, status: object) -> None:
+        self.status = status
+
+    def submit(self, spec: object) -> str:
+        raise AssertionError("nothing is submitted here")
+
+    def locate(self, job_id: str) -> str | None:
+        return None
+
+    def poll(self, external_id: str, deadline: object) -> object:
+        return self.status
+
+    def cancel(self, external_id: str) -> None:
+        return None
+
+    def logs(self, external_id: str) -> str:
+        return ""
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_job_begun_before_the_pin_cannot_promote_over_it(
+    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path, mlflow_uri: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from daemon.retraining import poll_jobs
+    from daemon.store.tables import JobState
+    from retrain.interface import JobState as ExecState
+    from retrain.interface import JobStatus, RetrainOutcome
+
+    ctx = JobContext(
+        settings=settings_for(tmp_path, mlflow_uri), engine=engine, sessions=session_factory
+    )
+    client = registry.client(mlflow_uri)
+    client.create_registered_model("churn")
+    for _ in range(3):
+        client.create_model_version("churn", source=str(tmp_path), run_id=None)
+    # The job promoted version 3 after a person had rolled back to version 1 and pinned it.
+    client.set_registered_model_alias("churn", "champion", "3")
+    now = START + timedelta(days=3)
+    with transaction(ctx.sessions) as session:
+        row = Model(
+            name="churn",
+            created_at=START,
+            current_version="1",
+            reference_uri="/data/v1.parquet",
+            pinned_version="1",
+            pinned_at=now - timedelta(hours=1),
+            pinned_by="alice",
+        )
+        session.add(row)
+        session.flush()
+        session.add(
+            RetrainJob(
+                job_uid="job-3",
+                model_id=row.id,
+                trigger="decay",
+                state=JobState.RUNNING,
+                executor="local",
+                external_id="somewhere",
+                spec={},
+                created_at=now - timedelta(hours=2),
+                deadline_at=datetime.now(UTC) + timedelta(hours=1),
+            )
+        )
+    status = JobStatus(
+        state=ExecState.SUCCEEDED,
+        outcome=RetrainOutcome(
+            job_id="job-3",
+            state=ExecState.SUCCEEDED,
+            registered_version="3",
+            promoted=True,
+            champion_version="2",
+            metric="roc_auc",
+            champion_score=0.70,
+            challenger_score=0.75,
+            reason="roc_auc 0.7500 beats 0.7000",
+            reference_uri="/data/v3.parquet",
+        ),
+    )
+    [finding] = poll_jobs(ctx, "churn", now, executor=_Finished(status))  # type: ignore[arg-type]
+
+    champion = registry.by_alias(client, "churn", "champion")
+    assert champion is not None and str(champion.version) == "1"
+    with transaction(ctx.sessions) as session:
+        row = session.scalars(select(Model)).one()
+        assert (row.current_version, row.reference_uri) == ("1", "/data/v1.parquet")
+        job = session.scalars(select(RetrainJob)).one()
+        assert job.state == JobState.SUCCEEDED and not job.promoted
+    history = registry.decisions(dict(client.get_model_version("churn", "3").tags))
+    assert history == [
+        "promotion undone: pinned to version 1 until unpinned (`mlmaint retrain unpin churn`) "
+        "(it had been promoted: roc_auc 0.7500 beats 0.7000)"
+    ]
+    [line] = delivered(ctx, now, [])
+    [item] = items(line)
+    assert item["subject"] == "promotion skipped"
+    assert (
+        item["summary"]
+        == finding.summary
+        == (
+            "churn: retrained version 3 not promoted: pinned to version 1 until unpinned "
+            "(`mlmaint retrain unpin churn`) (the job began before the pin; the alias is back on "
+            "version 1)"
+        )
+    )
