@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from checks.typed import FrameSchema, canonical_category, type_frame
+from checks.typed import (
+    FrameSchema,
+    canonical_category,
+    text_category,
+    text_cells,
+    text_number,
+    type_frame,
+)
 
 
 @pytest.mark.parametrize(
@@ -165,3 +172,49 @@ def test_same_rows_typed_alike_from_every_source() -> None:
     typed = [type_frame(f, SCHEMA) for f in (from_json, from_csv, from_text, from_parquet)]
     for other in typed[1:]:
         pd.testing.assert_frame_equal(typed[0], other)
+
+
+@pytest.mark.parametrize(
+    ("cell", "text"),
+    [
+        pytest.param("", None, id="empty-is-missing"),
+        pytest.param("True", "true", id="pandas-true"),
+        pytest.param("FALSE", "false", id="upper-false"),
+        pytest.param("1", "1", id="int"),
+        pytest.param("1.0", "1", id="float-code"),
+        pytest.param("0.50", "0.5", id="float"),
+        pytest.param("1e3", "1000", id="exponent"),
+        pytest.param("01234", "01234", id="leading-zero-code-kept"),
+        pytest.param("NA", "NA", id="na-is-a-category"),
+        pytest.param("paris", "paris", id="text"),
+    ],
+)
+def test_text_cells_read_as_they_spell(cell: str, text: str | None) -> None:
+    assert text_category(cell) == text
+    assert text_cells(pd.Series([cell, None], dtype=object)).tolist() == [text, None]
+
+
+@pytest.mark.parametrize(
+    ("cell", "number"),
+    [("", None), (" 2.5 ", 2.5), ("True", 1.0), ("false", 0.0), ("-3", -3.0)],
+)
+def test_text_numbers(cell: str, number: float | None) -> None:
+    assert text_number(cell) == number
+
+
+def test_text_number_refuses_words() -> None:
+    with pytest.raises(ValueError, match="could not convert"):
+        text_number("old")
+
+
+def test_frame_digest_covers_dtypes() -> None:
+    from checks.reference import frame_digest
+
+    frames = [
+        pd.DataFrame({"c": [1, 0]}),
+        pd.DataFrame({"c": [True, False]}),
+        pd.DataFrame({"c": pd.Categorical(["a", "b"])}),
+        pd.DataFrame({"c": pd.Categorical(["a", "b"], categories=["a", "b", "unused"])}),
+    ]
+    assert len({frame_digest(f) for f in frames}) == len(frames)
+    assert frame_digest(pd.DataFrame({"c": [1, 0]})) == frame_digest(frames[0])
