@@ -58,3 +58,16 @@ def test_cadence_counts_from_the_last_job_or_the_serving_version() -> None:
     )
     assert not decide(recent_job).submit
     assert not decide(PolicyInput(now=NOW, every=None, serving_since=NOW - every * 9)).submit
+
+
+def test_a_pinned_model_gets_no_automatic_job_but_a_manual_one_runs() -> None:
+    pin = "pinned to version 1 until unpinned (`mlmaint retrain unpin churn`)"
+    failing = PolicyInput(now=NOW, passes_failed=[True] * 5, failing_runs=3, pinned=pin)
+    decision = decide(failing)
+    assert not decision.submit and decision.reason == pin
+    cadence = PolicyInput(now=NOW, every=timedelta(days=1), serving_since=NOW, pinned=pin)
+    assert not decide(PolicyInput(**{**cadence.__dict__, "now": NOW + timedelta(days=2)})).submit
+    by_hand = decide(PolicyInput(**{**failing.__dict__, "manual": True}))
+    assert by_hand.submit and by_hand.trigger is Trigger.MANUAL
+    unpinned = decide(PolicyInput(**{**failing.__dict__, "pinned": None}))
+    assert unpinned.submit and unpinned.trigger is Trigger.DECAY
