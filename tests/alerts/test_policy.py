@@ -240,3 +240,47 @@ def test_repeat_intervals_per_kind(make_ctx: MakeCtx, tmp_path: Path) -> None:
             changes.setdefault(item["kind"], Counter())[item["change"]] += 1
     assert changes["drift"] == {"firing": 1, "repeat": 14}
     assert changes["framework"] == {"firing": 1, "repeat": 2}
+
+
+def decision(event_id: str, subject: str = "promotion") -> Finding:
+    return Finding(
+        scope="churn",
+        kind="retrain",
+        subject=subject,
+        firing=subject == "failure",
+        severity=Severity.WARNING if subject == "failure" else Severity.INFO,
+        summary=f"churn: {subject} of job {event_id}",
+        event_id=event_id,
+    )
+
+
+def test_an_event_is_told_once_and_keeps_no_firing_state(make_ctx: MakeCtx, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox.jsonl"
+    ctx = make_ctx(make_settings(file_settings(outbox)))
+    # One cycle: a drift alert fires and a job is promoted: one message, two items.
+    alert_cycle(ctx, T0, [drift("age", True), decision("job-1")])
+    # The same job handed in again (a poll retried after a crash): nothing new.
+    alert_cycle(ctx, T0 + timedelta(minutes=5), [decision("job-1")])
+    # Another job's failure is another event, even with the same subject and summary shape.
+    alert_cycle(ctx, T0 + timedelta(hours=1), [decision("job-2", "failure")])
+    # Two days on: the drift alert repeats, no event does.
+    alert_cycle(ctx, T0 + timedelta(days=2), [drift("age", True)])
+
+    sent = lines(outbox)
+    got = [
+        [(i["subject"], i["change"]) for i in line["payload"]["items"]]  # type: ignore[index]
+        for line in sent
+    ]
+    assert got == [
+        [("age", "firing"), ("promotion", "notice")],
+        [("failure", "notice")],
+        [("age", "repeat")],
+    ]
+    assert sent[1]["title"] == "[mlmaint] [warning] churn: failure of job job-2"
+    assert sent[1]["kind"] == "notice"
+    with ctx.sessions() as session:
+        states = {
+            (a.subject, a.state)
+            for a in session.scalars(select(Alert).where(Alert.kind == "retrain"))
+        }
+    assert states == {("promotion", AlertState.EVENT), ("failure", AlertState.EVENT)}
