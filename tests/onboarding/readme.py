@@ -1,0 +1,31 @@
+"""The README's section "Monitor a model you already have", read as the tests run it."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TITLE = "## Monitor a model you already have"
+
+
+def section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(TITLE)
+    end = text.find("\n## ", start + len(TITLE))
+    return text[start : end if end != -1 else len(text)]
+
+
+def shell_blocks() -> list[str]:
+    """The section's ```sh blocks, in order: setup and onboarding, the daemon, looking."""
+    return [m.group(1) for m in re.finditer(r"```sh\n(.*?)```", section(), flags=re.S)]
+
+
+def command(word: str) -> list[str]:
+    """The section's `mlmaint WORD ...` line as arguments (after `mlmaint`), unexpanded."""
+    for block in shell_blocks():
+        for line in block.splitlines():
+            if line.startswith(f"mlmaint {word}"):
+                return shlex.split(line)[1:]
+    raise LookupError(f"the README section has no `mlmaint {word}` line")
