@@ -20,7 +20,7 @@ from checks.interface import CheckKind
 from daemon.alerts.delivery import deliver_pending
 from daemon.alerts.policy import apply_findings
 from daemon.checking import check_model, normalize_reference, run_checks
-from daemon.config import Settings, parse_config
+from daemon.config import Settings, load_config, parse_config
 from daemon.jobs import JobContext
 from daemon.retraining import (
     active_pin,
@@ -491,3 +491,88 @@ def test_a_job_begun_before_the_pin_cannot_promote_over_it(
             "version 1)"
         )
     )
+
+
+def test_rollback_pin_and_unpin_through_the_cli(
+    store_url: str, tmp_path: Path, mlflow_uri: str
+) -> None:
+    from click.testing import CliRunner
+
+    from daemon.cli import main
+
+    client = registry.client(mlflow_uri)
+    client.create_registered_model("churn")
+    for _ in range(2):
+        client.create_model_version("churn", source=str(tmp_path), run_id=None)
+    client.set_model_version_tag("churn", "1", registry.TAG_REFERENCE, "/data/v1.parquet")
+    client.set_model_version_tag("churn", "1", registry.TAG_REFERENCE_DIGEST, "a" * 64)
+    registry.promote(client, "churn", "champion", "2", "1")
+    config = tmp_path / "mlmaint.toml"
+    config.write_text(
+        f"""
+[service]
+state_dir = "{tmp_path / "state"}"
+
+[store]
+url = "{store_url}"
+
+[mlflow]
+tracking_uri = "{mlflow_uri}"
+
+[[alerts.channels]]
+name = "outbox"
+kind = "file"
+path = "{tmp_path / "outbox.jsonl"}"
+
+[[models]]
+name = "churn"
+
+[models.source]
+kind = "http"
+
+[models.schema]
+numeric = ["x1"]
+categorical = []
+"""
+    )
+    runner = CliRunner()
+
+    def mlmaint(*args: str) -> tuple[int, str]:
+        result = runner.invoke(main, ["--config", str(config), *args])
+        return result.exit_code, result.output
+
+    code, out = mlmaint("retrain", "rollback", "churn", "--pin-for", "7d", "--until", "2030-01-01")
+    assert code == 2 and "not both" in out
+    code, out = mlmaint("retrain", "rollback", "churn", "--until", "2020-01-01")
+    assert code == 2 and "is not in the future" in out
+    code, out = mlmaint("retrain", "rollback", "churn", "--until", "2099-12-31")
+    assert code == 0, out
+    # (The command's INFO log line shares the runner's output.)
+    assert (
+        "churn: serving version 1 again (was 2); pinned, no automatic promotion until "
+        "2099-12-31T00:00:00+00:00\n"
+    ) in out
+    champion = registry.by_alias(client, "churn", "champion")
+    assert champion is not None and str(champion.version) == "1"
+    code, out = mlmaint("status")
+    assert "churn: pinned to version 1 since" in out and "until 2099-12-31 00:00:00 UTC" in out
+    settings = load_config(config)
+    ctx = JobContext.from_settings(settings)
+    try:
+        with transaction(ctx.sessions) as session:
+            row = session.scalars(select(Model)).one()
+            assert (row.current_version, row.reference_uri, row.reference_sha256) == (
+                "1",
+                "/data/v1.parquet",
+                "a" * 64,
+            )
+            assert row.pinned_by  # the user who ran the command
+        [line] = delivered(ctx, row.pinned_at, [])
+        assert items(line)[0]["subject"] == "rollback"
+    finally:
+        ctx.close()
+    code, out = mlmaint("retrain", "unpin", "churn")
+    assert code == 0 and "churn: unpinned (was pinned to version 1): promotion may resume" in out
+    code, out = mlmaint("retrain", "unpin", "churn")
+    assert code == 0 and out.strip().endswith("churn: not pinned")
+    assert "pinned" not in mlmaint("status")[1]
