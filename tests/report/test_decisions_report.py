@@ -13,7 +13,7 @@ from daemon.alerts.policy import apply_findings
 from daemon.checking import monitoring_finding
 from daemon.config import Severity
 from daemon.report.gather import ActionKind, gather
-from daemon.report.render import render_report, render_text
+from daemon.report.render import render_email, render_report, render_text
 from daemon.report.weeks import Week
 from daemon.store.engine import transaction
 from daemon.store.tables import Model
@@ -100,6 +100,8 @@ def test_the_report_shows_decisions_the_pin_and_an_unmonitored_model(
     assert 'Pinned</strong> to version <span class="mono">1</span>' in page
     assert f"until {until:%Y-%m-%d %H:%M} UTC" in page
     assert "Not monitored:</strong> prices is not monitored" in page
+    mail = render_email(data)
+    assert "pinned to version 1" in mail and "not monitored" in mail
     text = render_text(data)
     assert "Not monitored: prices is not monitored: no reference" in text
     assert f"churn is pinned to version 1 until {until:%Y-%m-%d %H:%M} UTC" in text
