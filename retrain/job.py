@@ -195,11 +195,13 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
             {"spec": spec.framework_versions, "worker": worker_versions}, "framework_versions.json"
         )
 
-        version = _log_and_register(spec, trained, train, worker_versions)
-
+        model_uri = _log_model(spec, trained, train, worker_versions)
         champion = registry.by_alias(mlflow_client, spec.registered_model, spec.alias)
         champion_version = None if champion is None else str(champion.version)
-        scores = _compare(spec, metric, holdout, version, champion_version, positive)
+        # Scored before registering: a champion that cannot be scored fails the job
+        # without leaving a version behind that no decision was made on.
+        scores = _compare(spec, metric, holdout, model_uri, champion_version, positive)
+        version = _register(spec, model_uri, worker_versions)
         challenger_score, champion_score = scores.challenger, scores.champion
         if challenger_score is not None:
             mlflow.log_metric(f"holdout_{scores.metric.value}", challenger_score)
@@ -293,7 +295,7 @@ def _compare(
     spec: RetrainSpec,
     metric: Metric,
     holdout: pd.DataFrame | None,
-    version: str,
+    challenger_uri: str,
     champion_version: str | None,
     positive: str,
 ) -> _Scores:
@@ -305,7 +307,7 @@ def _compare(
     """
     if holdout is None or holdout.empty:
         return _Scores(metric=metric)
-    sides = {"challenger": f"models:/{spec.registered_model}/{version}"}
+    sides = {"challenger": challenger_uri}
     if champion_version is not None:
         sides["champion"] = f"models:/{spec.registered_model}/{champion_version}"
     scorers = {name: load_scorer(uri, spec.task, positive or None) for name, uri in sides.items()}
@@ -368,9 +370,10 @@ def _scored_reference(
     return write_snapshot(scored, Path(spec.snapshot.uri).parent, columns)
 
 
-def _log_and_register(
+def _log_model(
     spec: RetrainSpec, trained: TrainedModel, train: pd.DataFrame, versions: dict[str, str]
 ) -> str:
+    """Log the trained model in the active run as mlmaint's serving pyfunc; its URI."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -390,8 +393,14 @@ def _log_and_register(
         # What its predict returns, so the one scorer reads it as meant (see model_scoring).
         metadata={OUTPUT_KEY: serving_output(spec.task).value},
     )
+    return str(info.model_uri)
+
+
+def _register(spec: RetrainSpec, model_uri: str, versions: dict[str, str]) -> str:
+    import mlflow
+
     registered = mlflow.register_model(
-        info.model_uri,
+        model_uri,
         spec.registered_model,
         tags=registry.version_tags(
             spec.job_id,

@@ -264,3 +264,33 @@ def test_a_retrain_on_a_snapshot_already_registered_registers_nothing(
     assert "already registered as version 1" in again.reason
     client = registry.client(mlflow_uri)
     assert [str(v.version) for v in client.search_model_versions("name = 'churn'")] == ["1"]
+
+
+def broken_model() -> object:
+    import mlflow.pyfunc
+
+    class Broken(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            raise KeyError("feature_store_id")
+
+    return Broken()
+
+
+def test_a_champion_that_cannot_be_scored_fails_the_job_and_registers_nothing(
+    tmp_path: Path, mlflow_uri: str
+) -> None:
+    import mlflow.pyfunc
+
+    register_champion(
+        mlflow_uri,
+        tmp_path,
+        lambda name: mlflow.pyfunc.log_model(name=name, python_model=broken_model()),
+    )
+    train = typed(user_frame(800, seed=1))
+    holdout = typed(user_frame(300, seed=3, start=200_000))
+    outcome = execute(spec_for(tmp_path, mlflow_uri, train, holdout))
+    assert outcome.state is JobState.FAILED and outcome.registered_version is None
+    assert outcome.error is not None
+    assert "models:/churn/1" in outcome.error and "feature_store_id" in outcome.error
+    client = registry.client(mlflow_uri)
+    assert [str(v.version) for v in client.search_model_versions("name = 'churn'")] == ["1"]
