@@ -73,7 +73,7 @@ def main() -> None:
     )
 
     # patience above epochs: every epoch runs, so the figure is per row trained.
-    torch_params = {"epochs": args.epochs, "patience": args.epochs + 1, "batch_size": 512}
+    torch_params = {"max_epochs": args.epochs, "patience": args.epochs + 1, "batch_size": 512}
     started = time.perf_counter()
     trained = TorchTrainer().fit(train, spec(TrainerKind.TORCH, torch_params), "cpu")
     fit_s = time.perf_counter() - started

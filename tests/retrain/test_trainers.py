@@ -175,3 +175,19 @@ def test_torch_stops_early_and_keeps_the_best_weights(make_spec: MakeSpec) -> No
     loss = float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
     assert math.isclose(loss, metrics["best_val_loss"], abs_tol=1e-4)
     assert spec.task is TaskKind.BINARY
+
+
+def test_torch_params_are_checked_and_epochs_still_reads_as_max_epochs() -> None:
+    from retrain.interface import TrainerError
+    from retrain.trainers.torch import DEFAULTS, torch_params
+
+    assert torch_params({}) == DEFAULTS
+    assert torch_params({"epochs": 7})["max_epochs"] == 7
+    for given, message in (
+        ({"epochs": 7, "max_epochs": 8}, "not both"),
+        ({"validation_share": 0.9}, r"validation_share must be in \(0, 0.5\]"),
+        ({"patience": 0}, "patience must be at least 1"),
+        ({"early_stop": True}, "unknown torch trainer params: early_stop; known: max_epochs"),
+    ):
+        with pytest.raises(TrainerError, match=message):
+            torch_params(given)
