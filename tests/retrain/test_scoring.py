@@ -294,3 +294,44 @@ def test_a_champion_that_cannot_be_scored_fails_the_job_and_registers_nothing(
     assert "models:/churn/1" in outcome.error and "feature_store_id" in outcome.error
     client = registry.client(mlflow_uri)
     assert [str(v.version) for v in client.search_model_versions("name = 'churn'")] == ["1"]
+
+
+def test_typed_columns_take_the_signatures_types_and_missing_stays_missing() -> None:
+    from retrain.model_scoring import InputColumn, ModelScorer, ScoringError
+
+    scorer = ModelScorer(
+        model_uri="models:/churn/1",
+        task=TaskKind.BINARY,
+        gives=Output.LABEL,
+        flavor="sklearn",
+        how="test",
+        inputs=(
+            InputColumn(name="is_student", kind="boolean"),
+            InputColumn(name="region", kind="long"),
+            InputColumn(name="tenure", kind="double"),
+            InputColumn(name="plan", kind="string"),
+        ),
+    )
+    frame = pd.DataFrame(
+        {
+            "is_student": ["true", "false", "true"],
+            "region": ["1", "3", "2"],
+            "tenure": [0.5, np.nan, 2.0],
+            "plan": ["basic", None, "pro"],
+            "ignored": [1, 2, 3],
+        }
+    )
+    x = scorer.model_input(frame)
+    assert list(x.columns) == ["is_student", "region", "tenure", "plan"]
+    assert x["is_student"].tolist() == [True, False, True] and x["is_student"].dtype == bool
+    assert x["region"].tolist() == [1, 3, 2] and x["region"].dtype == np.int64
+    assert x["plan"].tolist() == ["basic", None, "pro"]
+    gaps = scorer.model_input(
+        frame.assign(is_student=["true", None, "false"], region=["1", None, "2"])
+    )
+    assert gaps["is_student"].tolist() == [True, None, False]
+    assert gaps["region"].isna().tolist() == [False, True, False]
+    with pytest.raises(ScoringError, match="takes 'is_student' as boolean; got 'maybe'"):
+        scorer.model_input(frame.assign(is_student=["maybe", "true", "true"]))
+    with pytest.raises(ScoringError, match="needs columns the holdout lacks: region"):
+        scorer.model_input(frame.drop(columns="region"))
