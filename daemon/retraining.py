@@ -47,7 +47,7 @@ from sqlalchemy import func, select, update
 
 from daemon.alerts.finding import Finding
 from daemon.alerts.policy import apply_findings
-from daemon.config import ExecutorKind, ModelSettings, Settings, Severity
+from daemon.config import ExecutorKind, ModelSettings, Settings, Severity, Task
 from daemon.frames import typed_training
 from daemon.store import features
 from daemon.store.engine import transaction
@@ -270,7 +270,14 @@ def recent_labelled(
         data[c] = numbers[c].to_numpy(zero_copy_only=False)
     for c in schema.categorical:
         data[c] = [r.categorical_features.get(c) for r in rows]
-    data[schema.label] = [r.label for r in rows]
+    stored = [r.label for r in rows]
+    if model.task is Task.BINARY:
+        # A binary label is stored as the number it spells; rows stored before the one
+        # typing say "1.0" where new ones say "1": both are read as one class.
+        from checks.typed import text_category
+
+        stored = [None if v is None else text_category(v) for v in stored]
+    data[schema.label] = stored
     columns = ["prediction_id", "timestamp", *schema.features, schema.label]
     # Typed by the one typing: numerics always float (a column of whole numbers must
     # not turn int64 in a model signature), a missing categorical stays missing, the

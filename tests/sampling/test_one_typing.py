@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 
 from checks.interface import CheckKind, Status
 from checks.reference import ReferenceCache, ReferenceStats
@@ -557,3 +557,25 @@ def test_the_error_column_counts_only_errors(
     rate = next(m for m in operations.measures if m.name == "error_rate")
     assert rate.value == pytest.approx(1 / 200)
     assert operations.status is Status.OK and not cycle.firing
+
+
+def test_binary_labels_stored_before_the_typing_read_as_one_class(
+    contexts: Callable[..., JobContext],
+) -> None:
+    ctx = contexts({"kind": "http"})
+    data = rows()[:4]
+    assert ingest_records(ctx, "churn", data, T0).rejected_total == 0
+    records = [{"prediction_id": f"p{i}", "label": i % 2} for i in range(4)]
+    assert ingest_label_records(ctx, "churn", records, T0).joined == 4
+    with ctx.engine.begin() as conn:
+        # What an older mlmaint stored for the first two: the text of a float.
+        conn.execute(
+            update(Prediction)
+            .where(Prediction.prediction_id.in_(["p0", "p1"]))
+            .values(label=case((Prediction.prediction_id == "p0", "0.0"), else_="1.0"))
+        )
+    model = ctx.settings.model("churn")
+    with ctx.sessions() as session:
+        model_id = session.scalars(select(Model.id)).one()
+        recent = recent_labelled(session, model_id, model, END)
+    assert recent["label"].tolist() == ["0", "1", "0", "1"]
