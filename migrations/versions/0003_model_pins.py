@@ -31,8 +31,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("models", schema=None) as batch_op:
-        batch_op.drop_column("pinned_by")
-        batch_op.drop_column("pinned_until")
-        batch_op.drop_column("pinned_at")
-        batch_op.drop_column("pinned_version")
+    # Not batch mode: on SQLite it rebuilds `models` (copy, DROP, rename), and the
+    # DROP cascades to every table whose foreign key points at it, emptying the
+    # predictions. SQLite 3.35+ drops a column in place, as PostgreSQL does.
+    for column in ("pinned_by", "pinned_until", "pinned_at", "pinned_version"):
+        op.execute(sa.text(f"ALTER TABLE models DROP COLUMN {column}"))
