@@ -492,13 +492,25 @@ def _summary(
         )
     outbox = [ch for ch in settings.alerts.channels if ch.kind == "file"]
     kinds: Counter[str] = Counter()
+    decisions: list[str] = []
     for channel in outbox:
         path = getattr(channel, "path", None)
         if path is not None and Path(path).exists():
             for raw in Path(path).read_text().splitlines():
-                kinds[str(json.loads(raw).get("kind", "?"))] += 1
+                line = json.loads(raw)
+                kinds[str(line.get("kind", "?"))] += 1
+                payload = line.get("payload") or {}
+                # The retrain decisions people were told of, as the channel sent them.
+                decisions.extend(
+                    f"{item.get('subject')}: {item.get('summary')}"
+                    for item in payload.get("items", ())
+                    if item.get("kind") == "retrain" and item.get("change") == "notice"
+                )
             print(f"outbox {path}: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
-    ok = bool(flagged) and not false_alarms and kinds.get("firing", 0) > 0
+    for text in decisions:
+        print(f"decision told: {text}")
+    promoted_told = any(text.startswith("promotion: ") for text in decisions)
+    ok = bool(flagged) and not false_alarms and kinds.get("firing", 0) > 0 and promoted_told
     if not ok:
         print("demo: the story did not hold (see above)", file=sys.stderr)
     return 0 if ok else 1

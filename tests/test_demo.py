@@ -66,6 +66,12 @@ def test_the_decayed_model_is_retrained_promoted_and_checked_against(
 ) -> None:
     _, out = demo
     assert re.search(r"retrain job \w+ trigger=decay state=succeeded version=2 promoted=True", out)
+    # People heard of it: the promotion's message, with the metric before and after.
+    assert re.search(
+        r"decision told: promotion: churn: promoted version 2 over version 1: "
+        r"\w+ \d\.\d{4} -> \d\.\d{4}",
+        out,
+    ), out[-3000:]
     days = [ln for ln in out.splitlines() if re.match(r"day +\d+ ", ln)]
     assert days[0].endswith("v1") and days[-1].endswith(("v2", "v3"))
     # After the promotion the new version's reference makes the drift alert clear.
