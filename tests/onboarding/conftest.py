@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.onboarding import world
@@ -39,13 +40,15 @@ def new_registry(template: Path, directory: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def binary_frame(n: int, seed: int, *, shifted: bool = False, concept: str = "a") -> object:
+def binary_frame(n: int, seed: int, *, shifted: bool = False, concept: str = "a") -> pd.DataFrame:
     frame = world.features(n, seed=seed, shifted=shifted)
     frame["label"] = world.binary_labels(frame, seed=seed, concept=concept)
     return frame
 
 
-def regression_frame(n: int, seed: int, *, shifted: bool = False, concept: str = "a") -> object:
+def regression_frame(
+    n: int, seed: int, *, shifted: bool = False, concept: str = "a"
+) -> pd.DataFrame:
     frame = world.features(n, seed=seed, shifted=shifted)
     frame["label"] = world.regression_target(frame, seed=seed, concept=concept)
     return frame
