@@ -652,7 +652,7 @@ def _inline(key: str) -> bool:
 # --------------------------------------------------------------------------- recording
 
 
-def _snapshot_columns_dir(settings: Settings, name: str) -> Path:
+def _reference_dir(settings: Settings, name: str) -> Path:
     return (settings.service.state_dir / "references" / name).resolve()
 
 
@@ -798,6 +798,8 @@ def onboard(
     )
 
     snapshot: DataRef | None = None
+    scored: pd.DataFrame | None = None
+    columns: list[str] = []
     has_score = task is Task.BINARY
     if reference_frame is not None:
         scored, columns, has_score = _scored(reference_frame, schema, task, positive, version_uri)
@@ -806,8 +808,6 @@ def onboard(
                 "the reference has no labels: the performance check has no baseline until "
                 "a retrain records one"
             )
-        if write:
-            snapshot = write_snapshot(scored, _snapshot_columns_dir(settings, name), columns)
     if settings.service.api_token is None and (request.labels == "http" or request.logs is None):
         notes.append(
             "service.api_token is not set: the HTTP API refuses pushed labels and "
@@ -829,11 +829,14 @@ def onboard(
     full = validate_appended(config_path, existing, text, name)
     written: Path | None = None
     if write:
+        # Only a table that validates gets its reference written and recorded.
+        if scored is not None:
+            snapshot = write_snapshot(scored, _reference_dir(settings, name), columns)
         record_reference(engine, mlflow_client, name, str(version.version), snapshot, now)
         if config_path is not None:
             config_path.write_text(full, encoding="utf-8")
             written = config_path
-    kind = str(_reference_kind(request))
+    kind = _reference_kind(request)
     log.debug("onboarded %s version %s (reference %s)", name, version.version, kind)
     return Onboarded(
         name=name,
