@@ -872,9 +872,12 @@ def model_table(
     if not has_score:
         roles.pop("score", None)
     if request.logs is not None:
+        # Absolute: the daemon's working directory (under systemd, its StateDirectory) is
+        # not the one onboarding ran in.
+        glob = request.logs if Path(request.logs).is_absolute() else str(Path.cwd() / request.logs)
         source: dict[str, object] = {
             "kind": "files",
-            "glob": request.logs,
+            "glob": glob,
             "format": _log_format(request.logs, request.log_format).value,
         }
     else:

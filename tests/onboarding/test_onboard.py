@@ -199,9 +199,18 @@ def test_a_reference_with_its_own_scores_keeps_them(home: Home, registry: Regist
     assert model.source.kind == "http"
 
 
-def test_the_reference_can_be_the_dataset_the_run_logged(home: Home, registry: Registry) -> None:
-    done = home.run("onboard", "churn", "--reference", "mlflow-dataset")
+def test_the_reference_can_be_the_dataset_the_run_logged(
+    home: Home, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(home.directory)
+    done = home.run(
+        "onboard", "churn", "--reference", "mlflow-dataset", "--logs", "logs/predictions-*.csv"
+    )
     assert done.exit_code == 0, done.output
+    model = load_config(home.config, environ={"MLMAINT_API_TOKEN": TOKEN}).model("churn")
+    # A relative glob is made absolute: the daemon does not run where onboarding did.
+    assert model.source.glob == f"{home.directory}/logs/predictions-*.csv"  # type: ignore[union-attr]
+    assert model.source.format.value == "csv"  # type: ignore[union-attr]
     assert "dataset 'validation' (validation)" in done.output
     row = home.model_row()
     assert row is not None and row.reference_uri is not None
