@@ -56,6 +56,9 @@ def registry(mlflow_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
             ),
             world.UsersModel(name="spend", task="regression", train=regression_frame(3000, seed=2)),
             world.UsersModel(
+                name="tier", task="multiclass_classification", train=tier_frame(2000, seed=5)
+            ),
+            world.UsersModel(
                 name="nosig",
                 task="binary_classification",
                 train=binary_frame(1500, seed=3),
@@ -70,6 +73,14 @@ def registry(mlflow_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
         ],
     )
     return Registry(uri=uri, versions=versions, validation_rows=len(validation))
+
+
+def tier_frame(n: int, seed: int) -> pd.DataFrame:
+    """Three classes from spend: "low", "mid", "high"."""
+    frame = regression_frame(n, seed)
+    frame["label"] = pd.cut(frame["label"], [-np.inf, 110.0, 130.0, np.inf], labels=False)
+    frame["label"] = frame["label"].map({0: "low", 1: "mid", 2: "high"})
+    return frame
 
 
 @dataclass
@@ -91,7 +102,7 @@ class Home:
         try:
             with engine.connect() as conn:
                 found = conn.execute(
-                    select(Model).where(Model.name.in_(["churn", "spend", "nosig"]))
+                    select(Model).where(Model.name.in_(["churn", "spend", "nosig", "tier"]))
                 )
                 rows = found.all()
         finally:
@@ -308,6 +319,22 @@ def test_a_regression_model_gets_its_metric_and_no_score(home: Home, registry: R
     expected = pipeline.predict(reference.loc[:, list(world.FEATURES)])  # type: ignore[attr-defined]
     assert np.allclose(np.sort(stored["prediction"].to_numpy()), np.sort(expected), atol=1e-9)
     assert stored["label"].dtype == np.float64
+
+
+def test_a_multiclass_model_is_scored_with_its_labels(home: Home, registry: Registry) -> None:
+    reference = tier_frame(500, seed=27)
+    reference.to_csv(home.directory / "reference.csv", index=False)
+    done = home.run("onboard", "tier", "--reference", str(home.directory / "reference.csv"))
+    assert done.exit_code == 0, done.output
+    model = load_config(home.config, environ={"MLMAINT_API_TOKEN": TOKEN}).model("tier")
+    assert model.task.value == "multiclass_classification" and model.schema_.score is None
+    row = home.model_row()
+    assert row is not None and row.reference_uri is not None
+    stored = pd.read_parquet(row.reference_uri)
+    pipeline = world.load_users_model(registry.uri, "tier", registry.versions["tier"])
+    expected = pipeline.predict(reference.loc[:, list(world.FEATURES)])  # type: ignore[attr-defined]
+    assert sorted(stored["prediction"]) == sorted(str(v) for v in expected)
+    assert set(stored["label"]) == {"low", "mid", "high"}
 
 
 @pytest.mark.parametrize(
