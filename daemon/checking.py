@@ -374,7 +374,10 @@ def load_reference(
         case ReferenceKind.SNAPSHOT:
             row = session.scalars(select(Model).where(Model.name == model.name)).one_or_none()
             if row is None or not row.reference_uri:
-                raise ReferenceUnavailable(model.name, "no training snapshot recorded yet")
+                raise ReferenceUnavailable(
+                    model.name,
+                    "none recorded for the serving version; see [models.reference] in config.toml",
+                )
             path = Path(row.reference_uri.removeprefix("file://"))
             if not path.exists():
                 raise ReferenceUnavailable(model.name, f"snapshot {path} not found")
@@ -720,6 +723,18 @@ def store_runs(
 # --------------------------------------------------------------------------- jobs
 
 
+def _operations_run(model: ModelSettings, frame: pd.DataFrame) -> KindRun:
+    """The operations check of a model without a reference (it needs none)."""
+    began = time.perf_counter()
+    try:
+        result = OperationsCheck(spec=operations_spec(model)).run(frame)
+    except CheckError as exc:
+        result = CheckResult(
+            kind=CheckKind.OPERATIONS, status=Status.ERROR, rows=len(frame), reason=str(exc)
+        )
+    return KindRun(result=result, duration_s=time.perf_counter() - began)
+
+
 def check_model(
     ctx: JobContext,
     name: str,
@@ -747,24 +762,29 @@ def check_model(
             ref_frame, digest = load_reference(session, model, load_window=loader)
         except ReferenceUnavailable as exc:
             log.warning("%s", exc)
-            runs = {
-                k: KindRun(
+            runs: dict[CheckKind, KindRun] = {}
+            findings = [monitoring_finding(name, exc.why)]
+            for k in kinds or enabled_kinds(model):
+                if k not in enabled_kinds(model):
+                    continue
+                if k is CheckKind.OPERATIONS:
+                    # Latency and errors are judged on the window alone: no reference needed.
+                    runs[k] = _operations_run(model, frame)
+                    findings.extend(findings_of(name, runs[k].result))
+                    continue
+                runs[k] = KindRun(
                     result=CheckResult(
                         kind=k, status=Status.INSUFFICIENT_DATA, rows=len(frame), reason=str(exc)
                     ),
                     duration_s=0.0,
                 )
-                for k in (kinds or enabled_kinds(model))
-                if k in enabled_kinds(model)
-            }
-            unmonitored = monitoring_finding(name, exc.why)
             with ctx.sessions.begin() as s:
                 runs = store_runs(s, name, runs, start=start, end=now)
             if alert:
                 from daemon.alerts.policy import apply_findings
 
                 with ctx.sessions.begin() as s:
-                    apply_findings(s, ctx.settings, [unmonitored], now)
+                    apply_findings(s, ctx.settings, findings, now)
             return CheckCycle(
                 model=name,
                 now=now,
@@ -772,7 +792,7 @@ def check_model(
                 window_end=now,
                 rows=len(frame),
                 runs=runs,
-                findings=(unmonitored,),
+                findings=tuple(findings),
             )
         version = session.scalar(select(Model.current_version).where(Model.name == name))
     ref = reference_stats(model, ref_frame, digest=digest)

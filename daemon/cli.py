@@ -539,6 +539,13 @@ def service() -> None:
 )
 @click.option("--user", default=None, help="a dedicated user (default: DynamicUser=yes)")
 @click.option(
+    "--exec",
+    "executable",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="the mlmaint executable the unit starts, in the venv the service runs (default: this one)",
+)
+@click.option(
     "--env-file",
     type=click.Path(path_type=Path, dir_okay=False),
     default=Path("/etc/mlmaint/mlmaint.env"),
@@ -554,7 +561,12 @@ def service() -> None:
 )
 @pass_ctx
 def service_install(
-    ctx: Context, output: Path, user: str | None, env_file: Path, credentials: tuple[str, ...]
+    ctx: Context,
+    output: Path,
+    user: str | None,
+    executable: Path | None,
+    env_file: Path,
+    credentials: tuple[str, ...],
 ) -> None:
     """Write the systemd unit file for this installation and config.
 
@@ -579,12 +591,21 @@ def service_install(
         if not sep or not name or not path:
             raise click.BadParameter(f"expected NAME=PATH, got {item!r}", param_hint="--credential")
         pairs[name] = Path(path).resolve()
-    found = shutil.which("mlmaint")
-    exe = Path(found) if found else Path(sys.executable).with_name("mlmaint")
-    exec_start = exe.resolve() if not exe.is_symlink() else exe.absolute()
+    if executable is not None:
+        # Another installation (e.g. /opt/mlmaint/.venv): its executable and its venv.
+        exec_start = executable.absolute()
+        installation = [
+            ("the mlmaint executable (--exec)", exec_start),
+            ("the venv of --exec", exec_start.parent.parent),
+        ]
+    else:
+        found = shutil.which("mlmaint")
+        exe = Path(found) if found else Path(sys.executable).with_name("mlmaint")
+        exec_start = exe.resolve() if not exe.is_symlink() else exe.absolute()
+        installation = installation_paths(exec_start)
     config = ctx.config_path.resolve()
     settings = ctx.settings
-    paths = configured_paths(settings, config=config, installation=installation_paths(exec_start))
+    paths = configured_paths(settings, config=config, installation=installation)
     try:
         sandbox = plan_sandbox(paths)
     except SandboxError as exc:

@@ -449,8 +449,8 @@ def check_reference_columns(frame: pd.DataFrame, schema: _Schema, where: str) ->
     if extra:
         raise OnboardError(
             f"reference {where}: columns {', '.join(extra)} are not in the model's schema "
-            f"(features: {', '.join(schema.features)}); drop them from the file, or give "
-            "--ignore COLUMN (or --numeric/--categorical to monitor one)"
+            f"(features: {', '.join(schema.features)}): give --label COLUMN if one is the "
+            "label, --ignore COLUMN to leave one out (or --numeric/--categorical to monitor it)"
         )
 
 

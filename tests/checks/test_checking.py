@@ -174,7 +174,7 @@ def test_missing_reference_is_insufficient(
     ctx = JobContext(settings=s, engine=engine, sessions=session_factory)
     with (
         session_factory() as session,
-        pytest.raises(ReferenceUnavailable, match="no training snapshot"),
+        pytest.raises(ReferenceUnavailable, match="none recorded for the serving version"),
     ):
         load_reference(session, s.model("churn"))
     cycle = check_model(ctx, "churn", START, load_window=default_window_loader())
@@ -240,3 +240,20 @@ def test_a_corrupt_reference_file_is_insufficient_data_naming_it(
     assert {r.result.status for r in cycle.runs.values()} == {Status.INSUFFICIENT_DATA}
     # Only the kinds the model enables get a run (no score-less estimated runs etc.).
     assert set(cycle.runs) == set(enabled_kinds(s.model("churn")))
+
+
+def test_operations_run_without_a_reference(
+    tmp_path: Path, engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    """Latency and errors need no reference: a model not monitored yet still gets them."""
+    s = settings(tmp_path, {"kind": "snapshot"})
+    ctx = JobContext(settings=s, engine=engine, sessions=session_factory)
+    rows = window(600, 1)
+    cycle = check_model(ctx, "churn", START, load_window=lambda *_: rows)
+    ops = cycle.runs[CheckKind.OPERATIONS].result
+    assert ops.status is Status.OK, ops.reason
+    assert ops.rows == 600
+    assert {r.result.status for k, r in cycle.runs.items() if k is not CheckKind.OPERATIONS} == {
+        Status.INSUFFICIENT_DATA
+    }
+    assert [f.kind for f in cycle.findings if f.firing] == ["monitoring"]

@@ -28,6 +28,11 @@ from daemon.store.tables import Alert, AlertState, Model
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
+UNMONITORED = (
+    "prices is not monitored: no reference (none recorded for the serving version; "
+    "see [models.reference] in config.toml)"
+)
+
 
 def log_by_hand(mlflow_uri: str) -> None:
     import mlflow
@@ -101,17 +106,13 @@ label = "price"
             "reference",
             "firing",
         )
-        assert item["summary"] == (
-            "prices is not monitored: no reference (no training snapshot recorded yet)"
-        )
+        assert item["summary"] == (UNMONITORED)
 
         status = runner.invoke(main, ["--config", str(config), "status"])
         assert status.exit_code == 0, status.output
-        assert (
-            "prices: NOT MONITORED since" in status.output
-            and "prices is not monitored: no reference (no training snapshot recorded yet)"
-            in status.output
-        ), status.output
+        assert "prices: NOT MONITORED since" in status.output and UNMONITORED in status.output, (
+            status.output
+        )
 
         # Still without a reference a day later: the alert repeats, like any other.
         later = datetime.now(UTC) + timedelta(hours=25)

@@ -49,6 +49,16 @@ def home_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def service_venv(home: Path) -> Path:
+    """An installed mlmaint outside /tmp for the unit to start: the checkout running the
+    tests may itself lie under /tmp (a fresh clone), which the sandbox rightly refuses."""
+    exe = home / "venv" / "bin" / "mlmaint"
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    exe.write_text(f'#!/bin/sh\nexec {shutil.which("mlmaint") or sys.executable} "$@"\n')
+    exe.chmod(0o755)
+    return exe
+
+
 def _analyze() -> str:
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is missing: apt-get install systemd"
@@ -71,6 +81,8 @@ def test_installed_unit_passes_systemd_analyze_verify(tmp_path: Path, home_dir: 
             str(unit),
             "--credential",
             "db-password=/etc/mlmaint/db-password",
+            "--exec",
+            str(service_venv(home_dir)),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -157,7 +169,7 @@ categorical = ["plan"]
 """
     )
     unit = tmp_path / "unit" / "mlmaint.service"
-    code, out = _install(config, unit, "--user", "mlmaint")
+    code, out = _install(config, unit, "--user", "mlmaint", "--exec", str(service_venv(home_dir)))
     assert code == 0, out
     text = unit.read_text()
     lines = text.splitlines()
@@ -192,7 +204,9 @@ categorical = ["plan"]
     assert verify.stderr.strip() == "", verify.stderr
 
     # With DynamicUser the service cannot own /srv/mlmaint: the install says so.
-    code, out = _install(config, tmp_path / "dynamic.service")
+    code, out = _install(
+        config, tmp_path / "dynamic.service", "--exec", str(service_venv(home_dir))
+    )
     assert code == 0, out
     assert "DynamicUser=yes" in (tmp_path / "dynamic.service").read_text()
     assert "cannot own /srv/mlflow-artifacts, /srv/mlmaint: pass --user" in out
