@@ -25,8 +25,9 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
-from typing import assert_never
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, assert_never
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,10 @@ from checks.reference import (
     ReferenceStats,
     numeric_values,
 )
+from checks.thresholds import Persistence, ThresholdMode, percent
+
+if TYPE_CHECKING:
+    from checks.calibration import DriftCalibration
 
 # A p-value this many decades below its threshold, or a distance this many times
 # its threshold, is critical rather than a warning.
@@ -91,6 +96,17 @@ class DriftSpec:
     min_rows: int = 1
     # Threads for windows above PARALLEL_CELLS values (1: none).
     workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 8))
+    # EVIDENTLY: each method's fixed default; CALIBRATED: from the reference, for a
+    # `false_alarm_rate` over the whole check run (checks/calibration.py).
+    thresholds: ThresholdMode = ThresholdMode.EVIDENTLY
+    false_alarm_rate: float = 0.01
+    # A column alerts only when beyond its threshold in k of the last m windows.
+    persistence: Persistence | None = None
+
+    @property
+    def column_rate(self) -> float:
+        """Each column's share of the false-alarm rate (Bonferroni over the judged columns)."""
+        return self.false_alarm_rate / max(len(self.columns), 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +123,10 @@ class ColumnDrift:
     weight: float = 1.0
     in_dataset: bool = True
     reason: str | None = None
+    # Where the threshold came from: "calibrated for 1% false alarms at n=120", ...
+    basis: str | None = None
+    # Beyond the threshold in this window (`drifted` also needs the persistence rule).
+    exceeded: bool = False
 
     @property
     def severity_ratio(self) -> float:
@@ -194,6 +214,30 @@ class _Column:
             self.series = series.dropna()
             self.n = int(self.series.size)
             self.ref_n = stats.n
+
+    @classmethod
+    def from_sorted(cls, stats: NumericStats, sorted_values: FloatArray) -> _Column:
+        """A numeric window column from its finite values, already sorted (calibration)."""
+        col = cls.__new__(cls)
+        col.stats = stats
+        col.values = sorted_values
+        col._sorted = sorted_values
+        col._counts = None
+        col.n = int(sorted_values.size)
+        col.ref_n = stats.n
+        return col
+
+    @classmethod
+    def from_counts(cls, stats: CategoricalStats, counts: pd.Series) -> _Column:
+        """A categorical window column from its value counts (calibration)."""
+        col = cls.__new__(cls)
+        col.stats = stats
+        col._sorted = None
+        col._counts = counts
+        col.series = pd.Series([], dtype=object)
+        col.n = int(counts.sum())
+        col.ref_n = stats.n
+        return col
 
     @property
     def numeric(self) -> NumericStats:
@@ -435,11 +479,48 @@ def _score(method: Method, col: _Column) -> float:
             assert_never(method)
 
 
+# --------------------------------------------------------------------------- thresholds
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThresholdRule:
+    """Which threshold a column gets: its own, calibrated, or Evidently's default."""
+
+    mode: ThresholdMode = ThresholdMode.EVIDENTLY
+    false_alarm_rate: float = 0.01
+    column_rate: float = 0.01
+    calibration: DriftCalibration | None = None
+
+    def pick(self, spec: ColumnSpec, method: Method, n: int) -> tuple[float, str]:
+        info = METHODS[method]
+        if spec.threshold is not None:
+            return spec.threshold, "configured for this column"
+        if self.mode is ThresholdMode.EVIDENTLY:
+            return info.default_threshold, "Evidently's default"
+        rate = percent(self.false_alarm_rate)
+        if info.p_value:
+            return self.column_rate, f"level {self.column_rate:.3g}, for {rate} false alarms"
+        tail = self.calibration.tail(spec.name, method) if self.calibration else None
+        if tail is None:
+            why = (self.calibration.skipped.get(spec.name) if self.calibration else None) or (
+                f"not calibrated for {method.value}"
+            )
+            return info.default_threshold, f"Evidently's default ({why})"
+        return (
+            tail.threshold(n, self.column_rate),
+            f"at n={n}, calibrated for {rate} false alarms",
+        )
+
+
 # --------------------------------------------------------------------------- API
 
 
 def column_drift(
-    spec: ColumnSpec, reference: ReferenceStats, window: pd.DataFrame, min_rows: int = 1
+    spec: ColumnSpec,
+    reference: ReferenceStats,
+    window: pd.DataFrame,
+    min_rows: int = 1,
+    rule: ThresholdRule | None = None,
 ) -> ColumnDrift:
     """Drift of one column; missing columns and empty samples give a status, not an error."""
 
@@ -483,7 +564,7 @@ def column_drift(
             cur_n=col.n,
         )
     method = spec.method or default_method(spec.kind, col.ref_n, col.n_values())
-    threshold = spec.threshold if spec.threshold is not None else METHODS[method].default_threshold
+    threshold, basis = (rule or ThresholdRule()).pick(spec, method, col.n)
     score = _score(method, col)
     if math.isnan(score):
         return result(
@@ -506,7 +587,31 @@ def column_drift(
         current_rows=col.n,
         weight=spec.weight,
         in_dataset=spec.in_dataset,
+        basis=basis,
+        exceeded=drifted,
     )
+
+
+def persist(column: ColumnDrift, earlier: tuple[bool, ...], rule: Persistence) -> ColumnDrift:
+    """Apply k-of-m persistence: `earlier` are the previous windows' exceedances, oldest first."""
+    if not column.exceeded:
+        return column
+    recent = (*earlier[-(rule.windows - 1) :], True) if rule.windows > 1 else (True,)
+    failing = sum(recent)
+    if failing >= rule.failing:
+        return replace(column, basis=f"{column.basis}; beyond it in {failing} of {len(recent)}")
+    return replace(
+        column,
+        status=Status.OK,
+        drifted=False,
+        basis=f"{column.basis}; beyond it in {failing} of the last {len(recent)} windows, "
+        f"{rule.failing} of {rule.windows} needed",
+    )
+
+
+def exceeds(method: Method, score: float, threshold: float) -> bool:
+    """Whether a stored score was beyond its stored threshold (persistence's history)."""
+    return _decide(method, score, threshold)
 
 
 def dataset_drift(columns: tuple[ColumnDrift, ...], drift_share: float) -> DatasetDrift | None:
@@ -532,14 +637,34 @@ def dataset_drift(columns: tuple[ColumnDrift, ...], drift_share: float) -> Datas
 class DriftCheck:
     spec: DriftSpec
     reference: ReferenceStats
+    # Calibrated thresholds of this reference (spec.thresholds = CALIBRATED).
+    calibration: DriftCalibration | None = None
+    # Per column, whether it was beyond its threshold in the previous windows, oldest
+    # first (spec.persistence).
+    history: Mapping[str, tuple[bool, ...]] = field(default_factory=dict)
 
     @property
     def kind(self) -> CheckKind:
         return CheckKind.DRIFT
 
+    @property
+    def rule(self) -> ThresholdRule:
+        return ThresholdRule(
+            mode=self.spec.thresholds,
+            false_alarm_rate=self.spec.false_alarm_rate,
+            column_rate=self.spec.column_rate,
+            calibration=self.calibration,
+        )
+
     def columns(self, window: pd.DataFrame) -> tuple[ColumnDrift, ...]:
+        rule = self.rule
+        persistence = self.spec.persistence
+
         def one(c: ColumnSpec) -> ColumnDrift:
-            return column_drift(c, self.reference, window, self.spec.min_rows)
+            found = column_drift(c, self.reference, window, self.spec.min_rows, rule)
+            if persistence is None:
+                return found
+            return persist(found, self.history.get(c.name, ()), persistence)
 
         if len(window) * len(self.spec.columns) < PARALLEL_CELLS or self.spec.workers < 2:
             return tuple(one(c) for c in self.spec.columns)
@@ -563,7 +688,12 @@ class DriftCheck:
                 threshold=c.threshold,
                 status=c.status,
                 severity_ratio=c.severity_ratio if c.drifted else 0.0,
-                detail=c.reason or (METHODS[c.method].display_name if c.method else None),
+                detail=c.reason
+                or (
+                    f"{METHODS[c.method].display_name}; threshold {c.basis}"
+                    if c.method and c.basis
+                    else (METHODS[c.method].display_name if c.method else None)
+                ),
             )
             for c in columns
         ]
@@ -601,5 +731,10 @@ class DriftCheck:
                 "weighted_share": data.weighted_share if data else None,
                 "columns_with_errors": [c.column for c in columns if c.status is Status.ERROR],
                 "statuses": sorted(s.value for s in statuses),
+                "thresholds": self.spec.thresholds.value,
+                "false_alarm_rate": self.spec.false_alarm_rate
+                if self.spec.thresholds is ThresholdMode.CALIBRATED
+                else None,
+                "exceeded_columns": [c.column for c in columns if c.exceeded],
             },
         )

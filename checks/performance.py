@@ -38,6 +38,7 @@ from checks.interface import (
     insufficient,
 )
 from checks.reference import FloatArray, ReferenceStats, numeric_values
+from checks.thresholds import BandMode
 
 CRITICAL_RATIO = 2.0
 
@@ -201,6 +202,69 @@ def metric_values(
     return {m: out[m] for m in metrics if m in out}
 
 
+# --------------------------------------------------------------------------- bands
+
+
+@dataclass(frozen=True, kw_only=True)
+class Band:
+    """A metric on chunks of the reference, at each chunk size (checks/calibration.py).
+
+    `stds` are the chunks' spread at each size; `z` the standardized chunk
+    values of every size, pooled and sorted, for a quantile band.
+    """
+
+    metric: Metric
+    reference_rows: int
+    sizes: tuple[int, ...]
+    means: tuple[float, ...]
+    stds: tuple[float, ...]
+    z: tuple[float, ...]
+
+    def at(self, n: int) -> tuple[float, float]:
+        """The band's centre and the spread of a window of n rows against the reference.
+
+        A chunk of s rows drawn without replacement from N varies by
+        sigma * sqrt((N - s) / (N - 1) / s); sigma (the one-row spread) is
+        interpolated over log s and held beyond the grid, so the spread scales
+        as 1/sqrt(n). The reference's own noise adds 1/N.
+        """
+        big_n = self.reference_rows
+        sizes = np.asarray(self.sizes, dtype=np.float64)
+        unit = np.asarray(self.stds) * np.sqrt(sizes) / np.sqrt((big_n - sizes) / max(big_n - 1, 1))
+        x = math.log(max(n, 1))
+        logs = np.log(sizes)
+        centre = float(np.interp(x, logs, np.asarray(self.means)))
+        sigma = math.exp(float(np.interp(x, logs, np.log(unit))))
+        return centre, sigma * math.sqrt(1.0 / max(n, 1) + 1.0 / big_n)
+
+    def limit(self, n: int, *, sigmas: float, quantile: float | None) -> tuple[float, float]:
+        """(centre, boundary): the worse edge of the band at n rows."""
+        centre, spread = self.at(n)
+        worse = 1.0 if self.metric in LOWER_IS_BETTER else -1.0
+        if quantile is None:
+            return centre, centre + worse * sigmas * spread
+        z = np.asarray(self.z)
+        q = 1 - quantile if worse > 0 else quantile
+        return centre, centre + float(np.quantile(z, q)) * spread
+
+    def basis(self, n: int, *, sigmas: float, quantile: float | None) -> str:
+        width = f"{sigmas:g}σ" if quantile is None else f"the {quantile:g} quantile"
+        return f"band at n={n}: reference chunks' mean ± {width}"
+
+
+def _band_decision(
+    band: Band, n: int, value: float, sigmas: float, quantile: float | None
+) -> tuple[float, float, float, bool, float, str]:
+    """(centre, boundary, drop, alert, severity, basis) of a value against the band."""
+    centre, boundary = band.limit(n, sigmas=sigmas, quantile=quantile)
+    lower_better = band.metric in LOWER_IS_BETTER
+    drop = value - centre if lower_better else centre - value
+    allowed = abs(boundary - centre)
+    alert = value > boundary if lower_better else value < boundary
+    severity = drop / allowed if alert and allowed > 0 else 0.0
+    return centre, boundary, drop, alert, severity, band.basis(n, sigmas=sigmas, quantile=quantile)
+
+
 # --------------------------------------------------------------------------- decay
 
 
@@ -214,6 +278,10 @@ class DecaySpec:
     bootstrap: int = 200
     confidence: float = 0.95
     seed: int = 0
+    # MARGIN: a drop beyond the margins off the baseline; BAND: outside the reference's band.
+    mode: BandMode = BandMode.MARGIN
+    band_sigmas: float = 3.0
+    band_quantile: float | None = None
 
     def allowed_drop(self, baseline: float) -> float:
         """The margin: the smaller of the configured absolute and relative drops."""
@@ -238,6 +306,17 @@ class Decay:
     drop: float | None
     severity_ratio: float = 0.0
     reason: str | None = None
+    # Where the boundary came from ("band at n=500: ...", "margin 5% of the baseline").
+    basis: str | None = None
+
+
+def margin_basis(max_absolute_drop: float | None, max_relative_drop: float | None) -> str:
+    parts = []
+    if max_relative_drop is not None:
+        parts.append(f"{max_relative_drop:.3g} of the baseline")
+    if max_absolute_drop is not None:
+        parts.append(f"{max_absolute_drop:.3g}")
+    return "margin " + " or ".join(parts) if parts else "no margin"
 
 
 def _labelled(window: pd.DataFrame, task: TaskKind) -> pd.DataFrame:
@@ -266,6 +345,16 @@ def _arrays(
     return label, prediction, score
 
 
+def realized_arrays(
+    frame: pd.DataFrame, task: TaskKind
+) -> tuple[npt.NDArray[np.generic], npt.NDArray[np.generic], FloatArray | None] | None:
+    """Label, prediction and score of the labelled rows (None when there are none)."""
+    rows = _labelled(frame, task)
+    if rows.empty:
+        return None
+    return _arrays(rows, task)
+
+
 def realized(
     task: TaskKind, frame: pd.DataFrame, metrics: tuple[Metric, ...] | None = None
 ) -> dict[Metric, float]:
@@ -282,7 +371,9 @@ def realized(
     return {m: float(v[0]) for m, v in values.items()}
 
 
-def decay(spec: DecaySpec, window: pd.DataFrame, baseline: float | None) -> Decay:
+def decay(
+    spec: DecaySpec, window: pd.DataFrame, baseline: float | None, band: Band | None = None
+) -> Decay:
     rows = _labelled(window, spec.task)
     n = len(rows)
 
@@ -313,14 +404,35 @@ def decay(spec: DecaySpec, window: pd.DataFrame, baseline: float | None) -> Deca
         spec.metric
     ]
     value = float(values[0])
-    if baseline is None:
-        return short("no baseline: neither a training metric nor a labelled reference", value)
     boot = values[1:][np.isfinite(values[1:])]
     alpha = (1 - spec.confidence) / 2
     if boot.size:
         low, high = (float(q) for q in np.quantile(boot, [alpha, 1 - alpha]))
     else:
         low = high = value
+    if spec.mode is BandMode.BAND and band is not None and band.metric is spec.metric:
+        # The band is the noise model (chunks of this size vary this much): no interval on top.
+        centre, boundary, drop, alert, severity, basis = _band_decision(
+            band, n, value, spec.band_sigmas, spec.band_quantile
+        )
+        return Decay(
+            metric=spec.metric,
+            status=Status.ALERT if alert else Status.OK,
+            value=value,
+            baseline=centre,
+            boundary=boundary,
+            ci_low=low,
+            ci_high=high,
+            labelled=n,
+            drop=drop,
+            severity_ratio=severity,
+            basis=basis,
+        )
+    if baseline is None:
+        return short("no baseline: neither a training metric nor a labelled reference", value)
+    basis = margin_basis(spec.max_absolute_drop, spec.max_relative_drop)
+    if spec.mode is BandMode.BAND:
+        basis += " (no band: too few labelled reference rows)"
     margin = spec.allowed_drop(baseline)
     lower_better = spec.metric in LOWER_IS_BETTER
     drop = value - baseline if lower_better else baseline - value
@@ -340,6 +452,7 @@ def decay(spec: DecaySpec, window: pd.DataFrame, baseline: float | None) -> Deca
         labelled=n,
         drop=drop,
         severity_ratio=drop / margin if alert and margin > 0 else 0.0,
+        basis=basis,
     )
 
 
@@ -353,7 +466,8 @@ def _decay_measures(d: Decay, name: str = "value") -> tuple[Measure, ...]:
             threshold=d.boundary,
             status=d.status,
             severity_ratio=d.severity_ratio,
-            detail=d.reason or (f"baseline {d.baseline:.4f}" if d.baseline is not None else None),
+            detail=d.reason
+            or (f"baseline {d.baseline:.4f}; {d.basis}" if d.baseline is not None else None),
         )
     ]
     for key, value in (("baseline", d.baseline), ("ci_low", d.ci_low), ("ci_high", d.ci_high)):
@@ -369,6 +483,7 @@ class PerformanceCheck:
     spec: DecaySpec
     reference: ReferenceStats
     baseline: float | None = None
+    band: Band | None = None
 
     @property
     def kind(self) -> CheckKind:
@@ -383,7 +498,7 @@ class PerformanceCheck:
 
     def run(self, window: pd.DataFrame) -> CheckResult:
         baseline = self.reference_baseline()
-        d = decay(self.spec, window, baseline)
+        d = decay(self.spec, window, baseline, self.band)
         measures = list(_decay_measures(d))
         if d.labelled >= self.spec.min_labelled:
             others = realized(self.spec.task, window)
@@ -403,6 +518,8 @@ class PerformanceCheck:
                 "baseline": d.baseline,
                 "ci": [d.ci_low, d.ci_high],
                 "labelled": d.labelled,
+                "threshold": d.boundary,
+                "basis": d.basis,
             },
             reason=d.reason,
         )
@@ -421,6 +538,9 @@ class EstimationSpec:
     min_rows: int = 200
     # Predicted class when the window has no prediction column: score >= this.
     decision_threshold: float = 0.5
+    mode: BandMode = BandMode.MARGIN
+    band_sigmas: float = 3.0
+    band_quantile: float | None = None
 
     def allowed_drop(self, baseline: float) -> float:
         return DecaySpec(
@@ -451,6 +571,7 @@ class EstimatedPerformanceCheck:
     spec: EstimationSpec
     reference: ReferenceStats
     baseline: float | None = None
+    band: Band | None = None
 
     @property
     def kind(self) -> CheckKind:
@@ -499,7 +620,27 @@ class EstimatedPerformanceCheck:
         value = values[self.spec.metric]
         measures: list[Measure] = []
         status = Status.OK
-        if baseline is None:
+        basis: str | None = None
+        band = self.band
+        if self.spec.mode is BandMode.BAND and band is not None and band.metric is self.spec.metric:
+            centre, boundary, drop, alert, severity, basis = _band_decision(
+                band, scored, value, self.spec.band_sigmas, self.spec.band_quantile
+            )
+            baseline = centre
+            status = Status.ALERT if alert else Status.OK
+            measures.append(
+                Measure(
+                    subject=self.spec.metric.value,
+                    name="estimated",
+                    value=value,
+                    threshold=boundary,
+                    status=status,
+                    severity_ratio=severity,
+                    detail=f"baseline {centre:.4f}; {basis}",
+                )
+            )
+            measures.append(Measure(subject=self.spec.metric.value, name="baseline", value=centre))
+        elif baseline is None:
             status = Status.INSUFFICIENT_DATA
             measures.append(Measure(subject=self.spec.metric.value, name="estimated", value=value))
         else:
@@ -507,6 +648,9 @@ class EstimatedPerformanceCheck:
             drop = baseline - value
             alert = drop > margin
             status = Status.ALERT if alert else Status.OK
+            basis = margin_basis(self.spec.max_absolute_drop, self.spec.max_relative_drop)
+            if self.spec.mode is BandMode.BAND:
+                basis += " (no band: too few scored reference rows)"
             measures.append(
                 Measure(
                     subject=self.spec.metric.value,
@@ -515,7 +659,7 @@ class EstimatedPerformanceCheck:
                     threshold=baseline - margin,
                     status=status,
                     severity_ratio=drop / margin if alert and margin > 0 else 0.0,
-                    detail=f"baseline {baseline:.4f}",
+                    detail=f"baseline {baseline:.4f}; {basis}",
                 )
             )
             measures.append(
@@ -535,6 +679,7 @@ class EstimatedPerformanceCheck:
                 "metric": self.spec.metric.value,
                 "estimated": value,
                 "baseline": baseline,
+                "basis": basis,
                 **{f"estimated_{m.value}": v for m, v in values.items()},
             },
             reason=None if baseline is not None else "no baseline",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,9 +28,17 @@ from typing import TYPE_CHECKING, assert_never
 
 import pandas as pd
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from checks.drift import ColumnKind, ColumnSpec, DriftCheck, DriftSpec, Method
+from checks.calibration import (
+    CALIBRATION_VERSION,
+    CalibrationError,
+    ReferenceCalibration,
+    calibrate_drift,
+    estimated_band,
+    realized_band,
+)
+from checks.drift import ColumnKind, ColumnSpec, DriftCheck, DriftSpec, Method, exceeds
 from checks.interface import (
     LABEL,
     PREDICTION,
@@ -54,6 +63,7 @@ from checks.performance import (
 )
 from checks.quality import QualityCheck, QualitySpec
 from checks.reference import ReferenceCache, ReferenceStats, build_reference, frame_digest
+from checks.thresholds import BandMode, ThresholdMode
 from daemon.alerts.finding import MONITORING, Finding
 from daemon.config import DriftMethod, ModelSettings, ReferenceKind, Settings, Severity, Task
 from daemon.store.tables import CheckMetric, CheckRun, CheckStatus, Model
@@ -178,7 +188,12 @@ def drift_spec(model: ModelSettings) -> DriftSpec:
             )
         )
     return DriftSpec(
-        columns=tuple(columns), drift_share=settings.drift_share, min_rows=model.checks.min_rows
+        columns=tuple(columns),
+        drift_share=settings.drift_share,
+        min_rows=model.checks.min_rows,
+        thresholds=settings.thresholds,
+        false_alarm_rate=settings.false_alarm_rate,
+        persistence=settings.persistence.rule() if settings.persistence else None,
     )
 
 
@@ -211,6 +226,9 @@ def decay_spec(model: ModelSettings, *, seed: int = 0) -> DecaySpec:
         bootstrap=p.bootstrap,
         confidence=p.confidence,
         seed=seed,
+        mode=p.thresholds,
+        band_sigmas=p.band_sigmas,
+        band_quantile=p.band_quantile,
     )
 
 
@@ -227,6 +245,9 @@ def estimation_spec(model: ModelSettings) -> EstimationSpec | None:
         max_absolute_drop=p.max_absolute_drop,
         max_relative_drop=p.max_relative_drop,
         min_rows=model.checks.min_rows,
+        mode=p.thresholds,
+        band_sigmas=p.band_sigmas,
+        band_quantile=p.band_quantile,
     )
 
 
@@ -409,6 +430,112 @@ def _parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# --------------------------------------------------------------------------- calibration
+
+
+class _CalibrationCache:
+    """Calibrations by key for the life of the process (a few; the store keeps them all)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._items: dict[str, ReferenceCalibration] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> ReferenceCalibration | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: str, value: ReferenceCalibration) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.pop(next(iter(self._items)))
+
+
+_CALIBRATIONS = _CalibrationCache()
+
+
+def calibration_key(model: ModelSettings, ref: ReferenceStats) -> str:
+    """What the calibration depends on: the reference, the columns and their methods, the
+    metrics and what is calibrated, and the calibration's own version."""
+    drift = drift_spec(model)
+    parts: list[str] = [str(CALIBRATION_VERSION), ref.digest, ",".join(ref.columns)]
+    if model.checks.drift.enabled and drift.thresholds is ThresholdMode.CALIBRATED:
+        parts += [f"{c.name}:{c.kind.value}:{c.method}:{c.threshold}" for c in drift.columns]
+    decay = decay_spec(model)
+    if model.checks.performance.enabled and decay.mode is BandMode.BAND:
+        parts += ["realized", decay.task.value, decay.metric.value]
+        est = estimation_spec(model)
+        if est is not None:
+            parts += ["estimated", est.metric.value, str(est.decision_threshold)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def calibrate(model: ModelSettings, ref: ReferenceStats) -> ReferenceCalibration:
+    """Compute what the model's settings calibrate on this reference (seconds, once)."""
+    drift = drift_spec(model)
+    found = None
+    if model.checks.drift.enabled and drift.thresholds is ThresholdMode.CALIBRATED:
+        found = calibrate_drift(drift.columns, ref, workers=drift.workers)
+    realized = estimated = None
+    decay = decay_spec(model)
+    if model.checks.performance.enabled and decay.mode is BandMode.BAND:
+        realized = realized_band(decay.task, decay.metric, ref.frame)
+        est = estimation_spec(model)
+        if est is not None:
+            estimated = estimated_band(est.metric, ref, decision_threshold=est.decision_threshold)
+    return ReferenceCalibration(drift=found, realized=realized, estimated=estimated)
+
+
+def reference_calibration(
+    model: ModelSettings,
+    ref: ReferenceStats,
+    now: datetime,
+    *,
+    sessions: sessionmaker[Session] | None = None,
+) -> ReferenceCalibration:
+    """The reference's calibration: from memory, else the store, else computed and stored."""
+    from daemon.store.calibrations import load_calibration, save_calibration
+
+    key = calibration_key(model, ref)
+    found = _CALIBRATIONS.get(key)
+    if found is not None:
+        return found
+    if sessions is not None:
+        with sessions() as session:
+            try:
+                found = load_calibration(session, key)
+            except CalibrationError as exc:
+                log.warning("model %s: %s", model.name, exc)
+                found = None
+        if found is not None:
+            _CALIBRATIONS.put(key, found)
+            return found
+    began = time.perf_counter()
+    found = calibrate(model, ref)
+    took = time.perf_counter() - began
+    log.info(
+        "model %s: calibrated thresholds on the reference (%d rows) in %.2fs",
+        model.name,
+        ref.rows,
+        took,
+    )
+    if sessions is not None:
+        with sessions.begin() as session:
+            save_calibration(
+                session,
+                model=model.name,
+                key=key,
+                digest=ref.digest,
+                calibration=found,
+                now=now,
+                duration_s=took,
+            )
+    _CALIBRATIONS.put(key, found)
+    return found
+
+
 # --------------------------------------------------------------------------- window
 
 
@@ -512,23 +639,37 @@ def _build(
     model: ModelSettings,
     ref: ReferenceStats,
     baseline: Mapping[str, float] | None,
+    calibration: ReferenceCalibration | None = None,
+    history: Mapping[str, tuple[bool, ...]] | None = None,
 ) -> DriftCheck | QualityCheck | PerformanceCheck | EstimatedPerformanceCheck | OperationsCheck:
+    cal = calibration or ReferenceCalibration()
     match kind:
         case CheckKind.DRIFT:
-            return DriftCheck(spec=drift_spec(model), reference=ref)
+            return DriftCheck(
+                spec=drift_spec(model),
+                reference=ref,
+                calibration=cal.drift,
+                history=history or {},
+            )
         case CheckKind.QUALITY:
             return QualityCheck(spec=quality_spec(model), reference=ref)
         case CheckKind.PERFORMANCE:
             spec = decay_spec(model)
             return PerformanceCheck(
-                spec=spec, reference=ref, baseline=(baseline or {}).get(spec.metric.value)
+                spec=spec,
+                reference=ref,
+                baseline=(baseline or {}).get(spec.metric.value),
+                band=cal.realized,
             )
         case CheckKind.ESTIMATED_PERFORMANCE:
             est = estimation_spec(model)
             if est is None:
                 raise CheckError("estimated performance needs a binary task with a score")
             return EstimatedPerformanceCheck(
-                spec=est, reference=ref, baseline=(baseline or {}).get(est.metric.value)
+                spec=est,
+                reference=ref,
+                baseline=(baseline or {}).get(est.metric.value),
+                band=cal.estimated,
             )
         case CheckKind.OPERATIONS:
             return OperationsCheck(spec=operations_spec(model))
@@ -580,6 +721,8 @@ def run_checks(
     evidence_dir: Path | None = None,
     window_start: datetime | None = None,
     model_version: str | None = None,
+    calibration: ReferenceCalibration | None = None,
+    history: Mapping[str, tuple[bool, ...]] | None = None,
 ) -> CheckCycle:
     """Run the model's enabled checks on a window and store each run (when ctx is given).
 
@@ -587,6 +730,9 @@ def run_checks(
     training time; without it the reference's own labelled metric is the
     baseline. `evidence_dir` (default: the state dir's `evidence/` when
     drift evidence is enabled) receives Evidently's HTML for alerting drift.
+    `calibration` is the reference's calibrated thresholds and bands (computed
+    here, once per reference, when not given); `history` the drift columns'
+    exceedances in the previous windows, for the persistence rule.
     """
     from daemon.frames import typed_check
 
@@ -598,12 +744,14 @@ def run_checks(
     start = window_start or now - model.checks.window
     if evidence_dir is None and ctx is not None:
         evidence_dir = ctx.state_dir / "evidence"
+    if calibration is None:
+        calibration = reference_calibration(model, ref, now, sessions=ctx.sessions if ctx else None)
     runs: dict[CheckKind, KindRun] = {}
     findings: list[Finding] = []
     for kind in wanted:
         began = time.perf_counter()
         try:
-            result = _build(kind, model, ref, baseline).run(window)
+            result = _build(kind, model, ref, baseline, calibration, history).run(window)
         except CheckError as exc:
             result = CheckResult(kind=kind, status=Status.ERROR, rows=len(window), reason=str(exc))
         except Exception as exc:
@@ -795,6 +943,12 @@ def check_model(
                 findings=tuple(findings),
             )
         version = session.scalar(select(Model.current_version).where(Model.name == name))
+        persistence = model.checks.drift.persistence
+        history = (
+            drift_history(session, name, now, persistence.windows - 1)
+            if persistence is not None and persistence.windows > 1
+            else None
+        )
     ref = reference_stats(model, ref_frame, digest=digest)
     cycle = run_checks(
         ctx,
@@ -806,6 +960,7 @@ def check_model(
         baseline=baseline,
         window_start=start,
         model_version=version,
+        history=history,
     )
     if alert:
         from daemon.alerts.policy import apply_findings
@@ -823,6 +978,46 @@ def check_model(
         time.perf_counter() - began,
     )
     return cycle
+
+
+def drift_history(
+    session: Session, model: str, before: datetime, windows: int
+) -> dict[str, tuple[bool, ...]]:
+    """Per column, whether it was beyond its threshold in each of the last `windows` drift
+    runs before `before`, oldest first (the persistence rule's memory)."""
+    runs = list(
+        session.scalars(
+            select(CheckRun.id)
+            .join(Model, Model.id == CheckRun.model_id)
+            .where(
+                Model.name == model,
+                CheckRun.kind == CheckKind.DRIFT.value,
+                CheckRun.window_end < before,
+            )
+            .order_by(CheckRun.window_end.desc(), CheckRun.id.desc())
+            .limit(windows)
+        )
+    )
+    if not runs:
+        return {}
+    beyond: dict[tuple[int, str], bool] = {}
+    for run_id, subject, name, value, threshold in session.execute(
+        select(
+            CheckMetric.run_id,
+            CheckMetric.subject,
+            CheckMetric.name,
+            CheckMetric.value,
+            CheckMetric.threshold,
+        ).where(CheckMetric.run_id.in_(runs))
+    ):
+        try:
+            method = Method(name)
+        except ValueError:
+            continue  # the dataset share, not a column
+        if value is not None and threshold is not None:
+            beyond[(run_id, subject)] = exceeds(method, value, threshold)
+    columns = {subject for _, subject in beyond}
+    return {c: tuple(beyond.get((run_id, c), False) for run_id in reversed(runs)) for c in columns}
 
 
 def monitoring_finding(model: str, why: str | None) -> Finding:

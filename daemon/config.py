@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from checks.methods import ColumnKind, Method, fits, kinds_of
+from checks.thresholds import BandMode, Persistence, ThresholdMode
 
 EX_CONFIG = 78
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -618,12 +619,33 @@ class ColumnDriftSettings(_Frozen):
     weight: float = Field(default=1.0, ge=0)
 
 
+class PersistenceSettings(_Frozen):
+    failing: int = Field(gt=0)
+    windows: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _within(self) -> PersistenceSettings:
+        if self.failing > self.windows:
+            raise ValueError(f"failing ({self.failing}) cannot exceed windows ({self.windows})")
+        return self
+
+    def rule(self) -> Persistence:
+        return Persistence(failing=self.failing, windows=self.windows)
+
+
 class DriftSettings(_Frozen):
     enabled: bool = True
     method: DriftMethod = DriftMethod.AUTO
-    # None: the method's own default threshold, as Evidently.
+    # "calibrated": each column's threshold from the reference at the window's size,
+    # for `false_alarm_rate` per check run; "evidently": Evidently's fixed defaults.
+    thresholds: ThresholdMode = ThresholdMode.CALIBRATED
+    false_alarm_rate: float = Field(default=0.01, gt=0, lt=1)
+    # A threshold for every column (wins over both modes), as Evidently's.
     threshold: float | None = Field(default=None, gt=0)
     drift_share: float = Field(default=0.5, gt=0, le=1)
+    # Alert on a column only when it is beyond its threshold in `failing` of the
+    # last `windows` check windows.
+    persistence: PersistenceSettings | None = None
     columns: Mapping[str, ColumnDriftSettings] = Field(default_factory=dict)
     # The evidence report is rendered for alerting windows only.
     evidence: bool = True
@@ -641,6 +663,12 @@ class PerformanceSettings(_Frozen):
     metric: str | None = None
     max_absolute_drop: float | None = Field(default=None, gt=0)
     max_relative_drop: float | None = Field(default=0.05, gt=0, lt=1)
+    # "band": outside the reference chunks' band at the window's size (NannyML);
+    # "margin": a drop beyond max_absolute_drop / max_relative_drop off the baseline.
+    thresholds: BandMode = BandMode.BAND
+    band_sigmas: float = Field(default=3.0, gt=0)
+    # Instead of sigmas: the band's edge at this quantile of the chunks (e.g. 0.001).
+    band_quantile: float | None = Field(default=None, gt=0, lt=0.5)
     min_labelled: int = Field(default=200, gt=0)
     bootstrap: int = Field(default=200, ge=0)
     confidence: float = Field(default=0.95, gt=0, lt=1)

@@ -263,6 +263,27 @@ class CheckMetric(Base):
     detail: Mapped[str | None] = mapped_column(String(200))
 
 
+class ReferenceCalibrationRow(Base):
+    """Calibrated thresholds and bands of one reference version (checks/calibration.py).
+
+    `key` hashes the reference's digest, the model's column layout, the methods
+    and what is calibrated; `version` is the calibration format's. Computed once,
+    read by every check run after it (and after a restart).
+    """
+
+    __tablename__ = "reference_calibrations"
+    __table_args__ = (UniqueConstraint("key", name="uq_reference_calibrations_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    reference_digest: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    duration_s: Mapped[float] = mapped_column(Float)
+    payload: Mapped[str] = mapped_column(Text)
+
+
 class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (UniqueConstraint("fingerprint", name="uq_alerts_fingerprint"),)
