@@ -604,8 +604,8 @@ def persist(column: ColumnDrift, earlier: tuple[bool, ...], rule: Persistence) -
         column,
         status=Status.OK,
         drifted=False,
-        basis=f"{column.basis}; beyond it in {failing} of the last {len(recent)} windows, "
-        f"{rule.failing} of {rule.windows} needed",
+        basis=f"{column.basis}; beyond it in {failing} of the last {len(recent)} "
+        f"window{'s' if len(recent) > 1 else ''}, {rule.failing} of {rule.windows} needed",
     )
 
 
@@ -688,12 +688,8 @@ class DriftCheck:
                 threshold=c.threshold,
                 status=c.status,
                 severity_ratio=c.severity_ratio if c.drifted else 0.0,
-                detail=c.reason
-                or (
-                    f"{METHODS[c.method].display_name}; threshold {c.basis}"
-                    if c.method and c.basis
-                    else (METHODS[c.method].display_name if c.method else None)
-                ),
+                detail=c.reason or (METHODS[c.method].display_name if c.method else None),
+                basis=c.basis,
             )
             for c in columns
         ]

@@ -78,6 +78,9 @@ class Measure:
     # How far beyond the threshold, in units of the threshold's allowance (>= 1 alerts).
     severity_ratio: float = 0.0
     detail: str | None = None
+    # Where the threshold came from: "at n=120, calibrated for 1% false alarms",
+    # "Evidently's default", "band at n=500: ...".
+    basis: str | None = None
 
     @property
     def alerting(self) -> bool:

@@ -466,8 +466,8 @@ def _decay_measures(d: Decay, name: str = "value") -> tuple[Measure, ...]:
             threshold=d.boundary,
             status=d.status,
             severity_ratio=d.severity_ratio,
-            detail=d.reason
-            or (f"baseline {d.baseline:.4f}; {d.basis}" if d.baseline is not None else None),
+            detail=d.reason or (f"baseline {d.baseline:.4f}" if d.baseline is not None else None),
+            basis=d.basis,
         )
     ]
     for key, value in (("baseline", d.baseline), ("ci_low", d.ci_low), ("ci_high", d.ci_high)):
@@ -636,7 +636,8 @@ class EstimatedPerformanceCheck:
                     threshold=boundary,
                     status=status,
                     severity_ratio=severity,
-                    detail=f"baseline {centre:.4f}; {basis}",
+                    detail=f"baseline {centre:.4f}",
+                    basis=basis,
                 )
             )
             measures.append(Measure(subject=self.spec.metric.value, name="baseline", value=centre))
@@ -659,7 +660,8 @@ class EstimatedPerformanceCheck:
                     threshold=baseline - margin,
                     status=status,
                     severity_ratio=drop / margin if alert and margin > 0 else 0.0,
-                    detail=f"baseline {baseline:.4f}; {basis}",
+                    detail=f"baseline {baseline:.4f}",
+                    basis=basis,
                 )
             )
             measures.append(

@@ -605,6 +605,7 @@ def findings_of(model: str, result: CheckResult, link: str | None = None) -> lis
             continue
         subject = _subject(result.kind, m)
         verb = "beyond" if m.alerting else "within"
+        notes = "; ".join(x for x in (m.detail, f"threshold {m.basis}" if m.basis else None) if x)
         out.append(
             Finding(
                 scope=model,
@@ -614,12 +615,12 @@ def findings_of(model: str, result: CheckResult, link: str | None = None) -> lis
                 severity=_severity(m.severity_ratio) if m.alerting else Severity.INFO,
                 summary=(
                     f"{model}: {result.kind.value} {subject} {m.name} = {_fmt(m.value)}, "
-                    f"{verb} threshold {_fmt(m.threshold)}" + (f" ({m.detail})" if m.detail else "")
+                    f"{verb} threshold {_fmt(m.threshold)}" + (f" ({notes})" if notes else "")
                 ),
                 value=m.value,
                 threshold=m.threshold,
                 link=link if result.kind is CheckKind.DRIFT else None,
-                details={"measure": m.name, "rows": result.rows},
+                details={"measure": m.name, "rows": result.rows, "basis": m.basis},
             )
         )
     return out
@@ -859,6 +860,7 @@ def store_runs(
                 threshold=_finite(m.threshold),
                 alerting=m.alerting,
                 detail=m.detail[:200] if m.detail else None,
+                basis=m.basis[:200] if m.basis else None,
             )
             for m in r.measures
         )
@@ -1086,7 +1088,9 @@ def cycle_rows(cycle: CheckCycle) -> list[tuple[str, str, str, str, str, str]]:
                     m.subject,
                     m.name,
                     _fmt(m.value),
-                    _fmt(m.threshold) if m.threshold is not None else "",
+                    (_fmt(m.threshold) + (f" ({m.basis})" if m.basis else ""))
+                    if m.threshold is not None
+                    else "",
                     m.status.value + (f" ({m.detail})" if m.detail and m.alerting else ""),
                 )
             )

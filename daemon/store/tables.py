@@ -261,6 +261,8 @@ class CheckMetric(Base):
     threshold: Mapped[float | None] = mapped_column(Float)
     alerting: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[str | None] = mapped_column(String(200))
+    # Where the threshold came from ("at n=120, calibrated for 1% false alarms").
+    basis: Mapped[str | None] = mapped_column(String(200))
 
 
 class ReferenceCalibrationRow(Base):

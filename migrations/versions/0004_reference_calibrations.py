@@ -1,5 +1,8 @@
 """Calibrated thresholds and performance bands, stored once per reference version.
 
+Also `check_metrics.basis`: where each threshold came from (calibrated at the
+window's size, Evidently's default, a band, a margin). Existing rows: null.
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-05 08:45:00.000000
@@ -41,7 +44,11 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text(), nullable=False),
         sa.UniqueConstraint("key", name="uq_reference_calibrations_key"),
     )
+    with op.batch_alter_table("check_metrics", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("basis", sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
+    # In place (SQLite 3.35+ and PostgreSQL): no batch rebuild of a table others point at.
+    op.execute(sa.text("ALTER TABLE check_metrics DROP COLUMN basis"))
     op.drop_table("reference_calibrations")
