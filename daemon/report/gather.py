@@ -14,13 +14,14 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from checks.thresholds import ThresholdMode
 from daemon.alerts.finding import MONITORING, RETRAIN
-from daemon.config import Settings
+from daemon.config import ModelSettings, Schedule, Settings
 from daemon.report.weeks import Week
 from daemon.store.tables import (
     Alert,
@@ -91,6 +92,8 @@ class FeatureDrift:
     last_score: float | None
     max_score: float | None
     threshold: float | None
+    # Where the last threshold came from ("at n=120, calibrated for 1% false alarms").
+    basis: str | None = None
 
     @property
     def drifted_share(self) -> float:
@@ -98,9 +101,50 @@ class FeatureDrift:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DriftPolicy:
+    """How a model's drift thresholds are set, and what that means over a week."""
+
+    calibrated: bool
+    false_alarm_rate: float | None
+    # Drift check runs a week at the configured cadence (None: not computable).
+    runs_per_week: int | None
+    persistence: str | None = None
+
+    @property
+    def expected_false_alarms(self) -> float | None:
+        """Check runs a week expected to flag a column on clean data (at most)."""
+        if not self.calibrated or self.false_alarm_rate is None or self.runs_per_week is None:
+            return None
+        return self.false_alarm_rate * self.runs_per_week
+
+    def sentence(self) -> str:
+        if not self.calibrated:
+            return (
+                "Drift thresholds: Evidently's fixed defaults, which ignore the window's "
+                'size: the false-alarm rate is unknown (set thresholds = "calibrated").'
+            )
+        rate = f"{(self.false_alarm_rate or 0) * 100:.3g}%"
+        text = (
+            f"Drift thresholds calibrated from the reference for {rate} false alarms per check run"
+        )
+        expected = self.expected_false_alarms
+        if expected is not None:
+            text += (
+                f": at {self.runs_per_week} runs a week, at most {expected:.2g} runs a week "
+                "are expected to flag a column on clean data"
+            )
+        if self.persistence:
+            text += f"; a column alerts only when beyond its threshold in {self.persistence}"
+        return text + "."
+
+
+@dataclass(frozen=True, kw_only=True)
 class PerformanceTrend:
     metric: str | None
     baseline: float | None
+    # The last judged run's boundary, and where it came from (a band, a margin).
+    threshold: float | None = None
+    basis: str | None = None
     realized: tuple[float | None, ...]
     estimated: tuple[float | None, ...]
     last_realized: float | None
@@ -192,6 +236,7 @@ class ModelWeek:
     drift_share: tuple[float | None, ...]
     drift_threshold: float | None
     top_drift: tuple[FeatureDrift, ...]
+    drift_policy: DriftPolicy | None = None
     performance: PerformanceTrend
     quality: tuple[QualityIssue, ...]
     latency_p95: tuple[float | None, ...]
@@ -336,6 +381,7 @@ class _Metric:
     threshold: float | None
     alerting: bool
     detail: str | None
+    basis: str | None = None
 
 
 @dataclass(kw_only=True, slots=True)
@@ -405,12 +451,13 @@ def _load_runs(session: Session, week: Week) -> dict[int, list[_Run]]:
             CheckMetric.threshold,
             CheckMetric.alerting,
             CheckMetric.detail,
+            CheckMetric.basis,
         )
         .join(CheckRun, CheckRun.id == CheckMetric.run_id)
         .where(*in_week, _SHOWN)
         .order_by(CheckMetric.id)
     )
-    for run_id, subject, name, value, threshold, alerting, detail in metric_rows:
+    for run_id, subject, name, value, threshold, alerting, detail, basis in metric_rows:
         run = runs.get(run_id)
         if run is not None:
             run.metrics.append(
@@ -421,6 +468,7 @@ def _load_runs(session: Session, week: Week) -> dict[int, list[_Run]]:
                     threshold=_num(threshold),
                     alerting=bool(alerting),
                     detail=detail,
+                    basis=basis,
                 )
             )
     by_model: dict[int, list[_Run]] = defaultdict(list)
@@ -485,6 +533,7 @@ def _drift(
                 last_score=last.value,
                 max_score=max(scored) if scored else None,
                 threshold=last.threshold,
+                basis=last.basis,
             )
         )
     features.sort(key=lambda f: (-f.drifted_share, f.column))
@@ -519,6 +568,8 @@ def _performance(
     series: dict[str, list[tuple[date, float]]] = {PERFORMANCE: [], ESTIMATED: []}
     alert_runs = 0
     note: str | None = None
+    threshold: float | None = None
+    basis: str | None = None
     for run in (*realized, *estimated):
         if run.status in (CheckStatus.INSUFFICIENT_DATA, CheckStatus.ERROR):
             reason = run.summary.get("reason")
@@ -531,12 +582,16 @@ def _performance(
             continue
         metric = metric or (primary.subject if primary.subject != DATASET else primary.name)
         baseline = _baseline(run) if _baseline(run) is not None else baseline
+        if primary.threshold is not None:
+            threshold, basis = primary.threshold, primary.basis
         series[run.kind].append((run.day, primary.value))
     realized_daily = _daily(week, series[PERFORMANCE])
     estimated_daily = _daily(week, series[ESTIMATED])
     return PerformanceTrend(
         metric=metric,
         baseline=baseline,
+        threshold=threshold,
+        basis=basis,
         realized=realized_daily,
         estimated=estimated_daily,
         last_realized=_last(realized_daily),
@@ -584,6 +639,38 @@ def _operations(
             points.append((run.day, m.value))
             threshold = m.threshold if m.threshold is not None else threshold
     return _daily(week, points), threshold
+
+
+def _runs_per_week(schedule: Schedule, week: Week) -> int | None:
+    """How often a schedule fires in the week (bounded: a minutely cron fires 10,080 times)."""
+    from daemon.schedule import next_fire_time, trigger_for
+
+    if schedule.every is not None:
+        seconds = schedule.every.total_seconds()
+        return round(7 * 86_400 / seconds) if seconds > 0 else None
+    trigger = trigger_for(schedule)
+    fires = 0
+    at: datetime | None = week.start
+    while at is not None and fires <= 20_000:
+        at = next_fire_time(trigger, at)
+        if at is None or at >= week.start + timedelta(days=7):
+            break
+        fires += 1
+        at = at + timedelta(seconds=1)
+    return fires
+
+
+def drift_policy(model: ModelSettings, week: Week) -> DriftPolicy | None:
+    drift = model.checks.drift
+    if not drift.enabled:
+        return None
+    calibrated = drift.thresholds is ThresholdMode.CALIBRATED
+    return DriftPolicy(
+        calibrated=calibrated,
+        false_alarm_rate=drift.false_alarm_rate if calibrated else None,
+        runs_per_week=_runs_per_week(model.checks.schedule, week),
+        persistence=str(drift.persistence.rule()) if drift.persistence else None,
+    )
 
 
 def _health(counts: Mapping[str, KindCounts], firing: int) -> Health:
@@ -1039,6 +1126,9 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
                 drift_share=drift_share,
                 drift_threshold=drift_threshold,
                 top_drift=top,
+                drift_policy=drift_policy(settings.model(name), week)
+                if name in configured
+                else None,
                 performance=_performance(week, by_kind[PERFORMANCE], by_kind[ESTIMATED]),
                 quality=_quality(by_kind[QUALITY]),
                 latency_p95=latency,

@@ -131,7 +131,11 @@ def test_run_store_and_alert(
             select(CheckMetric).where(CheckMetric.run_id == drift_run.id)
         ).all()
         age = next(m for m in metrics if m.subject == "age")
-        assert age.alerting and age.value is not None and age.threshold == 0.1
+        assert age.alerting and age.value is not None and age.threshold is not None
+        # The default thresholds are calibrated to the window's size, and say so.
+        assert age.basis == "at n=800, calibrated for 1% false alarms"
+        income = next(m for m in metrics if m.subject == "income")
+        assert income.threshold == 0.2 and income.basis == "configured for this column"
 
     # From the store: sampled predictions as the window, alerts through the policy.
     with session_factory.begin() as session:
