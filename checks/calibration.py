@@ -11,15 +11,20 @@ How (drift, distance methods):
 
 - **Null by resampling.** For each column and each size of a fixed grid,
   `REPLICATES` windows are drawn with replacement from the reference and scored
-  against the whole reference by the very code that scores a real window
-  (Wasserstein through an exact O(n log N) equivalent of the merge, see
-  `wasserstein_to_reference`). The scores are Evidently's: only the threshold
-  is ours.
+  against the whole reference by the very code that scores a real window, or
+  by an exact shortcut of it (`wasserstein_resampled`, `jensenshannon_binned`,
+  `jensenshannon_counts`; tests hold them equal). The scores are Evidently's:
+  only the threshold is ours.
 - **The reference's own noise.** A resampled window differs from the
-  reference by the window's noise alone, a real one by the reference's noise
-  too. Both are asymptotically the same law at the effective size
-  n_eff = n N / (n + N), so a window of n rows is judged by the null at n_eff.
-  This matters when the window is as large as the reference or larger.
+  reference by the window's noise alone; a real one also by the reference's
+  own sampling error, which is the same for every window checked against it.
+  Adding the two in quadrature would hold the rate on average over references
+  but not for an unlucky one: a reference whose mean sits 2 standard errors
+  off (common in one column of ten) would then flag one clean window in ten.
+  So the two are added as distances (Wasserstein, Jensen-Shannon, Hellinger
+  and energy are metrics), each at its own size and level: the rate holds for
+  the reference in hand unless that reference is itself a 1-in-100 draw. This
+  costs power only where the window is as large as the reference.
 - **The tail, fitted.** A 1% false-alarm rate over 25 columns needs a
   per-column tail of 0.04%, which no affordable number of replicates shows
   directly. Above the replicates' 90% quantile the excess is fitted by a
@@ -30,7 +35,8 @@ How (drift, distance methods):
   between grid sizes and extended with the score's own scaling beyond them:
   score**power goes as 1/n (power 2 for Wasserstein, Jensen-Shannon,
   Hellinger and energy distances, square roots of quadratic forms; 1 for PSI
-  and Kullback-Leibler, quadratic forms themselves).
+  and Kullback-Leibler, quadratic forms themselves, whose square roots are
+  added as distances).
 - **Many columns.** The false-alarm rate is a dataset-level rate: each of the
   m judged columns gets rate / m (Bonferroni), which holds whatever the
   columns' correlation. Dataset drift (a share of drifted columns) is rarer
@@ -45,7 +51,9 @@ is computed per chunk, and the band at a window's size is the chunks' mean
 plus or minus k standard deviations (or a quantile of the standardized chunk
 values). Chunks are cut from a seeded shuffle, since a reference file may be
 sorted by anything, and the spread at size s is corrected for sampling
-without replacement and scaled as 1/sqrt(n) between and beyond the grid.
+without replacement and scaled as 1/sqrt(n) between and beyond the grid. As
+for drift, the reference's own error (its one-row spread over sqrt(N)) is added
+to the window's, not in quadrature.
 
 All of this is computed once per reference version (the daemon stores it with
 the reference's digest), never per window.
@@ -144,18 +152,32 @@ class NullTail:
             return self.u[i] + beta * math.log(ratio)
         return float(self.u[i] + beta / xi * (ratio**xi - 1))
 
-    def threshold(self, n: int, alpha: float) -> float:
-        """The score a clean window of n rows exceeds with probability alpha."""
-        n_eff = max(n * self.reference_rows / (n + self.reference_rows), 1.0)
+    def sampling(self, size: float, alpha: float) -> float:
+        """The score a sample of `size` rows exceeds with probability alpha, against the
+        population it was drawn from (the reference standing in for it)."""
         logs = np.log(np.asarray(self.sizes, dtype=np.float64))
         values = np.log([self._quantile(i, alpha) for i in range(len(self.sizes))])
-        x = math.log(n_eff)
+        x = math.log(max(size, 1.0))
         # Beyond the grid, score**power keeps its 1/n scaling.
         if x <= logs[0]:
             return math.exp(values[0] - (x - logs[0]) / self.power)
         if x >= logs[-1]:
             return math.exp(values[-1] - (x - logs[-1]) / self.power)
         return math.exp(float(np.interp(x, logs, values)))
+
+    def threshold(self, n: int, alpha: float) -> float:
+        """The score a clean window of n rows exceeds with probability at most alpha.
+
+        The window's own noise and the reference's are added as distances (the
+        triangle inequality), each at its size and at level alpha: unless the
+        reference itself is a 1-in-1/alpha unlucky sample, the rate holds for
+        *this* reference, window after window, not only on average over
+        references.
+        """
+        half = self.power / 2  # score ** half is a distance
+        window = self.sampling(n, alpha) ** half
+        reference = self.sampling(self.reference_rows, alpha) ** half
+        return float((window + reference) ** (1 / half))
 
 
 def fit_tail(scores: FloatArray) -> tuple[float, float, float]:

@@ -226,7 +226,8 @@ class Band:
         A chunk of s rows drawn without replacement from N varies by
         sigma * sqrt((N - s) / (N - 1) / s); sigma (the one-row spread) is
         interpolated over log s and held beyond the grid, so the spread scales
-        as 1/sqrt(n). The reference's own noise adds 1/N.
+        as 1/sqrt(n). The reference's own error, sigma / sqrt(N), is the same for
+        every window: it is added, not in quadrature (checks/calibration.py).
         """
         big_n = self.reference_rows
         sizes = np.asarray(self.sizes, dtype=np.float64)
@@ -235,7 +236,7 @@ class Band:
         logs = np.log(sizes)
         centre = float(np.interp(x, logs, np.asarray(self.means)))
         sigma = math.exp(float(np.interp(x, logs, np.log(unit))))
-        return centre, sigma * math.sqrt(1.0 / max(n, 1) + 1.0 / big_n)
+        return centre, sigma * (1.0 / math.sqrt(max(n, 1)) + 1.0 / math.sqrt(big_n))
 
     def limit(self, n: int, *, sigmas: float, quantile: float | None) -> tuple[float, float]:
         """(centre, boundary): the worse edge of the band at n rows."""
@@ -249,7 +250,7 @@ class Band:
 
     def basis(self, n: int, *, sigmas: float, quantile: float | None) -> str:
         width = f"{sigmas:g}σ" if quantile is None else f"the {quantile:g} quantile"
-        return f"band at n={n}: reference chunks' mean ± {width}"
+        return f"band at n={n}: reference chunks' mean {self.at(n)[0]:.4g} ± {width}"
 
 
 def _band_decision(
@@ -419,7 +420,9 @@ def decay(
             metric=spec.metric,
             status=Status.ALERT if alert else Status.OK,
             value=value,
-            baseline=centre,
+            # The baseline people know (training or the whole reference); the band's
+            # centre, the chunks' mean at this size, is named in the basis.
+            baseline=baseline if baseline is not None else centre,
             boundary=boundary,
             ci_low=low,
             ci_high=high,
@@ -626,7 +629,7 @@ class EstimatedPerformanceCheck:
             centre, boundary, drop, alert, severity, basis = _band_decision(
                 band, scored, value, self.spec.band_sigmas, self.spec.band_quantile
             )
-            baseline = centre
+            baseline = baseline if baseline is not None else centre
             status = Status.ALERT if alert else Status.OK
             measures.append(
                 Measure(
@@ -636,11 +639,13 @@ class EstimatedPerformanceCheck:
                     threshold=boundary,
                     status=status,
                     severity_ratio=severity,
-                    detail=f"baseline {centre:.4f}",
+                    detail=f"baseline {baseline:.4f}",
                     basis=basis,
                 )
             )
-            measures.append(Measure(subject=self.spec.metric.value, name="baseline", value=centre))
+            measures.append(
+                Measure(subject=self.spec.metric.value, name="baseline", value=baseline)
+            )
         elif baseline is None:
             status = Status.INSUFFICIENT_DATA
             measures.append(Measure(subject=self.spec.metric.value, name="estimated", value=value))

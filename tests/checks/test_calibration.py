@@ -325,7 +325,7 @@ def test_estimated_auc_band_catches_a_drop_of_0_01() -> None:
     dropped = check.run(_scored(n, 7, _window_with_estimate(check, centre - 0.01, n)))
     m = dropped.measures[0]
     assert dropped.status is Status.ALERT and m.threshold is not None
-    assert m.basis == f"band at n={n}: reference chunks' mean ± 3σ"
+    assert m.basis == f"band at n={n}: reference chunks' mean {centre:.4g} ± 3σ"
     wobble = check.run(_scored(n, 7, _window_with_estimate(check, centre - 0.003, n)))
     assert wobble.status is Status.OK
 
