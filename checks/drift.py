@@ -211,8 +211,9 @@ class _Column:
             self.n = int(self.values.size)
             self.ref_n = stats.n
         else:
-            self.series = series.dropna()
-            self.n = int(self.series.size)
+            # Counted at once (missing values dropped): no copy of the column without them.
+            self._counts = series.value_counts(dropna=True)
+            self.n = int(self._counts.sum())
             self.ref_n = stats.n
 
     @classmethod
@@ -234,7 +235,6 @@ class _Column:
         col.stats = stats
         col._sorted = None
         col._counts = counts
-        col.series = pd.Series([], dtype=object)
         col.n = int(counts.sum())
         col.ref_n = stats.n
         return col
@@ -256,8 +256,7 @@ class _Column:
         return self._sorted
 
     def cur_counts(self) -> pd.Series:
-        if self._counts is None:
-            self._counts = self.series.value_counts()
+        assert self._counts is not None  # counted when a categorical column is made
         return self._counts
 
     def n_values(self) -> int:
