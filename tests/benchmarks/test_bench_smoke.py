@@ -1,4 +1,4 @@
-"""The sampling benchmarks still run against the code (tiny sizes, nothing timed)."""
+"""The benchmarks still run against the code (tiny sizes, nothing timed)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
     [
         ("bench_window.py", ["3000", "4000"], "window of 4,000 rows"),
         ("bench_ingest.py", ["3000", "1"], "ratio SQLite ingest / bare insert"),
+        (
+            "bench_false_alarms.py",
+            ["--windows", "20", "--quick", "--population", "binary"],
+            "binary: reference 20,000 rows",
+        ),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expect: str) -> None:
