@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from daemon.config import Settings, parse_config
 
 NUMERIC = ("age", "income", "visits")
 CATEGORICAL = ("plan", "region")
@@ -58,4 +61,36 @@ def window(
             "error": np.where(rng.random(n) < 0.01, "timeout", None),
             "memory_mb": rng.normal(300, 10, n),
         }
+    )
+
+
+def churn_settings(
+    tmp_path: Path,
+    reference: dict[str, object],
+    url: str = "sqlite://",
+    checks: dict[str, object] | None = None,
+    **sections: object,
+) -> Settings:
+    """A user's config for a `churn` model of these windows, with the defaults otherwise."""
+    return parse_config(
+        {
+            "service": {"state_dir": str(tmp_path / "state")},
+            "store": {"url": url},
+            **sections,
+            "models": [
+                {
+                    "name": "churn",
+                    "source": {"kind": "http"},
+                    "schema": {
+                        "numeric": list(NUMERIC),
+                        "categorical": list(CATEGORICAL),
+                        "score": "score",
+                        "label": "churned",
+                    },
+                    "reference": reference,
+                    "checks": checks or {},
+                }
+            ],
+        },
+        environ={},
     )

@@ -52,8 +52,8 @@ from checks.performance import (
 from checks.reference import build_reference
 from checks.thresholds import BandMode, Persistence, ThresholdMode
 from daemon.checking import drift_spec, reference_stats, run_checks
-from daemon.config import Settings, parse_config
-from tests.checks.frames import START, window
+from daemon.config import Settings
+from tests.checks.frames import START, churn_settings, window
 
 # --------------------------------------------------------------------------- shortcuts
 
@@ -113,27 +113,7 @@ def test_jensenshannon_shortcuts_equal_evidentlys() -> None:
 
 def _settings(tmp_path: Path, drift: dict[str, object] | None = None) -> Settings:
     """A user's model with the defaults they will not change (min_rows 100 included)."""
-    return parse_config(
-        {
-            "service": {"state_dir": str(tmp_path / "state")},
-            "store": {"url": "sqlite://"},
-            "models": [
-                {
-                    "name": "churn",
-                    "source": {"kind": "http"},
-                    "schema": {
-                        "numeric": ["age", "income", "visits"],
-                        "categorical": ["plan", "region"],
-                        "score": "score",
-                        "label": "churned",
-                    },
-                    "reference": {"kind": "snapshot"},
-                    "checks": {"drift": drift or {}},
-                }
-            ],
-        },
-        environ={},
-    )
+    return churn_settings(tmp_path, {"kind": "snapshot"}, checks={"drift": drift or {}})
 
 
 def _alerting_windows(settings: Settings, reference: pd.DataFrame, count: int, rows: int) -> int:

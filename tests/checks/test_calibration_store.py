@@ -16,33 +16,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from checks.interface import CheckKind, Status
 from daemon import checking
 from daemon.checking import check_model
-from daemon.config import ModelSettings, Settings, parse_config
+from daemon.config import ModelSettings, Settings
 from daemon.jobs import JobContext
 from daemon.store.tables import Prediction, ReferenceCalibrationRow
-from tests.checks.frames import START, window
+from tests.checks.frames import START, churn_settings, window
 
 
 def _settings(tmp_path: Path, ref_path: Path, url: str, **drift: object) -> Settings:
-    return parse_config(
-        {
-            "service": {"state_dir": str(tmp_path / "state")},
-            "store": {"url": url},
-            "models": [
-                {
-                    "name": "churn",
-                    "source": {"kind": "http"},
-                    "schema": {
-                        "numeric": ["age", "income", "visits"],
-                        "categorical": ["plan", "region"],
-                        "score": "score",
-                        "label": "churned",
-                    },
-                    "reference": {"kind": "file", "path": str(ref_path)},
-                    "checks": {"drift": {"evidence": False, **drift}},
-                }
-            ],
-        },
-        environ={},
+    return churn_settings(
+        tmp_path,
+        {"kind": "file", "path": str(ref_path)},
+        url,
+        checks={"drift": {"evidence": False, **drift}},
     )
 
 

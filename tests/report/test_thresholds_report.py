@@ -12,38 +12,23 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.checking import check_model
-from daemon.config import ModelSettings, Settings, parse_config
+from daemon.config import ModelSettings, Settings
 from daemon.jobs import JobContext
 from daemon.report.deliver import build_report
 from daemon.report.gather import drift_policy, gather
 from daemon.report.weeks import parse_week
-from tests.checks.frames import window
+from tests.checks.frames import churn_settings, window
 
 WEEK = "2026-W47"
 
 
 def _settings(tmp_path: Path, ref_path: Path, url: str, checks: dict[str, object]) -> Settings:
-    return parse_config(
-        {
-            "service": {"state_dir": str(tmp_path / "state")},
-            "store": {"url": url},
-            "report": {"directory": str(tmp_path / "reports")},
-            "models": [
-                {
-                    "name": "churn",
-                    "source": {"kind": "http"},
-                    "schema": {
-                        "numeric": ["age", "income", "visits"],
-                        "categorical": ["plan", "region"],
-                        "score": "score",
-                        "label": "churned",
-                    },
-                    "reference": {"kind": "file", "path": str(ref_path)},
-                    "checks": checks,
-                }
-            ],
-        },
-        environ={},
+    return churn_settings(
+        tmp_path,
+        {"kind": "file", "path": str(ref_path)},
+        url,
+        checks,
+        report={"directory": str(tmp_path / "reports")},
     )
 
 
