@@ -24,39 +24,24 @@ from daemon.checking import (
     reference_stats,
     run_checks,
 )
-from daemon.config import DriftMethod, Settings, parse_config
+from daemon.config import DriftMethod, Settings
 from daemon.jobs import JobContext
 from daemon.store.features import stored_row
 from daemon.store.tables import Alert, CheckMetric, CheckRun, Model, Prediction
-from tests.checks.frames import START, window
+from tests.checks.frames import START, churn_settings, window
 
 
 def settings(tmp_path: Path, reference: dict[str, object], url: str = "sqlite://") -> Settings:
-    return parse_config(
-        {
-            "service": {"state_dir": str(tmp_path / "state")},
-            "store": {"url": url},
-            "models": [
-                {
-                    "name": "churn",
-                    "source": {"kind": "http"},
-                    "schema": {
-                        "numeric": ["age", "income", "visits"],
-                        "categorical": ["plan", "region"],
-                        "score": "score",
-                        "label": "churned",
-                    },
-                    "reference": reference,
-                    "checks": {
-                        "min_rows": 50,
-                        "drift": {"columns": {"income": {"method": "psi", "threshold": 0.2}}},
-                        "performance": {"bootstrap": 50, "min_labelled": 100},
-                        "operations": {"max_latency_p95_ms": 1000},
-                    },
-                }
-            ],
+    return churn_settings(
+        tmp_path,
+        reference,
+        url,
+        checks={
+            "min_rows": 50,
+            "drift": {"columns": {"income": {"method": "psi", "threshold": 0.2}}},
+            "performance": {"bootstrap": 50, "min_labelled": 100},
+            "operations": {"max_latency_p95_ms": 1000},
         },
-        environ={},
     )
 
 
