@@ -77,6 +77,8 @@ class ColumnSpec:
     method: Method | None = None
     # None: the method's default threshold.
     threshold: float | None = None
+    # Where an explicit threshold was set (said beside it).
+    threshold_basis: str = "configured for this column"
     weight: float = 1.0
     # Features count towards dataset drift; prediction, score and label do not.
     in_dataset: bool = True
@@ -493,7 +495,7 @@ class ThresholdRule:
     def pick(self, spec: ColumnSpec, method: Method, n: int) -> tuple[float, str]:
         info = METHODS[method]
         if spec.threshold is not None:
-            return spec.threshold, "configured for this column"
+            return spec.threshold, spec.threshold_basis
         if self.mode is ThresholdMode.EVIDENTLY:
             return info.default_threshold, "Evidently's default"
         rate = percent(self.false_alarm_rate)

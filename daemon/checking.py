@@ -176,13 +176,18 @@ def drift_spec(model: ModelSettings) -> DriftSpec:
             method = drift_method(settings.method)
             if method is not None and not fits(method, kind):
                 method = None
-        threshold = own.threshold if own and own.threshold is not None else settings.threshold
+        threshold: float | None
+        if own and own.threshold is not None:
+            threshold, basis = own.threshold, "configured for this column"
+        else:
+            threshold, basis = settings.threshold, "configured for the model"
         columns.append(
             ColumnSpec(
                 name=name,
                 kind=kind,
                 method=method,
                 threshold=threshold,
+                threshold_basis=basis,
                 weight=own.weight if own else 1.0,
                 in_dataset=in_dataset,
             )

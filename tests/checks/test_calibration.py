@@ -185,6 +185,10 @@ def test_explicit_thresholds_win_and_evidently_mode_keeps_the_defaults(tmp_path:
     cycle = run_checks(None, model, START, window(500, 2), ref, kinds=[CheckKind.DRIFT])
     income = cycle.result(CheckKind.DRIFT).measure("income", "wasserstein")
     assert income.threshold == 0.3 and income.basis == "configured for this column"
+    whole = _settings(tmp_path, {"threshold": 0.25}).model("churn")
+    cycle = run_checks(None, whole, START, window(500, 2), ref, kinds=[CheckKind.DRIFT])
+    age = cycle.result(CheckKind.DRIFT).measure("age", "wasserstein")
+    assert age.threshold == 0.25 and age.basis == "configured for the model"
 
     evidently = _settings(tmp_path, {"thresholds": "evidently"}).model("churn")
     cycle = run_checks(None, evidently, START, window(500, 2), ref, kinds=[CheckKind.DRIFT])

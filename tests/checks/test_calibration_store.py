@@ -92,8 +92,8 @@ def test_persistence_needs_two_failing_windows_of_three(
         tmp_path, ref_path, str(engine.url), persistence={"failing": 2, "windows": 3}
     )
     ctx = JobContext(settings=settings, engine=engine, sessions=session_factory)
-    shifted = [window(1_000, 20 + i, shift=0.5) for i in range(2)]
-    load = _loader([window(1_000, 30), shifted[0], shifted[1]])
+    shifted = [window(1_000, 20 + i, shift=0.5) for i in range(3)]
+    load = _loader([window(1_000, 30), *shifted])
     kinds = [CheckKind.DRIFT]
     clean = check_model(ctx, "churn", START, kinds=kinds, load_window=load)
     assert clean.result(CheckKind.DRIFT).status is Status.OK
@@ -105,6 +105,9 @@ def test_persistence_needs_two_failing_windows_of_three(
     age = second.result(CheckKind.DRIFT).measure("age", "wasserstein")
     assert age.alerting and "beyond it in 2 of 3" in (age.basis or "")
     assert [f for f in second.findings if f.firing and f.subject == "age"]
+    third = check_model(ctx, "churn", START + timedelta(hours=3), kinds=kinds, load_window=load)
+    age = third.result(CheckKind.DRIFT).measure("age", "wasserstein")
+    assert age.alerting and "beyond it in 3 of 3" in (age.basis or "")
 
 
 def test_cli_check_names_each_thresholds_basis(tmp_path: Path) -> None:
