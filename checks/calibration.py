@@ -333,6 +333,11 @@ def _null_scores(
         if method is Method.JENSENSHANNON and stats.nunique <= 20:
             # Evidently bins 20 or fewer distinct values by value.
             return jensenshannon_counts(ref_counts.astype(np.float64), draws.astype(np.float64))
+        if method is Method.WASSERSTEIN:
+            # Each value stands at the first of its equal reference values: same distance.
+            first = np.searchsorted(ref, stats.uniques, side="left")
+            index = np.vstack([np.repeat(first, d) for d in draws])
+            return wasserstein_resampled(ref, index) / max(stats.std, 0.001)
         windows = np.vstack([np.repeat(stats.uniques, d) for d in draws])
     else:
         index = np.sort(rng.integers(0, ref.size, size=(reps, size)), axis=1)

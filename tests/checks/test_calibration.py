@@ -79,6 +79,17 @@ def test_wasserstein_shortcut_equals_the_merge() -> None:
         fast = wasserstein_resampled(ref.sorted, index) / max(ref.std, 0.001)
         exact = [_score(Method.WASSERSTEIN, _Column(ref, pd.Series(ref.sorted[i]))) for i in index]
         np.testing.assert_allclose(fast, exact, rtol=1e-9, atol=1e-12)
+    # Few distinct values: each drawn value stands at the first of its equal values.
+    ties = stats.numeric["ties"]
+    first = np.searchsorted(ties.sorted, ties.uniques, side="left")
+    draws = rng.multinomial(300, np.full(ties.uniques.size, 1 / ties.uniques.size), size=4)
+    index = np.vstack([np.repeat(first, d) for d in draws])
+    fast = wasserstein_resampled(ties.sorted, index) / max(ties.std, 0.001)
+    exact = [
+        _score(Method.WASSERSTEIN, _Column(ties, pd.Series(np.repeat(ties.uniques, d))))
+        for d in draws
+    ]
+    np.testing.assert_allclose(fast, exact, rtol=1e-9, atol=1e-12)
 
 
 def test_jensenshannon_shortcuts_equal_evidentlys() -> None:
