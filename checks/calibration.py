@@ -83,6 +83,8 @@ from checks.drift import (
 )
 from checks.methods import METHODS, ColumnKind, Method
 from checks.performance import (
+    NEEDS_SCORE,
+    TASK_METRICS,
     Band,
     Metric,
     TaskKind,
@@ -484,7 +486,7 @@ def realized_band(
     if arrays is None:
         return None
     label, prediction, score = arrays
-    if metric not in metric_values_names(task, score is not None):
+    if metric not in _metrics_of(task, score is not None):
         return None
     rows = label.size
     rng = np.random.default_rng([seed, 1])
@@ -501,9 +503,8 @@ def realized_band(
     return _band(metric, rows, values_at)
 
 
-def metric_values_names(task: TaskKind, has_score: bool) -> tuple[Metric, ...]:
-    from checks.performance import NEEDS_SCORE, TASK_METRICS
-
+def _metrics_of(task: TaskKind, has_score: bool) -> tuple[Metric, ...]:
+    """The task's metrics that these rows can give (ROC AUC and log loss need a score)."""
     return tuple(m for m in TASK_METRICS[task] if has_score or m not in NEEDS_SCORE)
 
 
