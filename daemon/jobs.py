@@ -8,7 +8,7 @@ job functions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Settings
 from daemon.store.engine import make_engine, session_factory
+from daemon.store.write_health import WriteHealth
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,6 +24,8 @@ class JobContext:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    # The outcome of each model's last write (health and metrics read it).
+    writes: WriteHealth = field(default_factory=WriteHealth)
 
     @property
     def state_dir(self) -> Path:

@@ -22,6 +22,21 @@ class StoreError(Exception):
     """Root of the store's errors."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot take this write now (down, unreachable, disk full, read-only).
+
+    Whatever layer raised it (SQLAlchemy, or the driver under a bulk COPY or
+    executemany), callers see this one error: the same write may be retried later,
+    and nothing of it was stored. The HTTP API answers it with 503 and Retry-After.
+    """
+
+    def __init__(self, what: str, cause: BaseException) -> None:
+        self.what = what
+        self.cause = cause
+        first = str(cause).strip().splitlines()
+        super().__init__(f"{what}: store unavailable: {first[0] if first else type(cause).__name__}")
+
+
 class SchemaBehind(StoreError):
     def __init__(self, url: str, current: str | None, head: str) -> None:
         self.current = current
