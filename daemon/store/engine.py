@@ -34,7 +34,9 @@ class StoreUnavailable(StoreError):
         self.what = what
         self.cause = cause
         first = str(cause).strip().splitlines()
-        super().__init__(f"{what}: store unavailable: {first[0] if first else type(cause).__name__}")
+        super().__init__(
+            f"{what}: store unavailable: {first[0] if first else type(cause).__name__}"
+        )
 
 
 class SchemaBehind(StoreError):
