@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, assert_never
@@ -838,6 +838,17 @@ def store_runs(
     stored: dict[CheckKind, KindRun] = {}
     for kind, run in runs.items():
         r = run.result
+        # Runs are kept once per (model, kind, window end): a cycle re-run after its
+        # leader died (with the same `now`) finds the run that leader stored.
+        kept = session.scalar(
+            select(CheckRun.id)
+            .where(CheckRun.model_id == mid, CheckRun.kind == kind.value)
+            .where(CheckRun.window_end == end)
+            .limit(1)
+        )
+        if kept is not None:
+            stored[kind] = replace(run, run_id=kept)
+            continue
         summary = dict(r.summary)
         if r.reason:
             summary["reason"] = r.reason

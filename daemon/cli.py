@@ -457,9 +457,11 @@ def report(ctx: Context, week: str | None, send: bool) -> None:
 @needs(Needs.STORE)
 @pass_ctx
 def status(ctx: Context) -> None:
-    """Print the daemon's state from the store."""
+    """Print the daemon's state from the store; exit 69 when the store cannot be read."""
     from daemon.leader import describe_leader
+    from daemon.metrics import read_state
     from daemon.service import format_status
+    from daemon.store.engine import safe_url
 
     engine = ctx.engine()
     try:
@@ -467,7 +469,15 @@ def status(ctx: Context) -> None:
             leader = describe_leader(engine)
         except Exception as exc:  # the store may be down: say so, still print the rest
             leader = f"unknown ({type(exc).__name__})"
-        click.echo(format_status(engine, leader))
+        state = read_state(engine)
+        click.echo(format_status(engine, leader, state=state))
+        if state.error:
+            # A script or a monitor that runs `mlmaint status` must not read this as fine.
+            click.echo(
+                f"mlmaint status: cannot read the store {safe_url(engine)}: {state.error}",
+                err=True,
+            )
+            sys.exit(EX_UNAVAILABLE)
     finally:
         engine.dispose()
 

@@ -2,8 +2,13 @@
 
 The daemon's HTTP server (daemon/api.py) mounts them through `routes(probe)` (see
 `Service._start_http`); they know nothing about the server, so they are tested
-without one. /healthz answers 200 when the store is reachable and the scheduler
-(on the leader) makes progress, 503 otherwise, with the last run of each job.
+without one. /healthz answers 200 when the store is reachable, the last write of
+every model committed, and the scheduler (on the leader) makes progress, 503
+otherwise, with the last run of each job and the last write of each model.
+
+`SELECT 1` alone says the store answers, not that it takes writes (a full disk, a
+read-only file system): a model whose last ingest write failed turns /healthz 503
+from that write on, and the first write that commits turns it back.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.metrics import exposition, read_state
+from daemon.store.write_health import WriteState
 
 Headers = Mapping[str, str]
 Response = tuple[int, Headers, bytes]
@@ -38,6 +44,8 @@ class Snapshot:
     next_runs: Mapping[str, datetime | None]
     running: tuple[str, ...]
     status: str
+    # The last ingest write of each (model, stream) this process made.
+    writes: tuple[WriteState, ...] = ()
 
 
 class Probe(Protocol):
@@ -67,7 +75,23 @@ def store_reachable(engine: Engine) -> str | None:
     return None
 
 
-def healthz(probe: Probe) -> Response:
+def _writes(states: tuple[WriteState, ...], now: datetime) -> dict[str, object]:
+    """Per model, per stream: the last write's outcome, its age, and the error if it failed."""
+    out: dict[str, dict[str, object]] = {}
+    for state in states:
+        out.setdefault(state.model, {})[state.stream] = {
+            "ok": state.ok,
+            "at": _iso(state.at),
+            "age_s": round(max(0.0, (now - state.at).total_seconds()), 3),
+            "last_ok_at": _iso(state.last_ok_at),
+            "failures": state.failures,
+            "error": state.error,
+        }
+    return dict(out)
+
+
+def healthz(probe: Probe, now: datetime | None = None) -> Response:
+    now = now or datetime.now(UTC)
     snap = probe.snapshot()
     store_error = store_reachable(probe.engine)
     scheduler_ok = snap.role != "leader" or (
@@ -75,7 +99,8 @@ def healthz(probe: Probe) -> Response:
         and snap.heartbeat_age_s is not None
         and snap.heartbeat_age_s < snap.stall_limit_s
     )
-    healthy = store_error is None and scheduler_ok
+    writes_ok = all(state.ok for state in snap.writes)
+    healthy = store_error is None and writes_ok and scheduler_ok
     state = read_state(probe.engine) if store_error is None else None
     body = {
         "status": "ok" if healthy else "unhealthy",
@@ -83,7 +108,12 @@ def healthz(probe: Probe) -> Response:
         "role": snap.role,
         "detail": snap.status,
         "started_at": _iso(snap.started_at),
-        "store": {"reachable": store_error is None, "error": store_error},
+        "store": {
+            "reachable": store_error is None,
+            "error": store_error,
+            "writes_ok": writes_ok,
+            "writes": _writes(snap.writes, now),
+        },
         "scheduler": {
             "alive": snap.scheduler_alive,
             "heartbeat_age_s": snap.heartbeat_age_s,

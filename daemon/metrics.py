@@ -5,6 +5,11 @@ global default) and reads the latest results when Prometheus scrapes: the store 
 the single source of truth, so a standby or a restarted daemon exports the same
 numbers as the leader. `read_state` is shared with `mlmaint status`, which prints
 the same picture for a person at a shell.
+
+Which to alert on: `mlmaint_store_up` is 0 when the store cannot be read or when the
+last ingest write of some model failed (a full disk answers `SELECT 1` but takes no
+row); `mlmaint_store_reachable` is the read alone, and
+`mlmaint_store_write_ok{model,stream}` names the model whose writes fail.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from daemon.store.tables import (
     NotificationState,
     RetrainJob,
 )
+from daemon.store.write_health import WriteState
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +220,7 @@ class LiveState:
     overlapping: dict[str, int]
     duration_sum_s: dict[str, float]
     bookkeeping_errors: int
+    writes: tuple[WriteState, ...] = ()
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -233,19 +240,27 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         state = read_state(self.engine)
-        yield from store_metrics(state)
-        if self.live is not None:
-            yield from live_metrics(self.live())
+        live = self.live() if self.live is not None else None
+        writes_ok = live is None or all(w.ok for w in live.writes)
+        yield from store_metrics(state, writes_ok=writes_ok)
+        if live is not None:
+            yield from live_metrics(live)
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
 
 
-def store_metrics(state: StoreState) -> Iterator[Metric]:
-    up = _gauge("store_up", "1 when the store answered the last scrape", [])
-    up.add_metric([], 0.0 if state.error else 1.0)
-    yield up
+def store_metrics(state: StoreState, *, writes_ok: bool = True) -> Iterator[Metric]:
+    up = _gauge(
+        "store_up",
+        "1 when the store answered the last scrape and every model's last write committed",
+        [],
+    )
+    up.add_metric([], 0.0 if state.error or not writes_ok else 1.0)
+    reachable = _gauge("store_reachable", "1 when the store answered the last scrape", [])
+    reachable.add_metric([], 0.0 if state.error else 1.0)
+    yield from (up, reachable)
     if state.error:
         return
 
@@ -374,6 +389,28 @@ def live_metrics(live: LiveState) -> Iterator[Metric]:
     )
     book.add_metric([], float(live.bookkeeping_errors))
     yield book
+    yield from write_metrics(live.writes)
+
+
+def write_metrics(writes: tuple[WriteState, ...]) -> Iterator[Metric]:
+    """The last ingest write of each (model, stream) in this process."""
+    labels = ["model", "stream"]
+    ok = _gauge("store_write_ok", "1 when the last write of the model's rows committed", labels)
+    last = _gauge("store_last_write_timestamp_seconds", "When the last write was tried", labels)
+    last_ok = _gauge(
+        "store_last_successful_write_timestamp_seconds", "When a write last committed", labels
+    )
+    failed = CounterMetricFamily(
+        f"{PREFIX}_store_write_failures", "Writes the store refused in this process", labels=labels
+    )
+    for state in writes:
+        key = [state.model, state.stream]
+        ok.add_metric(key, 1.0 if state.ok else 0.0)
+        last.add_metric(key, state.at.timestamp())
+        if state.last_ok_at is not None:
+            last_ok.add_metric(key, state.last_ok_at.timestamp())
+        failed.add_metric(key, float(state.failures))
+    yield from (ok, last, last_ok, failed)
 
 
 def make_registry(engine: Engine, live: Callable[[], LiveState] | None = None) -> CollectorRegistry:

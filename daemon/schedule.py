@@ -319,6 +319,10 @@ def misfire_grace(trigger: BaseTrigger, now: datetime) -> int:
 # --------------------------------------------------------------------------- running
 
 
+# `job_runs.last_status` between a run's start and its end.
+RUNNING = "running"
+
+
 class RunOutcome(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"
@@ -364,6 +368,9 @@ class JobRunner:
         self._running: set[str] = set()
         self._model_locks: dict[str, threading.Lock] = {}
         self._cond = threading.Condition()
+        # Jobs begun here and not yet finished: a "running" row not among them is an
+        # orphan of a leader that died mid-run.
+        self._owned: set[str] = set()
 
     def trigger(self, spec: JobSpec) -> BaseTrigger:
         key = spec.schedule.model_dump_json()
@@ -419,13 +426,29 @@ class JobRunner:
         self, ctx: JobContext, spec: JobSpec, now: datetime, cycle: datetime | None, force: bool
     ) -> RunOutcome:
         try:
-            if not self._begin(ctx, spec, now, cycle, force):
-                log.debug("job %s: cycle %s already ran, skipped", spec.id, cycle)
-                return RunOutcome.SKIPPED
+            began = self._begin(ctx, spec, now, cycle, force)
         except SQLAlchemyError as exc:
+            # Refused at start is a failed run: health and metrics must not read it as quiet.
             self.stats.bookkeeping_errors += 1
+            self.stats.runs[spec.id] += 1
+            self.stats.failures[spec.id] += 1
             log.error("job %s not started: the store is unavailable: %s", spec.id, _line(exc))
+            return RunOutcome.FAILED
+        if began is None:
+            log.debug("job %s: cycle %s already ran, skipped", spec.id, cycle)
             return RunOutcome.SKIPPED
+        # A cycle a dead leader left unfinished runs again with its own `now`, so its
+        # results land on the same window end (check runs are kept once per end).
+        now = began
+        try:
+            return self._execute(ctx, spec, now, cycle)
+        finally:
+            with self._cond:
+                self._owned.discard(spec.id)
+
+    def _execute(
+        self, ctx: JobContext, spec: JobSpec, now: datetime, cycle: datetime | None
+    ) -> RunOutcome:
         started = time.monotonic()
         error: str | None = None
         try:
@@ -437,16 +460,19 @@ class JobRunner:
             error = "".join(traceback.format_exception_only(exc)).strip()
             log.exception("job %s failed", spec.id)
         duration = time.monotonic() - started
+        try:
+            self._finish(ctx, spec, now, duration, error)
+        except SQLAlchemyError as exc:
+            # A run whose end cannot be recorded failed too: its cycle still reads
+            # "running" in the store, and the next leader runs it again.
+            self.stats.bookkeeping_errors += 1
+            log.error("job %s: cannot record its run: %s", spec.id, _line(exc))
+            error = error or f"cannot record the run: {_line(exc)}"
         outcome = RunOutcome.OK if error is None else RunOutcome.FAILED
         self.stats.runs[spec.id] += 1
         self.stats.duration_sum_s[spec.id] = self.stats.duration_sum_s.get(spec.id, 0.0) + duration
         if error is not None:
             self.stats.failures[spec.id] += 1
-        try:
-            self._finish(ctx, spec, now, duration, error)
-        except SQLAlchemyError as exc:
-            self.stats.bookkeeping_errors += 1
-            log.error("job %s: cannot record its run: %s", spec.id, _line(exc))
         log.info(
             "job %s %s in %.2fs (cycle %s)",
             spec.id,
@@ -456,9 +482,22 @@ class JobRunner:
         )
         return outcome
 
+    @property
+    def owned(self) -> frozenset[str]:
+        """Jobs this process began and has not finished."""
+        with self._cond:
+            return frozenset(self._owned)
+
+    def orphaned(self, job_id: str, status: str | None) -> bool:
+        """A run recorded as started that no job of this process runs: its leader died
+        (or lost the lock) before recording the end."""
+        return status == RUNNING and job_id not in self.owned
+
     def _begin(
         self, ctx: JobContext, spec: JobSpec, now: datetime, cycle: datetime | None, force: bool
-    ) -> bool:
+    ) -> datetime | None:
+        """Record the start; the `now` to run with, or None when the cycle already ran."""
+        run_at = now
         with transaction(ctx.sessions) as session:
             row = session.get(JobRun, spec.id, with_for_update=True)
             if row is None:
@@ -470,10 +509,24 @@ class JobRunner:
                 and row.last_started_at is not None
                 and row.last_started_at >= cycle
             ):
-                return False
-            row.last_started_at = now
-            row.last_status = "running"
-        return True
+                if not self.orphaned(spec.id, row.last_status):
+                    return None
+                # Only this process runs jobs (it holds the leader lock): the run that
+                # started this cycle belongs to a leader that is gone. Run it again,
+                # once: from here this process owns it.
+                run_at = row.last_started_at
+                log.warning(
+                    "job %s: cycle %s was started at %s by a leader that did not finish it; "
+                    "running it again",
+                    spec.id,
+                    cycle.isoformat(),
+                    run_at.isoformat(),
+                )
+            row.last_started_at = run_at
+            row.last_status = RUNNING
+        with self._cond:
+            self._owned.add(spec.id)
+        return run_at
 
     def _finish(
         self, ctx: JobContext, spec: JobSpec, now: datetime, duration: float, error: str | None
@@ -508,18 +561,23 @@ def missed_cycles(
     """Jobs whose current cycle has not run: they run once, right away, at start.
 
     A cron job that never ran waits for its first fire time (no report for a week the
-    daemon never saw); an interval job that never ran starts now.
+    daemon never saw); an interval job that never ran starts now. A run left
+    "running" by a leader that died is due too: in its own cycle it runs again with
+    that cycle's `now` (see `JobRunner._begin`), from an older cycle it is caught up.
     """
     with ctx.sessions() as session:
-        last = {row.job_id: row.last_started_at for row in session.query(JobRun).all()}
+        last = {
+            row.job_id: (row.last_started_at, row.last_status)
+            for row in session.query(JobRun).all()
+        }
     due: set[str] = set()
     for spec in jobs:
         cycle = cycle_start(runner.trigger(spec), now)
-        started = last.get(spec.id)
+        started, status = last.get(spec.id, (None, None))
         if started is None:
             if spec.schedule.every is not None:
                 due.add(spec.id)
-        elif cycle is not None and started < cycle:
+        elif runner.orphaned(spec.id, status) or (cycle is not None and started < cycle):
             due.add(spec.id)
     return due
 

@@ -41,7 +41,7 @@ from daemon.config import ConfigError, Settings, load_config
 from daemon.health import Handler, Snapshot, routes
 from daemon.jobs import JobContext
 from daemon.leader import LeaderLock, StoreLocked, leader_lock
-from daemon.metrics import LiveState, make_registry
+from daemon.metrics import LiveState, StoreState, make_registry
 from daemon.schedule import JobRunner, Scheduler, build_jobs
 from daemon.store import migrate
 from daemon.store.engine import StoreError, safe_url
@@ -165,6 +165,7 @@ class Service:
             next_runs=scheduler.next_runs() if scheduler is not None else {},
             running=self.runner.running if self.runner is not None else (),
             status=self.status_line,
+            writes=self.ctx.writes.snapshot() if self.ctx is not None else (),
         )
 
     def live_state(self) -> LiveState:
@@ -180,6 +181,7 @@ class Service:
             overlapping=dict(stats.overlapping) if stats else {},
             duration_sum_s=dict(stats.duration_sum_s) if stats else {},
             bookkeeping_errors=stats.bookkeeping_errors if stats else 0,
+            writes=self.ctx.writes.snapshot() if self.ctx is not None else (),
         )
 
     # ------------------------------------------------------------------ helpers
@@ -574,11 +576,14 @@ def _decision_lines(engine: Engine, now: datetime) -> list[str]:
     return lines
 
 
-def format_status(engine: Engine, leader: str, *, now: datetime | None = None) -> str:
-    """`mlmaint status`: the same picture /healthz and /metrics give, from the store."""
+def format_status(
+    engine: Engine, leader: str, *, now: datetime | None = None, state: StoreState | None = None
+) -> str:
+    """`mlmaint status`: the same picture /healthz and /metrics give, from the store
+    (`state`, read here when not given)."""
     from daemon.metrics import read_state
 
-    state = read_state(engine)
+    state = state or read_state(engine)
     lines = [f"store: {safe_url(engine)}", f"leader: {leader}"]
     if state.error:
         lines.append(f"store unreachable: {state.error}")

@@ -24,6 +24,7 @@ class WriteState:
     at: datetime
     last_ok_at: datetime | None
     error: str | None
+    failures: int = 0  # failed writes since the process started
 
 
 class WriteHealth:
@@ -35,8 +36,15 @@ class WriteHealth:
         with self._lock:
             before = self._states.get((model, stream))
             last_ok = at if error is None else (before.last_ok_at if before else None)
+            failures = (before.failures if before else 0) + (error is not None)
             self._states[(model, stream)] = WriteState(
-                model=model, stream=stream, ok=error is None, at=at, last_ok_at=last_ok, error=error
+                model=model,
+                stream=stream,
+                ok=error is None,
+                at=at,
+                last_ok_at=last_ok,
+                error=error,
+                failures=failures,
             )
 
     def ok(self, model: str, stream: str, at: datetime) -> None:

@@ -453,7 +453,7 @@ def test_metrics_and_health_when_the_store_is_down(tmp_path: Path) -> None:
         "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
     )
     got = _samples(dead)
-    assert got == {("mlmaint_store_up", ()): 0}
+    assert got == {("mlmaint_store_up", ()): 0, ("mlmaint_store_reachable", ()): 0}
 
     class Probe:
         engine = dead
