@@ -439,12 +439,17 @@ class JobRunner:
             return RunOutcome.SKIPPED
         # A cycle a dead leader left unfinished runs again with its own `now`, so its
         # results land on the same window end (check runs are kept once per end).
-        now = began
+        began_cycle = cycle if began == now else cycle_start(self.trigger(spec), began)
         try:
-            return self._execute(ctx, spec, now, cycle)
+            outcome = self._execute(ctx, spec, began, began_cycle)
         finally:
             with self._cond:
                 self._owned.discard(spec.id)
+        if began_cycle != cycle:
+            # That cycle was an earlier one: the current one (which has not started,
+            # the re-run's start is earlier) runs now, as a missed one.
+            return self._run(ctx, spec, now, cycle, force=True)
+        return outcome
 
     def _execute(
         self, ctx: JobContext, spec: JobSpec, now: datetime, cycle: datetime | None
@@ -505,23 +510,27 @@ class JobRunner:
                 session.add(row)
             elif (
                 not force
+                and row.last_started_at is not None
+                and self.orphaned(spec.id, row.last_status)
+                and now - row.last_started_at <= period(self.trigger(spec), now)
+            ):
+                # Only this process runs jobs (it holds the leader lock): the run that
+                # started is a leader's that is gone. It runs again, once (from here
+                # this process owns it), with its own `now`. An older one is not
+                # re-run: the current cycle runs, as after any outage.
+                run_at = row.last_started_at
+                log.warning(
+                    "job %s: the run started at %s by a leader that did not finish it runs again",
+                    spec.id,
+                    run_at.isoformat(),
+                )
+            elif (
+                not force
                 and cycle is not None
                 and row.last_started_at is not None
                 and row.last_started_at >= cycle
             ):
-                if not self.orphaned(spec.id, row.last_status):
-                    return None
-                # Only this process runs jobs (it holds the leader lock): the run that
-                # started this cycle belongs to a leader that is gone. Run it again,
-                # once: from here this process owns it.
-                run_at = row.last_started_at
-                log.warning(
-                    "job %s: cycle %s was started at %s by a leader that did not finish it; "
-                    "running it again",
-                    spec.id,
-                    cycle.isoformat(),
-                    run_at.isoformat(),
-                )
+                return None
             row.last_started_at = run_at
             row.last_status = RUNNING
         with self._cond:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Schedule, Settings, load_config, parse_config
@@ -224,3 +226,139 @@ def test_a_paused_scheduler_stops_the_watchdog(
         assert not service.progressing()
     finally:
         scheduler.shutdown()
+
+
+def _dead_ctx() -> JobContext:
+    dead = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
+    return JobContext(settings=Settings(), engine=dead, sessions=sessionmaker(dead))
+
+
+def test_a_job_refused_at_start_counts_as_a_failed_run(caplog: pytest.LogCaptureFixture) -> None:
+    ctx = _dead_ctx()
+    ran: list[datetime] = []
+    runner = JobRunner(ctx, resolve=_resolver(lambda _c, _m, now: ran.append(now)))  # type: ignore[arg-type]
+    spec = JobSpec(stage=Stage.SAMPLE, model="m", schedule=Schedule(every=timedelta(minutes=5)))
+    try:
+        assert runner(spec, T0) is RunOutcome.FAILED
+    finally:
+        ctx.close()
+    assert ran == []
+    assert runner.stats.failures["sample:m"] == 1 and runner.stats.runs["sample:m"] == 1
+    assert runner.stats.bookkeeping_errors == 1
+    assert "not started: the store is unavailable" in caplog.text
+    assert runner.running == () and runner.owned == frozenset()
+
+
+def _dropping_job(ctx: JobContext, model: str | None, now: datetime) -> object:
+    # The job itself succeeds; recording its end then fails (the table is gone).
+    with ctx.sessions.begin() as session:
+        session.execute(text("DROP TABLE job_runs"))
+    return None
+
+
+def test_a_run_whose_end_cannot_be_recorded_counts_as_a_failure(
+    engine: Engine, session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "daemon.schedule")
+    runner = JobRunner(_ctx(engine, session_factory), resolve=_resolver(_dropping_job))  # type: ignore[arg-type]
+    spec = JobSpec(stage=Stage.DELIVER, model=None, schedule=Schedule(every=timedelta(hours=1)))
+    assert runner(spec, T0) is RunOutcome.FAILED
+    assert runner.stats.failures["deliver"] == 1 and runner.stats.bookkeeping_errors == 1
+    assert "cannot record its run" in caplog.text
+    assert re.search(r"job deliver failed in [\d.]+s", caplog.text)
+
+
+def _left_running(session_factory: sessionmaker[Session], job_id: str, at: datetime) -> None:
+    """What a leader killed mid-run leaves: the start committed, no end."""
+    with session_factory.begin() as session:
+        session.add(
+            JobRun(job_id=job_id, runs=3, failures=0, last_status="running", last_started_at=at)
+        )
+
+
+def test_a_cycle_left_running_by_a_dead_leader_runs_again_once_with_its_own_now(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    ctx = _ctx(engine, session_factory)
+    seen: list[datetime] = []
+    runner = JobRunner(ctx, resolve=_resolver(lambda _c, _m, now: seen.append(now)))  # type: ignore[arg-type]
+    hourly = JobSpec(stage=Stage.DRIFT, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    done = JobSpec(stage=Stage.QUALITY, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    _left_running(session_factory, hourly.id, T0)
+    runner(done, T0)  # finished by its leader: not due again in this cycle
+    later = T0 + timedelta(minutes=10)
+    assert missed_cycles(ctx, (hourly, done), runner, later) == {hourly.id}
+    assert runner(hourly, later) is RunOutcome.OK
+    assert runner(hourly, later + timedelta(minutes=1)) is RunOutcome.SKIPPED
+    assert runner(done, later) is RunOutcome.SKIPPED
+    # Re-run with the dead leader's `now`: the same window end, so the same stored runs.
+    assert seen == [T0, T0]
+    assert missed_cycles(ctx, (hourly, done), runner, later) == set()
+    with session_factory() as session:
+        row = session.get(JobRun, hourly.id)
+        assert row is not None and (row.last_status, row.runs) == ("ok", 4)
+
+
+def test_a_cycle_left_running_in_the_previous_cycle_runs_then_the_current_one(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    ctx = _ctx(engine, session_factory)
+    seen: list[datetime] = []
+    runner = JobRunner(ctx, resolve=_resolver(lambda _c, _m, now: seen.append(now)))  # type: ignore[arg-type]
+    spec = JobSpec(stage=Stage.DRIFT, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    _left_running(session_factory, spec.id, T0)
+    takeover = T0 + timedelta(minutes=58)  # the next cycle began at 11:00
+    assert runner(spec, takeover) is RunOutcome.OK
+    assert seen == [T0, takeover]
+    assert runner(spec, takeover + timedelta(minutes=1)) is RunOutcome.SKIPPED
+    # Left running days ago: not re-run, the current cycle runs (no backlog).
+    seen.clear()
+    with session_factory.begin() as session:
+        row = session.get(JobRun, spec.id)
+        assert row is not None
+        row.last_status, row.last_started_at = "running", T0 - timedelta(days=3)
+    assert runner(spec, takeover) is RunOutcome.OK
+    assert seen == [takeover]
+
+
+def test_a_run_of_this_process_is_not_an_orphan(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    ctx = _ctx(engine, session_factory)
+    spec = JobSpec(stage=Stage.DRIFT, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    seen: list[set[str]] = []
+    runner: JobRunner
+
+    def job(_c: JobContext, _m: str | None, now: datetime) -> object:
+        seen.append(missed_cycles(ctx, (spec,), runner, now))
+        # A second fire of the same cycle while this one runs (a reload) is skipped.
+        seen.append({runner(spec, now + timedelta(minutes=1)).value})
+        return None
+
+    runner = JobRunner(ctx, resolve=_resolver(job))  # type: ignore[arg-type]
+    assert runner(spec, T0) is RunOutcome.OK
+    assert seen == [set(), {"skipped"}]
+
+
+def test_check_runs_are_kept_once_per_model_kind_and_window_end(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    from checks.interface import CheckKind, CheckResult, Status
+    from daemon.checking import KindRun, store_runs
+    from daemon.store.tables import CheckRun
+
+    runs = {
+        CheckKind.DRIFT: KindRun(
+            result=CheckResult(kind=CheckKind.DRIFT, status=Status.OK, rows=5), duration_s=0.1
+        )
+    }
+    ids = []
+    for end in (T0, T0, T0 + timedelta(hours=1)):
+        with session_factory.begin() as session:
+            stored = store_runs(session, "m", runs, start=end - timedelta(hours=1), end=end)
+            ids.append(stored[CheckKind.DRIFT].run_id)
+    assert ids[0] == ids[1] != ids[2]
+    with session_factory() as session:
+        assert len(session.scalars(select(CheckRun)).all()) == 2
