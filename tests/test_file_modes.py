@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-# Store, its WAL and SHM, evidence, the weekly report, a snapshot, the alert file.
+# Store, WAL, SHM and leader lock, evidence, the weekly report, a snapshot, the alert
+# file, MLflow's store and artifact root.
 LIBRARY_RUN = textwrap.dedent(
     """
     import sys
@@ -34,8 +35,10 @@ LIBRARY_RUN = textwrap.dedent(
     from daemon.checking import run_checks
     from daemon.config import parse_config
     from daemon.jobs import JobContext
+    from daemon.leader import FileLock
     from daemon.report.deliver import build_report
     from daemon.report.weeks import parse_week
+    from daemon.retraining import artifact_location, tracking_uri
     from daemon.store import migrate
     from daemon.store.engine import make_engine, session_factory
     from retrain.snapshot import write_snapshot
@@ -47,6 +50,10 @@ LIBRARY_RUN = textwrap.dedent(
             "service": {"state_dir": str(root / "state")},
             "store": {"url": f"sqlite:///{root}/state/db/mlmaint.db"},
             "report": {"directory": str(root / "state" / "reports")},
+            "mlflow": {
+                "tracking_uri": f"sqlite:///{root}/state/mlflow/mlflow.db",
+                "artifact_root": str(root / "state" / "artifacts"),
+            },
             "models": [
                 {
                     "name": "churn",
@@ -90,6 +97,12 @@ LIBRARY_RUN = textwrap.dedent(
         payload=to_json(Message(title="t", text="x")), created_at=now, attempt=0,
     )
     FileSender(root / "state" / "alerts" / "alerts.jsonl").send(message, now)
+    FileLock(root / "state" / "db" / "mlmaint.db").try_acquire()
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri(settings)).create_experiment(
+        "churn", artifact_location=artifact_location(settings, "churn")
+    )
     # Hold a connection open: the WAL and SHM exist while the store is in use.
     with engine.connect() as conn:
         conn.exec_driver_sql("SELECT count(*) FROM check_runs")
@@ -139,6 +152,7 @@ def test_library_writes_are_private_under_umask_022(tmp_path: Path) -> None:
     assert any(p.startswith("evidence/churn/drift-") for p in seen), seen
     assert any(p.startswith("snapshots/churn/") and p.endswith(".parquet") for p in seen)
     assert "alerts/alerts.jsonl" in seen
+    assert {"db/mlmaint.db.lock", "mlflow/mlflow.db", "artifacts"} <= seen
 
 
 def test_existing_store_open_to_others_is_tightened(tmp_path: Path) -> None:
