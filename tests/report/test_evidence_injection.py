@@ -223,3 +223,9 @@ def test_evidence_and_report_run_no_injected_script(
     assert "<script" not in report.dom.lower()
     served_report = load(f"{served.url}/reports/2026-W47", tmp_path / "p-served-report")
     assert_inert(served_report, shown=names)
+
+    # A page written without a policy (an older mlmaint, Evidently's save_html) is
+    # served with no script allowed: its data was not escaped for a <script>.
+    evidence.write_text("<html><head><script>var d = 1;</script></head><body></body></html>")
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert "script-src 'none'" in response.headers["Content-Security-Policy"]
