@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -129,7 +130,11 @@ pass_ctx = click.make_pass_decorator(Context)
 def main(click_ctx: click.Context, config_path: Path | None, log_level: str | None) -> None:
     """mlmaint: keeps machine-learning models healthy in production."""
     from daemon.logs import setup_logging
+    from daemon.private import UMASK
 
+    # A backstop for files third-party code creates (MLflow's store, job outputs): at
+    # least 027, as the unit's UMask=, when run by hand; a stricter umask is kept.
+    os.umask(os.umask(UMASK) | UMASK)
     setup_logging(log_level or "INFO")
     click_ctx.obj = Context(config_path or default_config_path())
 

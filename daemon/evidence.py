@@ -9,15 +9,29 @@ daemon starts without it.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from daemon.private import write_private
+from daemon.report import csp
+
+if TYPE_CHECKING:
+    from evidently.core.report import Snapshot
 
 log = logging.getLogger(__name__)
 
 # Our method names where Evidently registers another.
 _EVIDENTLY_NAMES = {"energy": "ed"}
+# What Evidently's template writes where the data would go with embed_data=False.
+_NO_DATA = "<!-- no embedded data -->"
+
+
+class EvidenceError(Exception):
+    """Evidently's page could not be built safely."""
 
 
 def evidently_method(method: str) -> str:
@@ -58,7 +72,51 @@ def write_drift_evidence(
         per_column_threshold=per_threshold or None,
     )
     snapshot = Report([preset], include_tests=True).run(current_data=cur, reference_data=ref)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(path))
+    page = evidence_page(snapshot)
+    write_private(path, page.encode("utf-8"))
     log.debug("drift evidence written to %s", path)
     return path
+
+
+def evidence_page(snapshot: Snapshot) -> str:
+    """Evidently's standalone page for a run snapshot, safe for data that holds markup.
+
+    `Snapshot.save_html` puts `json.dumps` output raw inside a <script>: a feature
+    name or category holding `</script>` ends the script and becomes live markup.
+    This builds the same page from Evidently's own pieces (evidently 0.7's
+    `render_widgets` and `file_html_template`) with the data escaped for a
+    script, and adds a policy that allows only the page's own scripts.
+    """
+    from evidently.legacy.model.dashboard import DashboardInfo
+    from evidently.legacy.model.widget import AdditionalGraphInfo, BaseWidgetInfo
+    from evidently.legacy.renderers.html_widgets import group_widget
+    from evidently.legacy.utils import NumpyEncoder
+    from evidently.legacy.utils.dashboard import TemplateParams, file_html_template
+
+    widgets = [group_widget(title="", widgets=snapshot._widgets), *snapshot._tests_widgets]
+    graphs: dict[str, object] = {}
+    for widget in widgets:
+        for graph in widget.get_additional_graphs():
+            info = graph.params if isinstance(graph, AdditionalGraphInfo) else graph
+            graphs[str(graph.id)] = info.dict() if isinstance(info, BaseWidgetInfo) else info
+    dashboard_id = "metric_" + uuid.uuid4().hex
+    dashboard = DashboardInfo(name="Report", widgets=widgets).dict()
+    for widget_dict in dashboard["widgets"]:
+        widget_dict.pop("additionalGraphs", None)
+    params = TemplateParams(
+        dashboard_id=dashboard_id,
+        dashboard_info=DashboardInfo(name="Report", widgets=[]),
+        additional_graphs={},
+        embed_data=False,
+    )
+    data = (
+        "<script>\n"
+        f"    var {dashboard_id} = {csp.dumps(dashboard, cls=NumpyEncoder)};\n"
+        f"    var additional_graphs_{dashboard_id} = {csp.dumps(graphs, cls=NumpyEncoder)};\n"
+        "</script>"
+    )
+    page = str(file_html_template(params))
+    if page.count(_NO_DATA) != 1:
+        raise EvidenceError("evidently's page template changed: no place for the data")
+    page = page.replace(_NO_DATA, data)
+    return csp.with_meta_policy(page, csp.evidence_policy(csp.inline_script_hashes(page)))

@@ -49,6 +49,7 @@ from daemon.alerts.finding import Finding
 from daemon.alerts.policy import apply_findings
 from daemon.config import ExecutorKind, ModelSettings, Settings, Severity, Task
 from daemon.frames import typed_training
+from daemon.private import private_dir, private_file
 from daemon.store import features
 from daemon.store.engine import transaction
 from daemon.store.tables import (
@@ -103,16 +104,17 @@ def tracking_uri(settings: Settings) -> str:
     """The MLflow URI with a relative SQLite path made absolute: jobs run elsewhere."""
     uri = settings.mlflow.tracking_uri
     prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+    if uri.startswith(prefix) and uri != prefix + ":memory:":
         path = Path(uri.removeprefix(prefix)).resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Made 0600 before MLflow opens it (an empty file is an empty database).
+        private_file(path)
         return f"{prefix}{path}"
     return uri
 
 
 def artifact_location(settings: Settings, model: str) -> str:
     root = settings.mlflow.artifact_root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
     return (root / model).as_uri()
 
 

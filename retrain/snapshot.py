@@ -43,7 +43,9 @@ def write_snapshot(frame: pd.DataFrame, directory: Path, columns: list[str]) -> 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    directory.mkdir(parents=True, exist_ok=True)
+    # Model inputs: private whatever the umask (mkstemp below makes the file 0600).
+    for missing in reversed([d for d in (directory, *directory.parents) if not d.exists()]):
+        missing.mkdir(mode=0o700, exist_ok=True)
     table = pa.Table.from_pandas(canonical(frame, columns), preserve_index=False)
     # Pandas metadata holds the pandas version: dropped so the bytes depend on the data only.
     table = table.replace_schema_metadata(None)

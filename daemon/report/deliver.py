@@ -14,7 +14,6 @@ a report channel a built week is done. Rebuilding a week by hand replaces it.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from daemon.alerts.message import Attachment, Message
 from daemon.alerts.policy import enqueue_message
 from daemon.config import EX_CONFIG, Schedule, Settings
 from daemon.jobs import JobContext
+from daemon.private import write_private
 from daemon.report.gather import WeekReport, gather
 from daemon.report.render import render_email, render_report, render_text
 from daemon.report.weeks import (
@@ -64,13 +64,6 @@ def report_link(settings: Settings, week: str) -> str:
     return f"{settings.report.base_url.rstrip('/')}/reports/{week}"
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(content)
-    tmp.replace(path)
-
-
 def build_report(ctx: JobContext, week: str | Week, now: datetime) -> BuiltReport:
     """Gather, render and archive one week (file and store); replaces an earlier build."""
     started = time.monotonic()
@@ -81,7 +74,7 @@ def build_report(ctx: JobContext, week: str | Week, now: datetime) -> BuiltRepor
         data = gather(session, settings, target, now)
     html = render_report(data, link=link).encode("utf-8")
     path = report_path(settings, target.label)
-    _write_atomically(path, html)
+    write_private(path, html)
     with transaction(ctx.sessions) as session:
         row = session.execute(
             select(Report).where(Report.week == target.label)

@@ -17,13 +17,17 @@ from pathlib import Path
 from sqlalchemy import select
 
 from daemon.jobs import JobContext
+from daemon.report import csp
 from daemon.store.tables import CheckRun, Report
 
 PREFIX = "/reports"
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")
 _EVIDENCE = re.compile(r"^evidence/(\d{1,18})$")
 # The report needs nothing but its own inline styles and data: images.
-REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'"
+REPORT_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 HTML = "text/html; charset=utf-8"
 
 
@@ -121,16 +125,21 @@ def evidence(ctx: JobContext, run_id: int) -> HttpResponse:
         ).scalar_one_or_none()
     if path is None or not Path(path).is_file():
         return not_found(f"no evidence report for check run {run_id}")
-    # Evidently's report runs its own inline scripts: sandboxed, no network.
+    body = Path(path).read_bytes()
+    # The page's own scripts by the hashes it was written with (csp.py). A page
+    # written without one (before mlmaint wrote it) runs no script at all: its data
+    # was not escaped for a <script>.
+    written = csp.written_policy(body.decode("utf-8", errors="replace"))
+    policy = csp.header_policy(written or csp.evidence_policy(()))
     return HttpResponse(
         status=200,
         content_type=HTML,
-        body=Path(path).read_bytes(),
+        body=body,
         headers={
-            "Content-Security-Policy": "sandbox allow-scripts; default-src 'none'; "
-            "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
-            "font-src data:",
+            # An opaque origin as well: the page cannot reach the API it is served from.
+            "Content-Security-Policy": f"sandbox allow-scripts; {policy}",
             "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-cache",
         },
     )
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Secret
+from daemon.private import private_file
 
 log = logging.getLogger(__name__)
 
@@ -135,14 +136,25 @@ class WalBound:
             log.warning("WAL of %s: %d bytes, cannot truncate it: %s", self.wal, size, exc)
 
 
+def _private_store(database: Path) -> None:
+    """The store file made 0600 before SQLite opens it: its -wal and -shm take its mode."""
+    for path in (
+        database,
+        database.with_name(database.name + "-wal"),
+        database.with_name(database.name + "-shm"),
+    ):
+        if path == database or path.exists():
+            private_file(path)
+
+
 def make_engine(url: str | URL, password: Secret | None = None, pool_size: int = 5) -> Engine:
     parsed = store_url(str(url) if isinstance(url, str) else url.render_as_string(False))
     if password is not None:
         parsed = parsed.set(password=password.reveal())
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_store(Path(database))
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
         if database and database != ":memory:":

@@ -101,7 +101,9 @@ class LocalExecutor:
 
     def submit(self, spec: RetrainSpec) -> str:
         job_dir = (self.workdir / spec.job_id).resolve()
-        job_dir.mkdir(parents=True, exist_ok=False)
+        job_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The job's data and model are private: its directory and what it creates.
+        job_dir.mkdir(mode=0o700, exist_ok=False)
         (job_dir / SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
         with (job_dir / LOG_FILE).open("wb") as log_fh:
             # Its own session: a timeout kills the job and everything it started.
@@ -119,6 +121,7 @@ class LocalExecutor:
                 cwd=job_dir,
                 env=self._env(),
                 start_new_session=True,
+                umask=0o077,
             )
         (job_dir / PID_FILE).write_text(str(process.pid), encoding="utf-8")
         log.info("retrain job %s started as pid %d in %s", spec.job_id, process.pid, job_dir)

@@ -14,6 +14,7 @@ from pathlib import Path
 from daemon.alerts import render
 from daemon.alerts.channels.interface import Outgoing, RetryableError
 from daemon.alerts.message import from_json
+from daemon.private import private_dir
 
 
 class FileSender:
@@ -34,7 +35,7 @@ class FileSender:
         }
         data = (json.dumps(line, sort_keys=True) + "\n").encode("utf-8")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             # One write on an O_APPEND descriptor: concurrent writers never interleave lines.
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
