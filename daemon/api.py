@@ -267,6 +267,8 @@ class ApiServer:
         # waitress's map of the listening socket and every open connection.
         self._connections: dict[int, socket.socket] = {}
         self._stopping = threading.Event()
+        self._closing = threading.Lock()
+        self._closed = False
         self._add_ingest_routes()
 
     # ------------------------------------------------------------------ lifecycle
@@ -304,6 +306,7 @@ class ApiServer:
             sock.close()
             raise
         self._stopping.clear()
+        self._closed = False
         self._connections = {}
         server = create_server(
             self._wsgi,
@@ -345,7 +348,10 @@ class ApiServer:
             if not busy:
                 break
             wasyncore.loop(timeout=0.1, map=connections, use_poll=True, count=1)
-        wasyncore.close_all(connections)
+        with self._closing:
+            # Under the lock: stop() must not pull a trigger whose pipe is closed.
+            self._closed = True
+            wasyncore.close_all(connections)
         server.task_dispatcher.shutdown(timeout=5)
 
     def stop(self) -> None:
@@ -353,7 +359,9 @@ class ApiServer:
         if server is None:
             return
         self._stopping.set()
-        server.pull_trigger()
+        with self._closing:
+            if not self._closed:
+                server.pull_trigger()
         if thread is not None:
             thread.join(timeout=15)
         self._server = None

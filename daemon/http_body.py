@@ -122,9 +122,6 @@ def nesting_depth(data: bytes) -> int:
     A parser stops where the closing brackets outnumber the opening ones, so the
     running maximum from the start is as deep as any parse of `data` can go.
     """
-    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
-        # Cheap bound: never deeper than the number of brackets it opens.
-        return data.count(b"[") + data.count(b"{")
     brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
     if not brackets:
         return 0
@@ -133,8 +130,10 @@ def nesting_depth(data: bytes) -> int:
 
 
 def _check_depth(data: bytes, what: str) -> None:
-    depth = nesting_depth(data)
-    if depth > MAX_DEPTH:
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        # Cheap bound: never deeper than the number of brackets it opens.
+        return
+    if nesting_depth(data) > MAX_DEPTH:
         raise BadBody(f"{what} nests deeper than {MAX_DEPTH} levels")
 
 
