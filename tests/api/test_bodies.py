@@ -114,3 +114,14 @@ def test_a_body_cut_short_stores_nothing(api: Api) -> None:
     assert _stored(api) == 0
     r = client.post(PREDICTIONS, content=_jsonl(0, 5))
     assert r.status_code == 202 and _stored(api) == 5
+
+
+@pytest.mark.parametrize("body", [b"null", b"null\n", b" null ", b"1", b'"x"', b"[]", b"[null]"])
+def test_a_lone_json_value_is_rejected_not_fatal(api: Api, body: bytes) -> None:
+    # A lone `null` once reached pyarrow's JSON reader, which crashed the process.
+    _, client = api
+    r = client.post(PREDICTIONS, content=body)
+    assert r.status_code in (202, 400), r.text
+    assert _stored(api) == 0
+    ok = client.post(PREDICTIONS, content=_jsonl(0, 3))
+    assert ok.status_code == 202 and _stored(api) == 3
