@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import os
 import re
 import tomllib
@@ -41,6 +42,9 @@ from checks.methods import ColumnKind, Method, fits, kinds_of
 from checks.thresholds import BandMode, Persistence, ThresholdMode
 
 EX_CONFIG = 78
+# An API token shorter than this (in bytes, after stripping whitespace) is refused:
+# an empty or guessable token would let anyone who reaches the port write or read.
+MIN_TOKEN_BYTES = 16
 DEFAULT_CONFIG_NAME = "config.toml"
 CONFIG_ENV = "MLMAINT_CONFIG"
 
@@ -142,6 +146,8 @@ class SecretUse:
     channel: str | None = None
     # False where its feature is switched off: then an unset secret is no problem.
     required: bool = True
+    # A set value shorter than this (bytes, whitespace stripped) is refused (tokens).
+    min_bytes: int = 0
 
     def needed(self, needs: Needs, channels: Collection[str] | None) -> bool:
         if not self.required or not (self.area & needs):
@@ -229,12 +235,34 @@ class LogLevel(enum.StrEnum):
     ERROR = "ERROR"
 
 
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses: only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class ServiceSettings(_Frozen):
     state_dir: Path = Path("var")
     log_level: LogLevel = LogLevel.INFO
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8787, ge=0, le=65535)
     api_token: SecretRef | None = None
+    # Bearer token for /metrics and /reports when bound beyond loopback (else api_token).
+    read_token: SecretRef | None = None
+    # Host header names accepted besides the bound address ("name" or "name:port").
+    allowed_hosts: tuple[str, ...] = ()
+    # Origins ("https://ops.example.org") allowed to POST; the API's own origin always is.
+    allowed_origins: tuple[str, ...] = ()
+    # Requests served at once; further ones wait their turn.
+    http_threads: int = Field(default=8, ge=1, le=64)
+    # Open connections; past it new ones wait in the listen backlog.
+    http_connection_limit: int = Field(default=4096, ge=16, le=60000)
+    # A connection silent this long (headers or body unfinished, or idle) is closed.
+    http_timeout: Duration = timedelta(seconds=30)
     shutdown_grace: Duration = timedelta(seconds=30)
     # A wedged scheduler stops the watchdog pings after this long without progress.
     watchdog_stall: Duration = timedelta(minutes=5)
@@ -243,6 +271,16 @@ class ServiceSettings(_Frozen):
     workers: int = Field(default=4, ge=1, le=64)
     retention_schedule: Schedule = Schedule(cron="15 3 * * *", timezone="UTC")
     retrain_poll_schedule: Schedule = Schedule(every=timedelta(minutes=1))
+
+    @model_validator(mode="after")
+    def _token_beyond_loopback(self) -> Self:
+        if self.api_token is None and not is_loopback(self.http_host):
+            raise ValueError(
+                f"http_host {self.http_host!r} is beyond loopback: set api_token, or bind 127.0.0.1"
+            )
+        if self.http_timeout <= timedelta(0):
+            raise ValueError(f"http_timeout must be > 0, got {self.http_timeout}")
+        return self
 
 
 class StoreSettings(_Frozen):
@@ -936,10 +974,19 @@ def _describe(error: Mapping[str, object]) -> str:
 def secret_uses(settings: Settings) -> tuple[SecretUse, ...]:
     """Every secret reference in the settings, with its key path and what needs it."""
     uses: list[SecretUse] = []
-    if settings.service.api_token is not None:
-        uses.append(
-            SecretUse(key="service.api_token", ref=settings.service.api_token, area=Needs.API_TOKEN)
-        )
+    for name, token in (
+        ("api_token", settings.service.api_token),
+        ("read_token", settings.service.read_token),
+    ):
+        if token is not None:
+            uses.append(
+                SecretUse(
+                    key=f"service.{name}",
+                    ref=token,
+                    area=Needs.API_TOKEN,
+                    min_bytes=MIN_TOKEN_BYTES,
+                )
+            )
     if settings.store.password is not None:
         uses.append(SecretUse(key="store.password", ref=settings.store.password, area=Needs.STORE))
     for i, channel in enumerate(settings.alerts.channels):
@@ -988,10 +1035,17 @@ def _resolve_secrets(
         except ValueError as exc:
             reason = str(exc)
         else:
-            if secret is not None:
+            if secret is None:
+                reason = f"secret not set ({use.ref.describe()} is missing)"
+            elif len(secret.reveal().strip().encode()) < use.min_bytes:
+                size = len(secret.reveal().strip().encode())
+                reason = (
+                    f"too short ({use.ref.describe()} holds {size} bytes, "
+                    f"at least {use.min_bytes} needed)"
+                )
+            else:
                 found[use.key] = secret
                 continue
-            reason = f"secret not set ({use.ref.describe()} is missing)"
         if use.needed(needs, channels):
             problems.append(f"{use.key}: {reason}")
         elif use.required:

@@ -37,6 +37,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from daemon import __version__
+from daemon.api import ApiError
 from daemon.config import ConfigError, Settings, load_config
 from daemon.health import Handler, Snapshot, routes
 from daemon.jobs import JobContext
@@ -242,7 +243,7 @@ class Service:
 
     def _start_http(self) -> None:
         """The API server (ingest) with /healthz, /metrics and /reports mounted on it."""
-        from daemon.api import ApiServer, Request, Response
+        from daemon.api import Access, ApiServer, Request, Response
 
         assert self.ctx is not None
         server = ApiServer(self.ctx)
@@ -255,8 +256,10 @@ class Service:
 
             return serve
 
+        # /healthz stays open for systemd and load balancers; it shows no data.
         for (method, path), handler in routes(self).items():
-            server.router.add(method, path, adapt(handler))
+            access = Access.OPEN if path == "/healthz" else Access.READ
+            server.router.add(method, path, adapt(handler), access=access)
 
         def reports(request: Request) -> Response:
             from daemon.report.http import handle
@@ -267,7 +270,7 @@ class Service:
             return Response(found.status, found.body, found.content_type, found.headers)
 
         for template in ("/reports", "/reports/", "/reports/{page}", "/reports/evidence/{run}"):
-            server.router.add("GET", template, reports)
+            server.router.add("GET", template, reports, access=Access.READ)
         server.start()
         self.http = server
         log.info(
@@ -365,6 +368,10 @@ class Service:
         self._registry = make_registry(self.ctx.engine, self.live_state)
         try:
             self._start_http()
+        except ApiError as exc:
+            log.error("%s", exc)
+            self._close()
+            return EX_CONFIG
         except OSError as exc:
             service = self.settings.service
             log.error("cannot listen on %s:%d: %s", service.http_host, service.http_port, exc)

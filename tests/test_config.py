@@ -151,7 +151,7 @@ def test_config_check_prints_resolved_settings_with_secrets_masked(tmp_path: Pat
     path = tmp_path / "c.toml"
     path.write_text(text)
     assert tomllib.loads(text)["service"]["api_token"] == {"env": "MLMAINT_API_TOKEN"}
-    env = {"MLMAINT_API_TOKEN": "tok-very-secret", "PATH": "/usr/bin"}
+    env = {"MLMAINT_API_TOKEN": "tok-very-secret-value", "PATH": "/usr/bin"}
     proc = subprocess.run(
         [sys.executable, "-m", "daemon.cli", "--config", str(path), "config", "check"],
         capture_output=True,
@@ -161,7 +161,7 @@ def test_config_check_prints_resolved_settings_with_secrets_masked(tmp_path: Pat
     )
     assert proc.returncode == 0, proc.stderr
     assert '"service.api_token": "***"' in proc.stdout
-    assert "tok-very-secret" not in proc.stdout + proc.stderr
+    assert "tok-very-secret-value" not in proc.stdout + proc.stderr
 
 
 # --------------------------------------------------------------------------- per-command secrets

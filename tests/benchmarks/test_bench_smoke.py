@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
     [
         ("bench_window.py", ["3000", "4000"], "window of 4,000 rows"),
         ("bench_ingest.py", ["3000", "1"], "ratio SQLite ingest / bare insert"),
+        ("bench_http.py", ["2", "300", "1"], "ratio waitress / ThreadingHTTPServer"),
         (
             "bench_false_alarms.py",
             ["--windows", "20", "--quick", "--population", "binary"],

@@ -16,14 +16,14 @@ from daemon.sampling import sampling_status
 from tests.sampling.conftest import T0, row
 
 Factory = Callable[..., JobContext]
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-of-24-bytes"
 
 
 @pytest.fixture
 def api(ctx_factory: Factory) -> Iterator[tuple[ApiServer, httpx.Client]]:
     ctx = ctx_factory({"kind": "http"}, labels={"kind": "http", "max_body_bytes": 2000})
     server = ApiServer(ctx, port=0, token=Secret(TOKEN, "test"), clock=lambda: T0).start()
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
     with httpx.Client(base_url=server.url, headers=auth, timeout=30) as client:
         yield server, client
     server.stop()
@@ -81,8 +81,9 @@ def test_nan_and_a_10mb_string_are_counted_and_the_server_keeps_going(
 def test_refusals(api: tuple[ApiServer, httpx.Client]) -> None:
     server, client = api
     path = "/v1/models/churn/predictions"
-    assert httpx.post(server.url + path, content="[]").status_code == 401
-    wrong = {"Authorization": "Bearer nope"}
+    json_type = {"Content-Type": "application/json"}
+    assert httpx.post(server.url + path, content="[]", headers=json_type).status_code == 401
+    wrong = {"Authorization": "Bearer nope", **json_type}
     assert httpx.post(server.url + path, content="[]", headers=wrong).status_code == 401
     assert client.post("/v1/models/nope/predictions", content="[]").status_code == 404
     assert client.get(path).status_code == 405
@@ -113,7 +114,9 @@ def test_routes_added_by_others_and_no_token_on_loopback(ctx_factory: Factory) -
         assert httpx.get(server.url + "/healthz").json() == {"ok": True}
         assert httpx.get(server.url + "/boom").status_code == 500
         pushed = httpx.post(
-            server.url + "/v1/models/churn/predictions", content=json.dumps([row(1)])
+            server.url + "/v1/models/churn/predictions",
+            content=json.dumps([row(1)]),
+            headers={"Content-Type": "application/json"},
         )
         assert pushed.status_code == 202
 
@@ -124,7 +127,8 @@ def test_a_negative_content_length_is_refused_at_once(api: tuple[ApiServer, http
     server, _ = api
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
         conn.sendall(
-            b"POST /v1/models/churn/predictions HTTP/1.1\r\nHost: x\r\n"
+            b"POST /v1/models/churn/predictions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n"
             b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Length: -1\r\n\r\n"
         )
         answer = conn.recv(4096).decode()
@@ -138,7 +142,7 @@ def test_a_down_store_answers_503_and_the_server_keeps_going() -> None:
     ctx = make_ctx(settings_for("postgresql://postgres@127.0.0.1:1/none", {"kind": "http"}))
     server = ApiServer(ctx, port=0, token=Secret(TOKEN, "test"), clock=lambda: T0).start()
     try:
-        auth = {"Authorization": f"Bearer {TOKEN}"}
+        auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         for _ in range(2):
             answer = httpx.post(
                 server.url + "/v1/models/churn/predictions",

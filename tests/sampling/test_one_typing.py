@@ -161,7 +161,7 @@ def contexts(store_url: str, tmp_path: Path) -> Iterator[Callable[..., JobContex
 def api(contexts: Callable[..., JobContext]) -> Iterator[tuple[JobContext, httpx.Client]]:
     ctx = contexts({"kind": "http"})
     server = ApiServer(ctx, port=0, token=Secret(TOKEN, "test"), clock=lambda: T0).start()
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
         yield ctx, client
     server.stop()
