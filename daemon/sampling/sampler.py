@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
@@ -350,8 +350,10 @@ _Part = tuple[int, FileChunk | SqlChunk, Validated | None, writes.Prepared | Non
 
 def _read_ahead(
     chunks: Iterator[FileChunk | SqlChunk], validator: RowValidator, store: _Store, dialect: str
-) -> Iterator[
-    tuple[FileChunk | SqlChunk, Iterator[tuple[Validated | None, writes.Prepared | None]]]
+) -> Generator[
+    tuple[FileChunk | SqlChunk, Iterator[tuple[Validated | None, writes.Prepared | None]]],
+    None,
+    None,
 ]:
     """Each chunk with its validated parts (files), parsed ahead on a worker thread.
 
@@ -380,7 +382,7 @@ def _read_ahead(
 
     source = parts()
 
-    def ahead_of_caller() -> Iterator[_Part]:
+    def ahead_of_caller() -> Generator[_Part, None, None]:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlmaint-read") as pool:
             ahead = pool.submit(next, source, None)
             try:
@@ -395,8 +397,14 @@ def _read_ahead(
                 pool.submit(source.close).result()
 
     # Keyed by (sequence number, chunk): the number tells consecutive chunks apart.
-    for (_, chunk), group in groupby(ahead_of_caller(), key=itemgetter(0, 1)):
-        yield chunk, _batches(group)
+    ahead = ahead_of_caller()
+    try:
+        for (_, chunk), group in groupby(ahead, key=itemgetter(0, 1)):
+            yield chunk, _batches(group)
+    finally:
+        # Stopped early (a chunk failed): the reader is stopped here, on this thread,
+        # not by the garbage collector on whichever thread it runs.
+        ahead.close()
 
 
 def _batches(
@@ -445,8 +453,25 @@ def _store_chunks(
     now: datetime,
     totals: Counter[str],
 ) -> None:
+    # Closed here, whatever happens: a failed chunk must not leave the reader (and
+    # the source it holds) to the garbage collector.
+    with closing(_read_ahead(chunks, validator, store, writer.dialect)) as read:
+        _store_read(writer, read, validator, store, settings, now, totals)
+
+
+def _store_read(
+    writer: BulkWriter,
+    read: Iterator[
+        tuple[FileChunk | SqlChunk, Iterator[tuple[Validated | None, writes.Prepared | None]]]
+    ],
+    validator: RowValidator,
+    store: _Store,
+    settings: ModelSettings,
+    now: datetime,
+    totals: Counter[str],
+) -> None:
     model_id = store.model_id
-    for chunk, parts in _read_ahead(chunks, validator, store, writer.dialect):
+    for chunk, parts in read:
         with writer.begin() as conn:
             if isinstance(chunk, SqlChunk):
                 counts = _store_sql(validator, store, conn, chunk)
