@@ -274,7 +274,7 @@ class RowValidator:
         _checked(schema.id, raw_id)
         if len(raw_id) > 200:
             raise _RowError(Reason.OVERSIZE_STRING, f"{schema.id}: {len(raw_id)} characters > 200")
-        ts = self._timestamp(rec[schema.timestamp])
+        ts = self._timestamp(rec[schema.timestamp], coerce)
         values: list[object] = [raw_id, ts]
         values.extend(self._number(c, rec[c], coerce) for c in self.numeric)
         values.extend(self._string(c, rec[c], coerce) for c in self.categorical)
@@ -304,8 +304,16 @@ class RowValidator:
         values.append(None if version is None else _checked(MODEL_VERSION, str(version))[:64])
         return values
 
-    def _timestamp(self, value: object) -> datetime:
+    def _timestamp(self, value: object, coerce: bool) -> datetime:
         col = self.model.schema_.timestamp
+        if coerce and isinstance(value, str):
+            # A CSV cell that spells a number is epoch seconds, as Arrow's CSV reader has it.
+            try:
+                number = text_number(value)
+            except ValueError:
+                number = None
+            if number is not None:
+                value = number
         try:
             ts = _parse_timestamp(value)
         except _Implausible as exc:
