@@ -111,7 +111,7 @@ def test_every_path_gives_the_same_answer(ctx_factory: Factory, tmp_path: Path, 
     assert (sampled, rejected) == (2, {"implausible_timestamp": len(IMPLAUSIBLE)})
     ctx = ctx_factory({"kind": "http"})
     with ctx.engine.connect() as conn:
-        stored = dict(conn.execute(select(Prediction.prediction_id, Prediction.ts)).tuples())
+        stored = dict(conn.execute(select(Prediction.prediction_id, Prediction.ts)).tuples().all())
     (naive,) = [ts for pid, ts in stored.items() if pid.endswith("-naive")]
     # Naive means UTC, on every path (the store hands back naive UTC on SQLite).
     assert naive.replace(tzinfo=UTC) == datetime.fromisoformat(NAIVE).replace(tzinfo=UTC)
