@@ -612,6 +612,15 @@ class SamplingSettings(_Frozen):
     schedule: Schedule = _every("5m")
     retention: Duration = timedelta(days=90)
     max_rejected_kept: int = Field(default=1000, ge=0)
+    # The plausible-time window: a row stamped more than `max_ahead` after now, or
+    # more than `max_age` (default: `retention`) before it, is rejected as
+    # implausible_timestamp on every path.
+    max_ahead: Duration = timedelta(days=1)
+    max_age: Duration | None = None
+
+    @property
+    def oldest_age(self) -> timedelta:
+        return self.retention if self.max_age is None else self.max_age
 
 
 class ReferenceKind(enum.StrEnum):

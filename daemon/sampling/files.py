@@ -1,9 +1,15 @@
 """File source: a glob of CSV, JSON Lines or Parquet prediction logs.
 
-Files are known by (device, inode) plus a hash of their first bytes, so a log
-rotated to a new name is not read again and a file replaced under the same
-name is. The watermark keeps, per file, the byte offset of the last complete
-line consumed (rows, for Parquet): a file that grows is resumed, never re-read.
+Files are known by (device, inode) plus a hash of their first bytes, never by
+path, so a log rotated to a new name is not read again and a file replaced
+under the same name is. Each file is opened once and checked against the stat
+its identity came from (`os.fstat`), so a rename between the glob, the stat and
+the read cannot mix two files up. A known file the glob no longer finds (renamed
+between the glob and the stat, or rotated out of the pattern) keeps its place in
+the watermark for `FORGET_AFTER`, so it is resumed, not re-read, when it turns
+up again under its new name. The watermark keeps, per file, the byte offset of
+the last complete line consumed (rows, for Parquet): a file that grows is
+resumed, never re-read.
 A last line without its newline is held back while the writer may still be
 writing it; once the file has not changed for `partial_line_grace`, or a newer
 file exists, it is consumed (and rejected as truncated if it does not parse).
@@ -16,9 +22,11 @@ import csv
 import glob as globmod
 import hashlib
 import json
-from collections.abc import Iterator
+import os
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +37,11 @@ from daemon.sampling.validation import Reason, Reject, excerpt
 
 HEAD_BYTES = 64
 READ_BYTES = 1 << 22
+# How long a known file may be out of the glob's sight before the watermark forgets it:
+# far longer than a rotation takes, short enough that the state stays small.
+FORGET_AFTER = timedelta(days=1)
+
+Glob = Callable[[str], list[str]]
 
 
 @dataclass(frozen=True)
@@ -48,51 +61,101 @@ class FileChunk:
         return len(self.lines) if self.table is None else int(self.table.num_rows)
 
 
-def _head(path: str, length: int) -> str:
-    with Path(path).open("rb") as f:
-        return hashlib.sha256(f.read(length)).hexdigest()[:32]
+def _head(f: BinaryIO, length: int) -> str:
+    f.seek(0)
+    return hashlib.sha256(f.read(length)).hexdigest()[:32]
 
 
-def _files(pattern: str) -> list[tuple[float, str]]:
-    found = []
+def _key(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _glob(pattern: str) -> list[str]:
     # The glob is an absolute pattern from the config: Path.glob only takes relative ones.
-    for path in globmod.glob(pattern):  # noqa: PTH207
+    return globmod.glob(pattern)  # noqa: PTH207
+
+
+def _files(pattern: str, glob: Glob) -> list[tuple[float, str, os.stat_result]]:
+    found = []
+    for path in glob(pattern):
         try:
             st = Path(path).stat()
         except FileNotFoundError:
+            # Renamed or removed since the glob: known by its identity, it is found under
+            # its new name next time (the watermark keeps it meanwhile).
             continue
-        if Path(path).is_file():
-            found.append((st.st_mtime, path))
-    return sorted(found)
+        if stat.S_ISREG(st.st_mode):
+            found.append((st.st_mtime, path, st))
+    return sorted(found, key=lambda f: (f[0], f[1]))
 
 
-def read_files(source: FileSource, state: dict[str, object], now: datetime) -> Iterator[FileChunk]:
+def read_files(
+    source: FileSource, state: dict[str, object], now: datetime, glob: Glob = _glob
+) -> Iterator[FileChunk]:
     """Yield chunks of at most batch_size rows, oldest file first, from the stored state."""
     known = copy.deepcopy(state.get("files", {}))
     assert isinstance(known, dict)
-    files = _files(source.glob)
+    files = _files(source.glob, glob)
     seen: dict[str, object] = {}
     newest = files[-1][1] if files else None
-    for mtime, path in files:
-        st = Path(path).stat()
-        key = f"{st.st_dev}:{st.st_ino}"
-        entry = known.get(key)
-        if isinstance(entry, dict) and not _same_file(path, st.st_size, entry, source.format):
-            entry = None
-        if not isinstance(entry, dict):
-            entry = {"offset": 0, "head": "", "head_len": 0}
-        entry = {**entry, "path": path, "size": st.st_size, "mtime": mtime}
-        seen[key] = entry
+    last: dict[str, object] = known
+    for mtime, path, st in files:
+        key = _key(st)
         settled = (
             path != newest or now.timestamp() - mtime >= source.partial_line_grace.total_seconds()
         )
-        reader = _read_parquet if source.format is FileFormat.PARQUET else _read_lines
-        for chunk_entry, chunk in reader(source, path, entry, settled):
-            seen[key] = chunk_entry
-            yield _with_state(chunk, {**known, **seen})
-    # Files no longer matched by the glob are forgotten.
-    if set(known) - set(seen):
-        yield FileChunk(path="", format=source.format, state={"files": seen})
+        try:
+            with Path(path).open("rb") as f:
+                for chunk_entry, chunk in _read_file(source, f, path, key, known.get(key), settled):
+                    seen[key] = chunk_entry
+                    if chunk is None:
+                        continue
+                    last = {**known, **seen}
+                    yield _with_state(chunk, last)
+        except FileNotFoundError:
+            # Renamed or removed since the stat: found under its new name next time.
+            continue
+    final = {**_still_known(known, seen, now), **seen}
+    if final != last:
+        yield FileChunk(path="", format=source.format, state={"files": final})
+
+
+def _read_file(
+    source: FileSource, f: BinaryIO, path: str, key: str, known: object, settled: bool
+) -> Iterator[tuple[dict[str, object], FileChunk | None]]:
+    """The file open as `f`, from its known entry (if it is the same file); first its
+    entry alone (no chunk), then its new rows."""
+    opened = os.fstat(f.fileno())
+    if _key(opened) != key:
+        # Another file took the name since the stat: each is read on its next turn.
+        return
+    entry = known if isinstance(known, dict) else None
+    if entry is not None and not _same_file(f, opened.st_size, entry, source.format):
+        entry = None
+    if entry is None:
+        entry = {"offset": 0, "head": "", "head_len": 0}
+    entry = {k: v for k, v in entry.items() if k != "missing_since"}
+    entry = {**entry, "path": path, "size": opened.st_size, "mtime": opened.st_mtime}
+    # Seen, even if nothing is new: the watermark keeps it under its current name.
+    yield entry, None
+    reader = _read_parquet if source.format is FileFormat.PARQUET else _read_lines
+    yield from reader(source, f, path, entry, settled)
+
+
+def _still_known(
+    known: dict[str, object], seen: dict[str, object], now: datetime
+) -> dict[str, object]:
+    """The known files this run did not find, kept (with when they went missing) until
+    they have been out of sight for FORGET_AFTER."""
+    kept: dict[str, object] = {}
+    for key, entry in known.items():
+        if key in seen or not isinstance(entry, dict):
+            continue
+        since = entry.get("missing_since")
+        since_s = float(since) if isinstance(since, int | float) else now.timestamp()
+        if now.timestamp() - since_s < FORGET_AFTER.total_seconds():
+            kept[key] = {**entry, "missing_since": since_s}
+    return kept
 
 
 def _with_state(chunk: FileChunk, files: dict[str, object]) -> FileChunk:
@@ -107,18 +170,18 @@ def _with_state(chunk: FileChunk, files: dict[str, object]) -> FileChunk:
     )
 
 
-def _same_file(path: str, size: int, entry: dict[str, object], fmt: FileFormat) -> bool:
+def _same_file(f: BinaryIO, size: int, entry: dict[str, object], fmt: FileFormat) -> bool:
     if fmt is FileFormat.PARQUET:
         return entry.get("size") == size
     head_len = int(entry.get("head_len", 0))  # type: ignore[call-overload]
     offset = int(entry.get("offset", 0))  # type: ignore[call-overload]
     if size < offset:
         return False
-    return head_len == 0 or _head(path, head_len) == entry.get("head")
+    return head_len == 0 or _head(f, head_len) == entry.get("head")
 
 
 def _read_lines(
-    source: FileSource, path: str, entry: dict[str, object], settled: bool
+    source: FileSource, f: BinaryIO, path: str, entry: dict[str, object], settled: bool
 ) -> Iterator[tuple[dict[str, object], FileChunk]]:
     offset = int(entry["offset"])  # type: ignore[call-overload]
     size = int(entry["size"])  # type: ignore[call-overload]
@@ -128,36 +191,34 @@ def _read_lines(
     )
     if offset >= size:
         return
-    with Path(path).open("rb") as f:
+    f.seek(offset)
+    while offset < size:
+        lines, tail, consumed = _next_lines(f, source.batch_size, settled)
+        if consumed == 0:
+            return
+        if source.format is FileFormat.CSV and not header and lines:
+            first = lines.pop(0).decode("utf-8", "replace")
+            header = tuple(h.strip() for h in next(csv.reader([first])))
+        rejects: tuple[Reject, ...] = ()
+        if tail and _complete(tail, source.format, header):
+            lines.append(tail)
+        elif tail:
+            rejects = (Reject(Reason.TRUNCATED, "last line cut short", excerpt(tail)),)
+        offset += consumed
+        head_len = min(HEAD_BYTES, offset)
+        head = _head(f, head_len)
         f.seek(offset)
-        while offset < size:
-            lines, tail, consumed = _next_lines(f, source.batch_size, settled)
-            if consumed == 0:
-                return
-            if source.format is FileFormat.CSV and not header and lines:
-                first = lines.pop(0).decode("utf-8", "replace")
-                header = tuple(h.strip() for h in next(csv.reader([first])))
-            rejects: tuple[Reject, ...] = ()
-            if tail and _complete(tail, source.format, header):
-                lines.append(tail)
-            elif tail:
-                rejects = (Reject(Reason.TRUNCATED, "last line cut short", excerpt(tail)),)
-            offset += consumed
-            f.seek(offset)
-            head_len = min(HEAD_BYTES, offset)
-            entry = {
-                **entry,
-                "offset": offset,
-                "head_len": head_len,
-                "head": _head(path, head_len),
-                **({"header": list(header)} if header else {}),
-            }
-            yield (
-                entry,
-                FileChunk(
-                    path=path, format=source.format, lines=lines, header=header, rejects=rejects
-                ),
-            )
+        entry = {
+            **entry,
+            "offset": offset,
+            "head_len": head_len,
+            "head": head,
+            **({"header": list(header)} if header else {}),
+        }
+        yield (
+            entry,
+            FileChunk(path=path, format=source.format, lines=lines, header=header, rejects=rejects),
+        )
 
 
 def _next_lines(f: BinaryIO, limit: int, settled: bool) -> tuple[list[bytes], bytes, int]:
@@ -202,13 +263,14 @@ def _complete(tail: bytes, fmt: FileFormat, header: tuple[str, ...]) -> bool:
 
 
 def _read_parquet(
-    source: FileSource, path: str, entry: dict[str, object], settled: bool
+    source: FileSource, f: BinaryIO, path: str, entry: dict[str, object], settled: bool
 ) -> Iterator[tuple[dict[str, object], FileChunk]]:
     import pyarrow.parquet as pq
 
     done = int(entry["offset"])  # type: ignore[call-overload]
+    f.seek(0)
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(f)
     except (pa.ArrowInvalid, OSError):
         # Still being written (no footer yet): try again next run.
         return

@@ -23,7 +23,7 @@ from checks.typed import canonical_category, text_category, text_number
 from daemon.config import ModelSettings, Task
 from daemon.sampling.files import FileChunk
 from daemon.sampling.sql import SqlChunk
-from daemon.sampling.validation import Reason, Reject, excerpt
+from daemon.sampling.validation import Reason, Reject, excerpt, text_problem
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,13 @@ def labels_from_records(
                     Reject(Reason.MISSING_LABEL, _missing(schema.label, "label", value, rec), raw)
                 )
                 continue
-            labels[pid] = text
+            for col, held in ((schema.id, pid), (schema.label, text)):
+                problem = text_problem(held)
+                if problem is not None:
+                    rejects.append(Reject(problem[0], f"{col}: {problem[1]}", raw))
+                    break
+            else:
+                labels[pid] = text
         except ArithmeticError as exc:
             rejects.append(Reject(Reason.NON_FINITE, f"{schema.label}: {exc}", raw))
         except ValueError as exc:
@@ -124,13 +130,18 @@ def parse_labels(model: ModelSettings, chunk: FileChunk | SqlChunk) -> LabelBatc
     rejects = list(chunk.rejects)
     for line in chunk.lines:
         try:
+            decoded = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rejects.append(Reject(Reason.INVALID_UTF8, f"not UTF-8: {exc}", excerpt(line)))
+            continue
+        try:
             if chunk.header:
-                row = next(csv.reader([line.decode("utf-8")]))
+                row = next(csv.reader([decoded]))
                 if len(row) != len(chunk.header):
                     raise ValueError(f"{len(row)} fields, the header has {len(chunk.header)}")
                 record: object = dict(zip(chunk.header, row, strict=True))
             else:
-                record = json.loads(line)
+                record = json.loads(decoded)
         except (ValueError, csv.Error, StopIteration) as exc:
             rejects.append(Reject(Reason.MALFORMED, str(exc)[:200], excerpt(line)))
             continue

@@ -9,6 +9,13 @@ a replay after a crash converges on the same rows.
 
 Every chunk a source yields is stored in one transaction with the watermark
 that says it was read: a crash loses nothing and duplicates nothing.
+
+Every row stands alone: a row the database refuses although it passed
+validation is split out (under savepoints) and quarantined in rejected_rows
+with the database's error, in the same transaction as the good rows and the
+watermark. A store that cannot write at all raises `StoreUnavailable`, nothing
+of the chunk is stored, and its watermark stays where it was. Each outcome is
+recorded in the JobContext's `WriteHealth`.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
@@ -36,7 +44,7 @@ from daemon.sampling.files import FileChunk, read_files
 from daemon.sampling.labels import LabelBatch, parse_labels
 from daemon.sampling.sql import SqlChunk, read_sql
 from daemon.sampling.validation import Reject, RowValidator, Validated, concat
-from daemon.store.engine import BulkWriter, bulk_writer
+from daemon.store.engine import BulkWriter, StoreUnavailable, bulk_writer
 from daemon.store.features import ensure_layout
 from daemon.store.models import ensure_model
 from daemon.store.tables import PendingLabel, Prediction, RejectedRow
@@ -113,6 +121,20 @@ def _day(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%d")
 
 
+@contextmanager
+def _write_outcome(ctx: JobContext, model: str, stream: str, now: datetime) -> Iterator[None]:
+    """Record the write's outcome; a store that cannot write raises StoreUnavailable."""
+    try:
+        yield
+    except writes.STORE_ERRORS as exc:
+        if not writes.store_down(exc):
+            raise
+        unavailable = StoreUnavailable(f"storing {stream} of model {model}", exc)
+        ctx.writes.failed(model, stream, now, str(unavailable))
+        raise unavailable from exc
+    ctx.writes.ok(model, stream, now)
+
+
 def _rejected(counts: Counter[str]) -> dict[str, int]:
     return {
         k.removeprefix("rejected:"): v
@@ -154,14 +176,49 @@ class _Store:
         *,
         count: bool = True,
         prepared: writes.Prepared | None = None,
-    ) -> Counter[str]:
+    ) -> tuple[Counter[str], list[Reject]]:
         """Sample, cap and insert; count outcomes (only inserts when count is False).
 
         `prepared` is the rows already rendered for the backend's bulk path
         (`writes.prepare`), valid only when `keeps_all` (the rows go in unfiltered).
+        Returns the counts and the rows the store refused (quarantine them with
+        `writes.keep_rejects`, in the same transaction).
         """
+        counts, refused = self._split(conn, batch.table, count, prepared)
+        if not count:
+            kept = ("sampled", "labels_joined")
+            return Counter({k: counts[k] for k in kept}), refused
+        counts.update(writes.reject_counts(batch.rejects))
+        counts.update(writes.reject_counts(refused))
+        return counts, refused
+
+    def _split(
+        self, conn: Connection, table: pa.Table, fresh: bool, prepared: writes.Prepared | None
+    ) -> tuple[Counter[str], list[Reject]]:
+        """Insert the rows under a savepoint; if the store refuses them for their data,
+        halve them until the good rows land and each refused row stands alone."""
+        try:
+            with writes.savepoint(conn):
+                return self._insert(conn, table, fresh, prepared), []
+        except writes.STORE_ERRORS as exc:
+            if not writes.refuses_row(exc):
+                raise
+            if table.num_rows <= 1:
+                log.debug("model=%s: the store refused a row: %s", self.model.name, exc)
+                return Counter(), [writes.refused(table, exc)]
+        mid = table.num_rows // 2
         counts: Counter[str] = Counter()
-        table = batch.table
+        refused: list[Reject] = []
+        for half in (table.slice(0, mid), table.slice(mid)):
+            part_counts, part_refused = self._split(conn, half, fresh, None)
+            counts.update(part_counts)
+            refused.extend(part_refused)
+        return counts, refused
+
+    def _insert(
+        self, conn: Connection, table: pa.Table, fresh: bool, prepared: writes.Prepared | None
+    ) -> Counter[str]:
+        counts: Counter[str] = Counter()
         rate = self.model.sampling.rate
         if rate < 1.0 and table.num_rows:
             keep = np.fromiter(
@@ -186,15 +243,12 @@ class _Store:
             self.model.schema_.numeric,
             self.model.schema_.categorical,
             # Rows read again inside the lag are mostly stored already.
-            fresh=count,
+            fresh=fresh,
             prepared=prepared if self.keeps_all else None,
         )
         counts["sampled"] = inserted
         counts["duplicate"] = table.num_rows - inserted
         counts["labels_joined"] = writes.join_pending_labels(conn, self.model_id) if inserted else 0
-        if not count:
-            return Counter({"sampled": inserted, "labels_joined": counts["labels_joined"]})
-        counts.update(writes.reject_counts(batch.rejects))
         return counts
 
     def _cap(self, conn: Connection, table: pa.Table) -> tuple[pa.Table, int]:
@@ -296,8 +350,10 @@ _Part = tuple[int, FileChunk | SqlChunk, Validated | None, writes.Prepared | Non
 
 def _read_ahead(
     chunks: Iterator[FileChunk | SqlChunk], validator: RowValidator, store: _Store, dialect: str
-) -> Iterator[
-    tuple[FileChunk | SqlChunk, Iterator[tuple[Validated | None, writes.Prepared | None]]]
+) -> Generator[
+    tuple[FileChunk | SqlChunk, Iterator[tuple[Validated | None, writes.Prepared | None]]],
+    None,
+    None,
 ]:
     """Each chunk with its validated parts (files), parsed ahead on a worker thread.
 
@@ -326,7 +382,7 @@ def _read_ahead(
 
     source = parts()
 
-    def ahead_of_caller() -> Iterator[_Part]:
+    def ahead_of_caller() -> Generator[_Part, None, None]:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlmaint-read") as pool:
             ahead = pool.submit(next, source, None)
             try:
@@ -341,8 +397,14 @@ def _read_ahead(
                 pool.submit(source.close).result()
 
     # Keyed by (sequence number, chunk): the number tells consecutive chunks apart.
-    for (_, chunk), group in groupby(ahead_of_caller(), key=itemgetter(0, 1)):
-        yield chunk, _batches(group)
+    ahead = ahead_of_caller()
+    try:
+        for (_, chunk), group in groupby(ahead, key=itemgetter(0, 1)):
+            yield chunk, _batches(group)
+    finally:
+        # Stopped early (a chunk failed): the reader is stopped here, on this thread,
+        # not by the garbage collector on whichever thread it runs.
+        ahead.close()
 
 
 def _batches(
@@ -360,15 +422,16 @@ def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetim
     if isinstance(source, HttpSource):
         # Pushed rows are stored as they arrive (ingest_records): nothing to pull.
         return SampleOutcome(model=settings.name)
-    validator = RowValidator(settings)
+    validator = RowValidator(settings, now=now)
     totals: Counter[str] = Counter()
-    with ctx.engine.begin() as conn:
-        store = _Store.open(conn, settings, now)
-        model_id = store.model_id
-        state = writes.read_watermark(conn, model_id, PREDICTIONS, settings.name)
-    chunks = _chunks(ctx, settings, source, "source", state, now, settings.schema_.id)
-    with bulk_writer(ctx.engine) as writer:
-        _store_chunks(writer, chunks, validator, store, settings, now, totals)
+    with _write_outcome(ctx, settings.name, PREDICTIONS, now):
+        with ctx.engine.begin() as conn:
+            store = _Store.open(conn, settings, now)
+            model_id = store.model_id
+            state = writes.read_watermark(conn, model_id, PREDICTIONS, settings.name)
+        chunks = _chunks(ctx, settings, source, "source", state, now, settings.schema_.id)
+        with bulk_writer(ctx.engine) as writer:
+            _store_chunks(writer, chunks, validator, store, settings, now, totals)
     outcome = _sample_outcome(settings.name, totals, time.perf_counter() - started)
     log.info(
         "sampled model=%s read=%d sampled=%d rejected=%d in %.2fs",
@@ -390,8 +453,25 @@ def _store_chunks(
     now: datetime,
     totals: Counter[str],
 ) -> None:
+    # Closed here, whatever happens: a failed chunk must not leave the reader (and
+    # the source it holds) to the garbage collector.
+    with closing(_read_ahead(chunks, validator, store, writer.dialect)) as read:
+        _store_read(writer, read, validator, store, settings, now, totals)
+
+
+def _store_read(
+    writer: BulkWriter,
+    read: Iterator[
+        tuple[FileChunk | SqlChunk, Iterator[tuple[Validated | None, writes.Prepared | None]]]
+    ],
+    validator: RowValidator,
+    store: _Store,
+    settings: ModelSettings,
+    now: datetime,
+    totals: Counter[str],
+) -> None:
     model_id = store.model_id
-    for chunk, parts in _read_ahead(chunks, validator, store, writer.dialect):
+    for chunk, parts in read:
         with writer.begin() as conn:
             if isinstance(chunk, SqlChunk):
                 counts = _store_sql(validator, store, conn, chunk)
@@ -400,8 +480,10 @@ def _store_chunks(
                 rejects: list[Reject] = []
                 for batch, prepared in parts:
                     assert batch is not None
-                    counts.update(store.store(conn, batch, prepared=prepared))
+                    stored, refused = store.store(conn, batch, prepared=prepared)
+                    counts.update(stored)
                     rejects.extend(batch.rejects)
+                    rejects.extend(refused)
                 writes.keep_rejects(
                     conn, model_id, PREDICTIONS, rejects, now, settings.sampling.max_rejected_kept
                 )
@@ -417,18 +499,20 @@ def _store_sql(
     fresh = [r for r, again in zip(chunk.records, chunk.replay, strict=True) if not again]
     again = [r for r, seen in zip(chunk.records, chunk.replay, strict=True) if seen]
     batch = validator.from_records(fresh)
-    counts = store.store(conn, batch)
+    counts, refused = store.store(conn, batch)
+    if again:
+        # Rows read again inside the lag: only the late ones (new inserts) count.
+        late, refused_again = store.store(conn, validator.from_records(again), count=False)
+        counts.update(late)
+        refused.extend(refused_again)
     writes.keep_rejects(
         conn,
         store.model_id,
         PREDICTIONS,
-        batch.rejects,
+        [*batch.rejects, *refused],
         store.now,
         store.model.sampling.max_rejected_kept,
     )
-    if again:
-        # Rows read again inside the lag: only the late ones (new inserts) count.
-        counts.update(store.store(conn, validator.from_records(again), count=False))
     return counts
 
 
@@ -461,29 +545,37 @@ def ingest_records(
     """Store pushed prediction rows (the HTTP endpoint): one transaction, no watermark."""
     settings = _model(ctx, model)
     started = time.perf_counter()
-    batch = RowValidator(settings).from_records(records, raws)
+    batch = RowValidator(settings, now=now).from_records(records, raws)
     return _store_pushed(ctx, settings, batch, now, started)
 
 
 def ingest_validated(
     ctx: JobContext, model: str | ModelSettings, parts: Iterable[Validated], now: datetime
 ) -> SampleOutcome:
+    """Store rows validated by the caller. Their timestamps are held to the model's
+    plausible-time window here, whether or not the caller's validator was."""
     settings = _model(ctx, model)
     started = time.perf_counter()
-    batch = concat(RowValidator(settings).schema, list(parts))
+    validator = RowValidator(settings, now=now)
+    batch = validator.bounded(concat(validator.schema, list(parts)))
     return _store_pushed(ctx, settings, batch, now, started)
 
 
 def _store_pushed(
     ctx: JobContext, settings: ModelSettings, batch: Validated, now: datetime, started: float
 ) -> SampleOutcome:
-    with ctx.engine.begin() as conn:
+    with _write_outcome(ctx, settings.name, PREDICTIONS, now), ctx.engine.begin() as conn:
         store = _Store.open(conn, settings, now)
         model_id = store.model_id
-        counts = store.store(conn, batch)
+        counts, refused = store.store(conn, batch)
         counts["read"] = batch.rows + len(batch.rejects)
         writes.keep_rejects(
-            conn, model_id, PREDICTIONS, batch.rejects, now, settings.sampling.max_rejected_kept
+            conn,
+            model_id,
+            PREDICTIONS,
+            [*batch.rejects, *refused],
+            now,
+            settings.sampling.max_rejected_kept,
         )
         writes.bump_counts(conn, model_id, _day(now), PREDICTIONS, _persisted(counts))
     return _sample_outcome(settings.name, counts, time.perf_counter() - started)
@@ -530,16 +622,17 @@ def ingest_labels(ctx: JobContext, model: str | ModelSettings, now: datetime) ->
     if source is None or isinstance(source, HttpSource):
         return LabelOutcome(model=settings.name)
     totals: Counter[str] = Counter()
-    with ctx.engine.begin() as conn:
-        model_id = ensure_model(conn, settings.name, now)
-        state = writes.read_watermark(conn, model_id, LABELS, settings.name)
-    for chunk in _chunks(ctx, settings, source, "labels", state, now, settings.schema_.id):
-        batch = parse_labels(settings, chunk)
+    with _write_outcome(ctx, settings.name, LABELS, now):
         with ctx.engine.begin() as conn:
-            counts = _store_labels(conn, settings, model_id, batch, now)
-            writes.write_watermark(conn, model_id, LABELS, chunk.state, now)
-        counts["read"] = chunk.rows
-        totals.update(counts)
+            model_id = ensure_model(conn, settings.name, now)
+            state = writes.read_watermark(conn, model_id, LABELS, settings.name)
+        for chunk in _chunks(ctx, settings, source, "labels", state, now, settings.schema_.id):
+            batch = parse_labels(settings, chunk)
+            with ctx.engine.begin() as conn:
+                counts = _store_labels(conn, settings, model_id, batch, now)
+                writes.write_watermark(conn, model_id, LABELS, chunk.state, now)
+            counts["read"] = chunk.rows
+            totals.update(counts)
     outcome = _label_outcome(settings.name, totals, time.perf_counter() - started)
     log.info(
         "labels model=%s read=%d joined=%d pending=%d rejected=%d in %.2fs",
@@ -567,7 +660,7 @@ def ingest_label_records(
     started = time.perf_counter()
     pre = tuple(pre_rejects)
     batch = labels_from_records(settings, records, pre_rejects=pre)
-    with ctx.engine.begin() as conn:
+    with _write_outcome(ctx, settings.name, LABELS, now), ctx.engine.begin() as conn:
         model_id = ensure_model(conn, settings.name, now)
         counts = _store_labels(conn, settings, model_id, batch, now)
     counts["read"] = len(records) + len(pre)

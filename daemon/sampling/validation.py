@@ -54,7 +54,13 @@ class Reason(enum.StrEnum):
     OVERSIZE_STRING = "oversize_string"
     MISSING_ID = "missing_id"
     BAD_TIMESTAMP = "bad_timestamp"
+    IMPLAUSIBLE_TIMESTAMP = "implausible_timestamp"
     MISSING_LABEL = "missing_label"
+    NUL_CHARACTER = "nul_character"
+    LONE_SURROGATE = "lone_surrogate"
+    INVALID_UTF8 = "invalid_utf8"
+    # Valid as far as validation can tell, refused by the database (its error kept).
+    STORE_REFUSED = "store_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +87,11 @@ def excerpt(raw: object) -> str:
         text = raw
     else:
         text = json.dumps(raw, default=str)[: RAW_EXCERPT + 1]
-    return text if len(text) <= RAW_EXCERPT else text[:RAW_EXCERPT] + "…"
+    text = text if len(text) <= RAW_EXCERPT else text[:RAW_EXCERPT] + "…"
+    # Kept in the store: what it cannot hold (a NUL, a lone surrogate) is spelled out.
+    if text_problem(text) is not None:
+        text = text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()
+    return text
 
 
 class _RowError(Exception):
@@ -90,23 +100,62 @@ class _RowError(Exception):
         self.detail = detail
 
 
+class _Implausible(Exception):
+    """A value that reads as a time, but one no datetime can hold (epoch ms, year 0)."""
+
+
 def _parse_timestamp(value: object) -> datetime:
+    """The value as a UTC time (naive means UTC); ValueError if it is not a time at all."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, str):
+        parsed = value
+    elif isinstance(value, str):
         parsed = datetime.fromisoformat(value)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return datetime.fromtimestamp(value, UTC)
-    raise ValueError(f"not a timestamp: {value!r}")
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (ValueError, OverflowError, OSError) as exc:
+            raise _Implausible(f"{value!r} seconds since the epoch: {exc}") from None
+    else:
+        raise ValueError(f"not a timestamp: {value!r}")
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise _Implausible(f"{value!r}: {exc}") from None
+
+
+def text_problem(text: str) -> tuple[Reason, str] | None:
+    """Why the store cannot hold this text, if it cannot (a NUL, a lone surrogate)."""
+    at = text.find("\x00")
+    if at >= 0:
+        return Reason.NUL_CHARACTER, f"a NUL character at {at}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return Reason.LONE_SURROGATE, f"a lone surrogate at {exc.start}"
+    return None
+
+
+def _checked(col: str, text: str) -> str:
+    problem = text_problem(text)
+    if problem is not None:
+        raise _RowError(problem[0], f"{col}: {problem[1]}")
+    return text
 
 
 class RowValidator:
     """Validates prediction rows against one model's schema."""
 
-    def __init__(self, model: ModelSettings) -> None:
+    def __init__(self, model: ModelSettings, *, now: datetime | None = None) -> None:
+        """`now` bounds the timestamps to the model's plausible-time window
+        (`sampling.max_ahead`, `sampling.max_age`); without it they are not bounded."""
         schema = model.schema_
         self.model = model
+        self.bounds: tuple[datetime, datetime] | None = None
+        if now is not None:
+            sampling = model.sampling
+            self.bounds = (now - sampling.oldest_age, now + sampling.max_ahead)
         self.max_len = schema.max_string_length
         self.numeric = schema.numeric
         self.categorical = schema.categorical
@@ -196,6 +245,8 @@ class RowValidator:
                 Reason.WRONG_TYPE,
                 f"{col}: expected a string, a number or a boolean, got {type(value).__name__}",
             )
+        if text is not None:
+            _checked(col, text)
         if text is not None and len(text) > self.max_len:
             raise _RowError(
                 Reason.OVERSIZE_STRING, f"{col}: {len(text)} characters > {self.max_len}"
@@ -220,12 +271,10 @@ class RowValidator:
             raise _RowError(
                 Reason.MISSING_ID, f"the id column {schema.id!r} holds {raw_id!r}, not an id"
             )
+        _checked(schema.id, raw_id)
         if len(raw_id) > 200:
             raise _RowError(Reason.OVERSIZE_STRING, f"{schema.id}: {len(raw_id)} characters > 200")
-        try:
-            ts = _parse_timestamp(rec[schema.timestamp])
-        except (ValueError, TypeError, OverflowError, OSError) as exc:
-            raise _RowError(Reason.BAD_TIMESTAMP, f"{schema.timestamp}: {exc}") from None
+        ts = self._timestamp(rec[schema.timestamp], coerce)
         values: list[object] = [raw_id, ts]
         values.extend(self._number(c, rec[c], coerce) for c in self.numeric)
         values.extend(self._string(c, rec[c], coerce) for c in self.categorical)
@@ -242,6 +291,8 @@ class RowValidator:
         ):
             values.append(None if src is None else self._number(dst, rec.get(src), coerce))
         error = None if schema.error is None else _error_text(rec.get(schema.error))
+        if error is not None:
+            _checked("error", error)
         # An error message is evidence, not a feature: cut it rather than drop the row.
         values.append(None if error is None else error[: self.max_len])
         values.append(
@@ -250,8 +301,32 @@ class RowValidator:
             else self._number("memory_mb", rec.get(schema.memory), coerce)
         )
         version = None if schema.model_version is None else rec.get(schema.model_version)
-        values.append(None if version is None else str(version)[:64])
+        values.append(None if version is None else _checked(MODEL_VERSION, str(version))[:64])
         return values
+
+    def _timestamp(self, value: object, coerce: bool) -> datetime:
+        col = self.model.schema_.timestamp
+        if coerce and isinstance(value, str):
+            # A CSV cell that spells a number is epoch seconds, as Arrow's CSV reader has it.
+            try:
+                number = text_number(value)
+            except ValueError:
+                number = None
+            if number is not None:
+                value = number
+        try:
+            ts = _parse_timestamp(value)
+        except _Implausible as exc:
+            raise _RowError(Reason.IMPLAUSIBLE_TIMESTAMP, f"{col}: {exc}") from None
+        except (ValueError, TypeError, OverflowError, OSError) as exc:
+            raise _RowError(Reason.BAD_TIMESTAMP, f"{col}: {exc}") from None
+        if self.bounds is not None and not self.bounds[0] <= ts <= self.bounds[1]:
+            low, high = (b.isoformat() for b in self.bounds)
+            raise _RowError(
+                Reason.IMPLAUSIBLE_TIMESTAMP,
+                f"{col}: {ts.isoformat()} is outside the plausible window [{low}, {high}]",
+            )
+        return ts
 
     def from_records(
         self,
@@ -282,12 +357,44 @@ class RowValidator:
         rejects: list[Reject] = []
         for line in lines:
             try:
-                records.append(json.loads(line))
+                decoded = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                rejects.append(Reject(Reason.INVALID_UTF8, f"not UTF-8: {exc}", excerpt(line)))
+                continue
+            try:
+                records.append(json.loads(decoded))
             except ValueError as exc:
                 rejects.append(Reject(Reason.MALFORMED, f"not JSON: {exc}", excerpt(line)))
                 continue
             raws.append(line)
         return self.from_records(records, raws, pre_rejects=rejects)
+
+    def bounded(self, batch: Validated) -> Validated:
+        """A batch (validated by any validator) with the rows outside this validator's
+        plausible-time window moved to its rejects."""
+        table = batch.table
+        if self.bounds is None or not table.num_rows:
+            return batch
+        ts = table["timestamp"]
+        low, high = (pa.scalar(b, pa.timestamp("us", tz="UTC")) for b in self.bounds)
+        outside = _true_mask(pc.or_(pc.less(ts, low), pc.greater(ts, high)))
+        if not outside.any():
+            return batch
+        bad = table.filter(pa.array(outside))
+        # As text: a time past year 9999 has no Python datetime.
+        texts = pc.cast(bad["timestamp"], pa.string()).to_pylist()
+        bad = bad.set_column(bad.schema.get_field_index("timestamp"), "timestamp", pa.array(texts))
+        col = self.model.schema_.timestamp
+        window = f"[{self.bounds[0].isoformat()}, {self.bounds[1].isoformat()}]"
+        rejects = [
+            Reject(
+                Reason.IMPLAUSIBLE_TIMESTAMP,
+                f"{col}: {text} is outside the plausible window {window}",
+                excerpt({k: v for k, v in rec.items() if isinstance(v, str | float | None)}),
+            )
+            for text, rec in zip(texts, bad.to_pylist(), strict=True)
+        ]
+        return Validated(table.filter(pa.array(~outside)), (*batch.rejects, *rejects))
 
     # ------------------------------------------------------------------ columnar path
 
@@ -319,9 +426,15 @@ class RowValidator:
             try:
                 table = read(self.explicit_numbers)
             except (pa.ArrowInvalid, pa.ArrowTypeError):
+                # A lone surrogate escape fails the block here too.
                 return self._bisect(lines)
         if table.num_rows != len(lines):
             return self.from_lines(lines)
+        try:
+            # Arrow's JSON reader keeps invalid UTF-8 in strings as it found it.
+            table.validate(full=True)
+        except pa.ArrowInvalid:
+            return self._bisect(lines)
         return self.from_table(table, lambda idx: self.from_lines([lines[i] for i in idx]))
 
     def _bisect(self, lines: Sequence[bytes]) -> Validated:
@@ -371,8 +484,13 @@ class RowValidator:
         rejects: list[Reject] = []
         for line in lines:
             try:
-                row = next(csv.reader([line.decode("utf-8")]))
-            except (csv.Error, UnicodeDecodeError, StopIteration) as exc:
+                decoded = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                rejects.append(Reject(Reason.INVALID_UTF8, f"not UTF-8: {exc}", excerpt(line)))
+                continue
+            try:
+                row = next(csv.reader([decoded]))
+            except (csv.Error, StopIteration) as exc:
                 rejects.append(Reject(Reason.MALFORMED, f"not CSV: {exc}", excerpt(line)))
                 continue
             if len(row) != len(header):
@@ -435,6 +553,8 @@ class RowValidator:
                     out[dst] = pc.cast(table[src], typ)
                 else:
                     out[dst] = pa.nulls(n, typ)
+            # Cut as the per-row path cuts it (the column holds 64 characters).
+            out[MODEL_VERSION] = pc.utf8_slice_codeunits(out[MODEL_VERSION], 0, 64)
             if schema.error is not None and schema.error in names:
                 out["error"] = _error_array(table[schema.error])
             else:
@@ -463,6 +583,15 @@ class RowValidator:
                 limit = 200 if col == "prediction_id" else self.max_len
                 flagged |= _true_mask(pc.greater(pc.utf8_length(arr), limit))
         flagged |= _true_mask(pc.equal(out["prediction_id"], ""))
+        for col in ("prediction_id", *self.categorical, "prediction", "error", MODEL_VERSION):
+            arr = out[col]
+            if pa.types.is_string(arr.type) and arr.null_count < len(arr):
+                # A NUL the store cannot hold: the per-row path names it.
+                flagged |= _true_mask(pc.match_substring(arr, "\x00"))
+        if self.bounds is not None:
+            ts_out = out["timestamp"]
+            low, high = (pa.scalar(b, pa.timestamp("us", tz="UTC")) for b in self.bounds)
+            flagged |= _true_mask(pc.or_(pc.less(ts_out, low), pc.greater(ts_out, high)))
         table_out = pa.table([out[f.name] for f in self.schema], schema=self.schema)
         if not flagged.any():
             return Validated(table_out, ())

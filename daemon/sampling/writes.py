@@ -6,22 +6,33 @@ Predictions go in through the driver directly (executemany on SQLite, COPY into
 a temporary table on PostgreSQL) with `ON CONFLICT DO NOTHING` on
 (model_id, prediction_id): re-delivering a row is a no-op, which is what makes
 a replay after a crash exactly-once.
+
+A write fails for one of two reasons. The rows' data (a value the database
+refuses): `refuses_row` says so, and the caller splits the rows under savepoints
+until the good ones land and each refused one is quarantined. Or the store as a
+whole (down, disk full, read-only, connection lost), whichever layer raised it,
+SQLAlchemy or the driver under executemany or COPY: `store_down` says so, and
+the caller rolls the chunk back and raises `StoreUnavailable`.
 """
 
 from __future__ import annotations
 
 import binascii
+import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import BindParameter, Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import exc as sa_exc
 
-from daemon.sampling.validation import MODEL_VERSION, Reject, excerpt
+from daemon.sampling.validation import MODEL_VERSION, Reason, Reject, excerpt
 from daemon.store import features
 from daemon.store.tables import Model, RejectedRow, Watermark
 
@@ -39,6 +50,99 @@ class WatermarkAhead(Exception):
             f"the {stream} watermark of model {model} has version {version}, newer than "
             f"{WATERMARK_VERSION}: it was written by a newer mlmaint"
         )
+
+
+# --------------------------------------------------------------------------- failures
+
+# Every error a write may raise, whichever layer: `store_down` and `refuses_row` sort them.
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.SQLAlchemyError,
+    sqlite3.Error,
+    psycopg.Error,
+    UnicodeError,
+    ValueError,
+    TypeError,
+    OverflowError,
+)
+
+_DOWN = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.InternalError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    sqlite3.OperationalError,
+    sqlite3.InterfaceError,
+    sqlite3.InternalError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.InternalError,
+)
+
+# What a row's data can make the database (or the driver binding it) refuse.
+_ROW = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    UnicodeError,
+    ValueError,
+    TypeError,
+    OverflowError,
+)
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    return exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+
+
+def store_down(exc: BaseException) -> bool:
+    """Whether the error says the store cannot write at all (not this data): down,
+    unreachable, disk full, read-only, the connection lost."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = _driver_error(exc)
+    # sqlite3's bare DatabaseError is a file it cannot read ("disk image is malformed").
+    return isinstance(exc, _DOWN) or isinstance(orig, _DOWN) or type(orig) is sqlite3.DatabaseError
+
+
+def refuses_row(exc: BaseException) -> bool:
+    """Whether the error is about the rows' data, so that splitting them can help."""
+    if store_down(exc):
+        return False
+    if isinstance(exc, sa_exc.DataError | sa_exc.IntegrityError):
+        return True
+    if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
+        # A value SQLAlchemy could not bind.
+        return True
+    return isinstance(_driver_error(exc), _ROW)
+
+
+def error_text(exc: BaseException) -> str:
+    """The database's own message, first line (no statement, no parameters)."""
+    lines = str(_driver_error(exc)).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+@contextmanager
+def savepoint(conn: Connection) -> Iterator[None]:
+    """A savepoint inside the caller's transaction: an error rolls back to it only."""
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        if not raw.in_transaction:  # type: ignore[union-attr]
+            # pysqlite opens its transaction at the first write: a SAVEPOINT before that
+            # would open it instead, and its RELEASE would commit the caller's work.
+            raw.execute("BEGIN")  # type: ignore[union-attr]
+    with conn.begin_nested():
+        yield
+
+
+def refused(table: pa.Table, exc: BaseException) -> Reject:
+    """The one row of `table` the store refused, as a quarantined reject."""
+    row = table.drop_columns([c for c in (NUMERIC, CATEGORICAL) if c in table.column_names])
+    record = row.slice(0, 1).to_pylist()[0]
+    detail = f"the store refused the row: {error_text(exc)}"
+    return Reject(Reason.STORE_REFUSED, detail, excerpt(record))
 
 
 def model_id_of(conn: Connection, name: str) -> int | None:
@@ -259,22 +363,25 @@ def copy_payload(model_id: int, layout_id: int, table: pa.Table) -> bytes:
 
 
 def _copy_predictions(conn: Connection, data: bytes, *, fresh: bool) -> int:
-    import psycopg
-
     raw = conn.connection.driver_connection
     if fresh:
         # New rows go straight in with one COPY; a savepoint undoes it if any id is
         # already stored (a replay after a crash), and the conflict path below runs.
-        savepoint = conn.begin_nested()
+        fresh_savepoint = conn.begin_nested()
         try:
             with raw.cursor() as cur:  # type: ignore[union-attr]
                 with cur.copy(f"COPY predictions ({_PRED_COLS}) FROM STDIN") as copy:
                     copy.write(data)
                 inserted = int(cur.rowcount)
         except psycopg.errors.UniqueViolation:
-            savepoint.rollback()
+            fresh_savepoint.rollback()
+        except BaseException:
+            # Any other error (a refused value): undone here, judged by the caller.
+            if fresh_savepoint.is_active:
+                fresh_savepoint.rollback()
+            raise
         else:
-            savepoint.commit()
+            fresh_savepoint.commit()
             return inserted
     # COPY can't skip conflicts, so it fills a temporary table and one
     # INSERT ... SELECT ... ON CONFLICT DO NOTHING moves the new rows.

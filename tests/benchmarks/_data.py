@@ -9,7 +9,8 @@ from pathlib import Path
 
 from daemon.config import Settings, parse_config
 
-T0 = datetime(2026, 3, 2, tzinfo=UTC)
+# Recent: rows stamped from here are inside the plausible-time window of a clock read now.
+T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
 NUMERIC = [f"n{j}" for j in range(20)]
 CATEGORICAL = [f"c{j}" for j in range(5)]
 

@@ -13,7 +13,10 @@ from daemon.config import Settings, parse_config
 from daemon.jobs import JobContext
 from daemon.store.engine import make_engine, session_factory
 
-T0 = datetime(2026, 3, 2, tzinfo=UTC)
+# Recent (yesterday, midnight UTC): rows stamped from here are inside the model's
+# plausible-time window (90 days back, 1 day ahead) for a clock read now, as the
+# tests that sample with `datetime.now(UTC)` need.
+T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
 NUMERIC = ("age", "income")
 CATEGORICAL = ("city",)
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from daemon.jobs import JobContext
 from daemon.sampling import sample_predictions, sampler, sampling_status
 from daemon.store.tables import Prediction, RejectedRow
-from tests.sampling.conftest import row, write_jsonl
+from tests.sampling.conftest import T0, row, write_jsonl
 
 Factory = Callable[..., JobContext]
 
@@ -93,7 +93,7 @@ def test_bad_rows_are_counted_per_reason_and_kept(ctx_factory: Factory, tmp_path
 def test_csv_with_a_wrong_column_and_a_good_one(ctx_factory: Factory, tmp_path: Path) -> None:
     ctx = ctx_factory({"kind": "files", "glob": str(tmp_path / "*.csv"), "format": "csv"})
     header = "prediction_id,timestamp,age,income,city,prediction,score,latency_ms,error"
-    ts = "2026-03-02T10:00:00+00:00"
+    ts = (T0 + timedelta(hours=10)).isoformat()
     good = [header, *(f"g{i},{ts},{30 + i},100.5,paris,1,0.9,2.5," for i in range(5))]
     good.append(f"g9,{ts},nan,1,lyon,0,0.1,2,")
     good.append(f'g10,{ts},41,1,"lyon, north",0,0.1,2,boom')
@@ -109,8 +109,8 @@ def test_csv_with_a_wrong_column_and_a_good_one(ctx_factory: Factory, tmp_path: 
     frame = load_window(
         ctx,
         ctx.settings.model("churn"),
-        datetime(2026, 3, 1, tzinfo=UTC),
-        datetime(2026, 3, 3, tzinfo=UTC),
+        T0 - timedelta(days=1),
+        T0 + timedelta(days=1),
     )
     assert sorted(frame["prediction_id"]) == ["g0", "g1", "g10", "g2", "g3", "g4"]
     g10 = frame[frame["prediction_id"] == "g10"].iloc[0]

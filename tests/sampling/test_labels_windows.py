@@ -151,7 +151,9 @@ def test_retention_purges_rows_and_keeps_counters(ctx_factory: Factory) -> None:
     ctx = ctx_factory({"kind": "http"}, sampling={"retention": "7d"})
     old = [row(i, timestamp=(T0 - timedelta(days=10)).isoformat()) for i in range(30)]
     new = [row(i) for i in range(100, 110)]
-    ingest_records(ctx, "churn", old + new, T0)
+    # Each stored when it was recent: rows older than retention are refused at ingest.
+    ingest_records(ctx, "churn", old, T0 - timedelta(days=10))
+    ingest_records(ctx, "churn", new, T0)
     ghost = [{"prediction_id": "ghost", "label": 1}]
     ingest_label_records(ctx, "churn", ghost, T0 - timedelta(days=9))
     out = purge_expired(ctx, "churn", T0 + timedelta(days=3), batch_size=7)
