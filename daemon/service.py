@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -256,10 +257,25 @@ class Service:
 
             return serve
 
-        # /healthz stays open for systemd and load balancers; it shows no data.
+        def healthz(handler: Handler) -> Callable[[Request], Response]:
+            full = adapt(handler)
+
+            def serve(request: Request) -> Response:
+                # Open for systemd and load balancers; the detail (models, jobs, store
+                # errors) only for a caller who may read /metrics too.
+                answer = full(request)
+                if server.authorized(request.headers, Access.READ):
+                    return answer
+                status = json.loads(answer.body).get("status", "unhealthy")
+                return Response.json(answer.status, {"status": status})
+
+            return serve
+
         for (method, path), handler in routes(self).items():
-            access = Access.OPEN if path == "/healthz" else Access.READ
-            server.router.add(method, path, adapt(handler), access=access)
+            if path == "/healthz":
+                server.router.add(method, path, healthz(handler), access=Access.OPEN)
+            else:
+                server.router.add(method, path, adapt(handler), access=Access.READ)
 
         def reports(request: Request) -> Response:
             from daemon.report.http import handle

@@ -188,3 +188,38 @@ def test_2000_idle_connections_leave_health_and_ingest_up(
             conn.close()
         code = daemon.stop()
     assert code == 0, daemon.log()[-3000:]
+
+
+def test_healthz_beyond_loopback_tells_its_detail_only_to_a_token(
+    tmp_path: Path, sqlite_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "health-detail-token-0123456789"
+    monkeypatch.setenv("MLMAINT_TEST_API_TOKEN", token)
+    config = write_config(
+        tmp_path / "config.toml",
+        sqlite_store,
+        extra_service='http_host = "0.0.0.0"\napi_token = { env = "MLMAINT_TEST_API_TOKEN" }',
+        extra=MODEL,
+    )
+    daemon = Daemon(config, None)
+    try:
+        port = int(daemon.wait_log(r"on http://0\.0\.0\.0:(\d+)/healthz", 30).group(1))
+        url = f"http://127.0.0.1:{port}/healthz"
+        deadline = time.monotonic() + 20
+        while True:
+            anonymous = httpx.get(url, timeout=5)
+            if anonymous.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        # The status code and the status, nothing about models, jobs or the store.
+        assert anonymous.status_code == 200, anonymous.text
+        assert anonymous.json() == {"status": "ok"}
+        assert "churn" not in anonymous.text
+        detailed = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert detailed.status_code == 200
+        body = detailed.json()
+        assert body["status"] == "ok" and body["store"]["reachable"] is True
+        assert any("churn" in job["id"] for job in body["jobs"]), body["jobs"]
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.log()[-3000:]
