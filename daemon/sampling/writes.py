@@ -540,15 +540,22 @@ def keep_rejects(
     now: datetime,
     max_kept: int,
 ) -> None:
-    """Keep the first rejects for inspection, up to max_kept per model."""
+    """Keep the first rejects for inspection, up to max_kept per model.
+
+    A row the store itself refused (it passed validation) is always kept: it is the
+    quarantine of a row that would otherwise be lost, and such rows are rare.
+    """
     rejects = list(rejects)
-    if not rejects or max_kept <= 0:
-        return
-    kept = conn.scalar(
-        select(func.count()).select_from(RejectedRow).where(RejectedRow.model_id == model_id)
-    )
-    room = max_kept - int(kept or 0)
-    if room <= 0:
+    refused = [r for r in rejects if r.reason is Reason.STORE_REFUSED]
+    rejects = [r for r in rejects if r.reason is not Reason.STORE_REFUSED]
+    room = 0
+    if rejects and max_kept > 0:
+        kept = conn.scalar(
+            select(func.count()).select_from(RejectedRow).where(RejectedRow.model_id == model_id)
+        )
+        room = max(0, max_kept - int(kept or 0))
+    rejects = refused + rejects[:room]
+    if not rejects:
         return
     conn.execute(
         insert(RejectedRow),
@@ -561,7 +568,7 @@ def keep_rejects(
                 "raw": r.raw,
                 "received_at": now,
             }
-            for r in rejects[:room]
+            for r in rejects
         ],
     )
 

@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 from daemon.api import ApiServer
 from daemon.config import Secret
 from daemon.jobs import JobContext
-from daemon.sampling import ingest_records, sample_predictions
-from daemon.sampling.validation import RowValidator
+from daemon.sampling import ingest_records, sample_predictions, writes
+from daemon.sampling.validation import Reason, Reject, RowValidator
 from daemon.store.engine import StoreUnavailable
 from daemon.store.tables import Prediction, RejectedRow
 from tests.conftest import _pg_admin
@@ -152,6 +152,22 @@ def test_a_row_the_store_refuses_is_split_out_and_quarantined(
         19,
         {"store_refused": 1},
     )
+
+
+def test_a_refused_row_is_kept_even_when_the_reject_sample_is_full(
+    ctx_factory: Factory, tmp_path: Path
+) -> None:
+    ctx = ctx_factory({"kind": "files", "glob": str(tmp_path / "*.jsonl")})
+    sample_predictions(ctx, "churn", datetime.now(UTC))  # the schema's model row
+    rejects = [
+        Reject(Reason.MALFORMED, "not JSON", "{"),
+        Reject(Reason.STORE_REFUSED, "refused by the store", '{"id": "p7"}'),
+    ]
+    with ctx.engine.begin() as conn:
+        model_id = writes.model_id_of(conn, "churn")
+        assert model_id is not None
+        writes.keep_rejects(conn, model_id, "predictions", rejects, datetime.now(UTC), 0)
+    assert [reason for reason, _, _ in _kept(ctx)] == ["store_refused"]
 
 
 def _read_only(ctx: JobContext) -> Callable[[], None]:
