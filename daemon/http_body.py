@@ -147,7 +147,13 @@ def documents(body: bytes) -> Documents:
     if text.startswith(b"["):
         _check_depth(text, "the JSON body")
         try:
-            loaded = json.loads(text)
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError:
+            # A byte that is not UTF-8 inside one row's string must not cost the other
+            # rows: it is kept as a lone surrogate, which that row's validation rejects.
+            decoded = text.decode("utf-8", "surrogateescape")
+        try:
+            loaded = json.loads(decoded)
         except (ValueError, RecursionError) as exc:
             raise BadBody(f"not a JSON array: {exc}") from exc
         if not isinstance(loaded, list):

@@ -107,6 +107,28 @@ def test_a_poison_row_pushed_answers_202_with_its_reason(
     assert [k[0] for k in _kept(ctx)] == [reason]
 
 
+def test_a_byte_that_is_not_utf8_in_a_pushed_array_costs_only_its_row(
+    ctx_factory: Factory,
+) -> None:
+    ctx = ctx_factory({"kind": "http"})
+    server = ApiServer(ctx, port=0, token=Secret(TOKEN, "test"), clock=lambda: T0).start()
+    rows = _log_rows("poison")
+    body = json.dumps(rows).encode().replace(b'"poison"', b'"poi\xffson"', 1)
+    try:
+        answer = httpx.post(
+            server.url + "/v1/models/churn/predictions",
+            content=body,
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+            timeout=60,
+        )
+    finally:
+        server.stop()
+    assert answer.status_code == 202, answer.text
+    got = answer.json()
+    assert (got["accepted"], got["rejected"]) == (3000, 1), got
+    assert _stored(ctx) == BEFORE + AFTER
+
+
 def _refuse_in_store(ctx: JobContext, prediction_id: str) -> None:
     """A real trigger in the store that refuses one row, as a CHECK would."""
     with ctx.engine.begin() as conn:
