@@ -81,13 +81,13 @@ from checks.drift import (
     default_method,
     sturges_edges,
 )
+from checks.interface import TaskKind
 from checks.methods import METHODS, ColumnKind, Method
 from checks.performance import (
     NEEDS_SCORE,
     TASK_METRICS,
     Band,
     Metric,
-    TaskKind,
     estimate,
     metric_values,
     realized_arrays,

@@ -27,12 +27,20 @@ MEMORY = "memory_mb"
 
 
 class Status(enum.StrEnum):
-    """The outcome of a check or of one of its subjects (same values as the store's)."""
+    """The outcome of a check or of one of its subjects; the store keeps these values."""
 
     OK = "ok"
     ALERT = "alert"
     INSUFFICIENT_DATA = "insufficient_data"
     ERROR = "error"
+
+
+class TaskKind(enum.StrEnum):
+    """What a model predicts: the one spelling for the config, checks and retraining."""
+
+    BINARY = "binary_classification"
+    MULTICLASS = "multiclass_classification"
+    REGRESSION = "regression"
 
 
 class CheckKind(enum.StrEnum):

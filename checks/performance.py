@@ -35,18 +35,13 @@ from checks.interface import (
     CheckResult,
     Measure,
     Status,
+    TaskKind,
     insufficient,
 )
 from checks.reference import FloatArray, ReferenceStats, numeric_values
 from checks.thresholds import BandMode
 
 CRITICAL_RATIO = 2.0
-
-
-class TaskKind(enum.StrEnum):
-    BINARY = "binary_classification"
-    MULTICLASS = "multiclass_classification"
-    REGRESSION = "regression"
 
 
 class Metric(enum.StrEnum):

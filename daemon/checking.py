@@ -48,6 +48,7 @@ from checks.interface import (
     CheckResult,
     Measure,
     Status,
+    TaskKind,
 )
 from checks.methods import fits
 from checks.operations import OperationsCheck, OperationsSpec
@@ -57,7 +58,6 @@ from checks.performance import (
     EstimationSpec,
     Metric,
     PerformanceCheck,
-    TaskKind,
     default_metric,
     parse_metric,
 )
@@ -65,8 +65,8 @@ from checks.quality import QualityCheck, QualitySpec
 from checks.reference import ReferenceCache, ReferenceStats, build_reference, frame_digest
 from checks.thresholds import BandMode, ThresholdMode
 from daemon.alerts.finding import MONITORING, Finding
-from daemon.config import DriftMethod, ModelSettings, ReferenceKind, Settings, Severity, Task
-from daemon.store.tables import CheckMetric, CheckRun, CheckStatus, Model
+from daemon.config import DriftMethod, ModelSettings, ReferenceKind, Settings, Severity
+from daemon.store.tables import CheckMetric, CheckRun, Model
 
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
@@ -126,13 +126,13 @@ def drift_method(method: DriftMethod) -> Method | None:
             assert_never(method)
 
 
-def task_kind(task: Task) -> TaskKind:
+def task_kind(task: TaskKind) -> TaskKind:
     match task:
-        case Task.BINARY:
+        case TaskKind.BINARY:
             return TaskKind.BINARY
-        case Task.MULTICLASS:
+        case TaskKind.MULTICLASS:
             return TaskKind.MULTICLASS
-        case Task.REGRESSION:
+        case TaskKind.REGRESSION:
             return TaskKind.REGRESSION
         case _:
             assert_never(task)
@@ -140,7 +140,7 @@ def task_kind(task: Task) -> TaskKind:
 
 def _output_columns(model: ModelSettings) -> list[tuple[str, ColumnKind]]:
     """Prediction, score and label drift: numeric unless the task's classes are strings."""
-    kind = ColumnKind.CATEGORICAL if model.task is Task.MULTICLASS else ColumnKind.NUMERIC
+    kind = ColumnKind.CATEGORICAL if model.task is TaskKind.MULTICLASS else ColumnKind.NUMERIC
     cols = [(PREDICTION, kind)]
     if model.schema_.score:
         cols.append((SCORE, ColumnKind.NUMERIC))
@@ -240,7 +240,7 @@ def decay_spec(model: ModelSettings, *, seed: int = 0) -> DecaySpec:
 def estimation_spec(model: ModelSettings) -> EstimationSpec | None:
     """CBPE applies to binary classifiers with a probability score."""
     p = model.checks.performance
-    if not p.estimate or model.task is not Task.BINARY or model.schema_.score is None:
+    if not p.estimate or model.task is not TaskKind.BINARY or model.schema_.score is None:
         return None
     metric = parse_metric(p.metric, TaskKind.BINARY) if p.metric else Metric.ROC_AUC
     if metric not in (Metric.ROC_AUC, Metric.ACCURACY, Metric.F1):
@@ -314,7 +314,7 @@ def reference_stats(
     layout = hashlib.sha256(
         "\x1f".join((*numeric, "|", *categorical, "|", repr(check_schema(model)))).encode()
     ).hexdigest()
-    score = SCORE if model.task is Task.BINARY and model.schema_.score else None
+    score = SCORE if model.task is TaskKind.BINARY and model.schema_.score else None
     return cache.get(
         (key_digest, layout),
         lambda: build_reference(
@@ -424,7 +424,7 @@ def load_reference(
 def _text_columns(model: ModelSettings) -> tuple[str, ...]:
     """The columns a CSV reference holds as categorical text, under the file's names."""
     schema = model.schema_
-    classes = (schema.prediction, schema.label) if model.task is Task.MULTICLASS else ()
+    classes = (schema.prediction, schema.label) if model.task is TaskKind.MULTICLASS else ()
     return (*schema.categorical, *classes)
 
 
@@ -855,7 +855,7 @@ def store_runs(
         row = CheckRun(
             model_id=mid,
             kind=kind.value,
-            status=CheckStatus(r.status.value),
+            status=Status(r.status.value),
             window_start=start,
             window_end=end,
             ran_at=end,

@@ -38,8 +38,10 @@ from pydantic import (
     model_validator,
 )
 
+from checks.interface import TaskKind
 from checks.methods import ColumnKind, Method, fits, kinds_of
 from checks.thresholds import BandMode, Persistence, ThresholdMode
+from retrain.interface import TrainerKind
 
 EX_CONFIG = 78
 # An API token shorter than this (in bytes, after stripping whitespace) is refused:
@@ -497,12 +499,6 @@ class FrameworkSettings(_Frozen):
 # --------------------------------------------------------------------------- models
 
 
-class Task(enum.StrEnum):
-    BINARY = "binary_classification"
-    MULTICLASS = "multiclass_classification"
-    REGRESSION = "regression"
-
-
 class FileFormat(enum.StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
@@ -740,12 +736,6 @@ class ChecksSettings(_Frozen):
     operations: OperationsSettings = OperationsSettings()
 
 
-class TrainerKind(enum.StrEnum):
-    SKLEARN = "sklearn"
-    TORCH = "torch"
-    ENTRYPOINT = "entrypoint"
-
-
 class RetrainSettings(_Frozen):
     enabled: bool = True
     trainer: TrainerKind = TrainerKind.SKLEARN
@@ -801,7 +791,7 @@ class RetrainSettings(_Frozen):
 
 class ModelSettings(_Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-    task: Task = Task.BINARY
+    task: TaskKind = TaskKind.BINARY
     source: Source
     labels: Source | None = None
     schema_: SchemaSettings = Field(alias="schema")
@@ -831,7 +821,7 @@ class ModelSettings(_Frozen):
         names), numeric otherwise; the score is numeric.
         """
         schema = self.schema_
-        target = ColumnKind.CATEGORICAL if self.task is Task.MULTICLASS else ColumnKind.NUMERIC
+        target = ColumnKind.CATEGORICAL if self.task is TaskKind.MULTICLASS else ColumnKind.NUMERIC
         kinds = dict.fromkeys(schema.numeric, ColumnKind.NUMERIC)
         kinds.update(dict.fromkeys(schema.categorical, ColumnKind.CATEGORICAL))
         kinds[schema.prediction] = target

@@ -30,17 +30,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
+from checks.interface import Status
 from daemon import simulation as sim
 from daemon.config import Settings, load_config
 from daemon.jobs import JobContext
 from daemon.store import migrate
-from daemon.store.tables import (
-    CheckRun,
-    CheckStatus,
-    Model,
-    RejectedRow,
-    RetrainJob,
-)
+from daemon.store.tables import CheckRun, Model, RejectedRow, RetrainJob
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +293,7 @@ def finish_retrains(ctx: JobContext, now: datetime) -> None:
 
 def _status(runs: dict[str, CheckRun], kind: str) -> str:
     run = runs.get(kind)
-    return str(CheckStatus(run.status).value) if run is not None else "-"
+    return str(Status(run.status).value) if run is not None else "-"
 
 
 def _day_line(ctx: JobContext, scenario: sim.Scenario, day: int) -> DayLine:
@@ -318,7 +313,7 @@ def _day_line(ctx: JobContext, scenario: sim.Scenario, day: int) -> DayLine:
             return "-"
         value = run.summary.get("value", run.summary.get("estimated"))
         text = f"{value:.3f}" if isinstance(value, float) else ""
-        return f"{CheckStatus(run.status).value} {text}".strip()
+        return f"{Status(run.status).value} {text}".strip()
 
     return DayLine(
         day=day,
@@ -461,7 +456,7 @@ def _frameworks(ctx: JobContext, now: datetime) -> None:
 def _summary(
     ctx: JobContext, settings: Settings, scenario: sim.Scenario, lines: list[DayLine], runs: int
 ) -> int:
-    flagged = [ln for ln in lines if ln.drift == CheckStatus.ALERT.value]
+    flagged = [ln for ln in lines if ln.drift == Status.ALERT.value]
     print("\n== summary ==")
     print(f"jobs run: {runs}")
     with ctx.sessions() as session:

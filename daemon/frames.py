@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from daemon.config import ModelSettings, Task
+from checks.interface import TaskKind
+from daemon.config import ModelSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +30,7 @@ def training_schema(model: ModelSettings) -> FrameSchema:
         numeric=schema.numeric,
         categorical=schema.categorical,
         label=schema.label,
-        label_numeric=model.task is Task.REGRESSION,
+        label_numeric=model.task is TaskKind.REGRESSION,
     )
 
 
@@ -42,7 +43,7 @@ def check_schema(model: ModelSettings) -> FrameSchema:
     from checks.typed import FrameSchema
 
     schema = model.schema_
-    numeric_target = model.task is not Task.MULTICLASS
+    numeric_target = model.task is not TaskKind.MULTICLASS
     target = (PREDICTION,)
     return FrameSchema(
         numeric=(

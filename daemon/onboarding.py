@@ -33,15 +33,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from daemon.config import (
-    RESERVED_COLUMNS,
-    ConfigError,
-    FileFormat,
-    Needs,
-    Settings,
-    Task,
-    parse_config,
-)
+from checks.interface import TaskKind
+from daemon.config import RESERVED_COLUMNS, ConfigError, FileFormat, Needs, Settings, parse_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,7 +84,7 @@ class OnboardRequest:
 
     name: str
     model_uri: str
-    task: Task | None = None
+    task: TaskKind | None = None
     sample: Path | None = None
     # A file path, FROM_DATASET or FIRST_WINDOW; None: no reference (the model is
     # then reported as not monitored until one is recorded).
@@ -246,18 +239,18 @@ def final_estimator(estimator: object) -> object:
     return final_estimator(steps[-1][1]) if steps else estimator
 
 
-def sklearn_task(estimator: object) -> Task | None:
+def sklearn_task(estimator: object) -> TaskKind | None:
     model = final_estimator(estimator)
     classes = getattr(model, "classes_", None)
     if classes is not None:
-        return Task.BINARY if len(classes) == 2 else Task.MULTICLASS
+        return TaskKind.BINARY if len(classes) == 2 else TaskKind.MULTICLASS
     estimator_type = getattr(model, "_estimator_type", None)
     if estimator_type == "regressor":
-        return Task.REGRESSION
+        return TaskKind.REGRESSION
     try:
         from sklearn.base import is_regressor
 
-        return Task.REGRESSION if is_regressor(model) else None
+        return TaskKind.REGRESSION if is_regressor(model) else None
     except ImportError:
         return None
 
@@ -329,7 +322,7 @@ def _log_format(glob: str, given: FileFormat | None) -> FileFormat:
     raise OnboardError(f"--logs {glob!r}: cannot tell its format; give --log-format")
 
 
-def _roles(request: OnboardRequest, task: Task, seen: Iterable[str] | None) -> dict[str, str]:
+def _roles(request: OnboardRequest, task: TaskKind, seen: Iterable[str] | None) -> dict[str, str]:
     """Role -> column: given on the command line, else found in the sample, else default."""
     columns = set(seen) if seen is not None else None
     roles: dict[str, str] = {}
@@ -341,7 +334,7 @@ def _roles(request: OnboardRequest, task: Task, seen: Iterable[str] | None) -> d
         if columns is None:
             # No sample: the names the config documents as defaults.
             if role in ("id", "timestamp", "prediction", "label") or (
-                role == "score" and task is Task.BINARY
+                role == "score" and task is TaskKind.BINARY
             ):
                 roles[role] = names[0]
             continue
@@ -357,14 +350,14 @@ def _roles(request: OnboardRequest, task: Task, seen: Iterable[str] | None) -> d
                 )
     roles.setdefault("prediction", "prediction")
     roles.setdefault("label", "label")
-    if task is not Task.BINARY:
+    if task is not TaskKind.BINARY:
         roles.pop("score", None)
     return roles
 
 
 def infer_schema(
     request: OnboardRequest,
-    task: Task,
+    task: TaskKind,
     signature: list[tuple[str, str]] | None,
     sample: pd.DataFrame | None,
     encoded: set[str],
@@ -500,7 +493,7 @@ def dataset_reference(mlflow_client: MlflowClient, version: ModelVersion) -> tup
 def _scored(
     frame: pd.DataFrame,
     schema: _Schema,
-    task: Task,
+    task: TaskKind,
     positive: str | None,
     scorer_uri: str,
 ) -> tuple[pd.DataFrame, list[str], bool]:
@@ -512,8 +505,8 @@ def _scored(
     """
     import numpy as np
 
+    from checks.interface import TaskKind
     from checks.typed import FrameSchema, canonical_category, type_frame
-    from retrain.interface import TaskKind
     from retrain.model_scoring import Output, load_scorer
 
     label = schema.roles["label"]
@@ -524,7 +517,7 @@ def _scored(
             numeric=schema.numeric,
             categorical=schema.categorical,
             label=label,
-            label_numeric=task is Task.REGRESSION,
+            label_numeric=task is TaskKind.REGRESSION,
         ),
     )
     columns = [*schema.features]
@@ -533,7 +526,7 @@ def _scored(
         columns.append(label)
     has_prediction = prediction in out.columns
     has_score = score is not None and score in out.columns
-    binary = task is Task.BINARY
+    binary = task is TaskKind.BINARY
     if not has_prediction or (binary and score is not None and not has_score):
         scorer = load_scorer(scorer_uri, TaskKind(task.value), positive)
         predicted = np.asarray(scorer.predict(out.loc[:, list(schema.features)]))
@@ -546,7 +539,7 @@ def _scored(
                 [canonical_category(v) == positive for v in predicted], dtype=np.float64
             )
             has_score = False
-        elif task is Task.REGRESSION:
+        elif task is TaskKind.REGRESSION:
             out["prediction"] = predicted.astype(np.float64)
         else:
             out["prediction"] = [canonical_category(v) for v in predicted]
@@ -774,7 +767,7 @@ def onboard(
     if task is None:
         raise OnboardError(
             f"{version_uri}: cannot tell its task from the model: give --task "
-            f"({', '.join(t.value for t in Task)})"
+            f"({', '.join(t.value for t in TaskKind)})"
         )
     sample = read_frame(request.sample, "sample") if request.sample else None
     encoded = encoded_columns(estimator) if estimator is not None else set()
@@ -793,14 +786,14 @@ def onboard(
         check_reference_columns(reference_frame, schema, str(reference_source))
     positive = (
         _positive(request, estimator, reference_frame, schema.roles["label"])
-        if task is Task.BINARY
+        if task is TaskKind.BINARY
         else None
     )
 
     snapshot: DataRef | None = None
     scored: pd.DataFrame | None = None
     columns: list[str] = []
-    has_score = task is Task.BINARY
+    has_score = task is TaskKind.BINARY
     if reference_frame is not None:
         scored, columns, has_score = _scored(reference_frame, schema, task, positive, version_uri)
         if schema.roles["label"] not in scored.columns:
@@ -813,7 +806,7 @@ def onboard(
             "service.api_token is not set: the HTTP API refuses pushed labels and "
             "predictions until it is"
         )
-    if task is Task.BINARY and not has_score:
+    if task is TaskKind.BINARY and not has_score:
         notes.append(f"{version_uri} gives labels only: no score column, no estimated performance")
     table = model_table(request, task, schema, alias, positive, estimator, has_score, now)
     header = [
@@ -859,7 +852,7 @@ def _reference_kind(request: OnboardRequest) -> str:
 
 def model_table(
     request: OnboardRequest,
-    task: Task,
+    task: TaskKind,
     schema: _Schema,
     alias: str,
     positive: str | None,
@@ -955,7 +948,7 @@ def request_of(name: str, options: Mapping[str, object]) -> OnboardRequest:
     return OnboardRequest(
         name=name,
         model_uri=text("model_uri") or f"models:/{name}@champion",
-        task=Task(task) if task else None,
+        task=TaskKind(task) if task else None,
         sample=Path(str(options["sample"])) if options.get("sample") else None,
         reference=text("reference"),
         reference_start=_when(options.get("reference_start"), "--reference-start"),

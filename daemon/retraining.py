@@ -45,32 +45,25 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
+from checks.interface import Status, TaskKind
 from daemon.alerts.finding import Finding
 from daemon.alerts.policy import apply_findings
-from daemon.config import ExecutorKind, ModelSettings, Settings, Severity, Task
+from daemon.config import ExecutorKind, ModelSettings, Settings, Severity
 from daemon.frames import typed_training
 from daemon.private import private_dir, private_file
 from daemon.store import features
 from daemon.store.engine import transaction
-from daemon.store.tables import (
-    CheckRun,
-    CheckStatus,
-    JobState,
-    Model,
-    Prediction,
-    RetrainJob,
-)
+from daemon.store.tables import CheckRun, Model, Prediction, RetrainJob
 from retrain.interface import (
     DataRef,
     Executor,
+    JobState,
     JobStatus,
     Resources,
     RetrainOutcome,
     RetrainSpec,
-    TaskKind,
     TrainerKind,
 )
-from retrain.interface import JobState as ExecState
 from retrain.policy import Decision, PolicyInput, Trigger, decide
 
 if TYPE_CHECKING:
@@ -273,7 +266,7 @@ def recent_labelled(
     for c in schema.categorical:
         data[c] = [r.categorical_features.get(c) for r in rows]
     stored = [r.label for r in rows]
-    if model.task is Task.BINARY:
+    if model.task is TaskKind.BINARY:
         # A binary label is stored as the number it spells; rows stored before the one
         # typing say "1.0" where new ones say "1": both are read as one class.
         from checks.typed import text_category
@@ -400,8 +393,8 @@ def _streaks(
         query = query.where(CheckRun.ran_at > since)
     by_kind: dict[str, list[bool]] = {}
     for kind, status in session.execute(query):
-        if status in (CheckStatus.OK, CheckStatus.ALERT):
-            by_kind.setdefault(kind, []).append(status == CheckStatus.ALERT)
+        if status in (Status.OK, Status.ALERT):
+            by_kind.setdefault(kind, []).append(status == Status.ALERT)
     return max(by_kind.values(), key=failing_streak, default=[])
 
 
@@ -597,7 +590,7 @@ def _submit_if_due(
         with transaction(ctx.sessions) as session:
             job = session.scalars(select(RetrainJob).where(RetrainJob.job_uid == job_uid)).one()
             status = JobStatus(
-                state=ExecState.FAILED, error=f"submit failed: {type(exc).__name__}: {exc}"
+                state=JobState.FAILED, error=f"submit failed: {type(exc).__name__}: {exc}"
             )
             finding = _finish(session, ctx.settings, job, model.name, status, now)
         assert finding is not None  # a FAILED status always makes one
@@ -636,7 +629,7 @@ def _finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
         "state": status.state.value,
         "snapshot_sha256": job.snapshot_sha256,
     }
-    if status.state is ExecState.SUCCEEDED and outcome is not None:
+    if status.state is JobState.SUCCEEDED and outcome is not None:
         details.update(
             version=outcome.registered_version,
             champion_version=outcome.champion_version,
@@ -755,7 +748,7 @@ def _poll(executors: _Executors, job: RetrainJob) -> JobStatus | None:
             return None
         else:
             return JobStatus(
-                state=ExecState.FAILED,
+                state=JobState.FAILED,
                 error="never reached its executor (the daemon stopped while submitting it)",
             )
     try:
@@ -767,7 +760,7 @@ def _poll(executors: _Executors, job: RetrainJob) -> JobStatus | None:
             log.warning("retrain job %s: cannot poll: %s", job.job_uid, error)
             return None
         return JobStatus(
-            state=ExecState.FAILED,
+            state=JobState.FAILED,
             error=f"still unreachable at its deadline {deadline.isoformat()}: {error}",
         )
 
@@ -802,7 +795,7 @@ def _pinned_against(
 ) -> Pin | None:
     """The pin a job's promotion runs into: it was submitted before a rollback pinned it."""
     outcome = status.outcome
-    if status.state is not ExecState.SUCCEEDED or outcome is None or not outcome.promoted:
+    if status.state is not JobState.SUCCEEDED or outcome is None or not outcome.promoted:
         return None
     pin = active_pin(session.get_one(Model, job.model_id), now)
     if pin is None or pin.version == outcome.registered_version:
@@ -832,13 +825,13 @@ def _undo_promotion(settings: Settings, model: str, pin: Pin, status: JobStatus)
 def _record(
     session: Session, job: RetrainJob, model: str, status: JobStatus, now: datetime
 ) -> Finding | None:
-    if status.state is ExecState.RUNNING and job.state == JobState.QUEUED:
+    if status.state is JobState.RUNNING and job.state == JobState.QUEUED:
         job.state = JobState.RUNNING
         job.started_at = now
         return None
     if not status.state.finished:
         return None
-    job.state = JobState(status.state.value)
+    job.state = status.state
     job.started_at = job.started_at or now
     job.finished_at = now
     job.log_tail = (status.log_tail or "")[-LOG_TAIL_CHARS:] or None
@@ -850,7 +843,7 @@ def _record(
         job.promoted = outcome.promoted
         if outcome.traceback and not job.log_tail:
             job.log_tail = outcome.traceback[-LOG_TAIL_CHARS:]
-    if status.state is ExecState.SUCCEEDED and outcome is not None and outcome.promoted:
+    if status.state is JobState.SUCCEEDED and outcome is not None and outcome.promoted:
         row = session.get_one(Model, job.model_id)
         row.current_version = outcome.registered_version
         row.reference_uri = outcome.reference_uri
@@ -936,7 +929,7 @@ def register_initial_version(
     outcome = execute(spec)
     with transaction(ctx.sessions) as session:
         row = model_row(session, model, now)
-        state = JobState(outcome.state.value)
+        state = outcome.state
         session.add(
             RetrainJob(
                 job_uid=job_uid,

@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from checks.interface import TaskKind
 from checks.performance import LOWER_IS_BETTER, NEEDS_SCORE, Metric, default_metric
-from checks.performance import TaskKind as CheckTask
 from checks.typed import canonical_category
-from retrain.interface import RetrainSpec, TaskKind, TrainerError
+from retrain.interface import RetrainSpec, TrainerError
 from retrain.model_scoring import Output
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def spec_metric(spec: RetrainSpec) -> Metric:
     """The spec's metric; for a spec from before it carried one, the task's default."""
     if spec.metric is not None:
         return spec.metric
-    return default_metric(CheckTask(spec.task.value), has_score=True)
+    return default_metric(spec.task, has_score=True)
 
 
 def higher_is_better(metric: Metric) -> bool:

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from checks.interface import TaskKind
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -52,12 +54,6 @@ class RegistryError(RetrainError):
     """MLflow refused to log, register or move an alias."""
 
 
-class TaskKind(enum.StrEnum):
-    BINARY = "binary_classification"
-    MULTICLASS = "multiclass_classification"
-    REGRESSION = "regression"
-
-
 class TrainerKind(enum.StrEnum):
     SKLEARN = "sklearn"
     TORCH = "torch"
@@ -65,7 +61,7 @@ class TrainerKind(enum.StrEnum):
 
 
 class JobState(enum.StrEnum):
-    """Same values as the store's `JobState`, so the daemon maps them by value."""
+    """Where a retrain job stands; the store keeps these values."""
 
     QUEUED = "queued"
     RUNNING = "running"

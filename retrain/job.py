@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from checks.interface import TaskKind
 from checks.typed import FrameSchema, type_frame
 from retrain import registry
 from retrain.devices import current_device
@@ -39,7 +40,6 @@ from retrain.interface import (
     RetrainError,
     RetrainOutcome,
     RetrainSpec,
-    TaskKind,
     TrainedModel,
 )
 from retrain.model_scoring import OUTPUT_KEY, load_scorer, serving_output

@@ -26,8 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from checks.interface import TaskKind
 from checks.typed import canonical_category
-from retrain.interface import RetrainError, TaskKind
+from retrain.interface import RetrainError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from checks.interface import Status
 from checks.thresholds import ThresholdMode
 from daemon.alerts.finding import MONITORING, RETRAIN
 from daemon.config import ModelSettings, Schedule, Settings
@@ -28,11 +29,9 @@ from daemon.store.tables import (
     AlertState,
     CheckMetric,
     CheckRun,
-    CheckStatus,
     FrameworkFinding,
     IngestCount,
     JobRun,
-    JobState,
     Model,
     Notification,
     NotificationState,
@@ -40,6 +39,7 @@ from daemon.store.tables import (
     Report,
     RetrainJob,
 )
+from retrain.interface import JobState
 
 # Check kinds as the checks write them (checks.interface.CheckKind values).
 DRIFT = "drift"
@@ -482,9 +482,9 @@ def _counts(runs: Sequence[_Run]) -> dict[str, KindCounts]:
     for run in runs:
         t = tally[run.kind]
         t[0] += 1
-        t[1] += run.status == CheckStatus.ALERT
-        t[2] += run.status == CheckStatus.INSUFFICIENT_DATA
-        t[3] += run.status == CheckStatus.ERROR
+        t[1] += run.status == Status.ALERT
+        t[2] += run.status == Status.INSUFFICIENT_DATA
+        t[3] += run.status == Status.ERROR
     return {
         k: KindCounts(runs=v[0], alert=v[1], insufficient=v[2], error=v[3])
         for k, v in sorted(tally.items())
@@ -509,7 +509,7 @@ def _drift(
     threshold: float | None = None
     per_column: dict[str, list[_Metric]] = defaultdict(list)
     for run in runs:
-        if run.status not in (CheckStatus.OK, CheckStatus.ALERT):
+        if run.status not in (Status.OK, Status.ALERT):
             continue
         share = _run_drift_share(run)
         if share is not None:
@@ -571,12 +571,12 @@ def _performance(
     threshold: float | None = None
     basis: str | None = None
     for run in (*realized, *estimated):
-        if run.status in (CheckStatus.INSUFFICIENT_DATA, CheckStatus.ERROR):
+        if run.status in (Status.INSUFFICIENT_DATA, Status.ERROR):
             reason = run.summary.get("reason")
             note = f"{run.kind.replace('_', ' ')}: {reason}" if reason else note
-        if run.status not in (CheckStatus.OK, CheckStatus.ALERT):
+        if run.status not in (Status.OK, Status.ALERT):
             continue
-        alert_runs += run.status == CheckStatus.ALERT
+        alert_runs += run.status == Status.ALERT
         primary = _primary(run)
         if primary is None or primary.value is None:
             continue
@@ -603,7 +603,7 @@ def _performance(
 
 def _quality(runs: Sequence[_Run]) -> tuple[QualityIssue, ...]:
     """Columns that failed a quality measure (only alerting quality metrics are loaded)."""
-    checked = sum(1 for r in runs if r.status in (CheckStatus.OK, CheckStatus.ALERT))
+    checked = sum(1 for r in runs if r.status in (Status.OK, Status.ALERT))
     grouped: dict[tuple[str, str], list[_Metric]] = defaultdict(list)
     for run in runs:
         for m in run.metrics:

@@ -19,8 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from checks.interface import TaskKind
 from checks.typed import canonical_category, text_category, text_number
-from daemon.config import ModelSettings, Task
+from daemon.config import ModelSettings
 from daemon.sampling.files import FileChunk
 from daemon.sampling.sql import SqlChunk
 from daemon.sampling.validation import Reason, Reject, excerpt, text_problem
@@ -32,14 +33,14 @@ class LabelBatch:
     rejects: tuple[Reject, ...]
 
 
-def _label_text(value: object, task: Task, text_cells: bool) -> str | None:
+def _label_text(value: object, task: TaskKind, text_cells: bool) -> str | None:
     """The label as stored; None when it is missing (NaN, an empty CSV cell)."""
     if isinstance(value, str) and text_cells:
         spelled = text_category(value)
         if spelled is None:
             return None
         value = spelled
-    if task is Task.REGRESSION:
+    if task is TaskKind.REGRESSION:
         if isinstance(value, str):
             number = text_number(value)
             if number is None:
@@ -53,7 +54,7 @@ def _label_text(value: object, task: Task, text_cells: bool) -> str | None:
         return repr(number)
     if not isinstance(value, str | bool | int | float | Decimal):
         raise ValueError(f"expected a class name, got {type(value).__name__}")
-    if task is Task.BINARY:
+    if task is TaskKind.BINARY:
         # The checks read a binary label as 0/1: it must be a boolean or a number.
         number = text_number(value) if isinstance(value, str) else float(value)
         if number is None:

@@ -36,9 +36,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from checks.interface import TaskKind
 from checks.operations import NO_ERROR_TEXT, is_error
 from checks.typed import canonical_category, text_category, text_number
-from daemon.config import ModelSettings, Task
+from daemon.config import ModelSettings
 
 MODEL_VERSION = "__model_version__"
 RAW_EXCERPT = 2000
@@ -159,7 +160,7 @@ class RowValidator:
         self.max_len = schema.max_string_length
         self.numeric = schema.numeric
         self.categorical = schema.categorical
-        self.numeric_prediction = model.task is not Task.MULTICLASS
+        self.numeric_prediction = model.task is not TaskKind.MULTICLASS
         # source column -> canonical column
         required = {
             schema.id: "prediction_id",

@@ -30,6 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from checks.interface import Status
+from retrain.interface import JobState
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -67,13 +70,6 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, object]: JSON()}  # noqa: RUF012
 
 
-class CheckStatus(enum.StrEnum):
-    OK = "ok"
-    ALERT = "alert"
-    INSUFFICIENT_DATA = "insufficient_data"
-    ERROR = "error"
-
-
 class AlertState(enum.StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
@@ -85,15 +81,6 @@ class NotificationState(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
     DEAD = "dead"
-
-
-class JobState(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    CANCELLED = "cancelled"
 
 
 def _enum(cls: type[enum.StrEnum]) -> String:
@@ -237,7 +224,7 @@ class CheckRun(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[CheckStatus] = mapped_column(_enum(CheckStatus))
+    status: Mapped[Status] = mapped_column(_enum(Status))
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
     ran_at: Mapped[datetime]

@@ -33,8 +33,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, select
 
+from checks.interface import TaskKind
 from checks.typed import text_number
-from daemon.config import ModelSettings, Task
+from daemon.config import ModelSettings
 from daemon.frames import typed_check
 from daemon.jobs import JobContext
 from daemon.store import features
@@ -322,7 +323,7 @@ def _table(
     else:
         micros = pc.round(pc.multiply(ts, 1e6))
         stamps = pc.cast(pc.cast(micros, pa.int64()), utc)
-    numeric_target = model.task is not Task.MULTICLASS
+    numeric_target = model.task is not TaskKind.MULTICLASS
     arrays: dict[str, pa.Array | pa.ChunkedArray] = {
         "prediction_id": got.field("prediction_id"),
         "timestamp": stamps,

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from checks.interface import TaskKind
 from retrain.evaluate import labels, positive_label
-from retrain.interface import Param, RetrainSpec, TaskKind, TrainedModel, TrainerError
+from retrain.interface import Param, RetrainSpec, TrainedModel, TrainerError
 from retrain.trainers.scorer import EstimatorScorer
 
 if TYPE_CHECKING:

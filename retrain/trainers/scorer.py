@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from checks.interface import TaskKind
 from retrain import model_scoring
-from retrain.interface import TaskKind, TrainerError
+from retrain.interface import TrainerError
 
 if TYPE_CHECKING:
     import numpy as np

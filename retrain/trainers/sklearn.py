@@ -6,8 +6,9 @@ import importlib
 import inspect
 from typing import TYPE_CHECKING
 
+from checks.interface import TaskKind
 from retrain.evaluate import labels, positive_label
-from retrain.interface import Param, RetrainSpec, TaskKind, TrainedModel, TrainerError
+from retrain.interface import Param, RetrainSpec, TrainedModel, TrainerError
 from retrain.trainers.scorer import EstimatorScorer
 from retrain.versions import framework_versions
 

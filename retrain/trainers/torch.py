@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from checks.interface import TaskKind
 from checks.typed import canonical_category
 from retrain.evaluate import labels, positive_label
-from retrain.interface import Param, RetrainSpec, TaskKind, TrainedModel, TrainerError
+from retrain.interface import Param, RetrainSpec, TrainedModel, TrainerError
 from retrain.versions import framework_versions
 
 if TYPE_CHECKING:

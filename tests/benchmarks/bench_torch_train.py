@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from retrain.interface import DataRef, RetrainSpec, TaskKind, TrainerKind
+from checks.interface import TaskKind
+from retrain.interface import DataRef, RetrainSpec, TrainerKind
 from retrain.trainers.sklearn import SklearnTrainer
 from retrain.trainers.torch import TorchTrainer
 

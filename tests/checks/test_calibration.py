@@ -40,14 +40,13 @@ from checks.drift import (
     _Column,
     _score,
 )
-from checks.interface import CheckKind, Status
+from checks.interface import CheckKind, Status, TaskKind
 from checks.performance import (
     DecaySpec,
     EstimatedPerformanceCheck,
     EstimationSpec,
     Metric,
     PerformanceCheck,
-    TaskKind,
 )
 from checks.reference import build_reference
 from checks.thresholds import BandMode, Persistence, ThresholdMode

@@ -16,7 +16,7 @@ from sklearn.metrics import (
 )
 
 from checks.drift import ColumnKind, ColumnSpec, DriftCheck, DriftConfigError, DriftSpec, Method
-from checks.interface import CheckResult, Status
+from checks.interface import CheckResult, Status, TaskKind
 from checks.operations import OperationsCheck, OperationsSpec
 from checks.performance import (
     DecaySpec,
@@ -24,7 +24,6 @@ from checks.performance import (
     EstimationSpec,
     Metric,
     PerformanceCheck,
-    TaskKind,
     decay,
     metric_values,
     realized,

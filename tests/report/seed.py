@@ -17,23 +17,23 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks.interface import Status
 from daemon.report.weeks import Week
 from daemon.store.tables import (
     Alert,
     AlertState,
     CheckMetric,
     CheckRun,
-    CheckStatus,
     FrameworkFinding,
     IngestCount,
     JobRun,
-    JobState,
     Model,
     Notification,
     NotificationState,
     RejectedRow,
     RetrainJob,
 )
+from retrain.interface import JobState
 
 XSS = "<script>alert(1)</script>"
 FEATURES = ("tenure_months", "monthly_charges", "support_calls", "usage_gb", "plan", "region")
@@ -93,7 +93,7 @@ def seed_week(
                 mid,
                 end,
                 "drift",
-                CheckStatus.ALERT if drifted_cols else CheckStatus.OK,
+                Status.ALERT if drifted_cols else Status.OK,
                 {
                     "drifted_columns": drifted_cols,
                     "share": share,
@@ -130,7 +130,7 @@ def seed_week(
                 mid,
                 end,
                 "quality",
-                CheckStatus.ALERT if missing > 0.06 else CheckStatus.OK,
+                Status.ALERT if missing > 0.06 else Status.OK,
                 {"problems": []},
             )
             for f in features:
@@ -149,7 +149,7 @@ def seed_week(
                 mid,
                 end,
                 "estimated_performance",
-                CheckStatus.ALERT if auc < 0.779 else CheckStatus.OK,
+                Status.ALERT if auc < 0.779 else Status.OK,
                 {"metric": "roc_auc", "estimated": auc, "baseline": 0.82},
             )
             rows.metric(rid, "roc_auc", "estimated", auc, 0.779, auc < 0.779, "baseline 0.8200")
@@ -160,7 +160,7 @@ def seed_week(
                     mid,
                     end,
                     "performance",
-                    CheckStatus.ALERT if real < 0.779 else CheckStatus.OK,
+                    Status.ALERT if real < 0.779 else Status.OK,
                     {"metric": "roc_auc", "value": real, "baseline": 0.82, "labelled": 900},
                 )
                 rows.metric(rid, "roc_auc", "value", real, 0.779, real < 0.779, "baseline 0.8200")
@@ -168,7 +168,7 @@ def seed_week(
             # operations
             p95 = 40 + 10 * math.sin(step / 12) + rng.random() * 5
             err = 0.004 + rng.random() * 0.002
-            rid = rows.run(mid, end, "operations", CheckStatus.OK, {"latency.p95_ms": p95})
+            rid = rows.run(mid, end, "operations", Status.OK, {"latency.p95_ms": p95})
             rows.metric(rid, "latency", "p50_ms", p95 / 2)
             rows.metric(rid, "latency", "p95_ms", p95, 250, False)
             rows.metric(rid, "errors", "error_rate", err, 0.05, False)
@@ -191,7 +191,7 @@ class _Rows:
         model_id: int,
         end: datetime,
         kind: str,
-        status: CheckStatus,
+        status: Status,
         summary: dict[str, object],
         evidence: str | None = None,
     ) -> int:

@@ -22,7 +22,8 @@ import pandas as pd
 import pytest
 import redis
 
-from retrain.interface import DataRef, RetrainSpec, TaskKind, TrainerKind
+from checks.interface import TaskKind
+from retrain.interface import DataRef, RetrainSpec, TrainerKind
 from retrain.snapshot import write_snapshot
 from tests.retrain import data
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks.interface import Status
 from daemon.config import Settings, parse_config
 from daemon.jobs import JobContext
 from daemon.retraining import (
@@ -21,7 +22,8 @@ from daemon.retraining import (
 )
 from daemon.store.engine import transaction
 from daemon.store.features import stored_row
-from daemon.store.tables import CheckRun, CheckStatus, JobState, Model, Prediction, RetrainJob
+from daemon.store.tables import CheckRun, Model, Prediction, RetrainJob
+from retrain.interface import JobState
 from tests.retrain import data
 from tests.retrain.conftest import decayed_data
 
@@ -80,7 +82,7 @@ def seed_production(
                 CheckRun(
                     model_id=model.id,
                     kind="performance",
-                    status=CheckStatus.ALERT,
+                    status=Status.ALERT,
                     window_start=end - timedelta(days=1),
                     window_end=end,
                     ran_at=end,

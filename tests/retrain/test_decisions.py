@@ -252,7 +252,7 @@ def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
 
 
 def add_failing(session: Session, end: object, n: int) -> None:
-    from daemon.store.tables import CheckStatus
+    from checks.interface import Status
 
     model_id = session.scalars(select(Model.id)).one()
     for i in range(n):
@@ -261,7 +261,7 @@ def add_failing(session: Session, end: object, n: int) -> None:
             CheckRun(
                 model_id=model_id,
                 kind="performance",
-                status=CheckStatus.ALERT,
+                status=Status.ALERT,
                 window_start=ran - timedelta(days=1),
                 window_end=ran,
                 ran_at=ran,
@@ -411,9 +411,7 @@ def test_a_job_begun_before_the_pin_cannot_promote_over_it(
     from datetime import UTC, datetime
 
     from daemon.retraining import poll_jobs
-    from daemon.store.tables import JobState
-    from retrain.interface import JobState as ExecState
-    from retrain.interface import JobStatus, RetrainOutcome
+    from retrain.interface import JobState, JobStatus, RetrainOutcome
 
     ctx = JobContext(
         settings=settings_for(tmp_path, mlflow_uri), engine=engine, sessions=session_factory
@@ -451,10 +449,10 @@ def test_a_job_begun_before_the_pin_cannot_promote_over_it(
             )
         )
     status = JobStatus(
-        state=ExecState.SUCCEEDED,
+        state=JobState.SUCCEEDED,
         outcome=RetrainOutcome(
             job_id="job-3",
-            state=ExecState.SUCCEEDED,
+            state=JobState.SUCCEEDED,
             registered_version="3",
             promoted=True,
             champion_version="2",

@@ -33,9 +33,9 @@ from daemon.retraining import (
     wait_for_jobs,
 )
 from daemon.store.engine import transaction
-from daemon.store.tables import Alert, AlertState, JobState, Model, RetrainJob
+from daemon.store.tables import Alert, AlertState, Model, RetrainJob
 from retrain.executors.local import LocalExecutor
-from retrain.interface import RetrainSpec
+from retrain.interface import JobState, RetrainSpec
 from tests.retrain import data
 from tests.retrain.conftest import BACKEND_DB, BROKER_DB, REDIS_HOST, REDIS_PORT, require_redis
 from tests.retrain.test_daemon import START, seed_production

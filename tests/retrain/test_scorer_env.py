@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from checks.interface import TaskKind
 from retrain.executors.local import LocalExecutor
-from retrain.interface import JobState, RetrainSpec, TaskKind, TrainerError, TrainerKind
+from retrain.interface import JobState, RetrainSpec, TrainerError, TrainerKind
 from retrain.trainers.entrypoint import EntrypointTrainer
 from retrain.trainers.scorer import EstimatorScorer
 from retrain.trainers.sklearn import SklearnTrainer

@@ -21,10 +21,11 @@ from sklearn.metrics import f1_score, mean_absolute_error, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from checks.interface import TaskKind
 from checks.performance import Metric
 from checks.typed import FrameSchema, type_frame
 from retrain import registry
-from retrain.interface import JobState, RetrainSpec, TaskKind, TrainerKind
+from retrain.interface import JobState, RetrainSpec, TrainerKind
 from retrain.job import execute
 from retrain.model_scoring import Output, load_scorer
 from retrain.snapshot import write_snapshot

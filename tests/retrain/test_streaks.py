@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks.interface import Status
 from daemon.retraining import _streaks
 from daemon.store.engine import transaction
-from daemon.store.tables import CheckRun, CheckStatus, Model
+from daemon.store.tables import CheckRun, Model
 from retrain.policy import failing_streak
 
 T0 = datetime(2026, 5, 4, tzinfo=UTC)
@@ -24,10 +25,10 @@ def test_only_drift_and_performance_streaks_call_for_a_retrain(
         for day in range(5):
             end = T0 + timedelta(days=day + 1)
             for kind, status in (
-                ("operations", CheckStatus.ALERT),
-                ("quality", CheckStatus.ALERT),
-                ("drift", CheckStatus.OK if day < 3 else CheckStatus.ALERT),
-                ("performance", CheckStatus.INSUFFICIENT_DATA),
+                ("operations", Status.ALERT),
+                ("quality", Status.ALERT),
+                ("drift", Status.OK if day < 3 else Status.ALERT),
+                ("performance", Status.INSUFFICIENT_DATA),
             ):
                 session.add(
                     CheckRun(

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from checks.interface import TaskKind
 from retrain.executors.celery import CeleryExecutor
 from retrain.executors.local import LocalExecutor
-from retrain.interface import JobState, JobStatus, RetrainSpec, TaskKind, TrainerKind
+from retrain.interface import JobState, JobStatus, RetrainSpec, TrainerKind
 from retrain.job import execute, trainer_frame
 from retrain.snapshot import write_snapshot
 from retrain.trainers.torch import TorchScorer, TorchTrainer

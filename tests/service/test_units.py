@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks.interface import Status
 from daemon.cli import main
 from daemon.health import Snapshot, healthz
 from daemon.metrics import exposition, make_registry
@@ -28,7 +29,6 @@ from daemon.store.tables import (
     AlertState,
     CheckMetric,
     CheckRun,
-    CheckStatus,
     IngestCount,
     JobRun,
     Model,
@@ -263,7 +263,7 @@ def _fill(sessions: sessionmaker[Session]) -> None:
         old = CheckRun(
             model_id=model.id,
             kind="drift",
-            status=CheckStatus.OK,
+            status=Status.OK,
             window_start=NOW - timedelta(days=2),
             window_end=NOW - timedelta(days=1),
             ran_at=NOW - timedelta(days=1),
@@ -274,7 +274,7 @@ def _fill(sessions: sessionmaker[Session]) -> None:
         new = CheckRun(
             model_id=model.id,
             kind="drift",
-            status=CheckStatus.ALERT,
+            status=Status.ALERT,
             window_start=NOW - timedelta(days=1),
             window_end=NOW,
             ran_at=NOW,
@@ -285,7 +285,7 @@ def _fill(sessions: sessionmaker[Session]) -> None:
         perf = CheckRun(
             model_id=model.id,
             kind="performance",
-            status=CheckStatus.OK,
+            status=Status.OK,
             window_start=NOW - timedelta(days=1),
             window_end=NOW,
             ran_at=NOW,
