@@ -1,6 +1,7 @@
 """Drift speed: ours against Evidently's Report on the same data, and 1,000,000 rows.
 
-Run on demand: .venv/bin/python tests/benchmarks/bench_drift.py
+Run on demand: .venv/bin/python tests/benchmarks/bench_drift.py [rows] [big_rows]
+(defaults 100,000 and 1,000,000; the smoke test runs it tiny).
 Prints the timings, the Evidently / ours ratio (target >= 30x on 100k x 25,
 verdicts identical with Evidently's thresholds), the calibrated mode's
 per-window time beside Evidently's rules (target: within 1.2x) and its
@@ -125,12 +126,14 @@ def both_modes(ref: pd.DataFrame, cur: pd.DataFrame, target: str) -> None:
 def main() -> None:
     import evidently  # noqa: F401  (import time is not part of the comparison)
 
-    ref, cur = frame(100_000, 1, False), frame(100_000, 2, True)
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    big = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
+    ref, cur = frame(rows, 1, False), frame(rows, 2, True)
     ev_time, ev_verdicts = run_evidently(ref, cur)
     prep, run, verdicts = ours(ref, cur)
     _, run2, _ = ours(ref, cur)
     best = min(run, run2)
-    print("100,000 x 25 (20 numeric, 5 categorical), reference and current")
+    print(f"{rows:,} x 25 (20 numeric, 5 categorical), reference and current")
     print(f"  evidently Report:          {ev_time:8.3f} s")
     print(f"  ours, reference stats:     {prep:8.3f} s (once per model version)")
     print(f"  ours, per window:          {best:8.3f} s")
@@ -140,8 +143,8 @@ def main() -> None:
     print(f"  verdicts identical:        {same} ({sum(verdicts.values())} drifted columns)")
     both_modes(ref, cur, "")
 
-    ref, cur = frame(1_000_000, 3, False), frame(1_000_000, 4, True)
-    print("1,000,000 x 25, reference and current")
+    ref, cur = frame(big, 3, False), frame(big, 4, True)
+    print(f"{big:,} x 25, reference and current")
     both_modes(ref, cur, ", target <= 1.5 s")
     if not same:
         sys.exit(1)

@@ -1,4 +1,8 @@
-"""The benchmarks still run against the code (tiny sizes, nothing timed)."""
+"""Every benchmark script still runs against the code: tiny sizes, nothing timed.
+
+The cases are found by discovery: each `bench_*.py` in this folder must have a
+case below, so a new benchmark cannot land without being run by `make test`.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +14,39 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+# script -> (tiny arguments, a line its output must hold)
+SMOKE: dict[str, tuple[list[str], str]] = {
+    "bench_window.py": (["3000", "4000"], "window of 4,000 rows"),
+    "bench_ingest.py": (["3000", "1"], "ratio SQLite ingest / bare insert"),
+    "bench_http.py": (["2", "300", "1"], "ratio waitress / ThreadingHTTPServer"),
+    "bench_false_alarms.py": (
+        ["--windows", "20", "--quick", "--population", "binary"],
+        "binary: reference 20,000 rows",
+    ),
+    "bench_drift.py": (["5000", "20000"], "calibrated / Evidently's"),
+    "bench_fleet.py": (["3"], "check cycle:"),
+    "bench_frameworks.py": ([], "scan of 400 packages from cache"),
+    "bench_report.py": (["--models", "2"], "build_report"),
+    "bench_soak.py": (["--days", "2", "--drift-day", "1", "--skip-idle"], "Python objects"),
+    "bench_torch_train.py": (["--rows", "2000", "--epochs", "1"], "ratio torch epoch-loop"),
+}
 
 
-@pytest.mark.parametrize(
-    ("script", "args", "expect"),
-    [
-        ("bench_window.py", ["3000", "4000"], "window of 4,000 rows"),
-        ("bench_ingest.py", ["3000", "1"], "ratio SQLite ingest / bare insert"),
-        ("bench_http.py", ["2", "300", "1"], "ratio waitress / ThreadingHTTPServer"),
-        (
-            "bench_false_alarms.py",
-            ["--windows", "20", "--quick", "--population", "binary"],
-            "binary: reference 20,000 rows",
-        ),
-    ],
-)
-def test_benchmark_runs(script: str, args: list[str], expect: str) -> None:
+def test_every_benchmark_has_a_smoke_case() -> None:
+    scripts = {path.name for path in HERE.glob("bench_*.py")}
+    assert scripts == set(SMOKE), (
+        f"without a smoke case: {sorted(scripts - set(SMOKE))}; "
+        f"cases for no script: {sorted(set(SMOKE) - scripts)}"
+    )
+
+
+@pytest.mark.parametrize("script", sorted(SMOKE))
+def test_benchmark_runs(script: str) -> None:
+    args, expect = SMOKE[script]
     out = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "benchmarks" / script), *args],
+        [sys.executable, str(HERE / script), *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -35,4 +54,4 @@ def test_benchmark_runs(script: str, args: list[str], expect: str) -> None:
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert expect in out.stdout
+    assert expect in out.stdout, out.stdout[-3000:]
