@@ -11,9 +11,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import pandas as pd
+if TYPE_CHECKING:
+    # Only the Check protocol names a DataFrame: the vocabulary here stays light
+    # enough for the config and the store to import at start-up.
+    import pandas as pd
 
 # Reserved window columns, besides the features (see daemon/store/windows.py).
 PREDICTION_ID = "prediction_id"
