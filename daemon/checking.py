@@ -126,18 +126,6 @@ def drift_method(method: DriftMethod) -> Method | None:
             assert_never(method)
 
 
-def task_kind(task: TaskKind) -> TaskKind:
-    match task:
-        case TaskKind.BINARY:
-            return TaskKind.BINARY
-        case TaskKind.MULTICLASS:
-            return TaskKind.MULTICLASS
-        case TaskKind.REGRESSION:
-            return TaskKind.REGRESSION
-        case _:
-            assert_never(task)
-
-
 def _output_columns(model: ModelSettings) -> list[tuple[str, ColumnKind]]:
     """Prediction, score and label drift: numeric unless the task's classes are strings."""
     kind = ColumnKind.CATEGORICAL if model.task is TaskKind.MULTICLASS else ColumnKind.NUMERIC
@@ -216,7 +204,7 @@ def quality_spec(model: ModelSettings) -> QualitySpec:
 
 def decay_spec(model: ModelSettings, *, seed: int = 0) -> DecaySpec:
     p = model.checks.performance
-    task = task_kind(model.task)
+    task = model.task
     metric = (
         parse_metric(p.metric, task)
         if p.metric
@@ -855,7 +843,7 @@ def store_runs(
         row = CheckRun(
             model_id=mid,
             kind=kind.value,
-            status=Status(r.status.value),
+            status=r.status,
             window_start=start,
             window_end=end,
             ran_at=end,

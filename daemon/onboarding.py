@@ -505,7 +505,6 @@ def _scored(
     """
     import numpy as np
 
-    from checks.interface import TaskKind
     from checks.typed import FrameSchema, canonical_category, type_frame
     from retrain.model_scoring import Output, load_scorer
 
