@@ -12,7 +12,6 @@ import random
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -24,7 +23,6 @@ from daemon.store import migrate
 from daemon.store.engine import make_engine, session_factory
 from daemon.store.tables import AdvisoryPackage
 
-DB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pypa-advisory-db"
 TARGET_S = 2.0
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -36,7 +34,9 @@ def main() -> None:
         migrate.upgrade(engine)
         sessions = session_factory(engine)
         start = time.perf_counter()
-        imported = fw.import_advisory_path(sessions, DB)
+        # The full PyPA snapshot when ../shared sits beside the repository, else the
+        # curated subset the package ships: the daemon's own choice.
+        imported = fw.import_advisory_path(sessions, fw.shipped_advisory_source())
         import_s = time.perf_counter() - start
         with sessions() as session:
             named = sorted(set(session.scalars(select(AdvisoryPackage.package))))
