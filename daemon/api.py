@@ -252,10 +252,8 @@ class ApiServer:
         self.ctx = ctx
         self.host = service.http_host if host is None else host
         self._port = service.http_port if port is None else port
-        self.token = token if token is not None else ctx.settings.secret("service.api_token")
-        self.read_token = (
-            read_token if read_token is not None else ctx.settings.secret("service.read_token")
-        )
+        self.token = token if token is not None else service.api_token_secret()
+        self.read_token = read_token if read_token is not None else service.read_token_secret()
         for secret in (self.token, self.read_token):
             if secret is not None and not secret.reveal().strip():
                 raise ValueError(f"an empty token ({secret.origin}) would let anyone in")

@@ -65,7 +65,7 @@ from checks.quality import QualityCheck, QualitySpec
 from checks.reference import ReferenceCache, ReferenceStats, build_reference, frame_digest
 from checks.thresholds import BandMode, ThresholdMode
 from daemon.alerts.finding import MONITORING, Finding
-from daemon.config import DriftMethod, ModelSettings, ReferenceKind, Settings, Severity
+from daemon.config import ModelSettings, ReferenceKind, Settings, Severity
 from daemon.store.tables import CheckMetric, CheckRun, Model
 
 if TYPE_CHECKING:
@@ -93,37 +93,9 @@ class ReferenceUnavailable(CheckError):
 # --------------------------------------------------------------------------- settings -> specs
 
 
-def drift_method(method: DriftMethod) -> Method | None:
-    """Our config's method to the checks' method; AUTO is Evidently's selection (None)."""
-    match method:
-        case DriftMethod.AUTO:
-            return None
-        case DriftMethod.KS:
-            return Method.KS
-        case DriftMethod.WASSERSTEIN:
-            return Method.WASSERSTEIN
-        case DriftMethod.PSI:
-            return Method.PSI
-        case DriftMethod.JENSENSHANNON:
-            return Method.JENSENSHANNON
-        case DriftMethod.CHISQUARE:
-            return Method.CHISQUARE
-        case DriftMethod.Z:
-            return Method.Z
-        case DriftMethod.KL_DIV:
-            return Method.KL_DIV
-        case DriftMethod.HELLINGER:
-            return Method.HELLINGER
-        case DriftMethod.ANDERSON:
-            return Method.ANDERSON
-        case DriftMethod.CRAMER_VON_MISES:
-            return Method.CRAMER_VON_MISES
-        case DriftMethod.MANNW:
-            return Method.MANNW
-        case DriftMethod.ENERGY:
-            return Method.ENERGY
-        case _:
-            assert_never(method)
+def drift_method(method: Method | None) -> Method | None:
+    """The config's method is the checks' own; None ("auto") is Evidently's selection."""
+    return method
 
 
 def _output_columns(model: ModelSettings) -> list[tuple[str, ColumnKind]]:
@@ -155,7 +127,7 @@ def drift_spec(model: ModelSettings) -> DriftSpec:
         *((n, k, False) for n, k in _output_columns(model)),
     ]:
         own = settings.columns.get(_config_name(model, name))
-        if own and own.method is not DriftMethod.AUTO:
+        if own and own.method is not None:
             # Refused at config load when it cannot fit the column.
             method = drift_method(own.method)
         else:

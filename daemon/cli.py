@@ -110,7 +110,7 @@ class Context:
         from daemon.store.engine import make_engine
 
         store = self.settings.store
-        return make_engine(store.url, self.settings.secret("store.password"), store.pool_size)
+        return make_engine(store.url, store.password_secret(), store.pool_size)
 
 
 pass_ctx = click.make_pass_decorator(Context)

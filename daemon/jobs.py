@@ -34,7 +34,7 @@ class JobContext:
     @classmethod
     def from_settings(cls, settings: Settings) -> JobContext:
         store = settings.store
-        engine = make_engine(store.url, settings.secret("store.password"), store.pool_size)
+        engine = make_engine(store.url, store.password_secret(), store.pool_size)
         return cls(settings=settings, engine=engine, sessions=session_factory(engine))
 
     def close(self) -> None:

@@ -980,7 +980,7 @@ def onboard_command(
 
     dry = bool(options.get("dry_run"))
     engine = make_engine(
-        settings.store.url, settings.secret("store.password"), settings.store.pool_size
+        settings.store.url, settings.store.password_secret(), settings.store.pool_size
     )
     try:
         with warnings.catch_warnings():

@@ -35,7 +35,7 @@ def _engine() -> Engine:
     from daemon.store.engine import make_engine
 
     settings = load_config(default_config_path(), needs=Needs.STORE)
-    return make_engine(settings.store.url, settings.secret("store.password"))
+    return make_engine(settings.store.url, settings.store.password_secret())
 
 
 def run_migrations_online() -> None:

@@ -14,11 +14,12 @@ import pytest
 from daemon.config import (
     EX_CONFIG,
     ConfigError,
-    DriftMethod,
+    EmailChannel,
     FileSource,
     Needs,
     Secret,
     SecretNotSet,
+    SlackChannel,
     load_config,
     masked_dump,
     parse_config,
@@ -38,7 +39,7 @@ def test_shipped_config_is_valid_and_documents_the_demo_model() -> None:
     assert settings.mlflow.tracking_uri.startswith("sqlite:")
     model = settings.model("churn")
     assert isinstance(model.source, FileSource)
-    assert model.checks.drift.method is DriftMethod.AUTO
+    assert model.checks.drift.method is None  # auto
     assert settings.alerts.repeat_interval == timedelta(hours=24)
     # Slack and email are configured but disabled until someone sets the secrets.
     assert {c.name: c.enabled for c in settings.alerts.channels} == {
@@ -101,9 +102,11 @@ def test_secrets_come_from_env_or_file_and_never_print(tmp_path: Path) -> None:
         }
     }
     settings = parse_config(data, environ={"HOOK": "https://hooks.example/T0/B0/sekrit"})
-    hook = settings.secret("alerts.channels[0].webhook_url")
+    slack, email = settings.alerts.channels
+    assert isinstance(slack, SlackChannel) and isinstance(email, EmailChannel)
+    hook = slack.webhook_url_secret()
     assert isinstance(hook, Secret) and hook.reveal().endswith("sekrit")
-    assert settings.secret("alerts.channels[1].password") == Secret("hunter2-smtp", "x")
+    assert email.password_secret() == Secret("hunter2-smtp", "x")
     rendered = repr(settings) + str(masked_dump(settings))
     assert "sekrit" not in rendered and "hunter2" not in rendered
 
@@ -297,9 +300,11 @@ def test_a_secret_asked_for_but_not_loaded_names_its_key() -> None:
     slack = {"name": "s", "kind": "slack", "webhook_url": {"env": "HOOK"}}
     data = {"alerts": {"channels": [slack]}, "store": {"password": {"env": "PW"}}}
     settings = parse_config(data, "c.toml", environ={"PW": "x"}, needs=Needs.STORE)
-    assert settings.secret("store.password") == Secret("x", "env PW")
+    assert settings.store.password_secret() == Secret("x", "env PW")
+    slack_channel = settings.channel("s")
+    assert isinstance(slack_channel, SlackChannel)
     with pytest.raises(SecretNotSet) as info:
-        settings.secret("alerts.channels[0].webhook_url")
+        slack_channel.webhook_url_secret()
     assert isinstance(info.value, ConfigError)
     assert info.value.problems == (
         "alerts.channels[0].webhook_url: secret not set (env HOOK is missing)",

@@ -144,21 +144,19 @@ def build_sender(
         raise PermanentError(f"channel {name!r} is no longer configured") from exc
     if not channel.enabled:
         raise PermanentError(f"channel {name!r} is disabled")
-    index = settings.alerts.channels.index(channel)
-    key = f"alerts.channels[{index}]"
     if isinstance(channel, FileChannel):
         return FileSender(channel.path), timedelta(seconds=10)
     if isinstance(channel, SlackChannel):
-        url = settings.secret(f"{key}.webhook_url")
+        url = channel.webhook_url_secret()
         if url is None:
             raise PermanentError(f"channel {name!r}: the Slack webhook URL secret is not set")
         return SlackSender(http, url, channel.timeout.total_seconds()), _timeout(channel)
     if isinstance(channel, EmailChannel):
-        password = settings.secret(f"{key}.password")
+        password = channel.password_secret()
         sender = EmailSender(channel, password, smtp_factory or smtp_connect)
         return sender, _timeout(channel) * 3
     if isinstance(channel, WebhookChannel):
-        token = settings.secret(f"{key}.token")
+        token = channel.token_secret()
         return (
             WebhookSender(http, channel.url, token, channel.timeout.total_seconds()),
             _timeout(channel),

@@ -317,8 +317,7 @@ def _chunks(
     if isinstance(source, FileSource):
         yield from read_files(source, state, now)
     else:
-        index = ctx.settings.models.index(model)
-        password = ctx.settings.secret(f"models[{index}].{part}.password")
+        password = source.password_secret()
         yield from read_sql(source, password, id_column, state)
 
 

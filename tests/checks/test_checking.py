@@ -17,14 +17,13 @@ from daemon.checking import (
     ReferenceUnavailable,
     check_model,
     default_window_loader,
-    drift_method,
     drift_spec,
     enabled_kinds,
     load_reference,
     reference_stats,
     run_checks,
 )
-from daemon.config import DriftMethod, Settings
+from daemon.config import Settings
 from daemon.jobs import JobContext
 from daemon.store.features import stored_row
 from daemon.store.tables import Alert, CheckMetric, CheckRun, Model, Prediction
@@ -43,14 +42,6 @@ def settings(tmp_path: Path, reference: dict[str, object], url: str = "sqlite://
             "operations": {"max_latency_p95_ms": 1000},
         },
     )
-
-
-def test_every_drift_method_maps() -> None:
-    for method in DriftMethod:
-        mapped = drift_method(method)
-        assert (mapped is None) == (method is DriftMethod.AUTO)
-        if mapped is not None:
-            assert Method(mapped.value) is mapped
 
 
 def test_spec_from_settings(tmp_path: Path) -> None:

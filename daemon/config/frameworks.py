@@ -1,0 +1,72 @@
+"""[frameworks]: where versions and advisories come from, and what is inventoried."""
+
+from __future__ import annotations
+
+import enum
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from daemon.config.common import Duration, Frozen, Schedule
+
+
+class EnvironmentKind(enum.StrEnum):
+    PYTHON = "python"
+    REQUIREMENTS = "requirements"
+    LOCK = "lock"
+    MLFLOW_MODEL = "mlflow_model"
+
+
+class EnvironmentSettings(Frozen):
+    name: str
+    kind: EnvironmentKind
+    # PYTHON: interpreter path; REQUIREMENTS / LOCK: the file.
+    path: Path | None = None
+    # MLFLOW_MODEL: registered model name and alias.
+    model: str | None = None
+    alias: str = "champion"
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> Self:
+        if self.kind is EnvironmentKind.MLFLOW_MODEL:
+            if self.model is None:
+                raise ValueError("an mlflow_model environment needs 'model'")
+        elif self.path is None:
+            raise ValueError(f"a {self.kind.value} environment needs 'path'")
+        return self
+
+
+class Ignore(Frozen):
+    id: str
+    reason: str = Field(min_length=1)
+    until: str | None = Field(default=None, pattern=r"^\d{4}-\d\d-\d\d$")
+    package: str | None = None
+
+
+class FrameworkSettings(Frozen):
+    enabled: bool = True
+    schedule: Schedule = Schedule(cron="30 6 * * *", timezone="UTC")
+    index_url: str = "https://pypi.org"
+    osv_url: str = "https://api.osv.dev"
+    # "json": {index_url}/pypi/<name>/json; "simple": the PEP 691 JSON Simple API
+    # ({index_url}/simple/<name>/), what private mirrors serve.
+    index_api: Literal["json", "simple"] = "json"
+    # Online: fetch releases, sync the OSV export and query OSV's API. Offline, the
+    # release cache and the imported advisory mirror are all there is.
+    online: bool = False
+    # An OSV export ecosystem folder (".../PyPI") holding all.zip and modified_id.csv.
+    osv_export_url: str | None = None
+    # Query {osv_url}/v1/querybatch for the inventoried versions (online only).
+    osv_query: bool = False
+    # A directory or zip of OSV records (JSON, or PyPA advisory-db YAML) imported
+    # into the store's mirror when the mirror holds nothing from it yet.
+    advisory_db: Path | None = None
+    # Overrides the shipped Python EOL / torch compatibility data (same JSON shape).
+    support_data: Path | None = None
+    http_timeout: Duration = timedelta(seconds=10)
+    release_cache_ttl: Duration = timedelta(hours=24)
+    max_release_age_days: int = Field(default=365, gt=0)
+    environments: tuple[EnvironmentSettings, ...] = ()
+    ignores: tuple[Ignore, ...] = ()

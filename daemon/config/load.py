@@ -1,0 +1,172 @@
+"""config.toml -> frozen, validated settings, with the secrets each command uses.
+
+`load_config(path)` reads the file once, validates all of it up front and
+returns a frozen `Settings`. Every problem is reported with its key path, what
+was expected and what was found (`models[2].checks.drift.threshold: must be > 0,
+got -1`). Secrets are resolved here, once, into the references that hold them
+(see `daemon.config.secrets`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from daemon.config.common import ConfigError
+from daemon.config.secrets import Needs, SecretRef, SecretUse
+from daemon.config.settings import Settings, with_secrets
+
+DEFAULT_CONFIG_NAME = "config.toml"
+CONFIG_ENV = "MLMAINT_CONFIG"
+
+
+def _key_path(loc: tuple[int | str, ...], data: object) -> str:
+    """Turn a pydantic location into `models[2].checks.drift.threshold`.
+
+    Discriminated unions add the tag ("files") to the location; it is not a key
+    in the file, so it is dropped by walking the input alongside.
+    """
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+            node = node[item] if isinstance(node, list | tuple) and item < len(node) else None
+            continue
+        if isinstance(node, dict) and item not in node and node.get("kind") == item:
+            continue
+        if item == "schema_":
+            item = "schema"
+        parts.append(f".{item}" if parts else item)
+        node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def _describe(error: Mapping[str, object]) -> str:
+    kind = error.get("type")
+    ctx = error.get("ctx")
+    ctx = ctx if isinstance(ctx, dict) else {}
+    found = error.get("input")
+    bounds = {
+        "greater_than": ">",
+        "greater_than_equal": ">=",
+        "less_than": "<",
+        "less_than_equal": "<=",
+    }
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        return f"must be {bounds[str(kind)]} {limit}, got {found!r}"
+    if kind == "union_tag_invalid":
+        return f"unknown kind {ctx.get('tag')!r}, expected one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return "missing 'kind'"
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if kind == "value_error" or isinstance(found, dict):
+        return message
+    return f"{message[0].lower()}{message[1:]}, got {found!r}"
+
+
+def _resolve_secrets(
+    settings: Settings,
+    source: str,
+    environ: Mapping[str, str],
+    needs: Needs,
+    channels: Collection[str] | None,
+) -> Settings:
+    """Resolve every SecretRef in place; a needed one that is not set fails the load."""
+    problems: list[str] = []
+
+    def resolve(use: SecretUse) -> SecretRef:
+        try:
+            secret = use.ref.resolve(environ)
+        except ValueError as exc:
+            reason = str(exc)
+        else:
+            if secret is None:
+                reason = f"secret not set ({use.ref.describe()} is missing)"
+            elif len(secret.reveal().strip().encode()) < use.min_bytes:
+                size = len(secret.reveal().strip().encode())
+                reason = (
+                    f"too short ({use.ref.describe()} holds {size} bytes, "
+                    f"at least {use.min_bytes} needed)"
+                )
+            else:
+                return use.ref.loaded(key=use.key, source=source, secret=secret)
+        if use.needed(needs, channels):
+            problems.append(f"{use.key}: {reason}")
+        # Not needed: a required one raises SecretNotSet if asked for; an optional one is None.
+        missing = reason if use.required else None
+        return use.ref.loaded(key=use.key, source=source, secret=None, missing=missing)
+
+    resolved = with_secrets(settings, resolve)
+    if problems:
+        raise ConfigError(source, problems)
+    return resolved
+
+
+def parse_config(
+    data: Mapping[str, object],
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+    *,
+    needs: Needs = Needs.DAEMON,
+    channels: Collection[str] | None = None,
+) -> Settings:
+    """Validate a parsed TOML document; raises ConfigError listing every problem.
+
+    Only the secrets in `needs` must be set (`channels` narrows CHANNELS to the
+    named channels); the others are resolved where they are set.
+    """
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"{_key_path(tuple(err['loc']), data)}: {_describe(err)}" for err in exc.errors()
+        ]
+        raise ConfigError(source, problems) from exc
+    env = os.environ if environ is None else environ
+    return _resolve_secrets(settings, source, env, needs, channels)
+
+
+def load_config(
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    needs: Needs = Needs.DAEMON,
+    channels: Collection[str] | None = None,
+) -> Settings:
+    """Read and validate config.toml; relative paths in it stay relative to the cwd.
+
+    `needs` names the secrets the caller uses (default: all the daemon's).
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), ["file not found"]) from exc
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
+    return parse_config(data, str(path), environ, needs=needs, channels=channels)
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get(CONFIG_ENV, DEFAULT_CONFIG_NAME))
+
+
+def masked_dump(settings: Settings) -> dict[str, object]:
+    """The resolved settings as plain data, with secret references, never values."""
+    data = settings.model_dump(mode="json", by_alias=True)
+    data["secrets"] = dict.fromkeys(sorted(settings.secrets), "***")
+    return data

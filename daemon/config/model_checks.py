@@ -1,0 +1,126 @@
+"""A model's [checks]: drift, quality, performance and operations, and their cadence.
+
+The drift method is the checks' own `Method`; "auto" (the default) is None,
+which is what the checks take for Evidently's selection, so there is one word
+for each method and no mapping between two spellings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import Field, PlainSerializer, PlainValidator, model_validator
+
+from checks.methods import Method
+from checks.thresholds import BandMode, Persistence, ThresholdMode
+from daemon.config.common import Duration, Frozen, Schedule, interval
+
+AUTO = "auto"
+
+
+def _method_or_auto(value: object) -> Method | None:
+    if value is None or value == AUTO:
+        return None
+    if isinstance(value, Method):
+        return value
+    if isinstance(value, str):
+        try:
+            return Method(value)
+        except ValueError:
+            pass
+    names = ", ".join([AUTO, *(m.value for m in Method)])
+    raise ValueError(f"expected one of {names}, got {value!r}")
+
+
+def _auto_name(method: Method | None) -> str:
+    return AUTO if method is None else method.value
+
+
+# A drift method by its checks name, or "auto" (None): Evidently's choice per column.
+MethodOrAuto = Annotated[
+    Method | None,
+    PlainValidator(_method_or_auto),
+    PlainSerializer(_auto_name, return_type=str),
+]
+
+
+class ColumnDriftSettings(Frozen):
+    method: MethodOrAuto = None
+    threshold: float | None = Field(default=None, gt=0)
+    weight: float = Field(default=1.0, ge=0)
+
+
+class PersistenceSettings(Frozen):
+    failing: int = Field(gt=0)
+    windows: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _within(self) -> PersistenceSettings:
+        if self.failing > self.windows:
+            raise ValueError(f"failing ({self.failing}) cannot exceed windows ({self.windows})")
+        return self
+
+    def rule(self) -> Persistence:
+        return Persistence(failing=self.failing, windows=self.windows)
+
+
+class DriftSettings(Frozen):
+    enabled: bool = True
+    method: MethodOrAuto = None
+    # "calibrated": each column's threshold from the reference at the window's size,
+    # for `false_alarm_rate` per check run; "evidently": Evidently's fixed defaults.
+    thresholds: ThresholdMode = ThresholdMode.CALIBRATED
+    false_alarm_rate: float = Field(default=0.01, gt=0, lt=1)
+    # A threshold for every column (wins over both modes), as Evidently's.
+    threshold: float | None = Field(default=None, gt=0)
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    # Alert on a column only when it is beyond its threshold in `failing` of the
+    # last `windows` check windows.
+    persistence: PersistenceSettings | None = None
+    columns: Mapping[str, ColumnDriftSettings] = Field(default_factory=dict)
+    # The evidence report is rendered for alerting windows only.
+    evidence: bool = True
+
+
+class QualitySettings(Frozen):
+    enabled: bool = True
+    max_missing_share: float = Field(default=0.05, ge=0, le=1)
+    max_new_category_share: float = Field(default=0.02, ge=0, le=1)
+    max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
+
+
+class PerformanceSettings(Frozen):
+    enabled: bool = True
+    metric: str | None = None
+    max_absolute_drop: float | None = Field(default=None, gt=0)
+    max_relative_drop: float | None = Field(default=0.05, gt=0, lt=1)
+    # "band": outside the reference chunks' band at the window's size (NannyML);
+    # "margin": a drop beyond max_absolute_drop / max_relative_drop off the baseline.
+    thresholds: BandMode = BandMode.BAND
+    band_sigmas: float = Field(default=3.0, gt=0)
+    # Instead of sigmas: the band's edge at this quantile of the chunks (e.g. 0.001).
+    band_quantile: float | None = Field(default=None, gt=0, lt=0.5)
+    min_labelled: int = Field(default=200, gt=0)
+    bootstrap: int = Field(default=200, ge=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    estimate: bool = True
+
+
+class OperationsSettings(Frozen):
+    enabled: bool = True
+    max_latency_p95_ms: float | None = Field(default=None, gt=0)
+    max_latency_p99_ms: float | None = Field(default=None, gt=0)
+    max_error_rate: float | None = Field(default=0.05, ge=0, le=1)
+    max_memory_mb: float | None = Field(default=None, gt=0)
+
+
+class ChecksSettings(Frozen):
+    schedule: Schedule = interval("1h")
+    window: Duration = timedelta(days=1)
+    min_rows: int = Field(default=100, gt=0)
+    drift: DriftSettings = DriftSettings()
+    quality: QualitySettings = QualitySettings()
+    performance: PerformanceSettings = PerformanceSettings()
+    operations: OperationsSettings = OperationsSettings()

@@ -1,0 +1,143 @@
+"""The whole config as one frozen object, and the walk over its secret references."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import TypeVar
+
+from pydantic import BaseModel, field_validator
+from pydantic.fields import FieldInfo
+
+from daemon.config.alerts import AlertSettings, Channel, ChannelBase
+from daemon.config.common import Frozen
+from daemon.config.frameworks import FrameworkSettings
+from daemon.config.models import ModelSettings
+from daemon.config.report import ReportSettings
+from daemon.config.retraining import ExecutorSettings, MlflowSettings
+from daemon.config.secrets import Secret, SecretField, SecretRef, SecretUse
+from daemon.config.service import ServiceSettings, StoreSettings
+
+
+class Settings(Frozen):
+    service: ServiceSettings = ServiceSettings()
+    store: StoreSettings = StoreSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    alerts: AlertSettings = AlertSettings()
+    report: ReportSettings = ReportSettings()
+    frameworks: FrameworkSettings = FrameworkSettings()
+    models: tuple[ModelSettings, ...] = ()
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, value: tuple[ModelSettings, ...]) -> tuple[ModelSettings, ...]:
+        names = [m.name for m in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model names must be unique, repeated: {', '.join(dupes)}")
+        return value
+
+    def model(self, name: str) -> ModelSettings:
+        for model in self.models:
+            if model.name == name:
+                return model
+        known = ", ".join(m.name for m in self.models) or "none"
+        raise KeyError(f"unknown model {name!r} (configured: {known})")
+
+    def repeat_interval(self, kind: str) -> timedelta:
+        return self.alerts.repeat_intervals.get(kind, self.alerts.repeat_interval)
+
+    def channel(self, name: str) -> Channel:
+        for channel in self.alerts.channels:
+            if channel.name == name:
+                return channel
+        raise KeyError(f"unknown alert channel {name!r}")
+
+    # Views over the loaded references, for listing and redaction; a secret itself
+    # is read through the accessor of the settings object that holds it.
+
+    @property
+    def secrets(self) -> Mapping[str, Secret]:
+        """Every resolved secret, by its key path."""
+        found = {}
+        for use in secret_uses(self):
+            secret = None if use.ref.missing() else use.ref.value()
+            if secret is not None:
+                found[use.key] = secret
+        return found
+
+    @property
+    def unresolved(self) -> Mapping[str, str]:
+        """Required secrets the loading command did not need and could not resolve: why."""
+        return {use.key: why for use in secret_uses(self) if (why := use.ref.missing())}
+
+
+# --------------------------------------------------------------------------- secret walk
+
+Visit = Callable[[SecretUse], SecretRef]
+M = TypeVar("M", bound=BaseModel)
+
+
+def secret_uses(settings: Settings) -> tuple[SecretUse, ...]:
+    """Every secret reference in the settings, with its key path and what needs it."""
+    uses: list[SecretUse] = []
+
+    def collect(use: SecretUse) -> SecretRef:
+        uses.append(use)
+        return use.ref
+
+    with_secrets(settings, collect)
+    return tuple(uses)
+
+
+def with_secrets(settings: Settings, visit: Visit) -> Settings:
+    """The settings with each secret reference replaced by `visit(its use)`.
+
+    Secret fields are found by type, so a new one needs no list kept here; its
+    `SecretField` mark says who needs it.
+    """
+    return _model(settings, "", visit)
+
+
+def _model(node: M, prefix: str, visit: Visit) -> M:
+    updates: dict[str, object] = {}
+    for name, info in type(node).model_fields.items():
+        value = getattr(node, name)
+        key = f"{prefix}.{info.alias or name}" if prefix else info.alias or name
+        new = _value(value, key, node, info, visit)
+        if new is not value:
+            updates[name] = new
+    return node.model_copy(update=updates) if updates else node
+
+
+def _value(value: object, key: str, holder: BaseModel, info: FieldInfo, visit: Visit) -> object:
+    if isinstance(value, SecretRef):
+        return visit(_use(value, key, holder, info))
+    if isinstance(value, BaseModel):
+        return _model(value, key, visit)
+    if isinstance(value, tuple):
+        items = tuple(_value(v, f"{key}[{i}]", holder, info, visit) for i, v in enumerate(value))
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, Mapping):
+        entries = {k: _value(v, f"{key}.{k}", holder, info, visit) for k, v in value.items()}
+        return value if all(entries[k] is v for k, v in value.items()) else entries
+    return value
+
+
+def _use(ref: SecretRef, key: str, holder: BaseModel, info: FieldInfo) -> SecretUse:
+    marks = [m for m in info.metadata if isinstance(m, SecretField)]
+    if not marks:
+        raise TypeError(f"{type(holder).__name__}: secret field {key} has no SecretField mark")
+    mark = marks[0]
+    if isinstance(holder, ChannelBase):
+        # A channel's secret is needed by that channel's commands, when it is enabled.
+        return SecretUse(
+            key=key,
+            ref=ref,
+            area=mark.area,
+            channel=holder.name,
+            required=holder.enabled,
+            min_bytes=mark.min_bytes,
+        )
+    return SecretUse(key=key, ref=ref, area=mark.area, min_bytes=mark.min_bytes)
