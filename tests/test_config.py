@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from checks.methods import Method
 from daemon.config import (
     EX_CONFIG,
     ConfigError,
@@ -88,6 +89,25 @@ def test_semantic_errors() -> None:
         parse_config({"models": [{**MINIMAL_MODEL, "checks": {"schedule": {"every": "soon"}}}]})
     with pytest.raises(ConfigError, match="unknown time zone"):
         parse_config({"report": {"schedule": {"cron": "0 8 * * mon", "timezone": "Mars/Base"}}})
+
+
+@pytest.mark.parametrize("name", ["auto", *(m.value for m in Method)])
+def test_every_drift_method_name_parses_to_the_checks_method(name: str) -> None:
+    # "a" is numeric and "b" categorical: every method fits one of them.
+    drift = {"method": name}
+    settings = parse_config({"models": [{**MINIMAL_MODEL, "checks": {"drift": drift}}]}, environ={})
+    method = settings.models[0].checks.drift.method
+    assert method is (None if name == "auto" else Method(name))
+    assert masked_dump(settings)["models"][0]["checks"]["drift"]["method"] == name
+
+
+def test_a_bad_drift_method_lists_the_valid_names() -> None:
+    drift = {"columns": {"a": {"method": "kolmogorov"}}}
+    with pytest.raises(ConfigError) as info:
+        parse_config({"models": [{**MINIMAL_MODEL, "checks": {"drift": drift}}]}, environ={})
+    (problem,) = info.value.problems
+    assert problem.startswith("models[0].checks.drift.columns.a.method: expected one of auto, ")
+    assert all(m.value in problem for m in Method) and problem.endswith("got 'kolmogorov'")
 
 
 def test_secrets_come_from_env_or_file_and_never_print(tmp_path: Path) -> None:
