@@ -348,7 +348,7 @@ def onboard(ctx: Context, /, name: str, **options: object) -> None:
     Appends its [[models]] table to the config file (validated with it first)
     and records its reference for the serving version.
     """
-    from daemon.onboarding import onboard_command
+    from daemon.onboarding.cli import onboard_command
 
     sys.exit(onboard_command(ctx.settings, ctx.config_path, name, options, echo=click.echo))
 
