@@ -3,117 +3,36 @@
 Each command imports what it needs inside its body, so `mlmaint --help` and the
 daemon's start-up never import torch, mlflow or evidently.
 
-Each command also declares the secrets it uses (`@needs`); the config is loaded
-with exactly those, so `db upgrade` runs without the Slack webhook while `run`
-still refuses to start (78) when any secret of an enabled feature is missing.
-A command that declares nothing gets the daemon's needs; tests walk the tree so
-that none is left undeclared.
+Each command also declares the secrets it uses (`@needs`, in cli_context); the
+config is loaded with exactly those. A command that declares nothing gets the
+daemon's needs; tests walk the tree so that none is left undeclared. The
+printing lives with its stage: `cli_store` (db), `service_status`,
+`service_unit`, each stage's `cli`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
 from daemon import __version__
-from daemon.config import EX_CONFIG, ConfigError, Needs, default_config_path, load_config
+from daemon.cli_context import (
+    Context,
+    Declared,
+    Group,
+    ModelOrCommand,
+    declared,
+    needs,
+    pass_ctx,
+)
+from daemon.config import Needs, default_config_path
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from daemon.config import SecretUse, Settings
-
-log = logging.getLogger(__name__)
-
-EX_SOFTWARE = 70
-EX_UNAVAILABLE = 69
-EX_TEMPFAIL = 75
-
-
-@dataclasses.dataclass(frozen=True)
-class Declared:
-    """The secrets a command resolves when it loads the config.
-
-    `needs`: the areas of secrets it uses. `channel_option`: the option naming
-    the one alert channel whose secrets it needs, instead of every channel's.
-    """
-
-    needs: Needs
-    channel_option: str | None = None
-
-
-_DECLARED = "_mlmaint_needs"
-_F = TypeVar("_F", bound=Callable[..., object])
-
-
-def needs(areas: Needs, *, channel_option: str | None = None) -> Callable[[_F], _F]:
-    """Declare a command's secrets; put it right under `@group.command(...)`."""
-
-    def mark(function: _F) -> _F:
-        setattr(function, _DECLARED, Declared(areas, channel_option))
-        return function
-
-    return mark
-
-
-def declared(command: click.Command) -> Declared | None:
-    """What `command` declared it needs; None when it declared nothing."""
-    found = getattr(command.callback, _DECLARED, None)
-    return found if isinstance(found, Declared) else None
-
-
-class Group(click.Group):
-    """A secret asked for after loading that is not set exits 78, as at loading."""
-
-    group_class = type
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except ConfigError as exc:
-            click.echo(str(exc), err=True)
-            ctx.exit(EX_CONFIG)
-
-
-class Context:
-    """What every command shares: where the config is, loaded on first use."""
-
-    def __init__(self, config_path: Path) -> None:
-        self.config_path = config_path
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        """The config, with the secrets the running command declared it needs."""
-        if self._settings is None:
-            click_ctx = click.get_current_context()
-            found = declared(click_ctx.command) or Declared(Needs.DAEMON)
-            channels = None
-            if found.channel_option is not None:
-                channels = (str(click_ctx.params[found.channel_option]),)
-            try:
-                self._settings = load_config(self.config_path, needs=found.needs, channels=channels)
-            except ConfigError as exc:
-                click.echo(str(exc), err=True)
-                sys.exit(EX_CONFIG)
-        return self._settings
-
-    def engine(self) -> Engine:
-        from daemon.store.engine import make_engine
-
-        store = self.settings.store
-        return make_engine(store.url, store.password_secret(), store.pool_size)
-
-
-pass_ctx = click.make_pass_decorator(Context)
+    from daemon.config import SecretUse
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -156,19 +75,9 @@ def config_check(ctx: Context) -> None:
     It checks the file for the daemon: a secret that is not set fails it (78),
     with the commands that need that secret named.
     """
-    from daemon.config import masked_dump, secret_uses
+    from daemon.cli_config import check_command
 
-    settings = ctx.settings
-    if settings.unresolved:
-        problems = [
-            f"{use.key}: {settings.unresolved[use.key]}; needed by {', '.join(needed_by(use))}"
-            for use in secret_uses(settings)
-            if use.key in settings.unresolved
-        ]
-        click.echo(str(ConfigError(str(ctx.config_path), problems)), err=True)
-        sys.exit(EX_CONFIG)
-    click.echo(json.dumps(masked_dump(settings), indent=2, sort_keys=False, default=str))
-    click.echo(f"{ctx.config_path}: valid, {len(settings.models)} model(s)", err=True)
+    sys.exit(check_command(ctx.settings, ctx.config_path, needed_by))
 
 
 # --------------------------------------------------------------------------- db
@@ -185,15 +94,9 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(ctx: Context, revision: str) -> None:
     """Migrate the store to the latest schema."""
-    from daemon.store import migrate
-    from daemon.store.engine import safe_url
+    from daemon import cli_store
 
-    engine = ctx.engine()
-    try:
-        migrate.upgrade(engine, revision)
-        click.echo(f"{safe_url(engine)}: at {migrate.current_revision(engine)}")
-    finally:
-        engine.dispose()
+    ctx.with_engine(lambda engine: cli_store.upgrade(engine, revision))
 
 
 @db.command("current")
@@ -201,19 +104,9 @@ def db_upgrade(ctx: Context, revision: str) -> None:
 @pass_ctx
 def db_current(ctx: Context) -> None:
     """Print the store's schema revision and whether it is the latest."""
-    from daemon.store import migrate
-    from daemon.store.engine import safe_url
+    from daemon import cli_store
 
-    engine = ctx.engine()
-    try:
-        current = migrate.current_revision(engine)
-        head = migrate.head_revision()
-        state = "up to date" if current == head else f"behind, head is {head}"
-        click.echo(f"{safe_url(engine)}: {current or 'empty'} ({state})")
-        if current != head:
-            sys.exit(1)
-    finally:
-        engine.dispose()
+    ctx.with_engine(cli_store.current)
 
 
 @db.command("check")
@@ -221,18 +114,9 @@ def db_current(ctx: Context) -> None:
 @pass_ctx
 def db_check(ctx: Context) -> None:
     """Fail when the ORM tables and the migrations disagree (alembic check)."""
-    from alembic.util import AutogenerateDiffsDetected
+    from daemon import cli_store
 
-    from daemon.store import migrate
-
-    engine = ctx.engine()
-    try:
-        migrate.check(engine)
-    except AutogenerateDiffsDetected as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
-    finally:
-        engine.dispose()
+    ctx.with_engine(cli_store.check)
 
 
 # --------------------------------------------------------------------------- jobs
@@ -348,24 +232,12 @@ def onboard(ctx: Context, /, name: str, **options: object) -> None:
     Appends its [[models]] table to the config file (validated with it first)
     and records its reference for the serving version.
     """
-    from daemon.onboarding import onboard_command
+    from daemon.onboarding.cli import onboard_command
 
     sys.exit(onboard_command(ctx.settings, ctx.config_path, name, options, echo=click.echo))
 
 
-class _ModelOrCommand(Group):
-    """`retrain MODEL` and `retrain rollback MODEL`: a first word that is no subcommand
-    is a model name, handed to the `now` subcommand."""
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            return "now", self.commands["now"], args
-        return super().resolve_command(ctx, args)
-
-
-@main.group(cls=_ModelOrCommand)
+@main.group(cls=ModelOrCommand)
 def retrain() -> None:
     """Retrain MODEL now (`mlmaint retrain MODEL`), or roll it back."""
 
@@ -463,28 +335,9 @@ def report(ctx: Context, week: str | None, send: bool) -> None:
 @pass_ctx
 def status(ctx: Context) -> None:
     """Print the daemon's state from the store; exit 69 when the store cannot be read."""
-    from daemon.leader import describe_leader
-    from daemon.metrics import read_state
-    from daemon.service import format_status
-    from daemon.store.engine import safe_url
+    from daemon.service_status import status_command
 
-    engine = ctx.engine()
-    try:
-        try:
-            leader = describe_leader(engine)
-        except Exception as exc:  # the store may be down: say so, still print the rest
-            leader = f"unknown ({type(exc).__name__})"
-        state = read_state(engine)
-        click.echo(format_status(engine, leader, state=state))
-        if state.error:
-            # A script or a monitor that runs `mlmaint status` must not read this as fine.
-            click.echo(
-                f"mlmaint status: cannot read the store {safe_url(engine)}: {state.error}",
-                err=True,
-            )
-            sys.exit(EX_UNAVAILABLE)
-    finally:
-        engine.dispose()
+    ctx.with_engine(lambda engine: status_command(engine, echo=click.echo))
 
 
 # A worker talks to the broker only: the daemon's store and channels are not its business.
@@ -589,16 +442,7 @@ def service_install(
     its StateDirectory are opened for what the daemon does with them, and a
     path the sandbox cannot give (under /tmp or /var/tmp) is refused, named.
     """
-    import shutil
-
-    from daemon.sandbox import (
-        SandboxError,
-        configured_paths,
-        installation_paths,
-        missing,
-        plan_sandbox,
-    )
-    from daemon.service import unit_file
+    from daemon.service_unit import install_command
 
     pairs: dict[str, Path] = {}
     for item in credentials:
@@ -606,53 +450,18 @@ def service_install(
         if not sep or not name or not path:
             raise click.BadParameter(f"expected NAME=PATH, got {item!r}", param_hint="--credential")
         pairs[name] = Path(path).resolve()
-    if executable is not None:
-        # Another installation (e.g. /opt/mlmaint/.venv): its executable and its venv.
-        exec_start = executable.absolute()
-        installation = [
-            ("the mlmaint executable (--exec)", exec_start),
-            ("the venv of --exec", exec_start.parent.parent),
-        ]
-    else:
-        found = shutil.which("mlmaint")
-        exe = Path(found) if found else Path(sys.executable).with_name("mlmaint")
-        exec_start = exe.resolve() if not exe.is_symlink() else exe.absolute()
-        installation = installation_paths(exec_start)
-    config = ctx.config_path.resolve()
-    settings = ctx.settings
-    paths = configured_paths(settings, config=config, installation=installation)
-    try:
-        sandbox = plan_sandbox(paths)
-    except SandboxError as exc:
-        click.echo(f"{ctx.config_path}: {exc}", err=True)
-        sys.exit(EX_CONFIG)
-    text = unit_file(
-        exec_start=exec_start,
-        config=config,
-        settings=settings,
-        user=user,
-        env_file=env_file,
-        credentials=pairs,
-        sandbox=sandbox,
+    sys.exit(
+        install_command(
+            ctx.settings,
+            ctx.config_path,
+            output=output,
+            user=user,
+            executable=executable,
+            env_file=env_file,
+            credentials=pairs,
+            echo=click.echo,
+        )
     )
-    for entry in missing(sandbox):
-        click.echo(
-            f"warning: {entry.key}: {entry.path} does not exist; create it before starting "
-            "the service (systemd does not start a unit whose ReadWritePaths= or BindPaths= "
-            "is missing)",
-            err=True,
-        )
-    writes = (*sandbox.read_write, *sandbox.bind)
-    if user is None and writes:
-        click.echo(
-            "warning: DynamicUser=yes allocates the service's user at each start, so it "
-            f"cannot own {', '.join(str(e.path) for e in writes)}: pass --user with a "
-            "system user that owns them, or keep the daemon's files under /var/lib/mlmaint",
-            err=True,
-        )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output}; then: systemctl daemon-reload && systemctl enable --now mlmaint")
 
 
 # --------------------------------------------------------------------------- needs

@@ -61,7 +61,9 @@ SYSTEM_ROOTS = (Path("/usr"), Path("/etc"))
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-class Access(enum.StrEnum):
+class FileAccess(enum.StrEnum):
+    """What the daemon does with a configured path: reads it, or writes under it."""
+
     READ = "read"
     WRITE = "write"
 
@@ -72,7 +74,7 @@ class ConfiguredPath:
 
     key: str
     path: Path
-    access: Access
+    access: FileAccess
 
 
 class SandboxError(Exception):
@@ -83,7 +85,7 @@ class SandboxError(Exception):
         lines = "\n".join(
             f"  {p.key}: {p.path} is under {_root_of(p.path, PRIVATE_ROOTS)}, which "
             f"PrivateTmp replaces with an empty directory of the service's own "
-            f"(the daemon would {'never see' if p.access is Access.READ else 'lose'} it): "
+            f"(the daemon would {'never see' if p.access is FileAccess.READ else 'lose'} it): "
             "move it, e.g. under /srv or /var/lib/mlmaint"
             for p in self.refused
         )
@@ -189,11 +191,11 @@ def configured_paths(
 def _configured(
     settings: Settings, config: Path, installation: Sequence[tuple[str, Path]]
 ) -> Iterator[ConfiguredPath]:
-    def found(key: str, path: Path | None, access: Access) -> Iterator[ConfiguredPath]:
+    def found(key: str, path: Path | None, access: FileAccess) -> Iterator[ConfiguredPath]:
         if path is not None:
             yield ConfiguredPath(key=key, path=path, access=access)
 
-    read, write = Access.READ, Access.WRITE
+    read, write = FileAccess.READ, FileAccess.WRITE
     yield from found("--config", _absolute(config), read)
     for what, path in installation:
         yield from found(what, _absolute(path), read)
@@ -273,12 +275,12 @@ def plan_sandbox(paths: Iterable[ConfiguredPath]) -> Sandbox:
     for entry in paths:
         if _root_of(entry.path, SERVICE_DIRS) is not None:
             continue
-        if entry.access is Access.READ and _root_of(entry.path, SYSTEM_ROOTS) is not None:
+        if entry.access is FileAccess.READ and _root_of(entry.path, SYSTEM_ROOTS) is not None:
             continue
         if _root_of(entry.path, PRIVATE_ROOTS) is not None:
             refused.append(entry)
             continue
-        chosen = writes if entry.access is Access.WRITE else reads
+        chosen = writes if entry.access is FileAccess.WRITE else reads
         chosen.setdefault(entry.path, entry)
     if refused:
         raise SandboxError(refused)

@@ -13,13 +13,15 @@ WATCHDOG_USEC, but only while the main loop and (on the leader) the scheduler ma
 progress, so a wedged daemon is restarted by systemd.
 
 sd_notify is a datagram to $NOTIFY_SOCKET; a few lines here replace libsystemd.
+
+Around it: `service_http` mounts and starts the HTTP server, `service_status`
+prints `mlmaint status`, `service_unit` writes the systemd unit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -27,7 +29,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -40,17 +42,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from daemon import __version__
 from daemon.api import ApiError
 from daemon.config import ConfigError, Settings, load_config
-from daemon.health import Handler, Snapshot, routes
+from daemon.health import Snapshot
 from daemon.jobs import JobContext
 from daemon.leader import LeaderLock, StoreLocked, leader_lock
-from daemon.metrics import LiveState, StoreState, make_registry
+from daemon.metrics import LiveState, make_registry
 from daemon.schedule import JobRunner, Scheduler, build_jobs
+from daemon.service_http import start_http
 from daemon.store import migrate
 from daemon.store.engine import StoreError, safe_url
 
 if TYPE_CHECKING:
     from daemon.api import ApiServer
-    from daemon.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -243,55 +245,8 @@ class Service:
         return None
 
     def _start_http(self) -> None:
-        """The API server (ingest) with /healthz, /metrics and /reports mounted on it."""
-        from daemon.api import Access, ApiServer, Request, Response
-
         assert self.ctx is not None
-        server = ApiServer(self.ctx)
-
-        def adapt(handler: Handler) -> Callable[[Request], Response]:
-            def serve(_request: Request) -> Response:
-                status, headers, body = handler()
-                extra = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-                return Response(status, body, headers.get("Content-Type", "text/plain"), extra)
-
-            return serve
-
-        def healthz(handler: Handler) -> Callable[[Request], Response]:
-            full = adapt(handler)
-
-            def serve(request: Request) -> Response:
-                # Open for systemd and load balancers; the detail (models, jobs, store
-                # errors) only for a caller who may read /metrics too.
-                answer = full(request)
-                if server.authorized(request.headers, Access.READ):
-                    return answer
-                status = json.loads(answer.body).get("status", "unhealthy")
-                return Response.json(answer.status, {"status": status})
-
-            return serve
-
-        for (method, path), handler in routes(self).items():
-            if path == "/healthz":
-                server.router.add(method, path, healthz(handler), access=Access.OPEN)
-            else:
-                server.router.add(method, path, adapt(handler), access=Access.READ)
-
-        def reports(request: Request) -> Response:
-            from daemon.report.http import handle
-
-            found = handle(server.ctx, request.path)
-            if found is None:
-                return Response.json(404, {"error": "not found"})
-            return Response(found.status, found.body, found.content_type, found.headers)
-
-        for template in ("/reports", "/reports/", "/reports/{page}", "/reports/evidence/{run}"):
-            server.router.add("GET", template, reports, access=Access.READ)
-        server.start()
-        self.http = server
-        log.info(
-            "health and metrics on http://%s:%d/healthz and /metrics", server.host, server.port
-        )
+        self.http = start_http(self.ctx, self)
 
     def _promote(self) -> None:
         assert self.ctx is not None
@@ -499,160 +454,3 @@ def _line(exc: BaseException) -> str:
 def run_service(config_path: Path, settings: Settings) -> int:
     """`mlmaint run`: the daemon in the foreground until SIGTERM."""
     return Service(config_path, settings).run()
-
-
-# --------------------------------------------------------------------------- unit file
-
-UNIT_TEMPLATE = Path(__file__).with_name("systemd") / "mlmaint.service"
-
-
-def unit_file(
-    *,
-    exec_start: Path,
-    config: Path,
-    settings: Settings,
-    user: str | None = None,
-    env_file: Path = Path("/etc/mlmaint/mlmaint.env"),
-    credentials: Mapping[str, Path] | None = None,
-    sandbox: Sandbox | None = None,
-) -> str:
-    """The unit file text: DynamicUser unless a dedicated `user` is named.
-
-    `sandbox`: the paths the config needs opened in the unit's sandbox (default:
-    planned from `settings`, `config` and `exec_start`); raises SandboxError when
-    one cannot be.
-    """
-    from string import Template
-
-    from daemon.sandbox import configured_paths, installation_paths, plan_sandbox
-
-    if sandbox is None:
-        paths = configured_paths(
-            settings, config=config, installation=installation_paths(exec_start)
-        )
-        sandbox = plan_sandbox(paths)
-
-    user_lines = f"User={user}\nGroup={user}" if user else "DynamicUser=yes"
-    credential_lines = "\n".join(
-        f"LoadCredential={name}:{path}" for name, path in sorted((credentials or {}).items())
-    )
-    if credential_lines:
-        credential_lines = (
-            '# In config.toml: { file = "/run/credentials/mlmaint.service/NAME" }\n'
-            + credential_lines
-        )
-    stop = int(settings.service.shutdown_grace.total_seconds()) + 60
-    return Template(UNIT_TEMPLATE.read_text(encoding="utf-8")).substitute(
-        exec_start=str(exec_start),
-        config=str(config),
-        stop_timeout=f"{stop}s",
-        watchdog="2min",
-        user_lines=user_lines,
-        env_file=str(env_file),
-        credential_lines=credential_lines,
-        protect_home=sandbox.protect_home,
-        path_lines=sandbox.unit_lines(),
-    )
-
-
-def _decision_lines(engine: Engine, now: datetime) -> list[str]:
-    """Pins (what a person decided) and models no check can see (no reference)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-
-    from daemon.alerts.finding import MONITORING
-    from daemon.retraining import pin_of
-    from daemon.store.tables import Alert, AlertState, Model
-
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(Model).where(Model.pinned_version.is_not(None)).order_by(Model.name)
-        )
-        pins = [pin for pin in map(pin_of, rows) if pin is not None]
-        unmonitored = session.execute(
-            select(Alert.scope, Alert.summary, Alert.first_fired_at)
-            .where(Alert.state == AlertState.FIRING, Alert.kind == MONITORING)
-            .order_by(Alert.scope)
-        ).all()
-    lines = []
-    for pin in pins:
-        since = f"since {pin.since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC by {pin.by or 'unknown'}"
-        if pin.until is None:
-            lines.append(
-                f"{pin.model}: pinned to version {pin.version} {since}, "
-                f"until `mlmaint retrain unpin {pin.model}`"
-            )
-        elif pin.holds(now):
-            lines.append(
-                f"{pin.model}: pinned to version {pin.version} {since}, "
-                f"until {pin.until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-            )
-        else:
-            lines.append(
-                f"{pin.model}: pin to version {pin.version} expired at "
-                f"{pin.until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({since})"
-            )
-    for scope, summary, since in unmonitored:
-        lines.append(
-            f"{scope}: NOT MONITORED since {since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC: {summary}"
-        )
-    return lines
-
-
-def format_status(
-    engine: Engine, leader: str, *, now: datetime | None = None, state: StoreState | None = None
-) -> str:
-    """`mlmaint status`: the same picture /healthz and /metrics give, from the store
-    (`state`, read here when not given)."""
-    from daemon.metrics import read_state
-
-    state = state or read_state(engine)
-    lines = [f"store: {safe_url(engine)}", f"leader: {leader}"]
-    if state.error:
-        lines.append(f"store unreachable: {state.error}")
-        return "\n".join(lines)
-
-    def when(value: datetime | None) -> str:
-        return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-    lines.append("")
-    lines.append(
-        f"{'job':<32} {'last':<8} {'started (UTC)':<20} {'last success':<20} "
-        f"{'secs':>7} {'runs':>6} {'fail':>5}"
-    )
-    for job in state.jobs:
-        secs = "-" if job.duration_s is None else f"{job.duration_s:.2f}"
-        lines.append(
-            f"{job.job_id:<32} {job.status:<8} {when(job.started_at):<20} "
-            f"{when(job.success_at):<20} {secs:>7} {job.runs:>6} {job.failures:>5}"
-        )
-        if job.status == "failed" and job.error:
-            lines.append(f"    error: {job.error.splitlines()[-1][:150]}")
-    if not state.jobs:
-        lines.append("(no job has run yet)")
-    lines.append("")
-    lines.append(f"{'model':<24} {'check':<22} {'status':<18} {'ran (UTC)':<20} {'rows':>7}")
-    for check in state.checks:
-        share = check.drift_share if check.kind == "drift" else None
-        extra = "" if share is None else f"  drift share {share:.2f}"
-        lines.append(
-            f"{check.model:<24} {check.kind:<22} {check.status:<18} "
-            f"{when(check.ran_at):<20} {check.rows:>7}{extra}"
-        )
-    if not state.checks:
-        lines.append("(no check has run yet)")
-    lines.append("")
-    firing = sum(n for *_, n in state.alerts_firing)
-    lines.append(f"alerts firing: {firing}")
-    for scope, kind, severity, n in state.alerts_firing:
-        lines.append(f"  {scope}: {kind} ({severity}) x{n}")
-    decisions = _decision_lines(engine, now or datetime.now(UTC))
-    if decisions:
-        lines.append("models:")
-        lines.extend(f"  {line}" for line in decisions)
-    backlog = ", ".join(f"{c} {s} {n}" for c, s, n in state.outbox) or "empty"
-    lines.append(f"outbox: {backlog}")
-    for model, stream, outcome, n in state.ingest:
-        if outcome == "sampled" or outcome.startswith("rejected"):
-            lines.append(f"  {model} {stream}: {outcome} {n}")
-    return "\n".join(lines)

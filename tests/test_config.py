@@ -308,7 +308,8 @@ def test_the_daemon_still_refuses_to_start_naming_each_missing_secret(tmp_path: 
 
 
 def test_every_command_declares_the_secrets_it_needs() -> None:
-    from daemon.cli import commands, declared
+    from daemon.cli import commands
+    from daemon.cli_context import declared
 
     found = commands()
     assert len(found) >= 15, [path for path, _ in found]

@@ -32,7 +32,7 @@ from daemon.retraining import (
     unpin,
     wait_for_jobs,
 )
-from daemon.service import format_status
+from daemon.service_status import format_status
 from daemon.store.engine import transaction
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, Model, RetrainJob
 from retrain import registry

@@ -1,0 +1,124 @@
+"""What every `mlmaint` command shares: its declared secrets and the Context.
+
+Each command declares the secrets it uses (`@needs`); the Context loads the
+config with exactly those, on first use, so `db upgrade` runs without the Slack
+webhook while `run` still refuses to start (78) when any secret of an enabled
+feature is missing. A command that declares nothing gets the daemon's needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+from daemon.config import EX_CONFIG, ConfigError, Needs, load_config
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from daemon.config import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class Declared:
+    """The secrets a command resolves when it loads the config.
+
+    `needs`: the areas of secrets it uses. `channel_option`: the option naming
+    the one alert channel whose secrets it needs, instead of every channel's.
+    """
+
+    needs: Needs
+    channel_option: str | None = None
+
+
+_DECLARED = "_mlmaint_needs"
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def needs(areas: Needs, *, channel_option: str | None = None) -> Callable[[_F], _F]:
+    """Declare a command's secrets; put it right under `@group.command(...)`."""
+
+    def mark(function: _F) -> _F:
+        setattr(function, _DECLARED, Declared(areas, channel_option))
+        return function
+
+    return mark
+
+
+def declared(command: click.Command) -> Declared | None:
+    """What `command` declared it needs; None when it declared nothing."""
+    found = getattr(command.callback, _DECLARED, None)
+    return found if isinstance(found, Declared) else None
+
+
+class Group(click.Group):
+    """A secret asked for after loading that is not set exits 78, as at loading."""
+
+    group_class = type
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            ctx.exit(EX_CONFIG)
+
+
+class Context:
+    """What every command shares: where the config is, loaded on first use."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The config, with the secrets the running command declared it needs."""
+        if self._settings is None:
+            click_ctx = click.get_current_context()
+            found = declared(click_ctx.command) or Declared(Needs.DAEMON)
+            channels = None
+            if found.channel_option is not None:
+                channels = (str(click_ctx.params[found.channel_option]),)
+            try:
+                self._settings = load_config(self.config_path, needs=found.needs, channels=channels)
+            except ConfigError as exc:
+                click.echo(str(exc), err=True)
+                sys.exit(EX_CONFIG)
+        return self._settings
+
+    def engine(self) -> Engine:
+        from daemon.store.engine import make_engine
+
+        store = self.settings.store
+        return make_engine(store.url, store.password_secret(), store.pool_size)
+
+    def with_engine(self, command: Callable[[Engine], int]) -> None:
+        """Run `command` on the store's engine, disposed after; exit with its status if not 0."""
+        engine = self.engine()
+        try:
+            status = command(engine)
+        finally:
+            engine.dispose()
+        if status:
+            sys.exit(status)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+class ModelOrCommand(Group):
+    """`retrain MODEL` and `retrain rollback MODEL`: a first word that is no subcommand
+    is a model name, handed to the `now` subcommand."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "now", self.commands["now"], args
+        return super().resolve_command(ctx, args)

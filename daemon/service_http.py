@@ -1,0 +1,69 @@
+"""The daemon's HTTP server as the service starts it.
+
+The API server (ingest, /v1) with the service's /healthz and /metrics and the
+report pages mounted on it: /healthz open, its detail and the rest for readers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from daemon.health import Handler, Probe, routes
+from daemon.jobs import JobContext
+
+if TYPE_CHECKING:
+    from daemon.api import ApiServer
+
+log = logging.getLogger(__name__)
+
+
+def start_http(ctx: JobContext, probe: Probe) -> ApiServer:
+    """The API server (ingest) with /healthz, /metrics and /reports mounted on it, started."""
+    from daemon.api import Access, ApiServer, Request, Response
+
+    server = ApiServer(ctx)
+
+    def adapt(handler: Handler) -> Callable[[Request], Response]:
+        def serve(_request: Request) -> Response:
+            status, headers, body = handler()
+            extra = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+            return Response(status, body, headers.get("Content-Type", "text/plain"), extra)
+
+        return serve
+
+    def healthz(handler: Handler) -> Callable[[Request], Response]:
+        full = adapt(handler)
+
+        def serve(request: Request) -> Response:
+            # Open for systemd and load balancers; the detail (models, jobs, store
+            # errors) only for a caller who may read /metrics too.
+            answer = full(request)
+            if server.authorized(request.headers, Access.READ):
+                return answer
+            status = json.loads(answer.body).get("status", "unhealthy")
+            return Response.json(answer.status, {"status": status})
+
+        return serve
+
+    for (method, path), handler in routes(probe).items():
+        if path == "/healthz":
+            server.router.add(method, path, healthz(handler), access=Access.OPEN)
+        else:
+            server.router.add(method, path, adapt(handler), access=Access.READ)
+
+    def reports(request: Request) -> Response:
+        from daemon.report.http import handle
+
+        found = handle(server.ctx, request.path)
+        if found is None:
+            return Response.json(404, {"error": "not found"})
+        return Response(found.status, found.body, found.content_type, found.headers)
+
+    for template in ("/reports", "/reports/", "/reports/{page}", "/reports/evidence/{run}"):
+        server.router.add("GET", template, reports, access=Access.READ)
+    server.start()
+    log.info("health and metrics on http://%s:%d/healthz and /metrics", server.host, server.port)
+    return server
