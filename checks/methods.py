@@ -1,6 +1,6 @@
 """Drift methods and the column kinds each one fits, as Evidently 0.7 defines them.
 
-Kept apart from checks/drift.py, and free of numpy and pandas, so the config
+Kept apart from checks/drift/, and free of numpy and pandas, so the config
 can refuse a method that cannot fit a column when it is loaded, without
 importing the statistics.
 """

@@ -1,4 +1,4 @@
-"""Calibrated drift thresholds and performance bands (checks/calibration.py).
+"""Calibrated drift thresholds and performance bands (checks/calibration/).
 
 - the resampling shortcuts give the very scores a real window gets;
 - at the default settings, clean windows of 120 rows rarely alert (Evidently's
@@ -37,9 +37,9 @@ from checks.drift import (
     DriftCheck,
     DriftSpec,
     Method,
-    _Column,
-    _score,
 )
+from checks.drift.stattests import column_score
+from checks.drift.window import WindowColumn
 from checks.interface import CheckKind, Status, TaskKind
 from checks.performance import (
     DecaySpec,
@@ -76,7 +76,10 @@ def test_wasserstein_shortcut_equals_the_merge() -> None:
         ref = stats.numeric[name]
         index = np.sort(rng.integers(0, ref.n, size=(5, 137)), axis=1)
         fast = wasserstein_resampled(ref.sorted, index) / max(ref.std, 0.001)
-        exact = [_score(Method.WASSERSTEIN, _Column(ref, pd.Series(ref.sorted[i]))) for i in index]
+        exact = [
+            column_score(Method.WASSERSTEIN, WindowColumn(ref, pd.Series(ref.sorted[i])))
+            for i in index
+        ]
         np.testing.assert_allclose(fast, exact, rtol=1e-9, atol=1e-12)
     # Few distinct values: each drawn value stands at the first of its equal values.
     ties = stats.numeric["ties"]
@@ -85,7 +88,7 @@ def test_wasserstein_shortcut_equals_the_merge() -> None:
     index = np.vstack([np.repeat(first, d) for d in draws])
     fast = wasserstein_resampled(ties.sorted, index) / max(ties.std, 0.001)
     exact = [
-        _score(Method.WASSERSTEIN, _Column(ties, pd.Series(np.repeat(ties.uniques, d))))
+        column_score(Method.WASSERSTEIN, WindowColumn(ties, pd.Series(np.repeat(ties.uniques, d))))
         for d in draws
     ]
     np.testing.assert_allclose(fast, exact, rtol=1e-9, atol=1e-12)
@@ -96,21 +99,21 @@ def test_jensenshannon_shortcuts_equal_evidentlys() -> None:
     rng = np.random.default_rng(2)
     x = stats.numeric["x"]
     windows = np.sort(rng.choice(x.sorted, size=(4, 77)), axis=1)
-    exact = [_score(Method.JENSENSHANNON, _Column(x, pd.Series(w))) for w in windows]
+    exact = [column_score(Method.JENSENSHANNON, WindowColumn(x, pd.Series(w))) for w in windows]
     np.testing.assert_allclose(jensenshannon_binned(x.sorted, windows), exact, rtol=1e-9)
 
     ties = stats.numeric["ties"]
     draws = rng.choice(ties.sorted, size=(3, 90))
     counts = np.array([[np.sum(d == u) for u in ties.uniques] for d in draws], dtype=float)
     ref_counts = np.array([np.sum(ties.sorted == u) for u in ties.uniques], dtype=float)
-    exact = [_score(Method.JENSENSHANNON, _Column(ties, pd.Series(d))) for d in draws]
+    exact = [column_score(Method.JENSENSHANNON, WindowColumn(ties, pd.Series(d))) for d in draws]
     np.testing.assert_allclose(jensenshannon_counts(ref_counts, counts), exact, rtol=1e-9)
 
     cat = stats.categorical["cat"]
     keys = list(cat.counts)
     draws_c = rng.choice(keys, size=(3, 60), p=[cat.counts[k] / cat.n for k in keys])
     counts = np.array([[np.sum(d == k) for k in keys] for d in draws_c], dtype=float)
-    exact = [_score(Method.JENSENSHANNON, _Column(cat, pd.Series(d))) for d in draws_c]
+    exact = [column_score(Method.JENSENSHANNON, WindowColumn(cat, pd.Series(d))) for d in draws_c]
     np.testing.assert_allclose(
         jensenshannon_counts(np.array([cat.counts[k] for k in keys], float), counts),
         exact,

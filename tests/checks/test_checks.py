@@ -1,8 +1,20 @@
-"""The checks' contract, bad input, quality, operations and performance metrics."""
+"""The checks' contract, bad input, quality, operations and performance metrics.
+
+The contract walks CheckKind itself, in river's manner (`check_estimator`
+over every estimator): each kind's representative check, built by its entry
+in CHECKS, must return frozen data, answer "insufficient data" rather than
+raise, repeat its repr exactly and keep a JSON-safe summary. The test ids
+name the kind. A kind added to CheckKind without an entry in CHECKS fails
+every contract test, with a message that names it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -16,7 +28,7 @@ from sklearn.metrics import (
 )
 
 from checks.drift import ColumnKind, ColumnSpec, DriftCheck, DriftConfigError, DriftSpec, Method
-from checks.interface import CheckResult, Status, TaskKind
+from checks.interface import Check, CheckKind, CheckResult, Status, TaskKind
 from checks.operations import OperationsCheck, OperationsSpec
 from checks.performance import (
     DecaySpec,
@@ -29,14 +41,18 @@ from checks.performance import (
     realized,
 )
 from checks.quality import QualityCheck, QualitySpec
-from checks.reference import build_reference
+from checks.reference import ReferenceStats, build_reference
 from tests.checks.frames import CATEGORICAL, NUMERIC, window
 
 OUT_NUM = (*NUMERIC, "prediction", "score", "label")
 
 
-def reference(n: int = 3000):  # type: ignore[no-untyped-def]
+def reference(n: int = 3000) -> ReferenceStats:
     return build_reference(window(n, 1), OUT_NUM, CATEGORICAL, score="score", label="label")
+
+
+# Built once: every kind's check is built on this one labelled, scored reference.
+shared_reference = cache(reference)
 
 
 def drift_spec() -> DriftSpec:
@@ -47,25 +63,57 @@ def drift_spec() -> DriftSpec:
     )
 
 
-def all_checks():  # type: ignore[no-untyped-def]
-    ref = reference()
-    return [
-        DriftCheck(spec=drift_spec(), reference=ref),
-        QualityCheck(
-            spec=QualitySpec(numeric=NUMERIC, categorical=CATEGORICAL, min_rows=50), reference=ref
-        ),
-        PerformanceCheck(
-            spec=DecaySpec(task=TaskKind.BINARY, metric=Metric.ROC_AUC, min_labelled=50),
-            reference=ref,
-        ),
-        EstimatedPerformanceCheck(spec=EstimationSpec(min_rows=50), reference=ref),
-        OperationsCheck(spec=OperationsSpec(min_rows=50)),
-    ]
+# --------------------------------------------------------------------------- the registry
+
+# One representative check per kind, each needing 50 rows. A new CheckKind needs an
+# entry here: without one, every contract test fails for it, by name.
+CHECKS: dict[CheckKind, Callable[[ReferenceStats], Check]] = {
+    CheckKind.DRIFT: lambda ref: DriftCheck(spec=drift_spec(), reference=ref),
+    CheckKind.QUALITY: lambda ref: QualityCheck(
+        spec=QualitySpec(numeric=NUMERIC, categorical=CATEGORICAL, min_rows=50), reference=ref
+    ),
+    CheckKind.PERFORMANCE: lambda ref: PerformanceCheck(
+        spec=DecaySpec(task=TaskKind.BINARY, metric=Metric.ROC_AUC, min_labelled=50),
+        reference=ref,
+    ),
+    CheckKind.ESTIMATED_PERFORMANCE: lambda ref: EstimatedPerformanceCheck(
+        spec=EstimationSpec(min_rows=50), reference=ref
+    ),
+    CheckKind.OPERATIONS: lambda ref: OperationsCheck(spec=OperationsSpec(min_rows=50)),
+}
+
+# Every member of the enum, discovered: no hand-kept list, no index.
+every_kind = pytest.mark.parametrize("kind", list(CheckKind), ids=str)
 
 
-@pytest.mark.parametrize("index", range(5))
-def test_contract(index: int) -> None:
-    check = all_checks()[index]
+def build(kind: CheckKind, ref: ReferenceStats | None = None) -> Check:
+    """The representative check of `kind`; a kind without an entry in CHECKS fails here."""
+    factory = CHECKS.get(kind)
+    if factory is None:
+        pytest.fail(
+            f"CheckKind.{kind.name} ({kind.value!r}) has no entry in CHECKS "
+            "(tests/checks/test_checks.py): add a factory that builds a representative "
+            f"{kind.value} check, so that it runs through the check contract",
+            pytrace=False,
+        )
+    check = factory(shared_reference() if ref is None else ref)
+    assert check.kind is kind, f"CHECKS[{kind.name}] builds a {check.kind.value} check"
+    return check
+
+
+def all_checks() -> list[Check]:
+    """Every kind's representative check, in CheckKind's order."""
+    return [build(kind) for kind in CheckKind]
+
+
+# --------------------------------------------------------------------------- the contract
+
+MEMORY_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+
+
+@every_kind
+def test_contract(kind: CheckKind) -> None:
+    check = build(kind)
     result = check.run(window(800, 2))
     assert isinstance(result, CheckResult)
     assert result.kind is check.kind
@@ -77,13 +125,85 @@ def test_contract(index: int) -> None:
     assert empty.reason
 
 
-def test_bad_input_never_raises() -> None:
-    ref = reference()
+@every_kind
+def test_representative_window_gets_an_answer(kind: CheckKind) -> None:
+    """The factory's check judges a clean window: the contract below is not vacuous."""
+    result = build(kind).run(window(800, 2))
+    assert result.status in (Status.OK, Status.ALERT), (result.status, result.reason)
+    assert result.rows == 800
+    assert result.measures
+    assert result.summary
+
+
+@every_kind
+def test_result_is_frozen(kind: CheckKind) -> None:
+    result = build(kind).run(window(800, 2))
+    for field in dataclasses.fields(result):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(result, field.name, getattr(result, field.name))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.extra = 1  # type: ignore[attr-defined]
+    assert isinstance(result.measures, tuple)
+    for measure in result.measures:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            measure.value = 0.0  # type: ignore[misc]
+    derived = dataclasses.replace(result, status=Status.ERROR)
+    assert derived.status is Status.ERROR and result.status is not Status.ERROR
+
+
+@pytest.mark.parametrize("rows", [0, 1, 10], ids=lambda n: f"{n}_rows")
+@every_kind
+def test_insufficient_data_is_a_status_not_an_exception(kind: CheckKind, rows: int) -> None:
+    result = build(kind).run(window(800, 2).iloc[:rows])
+    assert isinstance(result, CheckResult)
+    assert result.kind is kind
+    assert result.status is Status.INSUFFICIENT_DATA, (result.status, result.measures)
+    assert result.rows == rows
+    assert result.reason
+    assert not result.alerting
+
+
+@every_kind
+def test_repr_is_stable(kind: CheckKind) -> None:
+    """Same inputs, same repr: from the same check, and from one built afresh on equal data."""
+    first = build(kind).run(window(800, 2))
+    again = build(kind, reference()).run(window(800, 2))
+    assert repr(first) == repr(again)
+    short = build(kind).run(window(800, 2).iloc[:10])
+    assert repr(short) == repr(build(kind, reference()).run(window(800, 2).iloc[:10]))
+    for text in (repr(first), repr(short)):
+        assert not MEMORY_ADDRESS.search(text), text
+        assert " object at " not in text, text
+
+
+def bad_input() -> pd.DataFrame:
+    """A window with an all-missing column, a constant one, one category and a lost column."""
     frame = window(500, 3)
     frame["age"] = np.nan
     frame["visits"] = 3.0
     frame["plan"] = "basic"
-    frame = frame.drop(columns=["income"])
+    return frame.drop(columns=["income"])
+
+
+WINDOWS: dict[str, Callable[[], pd.DataFrame]] = {
+    "clean": lambda: window(800, 2),
+    "empty": lambda: window(800, 2).iloc[0:0],
+    "bad_input": bad_input,
+}
+
+
+@pytest.mark.parametrize("frame", list(WINDOWS), ids=str)
+@every_kind
+def test_summary_is_json_safe(kind: CheckKind, frame: str) -> None:
+    result = build(kind).run(WINDOWS[frame]())
+    text = json.dumps(result.summary, allow_nan=False)
+    assert json.loads(text) == result.summary
+    assert all(isinstance(key, str) for key in result.summary)
+
+
+def test_bad_input_never_raises() -> None:
+    ref = shared_reference()
+    frame = bad_input()
     for check in all_checks():
         check.run(frame)
     drift = DriftCheck(spec=drift_spec(), reference=ref).run(frame)

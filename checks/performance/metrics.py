@@ -1,0 +1,226 @@
+"""The performance vocabulary and its metrics, computed for many bootstrap replicates at once.
+
+Every metric here is a weighted sum over rows: one row of weights per
+replicate (a Poisson bootstrap weights each row by a Poisson(1) count), so no
+resampled copies of the data are made. With weights of one the values equal
+sklearn's.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from checks.interface import LABEL, PREDICTION, SCORE, TaskKind
+from checks.reference import FloatArray, numeric_values
+
+
+class Metric(enum.StrEnum):
+    ACCURACY = "accuracy"
+    PRECISION = "precision"
+    RECALL = "recall"
+    F1 = "f1"
+    ROC_AUC = "roc_auc"
+    LOG_LOSS = "log_loss"
+    MAE = "mae"
+    RMSE = "rmse"
+    MAPE = "mape"
+    R2 = "r2"
+
+
+LOWER_IS_BETTER = frozenset({Metric.LOG_LOSS, Metric.MAE, Metric.RMSE, Metric.MAPE})
+TASK_METRICS: dict[TaskKind, tuple[Metric, ...]] = {
+    TaskKind.BINARY: (
+        Metric.ACCURACY,
+        Metric.PRECISION,
+        Metric.RECALL,
+        Metric.F1,
+        Metric.ROC_AUC,
+        Metric.LOG_LOSS,
+    ),
+    TaskKind.MULTICLASS: (Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1),
+    TaskKind.REGRESSION: (Metric.MAE, Metric.RMSE, Metric.MAPE, Metric.R2),
+}
+# Metrics that need a probability score.
+NEEDS_SCORE = frozenset({Metric.ROC_AUC, Metric.LOG_LOSS})
+
+
+def default_metric(task: TaskKind, has_score: bool) -> Metric:
+    """The metric when `checks.performance.metric` is unset (config.toml says the same).
+
+    ROC AUC for binary (F1 where the model logs no score: AUC needs one), macro
+    F1 for multiclass (accuracy hides a minority class the model stopped
+    finding), RMSE for regression (large errors count more). It governs the
+    alert, the band and the promotion alike.
+    """
+    if task is TaskKind.BINARY:
+        return Metric.ROC_AUC if has_score else Metric.F1
+    if task is TaskKind.MULTICLASS:
+        return Metric.F1
+    return Metric.RMSE
+
+
+class MetricError(ValueError):
+    pass
+
+
+def parse_metric(name: str, task: TaskKind) -> Metric:
+    try:
+        metric = Metric(name.lower())
+    except ValueError:
+        raise MetricError(
+            f"unknown metric {name!r}, expected one of {', '.join(m.value for m in Metric)}"
+        ) from None
+    if metric not in TASK_METRICS[task]:
+        allowed = ", ".join(m.value for m in TASK_METRICS[task])
+        raise MetricError(f"metric {name!r} does not apply to {task.value}; use {allowed}")
+    return metric
+
+
+# --------------------------------------------------------------------------- metrics
+
+Weights = npt.NDArray[np.float64]  # (B, n): one row per bootstrap replicate
+
+
+def weighted_auc(scores: FloatArray, pos: Weights, neg: Weights) -> FloatArray:
+    """ROC AUC with per-row positive and negative weights, ties counted half.
+
+    With 0/1 labels as weights this is the usual AUC (sklearn's roc_auc_score);
+    with calibrated probabilities p and 1 - p it is CBPE's expected AUC.
+    """
+    order = np.argsort(scores, kind="stable")
+    s = scores[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
+    pos_g = np.add.reduceat(pos[:, order], starts, axis=1)
+    neg_g = np.add.reduceat(neg[:, order], starts, axis=1)
+    neg_below = np.cumsum(neg_g, axis=1) - neg_g
+    total = pos_g.sum(axis=1) * neg_g.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray((pos_g * (neg_below + 0.5 * neg_g)).sum(axis=1) / total)
+
+
+def _wmean(values: FloatArray, w: Weights) -> FloatArray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray((w * values).sum(axis=1) / w.sum(axis=1))
+
+
+def _prf(tp: FloatArray, fp: FloatArray, fn: FloatArray) -> dict[Metric, FloatArray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+    return {Metric.PRECISION: precision, Metric.RECALL: recall, Metric.F1: f1}
+
+
+def metric_values(
+    task: TaskKind,
+    metrics: tuple[Metric, ...],
+    label: npt.NDArray[np.generic],
+    prediction: npt.NDArray[np.generic],
+    score: FloatArray | None,
+    w: Weights,
+) -> dict[Metric, FloatArray]:
+    """Each metric for each row of weights `w` (B, n)."""
+    out: dict[Metric, FloatArray] = {}
+    if task is TaskKind.REGRESSION:
+        y = label.astype(np.float64)
+        yhat = prediction.astype(np.float64)
+        err = yhat - y
+        out[Metric.MAE] = _wmean(np.abs(err), w)
+        out[Metric.RMSE] = np.sqrt(_wmean(err**2, w))
+        # sklearn's MAPE: |error| / max(|y|, machine epsilon).
+        out[Metric.MAPE] = _wmean(np.abs(err) / np.maximum(np.abs(y), np.finfo(np.float64).eps), w)
+        ybar = _wmean(y, w)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[Metric.R2] = 1 - (w * err**2).sum(axis=1) / (w * (y - ybar) ** 2).sum(axis=1)
+        return {m: out[m] for m in metrics}
+    correct = (label == prediction).astype(np.float64)
+    out[Metric.ACCURACY] = _wmean(correct, w)
+    if task is TaskKind.BINARY:
+        y = label.astype(np.float64)
+        yhat = prediction.astype(np.float64)
+        tp = (w * (y * yhat)).sum(axis=1)
+        fp = (w * ((1 - y) * yhat)).sum(axis=1)
+        fn = (w * (y * (1 - yhat))).sum(axis=1)
+        out.update(_prf(tp, fp, fn))
+        if score is not None:
+            out[Metric.ROC_AUC] = weighted_auc(score, w * y, w * (1 - y))
+            p = np.clip(score, 1e-15, 1 - 1e-15)
+            out[Metric.LOG_LOSS] = _wmean(-(y * np.log(p) + (1 - y) * np.log(1 - p)), w)
+    else:
+        classes = np.unique(np.concatenate([label, prediction]))
+        per: dict[Metric, list[FloatArray]] = {
+            Metric.PRECISION: [],
+            Metric.RECALL: [],
+            Metric.F1: [],
+        }
+        for c in classes:
+            y = (label == c).astype(np.float64)
+            yhat = (prediction == c).astype(np.float64)
+            tp = (w * (y * yhat)).sum(axis=1)
+            fp = (w * ((1 - y) * yhat)).sum(axis=1)
+            fn = (w * (y * (1 - yhat))).sum(axis=1)
+            for k, v in _prf(tp, fp, fn).items():
+                per[k].append(v)
+        # Macro averages, as sklearn's average="macro".
+        for k, vs in per.items():
+            out[k] = np.mean(np.vstack(vs), axis=0)
+    return {m: out[m] for m in metrics if m in out}
+
+
+# --------------------------------------------------------------------------- labelled rows
+
+
+def labelled_rows(window: pd.DataFrame, task: TaskKind) -> pd.DataFrame:
+    if LABEL not in window or PREDICTION not in window:
+        return window.iloc[0:0]
+    mask = window[LABEL].notna() & window[PREDICTION].notna()
+    return window.loc[mask]
+
+
+def label_arrays(
+    frame: pd.DataFrame, task: TaskKind
+) -> tuple[npt.NDArray[np.generic], npt.NDArray[np.generic], FloatArray | None]:
+    label: npt.NDArray[np.generic]
+    prediction: npt.NDArray[np.generic]
+    if task is TaskKind.MULTICLASS:
+        label = frame[LABEL].astype(str).to_numpy()
+        prediction = frame[PREDICTION].astype(str).to_numpy()
+    else:
+        label = numeric_values(frame[LABEL])
+        prediction = numeric_values(frame[PREDICTION])
+    score = None
+    if task is TaskKind.BINARY and SCORE in frame:
+        score = numeric_values(frame[SCORE])
+        if np.isnan(score).any():
+            score = None
+    return label, prediction, score
+
+
+def realized_arrays(
+    frame: pd.DataFrame, task: TaskKind
+) -> tuple[npt.NDArray[np.generic], npt.NDArray[np.generic], FloatArray | None] | None:
+    """Label, prediction and score of the labelled rows (None when there are none)."""
+    rows = labelled_rows(frame, task)
+    if rows.empty:
+        return None
+    return label_arrays(rows, task)
+
+
+def realized(
+    task: TaskKind, frame: pd.DataFrame, metrics: tuple[Metric, ...] | None = None
+) -> dict[Metric, float]:
+    """Each applicable metric on the labelled rows of `frame` (no bootstrap)."""
+    rows = labelled_rows(frame, task)
+    if rows.empty:
+        return {}
+    label, prediction, score = label_arrays(rows, task)
+    wanted = metrics or TASK_METRICS[task]
+    if score is None:
+        wanted = tuple(m for m in wanted if m not in NEEDS_SCORE)
+    w = np.ones((1, len(rows)))
+    values = metric_values(task, wanted, label, prediction, score, w)
+    return {m: float(v[0]) for m, v in values.items()}
