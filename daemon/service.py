@@ -44,7 +44,8 @@ from daemon.health import Handler, Snapshot, routes
 from daemon.jobs import JobContext
 from daemon.leader import LeaderLock, StoreLocked, leader_lock
 from daemon.metrics import LiveState, StoreState, make_registry
-from daemon.schedule import JobRunner, Scheduler, build_jobs
+from daemon.schedule import JobRunner, Scheduler
+from daemon.stages import build_jobs
 from daemon.store import migrate
 from daemon.store.engine import StoreError, safe_url
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from checks.interface import Status
 from checks.thresholds import ThresholdMode
 from daemon.alerts.finding import MONITORING, RETRAIN
+from daemon.cadence import next_fire_time, trigger_for
 from daemon.config import ModelSettings, Schedule, Settings
 from daemon.report.weeks import Week
 from daemon.store.tables import (
@@ -643,8 +644,6 @@ def _operations(
 
 def _runs_per_week(schedule: Schedule, week: Week) -> int | None:
     """How often a schedule fires in the week (bounded: a minutely cron fires 10,080 times)."""
-    from daemon.schedule import next_fire_time, trigger_for
-
     if schedule.every is not None:
         seconds = schedule.every.total_seconds()
         return round(7 * 86_400 / seconds) if seconds > 0 else None
