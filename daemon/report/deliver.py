@@ -28,7 +28,8 @@ from daemon.cadence import cycle_start, trigger_for
 from daemon.config import EX_CONFIG, Schedule, Settings
 from daemon.jobs import JobContext
 from daemon.private import write_private
-from daemon.report.gather import WeekReport, gather
+from daemon.report.gather import gather
+from daemon.report.model import WeekReport
 from daemon.report.render import render_email, render_report, render_text
 from daemon.report.weeks import (
     Week,
