@@ -358,7 +358,8 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
     """Replay the scenario; returns the process exit status (0 when the story holds)."""
     from daemon.api import ApiServer
     from daemon.retraining import register_initial_version
-    from daemon.schedule import JobRunner, build_jobs, replay
+    from daemon.schedule import JobRunner, replay
+    from daemon.stages import build_jobs
 
     began = time.perf_counter()
     quiet_libraries()

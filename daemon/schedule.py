@@ -6,11 +6,10 @@ without a trace). What must survive a restart lives in our own tables: `job_runs
 holds the last run of every job, which is how a restarted daemon, or a standby that
 takes over, runs a missed cycle once (not a backlog) and never runs a cycle twice.
 
-Interval schedules are laid on a fixed grid (multiples of the interval since a fixed
-epoch), not on the process start, so every daemon sharing a store agrees on what a
-"cycle" is. Cron schedules carry their own time zone (PITFALLS: `from_crontab`
-ignores the scheduler's), and crontab weekday numbers are translated to names
-(APScheduler 3 counts Monday as 0, crontab counts Sunday as 0).
+The triggers and the cycle math are in daemon/cadence.py, the job table (stages,
+their functions, the jobs the config asks for) in daemon/stages.py, and the words
+and counters a run leaves in daemon/runs.py. Here: the runner that guards a cycle
+and keeps `job_runs`, the live scheduler, and replay.
 
 `replay` walks the same jobs through simulated time, which is what the demo and the
 soak benchmark use: the live daemon and the replay call the same functions.
@@ -19,19 +18,14 @@ soak benchmark use: the live daemon and the replay call the same functions.
 from __future__ import annotations
 
 import contextlib
-import enum
 import heapq
 import logging
-import re
 import threading
 import time
 import traceback
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, assert_never
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -44,11 +38,12 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from daemon.config import ModelSettings, Schedule, Settings
+from daemon.cadence import cycle_start, misfire_grace, next_fire_time, period, trigger_for
+from daemon.runs import RUNNING, RunOutcome, SchedulerStats
+from daemon.stages import JobFn, JobSpec, Stage, job_function
 from daemon.store.engine import transaction
 from daemon.store.tables import JobRun
 
@@ -57,298 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A Monday at midnight UTC: interval grids start here, so weekly intervals fall on Mondays.
-GRID_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)
-
-JobFn = Callable[["JobContext", str | None, datetime], object]
-GlobalJobFn = Callable[["JobContext", datetime], object]
-ModelJobFn = Callable[["JobContext", str, datetime], object]
-
-
-def _per_model(fn: ModelJobFn) -> JobFn:
-    """Per-model jobs take the model's name."""
-
-    def run(ctx: JobContext, model: str | None, now: datetime) -> object:
-        if model is None:
-            raise ValueError(f"{getattr(fn, '__name__', 'job')} runs for a model, none given")
-        return fn(ctx, model, now)
-
-    run.__qualname__ = run.__name__ = getattr(fn, "__name__", "job")
-    return run
-
-
-def _global(fn: GlobalJobFn) -> JobFn:
-    """Jobs without a model take (ctx, now); the scheduler calls every job the same way."""
-
-    def run(ctx: JobContext, _model: str | None, now: datetime) -> object:
-        return fn(ctx, now)
-
-    run.__qualname__ = run.__name__ = getattr(fn, "__name__", "job")
-    return run
-
-
-class Stage(enum.StrEnum):
-    """What a job does. Per-model stages run once per configured model."""
-
-    SAMPLE = "sample"
-    LABELS = "labels"
-    RETENTION = "retention"
-    DRIFT = "drift"
-    QUALITY = "quality"
-    PERFORMANCE = "performance"
-    OPERATIONS = "operations"
-    RETRAIN_POLICY = "retrain_policy"
-    RETRAIN_POLL = "retrain_poll"
-    DELIVER = "deliver"
-    FRAMEWORKS = "frameworks"
-    REPORT = "report"
-
-    @property
-    def per_model(self) -> bool:
-        return self not in (Stage.DELIVER, Stage.FRAMEWORKS, Stage.REPORT, Stage.RETRAIN_POLL)
-
-
-def job_function(stage: Stage) -> JobFn:
-    """The function that runs `stage`; imported here so start-up stays light."""
-    match stage:
-        case Stage.SAMPLE:
-            from daemon.sampling import sample_predictions
-
-            return _per_model(sample_predictions)
-        case Stage.LABELS:
-            from daemon.sampling import ingest_labels
-
-            return _per_model(ingest_labels)
-        case Stage.RETENTION:
-            from daemon.sampling import purge_expired
-
-            return _per_model(purge_expired)
-        case Stage.DRIFT:
-            from daemon.checking import run_drift
-
-            return run_drift
-        case Stage.QUALITY:
-            from daemon.checking import run_quality
-
-            return run_quality
-        case Stage.PERFORMANCE:
-            from daemon.checking import run_performance
-
-            return run_performance
-        case Stage.OPERATIONS:
-            from daemon.checking import run_operations
-
-            return run_operations
-        case Stage.RETRAIN_POLICY:
-            from daemon.retraining import retrain_policy
-
-            # Retrain findings are applied with the job state they come from.
-            return retrain_policy
-        case Stage.RETRAIN_POLL:
-            from daemon.retraining import poll_jobs
-
-            return poll_jobs
-        case Stage.DELIVER:
-            # Not only delivery: repeats and resolutions that fell due are queued first.
-            from daemon.alerts.jobs import alert_cycle
-
-            return _global(alert_cycle)
-        case Stage.FRAMEWORKS:
-            from daemon.frameworks import scan_frameworks
-
-            # Its alerts are applied in the transaction that stores the findings.
-            return _global(scan_frameworks)
-        case Stage.REPORT:
-            from daemon.report.deliver import weekly_report
-
-            return _global(weekly_report)
-        case _:
-            assert_never(stage)
-
-
-@dataclass(frozen=True, kw_only=True)
-class JobSpec:
-    """One scheduled job: a stage, its subject (a model or none) and its cadence."""
-
-    stage: Stage
-    model: str | None
-    schedule: Schedule
-
-    @property
-    def id(self) -> str:
-        return f"{self.stage.value}:{self.model}" if self.model else self.stage.value
-
-
-def _model_jobs(model: ModelSettings, settings: Settings) -> Iterator[JobSpec]:
-    name = model.name
-    yield JobSpec(stage=Stage.SAMPLE, model=name, schedule=model.sampling.schedule)
-    if model.labels is not None:
-        yield JobSpec(stage=Stage.LABELS, model=name, schedule=model.sampling.schedule)
-    yield JobSpec(stage=Stage.RETENTION, model=name, schedule=settings.service.retention_schedule)
-    checks = model.checks
-    for stage, enabled in (
-        (Stage.DRIFT, checks.drift.enabled),
-        (Stage.QUALITY, checks.quality.enabled),
-        (Stage.PERFORMANCE, checks.performance.enabled),
-        (Stage.OPERATIONS, checks.operations.enabled),
-    ):
-        if enabled:
-            yield JobSpec(stage=stage, model=name, schedule=checks.schedule)
-    if model.retrain.enabled:
-        yield JobSpec(stage=Stage.RETRAIN_POLICY, model=name, schedule=model.retrain.schedule)
-
-
-def build_jobs(settings: Settings) -> tuple[JobSpec, ...]:
-    """Every job the config asks for, in a stable order."""
-    jobs: list[JobSpec] = []
-    for model in settings.models:
-        jobs.extend(_model_jobs(model, settings))
-    if any(m.retrain.enabled for m in settings.models):
-        jobs.append(
-            JobSpec(
-                stage=Stage.RETRAIN_POLL,
-                model=None,
-                schedule=settings.service.retrain_poll_schedule,
-            )
-        )
-    jobs.append(
-        JobSpec(
-            stage=Stage.DELIVER, model=None, schedule=Schedule(every=settings.alerts.delivery_every)
-        )
-    )
-    if settings.frameworks.enabled:
-        jobs.append(
-            JobSpec(stage=Stage.FRAMEWORKS, model=None, schedule=settings.frameworks.schedule)
-        )
-    if settings.report.enabled:
-        jobs.append(JobSpec(stage=Stage.REPORT, model=None, schedule=settings.report.schedule))
-    return tuple(jobs)
-
-
-# --------------------------------------------------------------------------- triggers
-
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_NUMERIC_PART = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
-
-
-def crontab_weekdays(field: str) -> str:
-    """A crontab day-of-week field in APScheduler 3's terms (names, Sunday = 0 or 7)."""
-    if field == "*" or not any(ch.isdigit() for ch in field.replace("*/", "")):
-        return field
-    days: list[str] = []
-    for part in field.split(","):
-        match = _NUMERIC_PART.match(part)
-        if match is None:
-            if part.isalpha() or re.fullmatch(r"[a-z]{3}-[a-z]{3}", part):
-                days.append(part)
-                continue
-            raise ValueError(f"cannot read day-of-week {part!r} in {field!r}")
-        start, end, step = match.groups()
-        first = 0 if start == "*" else int(start)
-        last = 6 if start == "*" else int(end) if end is not None else first
-        if first > 7 or last > 7:
-            raise ValueError(f"day-of-week {part!r} out of range 0-7")
-        days.extend(_WEEKDAYS[n % 7] for n in range(first, last + 1, int(step or 1)))
-    return ",".join(dict.fromkeys(days))
-
-
-def trigger_for(schedule: Schedule) -> BaseTrigger:
-    """The APScheduler trigger of a config Schedule, always with an explicit time zone."""
-    if schedule.every is not None:
-        return IntervalTrigger(
-            seconds=schedule.every.total_seconds(), start_date=GRID_EPOCH, timezone=UTC
-        )
-    assert schedule.cron is not None  # a Schedule holds exactly one of the two
-    minute, hour, day, month, dow = schedule.cron.split()
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=crontab_weekdays(dow),
-        timezone=ZoneInfo(schedule.timezone),
-    )
-
-
-def next_fire_time(trigger: BaseTrigger, after: datetime) -> datetime | None:
-    """The first fire time at or after `after`."""
-    fire: datetime | None = trigger.get_next_fire_time(None, after)
-    return None if fire is None else fire.astimezone(UTC)
-
-
-def cycle_start(trigger: BaseTrigger, now: datetime) -> datetime | None:
-    """The latest fire time at or before `now`: the start of the current cycle."""
-    # Widening look-back keeps this cheap for minutely crons and correct for yearly ones.
-    for back in (
-        timedelta(minutes=2),
-        timedelta(hours=2),
-        timedelta(days=2),
-        timedelta(days=35),
-        timedelta(days=400),
-    ):
-        fire = next_fire_time(trigger, now - back)
-        if fire is None or fire > now:
-            continue
-        while True:
-            following = next_fire_time(trigger, fire + timedelta(microseconds=1))
-            if following is None or following > now:
-                return fire
-            fire = following
-    return None
-
-
-def period(trigger: BaseTrigger, now: datetime) -> timedelta:
-    """The gap between two consecutive fire times around `now`."""
-    first = next_fire_time(trigger, now)
-    second = None if first is None else next_fire_time(trigger, first + timedelta(microseconds=1))
-    if first is None or second is None:
-        return timedelta(days=1)
-    return second - first
-
-
-def misfire_grace(trigger: BaseTrigger, now: datetime) -> int:
-    """Half a period, at least 30 s and at most an hour.
-
-    A run that the scheduler could not start on time (the box was suspended, the pool
-    was busy) still runs while it is useful; a later one is coalesced into the next.
-    """
-    half = period(trigger, now).total_seconds() / 2
-    return int(max(30, min(half, 3600)))
-
 
 # --------------------------------------------------------------------------- running
-
-
-# `job_runs.last_status` between a run's start and its end.
-RUNNING = "running"
-
-
-class RunOutcome(enum.StrEnum):
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-@dataclass
-class SchedulerStats:
-    """In-memory counters since start, exported as metrics."""
-
-    runs: Counter[str]
-    failures: Counter[str]
-    missed: Counter[str]
-    overlapping: Counter[str]
-    duration_sum_s: dict[str, float]
-    bookkeeping_errors: int = 0
-
-    @classmethod
-    def empty(cls) -> SchedulerStats:
-        return cls(
-            runs=Counter(),
-            failures=Counter(),
-            missed=Counter(),
-            overlapping=Counter(),
-            duration_sum_s={},
-        )
 
 
 class JobRunner:

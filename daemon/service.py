@@ -46,8 +46,9 @@ from daemon.health import Snapshot
 from daemon.jobs import JobContext
 from daemon.leader import LeaderLock, StoreLocked, leader_lock
 from daemon.metrics import LiveState, make_registry
-from daemon.schedule import JobRunner, Scheduler, build_jobs
+from daemon.schedule import JobRunner, Scheduler
 from daemon.service_http import start_http
+from daemon.stages import build_jobs
 from daemon.store import migrate
 from daemon.store.engine import StoreError, safe_url
 

@@ -24,10 +24,12 @@ from sqlalchemy import select
 
 from daemon.alerts.message import Attachment, Message
 from daemon.alerts.policy import enqueue_message
+from daemon.cadence import cycle_start, trigger_for
 from daemon.config import EX_CONFIG, Schedule, Settings
 from daemon.jobs import JobContext
 from daemon.private import write_private
-from daemon.report.gather import WeekReport, gather
+from daemon.report.gather import gather
+from daemon.report.model import WeekReport
 from daemon.report.render import render_email, render_report, render_text
 from daemon.report.weeks import (
     Week,
@@ -163,8 +165,6 @@ def last_fire_time(schedule: Schedule, now: datetime) -> datetime:
     The scheduler's own trigger, so crontab weekdays mean what they mean there
     (Sunday = 0 or 7; APScheduler 3's `from_crontab` counts Monday as 0).
     """
-    from daemon.schedule import cycle_start, trigger_for
-
     fired = cycle_start(trigger_for(schedule), now)
     return fired if fired is not None else now
 

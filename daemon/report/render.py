@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
-from daemon.report.gather import Health, ModelWeek, WeekReport
+from daemon.report.model import Health, ModelWeek, WeekReport
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

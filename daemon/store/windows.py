@@ -26,6 +26,7 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -37,15 +38,24 @@ from checks.interface import TaskKind
 from checks.typed import text_number
 from daemon.config import ModelSettings
 from daemon.frames import typed_check
-from daemon.jobs import JobContext
 from daemon.store import features
 from daemon.store.tables import Model
 
 DEFAULT_CHUNK_ROWS = 20_000
 
 
-def _engine(source: JobContext | Engine) -> Engine:
-    return source.engine if isinstance(source, JobContext) else source
+class HasEngine(Protocol):
+    """What a window reader needs of a job's context: the store's engine.
+
+    A protocol, not daemon.jobs.JobContext, so the store does not reach up to the jobs.
+    """
+
+    @property
+    def engine(self) -> Engine: ...
+
+
+def _engine(source: HasEngine | Engine) -> Engine:
+    return source if isinstance(source, Engine) else source.engine
 
 
 def _categorical_schema(model: ModelSettings) -> pa.Schema:
@@ -97,7 +107,7 @@ def _query(
 
 
 def iter_window(
-    source: JobContext | Engine,
+    source: HasEngine | Engine,
     model: ModelSettings,
     start: datetime,
     end: datetime,
@@ -114,7 +124,7 @@ def iter_window(
 
 
 def iter_window_tables(
-    source: JobContext | Engine,
+    source: HasEngine | Engine,
     model: ModelSettings,
     start: datetime,
     end: datetime,
@@ -180,7 +190,7 @@ def _one_snapshot(conn: Connection) -> None:
 
 
 def load_window(
-    source: JobContext | Engine,
+    source: HasEngine | Engine,
     model: ModelSettings,
     start: datetime,
     end: datetime,

@@ -127,7 +127,8 @@ def soak(days: int, drift_day: int) -> tuple[list[Day], int]:
     from daemon.config import load_config
     from daemon.jobs import JobContext
     from daemon.retraining import register_initial_version
-    from daemon.schedule import JobRunner, build_jobs, replay
+    from daemon.schedule import JobRunner, replay
+    from daemon.stages import build_jobs
     from daemon.store import migrate
 
     demo.quiet_libraries()

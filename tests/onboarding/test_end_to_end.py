@@ -38,7 +38,9 @@ from daemon.cli import main
 from daemon.config import Settings, load_config
 from daemon.jobs import JobContext
 from daemon.retraining import active_jobs
-from daemon.schedule import JobRunner, JobSpec, RunOutcome, Stage, build_jobs
+from daemon.runs import RunOutcome
+from daemon.schedule import JobRunner
+from daemon.stages import JobSpec, Stage, build_jobs
 from daemon.store.tables import CheckMetric, CheckRun, Model, RetrainJob
 from tests.onboarding import readme, world
 from tests.onboarding.conftest import binary_frame, new_registry, regression_frame

@@ -12,7 +12,8 @@ from daemon.alerts.finding import Finding
 from daemon.alerts.policy import apply_findings
 from daemon.checking import monitoring_finding
 from daemon.config import Severity
-from daemon.report.gather import ActionKind, gather
+from daemon.report.gather import gather
+from daemon.report.model import ActionKind
 from daemon.report.render import render_email, render_report, render_text
 from daemon.report.weeks import Week
 from daemon.store.engine import transaction

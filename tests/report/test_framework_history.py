@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.report.gather import _frameworks
+from daemon.report.queries import frameworks
 from daemon.report.weeks import week_containing
 from daemon.store.engine import transaction
 from daemon.store.tables import FrameworkFinding
@@ -47,6 +47,6 @@ def test_a_past_week_shows_the_findings_on_record_then(
         )
     week = week_containing(MONDAY + timedelta(hours=1), "UTC")
     with session_factory() as session:
-        envs = _frameworks(session, week)
+        envs = frameworks(session, week)
     assert [e.environment for e in envs] == ["serving"]
     assert sorted(r.package for r in envs[0].vulnerable) == ["mlflow", "torch"]

@@ -16,7 +16,8 @@ from daemon.alerts.delivery import deliver_pending
 from daemon.jobs import JobContext
 from daemon.report import http
 from daemon.report.deliver import build_report, due_week, weekly_report, write_weekly_reports
-from daemon.report.gather import ActionKind, Health, gather
+from daemon.report.gather import gather
+from daemon.report.model import ActionKind, Health
 from daemon.report.weeks import Week, WeekError, parse_week, week_containing, weeks_between
 from daemon.store.tables import Notification, Report
 from tests.report.conftest import WEEK, MakeCtx, Slack, Smtp

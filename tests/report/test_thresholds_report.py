@@ -15,7 +15,8 @@ from daemon.checking import check_model
 from daemon.config import ModelSettings, Settings
 from daemon.jobs import JobContext
 from daemon.report.deliver import build_report
-from daemon.report.gather import drift_policy, gather
+from daemon.report.figures import drift_policy
+from daemon.report.gather import gather
 from daemon.report.weeks import parse_week
 from tests.checks.frames import churn_settings, window
 

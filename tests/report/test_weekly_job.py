@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from daemon.alerts.message import Message
 from daemon.alerts.policy import enqueue_message
+from daemon.cadence import cycle_start, trigger_for
 from daemon.config import Schedule, parse_config
 from daemon.jobs import JobContext
 from daemon.report.deliver import build_report, due_week, last_fire_time, send_report, weekly_report
 from daemon.report.weeks import Week
-from daemon.schedule import cycle_start, trigger_for
 from daemon.store.tables import Notification, Report
 from tests.report.conftest import WEEK, MakeCtx
 from tests.report.seed import seed_week

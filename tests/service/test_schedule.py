@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,36 +13,65 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from daemon.alerts.jobs import alert_cycle
+from daemon.cadence import crontab_weekdays, cycle_start, misfire_grace, next_fire_time, trigger_for
+from daemon.checking import run_drift, run_operations, run_performance, run_quality
 from daemon.config import Schedule, Settings, load_config, parse_config
+from daemon.frameworks import scan_frameworks
 from daemon.jobs import JobContext
-from daemon.schedule import (
-    JobFn,
-    JobRunner,
-    JobSpec,
-    RunOutcome,
-    Scheduler,
-    Stage,
-    build_jobs,
-    crontab_weekdays,
-    cycle_start,
-    job_function,
-    misfire_grace,
-    missed_cycles,
-    next_fire_time,
-    replay,
-    trigger_for,
-)
+from daemon.report.deliver import weekly_report
+from daemon.retraining import poll_jobs, retrain_policy
+from daemon.runs import RunOutcome
+from daemon.sampling import ingest_labels, purge_expired, sample_predictions
+from daemon.schedule import JobRunner, Scheduler, missed_cycles, replay
 from daemon.service import Service
+from daemon.stages import JobFn, JobSpec, Stage, _global, _per_model, build_jobs, job_function
 from daemon.store.tables import JobRun, Model
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, 10, 7, 13, tzinfo=UTC)  # a Monday
 
 
-def test_every_stage_maps_to_a_job_function() -> None:
-    for stage in Stage:
-        fn = job_function(stage)
-        assert callable(fn), stage
+# Each stage, the job function it must run, and the adapter the scheduler puts around
+# it: "model" for (ctx, model, now) functions that need a model, "global" for
+# (ctx, now) ones, None for functions that already take (ctx, model | None, now).
+EXPECTED_JOBS: dict[Stage, tuple[Callable[..., object], str | None]] = {
+    Stage.SAMPLE: (sample_predictions, "model"),
+    Stage.LABELS: (ingest_labels, "model"),
+    Stage.RETENTION: (purge_expired, "model"),
+    Stage.DRIFT: (run_drift, None),
+    Stage.QUALITY: (run_quality, None),
+    Stage.PERFORMANCE: (run_performance, None),
+    Stage.OPERATIONS: (run_operations, None),
+    Stage.RETRAIN_POLICY: (retrain_policy, None),
+    Stage.RETRAIN_POLL: (poll_jobs, None),
+    Stage.DELIVER: (alert_cycle, "global"),
+    Stage.FRAMEWORKS: (scan_frameworks, "global"),
+    Stage.REPORT: (weekly_report, "global"),
+}
+
+
+def test_the_expected_job_table_covers_every_stage() -> None:
+    assert set(EXPECTED_JOBS) == set(Stage)
+
+
+@pytest.mark.parametrize("stage", list(Stage), ids=str)
+def test_every_stage_maps_to_its_job_function(stage: Stage) -> None:
+    expected, adapter = EXPECTED_JOBS[stage]
+    fn = job_function(stage)
+    if adapter is None:
+        assert fn is expected, f"{stage} runs {fn!r}, not {expected!r}"
+        return
+    assert fn is not expected, f"{stage} must be adapted to (ctx, model, now)"
+    assert getattr(fn, "__wrapped__", None) is expected, f"{stage} wraps the wrong function"
+    assert fn.__name__ == expected.__name__
+    # Every closure of one adapter shares its code: this names the adapter used.
+    adapt = {"model": _per_model, "global": _global}[adapter]
+    assert fn.__code__ is adapt(expected).__code__, f"{stage} needs the {adapter} adapter"
+    if adapter == "model":
+        # A per-model job refuses to run without its model, before touching ctx.
+        with pytest.raises(ValueError, match="runs for a model"):
+            fn(None, None, T0)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from daemon.schedule import GRID_EPOCH
+from daemon.cadence import GRID_EPOCH
 from daemon.store.engine import make_engine
 from tests.conftest import drop_pg_database, new_pg_database, pg_url
 from tests.service.harness import Daemon, NotifySocket, write_config

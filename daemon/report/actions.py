@@ -1,0 +1,223 @@
+"""The report's recommendations: what to do this week, most urgent first.
+
+Each action carries a score, and only the order of the scores matters: the page
+shows the first 15 and the Slack summary the first 10. The scores form bands,
+from the top:
+
+- a model measured worse than its baseline (it is wrong now), one left without a
+  reference (it is blind), a known vulnerability (by severity);
+- a retraining that failed, a feature drifting in most checks (by how often),
+  a Python past its end of life;
+- the daemon's own faults: undeliverable notifications, a failed job;
+- latency and errors, then data quality.
+
+Within a band the count of failing runs or advisories breaks ties, so a model
+failing more checks comes first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from checks.interface import CheckKind
+from daemon.report.model import (
+    Action,
+    ActionKind,
+    DaemonHealth,
+    FrameworkEnv,
+    KindCounts,
+    ModelWeek,
+)
+from daemon.runs import RunOutcome
+from daemon.store.tables import NotificationState
+from retrain.interface import JobState
+
+# Performance below its boundary and no better model promoted: retraining is the
+# remedy, and nothing else on the list says a model's answers are wrong today.
+RETRAIN_SCORE = 300
+# A model without a reference is checked for nothing: just below a measured failure.
+UNMONITORED_SCORE = 280
+# A retraining that failed leaves a known problem unfixed, below a blind model.
+FAILED_RETRAIN_SCORE = 250
+# Drift is a lead, not a failure: a feature drifted in at least this share of the
+# week's checks is worth a look (a share below it is mostly noise at calibrated
+# thresholds).
+INVESTIGATE_DRIFT_SHARE = 0.5
+# ... scored 200 at half the checks up to 250 at every check, so a feature that
+# always drifts ranks with a failed retraining and never above a failing model.
+DRIFT_SCORE = 150
+DRIFT_SHARE_SCORE = 100
+# A framework upgrade: an end-of-life Python scores the base; a vulnerability adds
+# its severity weight times UPGRADE_SEVERITY_SCORE (230 for low, 260 for medium,
+# 290 for critical), so a critical advisory ranks just under a failing model.
+UPGRADE_SCORE = 200
+UPGRADE_SEVERITY_SCORE = 30
+# Advisory severities (OSV's words and our alert severities) to that weight.
+SEVERITY_WEIGHT = {"critical": 3, "high": 3, "warning": 2, "medium": 2, "info": 1, "low": 1}
+# An advisory without a severity we know counts as medium, neither hidden nor alarming.
+UNKNOWN_SEVERITY_WEIGHT = 2
+# Undeliverable notifications mean people miss alerts: above a single failed job.
+DEAD_NOTIFICATIONS_SCORE = 180
+# A job that failed its last run: the daemon is not doing part of its work.
+FAILED_JOB_SCORE = 160
+# Failing latency and error checks hurt users but not the model's answers.
+OPERATIONS_SCORE = 120
+# Data-quality failures are often upstream and transient: the lowest band.
+QUALITY_SCORE = 100
+# Error texts are cut to this many characters in an action's one line.
+ERROR_EXCERPT = 120
+
+
+def recommend(
+    models: Sequence[ModelWeek], frameworks: Sequence[FrameworkEnv], daemon: DaemonHealth
+) -> tuple[Action, ...]:
+    """Every action the week calls for, highest score first."""
+    actions: list[Action] = []
+    for m in models:
+        actions.extend(_model_actions(m))
+    actions.extend(_framework_actions(frameworks))
+    actions.extend(_daemon_actions(daemon))
+    actions.sort(key=lambda a: (-a.score, a.scope, a.text))
+    return tuple(actions)
+
+
+def _model_actions(m: ModelWeek) -> list[Action]:
+    actions: list[Action] = []
+    perf = m.performance
+    promoted = any(r.promoted for r in m.retrains)
+    failed = [r for r in m.retrains if r.state in (JobState.FAILED, JobState.TIMED_OUT)]
+    if perf.alert_runs and not promoted:
+        now_value = perf.last_realized if perf.last_realized is not None else perf.last_estimated
+        figure = (
+            f": {perf.metric} {now_value:.3f} vs baseline {perf.baseline:.3f}"
+            if perf.metric and now_value is not None and perf.baseline is not None
+            else ""
+        )
+        actions.append(
+            Action(
+                kind=ActionKind.RETRAIN,
+                scope=m.name,
+                text=f"Retrain {m.name}{figure} ({perf.alert_runs} failing performance checks)",
+                score=RETRAIN_SCORE + perf.alert_runs,
+            )
+        )
+    elif m.top_drift and m.top_drift[0].drifted_share >= INVESTIGATE_DRIFT_SHARE and not promoted:
+        f = m.top_drift[0]
+        actions.append(
+            Action(
+                kind=ActionKind.INVESTIGATE,
+                scope=m.name,
+                text=f"Investigate feature {f.column} of {m.name}: drifted in "
+                f"{f.drifted_share:.0%} of checks ({f.method} {_fmt(f.last_score)}, "
+                f"threshold {_fmt(f.threshold)})",
+                score=DRIFT_SCORE + DRIFT_SHARE_SCORE * f.drifted_share,
+            )
+        )
+    if m.unmonitored:
+        actions.append(
+            Action(
+                kind=ActionKind.FIX,
+                scope=m.name,
+                text=f"Give {m.name} a reference: {m.unmonitored}",
+                score=UNMONITORED_SCORE,
+            )
+        )
+    for r in failed:
+        actions.append(
+            Action(
+                kind=ActionKind.FIX,
+                scope=m.name,
+                text=f"Look into the failed retraining of {m.name} ({r.job_uid}: "
+                f"{(r.error or r.state)[:ERROR_EXCERPT]})",
+                score=FAILED_RETRAIN_SCORE,
+            )
+        )
+    for q in m.quality[:1]:
+        actions.append(
+            Action(
+                kind=ActionKind.FIX,
+                scope=m.name,
+                text=f"Fix data quality of {m.name}: {q.name} on {q.column} up to "
+                f"{_fmt(q.worst)} (limit {_fmt(q.threshold)})",
+                score=QUALITY_SCORE + q.alert_runs,
+            )
+        )
+    operations = m.counts.get(CheckKind.OPERATIONS, KindCounts())
+    if operations.alert:
+        actions.append(
+            Action(
+                kind=ActionKind.INVESTIGATE,
+                scope=m.name,
+                text=f"Investigate latency and errors of {m.name} "
+                f"({operations.alert} failing operations checks)",
+                score=OPERATIONS_SCORE + operations.alert,
+            )
+        )
+    return actions
+
+
+def _framework_actions(frameworks: Sequence[FrameworkEnv]) -> list[Action]:
+    actions: list[Action] = []
+    # One action per (package, installed, target) across environments.
+    upgrades: dict[tuple[str, str, str], tuple[set[str], set[str], int]] = {}
+    for env in frameworks:
+        for v in env.vulnerable:
+            key = (v.package, v.installed, v.recommended or "a fixed release")
+            envs, ids, weight = upgrades.get(key, (set(), set(), 0))
+            envs.add(env.environment)
+            ids.update(v.advisories)
+            severity = SEVERITY_WEIGHT.get(v.severity, UNKNOWN_SEVERITY_WEIGHT)
+            upgrades[key] = (envs, ids, max(weight, severity))
+        for e in env.eol:
+            actions.append(
+                Action(
+                    kind=ActionKind.UPGRADE,
+                    scope=env.environment,
+                    text=f"Upgrade {e.package} {e.installed} in {env.environment}: {e.detail}",
+                    score=UPGRADE_SCORE,
+                )
+            )
+    for (package, installed, target), (envs, ids, weight) in upgrades.items():
+        n = max(len(ids), 1)
+        actions.append(
+            Action(
+                kind=ActionKind.UPGRADE,
+                scope=", ".join(sorted(envs)),
+                text=f"Upgrade {package} from {installed} to {target} to clear {n} "
+                f"advisor{'y' if n == 1 else 'ies'} ({', '.join(sorted(envs))})",
+                score=UPGRADE_SCORE + UPGRADE_SEVERITY_SCORE * weight + n,
+            )
+        )
+    return actions
+
+
+def _daemon_actions(daemon: DaemonHealth) -> list[Action]:
+    actions: list[Action] = []
+    dead = daemon.notifications.get(NotificationState.DEAD, 0)
+    if dead:
+        actions.append(
+            Action(
+                kind=ActionKind.FIX,
+                scope="mlmaint",
+                text=f"Fix notification delivery: {dead} notification(s) undeliverable",
+                score=DEAD_NOTIFICATIONS_SCORE,
+            )
+        )
+    for job in daemon.jobs:
+        if job.last_status == RunOutcome.FAILED:
+            actions.append(
+                Action(
+                    kind=ActionKind.FIX,
+                    scope="mlmaint",
+                    text=f"Job {job.job_id} failed its last run"
+                    + (f": {job.last_error[:ERROR_EXCERPT]}" if job.last_error else ""),
+                    score=FAILED_JOB_SCORE,
+                )
+            )
+    return actions
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3g}"

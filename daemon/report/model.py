@@ -1,0 +1,296 @@
+"""The report's data: one week as frozen values, computed before anything renders.
+
+Everything the template shows is here, so rendering is pure and tests can assert on
+figures without parsing HTML. daemon/report/queries.py reads these from the store,
+figures.py derives the per-model series, actions.py ranks what to do, and gather.py
+puts them together.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from daemon.report.weeks import Week
+from daemon.store.tables import AlertState
+
+
+class Health(enum.StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    ALERTING = "alerting"
+    NO_DATA = "no data"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindCounts:
+    runs: int = 0
+    alert: int = 0
+    insufficient: int = 0
+    error: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureDrift:
+    column: str
+    method: str
+    detail: str | None
+    runs: int
+    drifted_runs: int
+    last_score: float | None
+    max_score: float | None
+    threshold: float | None
+    # Where the last threshold came from ("at n=120, calibrated for 1% false alarms").
+    basis: str | None = None
+
+    @property
+    def drifted_share(self) -> float:
+        return self.drifted_runs / self.runs if self.runs else 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftPolicy:
+    """How a model's drift thresholds are set, and what that means over a week."""
+
+    calibrated: bool
+    false_alarm_rate: float | None
+    # Drift check runs a week at the configured cadence (None: not computable).
+    runs_per_week: int | None
+    persistence: str | None = None
+
+    @property
+    def expected_false_alarms(self) -> float | None:
+        """Check runs a week expected to flag a column on clean data (at most)."""
+        if not self.calibrated or self.false_alarm_rate is None or self.runs_per_week is None:
+            return None
+        return self.false_alarm_rate * self.runs_per_week
+
+    def sentence(self) -> str:
+        if not self.calibrated:
+            return (
+                "Drift thresholds: Evidently's fixed defaults, which ignore the window's "
+                'size: the false-alarm rate is unknown (set thresholds = "calibrated").'
+            )
+        rate = f"{(self.false_alarm_rate or 0) * 100:.3g}%"
+        text = (
+            f"Drift thresholds calibrated from the reference for {rate} false alarms per check run"
+        )
+        expected = self.expected_false_alarms
+        if expected is not None:
+            text += (
+                f": at {self.runs_per_week} runs a week, at most {expected:.2g} runs a week "
+                "are expected to flag a column on clean data"
+            )
+        if self.persistence:
+            text += f"; a column alerts only when beyond its threshold in {self.persistence}"
+        return text + "."
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerformanceTrend:
+    metric: str | None
+    baseline: float | None
+    # The last judged run's boundary, and where it came from (a band, a margin).
+    threshold: float | None = None
+    basis: str | None = None
+    realized: tuple[float | None, ...]
+    estimated: tuple[float | None, ...]
+    last_realized: float | None
+    last_estimated: float | None
+    alert_runs: int
+    # Why the latest performance run measured nothing (e.g. too few labels), if it did not.
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualityIssue:
+    column: str
+    name: str
+    worst: float | None
+    threshold: float | None
+    alert_runs: int
+    runs: int
+    detail: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertRow:
+    kind: str
+    subject: str
+    severity: str
+    state: AlertState
+    summary: str
+    first_fired_at: datetime
+    resolved_at: datetime | None
+    fired_this_week: bool
+    resolved_this_week: bool
+    fire_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrainRow:
+    job_uid: str
+    trigger: str
+    state: str
+    created_at: datetime
+    finished_at: datetime | None
+    registered_version: str | None
+    champion_version: str | None
+    metric: str | None
+    champion_score: float | None
+    challenger_score: float | None
+    promoted: bool
+    reason: str
+    error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionRow:
+    """A retrain decision people were told of (promoted, skipped, rolled back, failed)."""
+
+    at: datetime
+    subject: str
+    severity: str
+    summary: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PinRow:
+    """The model's pin: no automatic promotion while it holds."""
+
+    version: str
+    since: datetime
+    # None: until `mlmaint retrain unpin`.
+    until: datetime | None
+    by: str | None
+    # Whether it still held when the report was built.
+    holds: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
+    run_id: int
+    kind: str
+    window_end: datetime
+    filename: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelWeek:
+    name: str
+    version: str | None
+    health: Health
+    counts: Mapping[str, KindCounts]
+    drift_share: tuple[float | None, ...]
+    drift_threshold: float | None
+    top_drift: tuple[FeatureDrift, ...]
+    drift_policy: DriftPolicy | None = None
+    performance: PerformanceTrend
+    quality: tuple[QualityIssue, ...]
+    latency_p95: tuple[float | None, ...]
+    latency_threshold: float | None
+    error_rate: tuple[float | None, ...]
+    error_threshold: float | None
+    alerts: tuple[AlertRow, ...]
+    retrains: tuple[RetrainRow, ...]
+    evidence: tuple[Evidence, ...]
+    sampled: int
+    rejected: Mapping[str, int]
+    decisions: tuple[DecisionRow, ...] = ()
+    pin: PinRow | None = None
+    # "churn is not monitored: no reference (why)" while that alert fired at the week's end.
+    unmonitored: str | None = None
+
+    @property
+    def firing(self) -> int:
+        return sum(1 for a in self.alerts if a.state is AlertState.FIRING)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameworkRow:
+    package: str
+    installed: str
+    kind: str
+    severity: str
+    advisories: tuple[str, ...]
+    recommended: str | None
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameworkEnv:
+    environment: str
+    scanned_at: datetime
+    vulnerable: tuple[FrameworkRow, ...]
+    outdated: tuple[FrameworkRow, ...]
+    eol: tuple[FrameworkRow, ...]
+    ignored: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobHealth:
+    job_id: str
+    runs: int
+    failures: int
+    runs_this_week: int | None
+    failures_this_week: int | None
+    last_status: str
+    last_success_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RejectedExample:
+    model: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonHealth:
+    jobs: tuple[JobHealth, ...]
+    sampled: int
+    rejected: int
+    rejected_by_reason: Mapping[str, int]
+    rejected_examples: tuple[RejectedExample, ...]
+    notifications: Mapping[str, int]
+    failed_notifications: tuple[tuple[str, str, str], ...]
+
+
+class ActionKind(enum.StrEnum):
+    RETRAIN = "retrain"
+    UPGRADE = "upgrade"
+    INVESTIGATE = "investigate"
+    FIX = "fix"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    kind: ActionKind
+    scope: str
+    text: str
+    score: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeekReport:
+    week: Week
+    generated_at: datetime
+    models: tuple[ModelWeek, ...]
+    frameworks: tuple[FrameworkEnv, ...]
+    daemon: DaemonHealth
+    actions: tuple[Action, ...]
+    health_counts: Mapping[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        """The plain-data digest kept in the reports table and sent to Slack."""
+        return {
+            "week": self.week.label,
+            "models": len(self.models),
+            "health": dict(self.health_counts),
+            "actions": [a.text for a in self.actions[:10]],
+            "vulnerable_packages": sum(len(e.vulnerable) for e in self.frameworks),
+            "job_counters": {j.job_id: [j.runs, j.failures] for j in self.daemon.jobs},
+        }

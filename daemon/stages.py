@@ -1,0 +1,186 @@
+"""The job table: what each stage runs, and the jobs the config asks for.
+
+A `Stage` names what a job does; `job_function` maps it to the function that does
+it (imported lazily, so start-up stays light); `build_jobs` turns the config into
+one `JobSpec` per (model, stage) and one per global stage.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, assert_never
+
+from daemon.config import ModelSettings, Schedule, Settings
+
+if TYPE_CHECKING:
+    from daemon.jobs import JobContext
+
+JobFn = Callable[["JobContext", str | None, datetime], object]
+GlobalJobFn = Callable[["JobContext", datetime], object]
+ModelJobFn = Callable[["JobContext", str, datetime], object]
+
+
+def _per_model(fn: ModelJobFn) -> JobFn:
+    """Per-model jobs take the model's name."""
+
+    def run(ctx: JobContext, model: str | None, now: datetime) -> object:
+        if model is None:
+            raise ValueError(f"{getattr(fn, '__name__', 'job')} runs for a model, none given")
+        return fn(ctx, model, now)
+
+    run.__qualname__ = run.__name__ = getattr(fn, "__name__", "job")
+    # `__wrapped__` names the job function itself, so the table can be checked by identity.
+    return functools.update_wrapper(run, fn, assigned=(), updated=())
+
+
+def _global(fn: GlobalJobFn) -> JobFn:
+    """Jobs without a model take (ctx, now); the scheduler calls every job the same way."""
+
+    def run(ctx: JobContext, _model: str | None, now: datetime) -> object:
+        return fn(ctx, now)
+
+    run.__qualname__ = run.__name__ = getattr(fn, "__name__", "job")
+    # `__wrapped__` names the job function itself, so the table can be checked by identity.
+    return functools.update_wrapper(run, fn, assigned=(), updated=())
+
+
+class Stage(enum.StrEnum):
+    """What a job does. Per-model stages run once per configured model."""
+
+    SAMPLE = "sample"
+    LABELS = "labels"
+    RETENTION = "retention"
+    DRIFT = "drift"
+    QUALITY = "quality"
+    PERFORMANCE = "performance"
+    OPERATIONS = "operations"
+    RETRAIN_POLICY = "retrain_policy"
+    RETRAIN_POLL = "retrain_poll"
+    DELIVER = "deliver"
+    FRAMEWORKS = "frameworks"
+    REPORT = "report"
+
+    @property
+    def per_model(self) -> bool:
+        return self not in (Stage.DELIVER, Stage.FRAMEWORKS, Stage.REPORT, Stage.RETRAIN_POLL)
+
+
+def job_function(stage: Stage) -> JobFn:
+    """The function that runs `stage`; imported here so start-up stays light."""
+    match stage:
+        case Stage.SAMPLE:
+            from daemon.sampling import sample_predictions
+
+            return _per_model(sample_predictions)
+        case Stage.LABELS:
+            from daemon.sampling import ingest_labels
+
+            return _per_model(ingest_labels)
+        case Stage.RETENTION:
+            from daemon.sampling import purge_expired
+
+            return _per_model(purge_expired)
+        case Stage.DRIFT:
+            from daemon.checking import run_drift
+
+            return run_drift
+        case Stage.QUALITY:
+            from daemon.checking import run_quality
+
+            return run_quality
+        case Stage.PERFORMANCE:
+            from daemon.checking import run_performance
+
+            return run_performance
+        case Stage.OPERATIONS:
+            from daemon.checking import run_operations
+
+            return run_operations
+        case Stage.RETRAIN_POLICY:
+            from daemon.retraining import retrain_policy
+
+            # Retrain findings are applied with the job state they come from.
+            return retrain_policy
+        case Stage.RETRAIN_POLL:
+            from daemon.retraining import poll_jobs
+
+            return poll_jobs
+        case Stage.DELIVER:
+            # Not only delivery: repeats and resolutions that fell due are queued first.
+            from daemon.alerts.jobs import alert_cycle
+
+            return _global(alert_cycle)
+        case Stage.FRAMEWORKS:
+            from daemon.frameworks import scan_frameworks
+
+            # Its alerts are applied in the transaction that stores the findings.
+            return _global(scan_frameworks)
+        case Stage.REPORT:
+            from daemon.report.deliver import weekly_report
+
+            return _global(weekly_report)
+        case _:
+            assert_never(stage)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSpec:
+    """One scheduled job: a stage, its subject (a model or none) and its cadence."""
+
+    stage: Stage
+    model: str | None
+    schedule: Schedule
+
+    @property
+    def id(self) -> str:
+        return f"{self.stage.value}:{self.model}" if self.model else self.stage.value
+
+
+def _model_jobs(model: ModelSettings, settings: Settings) -> Iterator[JobSpec]:
+    name = model.name
+    yield JobSpec(stage=Stage.SAMPLE, model=name, schedule=model.sampling.schedule)
+    if model.labels is not None:
+        yield JobSpec(stage=Stage.LABELS, model=name, schedule=model.sampling.schedule)
+    yield JobSpec(stage=Stage.RETENTION, model=name, schedule=settings.service.retention_schedule)
+    checks = model.checks
+    for stage, enabled in (
+        (Stage.DRIFT, checks.drift.enabled),
+        (Stage.QUALITY, checks.quality.enabled),
+        (Stage.PERFORMANCE, checks.performance.enabled),
+        (Stage.OPERATIONS, checks.operations.enabled),
+    ):
+        if enabled:
+            yield JobSpec(stage=stage, model=name, schedule=checks.schedule)
+    if model.retrain.enabled:
+        yield JobSpec(stage=Stage.RETRAIN_POLICY, model=name, schedule=model.retrain.schedule)
+
+
+def build_jobs(settings: Settings) -> tuple[JobSpec, ...]:
+    """Every job the config asks for, in a stable order."""
+    jobs: list[JobSpec] = []
+    for model in settings.models:
+        jobs.extend(_model_jobs(model, settings))
+    if any(m.retrain.enabled for m in settings.models):
+        jobs.append(
+            JobSpec(
+                stage=Stage.RETRAIN_POLL,
+                model=None,
+                schedule=settings.service.retrain_poll_schedule,
+            )
+        )
+    jobs.append(
+        JobSpec(
+            stage=Stage.DELIVER, model=None, schedule=Schedule(every=settings.alerts.delivery_every)
+        )
+    )
+    if settings.frameworks.enabled:
+        jobs.append(
+            JobSpec(stage=Stage.FRAMEWORKS, model=None, schedule=settings.frameworks.schedule)
+        )
+    if settings.report.enabled:
+        jobs.append(JobSpec(stage=Stage.REPORT, model=None, schedule=settings.report.schedule))
+    return tuple(jobs)
