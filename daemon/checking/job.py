@@ -30,7 +30,12 @@ from daemon.checking.references import (
     reference_stats,
 )
 from daemon.checking.run import CheckCycle, KindRun, findings_of, monitoring_finding, run_checks
-from daemon.checking.specs import enabled_kinds, operations_spec
+from daemon.checking.specs import (
+    check_window,
+    enabled_kinds,
+    operations_spec,
+    persistence_lookback,
+)
 from daemon.config import ModelSettings
 
 if TYPE_CHECKING:
@@ -68,7 +73,7 @@ def check_model(
     as nothing else: runs are stored first, so a policy failure loses no run.
     """
     model = ctx.settings.model(name)
-    span = window or model.checks.window
+    span = window or check_window(model)
     start = now - span
     loader = load_window or default_window_loader()
     began = time.perf_counter()
@@ -111,12 +116,8 @@ def check_model(
                 findings=tuple(findings),
             )
         version = current_version(session, name)
-        persistence = model.checks.drift.persistence
-        history = (
-            drift_history(session, name, now, persistence.windows - 1)
-            if persistence is not None and persistence.windows > 1
-            else None
-        )
+        lookback = persistence_lookback(model)
+        history = drift_history(session, name, now, lookback) if lookback else None
     ref = reference_stats(model, ref_frame, digest=digest, cache=ctx.check_cache)
     cycle = run_checks(
         ctx,

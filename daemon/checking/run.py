@@ -47,7 +47,9 @@ from daemon.checking.records import store_runs
 from daemon.checking.references import reference_stats
 from daemon.checking.specs import (
     calibration_targets,
+    check_window,
     decay_spec,
+    drift_evidence,
     drift_spec,
     enabled_kinds,
     estimation_spec,
@@ -258,7 +260,7 @@ def run_checks(
     window = typed_check(window, model)
     wanted = tuple(kinds) if kinds is not None else enabled_kinds(model)
     wanted = tuple(k for k in wanted if k in enabled_kinds(model))
-    start = window_start or now - model.checks.window
+    start = window_start or now - check_window(model)
     if evidence_dir is None and ctx is not None:
         evidence_dir = ctx.state_dir / "evidence"
     if calibration is None:
@@ -285,7 +287,7 @@ def run_checks(
         if (
             kind is CheckKind.DRIFT
             and result.status is Status.ALERT
-            and model.checks.drift.evidence
+            and drift_evidence(model)
             and evidence_dir is not None
         ):
             evidence = _evidence(model, ref, window, result, now, evidence_dir)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import assert_never
 
 from checks.drift import ColumnKind, ColumnSpec, DriftSpec, Method
@@ -190,6 +191,22 @@ def operations_spec(model: ModelSettings) -> OperationsSpec:
         max_memory_mb=o.max_memory_mb,
         min_rows=model.checks.min_rows,
     )
+
+
+def check_window(model: ModelSettings) -> timedelta:
+    """How far back from `now` a scheduled check's window reaches."""
+    return model.checks.window
+
+
+def drift_evidence(model: ModelSettings) -> bool:
+    """Whether an alerting drift run writes its evidence page."""
+    return model.checks.drift.evidence
+
+
+def persistence_lookback(model: ModelSettings) -> int:
+    """How many earlier drift windows the persistence rule reads (0: none, or no rule)."""
+    persistence = model.checks.drift.persistence
+    return persistence.windows - 1 if persistence is not None and persistence.windows > 1 else 0
 
 
 def enabled_kinds(model: ModelSettings) -> tuple[CheckKind, ...]:
