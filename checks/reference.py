@@ -2,15 +2,14 @@
 
 Sorting the reference is what makes the drift tests cheap per window (a merge
 instead of a sort for Wasserstein, binary searches for histograms), so it is
-done here once per model version. `ReferenceCache` keeps the statistics keyed
-by the reference's content digest.
+done here once per model version. The daemon keeps the statistics keyed by
+the reference's content digest (`daemon/checking/cache.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -183,48 +182,3 @@ def build_reference(
         frame=frame,
         calibration=calibration,
     )
-
-
-class ReferenceCache:
-    """Reference statistics by (digest, layout); a few kept, least recently used dropped.
-
-    A lookup may name its `owner` (a model): an owner holds one reference at a
-    time, so when its reference changes (a retrain's new snapshot) the one it
-    held is dropped unless another owner still holds it. Without this, every
-    superseded version's reference stayed in a long-running daemon's memory
-    until `size` others pushed it out.
-    """
-
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, ...], ReferenceStats] = OrderedDict()
-        self._owners: dict[str, tuple[str, ...]] = {}
-        self.hits = 0
-        self.misses = 0
-
-    def get(
-        self,
-        key: tuple[str, ...],
-        build: Callable[[], ReferenceStats],
-        *,
-        owner: str | None = None,
-    ) -> ReferenceStats:
-        if owner is not None:
-            held = self._owners.get(owner)
-            self._owners[owner] = key
-            if held is not None and held != key and held not in self._owners.values():
-                self._items.pop(held, None)
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-            self.hits += 1
-            return found
-        self.misses += 1
-        stats = build()
-        self._items[key] = stats
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
-        return stats
-
-    def __len__(self) -> int:
-        return len(self._items)

@@ -160,7 +160,7 @@ def demo(workdir: Path, days: int, seed: int) -> None:
 @pass_ctx
 def check(ctx: Context, model: str, window: str | None, alert: bool) -> None:
     """Run a model's checks once on its latest window and print a table."""
-    from daemon.checking import print_check
+    from daemon.checking.cli import print_check
 
     sys.exit(print_check(ctx.settings, model, window=window, alert=alert))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from daemon.checking.cache import CheckCache
 from daemon.config import Settings
 from daemon.store.engine import make_engine, session_factory
 from daemon.store.write_health import WriteHealth
@@ -26,6 +27,9 @@ class JobContext:
     sessions: sessionmaker[Session]
     # The outcome of each model's last write (health and metrics read it).
     writes: WriteHealth = field(default_factory=WriteHealth)
+    # Reference statistics and calibrations, shared by the check jobs of this
+    # context (the service's scheduler threads); a reload keeps it.
+    check_cache: CheckCache = field(default_factory=CheckCache)
 
     @property
     def state_dir(self) -> Path:

@@ -326,7 +326,7 @@ def build_spec(
     *,
     allow_promotion: bool = True,
 ) -> RetrainSpec:
-    from daemon.checking import decay_spec
+    from daemon.checking.specs import decay_spec
     from retrain.versions import code_version, framework_versions
 
     retrain = model.retrain

@@ -85,19 +85,19 @@ def job_function(stage: Stage) -> JobFn:
 
             return _per_model(purge_expired)
         case Stage.DRIFT:
-            from daemon.checking import run_drift
+            from daemon.checking.job import run_drift
 
             return run_drift
         case Stage.QUALITY:
-            from daemon.checking import run_quality
+            from daemon.checking.job import run_quality
 
             return run_quality
         case Stage.PERFORMANCE:
-            from daemon.checking import run_performance
+            from daemon.checking.job import run_performance
 
             return run_performance
         case Stage.OPERATIONS:
-            from daemon.checking import run_operations
+            from daemon.checking.job import run_operations
 
             return run_operations
         case Stage.RETRAIN_POLICY:

@@ -32,7 +32,7 @@ LIBRARY_RUN = textwrap.dedent(
     from daemon.alerts.channels.file import FileSender
     from daemon.alerts.channels.interface import Outgoing
     from daemon.alerts.message import Message, to_json
-    from daemon.checking import run_checks
+    from daemon.checking.run import run_checks
     from daemon.config import parse_config
     from daemon.jobs import JobContext
     from daemon.leader import FileLock

@@ -19,7 +19,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from daemon.checking import reference_stats, run_checks
+from daemon.checking.references import reference_stats
+from daemon.checking.run import run_checks
 from daemon.config import ModelSettings
 
 N_NUM, N_CAT, ROWS = 20, 5, 10_000

@@ -50,7 +50,10 @@ from checks.performance import (
 )
 from checks.reference import build_reference
 from checks.thresholds import BandMode, Persistence, ThresholdMode
-from daemon.checking import drift_spec, reference_stats, run_checks
+from daemon.checking.cache import CheckCache
+from daemon.checking.references import reference_stats
+from daemon.checking.run import run_checks
+from daemon.checking.specs import drift_spec
 from daemon.config import Settings
 from tests.checks.frames import START, churn_settings, window
 
@@ -131,7 +134,8 @@ def _settings(tmp_path: Path, drift: dict[str, object] | None = None) -> Setting
 
 def _alerting_windows(settings: Settings, reference: pd.DataFrame, count: int, rows: int) -> int:
     model = settings.model("churn")
-    ref = reference_stats(model, reference)
+    cache = CheckCache()  # the reference calibrated once, as the daemon does
+    ref = reference_stats(model, reference, cache=cache)
     alerting = 0
     for i in range(count):
         cycle = run_checks(
@@ -141,6 +145,7 @@ def _alerting_windows(settings: Settings, reference: pd.DataFrame, count: int, r
             window(rows, 1_000 + i),
             ref,
             kinds=[CheckKind.DRIFT],
+            cache=cache,
         )
         alerting += bool(cycle.firing)
     return alerting

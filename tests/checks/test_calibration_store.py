@@ -4,6 +4,7 @@ restart, and the persistence rule fed from the stored runs (SQLite and PostgreSQ
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.interface import CheckKind, Status
-from daemon import checking
-from daemon.checking import check_model
+from daemon.checking.cache import CheckCache
+from daemon.checking.job import check_model
+from daemon.checking.references import WindowLoader
 from daemon.config import ModelSettings, Settings
 from daemon.jobs import JobContext
 from daemon.store.tables import Prediction, ReferenceCalibrationRow
@@ -31,7 +33,7 @@ def _settings(tmp_path: Path, ref_path: Path, url: str, **drift: object) -> Sett
     )
 
 
-def _loader(frames: list[pd.DataFrame]) -> checking.WindowLoader:
+def _loader(frames: list[pd.DataFrame]) -> WindowLoader:
     """Hands out the given windows in turn, as the store's window query would."""
 
     def load(
@@ -55,7 +57,6 @@ def test_calibration_is_computed_once_per_reference_version(
         engine=engine,
         sessions=session_factory,
     )
-    checking._CALIBRATIONS = checking._CalibrationCache()
     frames = [window(300, 10 + i) for i in range(4)]
     load = _loader(frames)
     with caplog.at_level(logging.INFO, logger="daemon.checking"):
@@ -68,7 +69,7 @@ def test_calibration_is_computed_once_per_reference_version(
         assert len(rows) == 1 and rows[0].version >= 1 and rows[0].duration_s > 0
 
     # A restart: nothing in memory, the stored calibration is read back, not recomputed.
-    checking._CALIBRATIONS = checking._CalibrationCache()
+    ctx = replace(ctx, check_cache=CheckCache())
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="daemon.checking"):
         cycle = check_model(ctx, "churn", START + timedelta(hours=2), load_window=load, alert=False)

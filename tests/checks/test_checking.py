@@ -12,17 +12,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from checks.drift import Method
 from checks.interface import CheckKind, Status
-from checks.reference import ReferenceCache
-from daemon.checking import (
+from daemon.checking.cache import CheckCache
+from daemon.checking.job import check_model
+from daemon.checking.references import (
     ReferenceUnavailable,
-    check_model,
     default_window_loader,
-    drift_spec,
-    enabled_kinds,
     load_reference,
     reference_stats,
-    run_checks,
 )
+from daemon.checking.run import run_checks
+from daemon.checking.specs import drift_spec, enabled_kinds
 from daemon.config import Settings
 from daemon.jobs import JobContext
 from daemon.store.features import stored_row
@@ -57,7 +56,7 @@ def test_reference_cache_keeps_one_reference_per_model(tmp_path: Path) -> None:
     """A retrain's new reference replaces the old one; a long-lived daemon keeps no others."""
     model = settings(tmp_path, {"kind": "snapshot"}).model("churn")
     other = model.model_copy(update={"name": "other"})
-    cache = ReferenceCache()
+    cache = CheckCache()
     v1, v2 = window(300, 1), window(300, 2)
     first = reference_stats(model, v1, cache=cache)
     assert reference_stats(model, v1, cache=cache) is first and cache.hits == 1

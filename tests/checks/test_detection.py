@@ -13,7 +13,9 @@ from datetime import timedelta
 import pytest
 
 from checks.interface import CheckKind
-from daemon.checking import reference_stats, run_checks
+from daemon.checking.cache import CheckCache
+from daemon.checking.references import reference_stats
+from daemon.checking.run import run_checks
 from daemon.config import ModelSettings
 from tests.checks.frames import START, window
 
@@ -32,14 +34,21 @@ MODEL = ModelSettings.model_validate(
         "checks": {"performance": {"bootstrap": 100, "min_labelled": 300}},
     }
 )
-REF = reference_stats(MODEL, window(5000, 1))
+# The reference and its calibration, computed once for every window of this file.
+CACHE = CheckCache()
+REF = reference_stats(MODEL, window(5000, 1), cache=CACHE)
 N = 2000
 
 
 def alerts(frame_seed: int, **change: float | bool) -> set[tuple[str, str]]:
     cycle = run_checks(
-        None, MODEL, START + timedelta(days=frame_seed), window(N, frame_seed, **change), REF
-    )  # type: ignore[arg-type]
+        None,
+        MODEL,
+        START + timedelta(days=frame_seed),
+        window(N, frame_seed, **change),  # type: ignore[arg-type]
+        REF,
+        cache=CACHE,
+    )
     return {(f.kind, f.subject) for f in cycle.firing}
 
 

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from checks.interface import CheckKind, Measure, Status
 from checks.methods import METHODS, ColumnKind, Method, fits
-from daemon.checking import drift_spec, run_checks
+from daemon.checking.run import run_checks
+from daemon.checking.specs import drift_spec
 from daemon.cli import main
 from daemon.config import EX_CONFIG, ConfigError, Settings, parse_config
 from tests.checks.frames import START, window

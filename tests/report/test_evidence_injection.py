@@ -28,7 +28,7 @@ from sqlalchemy import Engine, select
 
 from checks.interface import CheckKind, Status
 from daemon.api import ApiServer, Request, Response
-from daemon.checking import run_checks
+from daemon.checking.run import run_checks
 from daemon.config import parse_config
 from daemon.jobs import JobContext
 from daemon.report.deliver import build_report

@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.checking import check_model
+from daemon.checking.job import check_model
 from daemon.config import ModelSettings, Settings
 from daemon.jobs import JobContext
 from daemon.report.deliver import build_report

@@ -192,7 +192,7 @@ def test_the_spec_carries_the_checks_metric_and_the_python_path(
     tmp_path: Path, task: str, performance: dict[str, str], expected: str
 ) -> None:
     from checks.performance import Metric
-    from daemon.checking import decay_spec
+    from daemon.checking.specs import decay_spec
     from daemon.retraining import build_spec
     from retrain.interface import DataRef, RetrainSpec
 

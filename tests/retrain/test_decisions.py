@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from checks.interface import CheckKind
 from daemon.alerts.delivery import deliver_pending
 from daemon.alerts.policy import apply_findings
-from daemon.checking import check_model, normalize_reference, run_checks
+from daemon.checking.job import check_model
+from daemon.checking.references import normalize_reference
+from daemon.checking.run import run_checks
 from daemon.config import Settings, load_config, parse_config
 from daemon.jobs import JobContext
 from daemon.retraining import (

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from daemon.alerts.delivery import deliver_pending
-from daemon.checking import check_model
+from daemon.checking.job import check_model
 from daemon.cli import main
 from daemon.config import load_config
 from daemon.jobs import JobContext

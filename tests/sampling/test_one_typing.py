@@ -25,9 +25,11 @@ import pytest
 from sqlalchemy import case, select, update
 
 from checks.interface import CheckKind, Status
-from checks.reference import ReferenceCache, ReferenceStats
+from checks.reference import ReferenceStats
 from daemon.api import ApiServer
-from daemon.checking import load_reference, reference_stats, run_checks
+from daemon.checking.cache import CheckCache
+from daemon.checking.references import load_reference, reference_stats
+from daemon.checking.run import run_checks
 from daemon.config import Secret, Settings, parse_config
 from daemon.jobs import JobContext
 from daemon.retraining import build_snapshots, recent_labelled
@@ -337,7 +339,7 @@ def _expected_stats(ctx: JobContext, data: list[dict[str, object]]) -> Reference
     for column in ("prediction", "score", "latency_ms"):
         frame[column] = [r[column] for r in data]
     frame["label"] = np.asarray(labels(), dtype=np.float64)
-    return reference_stats(ctx.settings.model("churn"), frame, cache=ReferenceCache())
+    return reference_stats(ctx.settings.model("churn"), frame, cache=CheckCache())
 
 
 def _assert_same_stats(got: ReferenceStats, expected: ReferenceStats) -> None:
@@ -364,7 +366,7 @@ def test_a_reference_file_gives_the_same_statistics(
     model = ctx.settings.model("churn")
     with ctx.sessions() as session:
         frame, digest = load_reference(session, model)
-    stats = reference_stats(model, frame, digest=digest, cache=ReferenceCache())
+    stats = reference_stats(model, frame, digest=digest, cache=CheckCache())
     _assert_same_stats(stats, _expected_stats(ctx, data))
     # A window of the same rows, pushed as JSON, does not drift against it.
     assert ingest_records(ctx, "churn", data, T0).rejected_total == 0
@@ -377,7 +379,7 @@ def test_a_category_frame_and_its_plain_twin_share_statistics_not_a_cache_key(
     ctx = contexts({"kind": "http"})
     model = ctx.settings.model("churn")
     data = rows()
-    cache = ReferenceCache()
+    cache = CheckCache()
     plain = reference_stats(model, reference_frame(data), cache=cache)
     category = reference_stats(model, _category_dtype(reference_frame(data)), cache=cache)
     # Different dtypes, different digests: never one's statistics served for the other.
@@ -504,7 +506,7 @@ def test_missing_categoricals_stay_missing_through_a_snapshot(
     assert snapshot["city"].isna().sum() == expected["city"].isna().sum() > 0
     assert snapshot["label"].tolist() == [str(y) for y in labels()]
     # The snapshot as the next reference: its categoricals count what the window holds.
-    stats = reference_stats(model, snapshot, cache=ReferenceCache())
+    stats = reference_stats(model, snapshot, cache=CheckCache())
     window = _window(ctx)
     cycle = run_checks(None, model, END, window, stats, kinds=[CheckKind.DRIFT])
     by_subject = {m.subject: m for m in cycle.result(CheckKind.DRIFT).measures}

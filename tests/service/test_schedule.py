@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.alerts.jobs import alert_cycle
 from daemon.cadence import crontab_weekdays, cycle_start, misfire_grace, next_fire_time, trigger_for
-from daemon.checking import run_drift, run_operations, run_performance, run_quality
+from daemon.checking.job import run_drift, run_operations, run_performance, run_quality
 from daemon.config import Schedule, Settings, load_config, parse_config
 from daemon.frameworks import scan_frameworks
 from daemon.jobs import JobContext
@@ -376,7 +376,8 @@ def test_check_runs_are_kept_once_per_model_kind_and_window_end(
     engine: Engine, session_factory: sessionmaker[Session]
 ) -> None:
     from checks.interface import CheckKind, CheckResult, Status
-    from daemon.checking import KindRun, store_runs
+    from daemon.checking.records import store_runs
+    from daemon.checking.run import KindRun
     from daemon.store.tables import CheckRun
 
     runs = {

@@ -1,0 +1,113 @@
+"""The checks' memory between runs: reference statistics and calibrations, shared safely.
+
+One `CheckCache` belongs to the service (it lives on the `JobContext`) and is
+handed to every check job; the scheduler's worker threads use it at once, so
+every read and write of its dictionaries holds its lock. A reference's
+statistics and its calibration take seconds to compute, and are computed
+outside the lock: two threads missing the same key at once both build it, and
+the first one stored is kept (both are the same numbers), so a slow build
+never stalls the other models' checks.
+
+The store keeps every calibration (`daemon/store/calibrations.py`); this is
+only the process's quick path to them. The module imports nothing heavy:
+`daemon/jobs.py` builds a cache for every context.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from checks.calibration import ReferenceCalibration
+    from checks.reference import ReferenceStats
+
+ReferenceKey = tuple[str, ...]
+
+
+class CheckCache:
+    """Reference statistics by (digest, layout) and calibrations by key, LRU, thread-safe.
+
+    A reference lookup may name its `owner` (a model): an owner holds one
+    reference at a time, so when its reference changes (a retrain's new
+    snapshot, an edited file) the one it held is dropped unless another owner
+    still holds it. Without this, every superseded version's reference stayed
+    in a long-running daemon's memory until `size` others pushed it out.
+    """
+
+    def __init__(self, size: int = 256, calibrations: int = 64) -> None:
+        self._size = size
+        self._calibration_size = calibrations
+        self._lock = threading.Lock()
+        self._items: OrderedDict[ReferenceKey, ReferenceStats] = OrderedDict()
+        self._owners: dict[str, ReferenceKey] = {}
+        self._calibrations: dict[str, ReferenceCalibration] = {}
+        self.hits = 0
+        self.misses = 0
+
+    # ------------------------------------------------------------------ references
+
+    def reference(
+        self,
+        key: ReferenceKey,
+        build: Callable[[], ReferenceStats],
+        *,
+        owner: str | None = None,
+    ) -> ReferenceStats:
+        """The statistics under `key`, built (outside the lock) and kept when missing."""
+        found = self.get(key, owner=owner)
+        if found is not None:
+            return found
+        return self.put(key, build())
+
+    def get(self, key: ReferenceKey, *, owner: str | None = None) -> ReferenceStats | None:
+        """The statistics under `key` (now the most recently used), or None, counted."""
+        with self._lock:
+            if owner is not None:
+                held = self._owners.get(owner)
+                self._owners[owner] = key
+                if held is not None and held != key and held not in self._owners.values():
+                    self._items.pop(held, None)
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: ReferenceKey, stats: ReferenceStats) -> ReferenceStats:
+        """Keep `stats` under `key`, dropping the least recently used beyond the size.
+
+        When another thread stored the key first, its statistics are kept and
+        returned, so every caller holds the same object for one reference.
+        """
+        with self._lock:
+            kept = self._items.get(key)
+            if kept is not None:
+                self._items.move_to_end(key)
+                return kept
+            self._items[key] = stats
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+            return stats
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    # ------------------------------------------------------------------ calibrations
+
+    def calibration(self, key: str) -> ReferenceCalibration | None:
+        with self._lock:
+            return self._calibrations.get(key)
+
+    def put_calibration(self, key: str, value: ReferenceCalibration) -> None:
+        """Keep a calibration; beyond the size the oldest stored is dropped (a few per model)."""
+        with self._lock:
+            self._calibrations.pop(key, None)
+            self._calibrations[key] = value
+            while len(self._calibrations) > self._calibration_size:
+                self._calibrations.pop(next(iter(self._calibrations)))

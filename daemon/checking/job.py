@@ -1,0 +1,171 @@
+"""The checking stage's scheduled entry points: (ctx, model, now) -> a stored cycle.
+
+`check_model` loads the window [now - window, now) and the reference from the
+store, runs the checks (`daemon/checking/run.py`), stores the runs and hands
+the findings to the alert policy; `run_drift`, `run_quality`,
+`run_performance` and `run_operations` are the scheduler's jobs. The
+reference statistics and calibrations come from the service's `CheckCache`
+on the context. Time is the `now` each job is given; the wall clock only
+measures how long a run took.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from checks.interface import CheckError, CheckKind, CheckResult, Status
+from checks.operations import OperationsCheck
+from daemon.checking.records import current_version, drift_history, store_runs
+from daemon.checking.references import (
+    ReferenceUnavailable,
+    WindowLoader,
+    default_window_loader,
+    load_reference,
+    reference_stats,
+)
+from daemon.checking.run import CheckCycle, KindRun, findings_of, monitoring_finding, run_checks
+from daemon.checking.specs import (
+    check_window,
+    enabled_kinds,
+    operations_spec,
+    persistence_lookback,
+)
+from daemon.config import ModelSettings
+
+if TYPE_CHECKING:
+    from daemon.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+
+def _operations_run(model: ModelSettings, frame: pd.DataFrame) -> KindRun:
+    """The operations check of a model without a reference (it needs none)."""
+    began = time.perf_counter()
+    try:
+        result = OperationsCheck(spec=operations_spec(model)).run(frame)
+    except CheckError as exc:
+        result = CheckResult(
+            kind=CheckKind.OPERATIONS, status=Status.ERROR, rows=len(frame), reason=str(exc)
+        )
+    return KindRun(result=result, duration_s=time.perf_counter() - began)
+
+
+def check_model(
+    ctx: JobContext,
+    name: str,
+    now: datetime,
+    *,
+    kinds: Iterable[CheckKind] | None = None,
+    window: timedelta | None = None,
+    baseline: Mapping[str, float] | None = None,
+    load_window: WindowLoader | None = None,
+    alert: bool = True,
+) -> CheckCycle:
+    """Load the window [now - window, now) and the reference, run, store, alert.
+
+    With `alert`, the findings go to the alert policy in the same transaction
+    as nothing else: runs are stored first, so a policy failure loses no run.
+    """
+    model = ctx.settings.model(name)
+    span = window or check_window(model)
+    start = now - span
+    loader = load_window or default_window_loader()
+    began = time.perf_counter()
+    with ctx.sessions() as session:
+        frame = loader(session, model, start, now)
+        try:
+            ref_frame, digest = load_reference(session, model, load_window=loader)
+        except ReferenceUnavailable as exc:
+            log.warning("%s", exc)
+            runs: dict[CheckKind, KindRun] = {}
+            findings = [monitoring_finding(name, exc.why)]
+            for k in kinds or enabled_kinds(model):
+                if k not in enabled_kinds(model):
+                    continue
+                if k is CheckKind.OPERATIONS:
+                    # Latency and errors are judged on the window alone: no reference needed.
+                    runs[k] = _operations_run(model, frame)
+                    findings.extend(findings_of(name, runs[k].result))
+                    continue
+                runs[k] = KindRun(
+                    result=CheckResult(
+                        kind=k, status=Status.INSUFFICIENT_DATA, rows=len(frame), reason=str(exc)
+                    ),
+                    duration_s=0.0,
+                )
+            with ctx.sessions.begin() as s:
+                runs = store_runs(s, name, runs, start=start, end=now)
+            if alert:
+                from daemon.alerts.policy import apply_findings
+
+                with ctx.sessions.begin() as s:
+                    apply_findings(s, ctx.settings, findings, now)
+            return CheckCycle(
+                model=name,
+                now=now,
+                window_start=start,
+                window_end=now,
+                rows=len(frame),
+                runs=runs,
+                findings=tuple(findings),
+            )
+        version = current_version(session, name)
+        lookback = persistence_lookback(model)
+        history = drift_history(session, name, now, lookback) if lookback else None
+    ref = reference_stats(model, ref_frame, digest=digest, cache=ctx.check_cache)
+    cycle = run_checks(
+        ctx,
+        model,
+        now,
+        frame,
+        ref,
+        kinds=kinds,
+        baseline=baseline,
+        window_start=start,
+        model_version=version,
+        history=history,
+    )
+    if alert:
+        from daemon.alerts.policy import apply_findings
+
+        # With the reference readable, a "not monitored" alert (if one fires) resolves.
+        with ctx.sessions.begin() as session:
+            apply_findings(
+                session, ctx.settings, [*cycle.findings, monitoring_finding(name, None)], now
+            )
+    log.info(
+        "checks %s: %s on %d rows in %.2fs",
+        name,
+        ", ".join(f"{k.value}={r.result.status.value}" for k, r in cycle.runs.items()),
+        cycle.rows,
+        time.perf_counter() - began,
+    )
+    return cycle
+
+
+def _job(ctx: JobContext, model: str | None, now: datetime, kinds: tuple[CheckKind, ...]) -> object:
+    if model is None:
+        raise ValueError("a check job needs a model")
+    return check_model(ctx, model, now, kinds=kinds)
+
+
+def run_drift(ctx: JobContext, model: str | None, now: datetime) -> object:
+    return _job(ctx, model, now, (CheckKind.DRIFT,))
+
+
+def run_quality(ctx: JobContext, model: str | None, now: datetime) -> object:
+    return _job(ctx, model, now, (CheckKind.QUALITY,))
+
+
+def run_performance(ctx: JobContext, model: str | None, now: datetime) -> object:
+    return _job(ctx, model, now, (CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE))
+
+
+def run_operations(ctx: JobContext, model: str | None, now: datetime) -> object:
+    return _job(ctx, model, now, (CheckKind.OPERATIONS,))

@@ -1,0 +1,155 @@
+"""What the checking stage reads from and writes to the store.
+
+Each run of a check kind is a `check_runs` row with its measures in
+`check_metrics` (the trend charts, the report, the persistence rule's memory).
+Runs are kept once per (model, kind, window end), so a cycle re-run after its
+leader died finds the runs that leader stored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from checks.drift import Method, exceeds
+from checks.interface import CheckKind
+from daemon.store.tables import CheckMetric, CheckRun, Model
+
+if TYPE_CHECKING:
+    from daemon.checking.run import KindRun
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return _finite(float(value)) if isinstance(value, float) else value
+    try:
+        return _finite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def model_id(session: Session, name: str, now: datetime) -> int:
+    from daemon.store.models import ensure_model
+
+    return ensure_model(session, name, now)
+
+
+def store_runs(
+    session: Session,
+    model: str,
+    runs: Mapping[CheckKind, KindRun],
+    *,
+    start: datetime,
+    end: datetime,
+    version: str | None = None,
+) -> dict[CheckKind, KindRun]:
+    """Write a check_runs row per kind and its check_metrics; returns runs with ids."""
+    mid = model_id(session, model, end)
+    stored: dict[CheckKind, KindRun] = {}
+    for kind, run in runs.items():
+        r = run.result
+        # Runs are kept once per (model, kind, window end): a cycle re-run after its
+        # leader died (with the same `now`) finds the run that leader stored.
+        kept = session.scalar(
+            select(CheckRun.id)
+            .where(CheckRun.model_id == mid, CheckRun.kind == kind.value)
+            .where(CheckRun.window_end == end)
+            .limit(1)
+        )
+        if kept is not None:
+            stored[kind] = replace(run, run_id=kept)
+            continue
+        summary = dict(r.summary)
+        if r.reason:
+            summary["reason"] = r.reason
+        row = CheckRun(
+            model_id=mid,
+            kind=kind.value,
+            status=r.status,
+            window_start=start,
+            window_end=end,
+            ran_at=end,
+            duration_s=run.duration_s,
+            rows=r.rows,
+            summary=_jsonable(summary),
+            model_version=version,
+            evidence_path=str(run.evidence_path) if run.evidence_path else None,
+        )
+        session.add(row)
+        session.flush()
+        session.add_all(
+            CheckMetric(
+                run_id=row.id,
+                subject=m.subject[:200],
+                name=m.name[:64],
+                value=_finite(m.value),
+                threshold=_finite(m.threshold),
+                alerting=m.alerting,
+                detail=m.detail[:200] if m.detail else None,
+                basis=m.basis[:200] if m.basis else None,
+            )
+            for m in r.measures
+        )
+        stored[kind] = replace(run, run_id=row.id)
+    return stored
+
+
+def current_version(session: Session, model: str) -> str | None:
+    """The model version serving now, as the registry last recorded it."""
+    return session.scalar(select(Model.current_version).where(Model.name == model))
+
+
+def drift_history(
+    session: Session, model: str, before: datetime, windows: int
+) -> dict[str, tuple[bool, ...]]:
+    """Per column, whether it was beyond its threshold in each of the last `windows` drift
+    runs before `before`, oldest first (the persistence rule's memory)."""
+    runs = list(
+        session.scalars(
+            select(CheckRun.id)
+            .join(Model, Model.id == CheckRun.model_id)
+            .where(
+                Model.name == model,
+                CheckRun.kind == CheckKind.DRIFT.value,
+                CheckRun.window_end < before,
+            )
+            .order_by(CheckRun.window_end.desc(), CheckRun.id.desc())
+            .limit(windows)
+        )
+    )
+    if not runs:
+        return {}
+    beyond: dict[tuple[int, str], bool] = {}
+    for run_id, subject, name, value, threshold in session.execute(
+        select(
+            CheckMetric.run_id,
+            CheckMetric.subject,
+            CheckMetric.name,
+            CheckMetric.value,
+            CheckMetric.threshold,
+        ).where(CheckMetric.run_id.in_(runs))
+    ):
+        try:
+            method = Method(name)
+        except ValueError:
+            continue  # the dataset share, not a column
+        if value is not None and threshold is not None:
+            beyond[(run_id, subject)] = exceeds(method, value, threshold)
+    columns = {subject for _, subject in beyond}
+    return {c: tuple(beyond.get((run_id, c), False) for run_id in reversed(runs)) for c in columns}

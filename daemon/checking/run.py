@@ -1,0 +1,422 @@
+"""Running a model's checks on a window: results, evidence and findings.
+
+`run_checks` is the one entry point with data in hand (the demo and
+`check_model` call it): it builds each enabled check from its spec, runs it on
+the window, writes Evidently's evidence for an alerting drift, turns each
+judged subject into an alert `Finding` (firing when something is wrong, not
+firing when it is fine, so a firing alert resolves; none when there is not
+enough data to say) and, with a context, stores the runs.
+
+A check that fails unexpectedly becomes a run with status "error" and a log
+line; it never takes the daemon down. The reference's calibration (its
+thresholds and bands) comes from the service's `CheckCache`, else the store,
+else it is computed here once per reference version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, assert_never
+
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from checks.calibration import (
+    CALIBRATION_VERSION,
+    CalibrationError,
+    ReferenceCalibration,
+    calibrate_drift,
+    estimated_band,
+    realized_band,
+)
+from checks.drift import ColumnKind, DriftCheck
+from checks.interface import CheckError, CheckKind, CheckResult, Measure, Status
+from checks.operations import OperationsCheck
+from checks.performance import EstimatedPerformanceCheck, PerformanceCheck
+from checks.quality import QualityCheck
+from checks.reference import ReferenceStats
+from daemon.alerts.finding import MONITORING, Finding
+from daemon.checking.cache import CheckCache
+from daemon.checking.records import store_runs
+from daemon.checking.references import reference_stats
+from daemon.checking.specs import (
+    calibration_targets,
+    check_window,
+    decay_spec,
+    drift_evidence,
+    drift_spec,
+    enabled_kinds,
+    estimation_spec,
+    operations_spec,
+    quality_spec,
+)
+from daemon.config import ModelSettings, Severity
+
+if TYPE_CHECKING:
+    from daemon.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+CRITICAL_RATIO = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindRun:
+    result: CheckResult
+    duration_s: float
+    evidence_path: Path | None = None
+    run_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckCycle:
+    """One cycle of a model's checks: the results, their findings and stored run ids."""
+
+    model: str
+    now: datetime
+    window_start: datetime
+    window_end: datetime
+    rows: int
+    runs: Mapping[CheckKind, KindRun]
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+    def result(self, kind: CheckKind) -> CheckResult:
+        return self.runs[kind].result
+
+    @property
+    def firing(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.firing)
+
+
+def _severity(ratio: float) -> Severity:
+    return Severity.CRITICAL if ratio >= CRITICAL_RATIO else Severity.WARNING
+
+
+def fmt_value(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.3g}"
+    return f"{value:.4f}"
+
+
+def findings_of(model: str, result: CheckResult, link: str | None = None) -> list[Finding]:
+    """One finding per judged subject (measures with a threshold and an OK/ALERT status)."""
+    out: list[Finding] = []
+    for m in result.measures:
+        if m.threshold is None or m.status not in (Status.OK, Status.ALERT):
+            continue
+        subject = _subject(result.kind, m)
+        verb = "beyond" if m.alerting else "within"
+        notes = "; ".join(x for x in (m.detail, f"threshold {m.basis}" if m.basis else None) if x)
+        out.append(
+            Finding(
+                scope=model,
+                kind=result.kind.value,
+                subject=subject,
+                firing=m.alerting,
+                severity=_severity(m.severity_ratio) if m.alerting else Severity.INFO,
+                summary=(
+                    f"{model}: {result.kind.value} {subject} {m.name} = {fmt_value(m.value)}, "
+                    f"{verb} threshold {fmt_value(m.threshold)}" + (f" ({notes})" if notes else "")
+                ),
+                value=m.value,
+                threshold=m.threshold,
+                link=link if result.kind is CheckKind.DRIFT else None,
+                details={"measure": m.name, "rows": result.rows, "basis": m.basis},
+            )
+        )
+    return out
+
+
+def _subject(kind: CheckKind, m: Measure) -> str:
+    if kind is CheckKind.DRIFT:
+        # One alert per column whatever test judged it (the method may change with size).
+        return m.subject
+    if kind in (CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE):
+        return m.subject
+    return f"{m.subject}.{m.name}"
+
+
+def _build(
+    kind: CheckKind,
+    model: ModelSettings,
+    ref: ReferenceStats,
+    baseline: Mapping[str, float] | None,
+    calibration: ReferenceCalibration | None = None,
+    history: Mapping[str, tuple[bool, ...]] | None = None,
+) -> DriftCheck | QualityCheck | PerformanceCheck | EstimatedPerformanceCheck | OperationsCheck:
+    cal = calibration or ReferenceCalibration()
+    match kind:
+        case CheckKind.DRIFT:
+            return DriftCheck(
+                spec=drift_spec(model),
+                reference=ref,
+                calibration=cal.drift,
+                history=history or {},
+            )
+        case CheckKind.QUALITY:
+            return QualityCheck(spec=quality_spec(model), reference=ref)
+        case CheckKind.PERFORMANCE:
+            spec = decay_spec(model)
+            return PerformanceCheck(
+                spec=spec,
+                reference=ref,
+                baseline=(baseline or {}).get(spec.metric.value),
+                band=cal.realized,
+            )
+        case CheckKind.ESTIMATED_PERFORMANCE:
+            est = estimation_spec(model)
+            if est is None:
+                raise CheckError("estimated performance needs a binary task with a score")
+            return EstimatedPerformanceCheck(
+                spec=est,
+                reference=ref,
+                baseline=(baseline or {}).get(est.metric.value),
+                band=cal.estimated,
+            )
+        case CheckKind.OPERATIONS:
+            return OperationsCheck(spec=operations_spec(model))
+        case _:
+            assert_never(kind)
+
+
+def _evidence(
+    model: ModelSettings,
+    ref: ReferenceStats,
+    window: pd.DataFrame,
+    result: CheckResult,
+    now: datetime,
+    directory: Path,
+) -> Path | None:
+    from daemon.evidence import write_drift_evidence
+
+    spec = drift_spec(model)
+    numeric = tuple(c.name for c in spec.columns if c.kind is ColumnKind.NUMERIC)
+    categorical = tuple(c.name for c in spec.columns if c.kind is ColumnKind.CATEGORICAL)
+    usable = {m.subject for m in result.measures if m.value is not None}
+    path = directory / model.name / f"drift-{now:%Y%m%dT%H%M%SZ}.html"
+    try:
+        return write_drift_evidence(
+            ref.frame,
+            window,
+            numeric=tuple(c for c in numeric if c in usable),
+            categorical=tuple(c for c in categorical if c in usable),
+            path=path,
+            methods={c.name: c.method.value for c in spec.columns if c.method},
+            thresholds={c.name: c.threshold for c in spec.columns if c.threshold is not None},
+            drift_share=spec.drift_share,
+        )
+    except Exception:
+        # Evidence is a convenience: the drift result stands without it.
+        log.exception("model %s: the drift evidence report failed", model.name)
+        return None
+
+
+def run_checks(
+    ctx: JobContext | None,
+    model: ModelSettings,
+    now: datetime,
+    window: pd.DataFrame,
+    reference: pd.DataFrame | ReferenceStats,
+    *,
+    kinds: Iterable[CheckKind] | None = None,
+    baseline: Mapping[str, float] | None = None,
+    evidence_dir: Path | None = None,
+    window_start: datetime | None = None,
+    model_version: str | None = None,
+    calibration: ReferenceCalibration | None = None,
+    history: Mapping[str, tuple[bool, ...]] | None = None,
+    cache: CheckCache | None = None,
+) -> CheckCycle:
+    """Run the model's enabled checks on a window and store each run (when ctx is given).
+
+    `baseline` maps metric names ("roc_auc", "mae") to values recorded at
+    training time; without it the reference's own labelled metric is the
+    baseline. `evidence_dir` (default: the state dir's `evidence/` when
+    drift evidence is enabled) receives Evidently's HTML for alerting drift.
+    `calibration` is the reference's calibrated thresholds and bands (computed
+    here, once per reference, when not given); `history` the drift columns'
+    exceedances in the previous windows, for the persistence rule. `cache` keeps
+    the reference's statistics and calibration between calls (default: the
+    context's; without either, they are computed for this call alone).
+    """
+    from daemon.frames import typed_check
+
+    if cache is None:
+        cache = ctx.check_cache if ctx is not None else CheckCache()
+    ref = (
+        reference
+        if isinstance(reference, ReferenceStats)
+        else reference_stats(model, reference, cache=cache)
+    )
+    # Typed like the reference (a window from the store is already: this is a no-op then).
+    window = typed_check(window, model)
+    wanted = tuple(kinds) if kinds is not None else enabled_kinds(model)
+    wanted = tuple(k for k in wanted if k in enabled_kinds(model))
+    start = window_start or now - check_window(model)
+    if evidence_dir is None and ctx is not None:
+        evidence_dir = ctx.state_dir / "evidence"
+    if calibration is None:
+        calibration = reference_calibration(
+            model, ref, now, cache=cache, sessions=ctx.sessions if ctx else None
+        )
+    runs: dict[CheckKind, KindRun] = {}
+    findings: list[Finding] = []
+    for kind in wanted:
+        began = time.perf_counter()
+        try:
+            result = _build(kind, model, ref, baseline, calibration, history).run(window)
+        except CheckError as exc:
+            result = CheckResult(kind=kind, status=Status.ERROR, rows=len(window), reason=str(exc))
+        except Exception as exc:
+            log.exception("model %s: the %s check failed", model.name, kind.value)
+            result = CheckResult(
+                kind=kind,
+                status=Status.ERROR,
+                rows=len(window),
+                reason=f"{type(exc).__name__}: {exc}",
+            )
+        evidence = None
+        if (
+            kind is CheckKind.DRIFT
+            and result.status is Status.ALERT
+            and drift_evidence(model)
+            and evidence_dir is not None
+        ):
+            evidence = _evidence(model, ref, window, result, now, evidence_dir)
+        duration = time.perf_counter() - began
+        runs[kind] = KindRun(result=result, duration_s=duration, evidence_path=evidence)
+        findings.extend(findings_of(model.name, result, str(evidence) if evidence else None))
+        log.debug("model %s: %s %s in %.3fs", model.name, kind.value, result.status, duration)
+    if ctx is not None:
+        with ctx.sessions.begin() as session:
+            runs = store_runs(
+                session, model.name, runs, start=start, end=now, version=model_version
+            )
+    return CheckCycle(
+        model=model.name,
+        now=now,
+        window_start=start,
+        window_end=now,
+        rows=len(window),
+        runs=runs,
+        findings=tuple(findings),
+    )
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def calibration_key(model: ModelSettings, ref: ReferenceStats) -> str:
+    """What the calibration depends on: the reference, the columns and their methods, the
+    metrics and what is calibrated, and the calibration's own version."""
+    targets = calibration_targets(model)
+    parts: list[str] = [str(CALIBRATION_VERSION), ref.digest, ",".join(ref.columns)]
+    if targets.drift is not None:
+        parts += [
+            f"{c.name}:{c.kind.value}:{c.method}:{c.threshold}" for c in targets.drift.columns
+        ]
+    if targets.decay is not None:
+        parts += ["realized", targets.decay.task.value, targets.decay.metric.value]
+        est = targets.estimation
+        if est is not None:
+            parts += ["estimated", est.metric.value, str(est.decision_threshold)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def calibrate(model: ModelSettings, ref: ReferenceStats) -> ReferenceCalibration:
+    """Compute what the model's settings calibrate on this reference (seconds, once)."""
+    targets = calibration_targets(model)
+    found = None
+    if targets.drift is not None:
+        found = calibrate_drift(targets.drift.columns, ref, workers=targets.drift.workers)
+    realized = estimated = None
+    if targets.decay is not None:
+        realized = realized_band(targets.decay.task, targets.decay.metric, ref.frame)
+        est = targets.estimation
+        if est is not None:
+            estimated = estimated_band(est.metric, ref, decision_threshold=est.decision_threshold)
+    return ReferenceCalibration(drift=found, realized=realized, estimated=estimated)
+
+
+def reference_calibration(
+    model: ModelSettings,
+    ref: ReferenceStats,
+    now: datetime,
+    *,
+    cache: CheckCache,
+    sessions: sessionmaker[Session] | None = None,
+) -> ReferenceCalibration:
+    """The reference's calibration: from the cache, else the store, else computed and stored."""
+    from daemon.store.calibrations import load_calibration, save_calibration
+
+    key = calibration_key(model, ref)
+    found = cache.calibration(key)
+    if found is not None:
+        return found
+    if sessions is not None:
+        with sessions() as session:
+            try:
+                found = load_calibration(session, key)
+            except CalibrationError as exc:
+                log.warning("model %s: %s", model.name, exc)
+                found = None
+        if found is not None:
+            cache.put_calibration(key, found)
+            return found
+    began = time.perf_counter()
+    found = calibrate(model, ref)
+    took = time.perf_counter() - began
+    log.info(
+        "model %s: calibrated thresholds on the reference (%d rows) in %.2fs",
+        model.name,
+        ref.rows,
+        took,
+    )
+    if sessions is not None:
+        with sessions.begin() as session:
+            save_calibration(
+                session,
+                model=model.name,
+                key=key,
+                digest=ref.digest,
+                calibration=found,
+                now=now,
+                duration_s=took,
+            )
+    cache.put_calibration(key, found)
+    return found
+
+
+def monitoring_finding(model: str, why: str | None) -> Finding:
+    """Whether the model can be checked at all: firing while it has no usable reference.
+
+    Without a reference every check reads "insufficient data" (latency and errors
+    included): left to a log line, the model would go unwatched for days. This is
+    an ordinary alert (repeats, resolves once a reference is readable again).
+    """
+    if why is None:
+        return Finding(
+            scope=model,
+            kind=MONITORING,
+            subject="reference",
+            firing=False,
+            severity=Severity.INFO,
+            summary=f"{model} is monitored: its reference is readable",
+        )
+    return Finding(
+        scope=model,
+        kind=MONITORING,
+        subject="reference",
+        firing=True,
+        severity=Severity.WARNING,
+        summary=f"{model} is not monitored: no reference ({why})",
+        details={"why": why},
+    )
