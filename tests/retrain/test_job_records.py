@@ -234,6 +234,7 @@ def test_a_manual_and_a_scheduled_decision_submit_one_job(
     # On record, without an external id, before the executor saw it; then the id.
     assert executor.seen == [(job.job_uid, JobState.QUEUED, None)]
     assert job.external_id == str((tmp_path / "jobs" / job.job_uid).resolve())
+    executor.close()
 
 
 def test_two_models_deciding_at_once_stay_within_max_concurrent(
@@ -292,6 +293,7 @@ def test_two_models_deciding_at_once_stay_within_max_concurrent(
     assert len([uid for uid in results if uid is not None]) == 1, results
     with transaction(ctx.sessions) as session:
         assert len(session.scalars(select(RetrainJob)).all()) == 1
+    executor.close()
 
 
 def test_a_refused_submit_is_recorded_failed_with_its_alert(
