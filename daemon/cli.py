@@ -249,7 +249,7 @@ def retrain() -> None:
 @pass_ctx
 def retrain_now(ctx: Context, model: str, wait: bool) -> None:
     """Retrain MODEL now, whatever the policy says (the duplicate and cap guards hold)."""
-    from daemon.retraining import retrain_command
+    from daemon.retraining.cli import retrain_command
 
     sys.exit(retrain_command(ctx.settings, model, wait=wait, echo=click.echo))
 
@@ -268,7 +268,7 @@ def retrain_rollback(ctx: Context, model: str, pin_for: str | None, until: str |
     """
     import getpass
 
-    from daemon.retraining import rollback_command
+    from daemon.retraining.cli import rollback_command
 
     try:
         who = getpass.getuser()
@@ -285,7 +285,7 @@ def retrain_rollback(ctx: Context, model: str, pin_for: str | None, until: str |
 @pass_ctx
 def retrain_unpin(ctx: Context, model: str) -> None:
     """Lift MODEL's pin: retrains may promote again."""
-    from daemon.retraining import unpin_command
+    from daemon.retraining.cli import unpin_command
 
     sys.exit(unpin_command(ctx.settings, model, echo=click.echo))
 
@@ -348,7 +348,7 @@ def status(ctx: Context) -> None:
 @pass_ctx
 def worker(ctx: Context, concurrency: int, hostname: str | None) -> None:
     """Start a Celery worker that trains on this machine's GPU."""
-    from daemon.retraining import worker_command
+    from daemon.retraining.cli import worker_command
 
     worker_command(ctx.settings, concurrency=concurrency, hostname=hostname)
 

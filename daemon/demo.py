@@ -274,7 +274,7 @@ def push_labels(client: httpx.Client, frame: pd.DataFrame) -> int:
 
 def finish_retrains(ctx: JobContext, now: datetime) -> None:
     """A retrain runs for real seconds while simulated time races: let it finish."""
-    from daemon.retraining import active_jobs, wait_for_jobs
+    from daemon.retraining.job import active_jobs, wait_for_jobs
 
     if not active_jobs(ctx):
         return
@@ -357,7 +357,7 @@ def quiet_libraries() -> None:
 def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
     """Replay the scenario; returns the process exit status (0 when the story holds)."""
     from daemon.api import ApiServer
-    from daemon.retraining import register_initial_version
+    from daemon.retraining.versions import register_initial_version
     from daemon.schedule import JobRunner, replay
     from daemon.stages import build_jobs
 

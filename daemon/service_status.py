@@ -22,7 +22,7 @@ def _decision_lines(engine: Engine, now: datetime) -> list[str]:
     from sqlalchemy.orm import Session
 
     from daemon.alerts.finding import MONITORING
-    from daemon.retraining import pin_of
+    from daemon.retraining.pins import pin_of
     from daemon.store.tables import Alert, AlertState, Model
 
     with Session(engine) as session:

@@ -101,12 +101,12 @@ def job_function(stage: Stage) -> JobFn:
 
             return run_operations
         case Stage.RETRAIN_POLICY:
-            from daemon.retraining import retrain_policy
+            from daemon.retraining.job import retrain_policy
 
             # Retrain findings are applied with the job state they come from.
             return retrain_policy
         case Stage.RETRAIN_POLL:
-            from daemon.retraining import poll_jobs
+            from daemon.retraining.job import poll_jobs
 
             return poll_jobs
         case Stage.DELIVER:

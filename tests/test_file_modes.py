@@ -38,7 +38,7 @@ LIBRARY_RUN = textwrap.dedent(
     from daemon.leader import FileLock
     from daemon.report.deliver import build_report
     from daemon.report.weeks import parse_week
-    from daemon.retraining import artifact_location, tracking_uri
+    from daemon.retraining.specs import artifact_location, tracking_uri
     from daemon.store import migrate
     from daemon.store.engine import make_engine, session_factory
     from retrain.snapshot import write_snapshot

@@ -77,7 +77,7 @@ def onboard(
     """
     import mlflow
 
-    from daemon.retraining import tracking_uri
+    from daemon.retraining.specs import tracking_uri
     from retrain import registry
     from retrain.snapshot import write_snapshot
 

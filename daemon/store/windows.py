@@ -220,6 +220,63 @@ def load_window(
     return _to_pandas(table, model)
 
 
+def load_labelled(
+    conn: Connection, model_id: int, model: ModelSettings, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The labelled rows of [start, end], end included, as training data, oldest first.
+
+    Retraining's window, read on the caller's connection (`session.connection()`:
+    its decision holds a lock in that transaction) and typed by the one typing for
+    training: numerics float, a missing categorical missing, the label as stored
+    (canonical text, or a float for regression). Columns: `prediction_id`,
+    `timestamp`, the features, the label.
+    """
+    from checks.typed import text_category
+    from daemon.frames import typed_training
+    from daemon.store.tables import Prediction
+
+    schema = model.schema_
+    rows = conn.execute(
+        select(
+            Prediction.prediction_id,
+            Prediction.ts,
+            Prediction.layout_id,
+            Prediction.numeric_features,
+            Prediction.categorical_features,
+            Prediction.label,
+        )
+        .where(
+            Prediction.model_id == model_id,
+            Prediction.label.is_not(None),
+            Prediction.ts >= start,
+            Prediction.ts <= end,
+        )
+        .order_by(Prediction.ts, Prediction.prediction_id)
+    ).all()
+    numbers = features.unpack(
+        pa.array([r.numeric_features for r in rows], pa.binary()),
+        np.asarray([r.layout_id for r in rows], dtype=np.int64),
+        features.layouts_of(conn, model_id),
+        schema.numeric,
+    )
+    data: dict[str, object] = {
+        "prediction_id": [r.prediction_id for r in rows],
+        "timestamp": [r.ts for r in rows],
+    }
+    for c in schema.numeric:
+        data[c] = numbers[c].to_numpy(zero_copy_only=False)
+    for c in schema.categorical:
+        data[c] = [r.categorical_features.get(c) for r in rows]
+    stored = [r.label for r in rows]
+    if model.task is TaskKind.BINARY:
+        # A binary label is stored as the number it spells; rows stored before the one
+        # typing say "1.0" where new ones say "1": both are read as one class.
+        stored = [None if v is None else text_category(v) for v in stored]
+    data[schema.label] = stored
+    columns = ["prediction_id", "timestamp", *schema.features, schema.label]
+    return typed_training(pd.DataFrame(data, columns=columns), model)
+
+
 def _to_pandas(table: pa.Table, model: ModelSettings) -> pd.DataFrame:
     frame: pd.DataFrame = table.to_pandas(self_destruct=True, split_blocks=True)
     for col in ("prediction_id", "error"):

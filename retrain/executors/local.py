@@ -5,6 +5,12 @@ when it ends, its outcome. The external id is that directory, so a daemon that
 restarts finds its jobs again: the outcome file says a job ended, the pid file
 whether it is still running. A job past its deadline has its process group
 killed and is reported timed out.
+
+The executor keeps the `Popen` of each job it started and reaps it: a job that
+ended is waited on at the next poll or cancel, and one still running when the
+executor is closed (the daemon closes its executors after every stage run,
+while jobs run on for hours) is handed to a reaper thread that waits for its
+end. No process is left a zombie, and no `Popen` is dropped while it runs.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +105,8 @@ class LocalExecutor:
         self.python = python
         self.clock = clock
         self.env = env
+        # The jobs this executor started, by pid: kept to be reaped (see the module doc).
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def submit(self, spec: RetrainSpec) -> str:
         job_dir = (self.workdir / spec.job_id).resolve()
@@ -123,6 +132,7 @@ class LocalExecutor:
                 start_new_session=True,
                 umask=0o077,
             )
+        self._children[process.pid] = process
         (job_dir / PID_FILE).write_text(str(process.pid), encoding="utf-8")
         log.info("retrain job %s started as pid %d in %s", spec.job_id, process.pid, job_dir)
         return str(job_dir)
@@ -145,7 +155,7 @@ class LocalExecutor:
             pid = int((job_dir / PID_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise RetrainError(f"job directory {job_dir} has no readable pid file") from exc
-        running = _alive(pid)
+        running = self._alive(pid)
         if outcome_path.exists():
             try:
                 outcome = RetrainOutcome.from_json(outcome_path.read_text(encoding="utf-8"))
@@ -161,7 +171,7 @@ class LocalExecutor:
             )
         if running:
             if self.clock() > deadline:
-                _kill_group(pid)
+                self._kill(pid)
                 return JobStatus(
                     state=JobState.TIMED_OUT,
                     log_tail=log_text,
@@ -181,10 +191,37 @@ class LocalExecutor:
             pid = int((job_dir / PID_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return
-        _kill_group(pid)
+        self._kill(pid)
 
     def logs(self, external_id: str) -> str:
         return tail(Path(external_id) / LOG_FILE, max_chars=1_000_000)
 
+    def _alive(self, pid: int) -> bool:
+        child = self._children.get(pid)
+        if child is None:
+            # Started by another executor, or before the daemon restarted.
+            return _alive(pid)
+        if child.poll() is None:
+            return True
+        del self._children[pid]
+        return False
+
+    def _kill(self, pid: int) -> None:
+        child = self._children.pop(pid, None)
+        _kill_group(pid)
+        if child is not None:
+            # SIGKILL cannot be ignored: the wait is short, and reaps the process.
+            child.wait()
+
     def close(self) -> None:
-        """Nothing held between calls: jobs are processes found again by their directory."""
+        """Hand the jobs still running to reaper threads; reap the ones that ended.
+
+        Jobs outlive the executor: they are processes found again by their
+        directory, so closing never stops one.
+        """
+        children, self._children = self._children, {}
+        for child in children.values():
+            if child.poll() is None:
+                threading.Thread(
+                    target=child.wait, name=f"mlmaint-reap-{child.pid}", daemon=True
+                ).start()

@@ -126,7 +126,7 @@ def soak(days: int, drift_day: int) -> tuple[list[Day], int]:
     from daemon.api import ApiServer
     from daemon.config import load_config
     from daemon.jobs import JobContext
-    from daemon.retraining import register_initial_version
+    from daemon.retraining.versions import register_initial_version
     from daemon.schedule import JobRunner, replay
     from daemon.stages import build_jobs
     from daemon.store import migrate

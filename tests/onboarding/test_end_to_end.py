@@ -37,7 +37,7 @@ from daemon.api import ApiServer
 from daemon.cli import main
 from daemon.config import Settings, load_config
 from daemon.jobs import JobContext
-from daemon.retraining import active_jobs
+from daemon.retraining.job import active_jobs
 from daemon.runs import RunOutcome
 from daemon.schedule import JobRunner
 from daemon.stages import JobSpec, Stage, build_jobs
@@ -406,7 +406,7 @@ def test_a_users_binary_pipeline_end_to_end(
         for day in range(CLEAN_DAYS + 3, days):
             end = prod.live_day(day, binary_frame(ROWS, 100 + day, shifted=True, concept="b"))
         assert prod.runs("drift")[-1].model_version == version
-        from daemon.retraining import retrain_policy
+        from daemon.retraining.job import retrain_policy
 
         assert prod.ctx is not None
         retrain_policy(prod.ctx, "churn", end, manual=True)

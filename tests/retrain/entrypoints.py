@@ -1,6 +1,8 @@
-"""User training entry points for the tests: one that works, two broken ones."""
+"""User training entry points for the tests: one that works, two broken ones, a slow one."""
 
 from __future__ import annotations
+
+import time
 
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -23,3 +25,9 @@ def raises(train: pd.DataFrame, context: object) -> LogisticRegression:
 
 def wrong_type(train: pd.DataFrame, context: object) -> dict[str, float]:
     return {"weights": 1.0}
+
+
+def slow(train: pd.DataFrame, context: object) -> LogisticRegression:
+    """Runs long enough to be cancelled while it trains."""
+    time.sleep(300)
+    raise RuntimeError("slow ended without being cancelled")

@@ -13,13 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from checks.interface import Status
 from daemon.config import Settings, parse_config
 from daemon.jobs import JobContext
-from daemon.retraining import (
-    poll_jobs,
-    register_initial_version,
-    retrain_policy,
-    rollback,
-    wait_for_jobs,
-)
+from daemon.retraining.job import poll_jobs, retrain_policy, wait_for_jobs
+from daemon.retraining.versions import register_initial_version, rollback
 from daemon.store.engine import transaction
 from daemon.store.features import stored_row
 from daemon.store.tables import CheckRun, Model, Prediction, RetrainJob
@@ -193,7 +188,7 @@ def test_the_spec_carries_the_checks_metric_and_the_python_path(
 ) -> None:
     from checks.performance import Metric
     from daemon.checking.specs import decay_spec
-    from daemon.retraining import build_spec
+    from daemon.retraining.specs import build_spec
     from retrain.interface import DataRef, RetrainSpec
 
     schema: dict[str, object] = {"numeric": list(data.NUMERIC), "categorical": ["plan"]}

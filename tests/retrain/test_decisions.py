@@ -24,16 +24,11 @@ from daemon.checking.references import normalize_reference
 from daemon.checking.run import run_checks
 from daemon.config import Settings, load_config, parse_config
 from daemon.jobs import JobContext
-from daemon.retraining import (
-    active_pin,
-    policy_decision,
-    register_initial_version,
-    retrain_policy,
-    rollback,
-    submit_if_due,
-    unpin,
-    wait_for_jobs,
-)
+from daemon.retraining.decide import policy_decision
+from daemon.retraining.job import retrain_policy, wait_for_jobs
+from daemon.retraining.pins import active_pin
+from daemon.retraining.submit import submit_if_due
+from daemon.retraining.versions import register_initial_version, rollback, unpin
 from daemon.service_status import format_status
 from daemon.store.engine import transaction
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, Model, RetrainJob
@@ -308,8 +303,6 @@ def test_a_failed_and_a_timed_out_retrain_are_each_one_notification(
 ) -> None:
     from datetime import UTC, datetime
 
-    from sqlalchemy import update
-
     from daemon.alerts.policy import sweep
 
     now = START + timedelta(days=2)
@@ -356,15 +349,14 @@ def test_a_failed_and_a_timed_out_retrain_are_each_one_notification(
     assert (item["subject"], item["change"], item["severity"]) == ("failure", "notice", "warning")
     assert item["summary"].startswith(f"churn: retrain job {failed_uid} failed: ")  # type: ignore[union-attr]
 
-    # A job that runs past its deadline is killed: timed out, told once.
+    # A job whose process runs past its deadline (wall-clock time) is killed: timed out,
+    # told once.
     slow_ctx = bookkeeping(str(slow))
     _, slow_uid = submit_if_due(slow_ctx, slow_ctx.settings.model("churn"), now, manual=True)
     with transaction(ctx.sessions) as session:
-        session.execute(
-            update(RetrainJob)
-            .where(RetrainJob.job_uid == slow_uid)
-            .values(deadline_at=datetime.now(UTC) - timedelta(seconds=1))
-        )
+        job = session.scalars(select(RetrainJob).where(RetrainJob.job_uid == slow_uid)).one()
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        job.spec = {**job.spec, "deadline": past.isoformat()}
     wait_for_jobs(slow_ctx, now, timeout_s=30, poll_s=0.1)
     [line] = delivered(ctx, now, outbox)
     [item] = items(line)
@@ -412,7 +404,7 @@ def test_a_job_begun_before_the_pin_cannot_promote_over_it(
 ) -> None:
     from datetime import UTC, datetime
 
-    from daemon.retraining import poll_jobs
+    from daemon.retraining.job import poll_jobs
     from retrain.interface import JobState, JobStatus, RetrainOutcome
 
     ctx = JobContext(

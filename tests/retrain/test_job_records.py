@@ -21,17 +21,11 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-import daemon.retraining as retraining
+import daemon.retraining.promote as promote
 from daemon.config import Settings, parse_config
 from daemon.jobs import JobContext
-from daemon.retraining import (
-    SubmitError,
-    active_jobs,
-    poll_jobs,
-    retrain_policy,
-    submit_if_due,
-    wait_for_jobs,
-)
+from daemon.retraining.job import active_jobs, poll_jobs, retrain_policy, wait_for_jobs
+from daemon.retraining.submit import SubmitError, submit_if_due
 from daemon.store.engine import transaction
 from daemon.store.tables import Alert, AlertState, Model, RetrainJob
 from retrain.executors.local import LocalExecutor
@@ -99,7 +93,7 @@ def test_a_failed_job_and_its_alert_commit_together(
 
     limit = time.monotonic() + 30
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(retraining, "apply_findings", broken)
+        patch.setattr(promote, "apply_findings", broken)
         while True:
             try:
                 poll_jobs(ctx, None, NOW)
@@ -139,9 +133,7 @@ def test_a_job_that_cannot_be_polled_fails_at_its_deadline(
     assert second is None and "already queued or running" in decision.reason
 
     with transaction(ctx.sessions) as session:
-        session.execute(
-            update(RetrainJob).values(deadline_at=datetime.now(UTC) - timedelta(seconds=1))
-        )
+        session.execute(update(RetrainJob).values(deadline_at=NOW - timedelta(seconds=1)))
     findings = poll_jobs(ctx, None, NOW)
     assert len(findings) == 1 and findings[0].firing
     job = the_job(ctx)
@@ -169,9 +161,7 @@ def test_a_job_recorded_but_never_submitted_fails_at_its_deadline(
     assert poll_jobs(ctx, None, NOW) == []
     assert the_job(ctx).state == JobState.QUEUED
     with transaction(ctx.sessions) as session:
-        session.execute(
-            update(RetrainJob).values(deadline_at=datetime.now(UTC) - timedelta(seconds=1))
-        )
+        session.execute(update(RetrainJob).values(deadline_at=NOW - timedelta(seconds=1)))
     [finding] = poll_jobs(ctx, None, NOW)
     assert finding.firing and "never reached its executor" in finding.summary
     assert the_job(ctx).state == JobState.FAILED
@@ -244,6 +234,7 @@ def test_a_manual_and_a_scheduled_decision_submit_one_job(
     # On record, without an external id, before the executor saw it; then the id.
     assert executor.seen == [(job.job_uid, JobState.QUEUED, None)]
     assert job.external_id == str((tmp_path / "jobs" / job.job_uid).resolve())
+    executor.close()
 
 
 def test_two_models_deciding_at_once_stay_within_max_concurrent(
@@ -302,6 +293,7 @@ def test_two_models_deciding_at_once_stay_within_max_concurrent(
     assert len([uid for uid in results if uid is not None]) == 1, results
     with transaction(ctx.sessions) as session:
         assert len(session.scalars(select(RetrainJob)).all()) == 1
+    executor.close()
 
 
 def test_a_refused_submit_is_recorded_failed_with_its_alert(

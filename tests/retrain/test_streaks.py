@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.interface import Status
-from daemon.retraining import _streaks
+from daemon.retraining.decide import _streaks
 from daemon.store.engine import transaction
 from daemon.store.tables import CheckRun, Model
 from retrain.policy import failing_streak

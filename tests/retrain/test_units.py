@@ -82,11 +82,16 @@ def test_device_choice_rejects_negative_gpus() -> None:
         select_device(-1, True, 1)
 
 
-def test_this_machine_trains_on_what_torch_reports() -> None:
+def test_this_machine_trains_on_what_torch_reports(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    expected = "cuda:0" if torch.cuda.is_available() else "cpu"
-    assert current_device(1) == expected
+    # The expectation is torch's word alone, not the choice under test.
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert current_device(1).partition(":")[0] == expected
+    # And it is torch's word that decides: told the opposite, the device follows.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: expected == "cpu")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1 if expected == "cpu" else 0)
+    assert current_device(1).partition(":")[0] == ("cuda" if expected == "cpu" else "cpu")
 
 
 def test_promotion_needs_the_margin() -> None:

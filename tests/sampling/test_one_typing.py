@@ -32,11 +32,12 @@ from daemon.checking.references import load_reference, reference_stats
 from daemon.checking.run import run_checks
 from daemon.config import Secret, Settings, parse_config
 from daemon.jobs import JobContext
-from daemon.retraining import build_snapshots, recent_labelled
+from daemon.retraining.snapshots import build_snapshots
+from daemon.retraining.specs import retrain_plan
 from daemon.sampling import ingest_label_records, ingest_records, sample_predictions
 from daemon.store.engine import make_engine, session_factory
 from daemon.store.tables import Model, Prediction, RejectedRow
-from daemon.store.windows import load_window
+from daemon.store.windows import load_labelled, load_window
 from retrain.snapshot import read_snapshot
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -495,8 +496,9 @@ def test_missing_categoricals_stay_missing_through_a_snapshot(
     model = ctx.settings.model("churn")
     with ctx.sessions() as session:
         model_id = session.scalars(select(Model.id)).one()
-        recent = recent_labelled(session, model_id, model, END)
-    train, holdout = build_snapshots(None, recent, model, tmp_path / "snapshots")
+        since = END - model.retrain.recent_labelled
+        recent = load_labelled(session.connection(), model_id, model, since, END)
+    train, holdout = build_snapshots(None, recent, retrain_plan(model), tmp_path / "snapshots")
     assert holdout is not None
     snapshot = pd.concat([read_snapshot(train), read_snapshot(holdout)], ignore_index=True)
     snapshot = snapshot.sort_values("prediction_id", key=lambda s: s.str[1:].astype(int))
@@ -579,5 +581,6 @@ def test_binary_labels_stored_before_the_typing_read_as_one_class(
     model = ctx.settings.model("churn")
     with ctx.sessions() as session:
         model_id = session.scalars(select(Model.id)).one()
-        recent = recent_labelled(session, model_id, model, END)
+        since = END - model.retrain.recent_labelled
+        recent = load_labelled(session.connection(), model_id, model, since, END)
     assert recent["label"].tolist() == ["0", "1", "0", "1"]

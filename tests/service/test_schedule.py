@@ -20,7 +20,7 @@ from daemon.config import Schedule, Settings, load_config, parse_config
 from daemon.frameworks import scan_frameworks
 from daemon.jobs import JobContext
 from daemon.report.deliver import weekly_report
-from daemon.retraining import poll_jobs, retrain_policy
+from daemon.retraining.job import poll_jobs, retrain_policy
 from daemon.runs import RunOutcome
 from daemon.sampling import ingest_labels, purge_expired, sample_predictions
 from daemon.schedule import JobRunner, Scheduler, missed_cycles, replay

@@ -1,0 +1,133 @@
+"""What the stage tells: each retrain decision as an event, told once.
+
+Promoted (the metric, champion score -> challenger score), kept the champion
+(both scores), failed or timed out (the error), rolled back. An event's id is
+the job's (or the rollback's), so it is never told twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from daemon.alerts.finding import Finding
+from daemon.config import Severity
+from daemon.store.tables import RetrainJob
+from retrain.interface import JobState, JobStatus
+
+if TYPE_CHECKING:
+    from retrain.registry import Rollback
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def job_finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
+    """The job's decision as an event, told once (its id is the job's)."""
+    outcome = status.outcome
+    details: dict[str, object] = {
+        "job_id": job.job_uid,
+        "trigger": job.trigger,
+        "executor": job.executor,
+        "state": status.state.value,
+        "snapshot_sha256": job.snapshot_sha256,
+    }
+    if status.state is JobState.SUCCEEDED and outcome is not None:
+        details.update(
+            version=outcome.registered_version,
+            champion_version=outcome.champion_version,
+            metric=outcome.metric,
+            challenger_score=outcome.challenger_score,
+            champion_score=outcome.champion_score,
+            run_id=outcome.run_id,
+            reason=outcome.reason,
+        )
+        metric = outcome.metric or "score"
+        if outcome.promoted and outcome.champion_version is None:
+            subject = "promotion"
+            summary = (
+                f"{model}: promoted version {outcome.registered_version}, the first to serve "
+                f"({metric} {_score(outcome.challenger_score)} on the holdout)"
+            )
+        elif outcome.promoted:
+            subject = "promotion"
+            summary = (
+                f"{model}: promoted version {outcome.registered_version} over version "
+                f"{outcome.champion_version}: {metric} {_score(outcome.champion_score)} -> "
+                f"{_score(outcome.challenger_score)}"
+            )
+        elif outcome.registered_version is None:
+            subject = "promotion skipped"
+            summary = f"{model}: kept version {outcome.champion_version}: {outcome.reason}"
+        else:
+            subject = "promotion skipped"
+            summary = (
+                f"{model}: kept version {outcome.champion_version}, retrained version "
+                f"{outcome.registered_version} not promoted: {metric} champion "
+                f"{_score(outcome.champion_score)}, challenger "
+                f"{_score(outcome.challenger_score)} ({outcome.reason})"
+            )
+        return Finding(
+            scope=model,
+            kind="retrain",
+            subject=subject,
+            firing=False,
+            severity=Severity.INFO,
+            summary=summary,
+            details=details,
+            event_id=job.job_uid,
+        )
+    details["log_tail"] = (status.log_tail or "")[-4000:]
+    return Finding(
+        scope=model,
+        kind="retrain",
+        subject="failure",
+        # Firing: something went wrong (`mlmaint retrain` exits 1); told once all the same.
+        firing=True,
+        severity=Severity.WARNING,
+        summary=f"{model}: retrain job {job.job_uid} {status.state.value}: "
+        f"{status.error or 'no error reported'}",
+        details=details,
+        event_id=job.job_uid,
+    )
+
+
+def not_started(model: str, reason: str) -> Finding:
+    """A reply to whoever asked for a retrain the policy said no to (not an alert)."""
+    return Finding(
+        scope=model,
+        kind="retrain",
+        subject="request",
+        firing=False,
+        severity=Severity.INFO,
+        summary=f"retrain of {model} not started: {reason}",
+    )
+
+
+def rollback_finding(
+    model: str,
+    result: Rollback,
+    *,
+    by: str,
+    until: datetime | None,
+    pin_reason: str,
+    now: datetime,
+) -> Finding:
+    return Finding(
+        scope=model,
+        kind="retrain",
+        subject="rollback",
+        firing=False,
+        severity=Severity.WARNING,
+        summary=f"{model}: rolled back from version {result.from_version} to version "
+        f"{result.to_version} by {by} at {now.isoformat()}; {pin_reason}",
+        details={
+            "from_version": result.from_version,
+            "to_version": result.to_version,
+            "by": by,
+            "pinned_until": until.isoformat() if until is not None else None,
+            "reference_uri": result.reference_uri,
+        },
+        event_id=f"rollback:{result.from_version}->{result.to_version}@{now.isoformat()}",
+    )
