@@ -179,7 +179,7 @@ torch==1.13.0
 
 
 def write_config(state: Path) -> Path:
-    from daemon.frameworks import shipped_advisory_source
+    from daemon.frameworks.mirror import shipped_advisory_source
 
     (state / "serving-requirements.txt").write_text(SERVING_REQUIREMENTS)
     path = state / "config.toml"
@@ -444,7 +444,7 @@ def _last_report(ctx: JobContext, end: datetime) -> Path:
 def _frameworks(ctx: JobContext, now: datetime) -> None:
     """The day's framework scan once more, printed: this venv and the model's requirements."""
     from checks.frameworks.output import render_table
-    from daemon.frameworks import scan_frameworks
+    from daemon.frameworks.job import scan_frameworks
 
     outcome = scan_frameworks(ctx, now)
     print("\n== frameworks ==")
