@@ -307,7 +307,7 @@ def frameworks(ctx: Context, fmt: str) -> None:
     """
     from datetime import UTC, datetime
 
-    from daemon.frameworks import run_command
+    from daemon.frameworks.cli import run_command
 
     text, errors, status = run_command(ctx.settings, fmt, datetime.now(UTC))
     if text:

@@ -115,7 +115,7 @@ def job_function(stage: Stage) -> JobFn:
 
             return _global(alert_cycle)
         case Stage.FRAMEWORKS:
-            from daemon.frameworks import scan_frameworks
+            from daemon.frameworks.job import scan_frameworks
 
             # Its alerts are applied in the transaction that stores the findings.
             return _global(scan_frameworks)

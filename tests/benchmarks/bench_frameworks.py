@@ -17,8 +17,10 @@ from sqlalchemy import select
 
 from checks.frameworks.inventory import Inventory, Package, SourceKind
 from checks.frameworks.releases import Release, ReleaseInfo
-from daemon import frameworks as fw
 from daemon.config import FrameworkSettings
+from daemon.frameworks.mirror import import_advisory_path, shipped_advisory_source
+from daemon.frameworks.releases import store_releases
+from daemon.frameworks.scan import scan
 from daemon.store import migrate
 from daemon.store.engine import make_engine, session_factory
 from daemon.store.tables import AdvisoryPackage
@@ -36,7 +38,7 @@ def main() -> None:
         start = time.perf_counter()
         # The full PyPA snapshot when ../shared sits beside the repository, else the
         # curated subset the package ships: the daemon's own choice.
-        imported = fw.import_advisory_path(sessions, fw.shipped_advisory_source())
+        imported = import_advisory_path(sessions, shipped_advisory_source())
         import_s = time.perf_counter() - start
         with sessions() as session:
             named = sorted(set(session.scalars(select(AdvisoryPackage.package))))
@@ -60,7 +62,7 @@ def main() -> None:
                 )
             )
         settings = FrameworkSettings(online=False)
-        fw.store_releases(sessions, settings.index_url, infos, NOW)
+        store_releases(sessions, settings.index_url, infos, NOW)
         inventory = Inventory(
             environment="bench",
             source=SourceKind.INTERPRETER,
@@ -71,7 +73,7 @@ def main() -> None:
         timings = []
         for _ in range(3):
             start = time.perf_counter()
-            (report,) = fw.scan(sessions, settings, [inventory], NOW)
+            (report,) = scan(sessions, settings, [inventory], NOW)
             timings.append(time.perf_counter() - start)
         engine.dispose()
     best = min(timings)

@@ -121,7 +121,7 @@ def soak(days: int, drift_day: int) -> tuple[list[Day], int]:
 
     import httpx
 
-    from daemon import demo
+    from daemon import demo, demo_world
     from daemon import simulation as sim
     from daemon.api import ApiServer
     from daemon.config import load_config
@@ -135,14 +135,16 @@ def soak(days: int, drift_day: int) -> tuple[list[Day], int]:
     workdir = Path(tempfile.mkdtemp(prefix="mlmaint-soak-"))
     (workdir / "logs").mkdir(parents=True)
     token = secrets.token_urlsafe(24)
-    settings = load_config(demo.write_config(workdir), environ={"MLMAINT_DEMO_API_TOKEN": token})
+    settings = load_config(
+        demo_world.write_config(workdir), environ={"MLMAINT_DEMO_API_TOKEN": token}
+    )
     logging.getLogger().setLevel(logging.WARNING)
-    scenario = sim.Scenario(start=demo.START, days=days, drift_day=drift_day, seed=7)
+    scenario = sim.Scenario(start=demo_world.START, days=days, drift_day=drift_day, seed=7)
     ctx = JobContext.from_settings(settings)
     migrate.upgrade(ctx.engine)
-    register_initial_version(ctx, demo.MODEL, sim.training_frame(scenario), demo.START)
-    production = demo.Production(settings, scenario, workdir / "logs")
-    clock = demo.SimClock(demo.START)
+    register_initial_version(ctx, demo_world.MODEL, sim.training_frame(scenario), demo_world.START)
+    production = demo_world.Production(settings, scenario, workdir / "logs")
+    clock = demo_world.SimClock(demo_world.START)
     server = ApiServer(ctx, host="127.0.0.1", port=0, clock=clock).start()
     client = httpx.Client(
         base_url=f"http://127.0.0.1:{server.port}",
@@ -165,7 +167,7 @@ def soak(days: int, drift_day: int) -> tuple[list[Day], int]:
             served[day] = production.serve(day)
             labelled = day - scenario.label_delay_days
             if labelled in served:
-                demo.push_labels(client, served.pop(labelled))
+                demo_world.push_labels(client, served.pop(labelled))
             runs += replay(
                 runner,
                 jobs,

@@ -14,9 +14,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from checks.frameworks.advisories import parse_record
 from checks.frameworks.policy import FindingKind
-from daemon import frameworks as fw
 from daemon.cli import main
 from daemon.config import Settings, Severity, parse_config
+from daemon.frameworks.inventory import inventory_environment
+from daemon.frameworks.job import demo_scan, scan_frameworks
+from daemon.frameworks.mirror import (
+    SHIPPED_SNAPSHOT,
+    import_advisory_path,
+    load_index,
+    mirror_size,
+    store_advisories,
+)
 from daemon.jobs import JobContext
 from daemon.store.tables import Alert, AlertState, FrameworkFinding, Notification
 from tests.conftest import new_sqlite_url
@@ -46,17 +54,17 @@ def _advisory_dir(tmp_path: Path) -> Path:
 
 def test_mirror_roundtrip(session_factory: sessionmaker[Session], tmp_path: Path) -> None:
     folder = _advisory_dir(tmp_path)
-    assert fw.import_advisory_path(session_factory, folder) == 2
-    assert fw.import_advisory_path(session_factory, folder) == 0
+    assert import_advisory_path(session_factory, folder) == 2
+    assert import_advisory_path(session_factory, folder) == 0
     newer = parse_record(
         {**osv_record("PYSEC-1", "pillow", "0", "9.1.0"), "modified": "2025-01-01T00:00:00Z"}
     )
-    assert fw.store_advisories(session_factory, [newer], "sync") == 1
-    index = fw.load_index(session_factory, ["pillow", "numpy", "torch"])
+    assert store_advisories(session_factory, [newer], "sync") == 1
+    index = load_index(session_factory, ["pillow", "numpy", "torch"])
     assert index.records == 2
     (match,) = index.match("pillow", "9.0.5")
     assert match.fixed == "9.1.0"
-    assert fw.mirror_size(session_factory) == 2
+    assert mirror_size(session_factory) == 2
 
 
 def test_scan_alerts_new_vulnerabilities_then_survives_an_outage(
@@ -85,7 +93,7 @@ def test_scan_alerts_new_vulnerabilities_then_survives_an_outage(
         "/pypi/numpy/json", json_api("numpy", {"1.26.4": ("2024-02-05T00:00:00Z", False)})
     )
     with httpx.Client(timeout=0.5) as http:
-        first = fw.scan_frameworks(ctx, NOW, http=http)
+        first = scan_frameworks(ctx, NOW, http=http)
         (alert,) = first.alerts
         assert alert.firing and alert.severity is Severity.CRITICAL and alert.kind == "framework"
         assert alert.subject == "pillow:PYSEC-1" and "upgrade to 10.0.0" in alert.summary
@@ -104,7 +112,7 @@ def test_scan_alerts_new_vulnerabilities_then_survives_an_outage(
         # A day later, past the TTL, the index answers 500 and then times out.
         fake_index.fault("/pypi/numpy/json", "500")
         fake_index.fault("/pypi/pillow/json", "slow")
-        second = fw.scan_frameworks(ctx, NOW + timedelta(days=1), http=http)
+        second = scan_frameworks(ctx, NOW + timedelta(days=1), http=http)
     assert second.alerts == ()  # nothing new
     (report,) = second.reports
     (outage,) = [f for f in report.findings if f.kind is FindingKind.SOURCE_UNAVAILABLE]
@@ -156,18 +164,18 @@ def test_demo_scan_own_venv_and_model_against_shipped_snapshot(
 
     from daemon.store.engine import make_engine, session_factory
 
-    assert fw.SHIPPED_SNAPSHOT.is_file()
+    assert SHIPPED_SNAPSHOT.is_file()
     model = tmp_path / "model"
     model.mkdir()
     (model / "requirements.txt").write_text("mlflow==2.9.2\nscikit-learn==1.3.2\n")
     engine = make_engine(new_sqlite_url(sqlite_template, tmp_path))
     try:
-        reports = fw.demo_scan(
+        reports = demo_scan(
             session_factory(engine),
             NOW,
             interpreter=Path(sys.executable),
             mlflow_model_dir=model,
-            advisory_source=fw.SHIPPED_SNAPSHOT,
+            advisory_source=SHIPPED_SNAPSHOT,
         )
     finally:
         engine.dispose()
@@ -210,7 +218,7 @@ def test_mlflow_model_by_alias_gives_the_logged_requirements(tmp_path: Path) -> 
     # The file MLflow wrote, read straight from the artifact store on disk.
     (logged,) = (tmp_path / "artifacts").rglob("requirements.txt")
     env = EnvironmentSettings(name="champion", kind=EnvironmentKind.MLFLOW_MODEL, model="churn")
-    found = fw.inventory_environment(env, uri)
+    found = inventory_environment(env, uri)
     expected = {p.name: p.version for p in parse_requirements(logged.read_text(), "logged")}
     assert found.versions() == expected
     assert expected["scikit-learn"] == "1.3.2" and expected["pandas"] is None

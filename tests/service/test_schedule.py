@@ -17,7 +17,7 @@ from daemon.alerts.jobs import alert_cycle
 from daemon.cadence import crontab_weekdays, cycle_start, misfire_grace, next_fire_time, trigger_for
 from daemon.checking.job import run_drift, run_operations, run_performance, run_quality
 from daemon.config import Schedule, Settings, load_config, parse_config
-from daemon.frameworks import scan_frameworks
+from daemon.frameworks.job import scan_frameworks
 from daemon.jobs import JobContext
 from daemon.report.deliver import weekly_report
 from daemon.retraining.job import poll_jobs, retrain_policy

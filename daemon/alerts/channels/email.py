@@ -8,6 +8,10 @@ alerts stack up in one conversation, and `List-Id` lets people filter them.
 SMTP answers: 4xx is temporary and retried; 5xx is permanent, except an
 authentication failure (535), retried until the delivery age limit so a fixed
 password still gets the backlog through.
+
+A message over the server's advertised SIZE would be refused for good (552), so
+it is cut to fit instead: attachments left out first (the report stays at its
+link), then the text alone, shortened.
 """
 
 from __future__ import annotations
@@ -55,7 +59,30 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
-def build_email(channel: EmailChannel, message: Outgoing, now: datetime) -> EmailMessage:
+def build_email(
+    channel: EmailChannel, message: Outgoing, now: datetime, max_bytes: int | None = None
+) -> EmailMessage:
+    """The email for an outbox row, within `max_bytes` (the server's SIZE) when given."""
+    email = _compose(channel, message, now, keep_attachments=True, text_chars=None)
+    if max_bytes is None or _wire_size(email) <= max_bytes:
+        return email
+    email = _compose(channel, message, now, keep_attachments=False, text_chars=None)
+    chars = len(render.text(from_json(message.payload)))
+    # Halve the text until it fits: its encoded size is not a fixed multiple of its length.
+    while _wire_size(email) > max_bytes and chars > 0:
+        chars //= 2
+        email = _compose(channel, message, now, keep_attachments=False, text_chars=chars)
+    return email
+
+
+def _compose(
+    channel: EmailChannel,
+    message: Outgoing,
+    now: datetime,
+    *,
+    keep_attachments: bool,
+    text_chars: int | None,
+) -> EmailMessage:
     payload = from_json(message.payload)
     domain = _domain(channel.sender)
     email = EmailMessage()
@@ -72,9 +99,19 @@ def build_email(channel: EmailChannel, message: Outgoing, now: datetime) -> Emai
     email["List-Id"] = f"mlmaint {message.channel} <{message.channel}.mlmaint.{domain}>"
     email["X-Mlmaint-Kind"] = message.kind
     email["X-Mlmaint-Scope"] = message.scope
-    email.set_content(render.text(payload))
+    attachments = getattr(payload, "attachments", ())
+    text = render.text(payload)
+    if text_chars is not None:
+        text = f"{text[:text_chars]}\n[… cut to the mail server's size limit]\n"
+    if not keep_attachments and attachments:
+        left_out = ", ".join(f"{a.filename} ({len(a.content)} bytes)" for a in attachments)
+        text += f"\nLeft out, over the mail server's size limit: {left_out}\n"
+    email.set_content(text)
+    if text_chars is not None:
+        # Text alone once cut: the HTML rendering is as long again and cannot be cut safely.
+        return email
     email.add_alternative(render.html(payload), subtype="html")
-    for attachment in getattr(payload, "attachments", ()):
+    for attachment in attachments if keep_attachments else ():
         maintype, _, subtype = attachment.content_type.partition("/")
         email.add_attachment(
             attachment.content,
@@ -96,7 +133,6 @@ class EmailSender:
         self.factory = factory
 
     def send(self, message: Outgoing, now: datetime) -> None:
-        email = build_email(self.channel, message, now)
         where = f"smtp {self.channel.host}:{self.channel.port}"
         try:
             client = self.factory(self.channel)
@@ -105,7 +141,8 @@ class EmailSender:
         try:
             if self.channel.username is not None and self.password is not None:
                 client.login(self.channel.username, self.password.reveal())
-            client.send_message(email)
+            client.ehlo_or_helo_if_needed()
+            client.send_message(build_email(self.channel, message, now, _size_limit(client)))
         except smtplib.SMTPAuthenticationError as exc:
             raise RetryableError(f"{where}: login refused ({exc.smtp_code})") from exc
         except smtplib.SMTPRecipientsRefused as exc:
@@ -125,3 +162,14 @@ class EmailSender:
                 client.quit()
             except (OSError, smtplib.SMTPException):
                 client.close()
+
+
+def _size_limit(client: smtplib.SMTP) -> int | None:
+    """The server's advertised SIZE (RFC 1870); 0 or absent means none."""
+    value = client.esmtp_features.get("size", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _wire_size(email: EmailMessage) -> int:
+    """The size smtplib announces in MAIL FROM: the message with CRLF line ends."""
+    return len(email.as_bytes(policy=email.policy.clone(linesep="\r\n")))

@@ -1,0 +1,238 @@
+"""The demo's simulated world: its config, its clock, and the production that serves.
+
+`mlmaint demo` (daemon/demo.py) and the soak benchmark replay this world: a
+churn model served from MLflow, its traffic written to JSON Lines logs, its
+labels pushed to the daemon's HTTP API, in simulated time.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from daemon import simulation as sim
+from daemon.config import Settings
+
+MODEL = "churn"
+START = datetime(2026, 10, 12, tzinfo=UTC)  # a Monday, six weeks before the report's week
+
+DEMO_CONFIG = """\
+# Written by `mlmaint demo`: the shipped config.toml's demo model, with its state
+# under this directory and cadences suited to a replay of whole days.
+[service]
+state_dir = "{state}"
+log_level = "WARNING"
+api_token = {{ env = "MLMAINT_DEMO_API_TOKEN" }}
+http_port = 0
+retrain_poll_schedule = {{ every = "1h" }}
+
+[store]
+url = "sqlite:///{state}/mlmaint.db"
+
+[mlflow]
+tracking_uri = "sqlite:///{state}/mlflow.db"
+artifact_root = "{state}/mlflow-artifacts"
+
+[alerts]
+repeat_interval = "24h"
+cooldown = "12h"
+delivery_every = "6h"
+
+[[alerts.channels]]
+name = "outbox"
+kind = "file"
+path = "{state}/outbox.jsonl"
+
+[report]
+schedule = {{ cron = "0 8 * * mon", timezone = "UTC" }}
+directory = "{state}/reports"
+
+[frameworks]
+schedule = {{ cron = "30 6 * * mon", timezone = "UTC" }}
+advisory_db = "{advisories}"
+
+[[frameworks.environments]]
+name = "demo-venv"
+kind = "python"
+path = "{python}"
+
+[[frameworks.environments]]
+name = "serving-image"
+kind = "requirements"
+path = "{state}/serving-requirements.txt"
+
+[[frameworks.environments]]
+name = "churn-model"
+kind = "mlflow_model"
+model = "churn"
+alias = "champion"
+
+[[models]]
+name = "churn"
+task = "binary_classification"
+
+[models.source]
+kind = "files"
+glob = "{state}/logs/predictions-*.jsonl"
+format = "jsonl"
+
+[models.labels]
+kind = "http"
+
+[models.schema]
+numeric = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
+categorical = ["plan", "region"]
+score = "score"
+latency = "latency_ms"
+error = "error"
+model_version = "model_version"
+
+[models.sampling]
+rate = 1.0
+schedule = {{ cron = "0 */6 * * *", timezone = "UTC" }}
+
+[models.checks]
+schedule = {{ cron = "0 0 * * *", timezone = "UTC" }}
+window = "1d"
+min_rows = 200
+
+[models.checks.performance]
+min_labelled = 300
+bootstrap = 100
+
+[models.checks.operations]
+max_latency_p99_ms = 150
+max_error_rate = 0.02
+
+[models.retrain]
+trainer = "sklearn"
+target = "sklearn.ensemble.HistGradientBoostingClassifier"
+params = {{ max_iter = 150 }}
+failing_runs = 2
+min_interval = "7d"
+recent_labelled = "10d"
+promote_margin = 0.0
+schedule = {{ cron = "0 1 * * *", timezone = "UTC" }}
+"""
+
+
+class SimClock:
+    """Simulated time for the HTTP API, so pushed labels carry the replayed date."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+# The serving image was built a while ago: its pins have collected advisories since.
+SERVING_REQUIREMENTS = """\
+# serving image, built 2022-10
+mlflow==2.9.2
+numpy==1.21.0
+pandas==1.5.0
+pillow==9.5.0
+scikit-learn==1.1.2
+torch==1.13.0
+"""
+
+
+def write_config(state: Path) -> Path:
+    from daemon.frameworks.mirror import shipped_advisory_source
+
+    (state / "serving-requirements.txt").write_text(SERVING_REQUIREMENTS)
+    path = state / "config.toml"
+    path.write_text(
+        DEMO_CONFIG.format(
+            state=state.resolve(),
+            python=sys.executable,
+            advisories=shipped_advisory_source().resolve(),
+        )
+    )
+    return path
+
+
+class Production:
+    """The simulated serving side: scores traffic with the champion, writes logs."""
+
+    def __init__(self, settings: Settings, scenario: sim.Scenario, logs: Path) -> None:
+        self.settings = settings
+        self.scenario = scenario
+        self.logs = logs
+        self._model: object | None = None
+        self._version: str | None = None
+
+    def _champion(self) -> tuple[object, str]:
+        import mlflow.pyfunc
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.settings.mlflow.tracking_uri)
+        version = client.get_model_version_by_alias(MODEL, "champion").version
+        if version != self._version:
+            mlflow.set_tracking_uri(self.settings.mlflow.tracking_uri)
+            self._model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+            self._version = str(version)
+        assert self._model is not None
+        return self._model, str(version)
+
+    def serve(self, day: int) -> pd.DataFrame:
+        """Score the day's traffic, write its log file; returns the rows with labels."""
+        frame = sim.traffic(self.scenario, day)
+        model, version = self._champion()
+        features = frame.loc[:, [*sim.NUMERIC, *sim.CATEGORICAL]]
+        predict = model.predict  # type: ignore[attr-defined]
+        score = np.asarray(predict(features), dtype=np.float64)
+        frame["score"] = score.round(5)
+        frame["prediction"] = (score >= 0.5).astype(int)
+        frame["model_version"] = version
+        frame["label"] = sim.labels(self.scenario, day, frame)
+        self._write_log(day, frame)
+        return frame
+
+    def _write_log(self, day: int, frame: pd.DataFrame) -> None:
+        out = frame.drop(columns=["label"]).copy()
+        out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lines = out.to_json(orient="records", lines=True).splitlines()
+        if day % 7 == 3:
+            # Real logs are never clean: a wrong type, a NaN score, a missing feature.
+            lines.append(
+                json.dumps(
+                    {
+                        **json.loads(lines[0]),
+                        "prediction_id": f"bad-{day}-1",
+                        "tenure_months": "twelve",
+                    }
+                )
+            )
+            lines.append(
+                lines[1]
+                .replace('"score":', '"score":NaN,"x_score":')
+                .replace(f'"{json.loads(lines[1])["prediction_id"]}"', f'"bad-{day}-2"')
+            )
+            broken = json.loads(lines[2])
+            broken.pop("usage_gb")
+            broken["prediction_id"] = f"bad-{day}-3"
+            lines.append(json.dumps(broken))
+        path = self.logs / f"predictions-{self.scenario.day_start(day):%Y%m%d}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+
+
+def push_labels(client: httpx.Client, frame: pd.DataFrame) -> int:
+    body = "\n".join(
+        json.dumps({"prediction_id": pid, "label": int(label)})
+        for pid, label in zip(frame["prediction_id"], frame["label"], strict=True)
+    )
+    response = client.post(
+        f"/v1/models/{MODEL}/labels",
+        content=body.encode(),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    response.raise_for_status()
+    return int(response.json().get("accepted", 0))
