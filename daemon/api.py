@@ -576,7 +576,8 @@ class ApiServer:
         )
 
     def _ingest_predictions(self, request: Request) -> Response:
-        from daemon.sampling.sampler import ingest_records, ingest_validated
+        from daemon.sampling.push import ingest_records, ingest_validated
+        from daemon.sampling.specs import spec_of
         from daemon.sampling.validation import RowValidator
 
         model = self._model(request.params["name"])
@@ -588,7 +589,7 @@ class ApiServer:
             outcome = ingest_records(self.ctx, model, docs.records, now)
         else:
             outcome = ingest_validated(
-                self.ctx, model, [RowValidator(model).from_jsonl(docs.lines)], now
+                self.ctx, model, [RowValidator(spec_of(model)).from_jsonl(docs.lines)], now
             )
         accepted = outcome.sampled + outcome.skipped + outcome.duplicates + outcome.capped
         return Response.json(
@@ -603,8 +604,8 @@ class ApiServer:
         )
 
     def _ingest_labels(self, request: Request) -> Response:
-        from daemon.sampling.sampler import ingest_label_records
-        from daemon.sampling.validation import Reason, Reject, excerpt
+        from daemon.sampling.push import ingest_label_records
+        from daemon.sampling.rows import Reason, Reject, excerpt
 
         model = self._model(request.params["name"])
         if model is None:
