@@ -1,6 +1,6 @@
 """/healthz and /metrics as plain handlers: (method, path) -> (status, headers, body).
 
-The daemon's HTTP server (daemon/api.py) mounts them through `routes(probe)` (see
+The daemon's HTTP server (daemon/api/) mounts them through `routes(probe)` (see
 `Service._start_http`); they know nothing about the server, so they are tested
 without one. /healthz answers 200 when the store is reachable, the last write of
 every model committed, and the scheduler (on the leader) makes progress, 503

@@ -14,6 +14,7 @@ row); `mlmaint_store_reachable` is the read alone, and
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -413,13 +414,32 @@ def write_metrics(writes: tuple[WriteState, ...]) -> Iterator[Metric]:
     yield from (ok, last, last_ok, failed)
 
 
-def make_registry(engine: Engine, live: Callable[[], LiveState] | None = None) -> CollectorRegistry:
-    """The service's own registry with the store collector on it."""
-    import prometheus_client
+class _WithoutCreated(CollectorRegistry):
+    """A registry whose families carry no `_created` series, whatever is registered.
 
-    # Our counters come from the store; `_created` series would only add noise.
-    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-    registry = CollectorRegistry(auto_describe=False)
+    Our counters come from the store, where a process's creation time means
+    nothing: `_created` series would only add noise. The store collector's
+    families never carry one (they are built without `created=`); an instrument
+    (`prometheus_client.Counter`, `Summary`, `Histogram`) registered here would,
+    unless prometheus_client's process-wide switch `disable_created_metrics()` were
+    flipped. That switch would change every other registry in the process too,
+    and depend on who called it first, so the series are dropped here instead,
+    on this registry's way out, for every exposition format.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        for family in super().collect():
+            created = f"{family.name}_created"
+            if any(sample.name == created for sample in family.samples):
+                family = copy.copy(family)
+                family.samples = [s for s in family.samples if s.name != created]
+            yield family
+
+
+def make_registry(engine: Engine, live: Callable[[], LiveState] | None = None) -> CollectorRegistry:
+    """The service's own registry with the store collector on it; it exports no
+    `_created` series and changes nothing outside itself."""
+    registry = _WithoutCreated(auto_describe=False)
     registry.register(StoreCollector(engine, live))
     return registry
 

@@ -2,22 +2,24 @@
 
 The jobs the scheduler and the demo call, each a function of
 (JobContext, model, now): `sample_predictions`, `ingest_labels`,
-`purge_expired`; pushed rows (the HTTP API) go through `ingest_records` and
-`ingest_label_records`; `sampling_status` feeds `mlmaint status`.
+`purge_expired` (job.py); pushed rows (the HTTP API) go through
+`ingest_records` and `ingest_label_records` (push.py); `sampling_status`
+feeds `mlmaint status` (cli.py).
+
+The rooms: specs.py (the model's settings -> a frozen spec, the only reader of
+them here), reading.py (sources from their watermark, parsed ahead), files.py
+and sql.py (the sources), rows.py, per_row.py and validation.py (rows -> a
+canonical table and rejects), labels.py, selection.py (the hash sample),
+batch.py (a batch into the store), bulk.py (predictions in bulk), records.py
+(every other store write), failures.py (data refused or store down) and
+outcomes.py (what a job did).
 """
 
-from daemon.sampling.sampler import (
-    LabelOutcome,
-    PurgeOutcome,
-    SampleOutcome,
-    ingest_label_records,
-    ingest_labels,
-    ingest_records,
-    purge_expired,
-    sample_predictions,
-    sampled,
-)
-from daemon.sampling.status import ModelSamplingStatus, sampling_status
+from daemon.sampling.cli import ModelSamplingStatus, sampling_status
+from daemon.sampling.job import ingest_labels, purge_expired, sample_predictions
+from daemon.sampling.outcomes import LabelOutcome, PurgeOutcome, SampleOutcome
+from daemon.sampling.push import ingest_label_records, ingest_records
+from daemon.sampling.selection import sampled
 
 __all__ = [
     "LabelOutcome",

@@ -33,7 +33,7 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from daemon.config import FileFormat, FileSource
-from daemon.sampling.validation import Reason, Reject, excerpt
+from daemon.sampling.rows import Reason, Reject, excerpt
 
 HEAD_BYTES = 64
 READ_BYTES = 1 << 22

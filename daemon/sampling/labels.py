@@ -21,10 +21,10 @@ from decimal import Decimal
 
 from checks.interface import TaskKind
 from checks.typed import canonical_category, text_category, text_number
-from daemon.config import ModelSettings
 from daemon.sampling.files import FileChunk
+from daemon.sampling.rows import Reason, Reject, excerpt, text_problem
+from daemon.sampling.specs import SamplingSpec
 from daemon.sampling.sql import SqlChunk
-from daemon.sampling.validation import Reason, Reject, excerpt, text_problem
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def _label_text(value: object, task: TaskKind, text_cells: bool) -> str | None:
 
 
 def labels_from_records(
-    model: ModelSettings,
+    spec: SamplingSpec,
     records: Iterable[object],
     raws: Sequence[object] | None = None,
     pre_rejects: Iterable[Reject] = (),
@@ -75,7 +75,7 @@ def labels_from_records(
     text_cells: bool = False,
 ) -> LabelBatch:
     """`text_cells`: the records are rows of a text-only source (CSV)."""
-    schema = model.schema_
+    schema = spec.schema
     labels: dict[str, str] = {}
     rejects = list(pre_rejects)
     for i, rec in enumerate(records):
@@ -92,7 +92,7 @@ def labels_from_records(
         value = rec.get(schema.label)
         try:
             text = (
-                None if value is None or value == "" else _label_text(value, model.task, text_cells)
+                None if value is None or value == "" else _label_text(value, spec.task, text_cells)
             )
             if text is None:
                 rejects.append(
@@ -121,11 +121,11 @@ def _missing(column: str, what: str, value: object, rec: dict[object, object]) -
     return f"no {what} column {column!r} in the record (its keys: {keys})"
 
 
-def parse_labels(model: ModelSettings, chunk: FileChunk | SqlChunk) -> LabelBatch:
+def parse_labels(spec: SamplingSpec, chunk: FileChunk | SqlChunk) -> LabelBatch:
     if isinstance(chunk, SqlChunk):
-        return labels_from_records(model, chunk.records)
+        return labels_from_records(spec, chunk.records)
     if chunk.table is not None:
-        return labels_from_records(model, chunk.table.to_pylist(), pre_rejects=chunk.rejects)
+        return labels_from_records(spec, chunk.table.to_pylist(), pre_rejects=chunk.rejects)
     records: list[object] = []
     raws: list[bytes] = []
     rejects = list(chunk.rejects)
@@ -148,4 +148,4 @@ def parse_labels(model: ModelSettings, chunk: FileChunk | SqlChunk) -> LabelBatc
             continue
         records.append(record)
         raws.append(line)
-    return labels_from_records(model, records, raws, rejects, text_cells=bool(chunk.header))
+    return labels_from_records(spec, records, raws, rejects, text_cells=bool(chunk.header))

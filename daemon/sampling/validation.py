@@ -1,374 +1,32 @@
 """Rows from any source -> a canonical Arrow table of valid rows, and the rejects.
 
-Two paths give the same answer. The fast path hands a whole block to Arrow
-(JSON Lines, CSV, Parquet) and checks it column by column; every row it cannot
-vouch for (a null where a key may be missing, an oversize string, a timestamp
-that does not parse, a block Arrow refuses) goes through the per-row path,
-which names the exact reason. Clean traffic never pays for the per-row path,
-and dirty traffic gets exact per-reason counts.
-
-The canonical table has the window's reserved column names (see
-`RESERVED_COLUMNS`), the features under their own names, and the model
-version under `MODEL_VERSION`.
-
-Values are typed by the one typing (checks/typed.py) on both paths: a
-categorical (or a multiclass prediction) that arrives as a JSON boolean, an
-integer or a float code is stored as its canonical text (`true`, `1`), a
-CSV cell as what it spells (`True` is `true`, `1.0` is `1`, empty is
-missing), a boolean numeric feature as 0/1. The error column is read by
-`checks.operations.is_error`: a value that means "no error" is stored as
-null, an error as its text.
+Two paths give the same answer. The fast path here hands a whole block to
+Arrow (JSON Lines, CSV, Parquet) and checks it column by column; every row it
+cannot vouch for (a null where a key may be missing, an oversize string, a
+timestamp that does not parse, a block Arrow refuses) goes through the per-row
+path (`per_row.py`), which names the exact reason. Clean traffic never pays
+for the per-row path, and dirty traffic gets exact per-reason counts. Both
+type values by the one typing (checks/typed.py), so they store the same text.
 """
 
 from __future__ import annotations
 
 import csv
-import enum
 import io
-import json
-import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from checks.interface import TaskKind
-from checks.operations import NO_ERROR_TEXT, is_error
-from checks.typed import canonical_category, text_category, text_number
-from daemon.config import ModelSettings
-
-MODEL_VERSION = "__model_version__"
-RAW_EXCERPT = 2000
+from checks.operations import NO_ERROR_TEXT
+from checks.typed import canonical_category, text_category
+from daemon.sampling.per_row import PerRowValidator, stored_error
+from daemon.sampling.rows import MODEL_VERSION, Reason, Reject, Validated, concat, excerpt
 
 
-class Reason(enum.StrEnum):
-    MALFORMED = "malformed"
-    TRUNCATED = "truncated"
-    MISSING_COLUMN = "missing_column"
-    EXTRA_COLUMN = "extra_column"
-    WRONG_TYPE = "wrong_type"
-    NON_FINITE = "non_finite"
-    OVERSIZE_STRING = "oversize_string"
-    MISSING_ID = "missing_id"
-    BAD_TIMESTAMP = "bad_timestamp"
-    IMPLAUSIBLE_TIMESTAMP = "implausible_timestamp"
-    MISSING_LABEL = "missing_label"
-    NUL_CHARACTER = "nul_character"
-    LONE_SURROGATE = "lone_surrogate"
-    INVALID_UTF8 = "invalid_utf8"
-    # Valid as far as validation can tell, refused by the database (its error kept).
-    STORE_REFUSED = "store_refused"
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    reason: Reason
-    detail: str
-    raw: str
-
-
-@dataclass(frozen=True)
-class Validated:
-    table: pa.Table
-    rejects: tuple[Reject, ...]
-
-    @property
-    def rows(self) -> int:
-        return int(self.table.num_rows)
-
-
-def excerpt(raw: object) -> str:
-    if isinstance(raw, bytes):
-        text = raw[: RAW_EXCERPT * 4].decode("utf-8", "replace")
-    elif isinstance(raw, str):
-        text = raw
-    else:
-        text = json.dumps(raw, default=str)[: RAW_EXCERPT + 1]
-    text = text if len(text) <= RAW_EXCERPT else text[:RAW_EXCERPT] + "…"
-    # Kept in the store: what it cannot hold (a NUL, a lone surrogate) is spelled out.
-    if text_problem(text) is not None:
-        text = text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()
-    return text
-
-
-class _RowError(Exception):
-    def __init__(self, reason: Reason, detail: str) -> None:
-        self.reason = reason
-        self.detail = detail
-
-
-class _Implausible(Exception):
-    """A value that reads as a time, but one no datetime can hold (epoch ms, year 0)."""
-
-
-def _parse_timestamp(value: object) -> datetime:
-    """The value as a UTC time (naive means UTC); ValueError if it is not a time at all."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        parsed = datetime.fromisoformat(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        try:
-            return datetime.fromtimestamp(value, UTC)
-        except (ValueError, OverflowError, OSError) as exc:
-            raise _Implausible(f"{value!r} seconds since the epoch: {exc}") from None
-    else:
-        raise ValueError(f"not a timestamp: {value!r}")
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError as exc:
-        raise _Implausible(f"{value!r}: {exc}") from None
-
-
-def text_problem(text: str) -> tuple[Reason, str] | None:
-    """Why the store cannot hold this text, if it cannot (a NUL, a lone surrogate)."""
-    at = text.find("\x00")
-    if at >= 0:
-        return Reason.NUL_CHARACTER, f"a NUL character at {at}"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return Reason.LONE_SURROGATE, f"a lone surrogate at {exc.start}"
-    return None
-
-
-def _checked(col: str, text: str) -> str:
-    problem = text_problem(text)
-    if problem is not None:
-        raise _RowError(problem[0], f"{col}: {problem[1]}")
-    return text
-
-
-class RowValidator:
-    """Validates prediction rows against one model's schema."""
-
-    def __init__(self, model: ModelSettings, *, now: datetime | None = None) -> None:
-        """`now` bounds the timestamps to the model's plausible-time window
-        (`sampling.max_ahead`, `sampling.max_age`); without it they are not bounded."""
-        schema = model.schema_
-        self.model = model
-        self.bounds: tuple[datetime, datetime] | None = None
-        if now is not None:
-            sampling = model.sampling
-            self.bounds = (now - sampling.oldest_age, now + sampling.max_ahead)
-        self.max_len = schema.max_string_length
-        self.numeric = schema.numeric
-        self.categorical = schema.categorical
-        self.numeric_prediction = model.task is not TaskKind.MULTICLASS
-        # source column -> canonical column
-        required = {
-            schema.id: "prediction_id",
-            schema.timestamp: "timestamp",
-            **{c: c for c in schema.features},
-            schema.prediction: "prediction",
-        }
-        optional = {
-            src: dst
-            for src, dst in (
-                (schema.score, "score"),
-                (schema.latency, "latency_ms"),
-                (schema.error, "error"),
-                (schema.memory, "memory_mb"),
-                (schema.model_version, MODEL_VERSION),
-            )
-            if src is not None
-        }
-        self.required = required
-        self.columns = {**required, **optional}
-        self.allowed = frozenset(self.columns) | frozenset(schema.ignore)
-        self.required_keys = frozenset(required)
-        pred_type = pa.float64() if self.numeric_prediction else pa.string()
-        fields = [
-            pa.field("prediction_id", pa.string()),
-            pa.field("timestamp", pa.timestamp("us", tz="UTC")),
-            *(pa.field(c, pa.float64()) for c in schema.numeric),
-            *(pa.field(c, pa.string()) for c in schema.categorical),
-            pa.field("prediction", pred_type),
-            pa.field("score", pa.float64()),
-            pa.field("latency_ms", pa.float64()),
-            pa.field("error", pa.string()),
-            pa.field("memory_mb", pa.float64()),
-            pa.field(MODEL_VERSION, pa.string()),
-        ]
-        self.schema = pa.schema(fields)
-        # What Arrow's JSON reader is told, so a wrong type fails the block, not a guess.
-        numbers = [pa.field(c, pa.float64()) for c in schema.numeric]
-        if self.numeric_prediction:
-            numbers.append(pa.field(schema.prediction, pa.float64()))
-        self.explicit = pa.schema(
-            [*numbers, *(pa.field(c, pa.string()) for c in schema.categorical)]
-        )
-        # A block whose categoricals are JSON booleans or numbers is read again with
-        # their types inferred, and `from_table` gives them their canonical text.
-        self.explicit_numbers = pa.schema(numbers)
-        self._numeric_src = [(c, c) for c in schema.numeric]
-
-    # ------------------------------------------------------------------ per-row path
-
-    def _number(self, col: str, value: object, coerce: bool) -> float | None:
-        if value is None:
-            return None
-        if isinstance(value, bool | int | float | Decimal):
-            # A boolean is 0/1, as the one typing reads it.
-            number = float(value)
-        elif coerce and isinstance(value, str):
-            try:
-                parsed = text_number(value)
-                if parsed is None:
-                    return None
-                number = parsed
-            except ValueError:
-                raise _RowError(
-                    Reason.WRONG_TYPE, f"{col}: expected a number, got {value[:40]!r}"
-                ) from None
-        else:
-            raise _RowError(
-                Reason.WRONG_TYPE, f"{col}: expected a number, got {type(value).__name__}"
-            )
-        if not math.isfinite(number):
-            raise _RowError(Reason.NON_FINITE, f"{col}: {number}")
-        return number
-
-    def _string(self, col: str, value: object, coerce: bool) -> str | None:
-        """A categorical value (or a class name) as its canonical text."""
-        if isinstance(value, str):
-            text = text_category(value) if coerce else value
-        elif value is None or isinstance(value, bool | int | float | Decimal):
-            text = canonical_category(value)
-        else:
-            raise _RowError(
-                Reason.WRONG_TYPE,
-                f"{col}: expected a string, a number or a boolean, got {type(value).__name__}",
-            )
-        if text is not None:
-            _checked(col, text)
-        if text is not None and len(text) > self.max_len:
-            raise _RowError(
-                Reason.OVERSIZE_STRING, f"{col}: {len(text)} characters > {self.max_len}"
-            )
-        return text
-
-    def _row(self, rec: object, coerce: bool) -> list[object]:
-        if not isinstance(rec, dict):
-            raise _RowError(Reason.MALFORMED, f"expected an object, got {type(rec).__name__}")
-        keys = rec.keys()
-        if not keys >= self.required_keys:
-            missing = sorted(self.required_keys - keys)
-            raise _RowError(Reason.MISSING_COLUMN, f"missing: {', '.join(missing)}")
-        extra = keys - self.allowed
-        if extra:
-            raise _RowError(Reason.EXTRA_COLUMN, f"unexpected: {', '.join(sorted(extra))}")
-        schema = self.model.schema_
-        raw_id = rec[schema.id]
-        if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-            raw_id = str(raw_id)
-        if not isinstance(raw_id, str) or raw_id == "":
-            raise _RowError(
-                Reason.MISSING_ID, f"the id column {schema.id!r} holds {raw_id!r}, not an id"
-            )
-        _checked(schema.id, raw_id)
-        if len(raw_id) > 200:
-            raise _RowError(Reason.OVERSIZE_STRING, f"{schema.id}: {len(raw_id)} characters > 200")
-        ts = self._timestamp(rec[schema.timestamp], coerce)
-        values: list[object] = [raw_id, ts]
-        values.extend(self._number(c, rec[c], coerce) for c in self.numeric)
-        values.extend(self._string(c, rec[c], coerce) for c in self.categorical)
-        pred = rec[schema.prediction]
-        if self.numeric_prediction:
-            if isinstance(pred, bool):
-                pred = float(pred)
-            values.append(self._number(schema.prediction, pred, coerce))
-        else:
-            values.append(self._string(schema.prediction, pred, coerce))
-        for src, dst in (
-            (schema.score, "score"),
-            (schema.latency, "latency_ms"),
-        ):
-            values.append(None if src is None else self._number(dst, rec.get(src), coerce))
-        error = None if schema.error is None else _error_text(rec.get(schema.error))
-        if error is not None:
-            _checked("error", error)
-        # An error message is evidence, not a feature: cut it rather than drop the row.
-        values.append(None if error is None else error[: self.max_len])
-        values.append(
-            None
-            if schema.memory is None
-            else self._number("memory_mb", rec.get(schema.memory), coerce)
-        )
-        version = None if schema.model_version is None else rec.get(schema.model_version)
-        values.append(None if version is None else _checked(MODEL_VERSION, str(version))[:64])
-        return values
-
-    def _timestamp(self, value: object, coerce: bool) -> datetime:
-        col = self.model.schema_.timestamp
-        if coerce and isinstance(value, str):
-            # A CSV cell that spells a number is epoch seconds, as Arrow's CSV reader has it.
-            try:
-                number = text_number(value)
-            except ValueError:
-                number = None
-            if number is not None:
-                value = number
-        try:
-            ts = _parse_timestamp(value)
-        except _Implausible as exc:
-            raise _RowError(Reason.IMPLAUSIBLE_TIMESTAMP, f"{col}: {exc}") from None
-        except (ValueError, TypeError, OverflowError, OSError) as exc:
-            raise _RowError(Reason.BAD_TIMESTAMP, f"{col}: {exc}") from None
-        if self.bounds is not None and not self.bounds[0] <= ts <= self.bounds[1]:
-            low, high = (b.isoformat() for b in self.bounds)
-            raise _RowError(
-                Reason.IMPLAUSIBLE_TIMESTAMP,
-                f"{col}: {ts.isoformat()} is outside the plausible window [{low}, {high}]",
-            )
-        return ts
-
-    def from_records(
-        self,
-        records: Iterable[object],
-        raws: Sequence[object] | None = None,
-        *,
-        coerce_strings: bool = False,
-        pre_rejects: Iterable[Reject] = (),
-    ) -> Validated:
-        """The per-row path: records are parsed JSON objects, CSV dicts or SQL rows."""
-        rows: list[list[object]] = []
-        rejects = list(pre_rejects)
-        for i, rec in enumerate(records):
-            try:
-                rows.append(self._row(rec, coerce_strings))
-            except _RowError as err:
-                raw = raws[i] if raws is not None else rec
-                rejects.append(Reject(err.reason, err.detail, excerpt(raw)))
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(self.schema)
-        arrays = [
-            pa.array(col, type=field.type) for col, field in zip(columns, self.schema, strict=True)
-        ]
-        return Validated(pa.Table.from_arrays(arrays, schema=self.schema), tuple(rejects))
-
-    def from_lines(self, lines: Sequence[bytes]) -> Validated:
-        records: list[object] = []
-        raws: list[bytes] = []
-        rejects: list[Reject] = []
-        for line in lines:
-            try:
-                decoded = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                rejects.append(Reject(Reason.INVALID_UTF8, f"not UTF-8: {exc}", excerpt(line)))
-                continue
-            try:
-                records.append(json.loads(decoded))
-            except ValueError as exc:
-                rejects.append(Reject(Reason.MALFORMED, f"not JSON: {exc}", excerpt(line)))
-                continue
-            raws.append(line)
-        return self.from_records(records, raws, pre_rejects=rejects)
+class RowValidator(PerRowValidator):
+    """Validates prediction rows against one model's schema, a block at a time where it can."""
 
     def bounded(self, batch: Validated) -> Validated:
         """A batch (validated by any validator) with the rows outside this validator's
@@ -385,7 +43,7 @@ class RowValidator:
         # As text: a time past year 9999 has no Python datetime.
         texts = pc.cast(bad["timestamp"], pa.string()).to_pylist()
         bad = bad.set_column(bad.schema.get_field_index("timestamp"), "timestamp", pa.array(texts))
-        col = self.model.schema_.timestamp
+        col = self.spec.schema.timestamp
         window = f"[{self.bounds[0].isoformat()}, {self.bounds[1].isoformat()}]"
         rejects = [
             Reject(
@@ -530,7 +188,7 @@ class RowValidator:
         flagged = np.zeros(n, dtype=bool)
         for name in names - self.allowed:
             flagged |= _valid_mask(table[name])
-        schema = self.model.schema_
+        schema = self.spec.schema
         out: dict[str, pa.ChunkedArray | pa.Array] = {}
         try:
             out["prediction_id"] = pc.cast(table[schema.id], pa.string())
@@ -601,16 +259,6 @@ class RowValidator:
         return concat(self.schema, [Validated(good, ()), slow(bad)])
 
 
-def _error_text(value: object) -> str | None:
-    """A logged error value as stored: null for no error, else the error's text."""
-    if not is_error(value):
-        return None
-    if isinstance(value, str):
-        return value
-    text = canonical_category(value)
-    return str(value) if text is None else text
-
-
 def _mapped(arr: pa.ChunkedArray | pa.Array, fn: Callable[[object], str | None]) -> pa.Array:
     """`fn` of each distinct value (one call per value, not per row), as strings."""
     if isinstance(arr, pa.ChunkedArray):
@@ -668,14 +316,8 @@ def _error_array(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
         or pa.types.is_floating(typ)
         or pa.types.is_decimal(typ)
     ):
-        return _mapped(arr, _error_text)
+        return _mapped(arr, stored_error)
     raise pa.ArrowTypeError(f"an error column of type {typ}")
-
-
-def concat(schema: pa.Schema, parts: Sequence[Validated]) -> Validated:
-    tables = [p.table for p in parts if p.table.num_rows]
-    table = pa.concat_tables(tables) if tables else schema.empty_table()
-    return Validated(table, tuple(r for p in parts for r in p.rejects))
 
 
 def _null_mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:

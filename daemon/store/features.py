@@ -137,7 +137,7 @@ def stored_row(
     """One row's feature columns as stored, for a `Prediction` built one at a time.
 
     `numeric` names the numeric features (in order); every other key of `values` is
-    categorical. Bulk writes go through `daemon.sampling.writes` instead.
+    categorical. Bulk writes go through `daemon.sampling.bulk` instead.
     """
     packed = np.array(
         [np.nan if values.get(c) is None else float(values[c]) for c in numeric],  # type: ignore[arg-type]

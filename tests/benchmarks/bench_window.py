@@ -31,7 +31,8 @@ import pyarrow as pa
 
 from daemon.config import RESERVED_COLUMNS
 from daemon.jobs import JobContext
-from daemon.sampling import writes
+from daemon.sampling import bulk
+from daemon.sampling.specs import spec_of
 from daemon.sampling.validation import RowValidator
 from daemon.store import migrate
 from daemon.store.features import ensure_layout
@@ -45,7 +46,7 @@ END = T0 + timedelta(days=400)
 def fill(ctx: JobContext, n: int, chunk: int = 200_000) -> None:
     """Store n synthetic sampled rows straight through the bulk writer."""
     model = ctx.settings.model("bench")
-    schema = RowValidator(model).schema
+    schema = RowValidator(spec_of(model)).schema
     rng = np.random.default_rng(0)
     colors = np.array(["red", "green", "blue", "amber"])
     with ctx.engine.begin() as conn:
@@ -69,7 +70,7 @@ def fill(ctx: JobContext, n: int, chunk: int = 200_000) -> None:
         cols["latency_ms"] = pa.array(rng.uniform(1, 20, m))
         table = pa.table([cols.get(f.name, pa.nulls(m, f.type)) for f in schema], schema=schema)
         with ctx.engine.begin() as conn:
-            writes.write_predictions(conn, model_id, layout_id, table, NUMERIC, CATEGORICAL)
+            bulk.write_predictions(conn, model_id, layout_id, table, NUMERIC, CATEGORICAL)
 
 
 def _naive(

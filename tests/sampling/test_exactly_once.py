@@ -61,17 +61,23 @@ def test_kill_9_then_restart_samples_every_row_once(store_url: str, tmp_path: Pa
     source = {"kind": "files", "glob": str(tmp_path / "*.jsonl"), "batch_size": 400}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-c", CHILD, store_url, json.dumps(source)]
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    stored = 0
-    while time.monotonic() < deadline and child.poll() is None:
-        stored = _counts(store_url)[0]
-        if stored >= 2000:
-            break
-        time.sleep(0.02)
-    assert child.poll() is None, "the child finished before it could be killed: use more rows"
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
+    # Its output is not read: DEVNULL, so no pipe is left open when it is killed.
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL) as child:
+        try:
+            deadline = time.monotonic() + 60
+            stored = 0
+            while time.monotonic() < deadline and child.poll() is None:
+                stored = _counts(store_url)[0]
+                if stored >= 2000:
+                    break
+                time.sleep(0.02)
+            assert child.poll() is None, (
+                "the child finished before it could be killed: use more rows"
+            )
+        finally:
+            # Killed whatever happened above, so the test never waits on a live child.
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     killed_at = _counts(store_url)
     assert 0 < killed_at[0] < ROWS

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from daemon.jobs import JobContext
-from daemon.sampling import sample_predictions, sampler, sampling_status
+from daemon.sampling import reading, sample_predictions, sampling_status
 from daemon.store.tables import Prediction, RejectedRow
 from tests.sampling.conftest import T0, row, write_jsonl
 
@@ -145,7 +145,7 @@ def test_a_chunk_stored_in_parts_keeps_counts_and_rows(
 ) -> None:
     # Parts of 4 rows in chunks of 10: bad rows, a duplicate and the settled truncated
     # tail fall in different parts, and each chunk still commits whole with its watermark.
-    monkeypatch.setattr(sampler, "PART_ROWS", 4)
+    monkeypatch.setattr(reading, "PART_ROWS", 4)
     ctx = ctx_factory({"kind": "files", "glob": str(tmp_path / "*.jsonl"), "batch_size": 10})
     rows = [row(i) for i in range(22)]
     rows[2] = row(2, age=float("nan"))

@@ -141,7 +141,7 @@ def test_cap_per_window_keeps_the_same_rows_whatever_the_order(ctx_factory: Fact
         capped = conn.scalar(
             select(func.sum(IngestCount.count)).where(IngestCount.outcome == "capped")
         )
-    from daemon.sampling.sampler import id_hash
+    from daemon.sampling.selection import id_hash
 
     best = sorted((str(r["prediction_id"]) for r in rows), key=id_hash)[:50]
     assert kept == set(best) and capped == 250

@@ -23,8 +23,10 @@ from sqlalchemy.engine import make_url
 from daemon.api import ApiServer
 from daemon.config import Secret
 from daemon.jobs import JobContext
-from daemon.sampling import ingest_records, sample_predictions, writes
-from daemon.sampling.validation import Reason, Reject, RowValidator
+from daemon.sampling import ingest_records, records, sample_predictions
+from daemon.sampling.rows import Reason, Reject
+from daemon.sampling.specs import spec_of
+from daemon.sampling.validation import RowValidator
 from daemon.store.engine import StoreUnavailable
 from daemon.store.tables import Prediction, RejectedRow
 from tests.conftest import _pg_admin
@@ -186,9 +188,9 @@ def test_a_refused_row_is_kept_even_when_the_reject_sample_is_full(
         Reject(Reason.STORE_REFUSED, "refused by the store", '{"id": "p7"}'),
     ]
     with ctx.engine.begin() as conn:
-        model_id = writes.model_id_of(conn, "churn")
+        model_id = records.model_id_of(conn, "churn")
         assert model_id is not None
-        writes.keep_rejects(conn, model_id, "predictions", rejects, datetime.now(UTC), 0)
+        records.keep_rejects(conn, model_id, "predictions", rejects, datetime.now(UTC), 0)
     assert [reason for reason, _, _ in _kept(ctx)] == ["store_refused"]
 
 
@@ -253,7 +255,7 @@ def test_a_store_that_cannot_write_stores_nothing_and_says_so(
 
 def _validator(ctx_factory: Factory) -> RowValidator:
     ctx = ctx_factory({"kind": "http"})
-    return RowValidator(ctx.settings.model("churn"))
+    return RowValidator(spec_of(ctx.settings.model("churn")))
 
 
 @pytest.mark.parametrize("column", ["prediction_id", "city", "error"])

@@ -20,7 +20,7 @@ from daemon.config import FileSource
 from daemon.jobs import JobContext
 from daemon.sampling import purge_expired, sample_predictions
 from daemon.sampling.files import FORGET_AFTER, read_files
-from daemon.sampling.writes import WatermarkAhead, model_id_of
+from daemon.sampling.records import WatermarkAhead, model_id_of
 from daemon.store.tables import Prediction, Watermark
 from tests.sampling.conftest import row, write_jsonl
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from daemon.jobs import JobContext
 from daemon.metrics import read_state
-from daemon.sampling.sampler import ingest_records
+from daemon.sampling import ingest_records
 from daemon.store.engine import SQLITE_WAL_LIMIT, make_engine, session_factory
 from tests.conftest import new_sqlite_url
 from tests.sampling.conftest import settings_for

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import Engine, bindparam, text, update
 
 from daemon.config import parse_config
-from daemon.sampling import writes
+from daemon.sampling import bulk
+from daemon.sampling.specs import spec_of
 from daemon.sampling.validation import RowValidator
 from daemon.store import features as features_module
 from daemon.store import migrate
@@ -101,13 +102,13 @@ def test_migration_packs_json_rows_and_the_downgrade_restores_them(engine: Engin
 def _write(engine: Engine, model_numeric: list[str], frame: pd.DataFrame) -> None:
     """Rows written by a model whose schema has the given numeric features."""
     model = model_settings(str(engine.url), model_numeric, ["city"])
-    validator = RowValidator(model)
+    validator = RowValidator(spec_of(model))
     batch = validator.from_records(frame.to_dict("records"))
     assert not batch.rejects
     with engine.begin() as conn:
         model_id = ensure_model(conn, "m", T0)
         layout_id = ensure_layout(conn, model_id, model.schema_.numeric, T0)
-        writes.write_predictions(
+        bulk.write_predictions(
             conn, model_id, layout_id, batch.table, model.schema_.numeric, ["city"]
         )
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from daemon.jobs import JobContext
+from daemon.sampling.specs import configured
 from daemon.store.tables import IngestCount, Model, PendingLabel, Prediction, Watermark
 
 
@@ -48,7 +49,7 @@ def sampling_status(ctx: JobContext) -> tuple[ModelSamplingStatus, ...]:
     out = []
     with ctx.sessions() as session:
         ids = dict(session.execute(select(Model.name, Model.id)).tuples().all())
-        for model in ctx.settings.models:
+        for model in configured(ctx):
             model_id = ids.get(model.name)
             if model_id is None:
                 out.append(ModelSamplingStatus(model=model.name))

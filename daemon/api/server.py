@@ -1,210 +1,42 @@
-"""The daemon's HTTP server: a small router served by waitress.
+"""The HTTP server: waitress underneath, and the doors every request passes.
 
-Routes are registered on a `Router` (`server.router.add("GET", "/healthz", fn)`),
-so the service adds /healthz and /metrics and the report adds /reports next to
-the ingest routes defined here:
-
-    POST /v1/models/{name}/predictions   JSON array or JSON Lines, gzip accepted
-    POST /v1/models/{name}/labels
-
-Ingest answers 202 with the counts of accepted and rejected rows; 400 for a body
-that cannot be read whole (truncated or corrupt gzip, nesting past the limit),
-401 without a valid bearer token, 403 for a foreign Origin, 404 for an unknown
-model, 413 over the size limit, 415 for a type other than JSON or JSON Lines,
-421 for a Host that is not this server's (DNS rebinding), 503 with Retry-After
-when the store cannot take the write (retry the same batch).
-
-Who may call what (`Access`): /healthz is open (systemd and load balancers probe
-it); /metrics and /reports are open on loopback and need the read token or the
-API token beyond it; ingest needs the API token, or nothing on loopback when no
-token is configured. Binding beyond loopback without a token is refused.
-
-waitress, not the standard library's ThreadingHTTPServer: a fixed pool of worker
-threads, one poll loop for every connection (so thousands of idle sockets cost
-file descriptors, not threads), a limit on open connections, an inactivity
-timeout for headers and bodies, and a whole body received before a handler runs.
+Before a route's handler runs, the request must name this server's Host (DNS
+rebinding), carry the token its route's `Access` asks for, come from no foreign
+Origin if it writes, and send a body of a type and size the route accepts.
+A failing handler answers 500, a store that cannot write 503 with Retry-After;
+the server and the daemon keep running.
 """
 
 from __future__ import annotations
 
-import enum
-import errno
 import hmac
 import ipaddress
-import json
 import logging
-import re
 import socket
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-from daemon.config import HttpSource, ModelSettings, Secret, is_loopback
-from daemon.http_body import (
-    BadBody,
-    BodyError,
-    BodyTooLarge,
-    decode,
-    documents,
-    require_ingest_type,
-)
+from daemon.api.body import DEFAULT_MAX_BODY, headers_of, read_body
+from daemon.api.failures import InsecureBind, first_line, store_unavailable
+from daemon.api.ingest import IngestRoutes
+from daemon.api.router import Access, Request, Response, Router
+from daemon.config import HttpSource, Secret, is_loopback
+from daemon.http_body import BodyError, require_ingest_type
 from daemon.jobs import JobContext
-from daemon.store.engine import StoreUnavailable
 
 if TYPE_CHECKING:
     from waitress.server import BaseWSGIServer
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY = 16 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024
 # How long a client is asked to wait before it sends the same batch again.
 RETRY_AFTER_S = 30
-# Disk full, quota, read-only file system, I/O error: the store's disk, not a bug.
-_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
-
-
-class Access(enum.Enum):
-    """Who may call a route."""
-
-    # Anyone who reaches the port: /healthz.
-    OPEN = "open"
-    # Reads (/metrics, /reports): open on loopback; beyond it the read or API token.
-    READ = "read"
-    # Writes (ingest): the API token; on loopback with no token configured, anyone.
-    WRITE = "write"
-
-
-class ApiError(Exception):
-    """Root of the HTTP server's errors."""
-
-
-class InsecureBind(ApiError):
-    """Binding beyond loopback with no API token would open ingest to the network."""
-
-    def __init__(self, host: str) -> None:
-        self.host = host
-        super().__init__(f"refusing to serve on {host}, beyond loopback, without service.api_token")
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    params: Mapping[str, str]
-    query: Mapping[str, list[str]]
-    headers: Mapping[str, str]
-    body: bytes = b""
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, status: int, data: object, headers: Mapping[str, str] | None = None) -> Response:
-        return cls(status, json.dumps(data).encode(), "application/json", headers or {})
-
-
-Handler = Callable[[Request], Response]
-# Reads the body: the route decides how much it accepts before anything is read.
-BodyLimit = Callable[[Mapping[str, str]], int]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-    # The request body is read (up to this many bytes) only for routes that take one.
-    body_limit: BodyLimit | None = None
-    access: Access = Access.OPEN
-    # Routes that take a body accept only JSON or JSON Lines (see http_body).
-    ingest: bool = False
-
-
-class Router:
-    """Routes by method and path template; `{name}` matches one path segment."""
-
-    def __init__(self) -> None:
-        self.routes: list[Route] = []
-
-    def add(
-        self,
-        method: str,
-        template: str,
-        handler: Handler,
-        *,
-        body_limit: BodyLimit | None = None,
-        access: Access = Access.OPEN,
-    ) -> None:
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        self.routes.append(
-            Route(
-                method.upper(),
-                re.compile(f"^{regex}$"),
-                handler,
-                body_limit,
-                access,
-                ingest=body_limit is not None,
-            )
-        )
-
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | int:
-        allowed = False
-        for route in self.routes:
-            found = route.pattern.match(path)
-            if found is None:
-                continue
-            if route.method == method:
-                return route, found.groupdict()
-            allowed = True
-        return HTTPStatus.METHOD_NOT_ALLOWED if allowed else HTTPStatus.NOT_FOUND
-
-
-def store_unavailable(exc: BaseException) -> bool:
-    """True when `exc`, or anything it was raised from, says the store cannot write now.
-
-    SQLAlchemy wraps most driver errors, but a bulk insert can let the raw
-    sqlite3 or psycopg error through, and other layers chain them: every link
-    of the chain is looked at, so the layer that raised does not matter.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, StoreUnavailable | OperationalError | InterfaceError | PoolTimeout):
-            return True
-        if isinstance(current, DBAPIError) and current.connection_invalidated:
-            return True
-        if isinstance(current, sqlite3.OperationalError | sqlite3.InterfaceError):
-            return True
-        if _psycopg_operational(current):
-            return True
-        if isinstance(current, OSError) and current.errno in _STORAGE_ERRNOS:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _psycopg_operational(exc: BaseException) -> bool:
-    try:
-        import psycopg
-    except ImportError:  # the postgres extra is not installed: no such errors either
-        return False
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def _split_host(value: str) -> tuple[str, int | None]:
@@ -267,7 +99,7 @@ class ApiServer:
         self._stopping = threading.Event()
         self._closing = threading.Lock()
         self._closed = False
-        self._add_ingest_routes()
+        IngestRoutes(ctx, lambda: self.clock()).add_to(self.router)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -471,7 +303,7 @@ class ApiServer:
             path = raw_path.encode("latin-1").decode("utf-8")
         except UnicodeError:
             path = raw_path
-        headers = _headers(environ)
+        headers = headers_of(environ)
         if not self.host_allowed(headers.get("host")):
             return Response.json(421, {"error": "this server does not answer for that Host"})
         found = self.router.match(method, path)
@@ -493,7 +325,7 @@ class ApiServer:
             try:
                 if route.ingest:
                     require_ingest_type(headers.get("content-type"))
-                body = self._read_body(environ, headers, route.body_limit(params))
+                body = read_body(environ, headers, route.body_limit(params))
             except BodyError as exc:
                 return Response.json(exc.status, {"error": str(exc)})
         request = Request(
@@ -514,135 +346,9 @@ class ApiServer:
                 log.exception("http %s %s failed", method, path)
                 return Response.json(500, {"error": "internal error"})
             # The store cannot take it now: nothing was stored, send the same batch again.
-            log.warning("http %s %s: store unavailable: %s", method, path, _first_line(exc))
+            log.warning("http %s %s: store unavailable: %s", method, path, first_line(exc))
             return Response.json(
                 503,
                 {"error": "store unavailable, retry later"},
                 {"Retry-After": str(RETRY_AFTER_S)},
             )
-
-    def _read_body(
-        self, environ: Mapping[str, object], headers: Mapping[str, str], limit: int
-    ) -> bytes:
-        length_text = headers.get("content-length", "0").strip()
-        if not length_text.isdigit():
-            raise BadBody(f"invalid Content-Length {length_text!r}")
-        if int(length_text) > limit:
-            raise BodyTooLarge(limit)
-        stream = environ.get("wsgi.input")
-        raw = b""
-        if stream is not None and hasattr(stream, "read"):
-            raw = bytes(stream.read(limit + 1))
-        if len(raw) > limit:
-            raise BodyTooLarge(limit)
-        if len(raw) < int(length_text):
-            raise BadBody("body cut short")
-        return decode(raw, headers.get("content-encoding"), limit)
-
-    # ------------------------------------------------------------------ ingest
-
-    def _model(self, name: str) -> ModelSettings | None:
-        for model in self.ctx.settings.models:
-            if model.name == name:
-                return model
-        return None
-
-    def _limit_for(self, stream: str) -> BodyLimit:
-        def limit(params: Mapping[str, str]) -> int:
-            model = self._model(params.get("name", ""))
-            if model is None:
-                return DEFAULT_MAX_BODY
-            source = model.source if stream == "predictions" else model.labels
-            return source.max_body_bytes if isinstance(source, HttpSource) else DEFAULT_MAX_BODY
-
-        return limit
-
-    def _add_ingest_routes(self) -> None:
-        self.router.add(
-            "POST",
-            "/v1/models/{name}/predictions",
-            self._ingest_predictions,
-            body_limit=self._limit_for("predictions"),
-            access=Access.WRITE,
-        )
-        self.router.add(
-            "POST",
-            "/v1/models/{name}/labels",
-            self._ingest_labels,
-            body_limit=self._limit_for("labels"),
-            access=Access.WRITE,
-        )
-
-    def _ingest_predictions(self, request: Request) -> Response:
-        from daemon.sampling.sampler import ingest_records, ingest_validated
-        from daemon.sampling.validation import RowValidator
-
-        model = self._model(request.params["name"])
-        if model is None:
-            return Response.json(404, {"error": f"unknown model {request.params['name']!r}"})
-        docs = documents(request.body)
-        now = self.clock()
-        if docs.records is not None:
-            outcome = ingest_records(self.ctx, model, docs.records, now)
-        else:
-            outcome = ingest_validated(
-                self.ctx, model, [RowValidator(model).from_jsonl(docs.lines)], now
-            )
-        accepted = outcome.sampled + outcome.skipped + outcome.duplicates + outcome.capped
-        return Response.json(
-            202,
-            {
-                "accepted": accepted,
-                "rejected": outcome.rejected_total,
-                "sampled": outcome.sampled,
-                "duplicates": outcome.duplicates,
-                "reasons": dict(outcome.rejected),
-            },
-        )
-
-    def _ingest_labels(self, request: Request) -> Response:
-        from daemon.sampling.sampler import ingest_label_records
-        from daemon.sampling.validation import Reason, Reject, excerpt
-
-        model = self._model(request.params["name"])
-        if model is None:
-            return Response.json(404, {"error": f"unknown model {request.params['name']!r}"})
-        docs = documents(request.body)
-        records: list[object] = []
-        rejects: list[Reject] = []
-        if docs.records is not None:
-            records = docs.records
-        else:
-            for line in docs.lines:
-                try:
-                    records.append(json.loads(line))
-                except (ValueError, RecursionError) as exc:
-                    rejects.append(Reject(Reason.MALFORMED, f"not JSON: {exc}", excerpt(line)))
-        outcome = ingest_label_records(self.ctx, model, records, self.clock(), rejects)
-        return Response.json(
-            202,
-            {
-                "accepted": outcome.joined + outcome.pending + outcome.skipped,
-                "rejected": outcome.rejected_total,
-                "joined": outcome.joined,
-                "pending": outcome.pending,
-                "reasons": dict(outcome.rejected),
-            },
-        )
-
-
-def _headers(environ: Mapping[str, object]) -> dict[str, str]:
-    """WSGI's HTTP_X_Y keys back to lower-case `x-y` header names."""
-    headers: dict[str, str] = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            headers[key[5:].replace("_", "-").lower()] = str(value)
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(key):
-            headers[key.replace("_", "-").lower()] = str(environ[key])
-    return headers
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,46 @@
+"""The daemon's HTTP server: a small router served by waitress.
+
+Routes are registered on a `Router` (`server.router.add("GET", "/healthz", fn)`),
+so the service adds /healthz and /metrics and the report adds /reports next to
+the ingest routes (ingest.py):
+
+    POST /v1/models/{name}/predictions   JSON array or JSON Lines, gzip accepted
+    POST /v1/models/{name}/labels
+
+Ingest answers 202 with the counts of accepted and rejected rows; 400 for a body
+that cannot be read whole (truncated or corrupt gzip, nesting past the limit),
+401 without a valid bearer token, 403 for a foreign Origin, 404 for an unknown
+model, 413 over the size limit, 415 for a type other than JSON or JSON Lines,
+421 for a Host that is not this server's (DNS rebinding), 503 with Retry-After
+when the store cannot take the write (retry the same batch).
+
+Who may call what (`Access`): /healthz is open (systemd and load balancers probe
+it); /metrics and /reports are open on loopback and need the read token or the
+API token beyond it; ingest needs the API token, or nothing on loopback when no
+token is configured. Binding beyond loopback without a token is refused.
+
+waitress, not the standard library's ThreadingHTTPServer: a fixed pool of worker
+threads, one poll loop for every connection (so thousands of idle sockets cost
+file descriptors, not threads), a limit on open connections, an inactivity
+timeout for headers and bodies, and a whole body received before a handler runs.
+
+The rooms: router.py (routes, requests, responses, who may call what),
+server.py (the server, its lifecycle and the doors every request passes),
+body.py (a request's headers and body off WSGI), ingest.py (the ingest routes)
+and failures.py (the server's errors, and which ones mean "retry later").
+"""
+
+from daemon.api.failures import ApiError, InsecureBind, store_unavailable
+from daemon.api.router import Access, Request, Response, Router
+from daemon.api.server import ApiServer
+
+__all__ = [
+    "Access",
+    "ApiError",
+    "ApiServer",
+    "InsecureBind",
+    "Request",
+    "Response",
+    "Router",
+    "store_unavailable",
+]
