@@ -17,8 +17,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("daemon", "checks", "retrain")
 # Packages that must never import the daemon (ARCHITECTURE.md, the dependency rule).
@@ -315,10 +313,6 @@ def test_no_import_cycle() -> None:
     assert not cycles, _circles(cycles)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="renovation in progress: checks.drift imports checks.calibration for a type",
-)
 def test_no_import_cycle_counting_type_only_imports() -> None:
     """Nor among the types: a circle only the type checker sees is one in the design."""
     cycles = import_cycles(ROOT, type_only=True)
@@ -329,12 +323,10 @@ def test_checks_and_retrain_never_import_the_daemon() -> None:
     assert upward_imports(ROOT) == []
 
 
-@pytest.mark.xfail(strict=False, reason="renovation in progress")
 def test_no_file_over_500_lines() -> None:
     assert long_files(ROOT) == []
 
 
-@pytest.mark.xfail(strict=False, reason="renovation in progress")
 def test_each_enum_is_defined_once() -> None:
     assert duplicate_enums(ROOT) == []
 

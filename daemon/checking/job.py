@@ -21,7 +21,7 @@ import pandas as pd
 
 from checks.interface import CheckError, CheckKind, CheckResult, Status
 from checks.operations import OperationsCheck
-from daemon.checking.records import current_version, drift_history, store_runs
+from daemon.checking.records import KindRun, current_version, drift_history, store_runs
 from daemon.checking.references import (
     ReferenceUnavailable,
     WindowLoader,
@@ -29,7 +29,7 @@ from daemon.checking.references import (
     load_reference,
     reference_stats,
 )
-from daemon.checking.run import CheckCycle, KindRun, findings_of, monitoring_finding, run_checks
+from daemon.checking.run import CheckCycle, findings_of, monitoring_finding, run_checks
 from daemon.checking.specs import (
     check_window,
     enabled_kinds,

@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checks.drift import Method, exceeds
-from checks.interface import CheckKind
+from checks.interface import CheckKind, CheckResult
 from daemon.store.tables import CheckMetric, CheckRun, Model
 
-if TYPE_CHECKING:
-    from daemon.checking.run import KindRun
+
+@dataclass(frozen=True, kw_only=True)
+class KindRun:
+    """One check kind's run in a cycle: its result, cost, evidence and stored id."""
+
+    result: CheckResult
+    duration_s: float
+    evidence_path: Path | None = None
+    run_id: int | None = None
 
 
 def _finite(value: float | None) -> float | None:

@@ -43,7 +43,7 @@ from checks.quality import QualityCheck
 from checks.reference import ReferenceStats
 from daemon.alerts.finding import MONITORING, Finding
 from daemon.checking.cache import CheckCache
-from daemon.checking.records import store_runs
+from daemon.checking.records import KindRun, store_runs
 from daemon.checking.references import reference_stats
 from daemon.checking.specs import (
     calibration_targets,
@@ -64,14 +64,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CRITICAL_RATIO = 2.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class KindRun:
-    result: CheckResult
-    duration_s: float
-    evidence_path: Path | None = None
-    run_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -376,8 +376,7 @@ def test_check_runs_are_kept_once_per_model_kind_and_window_end(
     engine: Engine, session_factory: sessionmaker[Session]
 ) -> None:
     from checks.interface import CheckKind, CheckResult, Status
-    from daemon.checking.records import store_runs
-    from daemon.checking.run import KindRun
+    from daemon.checking.records import KindRun, store_runs
     from daemon.store.tables import CheckRun
 
     runs = {
