@@ -21,7 +21,7 @@ def _decision_lines(engine: Engine, now: datetime) -> list[str]:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from daemon.alerts.finding import MONITORING
+    from daemon.alerts.finding import StageKind
     from daemon.retraining.pins import pin_of
     from daemon.store.tables import Alert, AlertState, Model
 
@@ -32,7 +32,7 @@ def _decision_lines(engine: Engine, now: datetime) -> list[str]:
         pins = [pin for pin in map(pin_of, rows) if pin is not None]
         unmonitored = session.execute(
             select(Alert.scope, Alert.summary, Alert.first_fired_at)
-            .where(Alert.state == AlertState.FIRING, Alert.kind == MONITORING)
+            .where(Alert.state == AlertState.FIRING, Alert.kind == StageKind.MONITORING.value)
             .order_by(Alert.scope)
         ).all()
     lines = []

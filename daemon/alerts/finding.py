@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from checks.interface import CheckKind
 from daemon.config import Severity
 
-# A model whose checks cannot run (no usable reference) is a finding of its own.
-MONITORING = "monitoring"
-# Retrain decisions: promoted, promotion skipped, rolled back, failed (events).
-RETRAIN = "retrain"
+
+class StageKind(enum.StrEnum):
+    """Findings that no check kind raises: the stage they come from."""
+
+    # A model whose checks cannot run (no usable reference) is a finding of its own.
+    MONITORING = "monitoring"
+    # Retrain decisions: promoted, promotion skipped, rolled back, failed (events).
+    RETRAIN = "retrain"
+    # A package with an advisory, yanked or past its support (per environment).
+    FRAMEWORK = "framework"
+
+
+# What a finding is about: a check kind's result, or a stage's own finding. The
+# alert store keeps its value.
+AlertKind = CheckKind | StageKind
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +44,7 @@ class Finding:
     """
 
     scope: str
-    kind: str
+    kind: AlertKind
     subject: str
     firing: bool
     severity: Severity = Severity.WARNING

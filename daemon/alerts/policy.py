@@ -179,7 +179,7 @@ def _fire(session: Session, alert: Alert | None, f: Finding, now: datetime, cycl
         alert = Alert(
             fingerprint=f.fingerprint,
             scope=f.scope,
-            kind=f.kind,
+            kind=f.kind.value,
             subject=f.subject,
             state=AlertState.FIRING,
             severity=f.severity.value,
@@ -221,7 +221,7 @@ def _event(session: Session, alert: Alert | None, f: Finding, now: datetime, cyc
     alert = Alert(
         fingerprint=f.fingerprint,
         scope=f.scope,
-        kind=f.kind,
+        kind=f.kind.value,
         subject=f.subject,
         state=AlertState.EVENT,
         severity=f.severity.value,

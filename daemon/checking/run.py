@@ -41,7 +41,7 @@ from checks.operations import OperationsCheck
 from checks.performance import EstimatedPerformanceCheck, PerformanceCheck
 from checks.quality import QualityCheck
 from checks.reference import ReferenceStats
-from daemon.alerts.finding import MONITORING, Finding
+from daemon.alerts.finding import Finding, StageKind
 from daemon.checking.cache import CheckCache
 from daemon.checking.records import KindRun, store_runs
 from daemon.checking.references import reference_stats
@@ -110,7 +110,7 @@ def findings_of(model: str, result: CheckResult, link: str | None = None) -> lis
         out.append(
             Finding(
                 scope=model,
-                kind=result.kind.value,
+                kind=result.kind,
                 subject=subject,
                 firing=m.alerting,
                 severity=_severity(m.severity_ratio) if m.alerting else Severity.INFO,
@@ -397,7 +397,7 @@ def monitoring_finding(model: str, why: str | None) -> Finding:
     if why is None:
         return Finding(
             scope=model,
-            kind=MONITORING,
+            kind=StageKind.MONITORING,
             subject="reference",
             firing=False,
             severity=Severity.INFO,
@@ -405,7 +405,7 @@ def monitoring_finding(model: str, why: str | None) -> Finding:
         )
     return Finding(
         scope=model,
-        kind=MONITORING,
+        kind=StageKind.MONITORING,
         subject="reference",
         firing=True,
         severity=Severity.WARNING,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from checks.frameworks.policy import FindingKind, PackageFinding
-from daemon.alerts.finding import Finding
+from daemon.alerts.finding import Finding, StageKind
 from daemon.config import Severity
 
 # High CVSS (>= 7.0, "high" or "critical") alerts as critical.
@@ -43,7 +43,7 @@ def alert_for(f: PackageFinding) -> Finding:
     fix = f.recommended or f.fixed
     return Finding(
         scope=f.environment,
-        kind="framework",
+        kind=StageKind.FRAMEWORK,
         subject=f.subject,
         firing=True,
         severity=Severity.CRITICAL if critical else Severity.WARNING,
@@ -69,7 +69,7 @@ def _resolved(environment: str, key: FindingKey) -> Finding:
     package, _, ident = key
     return Finding(
         scope=environment,
-        kind="framework",
+        kind=StageKind.FRAMEWORK,
         subject=f"{package}:{ident}",
         firing=False,
         severity=Severity.INFO,

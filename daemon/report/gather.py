@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from checks.interface import CheckKind
-from daemon.alerts.finding import MONITORING
+from daemon.alerts.finding import StageKind
 from daemon.config import Settings
 from daemon.report import figures, queries
 from daemon.report.actions import recommend
@@ -150,7 +150,11 @@ def _model_week(
         decisions=decisions,
         pin=pin,
         unmonitored=next(
-            (a.summary for a in alerts if a.kind == MONITORING and a.state is AlertState.FIRING),
+            (
+                a.summary
+                for a in alerts
+                if a.kind == StageKind.MONITORING and a.state is AlertState.FIRING
+            ),
             None,
         ),
     )

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from checks.frameworks.policy import FindingKind
 from checks.interface import CheckKind
-from daemon.alerts.finding import RETRAIN
+from daemon.alerts.finding import StageKind
 from daemon.report.model import (
     AlertRow,
     DaemonHealth,
@@ -222,7 +222,7 @@ def decisions(session: Session, week: Week) -> dict[str, list[DecisionRow]]:
         select(Alert.scope, Alert.first_fired_at, Alert.subject, Alert.severity, Alert.summary)
         .where(
             Alert.state == AlertState.EVENT,
-            Alert.kind == RETRAIN,
+            Alert.kind == StageKind.RETRAIN.value,
             Alert.first_fired_at >= week.start,
             Alert.first_fired_at < week.end,
         )

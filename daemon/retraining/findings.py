@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from daemon.alerts.finding import Finding
+from daemon.alerts.finding import Finding, StageKind
 from daemon.config import Severity
 from daemon.store.tables import RetrainJob
 from retrain.interface import JobState, JobStatus
@@ -70,7 +70,7 @@ def job_finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
             )
         return Finding(
             scope=model,
-            kind="retrain",
+            kind=StageKind.RETRAIN,
             subject=subject,
             firing=False,
             severity=Severity.INFO,
@@ -81,7 +81,7 @@ def job_finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
     details["log_tail"] = (status.log_tail or "")[-4000:]
     return Finding(
         scope=model,
-        kind="retrain",
+        kind=StageKind.RETRAIN,
         subject="failure",
         # Firing: something went wrong (`mlmaint retrain` exits 1); told once all the same.
         firing=True,
@@ -97,7 +97,7 @@ def not_started(model: str, reason: str) -> Finding:
     """A reply to whoever asked for a retrain the policy said no to (not an alert)."""
     return Finding(
         scope=model,
-        kind="retrain",
+        kind=StageKind.RETRAIN,
         subject="request",
         firing=False,
         severity=Severity.INFO,
@@ -116,7 +116,7 @@ def rollback_finding(
 ) -> Finding:
     return Finding(
         scope=model,
-        kind="retrain",
+        kind=StageKind.RETRAIN,
         subject="rollback",
         firing=False,
         severity=Severity.WARNING,

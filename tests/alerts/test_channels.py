@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from checks.interface import CheckKind
 from daemon.alerts.delivery import deliver_pending
 from daemon.alerts.finding import Finding
 from daemon.alerts.jobs import alert_cycle
@@ -36,7 +37,7 @@ def features(n: int, firing: bool = True) -> list[Finding]:
     return [
         Finding(
             scope="churn",
-            kind="drift",
+            kind=CheckKind.DRIFT,
             subject=f"feature_with_a_long_descriptive_name_{i:03d}",
             firing=firing,
             summary=f"distribution moved (Wasserstein distance, normed) <{i}> & more",

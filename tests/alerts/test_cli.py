@@ -8,6 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from checks.interface import CheckKind
 from daemon.alerts.finding import Finding
 from daemon.alerts.policy import apply_findings
 from daemon.cli import main
@@ -31,7 +32,11 @@ def test_list_ack_and_test(tmp_path: Path) -> None:
         apply_findings(
             s,
             settings,
-            [Finding(scope="churn", kind="drift", subject="age", firing=True, summary="moved")],
+            [
+                Finding(
+                    scope="churn", kind=CheckKind.DRIFT, subject="age", firing=True, summary="moved"
+                )
+            ],
             now - timedelta(hours=1),
         )
     ctx.close()

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from checks.interface import CheckKind
 from daemon.alerts.delivery import Backoff, deliver_pending
 from daemon.alerts.finding import Finding
 from daemon.alerts.jobs import send_test
@@ -46,7 +47,7 @@ def slack_settings(receiver: Receiver, **alerts: object) -> Settings:
 def finding(scope: str, firing: bool, severity: Severity = Severity.WARNING) -> Finding:
     return Finding(
         scope=scope,
-        kind="drift",
+        kind=CheckKind.DRIFT,
         subject="age",
         firing=firing,
         severity=severity,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from daemon.alerts.finding import Finding
+from checks.interface import CheckKind
+from daemon.alerts.finding import Finding, StageKind
 from daemon.alerts.jobs import alert_cycle
 from daemon.alerts.policy import ack, apply_findings, quiet_until
 from daemon.config import QuietHours, Severity
@@ -24,7 +25,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def drift(subject: str, firing: bool, scope: str = "churn", **kw: object) -> Finding:
     return Finding(
         scope=scope,
-        kind="drift",
+        kind=CheckKind.DRIFT,
         subject=subject,
         firing=firing,
         summary=f"{subject} drifted" if firing else f"{subject} is stable",
@@ -227,7 +228,7 @@ def test_repeat_intervals_per_kind(make_ctx: MakeCtx, tmp_path: Path) -> None:
     ctx = make_ctx(make_settings(file_settings(outbox)))
     advisory = Finding(
         scope="serving",
-        kind="framework",
+        kind=StageKind.FRAMEWORK,
         subject="torch:PYSEC-2022-43015",
         firing=True,
         summary="torch 1.13.0 is vulnerable",
@@ -245,7 +246,7 @@ def test_repeat_intervals_per_kind(make_ctx: MakeCtx, tmp_path: Path) -> None:
 def decision(event_id: str, subject: str = "promotion") -> Finding:
     return Finding(
         scope="churn",
-        kind="retrain",
+        kind=StageKind.RETRAIN,
         subject=subject,
         firing=subject == "failure",
         severity=Severity.WARNING if subject == "failure" else Severity.INFO,

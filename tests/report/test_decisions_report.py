@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from daemon.alerts.finding import Finding
+from daemon.alerts.finding import Finding, StageKind
 from daemon.alerts.policy import apply_findings
 from daemon.checking.run import monitoring_finding
 from daemon.config import Severity
@@ -43,7 +43,7 @@ def test_the_report_shows_decisions_the_pin_and_an_unmonitored_model(
         session.add(Model(name="prices", created_at=week.start - timedelta(days=30)))
     promotion = Finding(
         scope="churn",
-        kind="retrain",
+        kind=StageKind.RETRAIN,
         subject="promotion",
         firing=False,
         severity=Severity.INFO,
@@ -52,7 +52,7 @@ def test_the_report_shows_decisions_the_pin_and_an_unmonitored_model(
     )
     rolled = Finding(
         scope="churn",
-        kind="retrain",
+        kind=StageKind.RETRAIN,
         subject="rollback",
         firing=False,
         severity=Severity.WARNING,
