@@ -1,6 +1,6 @@
 """Evidence for an alerting drift result: Evidently's HTML report of the same data.
 
-Our own drift tests decide (checks/drift.py); Evidently's report is what a data
+Our own drift tests decide (checks/drift/); Evidently's report is what a data
 scientist opens to look at the distributions. It is rendered only for alerting
 windows, and evidently is imported only here, inside the function, so the
 daemon starts without it.

@@ -1,7 +1,7 @@
 """/healthz and /metrics as plain handlers: (method, path) -> (status, headers, body).
 
 The daemon's HTTP server (daemon/api/) mounts them through `routes(probe)` (see
-`Service._start_http`); they know nothing about the server, so they are tested
+`daemon.service_http.start_http`); they know nothing about the server, so they are tested
 without one. /healthz answers 200 when the store is reachable, the last write of
 every model committed, and the scheduler (on the leader) makes progress, 503
 otherwise, with the last run of each job and the last write of each model.

@@ -49,7 +49,7 @@ from daemon.store.write_health import WriteState
 log = logging.getLogger(__name__)
 
 PREFIX = "mlmaint"
-# The dataset-level drift share, as checks/drift.py stores it: a measure on the
+# The dataset-level drift share, as checks/drift/ stores it: a measure on the
 # "dataset" subject (weighted by column weights), else the summary's plain share.
 DRIFT_SHARE_METRICS = ("drifted_share", "drift_share")
 DRIFT_SHARE_SUMMARY = ("weighted_share", "share", "drift_share")

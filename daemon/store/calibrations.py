@@ -1,6 +1,6 @@
 """Calibrated thresholds and bands, stored once per reference version.
 
-A calibration costs seconds (checks/calibration.py); a daemon restart, a
+A calibration costs seconds (checks/calibration/); a daemon restart, a
 standby taking over or a second process checking the same model reads it
 back instead. Two processes that compute one at the same moment store it
 once: the second insert does nothing.

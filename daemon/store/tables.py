@@ -253,7 +253,7 @@ class CheckMetric(Base):
 
 
 class ReferenceCalibrationRow(Base):
-    """Calibrated thresholds and bands of one reference version (checks/calibration.py).
+    """Calibrated thresholds and bands of one reference version (checks/calibration/).
 
     `key` hashes the reference's digest, the model's column layout, the methods
     and what is calibrated; `version` is the calibration format's. Computed once,

@@ -2,7 +2,7 @@
 
 Rows are written with Core executemany inserts, so 50 models of hourly checks
 (~34k runs, ~300k metrics) load in seconds. Values follow what the checks write
-(checks/drift.py, quality.py, performance.py, operations.py): metric names,
+(checks/drift/, quality.py, performance/, operations.py): metric names,
 summaries and statuses, so the gatherer is exercised on realistic shapes.
 """
 
