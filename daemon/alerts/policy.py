@@ -176,22 +176,7 @@ class _Cycle:
 
 def _fire(session: Session, alert: Alert | None, f: Finding, now: datetime, cycle: _Cycle) -> None:
     if alert is None:
-        alert = Alert(
-            fingerprint=f.fingerprint,
-            scope=f.scope,
-            kind=f.kind.value,
-            subject=f.subject,
-            state=AlertState.FIRING,
-            severity=f.severity.value,
-            summary=f.summary,
-            details=_details(f),
-            first_fired_at=now,
-            last_fired_at=now,
-            last_seen_at=now,
-            fire_count=1,
-        )
-        session.add(alert)
-        session.flush()
+        alert = _new_alert(session, f, now, AlertState.FIRING)
         cycle.notify(alert, Change.FIRING, now)
         return
     alert.severity = f.severity.value
@@ -218,25 +203,38 @@ def _event(session: Session, alert: Alert | None, f: Finding, now: datetime, cyc
     """Tell an event once; one on record already (the same event id) was told then."""
     if alert is not None:
         return
+    # An event is over as it happens: nothing for the report to count as firing.
+    alert = _new_alert(session, f, now, AlertState.EVENT, resolved_at=now)
+    cycle.notify(alert, Change.NOTICE, now)
+
+
+def _new_alert(
+    session: Session,
+    f: Finding,
+    now: datetime,
+    state: AlertState,
+    *,
+    resolved_at: datetime | None = None,
+) -> Alert:
+    """The alert row a finding first seen now opens (added and flushed, so it has its id)."""
     alert = Alert(
         fingerprint=f.fingerprint,
         scope=f.scope,
         kind=f.kind.value,
         subject=f.subject,
-        state=AlertState.EVENT,
+        state=state,
         severity=f.severity.value,
         summary=f.summary,
         details=_details(f),
         first_fired_at=now,
         last_fired_at=now,
         last_seen_at=now,
-        # An event is over as it happens: nothing for the report to count as firing.
-        resolved_at=now,
+        resolved_at=resolved_at,
         fire_count=1,
     )
     session.add(alert)
     session.flush()
-    cycle.notify(alert, Change.NOTICE, now)
+    return alert
 
 
 def _clear(alert: Alert, now: datetime, settings: Settings, cycle: _Cycle) -> None:

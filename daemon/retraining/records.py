@@ -45,19 +45,31 @@ def add_queued_job(
     deadline: datetime,
 ) -> None:
     """On record before it exists anywhere else (QUEUED, no external id yet)."""
-    session.add(
-        RetrainJob(
-            job_uid=spec.job_id,
-            model_id=row.id,
-            trigger=spec.trigger,
-            state=JobState.QUEUED,
-            executor=executor,
-            external_id=None,
-            spec=json.loads(spec.to_json()),
-            snapshot_sha256=spec.snapshot.sha256,
-            created_at=now,
-            deadline_at=deadline,
-        )
+    job = _job_row(row, spec, JobState.QUEUED, executor, now=now, deadline=deadline)
+    job.external_id = None
+    session.add(job)
+
+
+def _job_row(
+    row: Model,
+    spec: RetrainSpec,
+    state: JobState,
+    executor: str,
+    *,
+    now: datetime,
+    deadline: datetime,
+) -> RetrainJob:
+    """A job's row as it is first recorded: its model, what it was given, when."""
+    return RetrainJob(
+        job_uid=spec.job_id,
+        model_id=row.id,
+        trigger=spec.trigger,
+        state=state,
+        executor=executor,
+        spec=json.loads(spec.to_json()),
+        snapshot_sha256=spec.snapshot.sha256,
+        created_at=now,
+        deadline_at=deadline,
     )
 
 
@@ -114,26 +126,15 @@ def add_inline_job(
     deadline: datetime,
 ) -> None:
     """A job run in this process, ended already: the model's first version."""
-    session.add(
-        RetrainJob(
-            job_uid=spec.job_id,
-            model_id=row.id,
-            trigger=spec.trigger,
-            state=outcome.state,
-            executor="inline",
-            spec=json.loads(spec.to_json()),
-            outcome=json.loads(outcome.to_json()),
-            snapshot_sha256=spec.snapshot.sha256,
-            created_at=now,
-            started_at=now,
-            finished_at=now,
-            deadline_at=deadline,
-            registered_version=outcome.registered_version,
-            promoted=outcome.promoted,
-            log_tail=outcome.traceback,
-            error=outcome.error,
-        )
-    )
+    job = _job_row(row, spec, outcome.state, "inline", now=now, deadline=deadline)
+    job.outcome = json.loads(outcome.to_json())
+    job.started_at = now
+    job.finished_at = now
+    job.registered_version = outcome.registered_version
+    job.promoted = outcome.promoted
+    job.log_tail = outcome.traceback
+    job.error = outcome.error
+    session.add(job)
     if outcome.promoted:
         row.current_version = outcome.registered_version
         row.reference_uri = outcome.reference_uri or spec.snapshot.uri

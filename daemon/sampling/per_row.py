@@ -24,7 +24,16 @@ import pyarrow as pa
 from checks.interface import TaskKind
 from checks.operations import is_error
 from checks.typed import canonical_category, text_category, text_number
-from daemon.sampling.rows import MODEL_VERSION, Reason, Reject, Validated, excerpt, text_problem
+from daemon.sampling.rows import (
+    MODEL_VERSION,
+    Reason,
+    Reject,
+    Unparsed,
+    Validated,
+    excerpt,
+    parse_lines,
+    text_problem,
+)
 from daemon.sampling.specs import SamplingSpec
 
 
@@ -284,19 +293,12 @@ class PerRowValidator:
         return Validated(pa.Table.from_arrays(arrays, schema=self.schema), tuple(rejects))
 
     def from_lines(self, lines: Sequence[bytes]) -> Validated:
-        records: list[object] = []
-        raws: list[bytes] = []
-        rejects: list[Reject] = []
-        for line in lines:
-            try:
-                decoded = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                rejects.append(Reject(Reason.INVALID_UTF8, f"not UTF-8: {exc}", excerpt(line)))
-                continue
-            try:
-                records.append(json.loads(decoded))
-            except ValueError as exc:
-                rejects.append(Reject(Reason.MALFORMED, f"not JSON: {exc}", excerpt(line)))
-                continue
-            raws.append(line)
+        records, raws, rejects = parse_lines(lines, _json_record)
         return self.from_records(records, raws, pre_rejects=rejects)
+
+
+def _json_record(decoded: str) -> object:
+    try:
+        return json.loads(decoded)
+    except ValueError as exc:
+        raise Unparsed(f"not JSON: {exc}") from exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -79,6 +79,36 @@ def text_problem(text: str) -> tuple[Reason, str] | None:
     except UnicodeEncodeError as exc:
         return Reason.LONE_SURROGATE, f"a lone surrogate at {exc.start}"
     return None
+
+
+class Unparsed(ValueError):
+    """A line `parse_lines` refuses; its message is the reject's detail."""
+
+
+def parse_lines(
+    lines: Sequence[bytes], parse: Callable[[str], object]
+) -> tuple[list[object], list[bytes], list[Reject]]:
+    """Each line decoded as UTF-8 and parsed into a record, with the lines it came from.
+
+    A line that is not UTF-8 is an `INVALID_UTF8` reject; one that `parse` refuses
+    (raising `Unparsed`) is `MALFORMED`.
+    """
+    records: list[object] = []
+    raws: list[bytes] = []
+    rejects: list[Reject] = []
+    for line in lines:
+        try:
+            decoded = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rejects.append(Reject(Reason.INVALID_UTF8, f"not UTF-8: {exc}", excerpt(line)))
+            continue
+        try:
+            records.append(parse(decoded))
+        except Unparsed as exc:
+            rejects.append(Reject(Reason.MALFORMED, str(exc), excerpt(line)))
+            continue
+        raws.append(line)
+    return records, raws, rejects
 
 
 def concat(schema: pa.Schema, parts: Sequence[Validated]) -> Validated:

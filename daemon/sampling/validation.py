@@ -22,7 +22,16 @@ import pyarrow.compute as pc
 from checks.operations import NO_ERROR_TEXT
 from checks.typed import canonical_category, text_category
 from daemon.sampling.per_row import PerRowValidator, stored_error
-from daemon.sampling.rows import MODEL_VERSION, Reason, Reject, Validated, concat, excerpt
+from daemon.sampling.rows import (
+    MODEL_VERSION,
+    Reason,
+    Reject,
+    Unparsed,
+    Validated,
+    concat,
+    excerpt,
+    parse_lines,
+)
 
 
 class RowValidator(PerRowValidator):
@@ -138,31 +147,7 @@ class RowValidator(PerRowValidator):
         return self._csv_rows(header, lines)
 
     def _csv_rows(self, header: Sequence[str], lines: Sequence[bytes]) -> Validated:
-        records: list[object] = []
-        raws: list[bytes] = []
-        rejects: list[Reject] = []
-        for line in lines:
-            try:
-                decoded = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                rejects.append(Reject(Reason.INVALID_UTF8, f"not UTF-8: {exc}", excerpt(line)))
-                continue
-            try:
-                row = next(csv.reader([decoded]))
-            except (csv.Error, StopIteration) as exc:
-                rejects.append(Reject(Reason.MALFORMED, f"not CSV: {exc}", excerpt(line)))
-                continue
-            if len(row) != len(header):
-                rejects.append(
-                    Reject(
-                        Reason.MALFORMED,
-                        f"{len(row)} fields, the header has {len(header)}",
-                        excerpt(line),
-                    )
-                )
-                continue
-            records.append(dict(zip(header, row, strict=True)))
-            raws.append(line)
+        records, raws, rejects = parse_lines(lines, lambda decoded: _csv_record(header, decoded))
         return self.from_records(records, raws, coerce_strings=True, pre_rejects=rejects)
 
     def from_table(
@@ -272,6 +257,30 @@ def _category_text(
     arr: pa.ChunkedArray | pa.Array, *, text_cells: bool
 ) -> pa.ChunkedArray | pa.Array:
     """A categorical column as canonical text (see checks/typed.py)."""
+    on_text = _text_cells if text_cells else _as_is
+    return _as_text(arr, on_text, canonical_category, "a categorical column")
+
+
+def _text_cells(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return _mapped(text, _text_cell)
+
+
+def _as_is(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return text
+
+
+def _as_text(
+    arr: pa.ChunkedArray | pa.Array,
+    on_text: Callable[[pa.ChunkedArray | pa.Array], pa.ChunkedArray | pa.Array],
+    on_scalar: Callable[[object], str | None],
+    what: str,
+) -> pa.ChunkedArray | pa.Array:
+    """A text-valued column as Arrow strings, whatever type it arrived in.
+
+    Text goes through `on_text`, booleans and numbers value by value through
+    `on_scalar`; any other type is an `ArrowTypeError` (the per-row path then
+    gives the exact verdict).
+    """
     typ = arr.type
     if pa.types.is_dictionary(typ):
         # A pandas `category` column written to Parquet.
@@ -280,17 +289,26 @@ def _category_text(
     if pa.types.is_null(typ):
         return pc.cast(arr, pa.string())
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        text = pc.cast(arr, pa.string())
-        return _mapped(text, _text_cell) if text_cells else text
+        return on_text(pc.cast(arr, pa.string()))
     if (
         pa.types.is_boolean(typ)
         or pa.types.is_integer(typ)
         or pa.types.is_floating(typ)
         or pa.types.is_decimal(typ)
     ):
-        return _mapped(arr, canonical_category)
+        return _mapped(arr, on_scalar)
     # Timestamps, lists, structs: the per-row path gives the exact verdict.
-    raise pa.ArrowTypeError(f"a categorical column of type {typ}")
+    raise pa.ArrowTypeError(f"{what} of type {typ}")
+
+
+def _csv_record(header: Sequence[str], decoded: str) -> dict[str, str]:
+    try:
+        row = next(csv.reader([decoded]))
+    except (csv.Error, StopIteration) as exc:
+        raise Unparsed(f"not CSV: {exc}") from exc
+    if len(row) != len(header):
+        raise Unparsed(f"{len(row)} fields, the header has {len(header)}")
+    return dict(zip(header, row, strict=True))
 
 
 def _text_cell(value: object) -> str | None:
@@ -299,25 +317,13 @@ def _text_cell(value: object) -> str | None:
 
 def _error_array(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """The error column as stored: null where it means no error (`is_error`)."""
-    typ = arr.type
-    if pa.types.is_dictionary(typ):
-        arr = pc.cast(arr, typ.value_type)
-        typ = typ.value_type
-    if pa.types.is_null(typ):
-        return pc.cast(arr, pa.string())
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        text = pc.cast(arr, pa.string())
-        spelled = pc.utf8_lower(pc.utf8_trim_whitespace(text))
-        none = pc.is_in(spelled, value_set=pa.array(sorted(NO_ERROR_TEXT), type=pa.string()))
-        return pc.if_else(none, pa.scalar(None, pa.string()), text)
-    if (
-        pa.types.is_boolean(typ)
-        or pa.types.is_integer(typ)
-        or pa.types.is_floating(typ)
-        or pa.types.is_decimal(typ)
-    ):
-        return _mapped(arr, stored_error)
-    raise pa.ArrowTypeError(f"an error column of type {typ}")
+    return _as_text(arr, _no_error_null, stored_error, "an error column")
+
+
+def _no_error_null(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    spelled = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+    none = pc.is_in(spelled, value_set=pa.array(sorted(NO_ERROR_TEXT), type=pa.string()))
+    return pc.if_else(none, pa.scalar(None, pa.string()), text)
 
 
 def _null_mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:

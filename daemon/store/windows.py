@@ -287,20 +287,6 @@ def _to_pandas(table: pa.Table, model: ModelSettings) -> pd.DataFrame:
     return typed_check(frame, model)
 
 
-def _column_order(model: ModelSettings) -> list[str]:
-    return [
-        "prediction_id",
-        "timestamp",
-        *model.schema_.features,
-        "prediction",
-        "score",
-        "label",
-        "latency_ms",
-        "error",
-        "memory_mb",
-    ]
-
-
 def _row_type(sqlite: bool, one_layout: bool) -> pa.StructType:
     """The query's rows as Arrow sees them: the driver's tuples go in as one struct array."""
     return pa.struct(
