@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon import __version__
+from daemon import __version__, cli_alerts, cli_checks, cli_read
 from daemon.cli_context import (
     Context,
     Declared,
@@ -151,20 +151,6 @@ def demo(workdir: Path, days: int, seed: int) -> None:
     sys.exit(run_demo(workdir, days=days, seed=seed))
 
 
-# --alert records findings and queues notifications; the daemon delivers them.
-@main.command()
-@needs(Needs.STORE)
-@click.argument("model")
-@click.option("--window", "window", default=None, help="window length, e.g. 24h (default: config)")
-@click.option("--alert/--no-alert", default=False, help="hand the findings to the alert policy")
-@pass_ctx
-def check(ctx: Context, model: str, window: str | None, alert: bool) -> None:
-    """Run a model's checks once on its latest window and print a table."""
-    from daemon.checking.cli import print_check
-
-    sys.exit(print_check(ctx.settings, model, window=window, alert=alert))
-
-
 # Opens the store (the models row of the serving version) and MLflow; no other secret.
 @main.command()
 @needs(Needs.STORE)
@@ -290,56 +276,6 @@ def retrain_unpin(ctx: Context, model: str) -> None:
     sys.exit(unpin_command(ctx.settings, model, echo=click.echo))
 
 
-@main.command()
-@needs(Needs.STORE)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "cyclonedx"]),
-    default="table",
-    show_default=True,
-)
-@pass_ctx
-def frameworks(ctx: Context, fmt: str) -> None:
-    """Scan the configured environments for outdated and vulnerable frameworks.
-
-    Exit status: 0 clean, 1 findings, 2 when the scan itself failed.
-    """
-    from datetime import UTC, datetime
-
-    from daemon.frameworks.cli import run_command
-
-    text, errors, status = run_command(ctx.settings, fmt, datetime.now(UTC))
-    if text:
-        click.echo(text)
-    for line in errors:
-        click.echo(line, err=True)
-    sys.exit(status)
-
-
-# --send queues the summary and the email in the outbox; the daemon delivers them.
-@main.command()
-@needs(Needs.STORE)
-@click.option("--week", default=None, help="ISO week, e.g. 2026-W47 (default: last week)")
-@click.option("--send", is_flag=True, help="also queue the Slack summary and the email")
-@pass_ctx
-def report(ctx: Context, week: str | None, send: bool) -> None:
-    """Build the weekly maintenance report and print its path."""
-    from daemon.report.deliver import run_report_command
-
-    sys.exit(run_report_command(ctx.settings, week, send=send))
-
-
-@main.command()
-@needs(Needs.STORE)
-@pass_ctx
-def status(ctx: Context) -> None:
-    """Print the daemon's state from the store; exit 69 when the store cannot be read."""
-    from daemon.service_status import status_command
-
-    ctx.with_engine(lambda engine: status_command(engine, echo=click.echo))
-
-
 # A worker talks to the broker only: the daemon's store and channels are not its business.
 @main.command()
 @needs(Needs.NOTHING)
@@ -351,45 +287,6 @@ def worker(ctx: Context, concurrency: int, hostname: str | None) -> None:
     from daemon.retraining.cli import worker_command
 
     worker_command(ctx.settings, concurrency=concurrency, hostname=hostname)
-
-
-@main.group()
-def alerts() -> None:
-    """Firing alerts, acknowledgements and channel tests."""
-
-
-@alerts.command("list")
-@needs(Needs.STORE)
-@pass_ctx
-def alerts_list(ctx: Context) -> None:
-    """List firing alerts."""
-    from daemon.alerts.cli import list_command
-
-    sys.exit(list_command(ctx.settings))
-
-
-@alerts.command("ack")
-@needs(Needs.STORE)
-@click.argument("alert_id", type=int)
-@click.option("--until", default=None, help="ISO time or duration ('4h', '2d'); default: resolve")
-@click.option("--note", default=None, help="why it is acknowledged")
-@pass_ctx
-def alerts_ack(ctx: Context, alert_id: int, until: str | None, note: str | None) -> None:
-    """Silence a firing alert's repeats until it resolves or a given time."""
-    from daemon.alerts.cli import ack_command
-
-    sys.exit(ack_command(ctx.settings, alert_id, until, note))
-
-
-@alerts.command("test")
-@needs(Needs.STORE | Needs.CHANNELS, channel_option="channel")
-@click.option("--channel", "channel", required=True, help="a channel name from [[alerts.channels]]")
-@pass_ctx
-def alerts_test(ctx: Context, channel: str) -> None:
-    """Send a test message through one channel now."""
-    from daemon.alerts.cli import test_command
-
-    sys.exit(test_command(ctx.settings, channel))
 
 
 @main.group()
@@ -462,6 +359,15 @@ def service_install(
             echo=click.echo,
         )
     )
+
+
+# --------------------------------------------------------------------------- rooms
+
+main.add_command(cli_checks.check)
+main.add_command(cli_read.frameworks)
+main.add_command(cli_read.report)
+main.add_command(cli_read.status)
+main.add_command(cli_alerts.alerts)
 
 
 # --------------------------------------------------------------------------- needs

@@ -1,0 +1,49 @@
+"""`mlmaint alerts`: firing alerts, acknowledgements and channel tests."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from daemon.cli_context import Context, needs, pass_ctx
+from daemon.config import Needs
+
+
+@click.group()
+def alerts() -> None:
+    """Firing alerts, acknowledgements and channel tests."""
+
+
+@alerts.command("list")
+@needs(Needs.STORE)
+@pass_ctx
+def alerts_list(ctx: Context) -> None:
+    """List firing alerts."""
+    from daemon.alerts.cli import list_command
+
+    sys.exit(list_command(ctx.settings))
+
+
+@alerts.command("ack")
+@needs(Needs.STORE)
+@click.argument("alert_id", type=int)
+@click.option("--until", default=None, help="ISO time or duration ('4h', '2d'); default: resolve")
+@click.option("--note", default=None, help="why it is acknowledged")
+@pass_ctx
+def alerts_ack(ctx: Context, alert_id: int, until: str | None, note: str | None) -> None:
+    """Silence a firing alert's repeats until it resolves or a given time."""
+    from daemon.alerts.cli import ack_command
+
+    sys.exit(ack_command(ctx.settings, alert_id, until, note))
+
+
+@alerts.command("test")
+@needs(Needs.STORE | Needs.CHANNELS, channel_option="channel")
+@click.option("--channel", "channel", required=True, help="a channel name from [[alerts.channels]]")
+@pass_ctx
+def alerts_test(ctx: Context, channel: str) -> None:
+    """Send a test message through one channel now."""
+    from daemon.alerts.cli import test_command
+
+    sys.exit(test_command(ctx.settings, channel))
