@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -54,6 +55,11 @@ def _operations_run(model: ModelSettings, frame: pd.DataFrame) -> KindRun:
             kind=CheckKind.OPERATIONS, status=Status.ERROR, rows=len(frame), reason=str(exc)
         )
     return KindRun(result=result, duration_s=time.perf_counter() - began)
+
+
+def reference_cache_dir(ctx: JobContext) -> Path:
+    """Where a reference's statistics are kept between processes (stats_file.py)."""
+    return ctx.state_dir / "cache" / "references"
 
 
 def check_model(
@@ -118,7 +124,9 @@ def check_model(
         version = current_version(session, name)
         lookback = persistence_lookback(model)
         history = drift_history(session, name, now, lookback) if lookback else None
-    ref = reference_stats(model, ref_frame, digest=digest, cache=ctx.check_cache)
+    ref = reference_stats(
+        model, ref_frame, digest=digest, cache=ctx.check_cache, directory=reference_cache_dir(ctx)
+    )
     cycle = run_checks(
         ctx,
         model,

@@ -41,6 +41,7 @@ def reference_stats(
     *,
     digest: str | None = None,
     cache: CheckCache | None = None,
+    directory: Path | None = None,
 ) -> ReferenceStats:
     """The reference's statistics for this model's layout, cached by content digest.
 
@@ -49,7 +50,10 @@ def reference_stats(
     categoricals, a `category` dtype) counts the same values a window holds.
     The cache key covers the content with its dtypes (`frame_digest`) and the
     schema it is typed against. Without a `cache` the statistics are computed
-    and kept by no one.
+    and kept by no one. With a `directory` (the state directory's
+    `cache/references`), a miss reads them from disk before building them, and
+    a build is written there (`daemon/checking/stats_file.py`): a new process,
+    such as `mlmaint check`, then skips the build.
     """
     from daemon.frames import typed_check
 
@@ -58,14 +62,26 @@ def reference_stats(
     key_digest = digest or frame_digest(frame)
 
     def build() -> ReferenceStats:
-        return build_reference(
-            typed_check(frame, model),
+        typed = typed_check(frame, model)
+        if directory is not None:
+            from daemon.checking.stats_file import load_stats
+
+            stored = load_stats(directory, model.name, key_digest, layout.key, typed)
+            if stored is not None:
+                return stored
+        built = build_reference(
+            typed,
             layout.numeric,
             layout.categorical,
             score=layout.score,
             label=LABEL,
             digest=key_digest,
         )
+        if directory is not None:
+            from daemon.checking.stats_file import save_stats
+
+            save_stats(directory, model.name, built, layout.key)
+        return built
 
     if cache is None:
         return build()
