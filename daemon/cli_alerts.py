@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from daemon.cli_context import Context, needs, pass_ctx
+from daemon.cli_context import Context, format_option, needs, pass_ctx
 from daemon.config import Needs
 
 
@@ -17,12 +17,13 @@ def alerts() -> None:
 
 @alerts.command("list")
 @needs(Needs.STORE)
+@format_option
 @pass_ctx
-def alerts_list(ctx: Context) -> None:
+def alerts_list(ctx: Context, fmt: str) -> None:
     """List firing alerts."""
     from daemon.alerts.cli import list_command
 
-    sys.exit(list_command(ctx.settings))
+    sys.exit(list_command(ctx.settings, fmt=fmt))
 
 
 @alerts.command("ack")

@@ -111,6 +111,16 @@ class Context:
 
 pass_ctx = click.make_pass_decorator(Context)
 
+# Every listing command's `--format`: the table for people, one JSON document for scripts.
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="a table (wrapped to the terminal) or one JSON document on stdout",
+)
+
 
 class ModelOrCommand(Group):
     """`retrain MODEL` and `retrain rollback MODEL`: a first word that is no subcommand

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from daemon.cli_context import Context, needs, pass_ctx
+from daemon.cli_context import Context, format_option, needs, pass_ctx
 from daemon.config import Needs
 
 
@@ -52,9 +52,14 @@ def report(ctx: Context, week: str | None, send: bool) -> None:
 
 @click.command()
 @needs(Needs.STORE)
+@format_option
 @pass_ctx
-def status(ctx: Context) -> None:
-    """Print the daemon's state from the store; exit 69 when the store cannot be read."""
+def status(ctx: Context, fmt: str) -> None:
+    """Print the daemon's state from the store; exit 69 when the store cannot be read.
+
+    Per model: the serving version, the pin, labels joined and the last retrain jobs;
+    then the scheduled jobs, the latest checks, firing alerts and the outbox.
+    """
     from daemon.service_status import status_command
 
-    ctx.with_engine(lambda engine: status_command(engine, echo=click.echo))
+    ctx.with_engine(lambda engine: status_command(engine, echo=click.echo, fmt=fmt))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from daemon.service_models import ModelSummary, model_summaries
 from daemon.store.engine import safe_url
 
 if TYPE_CHECKING:
@@ -60,67 +61,262 @@ def _decision_lines(engine: Engine, now: datetime) -> list[str]:
     return lines
 
 
-def format_status(
-    engine: Engine, leader: str, *, now: datetime | None = None, state: StoreState | None = None
-) -> str:
-    """`mlmaint status`: the same picture /healthz and /metrics give, from the store
-    (`state`, read here when not given)."""
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _pin_cell(summary: ModelSummary, now: datetime) -> str:
+    pin = summary.pin
+    if pin is None:
+        return "-"
+    if not pin.holds(now):
+        return f"{pin.version}, expired"
+    if pin.until is None:
+        return f"{pin.version} until unpinned"
+    return f"{pin.version} until {pin.until.astimezone(UTC):%Y-%m-%d %H:%M}"
+
+
+def _jobs_cell(summary: ModelSummary) -> str:
+    if not summary.jobs:
+        return "-"
+    parts = []
+    for job in summary.jobs:
+        version = f" v{job.registered_version}" if job.registered_version else ""
+        promoted = " promoted" if job.promoted else ""
+        parts.append(f"{job.state}{version}{promoted} {job.at:%Y-%m-%d %H:%M}")
+    return ", ".join(parts)
+
+
+def _counts(state: StoreState) -> dict[str, dict[str, int]]:
+    """Per model: rows sampled, rejected (all reasons) and labels joined."""
+    counts: dict[str, dict[str, int]] = {}
+    for model, stream, outcome, n in state.ingest:
+        mine = counts.setdefault(model, {"sampled": 0, "rejected": 0, "labels_joined": 0})
+        if stream == "labels" and outcome == "joined":
+            mine["labels_joined"] += n
+        elif stream != "labels" and outcome == "sampled":
+            mine["sampled"] += n
+        elif stream != "labels" and outcome.startswith("rejected"):
+            mine["rejected"] += n
+    return counts
+
+
+def status_document(
+    engine: Engine,
+    leader: str,
+    *,
+    now: datetime | None = None,
+    state: StoreState | None = None,
+) -> dict[str, object]:
+    """`mlmaint status --format json`: the same picture as the text, as one document."""
     from daemon.metrics import read_state
 
+    now = now or datetime.now(UTC)
+    state = state or read_state(engine)
+    document: dict[str, object] = {
+        "store": safe_url(engine),
+        "leader": leader,
+        "error": state.error,
+    }
+    if state.error:
+        return document
+    counts = _counts(state)
+    summaries = model_summaries(engine)
+    document["models"] = [
+        {
+            "name": m.name,
+            "serving_version": m.serving_version,
+            "pin": None
+            if m.pin is None
+            else {
+                "version": m.pin.version,
+                "since": _iso(m.pin.since),
+                "until": _iso(m.pin.until),
+                "by": m.pin.by,
+                "holds": m.pin.holds(now),
+            },
+            **counts.get(m.name, {"sampled": 0, "rejected": 0, "labels_joined": 0}),
+            "recent_jobs": [
+                {
+                    "job_uid": j.job_uid,
+                    "state": j.state,
+                    "trigger": j.trigger,
+                    "created_at": _iso(j.created_at),
+                    "finished_at": _iso(j.finished_at),
+                    "registered_version": j.registered_version,
+                    "promoted": j.promoted,
+                }
+                for j in m.jobs
+            ],
+        }
+        for m in summaries
+    ]
+    document["jobs"] = [
+        {
+            "job_id": job.job_id,
+            "status": job.status,
+            "started_at": _iso(job.started_at),
+            "success_at": _iso(job.success_at),
+            "duration_s": job.duration_s,
+            "runs": job.runs,
+            "failures": job.failures,
+            "error": job.error,
+        }
+        for job in state.jobs
+    ]
+    document["checks"] = [
+        {
+            "model": check.model,
+            "check": check.kind,
+            "status": check.status,
+            "ran_at": _iso(check.ran_at),
+            "rows": check.rows,
+            "drift_share": check.drift_share if check.kind == "drift" else None,
+        }
+        for check in state.checks
+    ]
+    document["alerts_firing"] = [
+        {"model": scope, "kind": kind, "severity": severity, "count": n}
+        for scope, kind, severity, n in state.alerts_firing
+    ]
+    document["notes"] = _decision_lines(engine, now)
+    document["outbox"] = [
+        {"channel": channel, "state": s, "count": n} for channel, s, n in state.outbox
+    ]
+    return document
+
+
+def format_status(
+    engine: Engine,
+    leader: str,
+    *,
+    now: datetime | None = None,
+    state: StoreState | None = None,
+    width: int | None = None,
+) -> str:
+    """`mlmaint status`: the same picture /healthz and /metrics give, from the store
+    (`state`, read here when not given), its tables fitted to `width`."""
+    from daemon.metrics import read_state
+    from daemon.tables import Column, render, shorten
+
+    now = now or datetime.now(UTC)
     state = state or read_state(engine)
     lines = [f"store: {safe_url(engine)}", f"leader: {leader}"]
     if state.error:
         lines.append(f"store unreachable: {state.error}")
         return "\n".join(lines)
 
-    def when(value: datetime | None) -> str:
-        return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
+    counts = _counts(state)
+    summaries = model_summaries(engine)
     lines.append("")
-    lines.append(
-        f"{'job':<32} {'last':<8} {'started (UTC)':<20} {'last success':<20} "
-        f"{'secs':>7} {'runs':>6} {'fail':>5}"
-    )
-    for job in state.jobs:
-        secs = "-" if job.duration_s is None else f"{job.duration_s:.2f}"
+    if summaries:
         lines.append(
-            f"{job.job_id:<32} {job.status:<8} {when(job.started_at):<20} "
-            f"{when(job.success_at):<20} {secs:>7} {job.runs:>6} {job.failures:>5}"
+            render(
+                (
+                    Column("model"),
+                    Column("serving"),
+                    Column("pin"),
+                    Column("labels joined", right=True),
+                    Column("recent retrain jobs (UTC)"),
+                ),
+                [
+                    (
+                        m.name,
+                        m.serving_version or "-",
+                        _pin_cell(m, now),
+                        str(counts.get(m.name, {}).get("labels_joined", 0)),
+                        _jobs_cell(m),
+                    )
+                    for m in summaries
+                ],
+                width=width,
+            )
         )
-        if job.status == "failed" and job.error:
-            lines.append(f"    error: {job.error.splitlines()[-1][:150]}")
-    if not state.jobs:
+    else:
+        lines.append("(no model in the store yet)")
+    lines.append("")
+    if state.jobs:
+        job_rows = []
+        for job in state.jobs:
+            secs = "-" if job.duration_s is None else f"{job.duration_s:.2f}"
+            last = job.status
+            if job.status == "failed" and job.error:
+                last = f"failed: {shorten(job.error.splitlines()[-1], 150)}"
+            job_rows.append(
+                (
+                    job.job_id,
+                    last,
+                    _when(job.started_at),
+                    _when(job.success_at),
+                    secs,
+                    str(job.runs),
+                    str(job.failures),
+                )
+            )
+        lines.append(
+            render(
+                (
+                    Column("job"),
+                    Column("last", colour=lambda t: "red" if t.startswith("failed") else None),
+                    Column("started (UTC)"),
+                    Column("last success (UTC)"),
+                    Column("secs", right=True),
+                    Column("runs", right=True),
+                    Column("fail", right=True),
+                ),
+                job_rows,
+                width=width,
+            )
+        )
+    else:
         lines.append("(no job has run yet)")
     lines.append("")
-    lines.append(f"{'model':<24} {'check':<22} {'status':<18} {'ran (UTC)':<20} {'rows':>7}")
-    for check in state.checks:
-        share = check.drift_share if check.kind == "drift" else None
-        extra = "" if share is None else f"  drift share {share:.2f}"
+    if state.checks:
+        check_rows = []
+        for check in state.checks:
+            share = check.drift_share if check.kind == "drift" else None
+            status = check.status if share is None else f"{check.status}, drift share {share:.2f}"
+            check_rows.append(
+                (check.model, check.kind, status, _when(check.ran_at), str(check.rows))
+            )
         lines.append(
-            f"{check.model:<24} {check.kind:<22} {check.status:<18} "
-            f"{when(check.ran_at):<20} {check.rows:>7}{extra}"
+            render(
+                (
+                    Column("model"),
+                    Column("check"),
+                    Column("status", colour=lambda t: "red" if t.startswith("alert") else None),
+                    Column("ran (UTC)"),
+                    Column("rows", right=True),
+                ),
+                check_rows,
+                width=width,
+            )
         )
-    if not state.checks:
+    else:
         lines.append("(no check has run yet)")
     lines.append("")
     firing = sum(n for *_, n in state.alerts_firing)
     lines.append(f"alerts firing: {firing}")
     for scope, kind, severity, n in state.alerts_firing:
         lines.append(f"  {scope}: {kind} ({severity}) x{n}")
-    decisions = _decision_lines(engine, now or datetime.now(UTC))
+    decisions = _decision_lines(engine, now)
     if decisions:
         lines.append("models:")
         lines.extend(f"  {line}" for line in decisions)
     backlog = ", ".join(f"{c} {s} {n}" for c, s, n in state.outbox) or "empty"
     lines.append(f"outbox: {backlog}")
     for model, stream, outcome, n in state.ingest:
-        if outcome == "sampled" or outcome.startswith("rejected"):
+        if outcome in ("sampled", "joined") or outcome.startswith("rejected"):
             lines.append(f"  {model} {stream}: {outcome} {n}")
     return "\n".join(lines)
 
 
-def status_command(engine: Engine, *, echo: Callable[..., None]) -> int:
-    """`mlmaint status`: the picture, and 69 when the store cannot be read."""
+def status_command(engine: Engine, *, echo: Callable[..., None], fmt: str = "table") -> int:
+    """`mlmaint status [--format json]`: the picture, and 69 when the store cannot be read."""
     from daemon.leader import describe_leader
     from daemon.metrics import read_state
 
@@ -129,7 +325,12 @@ def status_command(engine: Engine, *, echo: Callable[..., None]) -> int:
     except Exception as exc:  # the store may be down: say so, still print the rest
         leader = f"unknown ({type(exc).__name__})"
     state = read_state(engine)
-    echo(format_status(engine, leader, state=state))
+    if fmt == "json":
+        from daemon.tables import dumps
+
+        echo(dumps(status_document(engine, leader, state=state)))
+    else:
+        echo(format_status(engine, leader, state=state))
     if state.error:
         # A script or a monitor that runs `mlmaint status` must not read this as fine.
         echo(

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from daemon.config import Settings
+from daemon.alerts.policy import is_acked
+from daemon.config import Settings, UnknownName
 from daemon.jobs import JobContext
+from daemon.store.tables import Alert
 
 EX_USAGE = 64
 EX_DATAERR = 65
@@ -39,31 +41,83 @@ def _context(settings: Settings) -> JobContext:
     return ctx
 
 
-def list_command(settings: Settings, now: datetime | None = None) -> int:
-    from daemon.alerts.policy import firing_alerts, is_acked
+def alert_document(alert: Alert, now: datetime) -> dict[str, object]:
+    """One firing alert as `alerts list --format json` prints it."""
+    return {
+        "id": alert.id,
+        "scope": alert.scope,
+        "kind": alert.kind,
+        "subject": alert.subject,
+        "severity": alert.severity,
+        "summary": alert.summary,
+        "first_fired_at": _utc(alert.first_fired_at),
+        "last_fired_at": _utc(alert.last_fired_at),
+        "fire_count": alert.fire_count,
+        "acked": is_acked(alert, now),
+        "acked_until": _utc(alert.acked_until),
+        "ack_note": alert.ack_note,
+    }
+
+
+def _utc(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+_SEVERITY_COLOUR = {"critical": "red", "warning": "yellow", "info": "cyan"}
+
+
+def list_command(settings: Settings, now: datetime | None = None, *, fmt: str = "table") -> int:
+    """`mlmaint alerts list [--format json]`: the firing alerts, a table or one JSON list."""
+    from daemon.alerts.policy import firing_alerts
+    from daemon.tables import Column, dumps, render
 
     now = now or datetime.now(UTC)
     ctx = _context(settings)
     try:
         with ctx.sessions() as session:
             alerts = firing_alerts(session)
+            documents = [alert_document(a, now) for a in alerts]
     finally:
         ctx.close()
-    if not alerts:
+    if fmt == "json":
+        click.echo(dumps(documents))
+        return 0
+    if not documents:
         click.echo("no firing alerts")
         return 0
-    click.echo(
-        f"{'ID':>5}  {'SEVERITY':8}  {'SCOPE':20}  {'CHECK':12}  {'SUBJECT':24}  SINCE / ACK"
+    columns = (
+        Column("id", right=True),
+        Column("severity", colour=_SEVERITY_COLOUR.get),
+        Column("model"),
+        Column("check"),
+        Column("subject"),
+        Column("since (UTC)"),
+        Column("ack"),
+        Column("summary"),
     )
-    for a in alerts:
+    rows = []
+    for d in documents:
         acked = ""
-        if is_acked(a, now):
-            acked = f"  acked until {a.acked_until:%Y-%m-%d %H:%M}" if a.acked_until else "  acked"
-        click.echo(
-            f"{a.id:>5}  {a.severity:8}  {a.scope[:20]:20}  {a.kind[:12]:12}  "
-            f"{a.subject[:24]:24}  {a.first_fired_at:%Y-%m-%d %H:%M}{acked}"
+        if d["acked"]:
+            until = d["acked_until"]
+            shown = str(until)[:16].replace("T", " ") if until else "it resolves"
+            acked = f"acked until {shown}"
+        rows.append(
+            (
+                str(d["id"]),
+                str(d["severity"]),
+                str(d["scope"]),
+                str(d["kind"]),
+                str(d["subject"]),
+                str(d["first_fired_at"])[:16].replace("T", " "),
+                acked,
+                str(d["summary"]),
+            )
         )
-        click.echo(f"{'':>5}  {a.summary}")
+    click.echo(render(columns, rows))
     return 0
 
 
@@ -105,8 +159,9 @@ def test_command(settings: Settings, channel: str, now: datetime | None = None) 
     ctx = _context(settings)
     try:
         result = send_test(ctx, channel, now)
-    except (KeyError, ValueError) as exc:
-        click.echo(str(exc).strip("'\""), err=True)
+    except (UnknownName, ValueError) as exc:
+        # UnknownName says which channels there are; str() of a bare KeyError would quote it.
+        click.echo(f"alerts test: {exc}", err=True)
         return EX_USAGE
     finally:
         ctx.close()

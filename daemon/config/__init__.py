@@ -74,7 +74,7 @@ from daemon.config.service import (
     StoreSettings,
     is_loopback,
 )
-from daemon.config.settings import Settings, secret_uses
+from daemon.config.settings import Settings, UnknownName, secret_uses
 from daemon.config.sources import (
     CursorKind,
     FileFormat,
@@ -142,6 +142,7 @@ __all__ = [
     "Source",
     "SqlSource",
     "StoreSettings",
+    "UnknownName",
     "WebhookChannel",
     "default_config_path",
     "is_loopback",

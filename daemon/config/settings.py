@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TypeVar
 
@@ -17,6 +17,24 @@ from daemon.config.report import ReportSettings
 from daemon.config.retraining import ExecutorSettings, MlflowSettings
 from daemon.config.secrets import Secret, SecretField, SecretRef, SecretUse
 from daemon.config.service import ServiceSettings, StoreSettings
+
+
+class UnknownName(KeyError):
+    """A name the config does not hold: says which, and lists the configured ones.
+
+    `str()` is the message itself (a bare KeyError's shows its repr, in quotes).
+    """
+
+    def __init__(self, what: str, name: str, known: Sequence[str], *, plural: str = "") -> None:
+        listed = ", ".join(repr(k) for k in known) if known else "none"
+        message = f"unknown {what} {name!r}; configured {plural or what + 's'}: {listed}"
+        super().__init__(message)
+        self.message = message
+        self.name = name
+        self.known = tuple(known)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class Settings(Frozen):
@@ -42,8 +60,7 @@ class Settings(Frozen):
         for model in self.models:
             if model.name == name:
                 return model
-        known = ", ".join(m.name for m in self.models) or "none"
-        raise KeyError(f"unknown model {name!r} (configured: {known})")
+        raise UnknownName("model", name, [m.name for m in self.models])
 
     def repeat_interval(self, kind: str) -> timedelta:
         return self.alerts.repeat_intervals.get(kind, self.alerts.repeat_interval)
@@ -52,7 +69,9 @@ class Settings(Frozen):
         for channel in self.alerts.channels:
             if channel.name == name:
                 return channel
-        raise KeyError(f"unknown alert channel {name!r}")
+        raise UnknownName(
+            "alert channel", name, [c.name for c in self.alerts.channels], plural="channels"
+        )
 
     # Views over the loaded references, for listing and redaction; a secret itself
     # is read through the accessor of the settings object that holds it.

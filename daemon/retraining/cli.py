@@ -24,7 +24,7 @@ def retrain_command(
     try:
         settings_model = settings.model(model)
     except KeyError as exc:
-        echo(str(exc.args[0]))
+        echo(str(exc))
         return 2
     ctx = JobContext.from_settings(settings)
     try:
@@ -86,7 +86,7 @@ def rollback_command(
     try:
         settings.model(model)
     except KeyError as exc:
-        echo(str(exc.args[0]))
+        echo(str(exc))
         return 2
     now = datetime.now(UTC)
     try:
@@ -119,7 +119,7 @@ def unpin_command(settings: Settings, model: str, *, echo: Callable[[str], None]
     try:
         settings.model(model)
     except KeyError as exc:
-        echo(str(exc.args[0]))
+        echo(str(exc))
         return 2
     ctx = JobContext.from_settings(settings)
     try:
