@@ -68,16 +68,26 @@ def config() -> None:
 
 @config.command("check")
 @needs(Needs.NOTHING)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["toml", "json"]),
+    default="toml",
+    show_default=True,
+    help="TOML as the file writes it, or the JSON machine form",
+)
+@click.option("--all", "every", is_flag=True, help="every effective option, defaults included")
 @pass_ctx
-def config_check(ctx: Context) -> None:
+def config_check(ctx: Context, fmt: str, every: bool) -> None:
     """Validate the config file and print the resolved settings, secrets masked.
 
     It checks the file for the daemon: a secret that is not set fails it (78),
-    with the commands that need that secret named.
+    with the commands that need that secret named. The TOML shows what differs
+    from the defaults (durations as written) unless --all is given.
     """
     from daemon.cli_config import check_command
 
-    sys.exit(check_command(ctx.settings, ctx.config_path, needed_by))
+    sys.exit(check_command(ctx.settings, ctx.config_path, needed_by, fmt=fmt, every=every))
 
 
 # --------------------------------------------------------------------------- db

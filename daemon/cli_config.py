@@ -1,12 +1,15 @@
 """`mlmaint config check`: the resolved settings printed, secrets masked.
 
 It checks the file for the daemon: a secret that is not set fails it (78),
-with the commands that need that secret named.
+with the commands that need that secret named. The settings print as TOML as
+the file wrote them (`daemon/config/dump.py`): what differs from the defaults,
+or every effective option with `--all`; `--format json` is the machine form.
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +19,12 @@ from daemon.config import EX_CONFIG, ConfigError, SecretUse, Settings, masked_du
 
 
 def check_command(
-    settings: Settings, config_path: Path, needed_by: Callable[[SecretUse], list[str]]
+    settings: Settings,
+    config_path: Path,
+    needed_by: Callable[[SecretUse], list[str]],
+    *,
+    fmt: str = "toml",
+    every: bool = False,
 ) -> int:
     """0 and the masked settings when every secret resolves; 78 naming those that do not."""
     if settings.unresolved:
@@ -27,6 +35,17 @@ def check_command(
         ]
         click.echo(str(ConfigError(str(config_path), problems)), err=True)
         return EX_CONFIG
-    click.echo(json.dumps(masked_dump(settings), indent=2, sort_keys=False, default=str))
+    if fmt == "json":
+        click.echo(json.dumps(masked_dump(settings), indent=2, sort_keys=False, default=str))
+    else:
+        from daemon.config.dump import settings_toml
+
+        try:
+            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raw = {}  # read and validated a moment ago; the spelling is only a nicety
+        which = "every effective option" if every else "options that differ from the defaults"
+        click.echo(f"# {config_path}: {which}; secrets by reference, never their values")
+        click.echo(settings_toml(settings, raw, every=every), nl=False)
     click.echo(f"{config_path}: valid, {len(settings.models)} model(s)", err=True)
     return 0

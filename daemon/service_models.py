@@ -70,7 +70,7 @@ def model_summaries(engine: Engine, recent: int = RECENT_JOBS) -> list[ModelSumm
                     jobs=tuple(
                         JobSummary(
                             job_uid=job.job_uid,
-                            state=str(job.state.value),
+                            state=str(job.state),
                             trigger=job.trigger,
                             created_at=utc(job.created_at),
                             finished_at=utc(job.finished_at) if job.finished_at else None,

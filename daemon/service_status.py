@@ -81,14 +81,13 @@ def _pin_cell(summary: ModelSummary, now: datetime) -> str:
 
 
 def _jobs_cell(summary: ModelSummary) -> str:
-    if not summary.jobs:
-        return "-"
-    parts = []
+    """One line per job, newest first, its time first: a narrow column wraps the end."""
+    lines = []
     for job in summary.jobs:
         version = f" v{job.registered_version}" if job.registered_version else ""
         promoted = " promoted" if job.promoted else ""
-        parts.append(f"{job.state}{version}{promoted} {job.at:%Y-%m-%d %H:%M}")
-    return ", ".join(parts)
+        lines.append(f"{job.at:%Y-%m-%d %H:%M} {job.state}{version}{promoted}")
+    return "\n".join(lines) or "-"
 
 
 def _counts(state: StoreState) -> dict[str, dict[str, int]]:
@@ -220,7 +219,7 @@ def format_status(
                     Column("model"),
                     Column("serving"),
                     Column("pin"),
-                    Column("labels joined", right=True),
+                    Column("labels", right=True),
                     Column("recent retrain jobs (UTC)"),
                 ),
                 [

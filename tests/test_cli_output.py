@@ -1,0 +1,350 @@
+"""What the listing commands print: tables that never cut a word, JSON, TOML, error messages.
+
+The commands run through click on a migrated SQLite store holding one model's
+rows, an alert, a retrain job and a pin; the terminal width is `COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy.orm import Session
+
+from checks.interface import CheckKind
+from daemon.alerts.finding import Finding
+from daemon.alerts.policy import apply_findings
+from daemon.cli import main
+from daemon.config import Needs, load_config, parse_config
+from daemon.config.dump import format_duration
+from daemon.jobs import JobContext
+from daemon.sampling.records import LABELS, bump_counts
+from daemon.store import migrate
+from daemon.store.features import stored_row
+from daemon.store.models import ensure_model
+from daemon.store.tables import Model, Prediction, RetrainJob
+from daemon.tables import ELLIPSIS, Column, render, shorten
+from retrain.interface import JobState
+from tests.checks.frames import window
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+LONG_SUBJECT = "monthly_recurring_charges_after_discount per customer segment and region"
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _words(text: str) -> set[str]:
+    """The words printed, the rules under table headers left out."""
+    return {word for word in text.split() if set(word) != {"-"}}
+
+
+CELLS = [
+    ("drift", "tenure_years", "0.1096", "0.0335 (at n=100000, calibrated for 1% false alarms)"),
+    ("quality", "insufficient_data_share", "n/a", "insufficient_data: 3 rows, 100 needed"),
+]
+COLUMNS = (Column("check"), Column("subject"), Column("value", right=True), Column("threshold"))
+
+
+@pytest.mark.parametrize("width", [40, 60, 79, 80, 100, 200])
+def test_no_word_is_ever_cut(width: int) -> None:
+    out = render(COLUMNS, CELLS, width=width)
+    printed = _words(out)
+    for row in CELLS:
+        for cell in row:
+            assert _words(cell) <= printed, (cell, out)
+    assert ELLIPSIS not in out
+
+
+def test_a_table_that_fits_stays_one_line_per_row() -> None:
+    out = render(COLUMNS, CELLS, width=200).splitlines()
+    assert out[0].split() == ["check", "subject", "value", "threshold"]
+    assert len(out) == 2 + len(CELLS)
+    assert out[2].startswith("drift") and out[2].endswith("false alarms)")
+
+
+def test_wraps_at_words_when_wide_enough_else_key_value_blocks() -> None:
+    wrapped = render(COLUMNS, CELLS, width=80)
+    assert wrapped.splitlines()[0].startswith("check")
+    assert all(len(line) <= 80 for line in wrapped.splitlines())
+    assert len(wrapped.splitlines()) > 2 + len(CELLS)  # some cell took two lines
+    narrow = render(COLUMNS, CELLS, width=60)
+    assert "subject:   tenure_years" in narrow and "subject:   insufficient_data_share" in narrow
+    assert all(len(line) <= 60 for line in narrow.splitlines())
+
+
+def test_shorten_cuts_at_a_word_and_says_so() -> None:
+    assert shorten("short", 10) == "short"
+    cut = shorten("a very long subject name that goes on", 21)
+    assert cut == f"a very long subject{ELLIPSIS}" and len(cut) <= 21
+    assert shorten("averyveryverylongword", 8) == f"averyve{ELLIPSIS}"
+
+
+# ----------------------------------------------------------------------------- a store
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A churn model with a file reference, 300 rows in the last day, an alert on a long
+    subject, two retrain jobs and a pin."""
+    reference = tmp_path / "reference.csv"
+    window(600, 1).to_csv(reference, index=False)
+    path = tmp_path / "config.toml"
+    monkeypatch.setenv("CLI_OUTPUT_WEBHOOK", "https://hooks.example/s3cret-value")
+    path.write_text(
+        f"""
+[service]
+state_dir = "{tmp_path / "state"}"
+shutdown_grace = "90s"
+[store]
+url = "sqlite:///{tmp_path / "store.db"}"
+[alerts]
+delivery_every = "45s"
+cooldown = "7d"
+[[alerts.channels]]
+name = "ops-slack"
+kind = "slack"
+webhook_url = {{ env = "CLI_OUTPUT_WEBHOOK" }}
+[[alerts.channels]]
+name = "outbox"
+kind = "file"
+path = "{tmp_path / "outbox.jsonl"}"
+[[models]]
+name = "churn"
+source = {{ kind = "http" }}
+[models.schema]
+numeric = ["age", "income", "visits"]
+categorical = ["plan", "region"]
+score = "score"
+[models.reference]
+kind = "file"
+path = "{reference}"
+[models.checks]
+window = "1d"
+min_rows = 50
+[models.checks.drift]
+evidence = false
+"""
+    )
+    settings = load_config(path, needs=Needs.NOTHING)
+    ctx = JobContext.from_settings(settings)
+    migrate.upgrade(ctx.engine)
+    rows = window(300, 2, shift=0.5)
+    with ctx.sessions() as session, session.begin():
+        model_id = ensure_model(session.connection(), "churn", NOW - timedelta(days=30))
+        for i, row in enumerate(rows.to_dict("records")):
+            session.add(
+                Prediction(
+                    model_id=model_id,
+                    prediction_id=str(row["prediction_id"]),
+                    ts=NOW - timedelta(hours=12) + timedelta(seconds=i),
+                    **stored_row(
+                        session,
+                        model_id,
+                        ("age", "income", "visits"),
+                        {k: row[k] for k in ("age", "income", "visits", "plan", "region")},
+                        NOW,
+                    ),
+                    prediction=str(row["prediction"]),
+                    score=row["score"],
+                    label=str(row["label"]),
+                    latency_ms=row["latency_ms"],
+                    error=row["error"],
+                    memory_mb=row["memory_mb"],
+                )
+            )
+        _history(session, model_id)
+        apply_findings(
+            session,
+            settings,
+            [
+                Finding(
+                    scope="churn",
+                    kind=CheckKind.DRIFT,
+                    subject=LONG_SUBJECT,
+                    firing=True,
+                    summary="the distribution moved well beyond its calibrated threshold",
+                )
+            ],
+            NOW - timedelta(hours=1),
+        )
+    with ctx.engine.begin() as conn:
+        bump_counts(conn, model_id, NOW.strftime("%Y-%m-%d"), LABELS, {"joined": 42})
+    ctx.close()
+    return path
+
+
+def _history(session: Session, model_id: int) -> None:
+    model = session.get_one(Model, model_id)
+    model.current_version = "3"
+    model.pinned_version, model.pinned_at, model.pinned_by = "3", NOW - timedelta(hours=2), "alice"
+    model.pinned_until = NOW + timedelta(days=7)
+    for i, (state, version) in enumerate(
+        [(JobState.FAILED, None), (JobState.SUCCEEDED, "3"), (JobState.RUNNING, None)]
+    ):
+        session.add(
+            RetrainJob(
+                job_uid=f"job-{i}",
+                model_id=model_id,
+                trigger="manual",
+                state=state,
+                executor="local",
+                spec={},
+                created_at=NOW - timedelta(days=3 - i),
+                finished_at=None if state is JobState.RUNNING else NOW - timedelta(days=3 - i),
+                registered_version=version,
+                promoted=version is not None,
+            )
+        )
+
+
+def _run(config: Path, *args: str, columns: int = 80) -> Result:
+    return CliRunner().invoke(main, ["--config", str(config), *args], env={"COLUMNS": str(columns)})
+
+
+def _stdout_json(result: Result) -> object:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return json.loads(result.stdout)
+
+
+# ----------------------------------------------------------------------------- --format json
+
+
+def test_check_json_and_narrow_table(config: Path) -> None:
+    result = _run(config, "check", "churn", "--format", "json")
+    assert result.exit_code in (0, 1), result.output
+    document = _stdout_json(result)
+    assert isinstance(document, dict)
+    assert document["model"] == "churn" and document["rows"] == 300
+    runs = {run["check"]: run for run in document["runs"]}
+    assert set(runs) >= {"drift", "quality", "operations"}
+    drift = {m["subject"]: m for m in runs["drift"]["measures"]}
+    assert {"age", "income", "plan"} <= set(drift)
+    assert isinstance(drift["age"]["value"], float) and drift["age"]["measure"]
+    assert document["firing"] == (result.exit_code == 1)
+
+    for columns in (60, 80):
+        table = _run(config, "check", "churn", columns=columns)
+        assert table.exit_code == result.exit_code, table.output
+        text = table.stdout
+        assert ELLIPSIS not in text and all(len(line) <= columns for line in text.splitlines())
+        for measure in drift.values():
+            if measure["basis"]:  # printed as "0.0013 (basis)"
+                assert _words(f"({measure['basis']})") <= _words(text), text
+            assert measure["subject"] in _words(text)
+    assert "subject:" in _run(config, "check", "churn", columns=60).stdout
+
+
+def test_status_json_and_table(config: Path) -> None:
+    document = _stdout_json(_run(config, "status", "--format", "json"))
+    assert isinstance(document, dict)
+    [model] = document["models"]
+    assert model["name"] == "churn" and model["serving_version"] == "3"
+    assert (
+        model["pin"]["version"] == "3" and model["pin"]["holds"] and model["pin"]["by"] == "alice"
+    )
+    assert model["labels_joined"] == 42
+    assert [j["state"] for j in model["recent_jobs"]] == ["running", "succeeded", "failed"]
+    assert (
+        document["alerts_firing"]
+        == [{"model": "churn", "kind": "drift", "severity": "critical", "count": 1}]
+        or document["alerts_firing"][0]["model"] == "churn"
+    )
+
+    text = _run(config, "status", columns=120).stdout
+    assert _words(text) == _words(_run(config, "status", columns=80).stdout)
+    until = (NOW + timedelta(days=7)).strftime("%Y-%m-%d %H:%M")
+    assert f"3 until {until}" in text
+    succeeded = (NOW - timedelta(days=2)).strftime("%Y-%m-%d %H:%M")
+    assert f"{succeeded} succeeded v3 promoted" in text
+    assert "running" in text and "failed" in text and " 42 " in text
+    narrow = _run(config, "status", columns=60).stdout
+    assert "serving:" in narrow and all(len(line) <= 60 for line in narrow.splitlines()[2:8])
+
+
+def test_alerts_list_json_and_a_long_subject_is_never_cut(config: Path) -> None:
+    document = _stdout_json(_run(config, "alerts", "list", "--format", "json"))
+    assert isinstance(document, list)
+    [alert] = document
+    assert alert["subject"] == LONG_SUBJECT and alert["scope"] == "churn" and not alert["acked"]
+    for columns in (60, 80, 120):
+        text = _run(config, "alerts", "list", columns=columns).stdout
+        assert _words(LONG_SUBJECT) <= _words(text), text
+        assert ELLIPSIS not in text
+
+
+def test_frameworks_json_parses(config: Path) -> None:
+    result = _run(config, "frameworks", "--format", "json")
+    assert result.exit_code in (0, 1), result.output
+    assert isinstance(_stdout_json(result), dict | list)
+
+
+# ----------------------------------------------------------------------------- config check
+
+
+def test_config_check_prints_toml_as_written(config: Path) -> None:
+    result = _run(config, "config", "check")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "PT" not in text and "s3cret-value" not in text
+    assert 'delivery_every = "45s"' in text and 'cooldown = "7d"' in text
+    assert 'shutdown_grace = "90s"' in text
+    assert 'webhook_url = { env = "CLI_OUTPUT_WEBHOOK" }' in text
+    assert "[[models]]" in text and "http_port" not in text  # defaults left out
+    original = load_config(config, needs=Needs.NOTHING)
+    back = parse_config(tomllib.loads(text), needs=Needs.NOTHING)
+    assert back.model_dump() == original.model_dump()
+
+    every = _run(config, "config", "check", "--all").stdout
+    assert "http_port = 8787" in every and 'retry_max = "30m"' in every
+    back = parse_config(tomllib.loads(every), needs=Needs.NOTHING)
+    assert back.model_dump() == original.model_dump()
+    assert not re.search(r"P\d*T\d", every)
+
+    machine = _stdout_json(_run(config, "config", "check", "--format", "json"))
+    assert isinstance(machine, dict) and machine["alerts"]["delivery_every"] == "PT45S"
+
+
+def test_the_embedded_config_round_trips() -> None:
+    path = Path(__file__).resolve().parents[1] / "config.toml"
+    original = load_config(path, needs=Needs.NOTHING)
+    from daemon.config.dump import settings_toml
+
+    raw = tomllib.loads(path.read_text())
+    for every in (False, True):
+        text = settings_toml(original, raw, every=every)
+        assert parse_config(tomllib.loads(text), needs=Needs.NOTHING).model_dump() == (
+            original.model_dump()
+        )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(30, "30s"), (90, "90s"), (3600, "1h"), (5400, "90m"), (7 * 86400, "7d"), (0.25, "250ms")],
+)
+def test_durations_in_their_largest_whole_unit(seconds: float, text: str) -> None:
+    assert format_duration(timedelta(seconds=seconds)) == text
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_unknown_names_are_quoted_with_the_configured_ones(config: Path) -> None:
+    channel = _run(config, "alerts", "test", "--channel", "nope")
+    assert channel.exit_code != 0
+    assert (
+        "unknown alert channel 'nope'; configured channels: 'ops-slack', 'outbox'" in channel.stderr
+    )
+    model = _run(config, "check", "nope")
+    assert model.exit_code == 2
+    assert "unknown model 'nope'; configured models: 'churn'" in model.stderr
+    for args in (["retrain", "nope", "--no-wait"], ["retrain", "unpin", "nope"]):
+        result = _run(config, *args)
+        assert "unknown model 'nope'; configured models: 'churn'" in result.output, args
+    bad = _run(config, "check", "churn", "--window", "abc")
+    assert bad.exit_code == 2 and "bad --window 'abc'" in bad.stderr
