@@ -65,7 +65,21 @@ def typed_training(frame: pd.DataFrame, model: ModelSettings) -> pd.DataFrame:
     return type_frame(frame, training_schema(model))
 
 
+# A frame typed here carries its schema and column dtypes in `attrs`: typing it again
+# (a window from the store handed on to the checks) returns it as it is.
+_TYPED = "mlmaint.typed_check"
+
+
+def _typed_mark(frame: pd.DataFrame, schema: FrameSchema) -> tuple[object, ...]:
+    return (schema, tuple((str(c), str(t)) for c, t in frame.dtypes.items()))
+
+
 def typed_check(frame: pd.DataFrame, model: ModelSettings) -> pd.DataFrame:
     from checks.typed import type_frame
 
-    return type_frame(frame, check_schema(model))
+    schema = check_schema(model)
+    if frame.attrs.get(_TYPED) == _typed_mark(frame, schema):
+        return frame
+    out = type_frame(frame, schema)
+    out.attrs[_TYPED] = _typed_mark(out, schema)
+    return out

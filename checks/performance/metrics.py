@@ -137,20 +137,26 @@ def metric_values(
         with np.errstate(divide="ignore", invalid="ignore"):
             out[Metric.R2] = 1 - (w * err**2).sum(axis=1) / (w * (y - ybar) ** 2).sum(axis=1)
         return {m: out[m] for m in metrics}
-    correct = (label == prediction).astype(np.float64)
-    out[Metric.ACCURACY] = _wmean(correct, w)
+    # Only what is asked for: a bootstrap asks for one metric on (B, n) weights, and each
+    # metric left out is a few passes over that matrix saved (the others' values are the same).
+    wanted = set(metrics)
+    if Metric.ACCURACY in wanted:
+        correct = (label == prediction).astype(np.float64)
+        out[Metric.ACCURACY] = _wmean(correct, w)
     if task is TaskKind.BINARY:
         y = label.astype(np.float64)
-        yhat = prediction.astype(np.float64)
-        tp = (w * (y * yhat)).sum(axis=1)
-        fp = (w * ((1 - y) * yhat)).sum(axis=1)
-        fn = (w * (y * (1 - yhat))).sum(axis=1)
-        out.update(_prf(tp, fp, fn))
-        if score is not None:
+        if wanted & {Metric.PRECISION, Metric.RECALL, Metric.F1}:
+            yhat = prediction.astype(np.float64)
+            tp = (w * (y * yhat)).sum(axis=1)
+            fp = (w * ((1 - y) * yhat)).sum(axis=1)
+            fn = (w * (y * (1 - yhat))).sum(axis=1)
+            out.update(_prf(tp, fp, fn))
+        if score is not None and Metric.ROC_AUC in wanted:
             out[Metric.ROC_AUC] = weighted_auc(score, w * y, w * (1 - y))
+        if score is not None and Metric.LOG_LOSS in wanted:
             p = np.clip(score, 1e-15, 1 - 1e-15)
             out[Metric.LOG_LOSS] = _wmean(-(y * np.log(p) + (1 - y) * np.log(1 - p)), w)
-    else:
+    elif wanted & {Metric.PRECISION, Metric.RECALL, Metric.F1}:
         classes = np.unique(np.concatenate([label, prediction]))
         per: dict[Metric, list[FloatArray]] = {
             Metric.PRECISION: [],

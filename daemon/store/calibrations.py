@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from checks.calibration import CALIBRATION_VERSION, ReferenceCalibration
+from daemon.store.engine import dialect_insert
 from daemon.store.models import ensure_model
 from daemon.store.tables import ReferenceCalibrationRow
 
@@ -49,8 +49,7 @@ def save_calibration(
         "payload": calibration.to_json(),
     }
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(ReferenceCalibrationRow).values(values)
+    stmt = dialect_insert(dialect, ReferenceCalibrationRow).values(values)
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=[ReferenceCalibrationRow.key],

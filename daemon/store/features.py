@@ -23,9 +23,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from daemon.store.engine import dialect_insert
 from daemon.store.tables import FeatureLayout
 
 DTYPE = np.dtype("<f8")
@@ -52,9 +52,8 @@ def ensure_layout(
         return int(found)
     values = {"model_id": model_id, "digest": digest, "numeric": list(names), "created_at": now}
     bind = conn.get_bind() if isinstance(conn, Session) else conn
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
     conn.execute(
-        dialect.insert(FeatureLayout)
+        dialect_insert(bind.dialect.name, FeatureLayout)
         .values(values)
         .on_conflict_do_nothing(index_elements=[FeatureLayout.model_id, FeatureLayout.digest])
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from daemon.store.engine import dialect_insert
 from daemon.store.tables import Model
 
 
@@ -24,16 +24,11 @@ def ensure_model(conn: Connection | Session, name: str, now: datetime) -> int:
     bind = conn.get_bind() if isinstance(conn, Session) else conn
     dialect = bind.dialect.name
     values = {"name": name, "created_at": now}
-    if dialect == "postgresql":
-        conn.execute(
-            postgresql.insert(Model)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=[Model.name])
-        )
-    else:
-        conn.execute(
-            sqlite.insert(Model).values(values).on_conflict_do_nothing(index_elements=[Model.name])
-        )
+    conn.execute(
+        dialect_insert(dialect, Model)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[Model.name])
+    )
     created = conn.scalar(select(Model.id).where(Model.name == name))
     if created is None:
         raise RuntimeError(f"model row {name!r} vanished right after its insert")
