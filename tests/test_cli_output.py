@@ -348,3 +348,10 @@ def test_unknown_names_are_quoted_with_the_configured_ones(config: Path) -> None
         assert "unknown model 'nope'; configured models: 'churn'" in result.output, args
     bad = _run(config, "check", "churn", "--window", "abc")
     assert bad.exit_code == 2 and "bad --window 'abc'" in bad.stderr
+
+
+def test_the_schema_gate_reads_the_head_alembic_reads() -> None:
+    """`require_current` skips alembic when the stored revision is the declared head."""
+    from daemon.store import migrate
+
+    assert migrate.declared_head() == migrate.head_revision()
