@@ -58,6 +58,14 @@ def shorten(text: str, limit: int) -> str:
     return head.rstrip(" ,;:") + ELLIPSIS
 
 
+def wrap(text: str, width: int | None = None, *, indent: str = "") -> str:
+    """A paragraph wrapped at words to the terminal (or `width`); a word longer than a
+    line (a URL) stays whole on its own line."""
+    width = terminal_width() if width is None else width
+    room = max(width - len(indent), 20)
+    return "\n".join(indent + line for line in _lines(text, room))
+
+
 def _lines(text: str, width: int | None) -> list[str]:
     """The cell's lines, wrapped at word boundaries to `width` (None: as they are)."""
     paragraphs = text.split("\n") if text else [""]

@@ -355,3 +355,27 @@ def test_the_schema_gate_reads_the_head_alembic_reads() -> None:
     from daemon.store import migrate
 
     assert migrate.declared_head() == migrate.head_revision()
+
+
+@pytest.mark.parametrize("width", [60, 80, 160])
+def test_frameworks_table_keeps_every_word(width: int) -> None:
+    from checks.frameworks.policy import Policy, evaluate
+    from checks.frameworks.support import load_support
+    from daemon.frameworks.cli import render_reports
+    from tests.frameworks.test_policy import INDEX, PILLOW, _inventory
+    from tests.frameworks.test_policy import NOW as SCAN_AT
+
+    report = evaluate(
+        _inventory(("pillow", "8.4.0")),
+        INDEX,
+        {"pillow": PILLOW},
+        load_support(),
+        Policy(),
+        SCAN_AT,
+        unavailable=["package index http://x unavailable: HTTP 500"],
+    )
+    text = render_reports([report], width=width)
+    assert "PYSEC-1" in text and "source_unavailable" in text
+    assert _words("package index http://x unavailable: HTTP 500") <= _words(text)
+    # Every line fits, but for one made of a single word longer than the width (a URL).
+    assert all(len(line) <= width or " " not in line.strip() for line in text.splitlines()[1:])

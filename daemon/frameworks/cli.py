@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from checks.frameworks import FrameworkError, output
+from checks.frameworks.policy import EnvironmentReport, FindingKind
 from daemon.config import Settings
 from daemon.frameworks.job import scan_frameworks
 from daemon.jobs import JobContext
@@ -14,6 +16,50 @@ from daemon.jobs import JobContext
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
+
+
+def render_reports(reports: Sequence[EnvironmentReport], width: int | None = None) -> str:
+    """The table form: per environment a heading and its findings (daemon/tables.py's layout)."""
+    from daemon.tables import Column, render, shorten, wrap
+
+    order = list(FindingKind)
+    columns = (
+        Column("package"),
+        Column("installed"),
+        Column("finding"),
+        Column("severity"),
+        Column("ids / detail"),
+        Column("upgrade to"),
+    )
+    blocks: list[str] = []
+    for report in reports:
+        python = f", Python {report.python_version}" if report.python_version else ""
+        lines = [
+            f"== {report.environment} ({report.source}: {report.target}{python}) "
+            f"{len(report.packages)} packages, {report.libyears} libyears"
+        ]
+        findings = sorted(report.findings, key=lambda f: (order.index(f.kind), f.package))
+        rows = []
+        for f in findings:
+            what = ", ".join(f.advisory_ids) if f.advisory_ids else f.detail
+            if f.ignored_reason:
+                what = f"{what} [ignored: {f.ignored_reason}]"
+            rows.append(
+                (
+                    f.package,
+                    f.installed,
+                    f.kind.value,
+                    f.severity if f.score is None else f"{f.severity} {f.score}",
+                    shorten(what, 160),
+                    f.recommended or f.fixed or "",
+                )
+            )
+        lines.append(render(columns, rows, width=width) if rows else "no findings")
+        lines.append(wrap(report.support, width))
+        if report.advisories:
+            lines.append(wrap(f"advisories: {report.advisories}", width))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def run_command(settings: Settings, fmt: str, now: datetime) -> tuple[str, list[str], int]:
@@ -40,7 +86,7 @@ def run_command(settings: Settings, fmt: str, now: datetime) -> tuple[str, list[
     elif fmt == "cyclonedx":
         text = output.dumps(output.to_cyclonedx(reports, __version__))
     else:
-        text = output.render_table(reports)
+        text = render_reports(reports)
     errors = [f"frameworks: {e}" for e in outcome.errors]
     if errors:
         return text, errors, EXIT_ERROR
