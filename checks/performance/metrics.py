@@ -94,8 +94,12 @@ def weighted_auc(scores: FloatArray, pos: Weights, neg: Weights) -> FloatArray:
     order = np.argsort(scores, kind="stable")
     s = scores[order]
     starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-    pos_g = np.add.reduceat(pos[:, order], starts, axis=1)
-    neg_g = np.add.reduceat(neg[:, order], starts, axis=1)
+    if starts.size == s.size:
+        # No tied scores: each group is one row, and reduceat would copy the matrix as is.
+        pos_g, neg_g = pos[:, order], neg[:, order]
+    else:
+        pos_g = np.add.reduceat(pos[:, order], starts, axis=1)
+        neg_g = np.add.reduceat(neg[:, order], starts, axis=1)
     neg_below = np.cumsum(neg_g, axis=1) - neg_g
     total = pos_g.sum(axis=1) * neg_g.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
