@@ -78,6 +78,22 @@ def test_wraps_at_words_when_wide_enough_else_key_value_blocks() -> None:
     assert all(len(line) <= 60 for line in narrow.splitlines())
 
 
+def test_piped_output_is_80_columns_wide() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    out = subprocess.run(
+        [sys.executable, "-c", "from daemon.tables import terminal_width; print(terminal_width())"],
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "80"
+
+
 def test_shorten_cuts_at_a_word_and_says_so() -> None:
     assert shorten("short", 10) == "short"
     cut = shorten("a very long subject name that goes on", 21)

@@ -57,13 +57,18 @@ CATEGORICAL = [f"c{j}" for j in range(5)]
 COLOURS = np.array(["red", "green", "blue", "amber"])
 # The stages of a `check`, as cProfile names their functions.
 STAGES = {
-    "window read (store/windows.py)": "load_window",
-    "reference read (checking/references.py)": "load_reference",
-    "reference statistics": "reference_stats",
-    "calibration": "reference_calibration",
-    "checks (all kinds)": "run_checks",
-    "store runs": "store_runs",
-    "table printed": "render",
+    "window read (store/windows.py)": ("windows.py", "load_window"),
+    "reference read (checking/references.py)": ("references.py", "load_reference"),
+    "reference statistics": ("references.py", "reference_stats"),
+    "calibration": ("run.py", "reference_calibration"),
+    "checks (all kinds)": ("run.py", "run_checks"),
+    "  drift (waits on its threads)": ("drift/check.py", "run"),
+    "  quality": ("checks/quality.py", "run"),
+    "  performance (bootstrap)": ("performance/decay.py", "run"),
+    "  estimated performance": ("performance/estimation.py", "run"),
+    "  operations": ("checks/operations.py", "run"),
+    "store runs": ("records.py", "store_runs"),
+    "table printed": ("tables.py", "render"),
 }
 
 
@@ -245,15 +250,9 @@ def profile(directory: Path) -> list[tuple[str, float]]:
     table = stats.stats  # type: ignore[attr-defined]
     total = max(v[3] for v in table.values())
     found.append(("whole command (under cProfile)", total))
-    imports = sum(v[3] for k, v in table.items() if k[2] == "_find_and_load" and v[0] == v[1])
-    for label, name in STAGES.items():
-        cum = sum(
-            v[3]
-            for k, v in table.items()
-            if k[2] == name and "mlmaint" not in k[0] and ("daemon" in k[0] or "checks" in k[0])
-        )
+    for label, (path, name) in STAGES.items():
+        cum = sum(v[3] for k, v in table.items() if k[2] == name and k[0].endswith(path))
         found.append((label, cum))
-    found.append(("imports (top-level _find_and_load)", imports))
     return found
 
 
