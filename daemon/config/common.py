@@ -28,7 +28,7 @@ class ConfigError(Exception):
 class Frozen(BaseModel):
     """A settings table: immutable, and a key the schema does not know is an error."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")

@@ -122,7 +122,7 @@ class ModelSettings(Frozen):
     checks: ChecksSettings = ChecksSettings()
     retrain: RetrainSettings = RetrainSettings()
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
     def _drift_columns_known(self) -> Self:
