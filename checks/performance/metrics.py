@@ -92,14 +92,28 @@ def weighted_auc(scores: FloatArray, pos: Weights, neg: Weights) -> FloatArray:
     with calibrated probabilities p and 1 - p it is CBPE's expected AUC.
     """
     order = np.argsort(scores, kind="stable")
-    s = scores[order]
+    return _sorted_auc(scores[order], pos[:, order], neg[:, order])
+
+
+def labelled_auc(scores: FloatArray, w: Weights, y: FloatArray) -> FloatArray:
+    """`weighted_auc(scores, w * y, w * (1 - y))`, the same numbers: the rows are put in
+    score order once, on `w`, before the products (a product does not care where its
+    row sits), rather than on each of the two products."""
+    order = np.argsort(scores, kind="stable")
+    ordered = w[:, order]
+    y_ordered = y[order]
+    return _sorted_auc(scores[order], ordered * y_ordered, ordered * (1 - y_ordered))
+
+
+def _sorted_auc(s: FloatArray, pos: Weights, neg: Weights) -> FloatArray:
+    """The AUC of rows already in score order (`s` ascending)."""
     starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
     if starts.size == s.size:
         # No tied scores: each group is one row, and reduceat would copy the matrix as is.
-        pos_g, neg_g = pos[:, order], neg[:, order]
+        pos_g, neg_g = pos, neg
     else:
-        pos_g = np.add.reduceat(pos[:, order], starts, axis=1)
-        neg_g = np.add.reduceat(neg[:, order], starts, axis=1)
+        pos_g = np.add.reduceat(pos, starts, axis=1)
+        neg_g = np.add.reduceat(neg, starts, axis=1)
     neg_below = np.cumsum(neg_g, axis=1) - neg_g
     total = pos_g.sum(axis=1) * neg_g.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -156,7 +170,7 @@ def metric_values(
             fn = (w * (y * (1 - yhat))).sum(axis=1)
             out.update(_prf(tp, fp, fn))
         if score is not None and Metric.ROC_AUC in wanted:
-            out[Metric.ROC_AUC] = weighted_auc(score, w * y, w * (1 - y))
+            out[Metric.ROC_AUC] = labelled_auc(score, w, y)
         if score is not None and Metric.LOG_LOSS in wanted:
             p = np.clip(score, 1e-15, 1 - 1e-15)
             out[Metric.LOG_LOSS] = _wmean(-(y * np.log(p) + (1 - y) * np.log(1 - p)), w)
