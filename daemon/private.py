@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ def private_dir(path: Path) -> Path:
 def write_private(path: Path, content: bytes) -> Path:
     """Write `content` to `path` atomically (a temporary file, then a rename), mode 0600."""
     private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Per process and thread: two threads writing one path never share a temporary file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)  # an earlier leftover keeps its mode through O_CREAT
