@@ -60,13 +60,14 @@ def reference_stats(
     layout = reference_layout(model)
     frame = normalize_reference(model, frame)
     key_digest = digest or frame_digest(frame)
+    disk_key = stats_file_key(model)
 
     def build() -> ReferenceStats:
         typed = typed_check(frame, model)
         if directory is not None:
             from daemon.checking.stats_file import load_stats
 
-            stored = load_stats(directory, model.name, key_digest, layout.key, typed)
+            stored = load_stats(directory, model.name, key_digest, disk_key, typed)
             if stored is not None:
                 return stored
         built = build_reference(
@@ -80,12 +81,20 @@ def reference_stats(
         if directory is not None:
             from daemon.checking.stats_file import save_stats
 
-            save_stats(directory, model.name, built, layout.key)
+            save_stats(directory, model.name, built, disk_key)
         return built
 
     if cache is None:
         return build()
     return cache.reference((key_digest, layout.key), build, owner=model.name)
+
+
+def stats_file_key(model: ModelSettings) -> str:
+    """The key of the model's statistics on disk: the layout and what the calibration is
+    fitted on (a score for binary tasks only), so a task changed in the config never
+    reads statistics built for the old one."""
+    layout = reference_layout(model)
+    return hashlib.sha256(f"{layout.key}\x1f{layout.score}\x1f{LABEL}".encode()).hexdigest()
 
 
 def normalize_reference(model: ModelSettings, frame: pd.DataFrame) -> pd.DataFrame:

@@ -13,8 +13,7 @@ import pytest
 
 from checks.drift.stattests import jensenshannon
 from checks.reference import ReferenceStats
-from daemon.checking.references import reference_stats
-from daemon.checking.specs import reference_layout
+from daemon.checking.references import reference_stats, stats_file_key
 from daemon.checking.stats_file import load_stats, save_stats, stats_path
 from tests.checks.frames import churn_settings, window
 
@@ -50,7 +49,7 @@ def test_stored_statistics_come_back_equal(tmp_path: Path) -> None:
     files = list(directory.glob("*.npz"))
     assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
     assert built.calibration is not None
-    key = reference_layout(model).key
+    key = stats_file_key(model)
     loaded = load_stats(directory, model.name, built.digest, key, built.frame)
     assert loaded is not None
     _same(built, loaded)
@@ -63,7 +62,7 @@ def test_stale_or_foreign_files_are_misses(tmp_path: Path) -> None:
     model = churn_settings(tmp_path, {"kind": "snapshot"}).model("churn")
     directory = tmp_path / "cache"
     built = reference_stats(model, window(500, 1), directory=directory)
-    key = reference_layout(model).key
+    key = stats_file_key(model)
     path = stats_path(directory, model.name, built.digest, key)
     # Another layout, or another digest: not this file's.
     assert load_stats(directory, model.name, built.digest, "0" * 64, built.frame) is None
@@ -86,12 +85,25 @@ def test_one_reference_kept_per_model(tmp_path: Path) -> None:
     reference_stats(other, window(500, 1), directory=directory)
     first = reference_stats(model, window(500, 1), directory=directory)
     second = reference_stats(model, window(500, 2), directory=directory)
-    key = reference_layout(model).key
+    key = stats_file_key(model)
     assert not stats_path(directory, model.name, first.digest, key).exists()
     assert stats_path(directory, model.name, second.digest, key).exists()
     assert len(list(directory.glob("*.npz"))) == 2  # the other model's stays
     save_stats(directory, model.name, second, key)
     assert len(list(directory.glob("*.npz"))) == 2
+
+
+def test_a_changed_task_does_not_read_the_old_statistics(tmp_path: Path) -> None:
+    from checks.interface import TaskKind
+
+    model = churn_settings(tmp_path, {"kind": "snapshot"}).model("churn")
+    regression = model.model_copy(update={"task": TaskKind.REGRESSION})
+    assert stats_file_key(model) != stats_file_key(regression)
+    directory = tmp_path / "cache"
+    frame = window(500, 1)
+    binary = reference_stats(model, frame, directory=directory)
+    assert binary.calibration is not None
+    assert reference_stats(regression, frame, directory=directory).calibration is None
 
 
 @pytest.mark.parametrize("seed", range(5))
