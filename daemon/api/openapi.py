@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of every /v1 path, served at /v1/openapi.json.
 
 Built from what the code serves: the read endpoints' table (v1.ENDPOINTS, with
-their parameters), the ingest routes' paths (ingest.py) and the response
+their parameters, handed in), the ingest routes' paths (ingest.py) and the response
 models (v1_schema.py), whose JSON Schemas pydantic writes. OpenAPI 3.1 takes
 JSON Schema 2020-12 as it is, so the schemas go into `components` unchanged.
 """
@@ -9,7 +9,7 @@ JSON Schema 2020-12 as it is, so the schemas go into `components` unchanged.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel
@@ -17,8 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from daemon.api import ingest
 from daemon.api import v1_schema as schema
-from daemon.api.v1 import ENDPOINTS, Endpoint
-from daemon.api.v1_params import Param, ParamType
+from daemon.api.v1_params import Endpoint, Param, ParamType
 
 REF = "#/components/schemas/{model}"
 _ERRORS = {
@@ -146,17 +145,21 @@ def _ingest(path: str, stream: Literal["predictions", "labels"]) -> dict[str, ob
     }
 
 
+def document(endpoints: Sequence[Endpoint]) -> Mapping[str, object]:
+    """The OpenAPI 3.1 document of every /v1 path: the reads given and the ingest routes."""
+    return _document(tuple(endpoints))
+
+
 @functools.cache
-def document() -> Mapping[str, object]:
-    """The OpenAPI 3.1 document of every /v1 path (computed once)."""
+def _document(endpoints: tuple[Endpoint, ...]) -> Mapping[str, object]:
     models: list[type[BaseModel]] = [schema.ErrorOut, schema.IngestedPredictions]
     models += [schema.IngestedLabels]
-    models += [e.response for e in ENDPOINTS if e.response is not None]
+    models += [e.response for e in endpoints if e.response is not None]
     _, defs = models_json_schema(
         [(m, "serialization") for m in dict.fromkeys(models)], ref_template=REF
     )
     paths: dict[str, dict[str, object]] = {}
-    for endpoint in ENDPOINTS:
+    for endpoint in endpoints:
         paths.setdefault(endpoint.path, {})["get"] = _read(endpoint)
     paths.setdefault(ingest.PREDICTIONS, {})["post"] = _ingest(ingest.PREDICTIONS, "predictions")
     paths.setdefault(ingest.LABELS, {})["post"] = _ingest(ingest.LABELS, "labels")

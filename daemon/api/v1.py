@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -28,7 +27,16 @@ from checks.interface import CheckKind
 from daemon.api import v1_queries as queries
 from daemon.api import v1_schema as schema
 from daemon.api.router import Access, Request, Response, Router
-from daemon.api.v1_params import BadParam, Param, Query, choice, limit, parse_query, text, time
+from daemon.api.v1_params import (
+    BadParam,
+    Endpoint,
+    Query,
+    choice,
+    limit,
+    parse_query,
+    text,
+    time,
+)
 from daemon.config import ModelSettings
 from daemon.jobs import JobContext
 from daemon.store.tables import AlertState
@@ -50,23 +58,6 @@ def finding_kinds() -> tuple[str, ...]:
 
 class NotFound(LookupError):
     """A path names something that does not exist: answered 404 with this message."""
-
-
-Handler = Callable[["V1Routes", Request, Query], BaseModel | Mapping[str, object]]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Endpoint:
-    """One GET route: its path, what it answers and the parameters it takes."""
-
-    path: str
-    summary: str
-    # None: a document of its own kind (the OpenAPI document).
-    response: type[BaseModel] | None
-    handler: Handler
-    params: tuple[Param, ...] = ()
-    # Answers besides 200 and 401: 400 for a bad parameter, 404 for an unknown model.
-    errors: tuple[int, ...] = ()
 
 
 class V1Routes:
@@ -217,7 +208,7 @@ class V1Routes:
     def openapi(self, _request: Request, _query: Query) -> Mapping[str, object]:
         from daemon.api.openapi import document
 
-        return document()
+        return document(ENDPOINTS)
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (

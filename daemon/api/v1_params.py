@@ -1,4 +1,5 @@
-"""The query parameters of the /v1 reads: declared once, parsed and documented from that.
+"""The /v1 reads declared: each endpoint and its query parameters, once; the router,
+the parameter checks and the OpenAPI document are built from these declarations.
 
 A parameter the endpoint does not take, a value that is not one of the choices,
 a time that is not ISO 8601 or a limit out of range is a 400 whose message
@@ -12,6 +13,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 TIME_FORMAT = "ISO 8601, e.g. 2026-11-30 or 2026-11-30T12:00:00Z (UTC when no offset is given)"
 # A `+` in a query string arrives as a space: "12:00:00 01:00" was "12:00:00+01:00".
@@ -142,3 +147,18 @@ def parse_query(params: Sequence[Param], given: Mapping[str, list[str]]) -> Quer
         found = given.get(name)
         out[name] = param.parse(found[0]) if found else param.default
     return Query(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """One GET route: its path, what it answers and the parameters it takes."""
+
+    path: str
+    summary: str
+    # None: a document of its own kind (the OpenAPI document).
+    response: type[BaseModel] | None
+    # (routes, request, query) -> the body: a response model, or a mapping as it is.
+    handler: Callable[..., BaseModel | Mapping[str, object]]
+    params: tuple[Param, ...] = ()
+    # Answers besides 200 and 401: 400 for a bad parameter, 404 for an unknown model.
+    errors: tuple[int, ...] = ()
