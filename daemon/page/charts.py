@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from daemon.page.data import Point
 
@@ -48,6 +48,8 @@ class Line:
 class Tick:
     at: float
     label: str
+    # SVG text-anchor for x ticks: labels at the plot's edges stay inside the chart.
+    anchor: str = "end"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,24 +123,53 @@ def _y_range(values: Sequence[float], floor: float | None) -> tuple[float, float
     return lo, math.ceil(hi / step) * step, step
 
 
-def _time_label(at: datetime, span: timedelta) -> str:
-    if span >= timedelta(days=3):
+# Steps between time ticks, aligned to the epoch (so to UTC midnights from a day up).
+_TIME_STEPS = (
+    *(timedelta(minutes=m) for m in (1, 5, 10, 15, 30)),
+    *(timedelta(hours=h) for h in (1, 2, 3, 6, 12)),
+    *(timedelta(days=d) for d in (1, 2, 7, 14, 28, 91, 182, 364)),
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A tick label this close to an edge of the plot is anchored to stay inside the chart.
+_EDGE = 18
+
+
+def _time_label(at: datetime, step: timedelta, span: timedelta) -> str:
+    if step >= timedelta(days=1):
         return at.strftime("%b %d")
     if span >= timedelta(days=1):
-        return at.strftime("%d %H:%M")
+        return at.strftime("%b %d %H:%M")
     return at.strftime("%H:%M")
+
+
+def _anchor(x: float, frame: Frame) -> str:
+    if x - frame.left < _EDGE:
+        return "start"
+    if frame.plot_right - x < _EDGE:
+        return "end"
+    return "middle"
 
 
 def _x_ticks(
     start: datetime, end: datetime, x_of: Callable[[datetime], float], frame: Frame, count: int
 ) -> tuple[Tick, ...]:
+    """Ticks at round times (midnights, whole hours), at most `count` of them."""
     span = end - start
     if span <= timedelta(0):
-        return (Tick(at=(frame.left + frame.plot_right) / 2, label=_time_label(start, span)),)
+        return (Tick(at=x_of(start), label=start.strftime("%b %d %H:%M"), anchor="middle"),)
+    step = next((s for s in _TIME_STEPS if span / s <= count), _TIME_STEPS[-1])
+    moment = _EPOCH + math.ceil((start - _EPOCH) / step) * step
     out = []
-    for i in range(count):
-        moment = start + span * (i / (count - 1))
-        out.append(Tick(at=x_of(moment), label=_time_label(moment, span)))
+    while moment <= end:
+        x = x_of(moment)
+        out.append(Tick(at=x, label=_time_label(moment, step, span), anchor=_anchor(x, frame)))
+        moment += step
+    if not out:
+        # A span shorter than a minute: its two ends.
+        out = [
+            Tick(at=x_of(t), label=t.strftime("%H:%M:%S"), anchor=_anchor(x_of(t), frame))
+            for t in (start, end)
+        ]
     return tuple(out)
 
 

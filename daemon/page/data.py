@@ -6,21 +6,10 @@ window end, so what the page draws can be traced back to the row it came from.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from daemon.report.model import FrameworkEnv, PinRow, RetrainRow
-
-
-class Health(enum.StrEnum):
-    """A model at a glance: from its firing alerts and its latest runs."""
-
-    ALERTING = "alerting"
-    # A check errored or had too little data: nothing is known to be wrong, nothing right.
-    DEGRADED = "degraded"
-    HEALTHY = "healthy"
-    NO_DATA = "no data"
+from daemon.report.model import FrameworkEnv, Health, PinRow, RetrainRow
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +99,8 @@ class ModelView:
     # None: the model is in the store but no longer in the config.
     retrain_enabled: bool | None
     pin: PinRow | None
+    # As the report judges a model: alerting (an alert fires or a latest run alerts),
+    # degraded (a latest run errored or lacked data), healthy, no data.
     health: Health
     statuses: tuple[KindStatus, ...]
     # Worst first: drifted features, then by score over threshold.

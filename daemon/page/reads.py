@@ -23,7 +23,6 @@ from daemon.config import Settings
 from daemon.page.data import (
     AlertView,
     FeatureDrift,
-    Health,
     KindStatus,
     ModelView,
     PageData,
@@ -31,7 +30,7 @@ from daemon.page.data import (
     Point,
 )
 from daemon.report import queries
-from daemon.report.model import RetrainRow
+from daemon.report.model import Health, RetrainRow
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun
 
 # How far back from a model's latest run its charts reach.
@@ -361,7 +360,9 @@ def read_page(
             return charted.get((mid, kind.value), ((), 0))[0] if mid is not None else ()
 
         drift_runs = runs(CheckKind.DRIFT)
-        drift_total = charted.get((mid, CheckKind.DRIFT.value), ((), 0))[1] if mid else 0
+        drift_total = (
+            charted.get((mid, CheckKind.DRIFT.value), ((), 0))[1] if mid is not None else 0
+        )
         everything = [*drift_runs, *runs(CheckKind.PERFORMANCE)]
         everything.extend(runs(CheckKind.ESTIMATED_PERFORMANCE))
         model_alerts = tuple(a for a in alerts if a.scope == name)

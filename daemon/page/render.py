@@ -16,14 +16,10 @@ from urllib.parse import quote
 import jinja2
 
 from daemon.page.charts import Chart, Frame, Line, line_chart
-from daemon.page.data import FeatureDrift, Health, ModelView, PageData
+from daemon.page.data import FeatureDrift, ModelView, PageData
+from daemon.report.model import Health
+from daemon.report.render import HEALTH_COLOURS
 
-HEALTH_COLOURS = {
-    Health.HEALTHY: "#2e7d32",
-    Health.DEGRADED: "#ef6c00",
-    Health.ALERTING: "#c62828",
-    Health.NO_DATA: "#757575",
-}
 # Features charted per model on the overview (worst first); the model's page has all.
 OVERVIEW_FEATURES = 8
 
@@ -66,7 +62,7 @@ def _environment() -> jinja2.Environment:
 def num(value: float | None, digits: int = 4) -> str:
     if value is None or not math.isfinite(value):
         return "–"
-    if value != 0 and abs(value) < 10 ** -(digits - 1):
+    if value != 0 and abs(value) < 1e-4:
         return f"{value:.{digits - 1}e}"
     return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
 
@@ -98,7 +94,7 @@ def model_charts(m: ModelView, sizes: Sizes, *, features: int | None = None) -> 
                 frame=sizes.drift,
                 y_label=f.method,
                 floor=0.0,
-                x_ticks=3,
+                x_ticks=4,
             ),
         )
         for f in shown
@@ -117,7 +113,7 @@ def model_charts(m: ModelView, sizes: Sizes, *, features: int | None = None) -> 
             y_label=perf.metric or "metric",
             baseline=perf.baseline,
             threshold_of="realized" if perf.realized else "estimated",
-            x_ticks=5,
+            x_ticks=8,
         )
     return ModelCharts(drift=drift, more=len(m.drift) - len(shown), performance=performance)
 

@@ -122,11 +122,11 @@ def seed(ctx: JobContext, tmp_path: Path) -> Seeded:
             deadline=first + timedelta(hours=1),
         )
 
-    frames = [
-        window(800, 40 + day, shift=1.0 if day >= DRIFT_FROM else 0.0) for day in range(DAYS)
-    ]
+    frames = [window(800, 40 + day, shift=1.0 if day >= DRIFT_FROM else 0.0) for day in range(DAYS)]
 
-    def load(session: Session, model: ModelSettings, start: datetime, end: datetime) -> pd.DataFrame:
+    def load(
+        session: Session, model: ModelSettings, start: datetime, end: datetime
+    ) -> pd.DataFrame:
         return frames[round((end - START) / timedelta(days=1))]
 
     for day in range(DAYS):
