@@ -31,7 +31,7 @@ class Sizes:
 
 
 OVERVIEW_SIZES = Sizes(drift=Frame(width=300, height=130), performance=Frame(width=620, height=210))
-MODEL_SIZES = Sizes(drift=Frame(width=420, height=160), performance=Frame(width=880, height=250))
+MODEL_SIZES = Sizes(drift=Frame(width=420, height=160), performance=Frame(width=640, height=230))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +53,7 @@ def _environment() -> jinja2.Environment:
     env.filters["num"] = num
     env.filters["exact"] = exact
     env.filters["when"] = when
+    env.filters["short"] = short
     env.filters["iso"] = iso
     env.filters["path"] = lambda name: quote(str(name), safe="")
     env.globals["health_colour"] = lambda h: HEALTH_COLOURS[Health(h)]
@@ -74,6 +75,11 @@ def exact(value: float | None) -> str:
 
 def when(value: datetime | None) -> str:
     return "–" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def short(value: datetime | None) -> str:
+    """For table cells: the page says once that its times are UTC."""
+    return "–" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
 def iso(value: datetime) -> str:
