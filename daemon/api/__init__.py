@@ -15,9 +15,10 @@ model, 413 over the size limit, 415 for a type other than JSON or JSON Lines,
 when the store cannot take the write (retry the same batch).
 
 Who may call what (`Access`): /healthz is open (systemd and load balancers probe
-it); /metrics, /reports and the page (/, /models/{name}) are open on loopback and need the read token or the
-API token beyond it; ingest needs the API token, or nothing on loopback when no
-token is configured. Binding beyond loopback without a token is refused.
+it); /metrics, /reports and the page (/, /models/{name}) are open on loopback
+and need the read token or the API token beyond it; ingest needs the API token,
+or nothing on loopback when no token is configured. Binding beyond loopback
+without a token is refused.
 
 waitress, not the standard library's ThreadingHTTPServer: a fixed pool of worker
 threads, one poll loop for every connection (so thousands of idle sockets cost
