@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.jobs import JobContext
-from daemon.page.reads import MODEL_POINTS, read_page
+from daemon.page.reads import MODEL_POINTS, OVERVIEW_BUDGET, read_page
 from daemon.page.render import render_model, render_overview
 from daemon.report.http import HTML, REPORT_CSP, HttpResponse, not_found
 
@@ -23,7 +23,7 @@ _HEADERS = {
 
 def overview(ctx: JobContext, now: datetime) -> HttpResponse:
     with ctx.sessions() as session:
-        data = read_page(session, ctx.settings, now)
+        data = read_page(session, ctx.settings, now, budget=OVERVIEW_BUDGET)
     body = render_overview(data).encode("utf-8")
     return HttpResponse(status=200, content_type=HTML, body=body, headers=_HEADERS)
 

@@ -38,6 +38,12 @@ HISTORY = timedelta(days=30)
 # Points per chart line on the overview; a model's own page shows more.
 OVERVIEW_POINTS = 90
 MODEL_POINTS = 240
+# Features charted per model on the overview (worst first); the model's page has all.
+OVERVIEW_FEATURES = 8
+# Points the overview draws in all, about 300 bytes each: with many models each line
+# gets fewer points (never under MIN_POINTS), so 50 models stay a page of a few MB.
+OVERVIEW_BUDGET = 15_000
+MIN_POINTS = 24
 # Retrain jobs listed per model, newest first.
 JOBS_SHOWN = 12
 CHART_KINDS = (CheckKind.DRIFT, CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE)
@@ -328,13 +334,21 @@ def read_page(
     *,
     model: str | None = None,
     points: int = OVERVIEW_POINTS,
+    budget: int | None = None,
 ) -> PageData:
-    """Everything the page shows; with `model`, that model alone (no framework findings)."""
+    """Everything the page shows; with `model`, that model alone (no framework findings).
+
+    `points` bounds each chart line; `budget` the points of all models' lines together.
+    """
     stored = {name: (mid, version) for mid, name, version in queries.models(session)}
     configured = {m.name: m for m in settings.models}
     names = sorted(set(stored) | set(configured))
     if model is not None:
         names = [n for n in names if n == model]
+    if budget is not None and names:
+        # Per model: its drift features and the two performance lines.
+        share = budget // (len(names) * (OVERVIEW_FEATURES + 2))
+        points = max(MIN_POINTS, min(points, share))
     ids = [stored[n][0] for n in names if n in stored]
     statuses = _latest_statuses(session, ids) if ids else {}
     charted = _chart_runs(session, ids, statuses, points)

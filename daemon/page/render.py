@@ -17,11 +17,9 @@ import jinja2
 
 from daemon.page.charts import Chart, Frame, Line, line_chart
 from daemon.page.data import FeatureDrift, ModelView, PageData
+from daemon.page.reads import OVERVIEW_FEATURES
 from daemon.report.model import Health
 from daemon.report.render import HEALTH_COLOURS
-
-# Features charted per model on the overview (worst first); the model's page has all.
-OVERVIEW_FEATURES = 8
 
 
 @dataclass(frozen=True, kw_only=True)
