@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from checks.interface import CheckKind, Status
-from daemon.config import Settings
+from daemon.config import Settings, Severity
 from daemon.page.data import (
     AlertView,
     FeatureDrift,
@@ -315,8 +315,9 @@ def firing(session: Session, scope: str | None = None) -> tuple[AlertView, ...]:
     if scope is not None:
         query = query.where(Alert.scope == scope)
     rows = session.scalars(query.order_by(Alert.scope, Alert.kind, Alert.subject, Alert.id))
-    severity = {"critical": 0, "warning": 1, "info": 2}
-    return tuple(sorted((_alert_view(a) for a in rows), key=lambda a: severity.get(a.severity, 3)))
+    # Loudest first (Severity lists them quietest first), then by model and check.
+    loudness = {s.value: -i for i, s in enumerate(Severity)}
+    return tuple(sorted((_alert_view(a) for a in rows), key=lambda a: loudness.get(a.severity, 1)))
 
 
 def _health(statuses: Sequence[KindStatus], alerts: Sequence[AlertView]) -> Health:

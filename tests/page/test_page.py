@@ -10,6 +10,7 @@ A screenshot at 1440x900 is written to the test's folder (printed; run with -s).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,9 +172,15 @@ def test_the_page_in_chromium_holds_the_stored_values(
         )
     print(f"\nscreenshots of / : {shot} (1440x900) and {full} (1440x2400)")
     dom = parse(dumped)
+    # Self-contained: no script, nothing fetched from anywhere.
     assert not dom.find_all("script")
+    assert not re.search(r'(src|href)="(https?:)?//', answer.text)
 
-    # The model, at a glance and in its own section.
+    # Every model in the store, at a glance and in its own section.
+    with ctx.sessions() as session:
+        names = set(session.scalars(select(Model.name)))
+    assert {r.attrs["data-model"] for r in dom.find_all("tr", cls="glance")} == names
+    assert {s.attrs["data-model"] for s in dom.find_all("section", cls="model")} == names
     glance = dom.one("tr", cls="glance", data_model=seed_info.model)
     assert "alerting" in glance.text()
     section = dom.one("section", data_model=seed_info.model)
