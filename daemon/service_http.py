@@ -80,12 +80,12 @@ def add_page(server: ApiServer) -> None:
         return Response(found.status, found.body, found.content_type, found.headers)
 
     def overview(_request: Request) -> Response:
-        from daemon.page.http import overview
+        from daemon.api.page.http import overview
 
         return respond(overview(server.ctx, server.clock()))
 
     def model(request: Request) -> Response:
-        from daemon.page.http import model_page
+        from daemon.api.page.http import model_page
 
         return respond(model_page(server.ctx, request.params["name"], server.clock()))
 

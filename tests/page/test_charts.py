@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from daemon.page.charts import Frame, Line, line_chart, nice_step
-from daemon.page.data import Point
-from daemon.page.reads import RunRef, thin
+from daemon.api.page.charts import Frame, Line, line_chart, nice_step
+from daemon.api.page.data import Point
+from daemon.api.page.reads import RunRef, thin
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 FRAME = Frame(width=300, height=130)

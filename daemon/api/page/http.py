@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from daemon.api.page.reads import MODEL_POINTS, OVERVIEW_BUDGET, read_page
+from daemon.api.page.render import render_model, render_overview
 from daemon.jobs import JobContext
-from daemon.page.reads import MODEL_POINTS, OVERVIEW_BUDGET, read_page
-from daemon.page.render import render_model, render_overview
 from daemon.report.http import HTML, REPORT_CSP, HttpResponse, not_found
 
 _HEADERS = {

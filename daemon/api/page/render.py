@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import jinja2
 
-from daemon.page.charts import Chart, Frame, Line, line_chart
-from daemon.page.data import FeatureDrift, ModelView, PageData
-from daemon.page.reads import OVERVIEW_FEATURES
+from daemon.api.page.charts import Chart, Frame, Line, line_chart
+from daemon.api.page.data import FeatureDrift, ModelView, PageData
+from daemon.api.page.reads import OVERVIEW_FEATURES
 from daemon.report.model import Health
 from daemon.report.render import HEALTH_COLOURS
 
@@ -42,7 +42,7 @@ class ModelCharts:
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("daemon.page", "templates"),
+        loader=jinja2.PackageLoader("daemon.api.page", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from daemon.page.data import Point
+from daemon.api.page.data import Point
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,8 +19,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from checks.interface import CheckKind, Status
-from daemon.config import Settings, Severity
-from daemon.page.data import (
+from daemon.api.page.data import (
     AlertView,
     FeatureDrift,
     KindStatus,
@@ -29,6 +28,7 @@ from daemon.page.data import (
     PerformanceTrend,
     Point,
 )
+from daemon.config import Settings, Severity
 from daemon.report import queries
 from daemon.report.model import Health, RetrainRow
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun
