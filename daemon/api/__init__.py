@@ -19,9 +19,10 @@ model, 413 over the size limit, 415 for a type other than JSON or JSON Lines,
 when the store cannot take the write (retry the same batch).
 
 Who may call what (`Access`): /healthz is open (systemd and load balancers probe
-it); /metrics, /reports and the /v1 reads are open on loopback and need the read
-token or the API token beyond it; ingest needs the API token, or nothing on loopback when no
-token is configured. Binding beyond loopback without a token is refused.
+it); /metrics, /reports, the page (/, /models/{name}) and the /v1 reads are open
+on loopback and need the read token or the API token beyond it; ingest needs the
+API token, or nothing on loopback when no token is configured. Binding beyond
+loopback without a token is refused.
 
 waitress, not the standard library's ThreadingHTTPServer: a fixed pool of worker
 threads, one poll loop for every connection (so thousands of idle sockets cost
@@ -35,7 +36,8 @@ failures.py (the server's errors, and which ones mean "retry later"), and the
 /v1 reads: v1.py (the endpoint table and its handlers), v1_params.py (endpoint
 and query parameter declarations, parsed into 400s that say what is accepted),
 v1_queries.py (the store reads), v1_schema.py (the response models) and
-openapi.py (the document, from all of these).
+openapi.py (the document, from all of these); page/ is the page at / and
+/models/{name}.
 """
 
 from daemon.api.failures import ApiError, InsecureBind, store_unavailable
