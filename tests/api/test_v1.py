@@ -426,6 +426,8 @@ def test_openapi_describes_every_v1_route(ctx_factory: Factory) -> None:
         for param in operation["parameters"]:
             if param["in"] == "path":
                 assert "{" + param["name"] + "}" in route.template
+    operation_ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
+    assert len(operation_ids) == len(set(operation_ids))
     documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}
     assert documented == {(r.template, r.method) for r in routes}
     checks_op = doc["paths"]["/v1/models/{name}/checks"]["get"]
@@ -435,6 +437,28 @@ def test_openapi_describes_every_v1_route(ctx_factory: Factory) -> None:
     measure = doc["components"]["schemas"]["MeasureOut"]["properties"]
     assert measure["status"]["$ref"] == REFS + "Status"
     assert set(doc["components"]["schemas"]["Status"]["enum"]) == {s.value for s in Status}
+
+
+def test_an_empty_store_answers_every_read(ctx_factory: Factory) -> None:
+    ctx = ctx_factory({"kind": "http"})
+    with (
+        ApiServer(ctx, port=0, clock=lambda: NOW) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        (model,) = _get(client, "/v1/models")["models"]
+        assert model["serving_version"] is None and model["pin"] is None
+        assert model["rows_sampled"] == model["firing_alerts"] == 0
+        assert model["last_checks"] == []
+        assert _get(client, "/v1/models/churn")["latest_measures"] == []
+        assert _get(client, "/v1/models/churn/checks")["measures"] == []
+        assert _get(client, "/v1/alerts")["alerts"] == []
+        assert _get(client, "/v1/jobs")["jobs"] == []
+        assert _get(client, "/v1/frameworks") == {
+            "environments": [],
+            "findings": [],
+            "limit": 500,
+            "truncated": False,
+        }
 
 
 def test_beyond_loopback_every_read_needs_a_token(ctx_factory: Factory) -> None:
