@@ -84,11 +84,12 @@ class JobRunner:
             trigger = self._triggers[key] = trigger_for(spec.schedule)
         return trigger
 
-    def _model_lock(self, model: str | None) -> contextlib.AbstractContextManager[object]:
+    def model_lock(self, model: str | None) -> contextlib.AbstractContextManager[object]:
         """One job at a time per model: its checks share a window and its rows.
 
         Checks of one model all fire at the same cadence; run side by side they would
-        load the same window four times and race to create the model's row.
+        load the same window four times and race to create the model's row. The
+        first-start backfill takes it around each of its windows too.
         """
         if model is None:
             return contextlib.nullcontext()
@@ -143,7 +144,7 @@ class JobRunner:
             log.debug("job %s: cycle %s already ran, skipped", spec.id, cycle)
             return RunOutcome.SKIPPED
         # A cycle a dead leader left unfinished runs again with its own `now`, so its
-        # results land on the same window end (check runs are kept once per end).
+        # results land on the same window end (a window end holds one run per check kind).
         began_cycle = cycle if began == now else cycle_start(self.trigger(spec), began)
         try:
             outcome = self._execute(ctx, spec, began, began_cycle)
@@ -162,7 +163,7 @@ class JobRunner:
         started = time.monotonic()
         error: str | None = None
         try:
-            with self._model_lock(spec.model):
+            with self.model_lock(spec.model):
                 # The duration is the job's own, not its wait for the model's lock.
                 started = time.monotonic()
                 self.resolve(spec.stage)(ctx, spec.model, now)
