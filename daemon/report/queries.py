@@ -43,6 +43,7 @@ from daemon.store.tables import (
     Model,
     Notification,
     NotificationState,
+    Prediction,
     RejectedRow,
     Report,
     RetrainJob,
@@ -441,3 +442,20 @@ def ingest_by_model(session: Session, week: Week) -> dict[int, tuple[int, dict[s
             rejected[reason] = rejected.get(reason, 0) + int(total or 0)
         out[model_id] = (sampled, rejected)
     return out
+
+
+def stored_by_model(session: Session, week: Week) -> dict[int, int]:
+    """Per model, the stored predictions whose own time falls in the week.
+
+    What a week sampled is told by the rows' timestamps: rows read late (a backlog,
+    a file of last month's predictions) belong to the week they happened in, where
+    the ingest counters file them under the day they were read.
+    """
+    return {
+        int(model_id): int(n)
+        for model_id, n in session.execute(
+            select(Prediction.model_id, func.count())
+            .where(Prediction.ts >= week.start, Prediction.ts < week.end)
+            .group_by(Prediction.model_id)
+        )
+    }

@@ -9,6 +9,7 @@ first-start backfill is the function the service calls, with a fixed clock.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from checks.interface import CheckKind
+from checks.interface import CheckKind, CheckResult, Measure, Status
 from daemon.checking.backfill import (
     BackgroundBackfill,
     first_start_backfill,
@@ -26,6 +27,7 @@ from daemon.checking.backfill import (
     parse_time,
     window_ends,
 )
+from daemon.checking.records import KindRun, store_runs
 from daemon.config import parse_config
 from daemon.jobs import JobContext
 from daemon.store.features import stored_row
@@ -285,7 +287,8 @@ def test_a_past_week_report_shows_its_rows_and_backfilled_checks(
     assert churn.sampled == 7 * PER_DAY and built.data.daemon.sampled == 7 * PER_DAY
     assert churn.health is Health.NO_DATA
 
-    ends = window_ends(START + timedelta(days=1), START + timedelta(days=DAYS), timedelta(days=1))
+    # The week's window ends and the one after it (Monday midnight: the next week's).
+    ends = window_ends(START + timedelta(days=1), START + timedelta(days=8), timedelta(days=1))
     check_windows(ctx, "churn", ends)
     in_week = [e for e in ends if built.data.week.start <= e < built.data.week.end]
     config = _toml(tmp_path, store_url, _reference(tmp_path))
@@ -297,7 +300,9 @@ def test_a_past_week_report_shows_its_rows_and_backfilled_checks(
     assert churn.counts[CheckKind.DRIFT].runs == len(in_week) == 6
     assert churn.health is Health.HEALTHY and churn.drift_share is not None
     html = Path(done.stdout.strip().splitlines()[-1]).read_text()
-    assert f"{7 * PER_DAY:,}" in html and "no data" not in html.split("<tbody>", 1)[-1][:2000]
+    overview = html.split('<table class="overview">', 1)[1].split("</table>", 1)[0]
+    row = overview.split('href="#model-1">churn</a>', 1)[1].split("</tr>", 1)[0]
+    assert ">healthy</span>" in row and f'<td class="num">{7 * PER_DAY:,}</td>' in row, row
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
@@ -357,3 +362,50 @@ def test_the_shipped_config_documents_the_default_backfill() -> None:
     assert CheckingSettings().backfill == timedelta(days=7)
     with pytest.raises(Exception, match="must be >= 0"):
         parse_config({"checks": {"backfill": -5}}, environ={})
+
+
+def _drift_result(value: float) -> dict[CheckKind, KindRun]:
+    result = CheckResult(
+        kind=CheckKind.DRIFT,
+        status=Status.OK,
+        rows=5,
+        measures=(Measure(subject="age", name="psi", value=value, threshold=0.2),),
+    )
+    return {CheckKind.DRIFT: KindRun(result=result, duration_s=0.1)}
+
+
+def test_two_writers_of_one_window_leave_one_run(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    """A second writer of a window waits for the first, then replaces its run."""
+    with session_factory.begin() as session:
+        ensure_model(session, "m", START)
+    first = session_factory()
+    first.begin()
+    store_runs(first, "m", _drift_result(0.1), start=START - timedelta(days=1), end=START)
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with session_factory.begin() as session:
+                store_runs(
+                    session, "m", _drift_result(0.3), start=START - timedelta(days=1), end=START
+                )
+        except BaseException as exc:  # reported below, on the test's thread
+            failed.append(exc)
+        done.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    try:
+        # Neither finds "nothing stored" while the other writes: the second waits.
+        assert not done.wait(1.0)
+    finally:
+        first.commit()
+        first.close()
+    thread.join(30)
+    assert done.is_set() and not failed, failed
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(CheckRun)) == 1
+        assert session.scalars(select(CheckMetric.value)).all() == [0.3]
