@@ -43,7 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.cadence import cycle_start, misfire_grace, next_fire_time, period, trigger_for
 from daemon.runs import RUNNING, RunOutcome, SchedulerStats
-from daemon.stages import JobFn, JobSpec, Stage, job_function
+from daemon.stages import JobFn, JobSpec, Stage, job_function, job_id
 from daemon.store.engine import transaction
 from daemon.store.tables import JobRun
 
@@ -95,6 +95,10 @@ class JobRunner:
             return contextlib.nullcontext()
         with self._cond:
             return self._model_locks.setdefault(model, threading.Lock())
+
+    def ran(self, stage: Stage, model: str | None) -> bool:
+        """Whether a run of that job (ok or failed) finished here since the runner began."""
+        return self.stats.runs[job_id(stage, model)] > 0
 
     @property
     def running(self) -> tuple[str, ...]:

@@ -48,7 +48,7 @@ from daemon.leader import LeaderLock, StoreLocked, leader_lock
 from daemon.metrics import LiveState, make_registry
 from daemon.schedule import JobRunner, Scheduler
 from daemon.service_http import start_http
-from daemon.stages import build_jobs
+from daemon.stages import Stage, build_jobs
 from daemon.store import migrate
 from daemon.store.engine import StoreError, safe_url
 
@@ -271,8 +271,15 @@ class Service:
         log.info("leader (%s): scheduler started with %d job(s)", self._lock_name(), len(jobs))
         self._status(f"leader: {len(jobs)} job(s) scheduled")
         if backfill:
-            now, lock = datetime.now(UTC), self.runner.model_lock
-            self.backfill = BackgroundBackfill(self.ctx, backfill, now, lock=lock).start()
+            runner = self.runner
+            self.backfill = BackgroundBackfill(
+                self.ctx,
+                backfill,
+                datetime.now(UTC),
+                lock=runner.model_lock,
+                # After the model's first sampling here: the rows it reads are history too.
+                ready=lambda name: runner.ran(Stage.SAMPLE, name),
+            ).start()
 
     def _demote(self, reason: str) -> None:
         if self.backfill is not None:

@@ -247,16 +247,29 @@ class BackgroundBackfill:
     """The first-start backfill in a thread of its own, stopped by `stop()`.
 
     The models to fill are chosen before the scheduler starts (`never_checked`), so
-    the scheduler's first runs do not make a never-checked model look checked.
+    the scheduler's first runs do not make a never-checked model look checked. Each
+    model waits until `ready(model)` (the service: its first sampling has run, so
+    the rows that sampling reads, a log of last week's predictions, are in the
+    store), at most `wait` long, then goes on regardless.
     """
 
+    POLL_S = 0.5
+
     def __init__(
-        self, ctx: JobContext, models: Sequence[str], now: datetime, lock: ModelLock = _no_lock
+        self,
+        ctx: JobContext,
+        models: Sequence[str],
+        now: datetime,
+        lock: ModelLock = _no_lock,
+        ready: Callable[[str], bool] | None = None,
+        wait: timedelta = timedelta(minutes=10),
     ) -> None:
         self.ctx = ctx
         self.models = tuple(models)
         self.now = now
         self.lock = lock
+        self.ready = ready
+        self.wait = wait
         self.results: tuple[Backfill, ...] = ()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mlmaint-backfill", daemon=True)
@@ -266,17 +279,35 @@ class BackgroundBackfill:
             self._thread.start()
         return self
 
+    def _wait_ready(self, name: str) -> None:
+        if self.ready is None:
+            return
+        deadline = time.monotonic() + self.wait.total_seconds()
+        while not self.ready(name) and time.monotonic() < deadline:
+            if self._stop.wait(self.POLL_S):
+                return
+        if not self.ready(name):
+            log.warning("backfill %s: its first sampling has not run, backfilling anyway", name)
+
     def _run(self) -> None:
-        try:
-            self.results = first_start_backfill(
-                self.ctx,
-                self.now,
-                models=self.models,
-                should_stop=self._stop.is_set,
-                lock=self.lock,
-            )
-        except Exception:
-            log.exception("the first-start backfill failed")
+        done: list[Backfill] = []
+        for name in self.models:
+            try:
+                self._wait_ready(name)
+                if self._stop.is_set():
+                    break
+                done.extend(
+                    first_start_backfill(
+                        self.ctx,
+                        self.now,
+                        models=[name],
+                        should_stop=self._stop.is_set,
+                        lock=self.lock,
+                    )
+                )
+            except Exception:
+                log.exception("the first-start backfill of %s failed", name)
+            self.results = tuple(done)
 
     @property
     def running(self) -> bool:

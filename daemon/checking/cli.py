@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -94,6 +95,15 @@ def print_check(
     return 1 if cycle.firing else 0
 
 
+def _span(length: timedelta) -> str:
+    """A window length as a config writes it: 1d, 6h, 90m, 45s."""
+    seconds = int(length.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def _range(
     settings: Settings,
     name: str,
@@ -155,6 +165,7 @@ def print_backfill(
     from rich.table import Table
 
     from daemon.checking.backfill import check_windows
+    from daemon.checking.specs import check_window
     from daemon.jobs import JobContext
 
     console = Console()
@@ -190,6 +201,11 @@ def print_backfill(
         disable=not errors.is_terminal,
     )
     ctx = JobContext.from_settings(settings)
+    # Under the bar, one log line per window would tear it; the table says the same.
+    quiet = logging.getLogger("daemon.checking.job")
+    level = quiet.level
+    if not progress.disable:
+        quiet.setLevel(logging.WARNING)
     try:
         with progress:
             task = progress.add_task(f"checking {name}", total=len(ends))
@@ -201,11 +217,12 @@ def print_backfill(
 
             done = check_windows(ctx, name, ends, window=span, alert=alert, on_window=advance)
     finally:
+        quiet.setLevel(level)
         ctx.close()
     kinds = list(dict.fromkeys(k for c in done.cycles for k in c.runs))
+    length = _span(span or check_window(settings.model(name)))
     table = Table(
-        title=f"{name}: {len(done.cycles)} window(s) of "
-        f"{done.cycles[0].window_end - done.cycles[0].window_start if done.cycles else '-'}, "
+        title=f"{name}: {len(done.cycles)} window(s) of {length}, "
         f"ends {ends[0]:%Y-%m-%d %H:%M} to {ends[-1]:%Y-%m-%d %H:%M} UTC"
     )
     for column in ("window end", "rows", *(k.value for k in kinds)):

@@ -107,11 +107,11 @@ max_latency_p95_ms = 1000
     return path
 
 
-def _store_days(sessions: sessionmaker[Session], days: int = DAYS) -> int:
-    """PER_DAY predictions a day from START; the second week's ages drifted."""
+def _store_days(sessions: sessionmaker[Session], days: int = DAYS, start: datetime = START) -> int:
+    """PER_DAY predictions a day from `start`; the second week's ages drifted."""
     stored = 0
     with sessions.begin() as session:
-        mid = ensure_model(session, "churn", START)
+        mid = ensure_model(session, "churn", start)
         for day in range(days):
             frame = window(PER_DAY, 100 + day, shift=1.0 if day >= 7 else 0.0)
             for i, row in enumerate(frame.to_dict("records")):
@@ -120,8 +120,8 @@ def _store_days(sessions: sessionmaker[Session], days: int = DAYS) -> int:
                     Prediction(
                         model_id=mid,
                         prediction_id=f"d{day}-{i}",
-                        ts=START + timedelta(days=day, seconds=i * (86_000 // PER_DAY)),
-                        **stored_row(session, mid, NUMERIC, values, START),
+                        ts=start + timedelta(days=day, seconds=i * (86_000 // PER_DAY)),
+                        **stored_row(session, mid, NUMERIC, values, start),
                         prediction=str(row["prediction"]),
                         score=row["score"],
                         label=str(row["label"]),
@@ -136,7 +136,7 @@ def _store_days(sessions: sessionmaker[Session], days: int = DAYS) -> int:
         session.add(
             IngestCount(
                 model_id=mid,
-                day=(START + timedelta(days=30)).date().isoformat(),
+                day=(start + timedelta(days=30)).date().isoformat(),
                 stream="predictions",
                 outcome="sampled",
                 count=stored,
@@ -223,6 +223,8 @@ def test_backfill_14_days_through_the_cli_once_per_window(
     # The second week drifted: some window alerts (exit 1), none is an error.
     assert first.exit_code == 1, first.output
     assert "14 window(s) checked" in first.output and "no alerts sent" in first.output
+    # Not a terminal: no progress bar, no escape codes in what a pipe receives.
+    assert "\x1b" not in first.output and "checking churn" not in first.output
     expected = [START + timedelta(days=d + 1) for d in range(DAYS)]
     assert _drift_ends(session_factory) == expected
     before = _stored(session_factory)
@@ -409,3 +411,68 @@ def test_two_writers_of_one_window_leave_one_run(
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(CheckRun)) == 1
         assert session.scalars(select(CheckMetric.value)).all() == [0.3]
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_background_backfill_waits_until_the_model_is_ready(
+    tmp_path: Path, store_url: str, engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    """The service's thread waits for the model's first sampling before it reads."""
+    _store_days(session_factory, days=3)
+    settings = parse_config(_config(tmp_path, store_url, _reference(tmp_path)), environ={})
+    ctx = JobContext(settings=settings, engine=engine, sessions=session_factory)
+    sampled = threading.Event()
+    worker = BackgroundBackfill(
+        ctx, ["churn"], START + timedelta(days=3), ready=lambda _name: sampled.is_set()
+    ).start()
+    assert not worker.join(1.0) and _drift_ends(session_factory) == []
+    sampled.set()
+    assert worker.join(120)
+    (result,) = worker.results
+    assert result.complete and len(_drift_ends(session_factory)) == 7
+
+
+def test_the_daemon_backfills_on_its_first_start(tmp_path: Path, sqlite_template: Path) -> None:
+    """`mlmaint run` on a store holding a week of rows and no check run: the backfill's
+    seven daily windows are stored in the background; the daemon is leader at once."""
+    from daemon.store.engine import make_engine, session_factory
+    from tests.conftest import new_sqlite_url
+    from tests.service.harness import Daemon, NotifySocket, write_config
+
+    url = new_sqlite_url(sqlite_template, tmp_path)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    _store_days(sessions, days=7, start=today - timedelta(days=7))
+    ref = _reference(tmp_path)
+    model = _toml(tmp_path, url, ref).read_text().split("[[models]]", 1)[1]
+    config = write_config(
+        tmp_path / "daemon.toml", url, checks='backfill = "7d"', extra="[[models]]" + model
+    )
+    notify = NotifySocket()
+    daemon = Daemon(config, notify)
+    try:
+        notify.wait_for(lambda m: m.get("STATUS", "").startswith("leader:"), timeout=20)
+        daemon.wait_log(r"backfill churn: checking 7 window\(s\) of 1 day", timeout=20)
+        done = daemon.wait_log(r"backfill churn: (\d+) of 7 window\(s\) checked", timeout=90)
+        assert done.group(1) == "7", daemon.log()
+    finally:
+        code = daemon.stop()
+        notify.close()
+    assert code == 0, daemon.log()
+    backfilled = [today - timedelta(days=6 - i) for i in range(7)]
+    ends = _drift_ends(sessions)
+    # The seven midnights, each once; the scheduled checks' own runs end at other times.
+    assert [e for e in ends if e in backfilled] == backfilled, ends
+    with sessions() as session:
+        rows = {
+            end.replace(tzinfo=UTC): n
+            for end, n in session.execute(
+                select(CheckRun.window_end, CheckRun.rows).where(
+                    CheckRun.kind == CheckKind.DRIFT.value
+                )
+            )
+        }
+    # Each window read its own day of the stored rows.
+    assert [rows[e] for e in backfilled] == [PER_DAY] * 7, rows
+    engine.dispose()
