@@ -97,7 +97,7 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
         models=tuple(out),
         frameworks=frameworks,
         daemon=daemon,
-        actions=recommend(out, frameworks, daemon),
+        actions=recommend(out, frameworks, daemon, week),
         health_counts=health_counts,
     )
 

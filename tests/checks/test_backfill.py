@@ -288,6 +288,11 @@ def test_a_past_week_report_shows_its_rows_and_backfilled_checks(
     # day they were ingested; with no run it has no health to tell yet.
     assert churn.sampled == 7 * PER_DAY and built.data.daemon.sampled == 7 * PER_DAY
     assert churn.health is Health.NO_DATA
+    # ... and the report says how to check them.
+    assert [a.text for a in built.data.actions] == [
+        f"Check the week of churn: {7 * PER_DAY:,} predictions stored, none checked "
+        "(mlmaint check churn --from 2026-01-06 --to 2026-01-12)"
+    ]
 
     # The week's window ends and the one after it (Monday midnight: the next week's).
     ends = window_ends(START + timedelta(days=1), START + timedelta(days=8), timedelta(days=1))
@@ -301,6 +306,7 @@ def test_a_past_week_report_shows_its_rows_and_backfilled_checks(
     assert churn.sampled == 7 * PER_DAY
     assert churn.counts[CheckKind.DRIFT].runs == len(in_week) == 6
     assert churn.health is Health.HEALTHY and churn.drift_share is not None
+    assert not [a for a in built.data.actions if a.text.startswith("Check the week")]
     html = Path(done.stdout.strip().splitlines()[-1]).read_text()
     overview = html.split('<table class="overview">', 1)[1].split("</table>", 1)[0]
     row = overview.split('href="#model-1">churn</a>', 1)[1].split("</tr>", 1)[0]
