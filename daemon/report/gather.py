@@ -49,7 +49,7 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
     decisions = queries.decisions(session, week)
     pins = queries.pins(session, now)
     ingest = queries.ingest_by_model(session, week)
-    stored = queries.stored_by_model(session, week)
+    stored = queries.stored_by_model(session, week, names)
 
     def sampled_of(mid: int) -> int:
         # The stored rows by their own time; the ingest counters (by day of ingestion)
