@@ -312,6 +312,8 @@ class Scheduler:
         self.heartbeat_every = heartbeat
         self.last_beat = time.monotonic()
         self.jobs: tuple[JobSpec, ...] = ()
+        # The jobs the last install ran at once because their current cycle had not run.
+        self.caught_up: frozenset[str] = frozenset()
         self._aps = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={
@@ -403,6 +405,7 @@ class Scheduler:
                 **extra,
             )
         self.jobs = jobs
+        self.caught_up = frozenset(due)
         if due:
             log.info(
                 "catching up %d job(s) that missed their cycle: %s",

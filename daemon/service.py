@@ -48,7 +48,7 @@ from daemon.leader import LeaderLock, StoreLocked, leader_lock
 from daemon.metrics import LiveState, make_registry
 from daemon.schedule import JobRunner, Scheduler
 from daemon.service_http import start_http
-from daemon.stages import Stage, build_jobs
+from daemon.stages import Stage, build_jobs, job_id
 from daemon.store import migrate
 from daemon.store.engine import StoreError, safe_url
 
@@ -271,14 +271,14 @@ class Service:
         log.info("leader (%s): scheduler started with %d job(s)", self._lock_name(), len(jobs))
         self._status(f"leader: {len(jobs)} job(s) scheduled")
         if backfill:
-            runner = self.runner
+            runner, due = self.runner, self.scheduler.caught_up
+
+            def sampled(name: str) -> bool:
+                # After the model's sampling due at start: the rows it reads are history too.
+                return job_id(Stage.SAMPLE, name) not in due or runner.ran(Stage.SAMPLE, name)
+
             self.backfill = BackgroundBackfill(
-                self.ctx,
-                backfill,
-                datetime.now(UTC),
-                lock=runner.model_lock,
-                # After the model's first sampling here: the rows it reads are history too.
-                ready=lambda name: runner.ran(Stage.SAMPLE, name),
+                self.ctx, backfill, datetime.now(UTC), lock=runner.model_lock, ready=sampled
             ).start()
 
     def _demote(self, reason: str) -> None:

@@ -88,6 +88,15 @@ def parse_time(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def span_text(length: timedelta) -> str:
+    """A length as a config writes it: 1d, 6h, 90m, 45s."""
+    seconds = int(length.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def window_ends(first: datetime, last: datetime, every: timedelta) -> tuple[datetime, ...]:
     """first, first + every, ... up to and including last."""
     if every <= timedelta(0):
@@ -218,7 +227,7 @@ def first_start_backfill(
             "backfill %s: checking %d window(s) of %s from %s to %s",
             name,
             len(ends),
-            first_start_step(model, now),
+            span_text(first_start_step(model, now)),
             ends[0].isoformat(),
             ends[-1].isoformat(),
         )
@@ -248,9 +257,9 @@ class BackgroundBackfill:
 
     The models to fill are chosen before the scheduler starts (`never_checked`), so
     the scheduler's first runs do not make a never-checked model look checked. Each
-    model waits until `ready(model)` (the service: its first sampling has run, so
-    the rows that sampling reads, a log of last week's predictions, are in the
-    store), at most `wait` long, then goes on regardless.
+    model waits until `ready(model)` (the service: the sampling due at start has
+    run, so the rows it reads, a log of last week's predictions, are in the store),
+    at most `wait` long, then goes on regardless.
     """
 
     POLL_S = 0.5

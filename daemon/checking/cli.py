@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from daemon.checking.backfill import parse_time
+from daemon.checking.backfill import parse_time, span_text
 from daemon.checking.job import check_model
 from daemon.checking.run import CheckCycle, fmt_value
 from daemon.config import Settings
@@ -93,15 +93,6 @@ def print_check(
         if run.evidence_path:
             console.print(f"evidence: {run.evidence_path}")
     return 1 if cycle.firing else 0
-
-
-def _span(length: timedelta) -> str:
-    """A window length as a config writes it: 1d, 6h, 90m, 45s."""
-    seconds = int(length.total_seconds())
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _range(
@@ -220,7 +211,7 @@ def print_backfill(
         quiet.setLevel(level)
         ctx.close()
     kinds = list(dict.fromkeys(k for c in done.cycles for k in c.runs))
-    length = _span(span or check_window(settings.model(name)))
+    length = span_text(span or check_window(settings.model(name)))
     table = Table(
         title=f"{name}: {len(done.cycles)} window(s) of {length}, "
         f"ends {ends[0]:%Y-%m-%d %H:%M} to {ends[-1]:%Y-%m-%d %H:%M} UTC"

@@ -438,20 +438,47 @@ def test_a_background_backfill_waits_until_the_model_is_ready(
     assert result.complete and len(_drift_ends(session_factory)) == 7
 
 
+def _write_log(path: Path, first_day: datetime, days: int) -> list[datetime]:
+    """A serving app's JSONL log of PER_DAY predictions a day; returns their times."""
+    import json
+
+    stamps: list[datetime] = []
+    with path.open("w", encoding="utf-8") as fh:
+        for day in range(days):
+            frame = window(PER_DAY, 200 + day)
+            for i, row in enumerate(frame.to_dict("records")):
+                ts = first_day + timedelta(days=day, seconds=i * (86_000 // PER_DAY))
+                stamps.append(ts)
+                record = {c: row[c] for c in (*NUMERIC, *CATEGORICAL)}
+                record.update(
+                    prediction_id=f"p{day}-{i}",
+                    timestamp=ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    prediction=int(row["prediction"]),
+                    score=round(float(row["score"]), 6),
+                    latency_ms=round(float(row["latency_ms"]), 2),
+                )
+                fh.write(json.dumps(record) + "\n")
+    return stamps
+
+
 def test_the_daemon_backfills_on_its_first_start(tmp_path: Path, sqlite_template: Path) -> None:
-    """`mlmaint run` on a store holding a week of rows and no check run: the backfill's
-    seven daily windows are stored in the background; the daemon is leader at once."""
+    """`mlmaint run`, first start, on a log of last week's predictions: the sampling due at
+    start reads them, then the backfill checks the week in seven daily windows in the
+    background, and the report of that week shows its predictions and its runs."""
+    from daemon.report.deliver import build_report
+    from daemon.report.weeks import week_containing
     from daemon.store.engine import make_engine, session_factory
     from tests.conftest import new_sqlite_url
     from tests.service.harness import Daemon, NotifySocket, write_config
 
     url = new_sqlite_url(sqlite_template, tmp_path)
-    engine = make_engine(url)
-    sessions = session_factory(engine)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    _store_days(sessions, days=7, start=today - timedelta(days=7))
-    ref = _reference(tmp_path)
-    model = _toml(tmp_path, url, ref).read_text().split("[[models]]", 1)[1]
+    stamps = _write_log(tmp_path / "predictions-1.jsonl", today - timedelta(days=7), 7)
+    model = _toml(tmp_path, url, _reference(tmp_path)).read_text().split("[[models]]", 1)[1]
+    source = f'source = {{ kind = "files", glob = "{tmp_path}/predictions-*.jsonl" }}'
+    model = model.replace('source = { kind = "http" }', source).replace(
+        'label = "churned"', 'label = "churned"\nlatency = "latency_ms"'
+    )
     config = write_config(
         tmp_path / "daemon.toml", url, checks='backfill = "7d"', extra="[[models]]" + model
     )
@@ -459,17 +486,20 @@ def test_the_daemon_backfills_on_its_first_start(tmp_path: Path, sqlite_template
     daemon = Daemon(config, notify)
     try:
         notify.wait_for(lambda m: m.get("STATUS", "").startswith("leader:"), timeout=20)
-        daemon.wait_log(r"backfill churn: checking 7 window\(s\) of 1 day", timeout=20)
+        daemon.wait_log(r"backfill churn: checking 7 window\(s\) of 1d", timeout=30)
         done = daemon.wait_log(r"backfill churn: (\d+) of 7 window\(s\) checked", timeout=90)
         assert done.group(1) == "7", daemon.log()
     finally:
         code = daemon.stop()
         notify.close()
     assert code == 0, daemon.log()
+    log = daemon.log()
+    # The backfill began after the sampling that read the log, not before it.
+    assert log.index("job sample:churn ok") < log.index("backfill churn: checking"), log
+
+    engine = make_engine(url)
+    sessions = session_factory(engine)
     backfilled = [today - timedelta(days=6 - i) for i in range(7)]
-    ends = _drift_ends(sessions)
-    # The seven midnights, each once; the scheduled checks' own runs end at other times.
-    assert [e for e in ends if e in backfilled] == backfilled, ends
     with sessions() as session:
         rows = {
             end.replace(tzinfo=UTC): n
@@ -479,6 +509,18 @@ def test_the_daemon_backfills_on_its_first_start(tmp_path: Path, sqlite_template
                 )
             )
         }
-    # Each window read its own day of the stored rows.
-    assert [rows[e] for e in backfilled] == [PER_DAY] * 7, rows
+    # Each midnight once, each window its own day of the log.
+    assert [rows.get(e) for e in backfilled] == [PER_DAY] * 7, rows
+
+    # The report of a week of that log, built afterwards (the rows were read today).
+    week = week_containing(today - timedelta(days=3))
+    settings = parse_config(
+        _config(tmp_path, url, _reference(tmp_path)) | {"report": {"directory": str(tmp_path)}},
+        environ={},
+    )
+    ctx = JobContext(settings=settings, engine=engine, sessions=sessions)
+    churn = build_report(ctx, week, datetime.now(UTC)).data.models[0]
+    assert churn.sampled == sum(week.start <= t < week.end for t in stamps) > 0
+    in_week = [e for e in rows if week.start <= e < week.end]
+    assert churn.counts[CheckKind.DRIFT].runs == len(in_week) > 0
     engine.dispose()
