@@ -9,7 +9,9 @@ when asked (`alert`): a backfill does not page anyone about last week.
 
 On the daemon's first start, each model with no check run stored yet is
 checked over `[checks] backfill` of its history (`first_start_ends`), in a
-thread of its own (`BackgroundBackfill`) while the scheduler runs.
+thread of its own (`BackgroundBackfill`) while the scheduler runs. The checks
+(pandas and the rest) are imported when a window runs, not when the service
+imports this module at start-up.
 """
 
 from __future__ import annotations
@@ -29,13 +31,11 @@ from sqlalchemy import exists, select
 
 from checks.interface import CheckKind
 from daemon.cadence import GRID_EPOCH, cycle_start, period, trigger_for
-from daemon.checking.job import check_model
-from daemon.checking.run import CheckCycle
-from daemon.checking.specs import check_window
 from daemon.config import ModelSettings
 from daemon.store.tables import CheckRun, Model
 
 if TYPE_CHECKING:
+    from daemon.checking.run import CheckCycle
     from daemon.jobs import JobContext
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,8 @@ def check_windows(
     Each window is stored (replacing what it held) as it finishes, so a backfill
     stopped half-way keeps the windows it ran. `should_stop` is asked before each.
     """
+    from daemon.checking.job import check_model
+
     ordered = sorted(set(ends))
     cycles: list[CheckCycle] = []
     for end in ordered:
@@ -148,6 +150,8 @@ def first_start_step(model: ModelSettings, now: datetime) -> timedelta:
     at the default one-day window, where one per check interval (hourly by default)
     would read each row 24 times over for the same picture.
     """
+    from daemon.checking.specs import check_window
+
     return max(check_window(model), period(trigger_for(model.checks.schedule), now))
 
 
