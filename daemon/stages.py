@@ -137,7 +137,12 @@ class JobSpec:
 
     @property
     def id(self) -> str:
-        return f"{self.stage.value}:{self.model}" if self.model else self.stage.value
+        return job_id(self.stage, self.model)
+
+
+def job_id(stage: Stage, model: str | None) -> str:
+    """A job's id: "drift:churn", "deliver"."""
+    return f"{stage.value}:{model}" if model else stage.value
 
 
 def _model_jobs(model: ModelSettings, settings: Settings) -> Iterator[JobSpec]:

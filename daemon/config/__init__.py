@@ -17,6 +17,7 @@ from daemon.config.alerts import (
     SlackChannel,
     WebhookChannel,
 )
+from daemon.config.checks import CheckingSettings
 from daemon.config.common import (
     EX_CONFIG,
     ConfigError,
@@ -95,6 +96,7 @@ __all__ = [
     "CelerySettings",
     "Channel",
     "ChannelBase",
+    "CheckingSettings",
     "ChecksSettings",
     "ColumnDriftSettings",
     "ConfigError",

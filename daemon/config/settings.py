@@ -10,6 +10,7 @@ from pydantic import BaseModel, field_validator
 from pydantic.fields import FieldInfo
 
 from daemon.config.alerts import AlertSettings, Channel, ChannelBase
+from daemon.config.checks import CheckingSettings
 from daemon.config.common import Frozen
 from daemon.config.frameworks import FrameworkSettings
 from daemon.config.models import ModelSettings
@@ -25,6 +26,7 @@ class Settings(Frozen):
     mlflow: MlflowSettings = MlflowSettings()
     executor: ExecutorSettings = ExecutorSettings()
     alerts: AlertSettings = AlertSettings()
+    checks: CheckingSettings = CheckingSettings()
     report: ReportSettings = ReportSettings()
     frameworks: FrameworkSettings = FrameworkSettings()
     models: tuple[ModelSettings, ...] = ()

@@ -5,7 +5,8 @@ shows the first 15 and the Slack summary the first 10. The scores form bands,
 from the top:
 
 - a model measured worse than its baseline (it is wrong now), one left without a
-  reference (it is blind), a known vulnerability (by severity);
+  reference (it is blind), one whose week of predictions was never checked,
+  a known vulnerability (by severity);
 - a retraining that failed, a feature drifting in most checks (by how often),
   a Python past its end of life;
 - the daemon's own faults: undeliverable notifications, a failed job;
@@ -18,6 +19,7 @@ failing more checks comes first.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from checks.interface import CheckKind
 from daemon.report.model import (
@@ -28,6 +30,7 @@ from daemon.report.model import (
     KindCounts,
     ModelWeek,
 )
+from daemon.report.weeks import Week
 from daemon.runs import RunOutcome
 from daemon.store.tables import NotificationState
 from retrain.interface import JobState
@@ -37,6 +40,9 @@ from retrain.interface import JobState
 RETRAIN_SCORE = 300
 # A model without a reference is checked for nothing: just below a measured failure.
 UNMONITORED_SCORE = 280
+# A week of stored predictions that no check read (they came in late, or before the
+# daemon ran): blind for that week, until a backfill checks them.
+UNCHECKED_SCORE = 270
 # A retraining that failed leaves a known problem unfixed, below a blind model.
 FAILED_RETRAIN_SCORE = 250
 # Drift is a lead, not a failure: a feature drifted in at least this share of the
@@ -69,12 +75,17 @@ ERROR_EXCERPT = 120
 
 
 def recommend(
-    models: Sequence[ModelWeek], frameworks: Sequence[FrameworkEnv], daemon: DaemonHealth
+    models: Sequence[ModelWeek],
+    frameworks: Sequence[FrameworkEnv],
+    daemon: DaemonHealth,
+    week: Week | None = None,
 ) -> tuple[Action, ...]:
     """Every action the week calls for, highest score first."""
     actions: list[Action] = []
     for m in models:
         actions.extend(_model_actions(m))
+        if week is not None:
+            actions.extend(_unchecked(m, week))
     actions.extend(_framework_actions(frameworks))
     actions.extend(_daemon_actions(daemon))
     actions.sort(key=lambda a: (-a.score, a.scope, a.text))
@@ -154,6 +165,22 @@ def _model_actions(m: ModelWeek) -> list[Action]:
             )
         )
     return actions
+
+
+def _unchecked(m: ModelWeek, week: Week) -> list[Action]:
+    """Predictions stored for the week and not one check run: the command that checks them."""
+    if not m.sampled or any(c.runs for c in m.counts.values()):
+        return []
+    first, last = week.monday + timedelta(days=1), week.monday + timedelta(days=7)
+    return [
+        Action(
+            kind=ActionKind.FIX,
+            scope=m.name,
+            text=f"Check the week of {m.name}: {m.sampled:,} predictions stored, none checked "
+            f"(mlmaint check {m.name} --from {first.isoformat()} --to {last.isoformat()})",
+            score=UNCHECKED_SCORE,
+        )
+    ]
 
 
 def _framework_actions(frameworks: Sequence[FrameworkEnv]) -> list[Action]:

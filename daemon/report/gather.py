@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -48,6 +49,13 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
     decisions = queries.decisions(session, week)
     pins = queries.pins(session, now)
     ingest = queries.ingest_by_model(session, week)
+    stored = queries.stored_by_model(session, week, names)
+
+    def sampled_of(mid: int) -> int:
+        # The stored rows by their own time; the ingest counters (by day of ingestion)
+        # stand in once retention has purged the week's rows.
+        return stored.get(mid) or ingest.get(mid, (0, {}))[0]
+
     configured = {m.name for m in settings.models}
     out = []
     for mid, name, version in models:
@@ -60,7 +68,7 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
             and mid not in pins
         ):
             continue
-        sampled, rejected = ingest.get(mid, (0, {}))
+        rejected = ingest.get(mid, (0, {}))[1]
         out.append(
             _model_week(
                 settings,
@@ -72,14 +80,16 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
                 retrains=tuple(retrains.get(mid, ())),
                 decisions=tuple(decisions.get(name, ())),
                 pin=pins.get(mid),
-                sampled=sampled,
+                sampled=sampled_of(mid),
                 rejected=rejected,
                 configured=name in configured,
             )
         )
     out.sort(key=lambda m: (HEALTH_ORDER[m.health], m.name))
     frameworks = queries.frameworks(session, week)
-    daemon = queries.daemon_health(session, week, names)
+    daemon = replace(
+        queries.daemon_health(session, week, names), sampled=sum(sampled_of(m) for m in names)
+    )
     health_counts = {h.value: sum(1 for m in out if m.health is h) for h in Health}
     return WeekReport(
         week=week,
@@ -87,7 +97,7 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
         models=tuple(out),
         frameworks=frameworks,
         daemon=daemon,
-        actions=recommend(out, frameworks, daemon),
+        actions=recommend(out, frameworks, daemon, week),
         health_counts=health_counts,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
@@ -44,6 +44,7 @@ from daemon.store.tables import (
     Model,
     Notification,
     NotificationState,
+    Prediction,
     RejectedRow,
     Report,
     RetrainJob,
@@ -452,3 +453,27 @@ def ingest_by_model(session: Session, week: Week) -> dict[int, tuple[int, dict[s
             rejected[reason] = rejected.get(reason, 0) + int(total or 0)
         out[model_id] = (sampled, rejected)
     return out
+
+
+def stored_by_model(session: Session, week: Week, model_ids: Iterable[int]) -> dict[int, int]:
+    """Per model, the stored predictions whose own time falls in the week.
+
+    What a week sampled is told by the rows' timestamps: rows read late (a backlog,
+    a file of last month's predictions) belong to the week they happened in, where
+    the ingest counters file them under the day they were read. One count per model,
+    each a range of the (model_id, ts) index, not a scan of every model's rows.
+    """
+    counts: dict[int, int] = {}
+    for model_id in model_ids:
+        n = session.scalar(
+            select(func.count())
+            .select_from(Prediction)
+            .where(
+                Prediction.model_id == model_id,
+                Prediction.ts >= week.start,
+                Prediction.ts < week.end,
+            )
+        )
+        if n:
+            counts[model_id] = int(n)
+    return counts
