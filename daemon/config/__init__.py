@@ -25,6 +25,7 @@ from daemon.config.common import (
     Severity,
     parse_duration,
 )
+from daemon.config.evidence import EvidenceSettings
 from daemon.config.frameworks import (
     EnvironmentKind,
     EnvironmentSettings,
@@ -105,6 +106,7 @@ __all__ = [
     "EmailTls",
     "EnvironmentKind",
     "EnvironmentSettings",
+    "EvidenceSettings",
     "ExecutorKind",
     "ExecutorSettings",
     "FileChannel",

@@ -11,6 +11,7 @@ from pydantic.fields import FieldInfo
 
 from daemon.config.alerts import AlertSettings, Channel, ChannelBase
 from daemon.config.common import Frozen
+from daemon.config.evidence import EvidenceSettings
 from daemon.config.frameworks import FrameworkSettings
 from daemon.config.models import ModelSettings
 from daemon.config.report import ReportSettings
@@ -26,6 +27,7 @@ class Settings(Frozen):
     executor: ExecutorSettings = ExecutorSettings()
     alerts: AlertSettings = AlertSettings()
     report: ReportSettings = ReportSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
     frameworks: FrameworkSettings = FrameworkSettings()
     models: tuple[ModelSettings, ...] = ()
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from checks.interface import CheckKind
 from daemon.alerts.finding import StageKind
 from daemon.config import Settings
+from daemon.links import evidence_url
 from daemon.report import figures, queries
 from daemon.report.actions import recommend
 from daemon.report.model import (
@@ -141,6 +142,7 @@ def _model_week(
                 kind=r.kind,
                 window_end=r.window_end,
                 filename=r.evidence_path.replace("\\", "/").rsplit("/", 1)[-1],
+                url=evidence_url(settings.report.base_url, r.id),
             )
             for r in runs
             if r.evidence_path
