@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from checks.drift import ColumnDrift
 from checks.interface import CheckKind, CheckResult
 from checks.reference import ReferenceStats
 from daemon.checking.records import KindRun
@@ -37,6 +38,7 @@ def draft_evidence(
     ref: ReferenceStats,
     window: pd.DataFrame,
     result: CheckResult,
+    columns: tuple[ColumnDrift, ...],
     span: tuple[datetime, datetime],
     directory: Path,
 ) -> Draft | None:
@@ -52,6 +54,7 @@ def draft_evidence(
             window_start=span[0],
             window_end=span[1],
             directory=directory,
+            observed={c.column: c.observed for c in columns if c.observed is not None},
         )
     except Exception:
         # Evidence is a convenience: the drift result stands without it.

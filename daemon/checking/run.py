@@ -35,7 +35,7 @@ from checks.calibration import (
     estimated_band,
     realized_band,
 )
-from checks.drift import DriftCheck
+from checks.drift import ColumnDrift, DriftCheck
 from checks.interface import CheckError, CheckKind, CheckResult, Measure, Status
 from checks.operations import OperationsCheck
 from checks.performance import EstimatedPerformanceCheck, PerformanceCheck
@@ -235,8 +235,15 @@ def run_checks(
     drafts: dict[CheckKind, Draft] = {}
     for kind in wanted:
         began = time.perf_counter()
+        seen: tuple[ColumnDrift, ...] = ()
         try:
-            result = _build(kind, model, ref, baseline, calibration, history).run(window)
+            check = _build(kind, model, ref, baseline, calibration, history)
+            if isinstance(check, DriftCheck):
+                # The drift columns keep what they saw of the window, for the evidence.
+                outcome = check.evaluate(window)
+                result, seen = outcome.result, outcome.columns
+            else:
+                result = check.run(window)
         except CheckError as exc:
             result = CheckResult(kind=kind, status=Status.ERROR, rows=len(window), reason=str(exc))
         except Exception as exc:
@@ -255,7 +262,7 @@ def run_checks(
             and drift_evidence(model)
             and evidence_dir is not None
         ):
-            found = draft_evidence(model, ref, window, result, (start, now), evidence_dir)
+            found = draft_evidence(model, ref, window, result, seen, (start, now), evidence_dir)
         if found is not None:
             drafts[kind] = found
             log.debug("model %s: evidence figures in %.3fs", model.name, found.seconds)

@@ -12,18 +12,25 @@ whatever the width of the frame.
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
-from checks.drift.window import sorted_histogram
+from checks.drift.window import WindowColumn, sorted_histogram
 from checks.interface import CheckResult, Measure, Status
 from checks.methods import METHODS, ColumnKind, Method
-from checks.reference import CategoricalStats, NumericStats, ReferenceStats, numeric_values
+from checks.reference import (
+    CategoricalStats,
+    FloatArray,
+    NumericStats,
+    ReferenceStats,
+    numeric_values,
+)
 
 # Drifted columns charted, most severe first; the rest are listed.
 MAX_CHARTS = 30
@@ -155,10 +162,20 @@ def bin_count(n: int) -> int:
     return int(min(MAX_BINS, max(MIN_BINS, math.ceil(math.log2(max(n, 1)) + 1))))
 
 
-def histogram(stats: NumericStats, window: pd.Series) -> Histogram:
-    """Reference and window counts on shared, equal-width bins over both ranges."""
+def _finite(window: pd.Series | None, observed: WindowColumn | None) -> FloatArray:
+    if observed is not None:
+        return observed.values  # finite already: what the test saw
+    if window is None:
+        return np.empty(0)
     values = numeric_values(window)
-    values = values[~np.isnan(values)]
+    return values[~np.isnan(values)]
+
+
+def histogram(
+    stats: NumericStats, window: pd.Series | None, observed: WindowColumn | None = None
+) -> Histogram:
+    """Reference and window counts on shared, equal-width bins over both ranges."""
+    values = _finite(window, observed)
     lows = [x for x in (stats.low, float(values.min()) if values.size else math.nan) if x == x]
     highs = [x for x in (stats.high, float(values.max()) if values.size else math.nan) if x == x]
     if not lows:
@@ -177,46 +194,65 @@ def histogram(stats: NumericStats, window: pd.Series) -> Histogram:
     )
 
 
-def bars(stats: CategoricalStats, window: pd.Series, top: int = TOP_CATEGORIES) -> Bars:
-    """The `top` categories by their larger share, and the rest as "other"."""
-    cur = window.value_counts(dropna=True)
-    cur = cur[cur > 0]
-    ref = pd.Series(stats.counts, dtype="float64") if stats.counts else pd.Series(dtype="float64")
-    both = pd.concat([ref, cur.astype("float64")], axis=1, sort=False).fillna(0.0)
-    ref_counts = both.iloc[:, 0].to_numpy()
-    cur_counts = both.iloc[:, 1].to_numpy()
-    ref_total, cur_total = ref_counts.sum(), cur_counts.sum()
-    share = np.maximum(
-        ref_counts / ref_total if ref_total else ref_counts,
-        cur_counts / cur_total if cur_total else cur_counts,
-    )
-    # Largest share first; ties by position (reference order, then new categories).
-    order = np.argsort(-share, kind="stable")[:top]
-    labels = [both.index[i] for i in order]
-    shown_ref = ref_counts[order]
-    shown_cur = cur_counts[order]
+def bars(
+    stats: CategoricalStats,
+    window: pd.Series | None,
+    observed: WindowColumn | None = None,
+    top: int = TOP_CATEGORIES,
+) -> Bars:
+    """The `top` categories by their larger share, and the rest as "other".
+
+    Only the largest `top` of each side can be among the largest `top` by the
+    larger share, so a column of thousands of categories costs two partial
+    selections and one lookup, not a join.
+    """
+    if observed is not None:
+        counted = observed.cur_counts()
+    elif window is not None:
+        counted = window.value_counts(dropna=True)
+    else:
+        counted = pd.Series(dtype="int64")
+    if len(counted) and counted.min() <= 0:
+        counted = counted[counted > 0]  # a `category` dtype counts its unused categories
+    cur_total = int(counted.sum())
+    ref = stats.counts
+    ref_total = stats.n
+    # `counts` is in descending order (checks/reference.py builds it from value_counts).
+    # value_counts is sorted already: then the head is the largest.
+    largest = counted.iloc[:top] if counted.is_monotonic_decreasing else counted.nlargest(top)
+    keys = list(dict.fromkeys([*itertools.islice(ref, top), *largest.index]))
+    current = counted.reindex(keys, fill_value=0).to_numpy()
+    rows = [(k, int(ref.get(k, 0)), int(c)) for k, c in zip(keys, current, strict=True)]
+
+    def larger_share(row: tuple[object, int, int]) -> float:
+        return max(row[1] / max(ref_total, 1), row[2] / max(cur_total, 1))
+
+    # Stable: ties keep the reference's order, then the window's.
+    shown = sorted(rows, key=larger_share, reverse=True)[:top]
+    union = len(ref.keys() | set(counted.index))
     return Bars(
-        labels=tuple(str(k) for k in labels),
-        reference=tuple(int(c) for c in shown_ref),
-        current=tuple(int(c) for c in shown_cur),
-        other_reference=int(ref_total - shown_ref.sum()),
-        other_current=int(cur_total - shown_cur.sum()),
-        other_categories=int(len(both) - len(order)),
+        labels=tuple(str(k) for k, _, _ in shown),
+        reference=tuple(r for _, r, _ in shown),
+        current=tuple(c for _, _, c in shown),
+        other_reference=ref_total - sum(r for _, r, _ in shown),
+        other_current=cur_total - sum(c for _, _, c in shown),
+        other_categories=union - len(shown),
     )
 
 
-def _charted(c: ColumnEvidence, ref: ReferenceStats, window: pd.DataFrame) -> ColumnEvidence:
-    from dataclasses import replace
-
-    if c.column not in window:
+def _charted(
+    c: ColumnEvidence, ref: ReferenceStats, window: pd.DataFrame, observed: WindowColumn | None
+) -> ColumnEvidence:
+    series = window[c.column] if observed is None and c.column in window else None
+    if observed is None and series is None:
         return c
     numeric = ref.numeric.get(c.column)
     if numeric is not None and c.kind is not ColumnKind.CATEGORICAL:
-        hist = histogram(numeric, window[c.column])
+        hist = histogram(numeric, series, observed)
         return replace(c, reference_n=numeric.n, current_n=sum(hist.current), chart=hist)
     categorical = ref.categorical.get(c.column)
     if categorical is not None:
-        found = bars(categorical, window[c.column])
+        found = bars(categorical, series, observed)
         current_n = sum(found.current) + found.other_current
         return replace(c, reference_n=categorical.n, current_n=current_n, chart=found)
     return c
@@ -231,15 +267,21 @@ def evidence_data(
     kinds: Mapping[str, ColumnKind],
     window_start: datetime,
     window_end: datetime,
+    observed: Mapping[str, WindowColumn] | None = None,
     max_charts: int = MAX_CHARTS,
 ) -> EvidenceData:
-    """The page's data for one drift result; only the drifted columns touch the window."""
+    """The page's data for one drift result; only the drifted columns touch the window.
+
+    `observed` holds the window columns the check prepared (`DriftOutcome.columns`):
+    their values and counts are used as they are, not computed again.
+    """
+    seen = observed or {}
     dataset = next((m for m in result.measures if m.name == DATASET_MEASURE), None)
     columns = [
         _column(m, kinds.get(m.subject)) for m in result.measures if m.name != DATASET_MEASURE
     ]
     drifted = sorted((c for c in columns if c.drifted), key=lambda c: -c.severity_ratio)
-    charted = [_charted(c, reference, window) for c in drifted[:max_charts]]
+    charted = [_charted(c, reference, window, seen.get(c.column)) for c in drifted[:max_charts]]
     others: Sequence[ColumnEvidence] = sorted(
         (*drifted[max_charts:], *(c for c in columns if not c.drifted)), key=lambda c: c.column
     )

@@ -87,9 +87,10 @@ def rebuild_evidence(
         model, ref, at, cache=ctx.check_cache, sessions=ctx.sessions
     )
     spec = drift_spec(model)
-    result = DriftCheck(
+    outcome = DriftCheck(
         spec=spec, reference=ref, calibration=calibration.drift, history=history
-    ).run(frame)
+    ).evaluate(frame)
+    result = outcome.result
     default_page = page_path(evidence_dir(ctx), name, at)
     if evidently and out is not None:
         # Only what was asked for, where it was asked for.
@@ -105,6 +106,7 @@ def rebuild_evidence(
         window_start=start,
         window_end=at,
         directory=evidence_dir(ctx),
+        observed={c.column: c.observed for c in outcome.columns if c.observed is not None},
     )
     if out is not None:
         found = Draft(data=found.data, path=out, seconds=found.seconds)

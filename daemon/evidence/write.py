@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checks.drift.specs import DriftSpec
+from checks.drift.window import WindowColumn
 from checks.interface import CheckKind, CheckResult
 from checks.methods import ColumnKind
 from checks.reference import ReferenceStats
@@ -81,7 +82,9 @@ def draft(
     window_start: datetime,
     window_end: datetime,
     directory: Path,
+    observed: Mapping[str, WindowColumn] | None = None,
 ) -> Draft:
+    """The page's figures; `observed` are the window columns the check prepared."""
     began = time.perf_counter()
     data = evidence_data(
         model=model,
@@ -91,6 +94,7 @@ def draft(
         kinds=column_kinds(spec),
         window_start=window_start,
         window_end=window_end,
+        observed=observed,
     )
     return Draft(
         data=data,
