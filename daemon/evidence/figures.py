@@ -212,24 +212,33 @@ def bars(
         counted = window.value_counts(dropna=True)
     else:
         counted = pd.Series(dtype="int64")
-    if len(counted) and counted.min() <= 0:
-        counted = counted[counted > 0]  # a `category` dtype counts its unused categories
-    cur_total = int(counted.sum())
+    index, values = counted.index, counted.to_numpy()
+    if values.size and values.min() <= 0:
+        keep = values > 0  # a `category` dtype counts its unused categories
+        index, values = index[keep], values[keep]
+    cur_total = int(values.sum())
     ref = stats.counts
     ref_total = stats.n
-    # `counts` is in descending order (checks/reference.py builds it from value_counts).
-    # value_counts is sorted already: then the head is the largest.
-    largest = counted.iloc[:top] if counted.is_monotonic_decreasing else counted.nlargest(top)
-    keys = list(dict.fromkeys([*itertools.islice(ref, top), *largest.index]))
-    current = counted.reindex(keys, fill_value=0).to_numpy()
-    rows = [(k, int(ref.get(k, 0)), int(c)) for k, c in zip(keys, current, strict=True)]
+    # value_counts is sorted already: then its head is the largest. `counts` of the
+    # reference is too (checks/reference.py builds it from value_counts).
+    if values.size < 2 or bool(np.all(values[:-1] >= values[1:])):
+        head = np.arange(min(top, values.size))
+    else:
+        head = np.argsort(-values, kind="stable")[:top]
+    cur = {index[int(i)]: int(values[i]) for i in head}
+    keys = list(dict.fromkeys([*itertools.islice(ref, top), *cur]))
+    missing = [k for k in keys if k not in cur]
+    if missing:
+        at = index.get_indexer(pd.Index(missing))
+        cur.update({k: int(values[i]) if i >= 0 else 0 for k, i in zip(missing, at, strict=True)})
+    rows = [(k, int(ref.get(k, 0)), cur[k]) for k in keys]
 
     def larger_share(row: tuple[object, int, int]) -> float:
         return max(row[1] / max(ref_total, 1), row[2] / max(cur_total, 1))
 
     # Stable: ties keep the reference's order, then the window's.
     shown = sorted(rows, key=larger_share, reverse=True)[:top]
-    union = len(ref.keys() | set(counted.index))
+    union = len(ref.keys() | set(index))
     return Bars(
         labels=tuple(str(k) for k, _, _ in shown),
         reference=tuple(r for _, r, _ in shown),

@@ -168,8 +168,12 @@ def _verdict(c: ColumnEvidence) -> str:
 
 
 def _source(c: ColumnEvidence) -> str:
-    basis = f": {c.basis}" if c.basis and c.basis != c.source.value else ""
-    return f"{c.source.value}{basis}"
+    """The source, then the basis where it says more ("calibrated: at n=800, ...")."""
+    if c.threshold is None:
+        return "–"
+    if not c.basis or c.basis.lower().startswith(c.source.value.lower()):
+        return c.basis or c.source.value
+    return f"{c.source.value}: {c.basis}"
 
 
 def column_section(c: ColumnEvidence) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -24,14 +24,21 @@ def names(prefix: str, n: int, long: bool = False) -> list[str]:
 
 
 def settings(
-    numeric: Sequence[str], categorical: Sequence[str], thresholds: str = "evidently"
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    thresholds: str = "evidently",
+    columns: Mapping[str, object] | None = None,
+    name: str = "wide",
 ) -> ModelSettings:
     return ModelSettings.model_validate(
         {
-            "name": "wide",
+            "name": name,
             "source": {"kind": "http"},
             "schema": {"numeric": list(numeric), "categorical": list(categorical)},
-            "checks": {"min_rows": 10, "drift": {"thresholds": thresholds}},
+            "checks": {
+                "min_rows": 10,
+                "drift": {"thresholds": thresholds, "columns": dict(columns or {})},
+            },
         }
     )
 
