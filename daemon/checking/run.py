@@ -2,7 +2,8 @@
 
 `run_checks` is the one entry point with data in hand (the demo and
 `check_model` call it): it builds each enabled check from its spec, runs it on
-the window, writes Evidently's evidence for an alerting drift, turns each
+the window, writes mlmaint's evidence page for an alerting drift (after the
+runs are stored: the page and the alert's link name the stored run), turns each
 judged subject into an alert `Finding` (firing when something is wrong, not
 firing when it is fine, so a firing alert resolves; none when there is not
 enough data to say) and, with a context, stores the runs.
