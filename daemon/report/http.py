@@ -157,10 +157,14 @@ def evidence(ctx: JobContext, run_id: int, *, evidently: bool = False) -> HttpRe
             f"drift windows have one; build one with: {rebuild}"
         )
     path = evidently_path(Path(stored)) if evidently else Path(stored)
+    if not path.is_file() and evidently:
+        return not_found(
+            f"Evidently's report of check run {run_id} ({model}) was not written: it is "
+            f"written on demand; build it with: {rebuild}"
+        )
     if not path.is_file():
-        what = "Evidently's report" if evidently else "the evidence page"
         return gone(
-            f"{what} of check run {run_id} ({model}) is no longer on disk; "
+            f"the evidence page of check run {run_id} ({model}) is no longer on disk; "
             f"build it again with: {rebuild}"
         )
     body = path.read_bytes()
