@@ -175,9 +175,17 @@ def histogram(
     stats: NumericStats, window: pd.Series | None, observed: WindowColumn | None = None
 ) -> Histogram:
     """Reference and window counts on shared, equal-width bins over both ranges."""
-    values = _finite(window, observed)
-    lows = [x for x in (stats.low, float(values.min()) if values.size else math.nan) if x == x]
-    highs = [x for x in (stats.high, float(values.max()) if values.size else math.nan) if x == x]
+    ordered = observed.sorted_if_known if observed is not None else None
+    values = ordered if ordered is not None else _finite(window, observed)
+    if ordered is not None and ordered.size:
+        # The test sorted the window already: ends and counts are binary searches.
+        cur_low, cur_high = float(ordered[0]), float(ordered[-1])
+    elif values.size:
+        cur_low, cur_high = float(values.min()), float(values.max())
+    else:
+        cur_low = cur_high = math.nan
+    lows = [x for x in (stats.low, cur_low) if x == x]
+    highs = [x for x in (stats.high, cur_high) if x == x]
     if not lows:
         return Histogram(edges=(), reference=(), current=())
     low, high = min(lows), max(highs)
@@ -186,7 +194,9 @@ def histogram(
         low, high, bins = low - 0.5, high + 0.5, 1
     edges = np.linspace(low, high, bins + 1)
     ref = sorted_histogram(stats.sorted, edges)
-    cur, _ = np.histogram(values, bins=edges)
+    cur = (
+        sorted_histogram(ordered, edges) if ordered is not None else np.histogram(values, edges)[0]
+    )
     return Histogram(
         edges=tuple(float(e) for e in edges),
         reference=tuple(int(c) for c in ref),

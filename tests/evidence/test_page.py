@@ -20,7 +20,13 @@ from checks.interface import CheckKind, Status
 from checks.thresholds import ThresholdMode
 from daemon.checking.run import run_checks
 from daemon.checking.specs import drift_spec
-from daemon.evidence.figures import ThresholdSource, bin_count, threshold_source
+from daemon.evidence.figures import (
+    ThresholdSource,
+    bars,
+    bin_count,
+    histogram,
+    threshold_source,
+)
 from daemon.evidence.page import MAX_BYTES, render_page
 from daemon.evidence.write import draft
 from tests.evidence.frames import END, checked, frame, names, settings
@@ -227,3 +233,24 @@ def test_building_the_page_costs_a_small_share_of_the_check() -> None:
         page_s.append(time.perf_counter() - began)
     assert len(outcome.result.alerting) >= 7
     assert min(page_s) <= 0.10 * min(check_s), (min(page_s), min(check_s))
+
+
+def test_figures_from_the_checks_columns_equal_figures_from_the_window() -> None:
+    """The page reuses what the test saw (sorted values, counts); the same as counting anew."""
+    num, cat = ["age"], ["plan"]
+    model = settings(num, cat)
+    reference = frame(3000, 1, num, cat, cardinality=30)
+    window = frame(2000, 2, num, cat, shifted=num + cat, cardinality=30)
+    window.loc[:9, "plan"] = None
+    ref, _ = checked(model, reference, window)
+    outcome = DriftCheck(spec=drift_spec(model), reference=ref).evaluate(window)
+    seen = {c.column: c.observed for c in outcome.columns}
+    age, plan = seen["age"], seen["plan"]
+    assert age is not None and age.sorted_if_known is not None  # Wasserstein sorted it
+    assert plan is not None
+    assert histogram(ref.numeric["age"], None, age) == histogram(ref.numeric["age"], window["age"])
+    assert bars(ref.categorical["plan"], None, plan) == bars(
+        ref.categorical["plan"], window["plan"]
+    )
+    found = bars(ref.categorical["plan"], window["plan"])
+    assert sum(found.current) + found.other_current == len(window) - 10
