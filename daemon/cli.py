@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon import __version__, cli_alerts, cli_checks, cli_read
+from daemon import __version__, cli_alerts, cli_checks, cli_evidence, cli_read
 from daemon.cli_context import (
     Context,
     Declared,
@@ -372,6 +372,7 @@ def service_install(
 # --------------------------------------------------------------------------- rooms
 
 main.add_command(cli_checks.check)
+main.add_command(cli_evidence.evidence)
 main.add_command(cli_read.frameworks)
 main.add_command(cli_read.report)
 main.add_command(cli_read.status)

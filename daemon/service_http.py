@@ -64,7 +64,13 @@ def start_http(ctx: JobContext, probe: Probe) -> ApiServer:
             return Response.json(404, {"error": "not found"})
         return Response(found.status, found.body, found.content_type, found.headers)
 
-    for template in ("/reports", "/reports/", "/reports/{page}", "/reports/evidence/{run}"):
+    for template in (
+        "/reports",
+        "/reports/",
+        "/reports/{page}",
+        "/reports/evidence/{run}",
+        "/reports/evidence/{run}/evidently",
+    ):
         server.router.add("GET", template, reports, access=Access.READ)
     add_page(server)
     server.start()

@@ -81,9 +81,10 @@ def job_function(stage: Stage) -> JobFn:
 
             return _per_model(ingest_labels)
         case Stage.RETENTION:
-            from daemon.sampling import purge_expired
+            # Old rows of the model, then the evidence pages beyond their bounds.
+            from daemon.retention import apply_retention
 
-            return _per_model(purge_expired)
+            return _per_model(apply_retention)
         case Stage.DRIFT:
             from daemon.checking.job import run_drift
 

@@ -62,6 +62,14 @@ class ThresholdRule:
 # --------------------------------------------------------------------------- API
 
 
+@dataclass(frozen=True, kw_only=True)
+class DriftOutcome:
+    """A drift run: the result, and its columns for evidence (values and counts seen)."""
+
+    result: CheckResult
+    columns: tuple[ColumnDrift, ...]
+
+
 def column_drift(
     spec: ColumnSpec,
     reference: ReferenceStats,
@@ -136,6 +144,7 @@ def column_drift(
         in_dataset=spec.in_dataset,
         basis=basis,
         exceeded=drifted,
+        observed=col,
     )
 
 
@@ -222,11 +231,21 @@ class DriftCheck:
             return tuple(pool.map(one, self.spec.columns))
 
     def run(self, window: pd.DataFrame) -> CheckResult:
+        return self.evaluate(window).result
+
+    def evaluate(self, window: pd.DataFrame) -> DriftOutcome:
+        """The result and the columns behind it (each with the window column it saw)."""
         if len(window) < self.spec.min_rows:
-            return insufficient(
-                CheckKind.DRIFT, len(window), f"{len(window)} rows, {self.spec.min_rows} needed"
+            return DriftOutcome(
+                result=insufficient(
+                    CheckKind.DRIFT, len(window), f"{len(window)} rows, {self.spec.min_rows} needed"
+                ),
+                columns=(),
             )
         columns = self.columns(window)
+        return DriftOutcome(result=self._result(window, columns), columns=columns)
+
+    def _result(self, window: pd.DataFrame, columns: tuple[ColumnDrift, ...]) -> CheckResult:
         measures = [
             Measure(
                 subject=c.column,

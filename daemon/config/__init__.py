@@ -26,6 +26,7 @@ from daemon.config.common import (
     Severity,
     parse_duration,
 )
+from daemon.config.evidence import EvidenceSettings
 from daemon.config.frameworks import (
     EnvironmentKind,
     EnvironmentSettings,
@@ -107,6 +108,7 @@ __all__ = [
     "EmailTls",
     "EnvironmentKind",
     "EnvironmentSettings",
+    "EvidenceSettings",
     "ExecutorKind",
     "ExecutorSettings",
     "FileChannel",

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from checks.interface import CheckKind
 from daemon.alerts.finding import StageKind
 from daemon.config import Settings
+from daemon.links import evidence_url
 from daemon.report import figures, queries
 from daemon.report.actions import recommend
 from daemon.report.model import (
@@ -151,6 +152,7 @@ def _model_week(
                 kind=r.kind,
                 window_end=r.window_end,
                 filename=r.evidence_path.replace("\\", "/").rsplit("/", 1)[-1],
+                url=evidence_url(settings.report.base_url, r.id),
             )
             for r in runs
             if r.evidence_path

@@ -175,6 +175,9 @@ class Evidence:
     kind: str
     window_end: datetime
     filename: str
+    # Absolute, under report.base_url (daemon/links.py): it works from the archived
+    # file and the emailed attachment too.
+    url: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,7 @@ SMOKE: dict[str, tuple[list[str], str]] = {
         "binary: reference 20,000 rows",
     ),
     "bench_drift.py": (["5000", "20000"], "calibrated / Evidently's"),
+    "bench_evidence.py": (["2000"], "evidence / check ="),
     "bench_fleet.py": (["3"], "check cycle:"),
     "bench_frameworks.py": ([], "scan of 400 packages from cache"),
     "bench_report.py": (["--models", "2"], "build_report"),

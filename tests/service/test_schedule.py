@@ -20,9 +20,10 @@ from daemon.config import Schedule, Settings, load_config, parse_config
 from daemon.frameworks.job import scan_frameworks
 from daemon.jobs import JobContext
 from daemon.report.deliver import weekly_report
+from daemon.retention import apply_retention
 from daemon.retraining.job import poll_jobs, retrain_policy
 from daemon.runs import RunOutcome
-from daemon.sampling import ingest_labels, purge_expired, sample_predictions
+from daemon.sampling import ingest_labels, sample_predictions
 from daemon.schedule import JobRunner, Scheduler, missed_cycles, replay
 from daemon.service import Service
 from daemon.stages import JobFn, JobSpec, Stage, _global, _per_model, build_jobs, job_function
@@ -38,7 +39,7 @@ T0 = datetime(2026, 3, 2, 10, 7, 13, tzinfo=UTC)  # a Monday
 EXPECTED_JOBS: dict[Stage, tuple[Callable[..., object], str | None]] = {
     Stage.SAMPLE: (sample_predictions, "model"),
     Stage.LABELS: (ingest_labels, "model"),
-    Stage.RETENTION: (purge_expired, "model"),
+    Stage.RETENTION: (apply_retention, "model"),
     Stage.DRIFT: (run_drift, None),
     Stage.QUALITY: (run_quality, None),
     Stage.PERFORMANCE: (run_performance, None),
