@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from daemon.checking.findings import fmt_value
 from daemon.checking.job import check_model
-from daemon.checking.run import CheckCycle, fmt_value
+from daemon.checking.run import CheckCycle
 from daemon.config import Settings
 
 
