@@ -164,6 +164,8 @@ def to_json(payload: Payload) -> dict[str, object]:
             "scope": payload.scope,
             "title": payload.title,
             "severity": payload.severity.value,
+            # What a reader sees: a resolved group's mark is "resolved", not its severity.
+            "mark": payload.mark,
             "items": [
                 {
                     "alert_id": i.alert_id,

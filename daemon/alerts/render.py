@@ -50,11 +50,11 @@ def _since(item: AlertItem) -> str:
 
 
 def headline(item: AlertItem) -> str:
-    """ "still firing: drift of income (PSI) 0.31 above threshold 0.1 (alert 12, since …)"."""
+    """ "still firing: drift of income, PSI 0.31 above threshold 0.1 — alert 12, since …"."""
     tail = f"alert {item.alert_id}"
     if item.change is Change.REPEAT:
         tail += f", firing since {_since(item)}"
-    return f"{CHANGE_WORD[item.change]}{item.summary} ({tail})"
+    return f"{CHANGE_WORD[item.change]}{item.summary} — {tail}"
 
 
 def item_lines(item: AlertItem, scope: str) -> list[str]:
@@ -99,7 +99,7 @@ def html_step(item: AlertItem, scope: str) -> str:
     if step.runbook:
         parts.append(_link(step.runbook, "runbook"))
     if step.ack:
-        parts.append(f"silence repeats: {_code(step.ack)}")
+        parts.append(f"acknowledge to stop repeats: {_code(step.ack)}")
     return "; ".join(parts)
 
 

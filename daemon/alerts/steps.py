@@ -71,5 +71,5 @@ def plain(step: NextStep, code: str = "`") -> str:
     if step.runbook:
         parts.append(f"runbook: {step.runbook}")
     if step.ack:
-        parts.append(f"silence repeats: {code}{step.ack}{code}")
+        parts.append(f"acknowledge to stop repeats: {code}{step.ack}{code}")
     return "; ".join(parts)

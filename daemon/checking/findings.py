@@ -71,12 +71,12 @@ def _subject(kind: CheckKind, m: Measure) -> str:
 
 
 def _what(kind: CheckKind, m: Measure) -> str:
-    """What is measured, as a person says it: "drift of income (PSI)", "estimated roc_auc"."""
+    """What is measured, as a person says it: "drift of income, PSI", "estimated roc_auc"."""
     match kind:
         case CheckKind.DRIFT:
             if m.subject == DATASET_SUBJECT:
                 return "share of drifted columns"
-            return f"drift of {m.subject}" + (f" ({m.detail})" if m.detail else "")
+            return f"drift of {m.subject}" + (f", {m.detail}" if m.detail else "")
         case CheckKind.PERFORMANCE:
             return m.subject
         case CheckKind.ESTIMATED_PERFORMANCE:
@@ -97,13 +97,13 @@ def _notes(kind: CheckKind, m: Measure) -> str:
 
 
 def firing_summary(kind: CheckKind, m: Measure, value: float, threshold: float) -> str:
-    """ "drift of income (PSI) 0.31 above threshold 0.1 (threshold calibrated …)"."""
+    """ "drift of income, PSI 0.31 above threshold 0.1 (threshold at n=500, …)"."""
     where = position(value, threshold)
     return f"{_what(kind, m)} {short(value)} {where} threshold {short(threshold)}" + _notes(kind, m)
 
 
 def resolved_summary(kind: CheckKind, m: Measure, value: float, threshold: float) -> str:
-    """ "drift of income (PSI) back below 0.1 (0.04)": what a resolution says."""
+    """ "drift of income, PSI back below 0.1 (0.04)": what a resolution says."""
     side = ok_side(m) if position(value, threshold) != "at" else "at"
     return f"{_what(kind, m)} back {side} {short(threshold)} ({short(value)})"
 

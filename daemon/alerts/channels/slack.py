@@ -67,7 +67,7 @@ def _step(item: AlertItem, scope: str) -> str:
     if step.runbook:
         parts.append(f"<{step.runbook}|runbook>")
     if step.ack:
-        parts.append(f"silence repeats: `{escape(step.ack)}`")
+        parts.append(f"acknowledge to stop repeats: `{escape(step.ack)}`")
     return "; ".join(parts)
 
 
