@@ -109,7 +109,7 @@ def cycle(firing: bool) -> list[Finding]:
                 1 + math.log10(0.05 / 0.0004),
                 below=True,
                 detail="K-S p_value",
-            ),  # fmt: skip
+            ),
             # The dataset rule: critical whatever its margin.
             _m("dataset", "drifted_share", 1.0, 0.5, True, 2.0, detail="3 of 3 columns drifted"),
         )
@@ -124,7 +124,7 @@ def cycle(firing: bool) -> list[Finding]:
                 below=True,
                 detail="baseline 0.8500",
                 basis="margin 0.05 off the baseline",
-            ),  # fmt: skip
+            ),
         )
         ops = (_m("latency", "p95_ms", 850.0, 500.0, True, 1.7),)
     else:
