@@ -30,6 +30,7 @@ from daemon.checking.references import (
     load_reference,
     reference_stats,
 )
+from daemon.checking.rejections import rejection_findings
 from daemon.checking.run import CheckCycle, run_checks
 from daemon.checking.specs import (
     check_window,
@@ -74,18 +75,26 @@ def check_model(
     as nothing else: runs are stored first, so a policy failure loses no run.
     """
     model = ctx.settings.model(name)
+    kinds = tuple(kinds) if kinds is not None else None
     span = window or check_window(model)
     start = now - span
     loader = load_window or default_window_loader()
     began = time.perf_counter()
+    critical_ratio = ctx.settings.alerts.critical_ratio
     with ctx.sessions() as session:
         frame = loader(session, model, start, now)
+        # Rows refused at the door never reach the window: their share is judged apart.
+        rejected = (
+            rejection_findings(session, model, start, now, critical_ratio=critical_ratio)
+            if kinds is None or CheckKind.QUALITY in kinds
+            else []
+        )
         try:
             ref_frame, digest = load_reference(session, model, load_window=loader)
         except ReferenceUnavailable as exc:
             log.warning("%s", exc)
             runs: dict[CheckKind, KindRun] = {}
-            findings = [monitoring_finding(name, exc.why)]
+            findings = [monitoring_finding(name, exc.why), *rejected]
             for k in kinds or enabled_kinds(model):
                 if k not in enabled_kinds(model):
                     continue
@@ -93,11 +102,7 @@ def check_model(
                     # Latency and errors are judged on the window alone: no reference needed.
                     runs[k] = _operations_run(model, frame)
                     findings.extend(
-                        findings_of(
-                            name,
-                            runs[k].result,
-                            critical_ratio=ctx.settings.alerts.critical_ratio,
-                        )
+                        findings_of(name, runs[k].result, critical_ratio=critical_ratio)
                     )
                     continue
                 runs[k] = KindRun(
@@ -144,7 +149,10 @@ def check_model(
         # With the reference readable, a "not monitored" alert (if one fires) resolves.
         with ctx.sessions.begin() as session:
             apply_findings(
-                session, ctx.settings, [*cycle.findings, monitoring_finding(name, None)], now
+                session,
+                ctx.settings,
+                [*cycle.findings, *rejected, monitoring_finding(name, None)],
+                now,
             )
     log.info(
         "checks %s: %s on %d rows in %.2fs",
