@@ -75,8 +75,6 @@ class AlertItem:
         """What the item is, in one word: its severity while firing, else its change."""
         if self.change is Change.RESOLVED:
             return "resolved"
-        if self.change is Change.NOTICE and self.severity is Severity.INFO:
-            return "notice"
         return self.severity.value
 
 
@@ -92,13 +90,11 @@ class AlertGroup:
 
     @property
     def mark(self) -> str:
-        """What the message is, in one word: the highest severity still firing, else
-        "resolved" (a resolution carries no firing severity) or "notice"."""
+        """What the message is, in one word: the highest severity of what it does not
+        resolve, else "resolved" (a resolution carries no firing severity)."""
         live = [i for i in self.items if i.change is not Change.RESOLVED]
         if not live:
             return "resolved"
-        if all(i.mark == "notice" for i in live):
-            return "notice"
         return max_severity(*(i.severity for i in live)).value
 
     @property

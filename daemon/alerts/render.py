@@ -4,7 +4,7 @@ Slack has its own Block Kit renderer (channels/slack.py) because its limits shap
 the message; these renderings have no limits beyond good taste.
 
 Every item reads the same way everywhere: its mark (CRITICAL, WARNING, INFO,
-RESOLVED, NOTICE: a resolution carries no firing severity), what changed, the
+RESOLVED: a resolution carries no firing severity), what changed, the
 finding in its own words (each value once), the alert's id, and on a line of its
 own the next step (daemon/alerts/steps.py).
 """
@@ -31,7 +31,6 @@ MARK_COLOR = {
     "critical": "#b00020",
     "warning": "#b35c00",
     "info": "#0b57d0",
-    "notice": "#0b57d0",
     "resolved": "#1b5e20",
 }
 

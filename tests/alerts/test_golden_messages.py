@@ -248,7 +248,7 @@ def _items(text: str) -> list[tuple[str, str]]:
     return [
         (line, lines[n + 1].strip())
         for n, line in enumerate(lines)
-        if re.match(r"\[(CRITICAL|WARNING|INFO|RESOLVED|NOTICE)\] ", line)
+        if re.match(r"\[(CRITICAL|WARNING|INFO|RESOLVED)\] ", line)
     ]
 
 

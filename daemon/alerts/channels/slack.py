@@ -44,8 +44,7 @@ MAX_FALLBACK_CHARS = 300
 _EMOJI = {
     "critical": ":red_circle:",
     "warning": ":large_orange_circle:",
-    "info": ":large_blue_circle:",
-    "notice": ":information_source:",
+    "info": ":information_source:",
     "resolved": ":white_check_mark:",
 }
 
