@@ -303,3 +303,30 @@ def test_any_difference_from_a_golden_file_fails(monkeypatch: pytest.MonkeyPatch
     compare("firing.email.txt", want)
     with pytest.raises(pytest.fail.Exception, match=r"differs from its golden file"):
         compare("firing.email.txt", want.replace("above", "beyond", 1))
+
+
+def test_a_failed_retraining_reads_as_a_failure_with_its_next_step() -> None:
+    from daemon.alerts import render
+    from daemon.alerts.channels.slack import blocks_for
+    from daemon.alerts.message import AlertGroup, AlertItem, Change
+    from daemon.config import Severity
+
+    failed = AlertItem(
+        alert_id=7,
+        kind="retrain",
+        subject="failure",
+        change=Change.NOTICE,
+        severity=Severity.WARNING,
+        summary="churn: retrain job j-1 failed: ModuleNotFoundError: No module named 'xgb'",
+        since=T0.isoformat(),
+    )
+    group = AlertGroup(scope="churn", items=(failed,))
+    text = render.text(group)
+    assert render.subject_line(group).startswith("[mlmaint] [warning] churn: retrain job j-1")
+    assert "[WARNING] churn: retrain job j-1 failed: ModuleNotFoundError" in text
+    assert "Next: read the job's error, fix it and retry with `mlmaint retrain churn`" in text
+    # An event is told once: nothing to acknowledge, no green, no "resolved".
+    assert "alerts ack" not in text and "resolved" not in text.lower()
+    assert "#1b5e20" not in render.html(group)
+    slack = json.dumps(blocks_for(group))
+    assert ":large_orange_circle:" in slack and "white_check_mark" not in slack
