@@ -118,3 +118,15 @@ def test_six_weekly_reports_render_offline_in_chromium(
         assert image.size == (WIDTH, HEIGHT)
         colours = image.getcolors(maxcolors=1 << 20)
         assert colours is not None and len(colours) > 200
+
+
+def test_the_demo_ends_with_the_page_and_the_drift_days_evidence(demo: tuple[Path, str]) -> None:
+    workdir, out = demo
+    page = re.search(r"^page: (\S+) ", out, re.M)
+    assert page is not None, out[-2000:]
+    html = Path(page.group(1)).read_text()
+    assert "churn" in html and "<svg" in html
+    evidence = re.search(r"^evidence of day 21: (\S+)$", out, re.M)
+    assert evidence is not None, out[-2000:]
+    assert Path(evidence.group(1)).is_file()
+    assert Path(evidence.group(1)).is_relative_to(workdir.resolve())

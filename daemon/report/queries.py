@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -60,6 +61,16 @@ EOL_KINDS = frozenset({FindingKind.PYTHON_EOL, FindingKind.PYTHON_EOL_SOON})
 REJECTED_EXAMPLES = 3
 # The newest undeliverable notifications the report lists.
 FAILED_NOTIFICATIONS = 10
+
+
+class Span(Protocol):
+    """A stretch of time [start, end): a report's week, or the page's whole history."""
+
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def end(self) -> datetime: ...
 
 
 def num(value: object) -> float | None:
@@ -254,7 +265,7 @@ def pins(session: Session, now: datetime) -> dict[int, PinRow]:
     }
 
 
-def retrains(session: Session, week: Week) -> dict[int, list[RetrainRow]]:
+def retrains(session: Session, week: Span) -> dict[int, list[RetrainRow]]:
     rows = session.execute(
         select(RetrainJob)
         .where(
@@ -295,7 +306,7 @@ def retrains(session: Session, week: Week) -> dict[int, list[RetrainRow]]:
     return by_model
 
 
-def frameworks(session: Session, week: Week) -> tuple[FrameworkEnv, ...]:
+def frameworks(session: Session, week: Span) -> tuple[FrameworkEnv, ...]:
     # A finding row is updated in place at every scan that still sees it, so the
     # findings on record during a week are those first seen before its end and
     # still seen at or after its start (reports for past weeks stay right).

@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 
 # script -> (tiny arguments, a line its output must hold)
 SMOKE: dict[str, tuple[list[str], str]] = {
+    "bench_api.py": (["1"], "/v1/models/churn/checks?limit=10000"),
     "bench_window.py": (["3000", "4000"], "window of 4,000 rows"),
     "bench_ingest.py": (["3000", "1"], "ratio SQLite ingest / bare insert"),
     "bench_http.py": (["2", "300", "1"], "ratio waitress / ThreadingHTTPServer"),
