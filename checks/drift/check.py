@@ -17,7 +17,7 @@ import pandas as pd
 from checks.drift.specs import ColumnDrift, ColumnSpec, DatasetDrift, DriftSpec
 from checks.drift.stattests import column_score, decide, default_method
 from checks.drift.window import WindowColumn
-from checks.interface import CheckKind, CheckResult, Measure, Status, insufficient
+from checks.interface import CheckKind, CheckResult, Direction, Measure, Status, insufficient
 from checks.methods import METHODS, ColumnKind, Method
 from checks.reference import CategoricalStats, NumericStats, ReferenceStats
 from checks.thresholds import Persistence, ThresholdMode, percent
@@ -254,6 +254,10 @@ class DriftCheck:
                 threshold=c.threshold,
                 status=c.status,
                 severity_ratio=c.severity_ratio if c.drifted else 0.0,
+                # p-values drift when small, distances when large.
+                alerts_when=Direction.BELOW
+                if c.method and METHODS[c.method].p_value
+                else Direction.ABOVE,
                 detail=c.reason or (METHODS[c.method].display_name if c.method else None),
                 basis=c.basis,
             )

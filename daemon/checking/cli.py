@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from daemon.checking.backfill import parse_time, span_text
+from daemon.checking.findings import fmt_value
 from daemon.checking.job import check_model
-from daemon.checking.run import CheckCycle, fmt_value
+from daemon.checking.run import CheckCycle
 from daemon.config import Settings
 
 T = TypeVar("T")

@@ -37,14 +37,15 @@ from checks.calibration import (
     realized_band,
 )
 from checks.drift import ColumnDrift, DriftCheck
-from checks.interface import CheckError, CheckKind, CheckResult, Measure, Status
+from checks.interface import CheckError, CheckKind, CheckResult, Status
 from checks.operations import OperationsCheck
 from checks.performance import EstimatedPerformanceCheck, PerformanceCheck
 from checks.quality import QualityCheck
 from checks.reference import ReferenceStats
-from daemon.alerts.finding import Finding, StageKind
+from daemon.alerts.finding import Finding
 from daemon.checking.cache import CheckCache
 from daemon.checking.evidence import draft_evidence, evidence_link, write_evidence
+from daemon.checking.findings import DEFAULT_CRITICAL_RATIO, findings_of
 from daemon.checking.records import KindRun, store_runs
 from daemon.checking.references import reference_stats
 from daemon.checking.specs import (
@@ -58,15 +59,13 @@ from daemon.checking.specs import (
     operations_spec,
     quality_spec,
 )
-from daemon.config import ModelSettings, Severity
+from daemon.config import ModelSettings
 
 if TYPE_CHECKING:
     from daemon.evidence.write import Draft
     from daemon.jobs import JobContext
 
 log = logging.getLogger(__name__)
-
-CRITICAL_RATIO = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,56 +86,6 @@ class CheckCycle:
     @property
     def firing(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.firing)
-
-
-def _severity(ratio: float) -> Severity:
-    return Severity.CRITICAL if ratio >= CRITICAL_RATIO else Severity.WARNING
-
-
-def fmt_value(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3g}"
-    return f"{value:.4f}"
-
-
-def findings_of(model: str, result: CheckResult, link: str | None = None) -> list[Finding]:
-    """One finding per judged subject (measures with a threshold and an OK/ALERT status)."""
-    out: list[Finding] = []
-    for m in result.measures:
-        if m.threshold is None or m.status not in (Status.OK, Status.ALERT):
-            continue
-        subject = _subject(result.kind, m)
-        verb = "beyond" if m.alerting else "within"
-        notes = "; ".join(x for x in (m.detail, f"threshold {m.basis}" if m.basis else None) if x)
-        out.append(
-            Finding(
-                scope=model,
-                kind=result.kind,
-                subject=subject,
-                firing=m.alerting,
-                severity=_severity(m.severity_ratio) if m.alerting else Severity.INFO,
-                summary=(
-                    f"{model}: {result.kind.value} {subject} {m.name} = {fmt_value(m.value)}, "
-                    f"{verb} threshold {fmt_value(m.threshold)}" + (f" ({notes})" if notes else "")
-                ),
-                value=m.value,
-                threshold=m.threshold,
-                link=link if result.kind is CheckKind.DRIFT else None,
-                details={"measure": m.name, "rows": result.rows, "basis": m.basis},
-            )
-        )
-    return out
-
-
-def _subject(kind: CheckKind, m: Measure) -> str:
-    if kind is CheckKind.DRIFT:
-        # One alert per column whatever test judged it (the method may change with size).
-        return m.subject
-    if kind in (CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE):
-        return m.subject
-    return f"{m.subject}.{m.name}"
 
 
 def _build(
@@ -234,6 +183,9 @@ def run_checks(
         )
     runs: dict[CheckKind, KindRun] = {}
     drafts: dict[CheckKind, Draft] = {}
+    critical_ratio = (
+        ctx.settings.alerts.critical_ratio if ctx is not None else DEFAULT_CRITICAL_RATIO
+    )
     for kind in wanted:
         began = time.perf_counter()
         seen: tuple[ColumnDrift, ...] = ()
@@ -281,7 +233,9 @@ def run_checks(
     findings = [
         f
         for run in runs.values()
-        for f in findings_of(model.name, run.result, evidence_link(ctx, run))
+        for f in findings_of(
+            model.name, run.result, evidence_link(ctx, run), critical_ratio=critical_ratio
+        )
     ]
     return CheckCycle(
         model=model.name,
@@ -376,30 +330,3 @@ def reference_calibration(
             )
     cache.put_calibration(key, found)
     return found
-
-
-def monitoring_finding(model: str, why: str | None) -> Finding:
-    """Whether the model can be checked at all: firing while it has no usable reference.
-
-    Without a reference every check reads "insufficient data" (latency and errors
-    included): left to a log line, the model would go unwatched for days. This is
-    an ordinary alert (repeats, resolves once a reference is readable again).
-    """
-    if why is None:
-        return Finding(
-            scope=model,
-            kind=StageKind.MONITORING,
-            subject="reference",
-            firing=False,
-            severity=Severity.INFO,
-            summary=f"{model} is monitored: its reference is readable",
-        )
-    return Finding(
-        scope=model,
-        kind=StageKind.MONITORING,
-        subject="reference",
-        firing=True,
-        severity=Severity.WARNING,
-        summary=f"{model} is not monitored: no reference ({why})",
-        details={"why": why},
-    )

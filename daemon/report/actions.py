@@ -14,6 +14,11 @@ from the top:
 
 Within a band the count of failing runs or advisories breaks ties, so a model
 failing more checks comes first.
+
+Actions respect the config and what happened since: a model whose retraining is
+off (`[models.retrain] enabled = false`) is never told to retrain (its drop is
+an investigation instead), and a failed retraining that a later job of the same
+model got past (it succeeded) asks for nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from daemon.report.model import (
     FrameworkEnv,
     KindCounts,
     ModelWeek,
+    RetrainRow,
 )
 from daemon.report.weeks import Week
 from daemon.runs import RunOutcome
@@ -96,7 +102,11 @@ def _model_actions(m: ModelWeek) -> list[Action]:
     actions: list[Action] = []
     perf = m.performance
     promoted = any(r.promoted for r in m.retrains)
-    failed = [r for r in m.retrains if r.state in (JobState.FAILED, JobState.TIMED_OUT)]
+    failed = [
+        r
+        for r in m.retrains
+        if r.state in (JobState.FAILED, JobState.TIMED_OUT) and not _superseded(r, m.retrains)
+    ]
     if perf.alert_runs and not promoted:
         now_value = perf.last_realized if perf.last_realized is not None else perf.last_estimated
         figure = (
@@ -104,14 +114,23 @@ def _model_actions(m: ModelWeek) -> list[Action]:
             if perf.metric and now_value is not None and perf.baseline is not None
             else ""
         )
-        actions.append(
-            Action(
+        failing = f"{perf.alert_runs} failing performance checks"
+        if m.retrain_enabled:
+            action = Action(
                 kind=ActionKind.RETRAIN,
                 scope=m.name,
-                text=f"Retrain {m.name}{figure} ({perf.alert_runs} failing performance checks)",
+                text=f"Retrain {m.name}{figure} ({failing})",
                 score=RETRAIN_SCORE + perf.alert_runs,
             )
-        )
+        else:
+            action = Action(
+                kind=ActionKind.INVESTIGATE,
+                scope=m.name,
+                text=f"Investigate the performance of {m.name}{figure} ({failing}; "
+                "retraining is off for it in the config)",
+                score=RETRAIN_SCORE + perf.alert_runs,
+            )
+        actions.append(action)
     elif m.top_drift and m.top_drift[0].drifted_share >= INVESTIGATE_DRIFT_SHARE and not promoted:
         f = m.top_drift[0]
         actions.append(
@@ -181,6 +200,11 @@ def _unchecked(m: ModelWeek, week: Week) -> list[Action]:
             score=UNCHECKED_SCORE,
         )
     ]
+
+
+def _superseded(failed: RetrainRow, retrains: Sequence[RetrainRow]) -> bool:
+    """A later job of the model succeeded: the failure is history, not a task."""
+    return any(r.state == JobState.SUCCEEDED and r.created_at > failed.created_at for r in retrains)
 
 
 def _framework_actions(frameworks: Sequence[FrameworkEnv]) -> list[Action]:

@@ -161,6 +161,8 @@ def _model_week(
         rejected=rejected,
         decisions=decisions,
         pin=pin,
+        # A model no longer in the config keeps the plain advice: nothing says it may not.
+        retrain_enabled=not configured or settings.model(name).retrain.enabled,
         unmonitored=next(
             (
                 a.summary

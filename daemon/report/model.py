@@ -205,6 +205,8 @@ class ModelWeek:
     pin: PinRow | None = None
     # "churn is not monitored: no reference (why)" while that alert fired at the week's end.
     unmonitored: str | None = None
+    # `[models.retrain] enabled`: the report never asks to retrain a model that may not be.
+    retrain_enabled: bool = True
 
     @property
     def firing(self) -> int:

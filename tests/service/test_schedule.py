@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.alerts.jobs import alert_cycle
 from daemon.cadence import crontab_weekdays, cycle_start, misfire_grace, next_fire_time, trigger_for
-from daemon.checking.job import run_drift, run_operations, run_performance, run_quality
+from daemon.checking.job import run_model_checks
 from daemon.config import Schedule, Settings, load_config, parse_config
 from daemon.frameworks.job import scan_frameworks
 from daemon.jobs import JobContext
@@ -40,10 +40,7 @@ EXPECTED_JOBS: dict[Stage, tuple[Callable[..., object], str | None]] = {
     Stage.SAMPLE: (sample_predictions, "model"),
     Stage.LABELS: (ingest_labels, "model"),
     Stage.RETENTION: (apply_retention, "model"),
-    Stage.DRIFT: (run_drift, None),
-    Stage.QUALITY: (run_quality, None),
-    Stage.PERFORMANCE: (run_performance, None),
-    Stage.OPERATIONS: (run_operations, None),
+    Stage.CHECKS: (run_model_checks, None),
     Stage.RETRAIN_POLICY: (retrain_policy, None),
     Stage.RETRAIN_POLL: (poll_jobs, None),
     Stage.DELIVER: (alert_cycle, "global"),
@@ -137,7 +134,7 @@ def test_build_jobs_from_the_shipped_config() -> None:
     ids = [job.id for job in build_jobs(settings)]
     model = settings.models[0].name
     assert f"sample:{model}" in ids
-    assert f"drift:{model}" in ids
+    assert f"checks:{model}" in ids
     assert "deliver" in ids
     assert len(ids) == len(set(ids))
     for job in build_jobs(settings):
@@ -315,8 +312,8 @@ def test_a_cycle_left_running_by_a_dead_leader_runs_again_once_with_its_own_now(
     ctx = _ctx(engine, session_factory)
     seen: list[datetime] = []
     runner = JobRunner(ctx, resolve=_resolver(lambda _c, _m, now: seen.append(now)))  # type: ignore[arg-type]
-    hourly = JobSpec(stage=Stage.DRIFT, model="m", schedule=Schedule(every=timedelta(hours=1)))
-    done = JobSpec(stage=Stage.QUALITY, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    hourly = JobSpec(stage=Stage.CHECKS, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    done = JobSpec(stage=Stage.RETENTION, model="m", schedule=Schedule(every=timedelta(hours=1)))
     _left_running(session_factory, hourly.id, T0)
     runner(done, T0)  # finished by its leader: not due again in this cycle
     later = T0 + timedelta(minutes=10)
@@ -338,7 +335,7 @@ def test_a_cycle_left_running_in_the_previous_cycle_runs_then_the_current_one(
     ctx = _ctx(engine, session_factory)
     seen: list[datetime] = []
     runner = JobRunner(ctx, resolve=_resolver(lambda _c, _m, now: seen.append(now)))  # type: ignore[arg-type]
-    spec = JobSpec(stage=Stage.DRIFT, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    spec = JobSpec(stage=Stage.CHECKS, model="m", schedule=Schedule(every=timedelta(hours=1)))
     _left_running(session_factory, spec.id, T0)
     takeover = T0 + timedelta(minutes=58)  # the next cycle began at 11:00
     assert runner(spec, takeover) is RunOutcome.OK
@@ -358,7 +355,7 @@ def test_a_run_of_this_process_is_not_an_orphan(
     engine: Engine, session_factory: sessionmaker[Session]
 ) -> None:
     ctx = _ctx(engine, session_factory)
-    spec = JobSpec(stage=Stage.DRIFT, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    spec = JobSpec(stage=Stage.CHECKS, model="m", schedule=Schedule(every=timedelta(hours=1)))
     seen: list[set[str]] = []
     runner: JobRunner
 
