@@ -77,6 +77,17 @@ class SchemaMismatch(CheckError):
         super().__init__(f"{check}: {where} lacks column(s) {', '.join(missing)}")
 
 
+class Direction(enum.StrEnum):
+    """The side of its threshold on which a measure alerts.
+
+    Distances, error rates, latencies and losses alert above it; p-values and
+    scores where higher is better (AUC, accuracy) alert below it.
+    """
+
+    ABOVE = "above"
+    BELOW = "below"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Measure:
     """One value about one subject (a column, "dataset", a metric name)."""
@@ -92,6 +103,8 @@ class Measure:
     # Where the threshold came from: "at n=120, calibrated for 1% false alarms",
     # "Evidently's default", "band at n=500: ...".
     basis: str | None = None
+    # Which side of the threshold alerts: the words "above"/"below" in messages follow it.
+    alerts_when: Direction = Direction.ABOVE
 
     @property
     def alerting(self) -> bool:

@@ -50,6 +50,7 @@ class CategoricalStats:
     """A categorical column of the reference: counts of each non-missing value."""
 
     name: str
+    # Most frequent first (value_counts' order): the evidence page takes the top ones.
     counts: Mapping[object, int]
     rows: int
     missing: int

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon import __version__, cli_alerts, cli_checks, cli_read
+from daemon import __version__, cli_alerts, cli_checks, cli_evidence, cli_read
 from daemon.cli_context import (
     Context,
     Declared,
@@ -154,11 +154,19 @@ def run(ctx: Context) -> None:
 )
 @click.option("--days", type=int, default=42, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def demo(workdir: Path, days: int, seed: int) -> None:
+@click.option(
+    "--serve",
+    "serve_port",
+    type=int,
+    default=None,
+    metavar="PORT",
+    help="after the story, keep the page at / served on this loopback port until Ctrl-C",
+)
+def demo(workdir: Path, days: int, seed: int, serve_port: int | None) -> None:
     """Replay a simulated production with drift, alerts and a retrain."""
     from daemon.demo import run_demo
 
-    sys.exit(run_demo(workdir, days=days, seed=seed))
+    sys.exit(run_demo(workdir, days=days, seed=seed, serve_port=serve_port))
 
 
 # Opens the store (the models row of the serving version) and MLflow; no other secret.
@@ -374,6 +382,7 @@ def service_install(
 # --------------------------------------------------------------------------- rooms
 
 main.add_command(cli_checks.check)
+main.add_command(cli_evidence.evidence)
 main.add_command(cli_read.frameworks)
 main.add_command(cli_read.report)
 main.add_command(cli_read.status)

@@ -1,4 +1,4 @@
-"""`mlmaint check`: a model's checks run by hand."""
+"""`mlmaint check`: a model's checks run by hand, now or over past windows."""
 
 from __future__ import annotations
 
@@ -15,11 +15,69 @@ from daemon.config import Needs
 @needs(Needs.STORE)
 @click.argument("model")
 @click.option("--window", "window", default=None, help="window length, e.g. 24h (default: config)")
-@click.option("--alert/--no-alert", default=False, help="hand the findings to the alert policy")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="TIME",
+    help="check the window ending at TIME (ISO time or date)",
+)
+@click.option("--from", "first", default=None, metavar="T1", help="backfill: the first window end")
+@click.option(
+    "--to", "last", default=None, metavar="T2", help="backfill: the last window end (default: now)"
+)
+@click.option(
+    "--every",
+    default=None,
+    metavar="STEP",
+    help="backfill: from one window end to the next, e.g. 1d (default: the window length)",
+)
+@click.option(
+    "--alert/--no-alert",
+    default=False,
+    help="hand the findings to the alert policy (off by default, also for past windows)",
+)
 @format_option
 @pass_ctx
-def check(ctx: Context, model: str, window: str | None, alert: bool, fmt: str) -> None:
-    """Run a model's checks once on its latest window and print a table."""
-    from daemon.checking.cli import print_check
+def check(
+    ctx: Context,
+    model: str,
+    window: str | None,
+    at: str | None,
+    first: str | None,
+    last: str | None,
+    every: str | None,
+    alert: bool,
+    fmt: str,
+) -> None:
+    """Run a model's checks on its stored rows and print a table.
 
-    sys.exit(print_check(ctx.settings, model, window=window, alert=alert, fmt=fmt))
+    By default on the window ending now. With --at TIME, on the window ending at
+    TIME: the rows with a timestamp in [TIME - window, TIME). With --from T1
+    --to T2, on every window end T1, T1 + STEP, ... up to T2 (a progress bar on
+    a terminal), oldest first. TIME is an ISO time or date, UTC unless it says
+    otherwise (2026-01-05, 2026-01-05T12:00Z).
+
+    Every run is stored. A window checked again replaces its stored runs, so a
+    backfill can be repeated. Findings reach the alert policy only with
+    --alert; without it, a backfill of past windows notifies no one.
+
+    Exit status: 0, 1 when a check alerts, 2 on a bad argument.
+    """
+    from daemon.checking.cli import print_backfill, print_check
+
+    if first is not None or last is not None or every is not None:
+        sys.exit(
+            print_backfill(
+                ctx.settings,
+                model,
+                first=first,
+                last=last,
+                every=every,
+                at=at,
+                window=window,
+                alert=alert,
+                fmt=fmt,
+            )
+        )
+    sys.exit(print_check(ctx.settings, model, window=window, alert=alert, at=at, fmt=fmt))

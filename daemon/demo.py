@@ -136,11 +136,16 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
-    """Replay the scenario; returns the process exit status (0 when the story holds)."""
+def run_demo(workdir: Path, *, days: int = 42, seed: int = 7, serve_port: int | None = None) -> int:
+    """Replay the scenario; returns the process exit status (0 when the story holds).
+
+    With `serve_port`, the page at / and the reports stay served on that port after
+    the story until the process is interrupted.
+    """
     from daemon.api import ApiServer
     from daemon.retraining.versions import register_initial_version
     from daemon.schedule import JobRunner, replay
+    from daemon.service_http import add_page
     from daemon.stages import build_jobs
 
     began = time.perf_counter()
@@ -173,7 +178,8 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
 
     production = Production(settings, scenario, workdir / "logs")
     clock = SimClock(START)
-    server = ApiServer(ctx, host="127.0.0.1", port=0, clock=clock)
+    server = ApiServer(ctx, host="127.0.0.1", port=serve_port or 0, clock=clock)
+    add_page(server)
     server.start()
     client = httpx.Client(
         base_url=f"http://127.0.0.1:{server.port}",
@@ -202,17 +208,59 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7) -> int:
             line = _day_line(ctx, scenario, day)
             lines.append(line)
             _print_day(line)
+        end = scenario.day_start(days)
+        _frameworks(ctx, end)
+        status = _summary(ctx, settings, scenario, lines, runs)
+        latest = _last_report(ctx, end)
+        print(f"weekly reports of {days // 7} simulated weeks in {latest.parent}; latest: {latest}")
+        _page_and_evidence(ctx, scenario, end, workdir, server.url if serve_port else None)
+        print(f"demo finished in {time.perf_counter() - began:.0f}s", flush=True)
+        if serve_port:
+            _serve_until_interrupted(server.url)
     finally:
         client.close()
         server.stop()
-    end = scenario.day_start(days)
-    _frameworks(ctx, end)
-    status = _summary(ctx, settings, scenario, lines, runs)
-    latest = _last_report(ctx, end)
-    print(f"weekly reports of {days // 7} simulated weeks in {latest.parent}; latest: {latest}")
-    ctx.close()
-    print(f"demo finished in {time.perf_counter() - began:.0f}s", flush=True)
+        ctx.close()
     return status
+
+
+def _page_and_evidence(
+    ctx: JobContext, scenario: sim.Scenario, end: datetime, workdir: Path, live: str | None
+) -> None:
+    """Where to look: the page at / (live, or a snapshot of it) and the drift day's evidence."""
+    from daemon.api.page.http import overview
+    from daemon.private import write_private
+
+    snapshot = write_private(workdir / "page.html", overview(ctx, end).body).resolve()
+    if live:
+        print(f"page: {live}/ (served until Ctrl-C; a snapshot: {snapshot})")
+    else:
+        print(f"page: {snapshot} (a snapshot; `mlmaint demo --serve 8787` keeps it live)")
+    day = scenario.drift_day
+    with ctx.sessions() as session:
+        found = session.execute(
+            select(CheckRun.id, CheckRun.evidence_path)
+            .where(
+                CheckRun.kind == "drift",
+                CheckRun.window_end > scenario.day_start(day),
+                CheckRun.window_end <= scenario.day_start(day + 1),
+                CheckRun.evidence_path.is_not(None),
+            )
+            .order_by(CheckRun.window_end)
+        ).first()
+    if found is None:
+        print(f"evidence of day {day}: none (no alerting drift run that day)")
+    else:
+        print(f"evidence of day {day}: {Path(str(found.evidence_path)).resolve()}")
+
+
+def _serve_until_interrupted(url: str) -> None:
+    print(f"serving {url}/ until Ctrl-C", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopped")
 
 
 def _last_report(ctx: JobContext, end: datetime) -> Path:

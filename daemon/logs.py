@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from retrain.quiet import without_progress_bars
+
 # Libraries that log per request or per migration step at INFO.
 NOISY = (
     "httpx",
@@ -25,6 +27,8 @@ def setup_logging(level: str = "INFO") -> None:
     """Configure the root logger once; under journald no timestamps (it adds its own)."""
     import os
 
+    # Before MLflow or tqdm is imported: progress bars stay out of the log.
+    without_progress_bars(os.environ)
     under_journald = "JOURNAL_STREAM" in os.environ
     fmt = (
         "%(levelname)s %(name)s: %(message)s"

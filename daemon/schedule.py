@@ -43,7 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.cadence import cycle_start, misfire_grace, next_fire_time, period, trigger_for
 from daemon.runs import RUNNING, RunOutcome, SchedulerStats
-from daemon.stages import JobFn, JobSpec, Stage, job_function
+from daemon.stages import JobFn, JobSpec, Stage, job_function, job_id
 from daemon.store.engine import transaction
 from daemon.store.tables import JobRun
 
@@ -84,16 +84,21 @@ class JobRunner:
             trigger = self._triggers[key] = trigger_for(spec.schedule)
         return trigger
 
-    def _model_lock(self, model: str | None) -> contextlib.AbstractContextManager[object]:
+    def model_lock(self, model: str | None) -> contextlib.AbstractContextManager[object]:
         """One job at a time per model: its checks share a window and its rows.
 
         Checks of one model all fire at the same cadence; run side by side they would
-        load the same window four times and race to create the model's row.
+        load the same window four times and race to create the model's row. The
+        first-start backfill takes it around each of its windows too.
         """
         if model is None:
             return contextlib.nullcontext()
         with self._cond:
             return self._model_locks.setdefault(model, threading.Lock())
+
+    def ran(self, stage: Stage, model: str | None) -> bool:
+        """Whether a run of that job (ok or failed) finished here since the runner began."""
+        return self.stats.runs[job_id(stage, model)] > 0
 
     @property
     def running(self) -> tuple[str, ...]:
@@ -143,7 +148,7 @@ class JobRunner:
             log.debug("job %s: cycle %s already ran, skipped", spec.id, cycle)
             return RunOutcome.SKIPPED
         # A cycle a dead leader left unfinished runs again with its own `now`, so its
-        # results land on the same window end (check runs are kept once per end).
+        # results land on the same window end (a window end holds one run per check kind).
         began_cycle = cycle if began == now else cycle_start(self.trigger(spec), began)
         try:
             outcome = self._execute(ctx, spec, began, began_cycle)
@@ -162,7 +167,7 @@ class JobRunner:
         started = time.monotonic()
         error: str | None = None
         try:
-            with self._model_lock(spec.model):
+            with self.model_lock(spec.model):
                 # The duration is the job's own, not its wait for the model's lock.
                 started = time.monotonic()
                 self.resolve(spec.stage)(ctx, spec.model, now)
@@ -307,6 +312,8 @@ class Scheduler:
         self.heartbeat_every = heartbeat
         self.last_beat = time.monotonic()
         self.jobs: tuple[JobSpec, ...] = ()
+        # The jobs the last install ran at once because their current cycle had not run.
+        self.caught_up: frozenset[str] = frozenset()
         self._aps = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={
@@ -398,6 +405,7 @@ class Scheduler:
                 **extra,
             )
         self.jobs = jobs
+        self.caught_up = frozenset(due)
         if due:
             log.info(
                 "catching up %d job(s) that missed their cycle: %s",

@@ -48,12 +48,13 @@ from daemon.leader import LeaderLock, StoreLocked, leader_lock
 from daemon.metrics import LiveState, make_registry
 from daemon.schedule import JobRunner, Scheduler
 from daemon.service_http import start_http
-from daemon.stages import build_jobs
+from daemon.stages import Stage, build_jobs, job_id
 from daemon.store import migrate
 from daemon.store.engine import StoreError, safe_url
 
 if TYPE_CHECKING:
     from daemon.api import ApiServer
+    from daemon.checking.backfill import BackgroundBackfill
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class Service:
         self.scheduler: Scheduler | None = None
         self.lock: LeaderLock | None = None
         self.http: ApiServer | None = None
+        self.backfill: BackgroundBackfill | None = None
         self._registry: CollectorRegistry | None = None
         self._wake = threading.Event()
         self._stop_requested = False
@@ -254,6 +256,10 @@ class Service:
         self.runner = self.runner or JobRunner(self.ctx)
         self.runner.ctx = self.ctx
         jobs = build_jobs(self.settings)
+        from daemon.checking.backfill import BackgroundBackfill, models_to_backfill
+
+        # Chosen before the scheduler's first runs store anything; on the first start only.
+        backfill = () if self.backfill is not None else models_to_backfill(self.ctx)
         stall = self.settings.service.watchdog_stall.total_seconds()
         self.scheduler = Scheduler(
             self.runner,
@@ -264,8 +270,20 @@ class Service:
         self.role = "leader"
         log.info("leader (%s): scheduler started with %d job(s)", self._lock_name(), len(jobs))
         self._status(f"leader: {len(jobs)} job(s) scheduled")
+        if backfill:
+            runner, due = self.runner, self.scheduler.caught_up
+
+            def sampled(name: str) -> bool:
+                # After the model's sampling due at start: the rows it reads are history too.
+                return job_id(Stage.SAMPLE, name) not in due or runner.ran(Stage.SAMPLE, name)
+
+            self.backfill = BackgroundBackfill(
+                self.ctx, backfill, datetime.now(UTC), lock=runner.model_lock, ready=sampled
+            ).start()
 
     def _demote(self, reason: str) -> None:
+        if self.backfill is not None:
+            self.backfill.stop(0)
         if self.scheduler is not None:
             self.scheduler.pause()
             self.scheduler.shutdown()
@@ -401,7 +419,14 @@ class Service:
         log.info("stopping: no new jobs, waiting up to %.0fs for running ones", grace)
         if self.scheduler is not None:
             self.scheduler.pause()
+        deadline = time.monotonic() + grace
+        if self.backfill is not None:
+            self.backfill.stop(0)  # it stops after its current window
         idle = self.runner.wait_idle(grace) if self.runner is not None else True
+        # The backfill's window is abandoned like a job's (rolled back) past the grace.
+        backfilling = self.backfill is not None and not self.backfill.stop(
+            max(0.0, deadline - time.monotonic())
+        )
         if not idle and self.runner is not None:
             log.warning(
                 "jobs still running after %.0fs, abandoned (their transactions roll back): %s",
@@ -414,7 +439,7 @@ class Service:
             self._flush_outbox()
         self._close()
         log.info("stopped")
-        if not idle:
+        if not idle or backfilling:
             # A job thread would hold the interpreter open; its open transaction is
             # rolled back by the database when the connection goes away with us.
             logging.shutdown()

@@ -1,7 +1,8 @@
 """The daemon's HTTP server as the service starts it.
 
-The API server (ingest, /v1) with the service's /healthz and /metrics and the
-report pages mounted on it: /healthz open, its detail and the rest for readers.
+The API server (ingest, /v1) with the service's /healthz and /metrics, the
+report pages and the page at / mounted on it: /healthz open, its detail and
+the rest for readers.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from daemon.jobs import JobContext
 
 if TYPE_CHECKING:
     from daemon.api import ApiServer
+    from daemon.report.http import HttpResponse
 
 log = logging.getLogger(__name__)
 
 
 def start_http(ctx: JobContext, probe: Probe) -> ApiServer:
-    """The API server (ingest) with /healthz, /metrics and /reports mounted on it, started."""
+    """The API server (ingest) with /healthz, /metrics, /reports and the page on it, started."""
     from daemon.api import Access, ApiServer, Request, Response
 
     server = ApiServer(ctx)
@@ -62,8 +64,36 @@ def start_http(ctx: JobContext, probe: Probe) -> ApiServer:
             return Response.json(404, {"error": "not found"})
         return Response(found.status, found.body, found.content_type, found.headers)
 
-    for template in ("/reports", "/reports/", "/reports/{page}", "/reports/evidence/{run}"):
+    for template in (
+        "/reports",
+        "/reports/",
+        "/reports/{page}",
+        "/reports/evidence/{run}",
+        "/reports/evidence/{run}/evidently",
+    ):
         server.router.add("GET", template, reports, access=Access.READ)
+    add_page(server)
     server.start()
     log.info("health and metrics on http://%s:%d/healthz and /metrics", server.host, server.port)
     return server
+
+
+def add_page(server: ApiServer) -> None:
+    """GET / (every model at a glance, with its charts) and GET /models/<name>."""
+    from daemon.api import Access, Request, Response
+
+    def respond(found: HttpResponse) -> Response:
+        return Response(found.status, found.body, found.content_type, found.headers)
+
+    def overview(_request: Request) -> Response:
+        from daemon.api.page.http import overview
+
+        return respond(overview(server.ctx, server.clock()))
+
+    def model(request: Request) -> Response:
+        from daemon.api.page.http import model_page
+
+        return respond(model_page(server.ctx, request.params["name"], server.clock()))
+
+    server.router.add("GET", "/", overview, access=Access.READ)
+    server.router.add("GET", "/models/{name}", model, access=Access.READ)

@@ -54,10 +54,8 @@ class Stage(enum.StrEnum):
     SAMPLE = "sample"
     LABELS = "labels"
     RETENTION = "retention"
-    DRIFT = "drift"
-    QUALITY = "quality"
-    PERFORMANCE = "performance"
-    OPERATIONS = "operations"
+    # Every enabled check of a model, in one cycle: one window, one alert message.
+    CHECKS = "checks"
     RETRAIN_POLICY = "retrain_policy"
     RETRAIN_POLL = "retrain_poll"
     DELIVER = "deliver"
@@ -81,25 +79,14 @@ def job_function(stage: Stage) -> JobFn:
 
             return _per_model(ingest_labels)
         case Stage.RETENTION:
-            from daemon.sampling import purge_expired
+            # Old rows of the model, then the evidence pages beyond their bounds.
+            from daemon.retention import apply_retention
 
-            return _per_model(purge_expired)
-        case Stage.DRIFT:
-            from daemon.checking.job import run_drift
+            return _per_model(apply_retention)
+        case Stage.CHECKS:
+            from daemon.checking.job import run_model_checks
 
-            return run_drift
-        case Stage.QUALITY:
-            from daemon.checking.job import run_quality
-
-            return run_quality
-        case Stage.PERFORMANCE:
-            from daemon.checking.job import run_performance
-
-            return run_performance
-        case Stage.OPERATIONS:
-            from daemon.checking.job import run_operations
-
-            return run_operations
+            return run_model_checks
         case Stage.RETRAIN_POLICY:
             from daemon.retraining.job import retrain_policy
 
@@ -137,7 +124,12 @@ class JobSpec:
 
     @property
     def id(self) -> str:
-        return f"{self.stage.value}:{self.model}" if self.model else self.stage.value
+        return job_id(self.stage, self.model)
+
+
+def job_id(stage: Stage, model: str | None) -> str:
+    """A job's id: "drift:churn", "deliver"."""
+    return f"{stage.value}:{model}" if model else stage.value
 
 
 def _model_jobs(model: ModelSettings, settings: Settings) -> Iterator[JobSpec]:
@@ -147,14 +139,13 @@ def _model_jobs(model: ModelSettings, settings: Settings) -> Iterator[JobSpec]:
         yield JobSpec(stage=Stage.LABELS, model=name, schedule=model.sampling.schedule)
     yield JobSpec(stage=Stage.RETENTION, model=name, schedule=settings.service.retention_schedule)
     checks = model.checks
-    for stage, enabled in (
-        (Stage.DRIFT, checks.drift.enabled),
-        (Stage.QUALITY, checks.quality.enabled),
-        (Stage.PERFORMANCE, checks.performance.enabled),
-        (Stage.OPERATIONS, checks.operations.enabled),
+    # One job for all of a model's checks: they share a cadence and a window, and a
+    # cycle's findings go to the alert policy together, so people get one message
+    # per model and cycle (four jobs made three Slack posts in the same second).
+    if any(
+        c.enabled for c in (checks.drift, checks.quality, checks.performance, checks.operations)
     ):
-        if enabled:
-            yield JobSpec(stage=stage, model=name, schedule=checks.schedule)
+        yield JobSpec(stage=Stage.CHECKS, model=name, schedule=checks.schedule)
     if model.retrain.enabled:
         yield JobSpec(stage=Stage.RETRAIN_POLICY, model=name, schedule=model.retrain.schedule)
 

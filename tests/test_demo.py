@@ -110,7 +110,11 @@ def test_six_weekly_reports_render_offline_in_chromium(
         for section in ("Summary", "Models", "Frameworks", "Daemon health"):
             assert f"<h2>{section}" in html, (report.name, section)
         assert 'class="chart" src="data:image/' in html
-        assert not re.search(r"""(src|href)=["']https?://""", html)
+        assert not re.search(r"""src=["']https?://""", html)
+        # Links are absolute under report.base_url (the default here): they work from
+        # the archived file and the attachment, and load nothing.
+        hrefs = re.findall(r"""href=["']([^"']*)["']""", html)
+        assert all(h.startswith(("#", "http://127.0.0.1:8787/")) for h in hrefs), hrefs
         shot = workdir / f"{report.stem}.png"
         screenshot(report, shot, proxy, tmp_path / f"profile-{report.stem}")
         assert not proxy.requests, "\n".join(proxy.requests)
@@ -118,3 +122,15 @@ def test_six_weekly_reports_render_offline_in_chromium(
         assert image.size == (WIDTH, HEIGHT)
         colours = image.getcolors(maxcolors=1 << 20)
         assert colours is not None and len(colours) > 200
+
+
+def test_the_demo_ends_with_the_page_and_the_drift_days_evidence(demo: tuple[Path, str]) -> None:
+    workdir, out = demo
+    page = re.search(r"^page: (\S+) ", out, re.M)
+    assert page is not None, out[-2000:]
+    html = Path(page.group(1)).read_text()
+    assert "churn" in html and "<svg" in html
+    evidence = re.search(r"^evidence of day 21: (\S+)$", out, re.M)
+    assert evidence is not None, out[-2000:]
+    assert Path(evidence.group(1)).is_file()
+    assert Path(evidence.group(1)).is_relative_to(workdir.resolve())

@@ -27,6 +27,7 @@ thresholds, persistence, dataset drift and the `DriftCheck` itself).
 from checks.drift.check import (
     PARALLEL_CELLS,
     DriftCheck,
+    DriftOutcome,
     ThresholdRule,
     column_drift,
     dataset_drift,
@@ -57,6 +58,7 @@ __all__ = [
     "DatasetDrift",
     "DriftCheck",
     "DriftConfigError",
+    "DriftOutcome",
     "DriftSpec",
     "Method",
     "MethodInfo",

@@ -17,7 +17,7 @@ import pandas as pd
 from checks.drift.specs import ColumnDrift, ColumnSpec, DatasetDrift, DriftSpec
 from checks.drift.stattests import column_score, decide, default_method
 from checks.drift.window import WindowColumn
-from checks.interface import CheckKind, CheckResult, Measure, Status, insufficient
+from checks.interface import CheckKind, CheckResult, Direction, Measure, Status, insufficient
 from checks.methods import METHODS, ColumnKind, Method
 from checks.reference import CategoricalStats, NumericStats, ReferenceStats
 from checks.thresholds import Persistence, ThresholdMode, percent
@@ -60,6 +60,14 @@ class ThresholdRule:
 
 
 # --------------------------------------------------------------------------- API
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftOutcome:
+    """A drift run: the result, and its columns for evidence (values and counts seen)."""
+
+    result: CheckResult
+    columns: tuple[ColumnDrift, ...]
 
 
 def column_drift(
@@ -136,6 +144,7 @@ def column_drift(
         in_dataset=spec.in_dataset,
         basis=basis,
         exceeded=drifted,
+        observed=col,
     )
 
 
@@ -222,11 +231,21 @@ class DriftCheck:
             return tuple(pool.map(one, self.spec.columns))
 
     def run(self, window: pd.DataFrame) -> CheckResult:
+        return self.evaluate(window).result
+
+    def evaluate(self, window: pd.DataFrame) -> DriftOutcome:
+        """The result and the columns behind it (each with the window column it saw)."""
         if len(window) < self.spec.min_rows:
-            return insufficient(
-                CheckKind.DRIFT, len(window), f"{len(window)} rows, {self.spec.min_rows} needed"
+            return DriftOutcome(
+                result=insufficient(
+                    CheckKind.DRIFT, len(window), f"{len(window)} rows, {self.spec.min_rows} needed"
+                ),
+                columns=(),
             )
         columns = self.columns(window)
+        return DriftOutcome(result=self._result(window, columns), columns=columns)
+
+    def _result(self, window: pd.DataFrame, columns: tuple[ColumnDrift, ...]) -> CheckResult:
         measures = [
             Measure(
                 subject=c.column,
@@ -235,6 +254,10 @@ class DriftCheck:
                 threshold=c.threshold,
                 status=c.status,
                 severity_ratio=c.severity_ratio if c.drifted else 0.0,
+                # p-values drift when small, distances when large.
+                alerts_when=Direction.BELOW
+                if c.method and METHODS[c.method].p_value
+                else Direction.ABOVE,
                 detail=c.reason or (METHODS[c.method].display_name if c.method else None),
                 basis=c.basis,
             )

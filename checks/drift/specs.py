@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from checks.interface import Status
 from checks.methods import METHODS, ColumnKind, Method, fits
 from checks.thresholds import Persistence, ThresholdMode
+
+if TYPE_CHECKING:
+    from checks.drift.window import WindowColumn
 
 # A p-value this many decades below its threshold, or a distance this many times
 # its threshold, is critical rather than a warning.
@@ -79,6 +83,9 @@ class ColumnDrift:
     basis: str | None = None
     # Beyond the threshold in this window (`drifted` also needs the persistence rule).
     exceeded: bool = False
+    # The window column as the test saw it (its values and counts), for whoever shows
+    # the evidence next without counting again; not part of the result's value.
+    observed: WindowColumn | None = field(default=None, repr=False, compare=False)
 
     @property
     def severity_ratio(self) -> float:

@@ -110,6 +110,11 @@ class WindowColumn:
             self._sorted = np.sort(self.values)
         return self._sorted
 
+    @property
+    def sorted_if_known(self) -> FloatArray | None:
+        """The sorted values when a test has sorted them already, else None (no sort)."""
+        return self._sorted
+
     def cur_counts(self) -> pd.Series:
         assert self._counts is not None  # counted when a categorical column is made
         return self._counts

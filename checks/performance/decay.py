@@ -20,6 +20,7 @@ from checks.performance.metrics import (
     LOWER_IS_BETTER,
     NEEDS_SCORE,
     Metric,
+    alerts_when,
     label_arrays,
     labelled_rows,
     metric_values,
@@ -179,6 +180,7 @@ def _decay_measures(d: Decay, name: str = "value") -> tuple[Measure, ...]:
             threshold=d.boundary,
             status=d.status,
             severity_ratio=d.severity_ratio,
+            alerts_when=alerts_when(d.metric),
             detail=d.reason or (f"baseline {d.baseline:.4f}" if d.baseline is not None else None),
             basis=d.basis,
         )

@@ -26,7 +26,7 @@ from checks.interface import (
 )
 from checks.performance.bands import Band, band_decision
 from checks.performance.decay import DecaySpec, margin_basis
-from checks.performance.metrics import Metric, realized, weighted_auc
+from checks.performance.metrics import Metric, alerts_when, realized, weighted_auc
 from checks.reference import FloatArray, ReferenceStats, numeric_values
 from checks.thresholds import BandMode
 
@@ -139,6 +139,7 @@ class EstimatedPerformanceCheck:
                     threshold=boundary,
                     status=status,
                     severity_ratio=severity,
+                    alerts_when=alerts_when(self.spec.metric),
                     detail=f"baseline {baseline:.4f}",
                     basis=basis,
                 )
@@ -165,6 +166,7 @@ class EstimatedPerformanceCheck:
                     threshold=baseline - margin,
                     status=status,
                     severity_ratio=drop / margin if alert and margin > 0 else 0.0,
+                    alerts_when=alerts_when(self.spec.metric),
                     detail=f"baseline {baseline:.4f}",
                     basis=basis,
                 )

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from checks.interface import LABEL, PREDICTION, SCORE, TaskKind
+from checks.interface import LABEL, PREDICTION, SCORE, Direction, TaskKind
 from checks.reference import FloatArray, numeric_values
 
 
@@ -32,6 +32,13 @@ class Metric(enum.StrEnum):
 
 
 LOWER_IS_BETTER = frozenset({Metric.LOG_LOSS, Metric.MAE, Metric.RMSE, Metric.MAPE})
+
+
+def alerts_when(metric: Metric) -> Direction:
+    """A loss alerts above its boundary, a score (AUC, accuracy) below it."""
+    return Direction.ABOVE if metric in LOWER_IS_BETTER else Direction.BELOW
+
+
 TASK_METRICS: dict[TaskKind, tuple[Metric, ...]] = {
     TaskKind.BINARY: (
         Metric.ACCURACY,

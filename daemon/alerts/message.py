@@ -37,6 +37,15 @@ class Change(enum.StrEnum):
     NOTICE = "notice"
 
 
+# How a change reads in a title: "churn: drift on income still firing".
+CHANGE_WORDS = {
+    Change.FIRING: "firing",
+    Change.ESCALATED: "escalated",
+    Change.REPEAT: "still firing",
+    Change.RESOLVED: "resolved",
+    Change.NOTICE: "notice",
+}
+
 # A grouped notification's kind: the most pressing change it holds.
 _KIND_ORDER = (Change.FIRING, Change.ESCALATED, Change.NOTICE, Change.REPEAT, Change.RESOLVED)
 
@@ -58,6 +67,15 @@ class AlertItem:
     link: str | None = None
     since: str
     fire_count: int = 1
+    # The runbook of the item's kind (`[alerts.runbooks]`), when one is configured.
+    runbook: str | None = None
+
+    @property
+    def mark(self) -> str:
+        """What the item is, in one word: its severity while firing, else its change."""
+        if self.change is Change.RESOLVED:
+            return "resolved"
+        return self.severity.value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +85,17 @@ class AlertGroup:
 
     @property
     def severity(self) -> Severity:
+        """For routing and quiet hours: a resolution goes where its firing message went."""
         return max_severity(*(i.severity for i in self.items))
+
+    @property
+    def mark(self) -> str:
+        """What the message is, in one word: the highest severity of what it does not
+        resolve, else "resolved" (a resolution carries no firing severity)."""
+        live = [i for i in self.items if i.change is not Change.RESOLVED]
+        if not live:
+            return "resolved"
+        return max_severity(*(i.severity for i in live)).value
 
     @property
     def kind(self) -> Change:
@@ -90,26 +118,13 @@ class AlertGroup:
                 if item.summary.startswith(f"{self.scope}:"):
                     return item.summary
                 return f"{self.scope}: {item.summary}"
-            label = {
-                Change.FIRING: "firing",
-                Change.ESCALATED: f"escalated to {item.severity.value}",
-                Change.REPEAT: "still firing",
-                Change.RESOLVED: "resolved",
-                Change.NOTICE: "noticed",
-            }[item.change]
-            return f"{self.scope}: {item.kind} on {item.subject} {label}"
-        parts = []
-        for change, label in (
-            (Change.FIRING, "firing"),
-            (Change.ESCALATED, "escalated"),
-            (Change.NOTICE, "notice"),
-            (Change.REPEAT, "still firing"),
-            (Change.RESOLVED, "resolved"),
-        ):
-            n = self.count(change)
-            if n:
-                parts.append(f"{n} {label}")
-        return f"{self.scope}: {len(self.items)} alerts ({', '.join(parts)})"
+            word = CHANGE_WORDS[item.change]
+            if item.change is Change.ESCALATED:
+                word = f"escalated to {item.severity.value}"
+            return f"{self.scope}: {item.kind} on {item.subject} {word}"
+        parts = [f"{self.count(c)} {CHANGE_WORDS[c]}" for c in _KIND_ORDER if self.count(c)]
+        kinds = sorted({i.kind for i in self.items})
+        return f"{self.scope}: {len(self.items)} alerts ({', '.join(parts)}) on {', '.join(kinds)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,6 +160,8 @@ def to_json(payload: Payload) -> dict[str, object]:
             "scope": payload.scope,
             "title": payload.title,
             "severity": payload.severity.value,
+            # What a reader sees: a resolved group's mark is "resolved", not its severity.
+            "mark": payload.mark,
             "items": [
                 {
                     "alert_id": i.alert_id,
@@ -158,6 +175,7 @@ def to_json(payload: Payload) -> dict[str, object]:
                     "link": i.link,
                     "since": i.since,
                     "fire_count": i.fire_count,
+                    "runbook": i.runbook,
                 }
                 for i in payload.items
             ],
@@ -237,6 +255,7 @@ def from_json(data: Mapping[str, object]) -> Payload:
                 link=_opt_str(i, "link"),
                 since=_str(i, "since"),
                 fire_count=_int(i, "fire_count"),
+                runbook=_opt_str(i, "runbook"),
             )
             for i in _list(data, "items")
         )

@@ -8,7 +8,10 @@ resolved. What people were told is kept apart from the state (`notified_state`):
 - a resolution is announced only once the alert has stayed resolved for the
   `cooldown`: an alert that flaps inside the cooldown never told anyone it
   resolved, so firing again is not news and nothing is sent;
-- every change of one scope in one cycle goes into one message per channel;
+- every change of one scope in one cycle goes into one message per channel, and
+  joins that scope's message while it is unsent (daemon/alerts/outbox.py);
+- a resolution says what it resolved with ("drift of income back below 0.1
+  (0.04)"), from the finding that cleared it, not the firing text;
 - an event (a finding with an `event_id`: a promotion, a rollback, a failed
   retrain) is told once and kept as an alert row in state `event`, which never
   fires, repeats or resolves; the same event handed in again sends nothing.
@@ -40,14 +43,9 @@ from daemon.alerts.message import (
     max_severity,
     to_json,
 )
+from daemon.alerts.outbox import enqueue_group, outbox_row
 from daemon.config import Channel, QuietHours, Settings, Severity
-from daemon.store.tables import (
-    Alert,
-    AlertState,
-    Notification,
-    NotificationAlert,
-    NotificationState,
-)
+from daemon.store.tables import Alert, AlertState
 
 log = logging.getLogger(__name__)
 
@@ -110,23 +108,40 @@ def routes(channel: Channel, scope: str, severity: Severity) -> bool:
     return SEVERITY_RANK[severity] >= SEVERITY_RANK[channel.min_severity]
 
 
-def _item(alert: Alert, change: Change, severity: Severity) -> AlertItem:
+RESOLUTION = "resolution"
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _item(alert: Alert, change: Change, severity: Severity, settings: Settings) -> AlertItem:
     details = alert.details or {}
-    value = details.get("value")
-    threshold = details.get("threshold")
+    value = _number(details.get("value"))
     link = details.get("link")
+    summary = alert.summary
+    resolution = details.get(RESOLUTION)
+    if change is Change.RESOLVED:
+        # Told in the words of the finding that cleared it, with its value.
+        if isinstance(resolution, dict) and isinstance(resolution.get("summary"), str):
+            summary = resolution["summary"]
+            value = _number(resolution.get("value"))
+        else:
+            summary = f"{alert.kind} on {alert.subject} is no longer firing"
+        link = None
     return AlertItem(
         alert_id=alert.id,
         kind=alert.kind,
         subject=alert.subject,
         change=change,
         severity=severity,
-        summary=alert.summary,
-        value=float(value) if isinstance(value, int | float) else None,
-        threshold=float(threshold) if isinstance(threshold, int | float) else None,
+        summary=summary,
+        value=value,
+        threshold=_number(details.get("threshold")),
         link=link if isinstance(link, str) else None,
         since=alert.first_fired_at.isoformat(),
         fire_count=alert.fire_count,
+        runbook=settings.alerts.runbooks.get(alert.kind),
     )
 
 
@@ -150,7 +165,8 @@ def _details(finding: Finding) -> dict[str, object]:
 class _Cycle:
     """The changes collected in one call, by scope, in the order they happened."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.items: dict[str, list[tuple[Alert, AlertItem]]] = defaultdict(list)
         self.touched: set[int] = set()
         self.counts: dict[Change, int] = defaultdict(int)
@@ -169,7 +185,7 @@ class _Cycle:
             alert.notified_state = NOTIFIED_FIRING
             alert.notified_severity = severity.value
         alert.last_notified_at = now
-        self.items[alert.scope].append((alert, _item(alert, change, severity)))
+        self.items[alert.scope].append((alert, _item(alert, change, severity, self.settings)))
         self.touched.add(alert.id)
         self.counts[change] += 1
 
@@ -237,10 +253,12 @@ def _new_alert(
     return alert
 
 
-def _clear(alert: Alert, now: datetime, settings: Settings, cycle: _Cycle) -> None:
+def _clear(alert: Alert, f: Finding, now: datetime, settings: Settings, cycle: _Cycle) -> None:
     alert.last_seen_at = now
     if alert.state == AlertState.RESOLVED:
         return
+    # Kept for the resolution message, which may be sent only after the cooldown.
+    alert.details = {**(alert.details or {}), RESOLUTION: {"summary": f.summary, "value": f.value}}
     alert.state = AlertState.RESOLVED
     alert.resolved_at = now
     alert.acked_at = None
@@ -280,42 +298,17 @@ def _enqueue_cycle(
     ids: list[int] = []
     for scope, entries in cycle.items.items():
         for channel in settings.alerts.channels:
-            routed = [(a, i) for a, i in entries if routes(channel, scope, i.severity)]
+            routed = [i for _, i in entries if routes(channel, scope, i.severity)]
             if not routed:
                 continue
-            group = AlertGroup(scope=scope, items=tuple(i for _, i in routed))
+            group = AlertGroup(scope=scope, items=tuple(routed))
             held = None
             if group.severity is not Severity.CRITICAL:
                 held = quiet_until(settings.alerts.quiet_hours, now)
-            row = _outbox_row(channel.name, group.kind.value, scope, to_json(group), now, held)
-            session.add(row)
-            session.flush()
-            session.add_all(
-                NotificationAlert(notification_id=row.id, alert_id=a.id) for a, _ in routed
-            )
-            ids.append(row.id)
+            row_id = enqueue_group(session, channel.name, group, now, held)
+            if row_id not in ids:
+                ids.append(row_id)
     return tuple(ids)
-
-
-def _outbox_row(
-    channel: str,
-    kind: str,
-    scope: str,
-    payload: dict[str, object],
-    now: datetime,
-    not_before: datetime | None = None,
-) -> Notification:
-    return Notification(
-        channel=channel,
-        kind=kind,
-        scope=scope,
-        payload=payload,
-        state=NotificationState.PENDING,
-        created_at=now,
-        not_before=not_before,
-        next_attempt_at=not_before or now,
-        attempts=0,
-    )
 
 
 def _outcome(cycle: _Cycle, ids: tuple[int, ...]) -> PolicyOutcome:
@@ -340,7 +333,7 @@ def apply_findings(
     repeats and held resolutions that are due.
     """
     latest = {f.fingerprint: f for f in findings}
-    cycle = _Cycle()
+    cycle = _Cycle(settings)
     if latest:
         existing = {
             a.fingerprint: a
@@ -358,7 +351,7 @@ def apply_findings(
             elif f.firing:
                 _fire(session, alert, f, now, cycle)
             elif alert is not None:
-                _clear(alert, now, settings, cycle)
+                _clear(alert, f, now, settings, cycle)
         session.flush()
     _sweep(session, settings, now, {f.scope for f in findings}, cycle)
     ids = _enqueue_cycle(session, settings, cycle, now)
@@ -372,7 +365,7 @@ def sweep(
     session: Session, settings: Settings, now: datetime, scopes: Iterable[str] | None = None
 ) -> PolicyOutcome:
     """Queue the repeats and held resolutions that are due (every scope by default)."""
-    cycle = _Cycle()
+    cycle = _Cycle(settings)
     _sweep(session, settings, now, scopes, cycle)
     ids = _enqueue_cycle(session, settings, cycle, now)
     session.flush()
@@ -396,7 +389,7 @@ def enqueue_message(
     channel = settings.channel(channel_name)
     if not channel.enabled:
         raise ValueError(f"alert channel {channel_name!r} is disabled")
-    row = _outbox_row(channel.name, kind, scope or kind, to_json(message), now)
+    row = outbox_row(channel.name, kind, scope or kind, to_json(message), now)
     session.add(row)
     session.flush()
     return row.id

@@ -2,20 +2,36 @@
 
 Slack has its own Block Kit renderer (channels/slack.py) because its limits shape
 the message; these renderings have no limits beyond good taste.
+
+Every item reads the same way everywhere: its mark (CRITICAL, WARNING, INFO,
+RESOLVED: a resolution carries no firing severity), what changed, the
+finding in its own words (each value once), the alert's id, and on a line of its
+own the next step (daemon/alerts/steps.py).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 
 from daemon.alerts.message import AlertGroup, AlertItem, Change, Message, Payload
+from daemon.alerts.steps import next_step, plain
 
-CHANGE_LABEL = {
-    Change.FIRING: "FIRING",
-    Change.ESCALATED: "ESCALATED",
-    Change.REPEAT: "STILL FIRING",
-    Change.RESOLVED: "RESOLVED",
-    Change.NOTICE: "NOTICE",
+# What each change adds before the summary; a firing item needs no word beyond its mark.
+CHANGE_WORD = {
+    Change.FIRING: "",
+    Change.ESCALATED: "escalated: ",
+    Change.REPEAT: "still firing: ",
+    Change.RESOLVED: "resolved: ",
+    Change.NOTICE: "",
+}
+
+# Distinct colours for the marks in HTML (and their Slack emoji in channels/slack.py).
+MARK_COLOR = {
+    "critical": "#b00020",
+    "warning": "#b35c00",
+    "info": "#0b57d0",
+    "resolved": "#1b5e20",
 }
 
 
@@ -25,31 +41,31 @@ def number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def measurement(item: AlertItem) -> str:
-    """ "0.31 (threshold 0.1)", or "" when the finding has no number."""
-    if item.value is None:
-        return ""
-    if item.threshold is None:
-        return number(item.value)
-    return f"{number(item.value)} (threshold {number(item.threshold)})"
+def _since(item: AlertItem) -> str:
+    try:
+        return datetime.fromisoformat(item.since).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return item.since
 
 
-def item_line(item: AlertItem) -> str:
-    parts = [
-        f"{CHANGE_LABEL[item.change]:<12} {item.severity.value:<8} {item.kind} / {item.subject}"
+def headline(item: AlertItem) -> str:
+    """ "still firing: drift of income, PSI 0.31 above threshold 0.1 — alert 12, since …"."""
+    tail = f"alert {item.alert_id}"
+    if item.change is Change.REPEAT:
+        tail += f", firing since {_since(item)}"
+    return f"{CHANGE_WORD[item.change]}{item.summary} — {tail}"
+
+
+def item_lines(item: AlertItem, scope: str) -> list[str]:
+    return [
+        f"[{item.mark.upper()}] {headline(item)}",
+        f"    {plain(next_step(item, scope))}",
     ]
-    parts.append(f": {item.summary}")
-    moved = measurement(item)
-    if moved:
-        parts.append(f" [{moved}]")
-    if item.link:
-        parts.append(f" <{item.link}>")
-    return "".join(parts)
 
 
 def subject_line(payload: Payload) -> str:
     if isinstance(payload, AlertGroup):
-        return f"[mlmaint] [{payload.severity.value}] {payload.title}"
+        return f"[mlmaint] [{payload.mark}] {payload.title}"
     return f"[mlmaint] {payload.title}"
 
 
@@ -58,21 +74,32 @@ def text(payload: Payload) -> str:
         tail = f"\n\n{payload.link}" if payload.link else ""
         return f"{payload.text}{tail}\n"
     lines = [payload.title, ""]
-    lines.extend(item_line(i) for i in payload.items)
-    if any(i.change is not Change.NOTICE for i in payload.items):
+    for item in payload.items:
+        lines.extend(item_lines(item, payload.scope))
+    if any(i.change in (Change.FIRING, Change.ESCALATED, Change.REPEAT) for i in payload.items):
         lines.append("")
-        lines.append(
-            "Acknowledge with `mlmaint alerts ack ID`; firing alerts: `mlmaint alerts list`."
-        )
+        lines.append("Every firing alert: `mlmaint alerts list`.")
     return "\n".join(lines) + "\n"
 
 
-_COLOR = {
-    Change.FIRING: "#b00020",
-    Change.ESCALATED: "#b00020",
-    Change.REPEAT: "#a05a00",
-    Change.NOTICE: "#0b57d0",
-}
+def _code(command: str) -> str:
+    return f"<code>{escape(command)}</code>"
+
+
+def _link(url: str, label: str) -> str:
+    return f'<a href="{escape(url)}">{escape(label)}</a>'
+
+
+def html_step(item: AlertItem, scope: str) -> str:
+    step = next_step(item, scope)
+    parts = [f"Next: {escape(step.says)}" + (f" {_code(step.command)}" if step.command else "")]
+    if step.link:
+        parts.append(_link(step.link, "evidence"))
+    if step.runbook:
+        parts.append(_link(step.runbook, "runbook"))
+    if step.ack:
+        parts.append(f"acknowledge to stop repeats: {_code(step.ack)}")
+    return "; ".join(parts)
 
 
 def html(payload: Payload) -> str:
@@ -80,37 +107,25 @@ def html(payload: Payload) -> str:
         if payload.html is not None:
             return payload.html
         body = escape(payload.text).replace("\n", "<br>\n")
-        link = (
-            f'<p><a href="{escape(payload.link)}">{escape(payload.link)}</a></p>'
-            if payload.link
-            else ""
-        )
+        link = f"<p>{_link(payload.link, payload.link)}</p>" if payload.link else ""
         return f"<!doctype html><html><body><p>{body}</p>{link}</body></html>"
     rows = []
     for i in payload.items:
-        color = _COLOR.get(i.change, "#1b5e20")
-        link = f'<a href="{escape(i.link)}">evidence</a>' if i.link else ""
+        color = MARK_COLOR[i.mark]
         rows.append(
             "<tr>"
-            f'<td style="color:{color};font-weight:bold">{CHANGE_LABEL[i.change]}</td>'
-            f"<td>{escape(i.severity.value)}</td>"
-            f"<td>{escape(i.kind)}</td>"
-            f"<td><code>{escape(i.subject)}</code></td>"
-            f"<td>{escape(i.summary)}</td>"
-            f"<td>{escape(number(i.value))}</td>"
-            f"<td>{escape(number(i.threshold))}</td>"
-            f"<td>{link}</td>"
+            f'<td valign="top" style="color:{color};font-weight:bold">{i.mark.upper()}</td>'
+            f"<td>{escape(headline(i))}<br>"
+            f'<small style="color:#444">{html_step(i, payload.scope)}</small></td>'
             "</tr>"
         )
-    head = "".join(
-        f"<th align=left>{h}</th>"
-        for h in ("change", "severity", "check", "subject", "what", "value", "threshold", "")
-    )
+    footer = ""
+    if any(i.change in (Change.FIRING, Change.ESCALATED, Change.REPEAT) for i in payload.items):
+        footer = f"<p>Every firing alert: {_code('mlmaint alerts list')}.</p>"
     return (
         "<!doctype html><html><body>"
         f"<h2>{escape(payload.title)}</h2>"
-        f'<table cellpadding="4" style="border-collapse:collapse"><tr>{head}</tr>'
-        f"{''.join(rows)}</table>"
-        "<p>Acknowledge with <code>mlmaint alerts ack ID</code>.</p>"
+        f'<table cellpadding="4" style="border-collapse:collapse">{"".join(rows)}</table>'
+        f"{footer}"
         "</body></html>"
     )

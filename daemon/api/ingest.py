@@ -15,9 +15,13 @@ from datetime import datetime
 
 from daemon.api.body import DEFAULT_MAX_BODY
 from daemon.api.router import Access, BodyLimit, Request, Response, Router
+from daemon.api.v1_schema import IngestedLabels, IngestedPredictions
 from daemon.config import HttpSource, ModelSettings
 from daemon.http_body import documents
 from daemon.jobs import JobContext
+
+PREDICTIONS = "/v1/models/{name}/predictions"
+LABELS = "/v1/models/{name}/labels"
 
 
 class IngestRoutes:
@@ -46,14 +50,14 @@ class IngestRoutes:
     def add_to(self, router: Router) -> None:
         router.add(
             "POST",
-            "/v1/models/{name}/predictions",
+            PREDICTIONS,
             self.predictions,
             body_limit=self._limit_for("predictions"),
             access=Access.WRITE,
         )
         router.add(
             "POST",
-            "/v1/models/{name}/labels",
+            LABELS,
             self.labels,
             body_limit=self._limit_for("labels"),
             access=Access.WRITE,
@@ -76,16 +80,14 @@ class IngestRoutes:
                 self.ctx, model, [RowValidator(spec_of(model)).from_jsonl(docs.lines)], now
             )
         accepted = outcome.sampled + outcome.skipped + outcome.duplicates + outcome.capped
-        return Response.json(
-            202,
-            {
-                "accepted": accepted,
-                "rejected": outcome.rejected_total,
-                "sampled": outcome.sampled,
-                "duplicates": outcome.duplicates,
-                "reasons": dict(outcome.rejected),
-            },
+        answer = IngestedPredictions(
+            accepted=accepted,
+            rejected=outcome.rejected_total,
+            sampled=outcome.sampled,
+            duplicates=outcome.duplicates,
+            reasons=dict(outcome.rejected),
         )
+        return Response.json(202, answer.model_dump(mode="json"))
 
     def labels(self, request: Request) -> Response:
         from daemon.sampling.push import ingest_label_records
@@ -106,13 +108,11 @@ class IngestRoutes:
                 except (ValueError, RecursionError) as exc:
                     rejects.append(Reject(Reason.MALFORMED, f"not JSON: {exc}", excerpt(line)))
         outcome = ingest_label_records(self.ctx, model, records, self.clock(), rejects)
-        return Response.json(
-            202,
-            {
-                "accepted": outcome.joined + outcome.pending + outcome.skipped,
-                "rejected": outcome.rejected_total,
-                "joined": outcome.joined,
-                "pending": outcome.pending,
-                "reasons": dict(outcome.rejected),
-            },
+        answer = IngestedLabels(
+            accepted=outcome.joined + outcome.pending + outcome.skipped,
+            rejected=outcome.rejected_total,
+            joined=outcome.joined,
+            pending=outcome.pending,
+            reasons=dict(outcome.rejected),
         )
+        return Response.json(202, answer.model_dump(mode="json"))

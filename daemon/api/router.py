@@ -62,6 +62,8 @@ class Route:
     access: Access = Access.OPEN
     # Routes that take a body accept only JSON or JSON Lines (see http_body).
     ingest: bool = False
+    # The path as registered ("/v1/models/{name}"): what the OpenAPI document names.
+    template: str = ""
 
 
 class Router:
@@ -88,6 +90,7 @@ class Router:
                 body_limit,
                 access,
                 ingest=body_limit is not None,
+                template=template,
             )
         )
 

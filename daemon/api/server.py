@@ -24,6 +24,7 @@ from daemon.api.body import DEFAULT_MAX_BODY, headers_of, read_body
 from daemon.api.failures import InsecureBind, first_line, store_unavailable
 from daemon.api.ingest import IngestRoutes
 from daemon.api.router import Access, Request, Response, Router
+from daemon.api.v1 import V1Routes
 from daemon.config import HttpSource, Secret, is_loopback
 from daemon.http_body import BodyError, require_ingest_type
 from daemon.jobs import JobContext
@@ -100,6 +101,7 @@ class ApiServer:
         self._closing = threading.Lock()
         self._closed = False
         IngestRoutes(ctx, lambda: self.clock()).add_to(self.router)
+        V1Routes(ctx, lambda: self.clock()).add_to(self.router)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -1,15 +1,22 @@
-"""What the checking stage prints: `mlmaint check`'s table of one cycle."""
+"""What the checking stage prints: `mlmaint check`'s table of one cycle, or of a backfill."""
 
 from __future__ import annotations
 
+import logging
 import math
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 import click
 
+from daemon.checking.backfill import parse_time, span_text
+from daemon.checking.findings import fmt_value
 from daemon.checking.job import check_model
-from daemon.checking.run import CheckCycle, fmt_value
+from daemon.checking.run import CheckCycle
 from daemon.config import Settings
+
+T = TypeVar("T")
 
 
 def cycle_rows(cycle: CheckCycle) -> list[tuple[str, str, str, str, str, str]]:
@@ -87,9 +94,12 @@ def print_check(
     window: str | None = None,
     alert: bool = False,
     now: datetime | None = None,
+    at: str | None = None,
     fmt: str = "table",
 ) -> int:
-    """`mlmaint check`: run once, print a table (or JSON); exit 0, or 1 when something alerts."""
+    """`mlmaint check [--at TIME]`: run once, print a table per check kind (or JSON); exit 0,
+    or 1 when something alerts. The window ends at `at` (a past window, read by time) or
+    `now`."""
     from datetime import UTC
 
     from daemon.config import UnknownName, parse_duration
@@ -106,9 +116,14 @@ def print_check(
     except ValueError as exc:
         click.echo(f"check: bad --window {window!r}: {exc}", err=True)
         return 2
+    try:
+        end = parse_time(at) if at is not None else now or datetime.now(UTC)
+    except ValueError as exc:
+        click.echo(f"check: bad --at {at!r}: {exc}", err=True)
+        return 2
     ctx = JobContext.from_settings(settings)
     try:
-        cycle = check_model(ctx, name, now or datetime.now(UTC), window=span, alert=alert)
+        cycle = check_model(ctx, name, end, window=span, alert=alert)
     finally:
         ctx.close()
     if fmt == "json":
@@ -140,3 +155,150 @@ def print_check(
         if run.evidence_path:
             click.echo(f"evidence: {run.evidence_path}")
     return 1 if cycle.firing else 0
+
+
+def _range(
+    settings: Settings,
+    name: str,
+    *,
+    first: str | None,
+    last: str | None,
+    every: str | None,
+    window: str | None,
+    now: datetime,
+) -> tuple[tuple[datetime, ...], timedelta | None]:
+    """The window ends and the window length a backfill asks for; ValueError names the option."""
+    from daemon.checking.backfill import window_ends
+    from daemon.checking.specs import check_window
+    from daemon.config import parse_duration
+
+    def parsed(option: str, text: str, parse: Callable[[str], T]) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise ValueError(f"bad {option}: {exc}") from exc
+
+    span = parsed("--window", window, parse_duration) if window else None
+    if first is None:
+        raise ValueError("--to and --every need --from (the first window end)")
+    start = parsed("--from", first, parse_time)
+    end = parsed("--to", last, parse_time) if last is not None else now
+    step = (
+        parsed("--every", every, parse_duration)
+        if every
+        else span or check_window(settings.model(name))
+    )
+    try:
+        return window_ends(start, end, step), span
+    except ValueError as exc:
+        raise ValueError(f"bad range: {exc}") from exc
+
+
+def print_backfill(
+    settings: Settings,
+    name: str,
+    *,
+    first: str | None,
+    last: str | None = None,
+    every: str | None = None,
+    at: str | None = None,
+    window: str | None = None,
+    alert: bool = False,
+    now: datetime | None = None,
+    fmt: str = "table",
+) -> int:
+    """`mlmaint check --from T1 --to T2 [--every STEP]`: check each window, print one row each
+    (or, with `fmt` "json", a list of each window's cycle).
+
+    A progress bar goes to stderr when it is a terminal (never into a pipe or a
+    log). Exit 0, 1 when a window alerts, 2 on a bad argument.
+    """
+    from datetime import UTC
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from daemon.checking.backfill import check_windows
+    from daemon.checking.specs import check_window
+    from daemon.config import UnknownName
+    from daemon.jobs import JobContext
+    from daemon.tables import Column, dumps, render
+
+    try:
+        settings.model(name)
+    except UnknownName as exc:
+        click.echo(f"check: {exc}", err=True)
+        return 2
+    if at is not None:
+        click.echo("check: --at checks one window; give it or --from/--to, not both", err=True)
+        return 2
+    try:
+        ends, span = _range(
+            settings,
+            name,
+            first=first,
+            last=last,
+            every=every,
+            window=window,
+            now=now or datetime.now(UTC),
+        )
+    except ValueError as exc:
+        click.echo(f"check: {exc}", err=True)
+        return 2
+    errors = Console(stderr=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+        disable=not errors.is_terminal,
+    )
+    ctx = JobContext.from_settings(settings)
+    # Under the bar, one log line per window would tear it; the table says the same.
+    quiet = logging.getLogger("daemon.checking.job")
+    level = quiet.level
+    if not progress.disable:
+        quiet.setLevel(logging.WARNING)
+    try:
+        with progress:
+            task = progress.add_task(f"checking {name}", total=len(ends))
+
+            def advance(cycle: CheckCycle) -> None:
+                progress.update(
+                    task, advance=1, description=f"{name} {cycle.window_end:%Y-%m-%d %H:%M}"
+                )
+
+            done = check_windows(ctx, name, ends, window=span, alert=alert, on_window=advance)
+    finally:
+        quiet.setLevel(level)
+        ctx.close()
+    if fmt == "json":
+        click.echo(dumps([cycle_document(cycle) for cycle in done.cycles]))
+        return 1 if done.alerting else 0
+    kinds = list(dict.fromkeys(k for c in done.cycles for k in c.runs))
+    length = span_text(span or check_window(settings.model(name)))
+    title = (
+        f"{name}: {len(done.cycles)} window(s) of {length}, "
+        f"ends {ends[0]:%Y-%m-%d %H:%M} to {ends[-1]:%Y-%m-%d %H:%M} UTC"
+    )
+    columns = (
+        Column("window end"),
+        Column("rows", right=True),
+        *(Column(k.value, colour=_status_colour) for k in kinds),
+    )
+    rows = []
+    for cycle in done.cycles:
+        cells = []
+        for kind in kinds:
+            run = cycle.runs.get(kind)
+            cells.append(run.result.status.value if run else "-")
+        rows.append((f"{cycle.window_end:%Y-%m-%d %H:%M}", str(cycle.rows), *cells))
+    click.echo(render(columns, rows, title=title))
+    click.echo(
+        f"{len(done.cycles)} window(s) checked and stored (a window checked before was "
+        f"replaced), {done.alerting} alerting; "
+        + ("findings handed to the alert policy" if alert else "no alerts sent (--alert sends)")
+    )
+    return 1 if done.alerting else 0

@@ -2,8 +2,8 @@
 
 `check_model` loads the window [now - window, now) and the reference from the
 store, runs the checks (`daemon/checking/run.py`), stores the runs and hands
-the findings to the alert policy; `run_drift`, `run_quality`,
-`run_performance` and `run_operations` are the scheduler's jobs. The
+the findings to the alert policy; `run_model_checks` is the scheduler's job
+(every enabled check of the model in one cycle, its findings applied together). The
 reference statistics and calibrations come from the service's `CheckCache`
 on the context. Time is the `now` each job is given; the wall clock only
 measures how long a run took.
@@ -22,6 +22,7 @@ import pandas as pd
 
 from checks.interface import CheckError, CheckKind, CheckResult, Status
 from checks.operations import OperationsCheck
+from daemon.checking.findings import findings_of, monitoring_finding
 from daemon.checking.records import KindRun, current_version, drift_history, store_runs
 from daemon.checking.references import (
     ReferenceUnavailable,
@@ -30,7 +31,8 @@ from daemon.checking.references import (
     load_reference,
     reference_stats,
 )
-from daemon.checking.run import CheckCycle, findings_of, monitoring_finding, run_checks
+from daemon.checking.rejections import rejection_findings
+from daemon.checking.run import CheckCycle, run_checks
 from daemon.checking.specs import (
     check_window,
     enabled_kinds,
@@ -79,25 +81,35 @@ def check_model(
     as nothing else: runs are stored first, so a policy failure loses no run.
     """
     model = ctx.settings.model(name)
+    kinds = tuple(kinds) if kinds is not None else None
     span = window or check_window(model)
     start = now - span
     loader = load_window or default_window_loader()
     began = time.perf_counter()
+    critical_ratio = ctx.settings.alerts.critical_ratio
     with ctx.sessions() as session:
         frame = loader(session, model, start, now)
+        # Rows refused at the door never reach the window: their share is judged apart.
+        rejected = (
+            rejection_findings(session, model, start, now, critical_ratio=critical_ratio)
+            if kinds is None or CheckKind.QUALITY in kinds
+            else []
+        )
         try:
             ref_frame, digest = load_reference(session, model, load_window=loader)
         except ReferenceUnavailable as exc:
             log.warning("%s", exc)
             runs: dict[CheckKind, KindRun] = {}
-            findings = [monitoring_finding(name, exc.why)]
+            findings = [monitoring_finding(name, exc.why), *rejected]
             for k in kinds or enabled_kinds(model):
                 if k not in enabled_kinds(model):
                     continue
                 if k is CheckKind.OPERATIONS:
                     # Latency and errors are judged on the window alone: no reference needed.
                     runs[k] = _operations_run(model, frame)
-                    findings.extend(findings_of(name, runs[k].result))
+                    findings.extend(
+                        findings_of(name, runs[k].result, critical_ratio=critical_ratio)
+                    )
                     continue
                 runs[k] = KindRun(
                     result=CheckResult(
@@ -145,7 +157,10 @@ def check_model(
         # With the reference readable, a "not monitored" alert (if one fires) resolves.
         with ctx.sessions.begin() as session:
             apply_findings(
-                session, ctx.settings, [*cycle.findings, monitoring_finding(name, None)], now
+                session,
+                ctx.settings,
+                [*cycle.findings, *rejected, monitoring_finding(name, None)],
+                now,
             )
     log.info(
         "checks %s: %s on %d rows in %.2fs",
@@ -157,23 +172,8 @@ def check_model(
     return cycle
 
 
-def _job(ctx: JobContext, model: str | None, now: datetime, kinds: tuple[CheckKind, ...]) -> object:
+def run_model_checks(ctx: JobContext, model: str | None, now: datetime) -> object:
+    """The scheduled check cycle: every enabled check, one apply of their findings."""
     if model is None:
         raise ValueError("a check job needs a model")
-    return check_model(ctx, model, now, kinds=kinds)
-
-
-def run_drift(ctx: JobContext, model: str | None, now: datetime) -> object:
-    return _job(ctx, model, now, (CheckKind.DRIFT,))
-
-
-def run_quality(ctx: JobContext, model: str | None, now: datetime) -> object:
-    return _job(ctx, model, now, (CheckKind.QUALITY,))
-
-
-def run_performance(ctx: JobContext, model: str | None, now: datetime) -> object:
-    return _job(ctx, model, now, (CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE))
-
-
-def run_operations(ctx: JobContext, model: str | None, now: datetime) -> object:
-    return _job(ctx, model, now, (CheckKind.OPERATIONS,))
+    return check_model(ctx, model, now)

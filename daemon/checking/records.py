@@ -2,8 +2,9 @@
 
 Each run of a check kind is a `check_runs` row with its measures in
 `check_metrics` (the trend charts, the report, the persistence rule's memory).
-Runs are kept once per (model, kind, window end), so a cycle re-run after its
-leader died finds the runs that leader stored.
+A (model, kind, window end) holds one run: running a window again (a backfill
+repeated, a cycle re-run after its leader died) replaces the stored run and its
+measures, never adds a second.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from checks.drift import Method, exceeds
@@ -57,6 +58,38 @@ def model_id(session: Session, name: str, now: datetime) -> int:
     return ensure_model(session, name, now)
 
 
+def _claim_window(session: Session, model_id: int, kind: CheckKind, end: datetime) -> int | None:
+    """The id of the run stored for (model, kind, window end), emptied for rewriting.
+
+    Its measures are deleted, and any second run of the window (a race of an older
+    version) with them; None when the window has no run yet. Writers of one model's
+    runs are serialized first, so two of them cannot both find nothing and both
+    insert: on PostgreSQL by a row lock on the model (NO KEY UPDATE: sampling's
+    inserts, which only share the key, go on); on SQLite the first statement here
+    is a write, which takes the database's write lock before anything is read.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(Model.id).where(Model.id == model_id).with_for_update(key_share=True)
+        )
+    same = (
+        CheckRun.model_id == model_id,
+        CheckRun.kind == kind.value,
+        CheckRun.window_end == end,
+    )
+    session.execute(
+        delete(CheckMetric).where(CheckMetric.run_id.in_(select(CheckRun.id).where(*same))),
+        execution_options={"synchronize_session": False},
+    )
+    ids = list(session.scalars(select(CheckRun.id).where(*same).order_by(CheckRun.id)))
+    if len(ids) > 1:
+        session.execute(
+            delete(CheckRun).where(CheckRun.id.in_(ids[1:])),
+            execution_options={"synchronize_session": False},
+        )
+    return ids[0] if ids else None
+
+
 def store_runs(
     session: Session,
     model: str,
@@ -66,39 +99,36 @@ def store_runs(
     end: datetime,
     version: str | None = None,
 ) -> dict[CheckKind, KindRun]:
-    """Write a check_runs row per kind and its check_metrics; returns runs with ids."""
+    """Write a check_runs row per kind and its check_metrics; returns runs with ids.
+
+    A window already stored for a kind is replaced in place: the row keeps its id
+    (links to its evidence stay valid) and takes the new result and measures.
+    """
     mid = model_id(session, model, end)
     stored: dict[CheckKind, KindRun] = {}
     for kind, run in runs.items():
         r = run.result
-        # Runs are kept once per (model, kind, window end): a cycle re-run after its
-        # leader died (with the same `now`) finds the run that leader stored.
-        kept = session.scalar(
-            select(CheckRun.id)
-            .where(CheckRun.model_id == mid, CheckRun.kind == kind.value)
-            .where(CheckRun.window_end == end)
-            .limit(1)
-        )
-        if kept is not None:
-            stored[kind] = replace(run, run_id=kept)
-            continue
         summary = dict(r.summary)
         if r.reason:
             summary["reason"] = r.reason
-        row = CheckRun(
-            model_id=mid,
-            kind=kind.value,
-            status=r.status,
-            window_start=start,
-            window_end=end,
-            ran_at=end,
-            duration_s=run.duration_s,
-            rows=r.rows,
-            summary=_jsonable(summary),
-            model_version=version,
-            evidence_path=str(run.evidence_path) if run.evidence_path else None,
-        )
-        session.add(row)
+        fields = {
+            "status": r.status,
+            "window_start": start,
+            "ran_at": end,
+            "duration_s": run.duration_s,
+            "rows": r.rows,
+            "summary": _jsonable(summary),
+            "model_version": version,
+            "evidence_path": str(run.evidence_path) if run.evidence_path else None,
+        }
+        kept = _claim_window(session, mid, kind, end)
+        row = session.get(CheckRun, kept) if kept is not None else None
+        if row is None:
+            row = CheckRun(model_id=mid, kind=kind.value, window_end=end, **fields)
+            session.add(row)
+        else:
+            for name, value in fields.items():
+                setattr(row, name, value)
         session.flush()
         session.add_all(
             CheckMetric(

@@ -2,7 +2,8 @@
 
 `run_checks` is the one entry point with data in hand (the demo and
 `check_model` call it): it builds each enabled check from its spec, runs it on
-the window, writes Evidently's evidence for an alerting drift, turns each
+the window, writes mlmaint's evidence page for an alerting drift (after the
+runs are stored: the page and the alert's link name the stored run), turns each
 judged subject into an alert `Finding` (firing when something is wrong, not
 firing when it is fine, so a firing alert resolves; none when there is not
 enough data to say) and, with a context, stores the runs.
@@ -35,14 +36,16 @@ from checks.calibration import (
     estimated_band,
     realized_band,
 )
-from checks.drift import ColumnKind, DriftCheck
-from checks.interface import CheckError, CheckKind, CheckResult, Measure, Status
+from checks.drift import ColumnDrift, DriftCheck
+from checks.interface import CheckError, CheckKind, CheckResult, Status
 from checks.operations import OperationsCheck
 from checks.performance import EstimatedPerformanceCheck, PerformanceCheck
 from checks.quality import QualityCheck
 from checks.reference import ReferenceStats
-from daemon.alerts.finding import Finding, StageKind
+from daemon.alerts.finding import Finding
 from daemon.checking.cache import CheckCache
+from daemon.checking.evidence import draft_evidence, evidence_link, write_evidence
+from daemon.checking.findings import DEFAULT_CRITICAL_RATIO, findings_of
 from daemon.checking.records import KindRun, store_runs
 from daemon.checking.references import reference_stats
 from daemon.checking.specs import (
@@ -56,14 +59,13 @@ from daemon.checking.specs import (
     operations_spec,
     quality_spec,
 )
-from daemon.config import ModelSettings, Severity
+from daemon.config import ModelSettings
 
 if TYPE_CHECKING:
+    from daemon.evidence.write import Draft
     from daemon.jobs import JobContext
 
 log = logging.getLogger(__name__)
-
-CRITICAL_RATIO = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,56 +86,6 @@ class CheckCycle:
     @property
     def firing(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.firing)
-
-
-def _severity(ratio: float) -> Severity:
-    return Severity.CRITICAL if ratio >= CRITICAL_RATIO else Severity.WARNING
-
-
-def fmt_value(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3g}"
-    return f"{value:.4f}"
-
-
-def findings_of(model: str, result: CheckResult, link: str | None = None) -> list[Finding]:
-    """One finding per judged subject (measures with a threshold and an OK/ALERT status)."""
-    out: list[Finding] = []
-    for m in result.measures:
-        if m.threshold is None or m.status not in (Status.OK, Status.ALERT):
-            continue
-        subject = _subject(result.kind, m)
-        verb = "beyond" if m.alerting else "within"
-        notes = "; ".join(x for x in (m.detail, f"threshold {m.basis}" if m.basis else None) if x)
-        out.append(
-            Finding(
-                scope=model,
-                kind=result.kind,
-                subject=subject,
-                firing=m.alerting,
-                severity=_severity(m.severity_ratio) if m.alerting else Severity.INFO,
-                summary=(
-                    f"{model}: {result.kind.value} {subject} {m.name} = {fmt_value(m.value)}, "
-                    f"{verb} threshold {fmt_value(m.threshold)}" + (f" ({notes})" if notes else "")
-                ),
-                value=m.value,
-                threshold=m.threshold,
-                link=link if result.kind is CheckKind.DRIFT else None,
-                details={"measure": m.name, "rows": result.rows, "basis": m.basis},
-            )
-        )
-    return out
-
-
-def _subject(kind: CheckKind, m: Measure) -> str:
-    if kind is CheckKind.DRIFT:
-        # One alert per column whatever test judged it (the method may change with size).
-        return m.subject
-    if kind in (CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE):
-        return m.subject
-    return f"{m.subject}.{m.name}"
 
 
 def _build(
@@ -179,38 +131,6 @@ def _build(
             assert_never(kind)
 
 
-def _evidence(
-    model: ModelSettings,
-    ref: ReferenceStats,
-    window: pd.DataFrame,
-    result: CheckResult,
-    now: datetime,
-    directory: Path,
-) -> Path | None:
-    from daemon.evidence import write_drift_evidence
-
-    spec = drift_spec(model)
-    numeric = tuple(c.name for c in spec.columns if c.kind is ColumnKind.NUMERIC)
-    categorical = tuple(c.name for c in spec.columns if c.kind is ColumnKind.CATEGORICAL)
-    usable = {m.subject for m in result.measures if m.value is not None}
-    path = directory / model.name / f"drift-{now:%Y%m%dT%H%M%SZ}.html"
-    try:
-        return write_drift_evidence(
-            ref.frame,
-            window,
-            numeric=tuple(c for c in numeric if c in usable),
-            categorical=tuple(c for c in categorical if c in usable),
-            path=path,
-            methods={c.name: c.method.value for c in spec.columns if c.method},
-            thresholds={c.name: c.threshold for c in spec.columns if c.threshold is not None},
-            drift_share=spec.drift_share,
-        )
-    except Exception:
-        # Evidence is a convenience: the drift result stands without it.
-        log.exception("model %s: the drift evidence report failed", model.name)
-        return None
-
-
 def run_checks(
     ctx: JobContext | None,
     model: ModelSettings,
@@ -232,7 +152,7 @@ def run_checks(
     `baseline` maps metric names ("roc_auc", "mae") to values recorded at
     training time; without it the reference's own labelled metric is the
     baseline. `evidence_dir` (default: the state dir's `evidence/` when
-    drift evidence is enabled) receives Evidently's HTML for alerting drift.
+    drift evidence is enabled) receives mlmaint's evidence page of an alerting drift.
     `calibration` is the reference's calibrated thresholds and bands (computed
     here, once per reference, when not given); `history` the drift columns'
     exceedances in the previous windows, for the persistence rule. `cache` keeps
@@ -254,17 +174,29 @@ def run_checks(
     wanted = tuple(k for k in wanted if k in enabled_kinds(model))
     start = window_start or now - check_window(model)
     if evidence_dir is None and ctx is not None:
-        evidence_dir = ctx.state_dir / "evidence"
+        from daemon.evidence.write import evidence_dir as default_dir
+
+        evidence_dir = default_dir(ctx)
     if calibration is None:
         calibration = reference_calibration(
             model, ref, now, cache=cache, sessions=ctx.sessions if ctx else None
         )
     runs: dict[CheckKind, KindRun] = {}
-    findings: list[Finding] = []
+    drafts: dict[CheckKind, Draft] = {}
+    critical_ratio = (
+        ctx.settings.alerts.critical_ratio if ctx is not None else DEFAULT_CRITICAL_RATIO
+    )
     for kind in wanted:
         began = time.perf_counter()
+        seen: tuple[ColumnDrift, ...] = ()
         try:
-            result = _build(kind, model, ref, baseline, calibration, history).run(window)
+            check = _build(kind, model, ref, baseline, calibration, history)
+            if isinstance(check, DriftCheck):
+                # The drift columns keep what they saw of the window, for the evidence.
+                outcome = check.evaluate(window)
+                result, seen = outcome.result, outcome.columns
+            else:
+                result = check.run(window)
         except CheckError as exc:
             result = CheckResult(kind=kind, status=Status.ERROR, rows=len(window), reason=str(exc))
         except Exception as exc:
@@ -275,23 +207,36 @@ def run_checks(
                 rows=len(window),
                 reason=f"{type(exc).__name__}: {exc}",
             )
-        evidence = None
+        duration = time.perf_counter() - began
+        found = None
         if (
             kind is CheckKind.DRIFT
             and result.status is Status.ALERT
             and drift_evidence(model)
             and evidence_dir is not None
         ):
-            evidence = _evidence(model, ref, window, result, now, evidence_dir)
-        duration = time.perf_counter() - began
-        runs[kind] = KindRun(result=result, duration_s=duration, evidence_path=evidence)
-        findings.extend(findings_of(model.name, result, str(evidence) if evidence else None))
+            found = draft_evidence(model, ref, window, result, seen, (start, now), evidence_dir)
+        if found is not None:
+            drafts[kind] = found
+            log.debug("model %s: evidence figures in %.3fs", model.name, found.seconds)
+        runs[kind] = KindRun(
+            result=result, duration_s=duration, evidence_path=found.path if found else None
+        )
         log.debug("model %s: %s %s in %.3fs", model.name, kind.value, result.status, duration)
     if ctx is not None:
         with ctx.sessions.begin() as session:
             runs = store_runs(
                 session, model.name, runs, start=start, end=now, version=model_version
             )
+    # Pages and links after storing: both name the stored run.
+    runs = write_evidence(ctx, model, ref, window, runs, drafts)
+    findings = [
+        f
+        for run in runs.values()
+        for f in findings_of(
+            model.name, run.result, evidence_link(ctx, run), critical_ratio=critical_ratio
+        )
+    ]
     return CheckCycle(
         model=model.name,
         now=now,
@@ -385,30 +330,3 @@ def reference_calibration(
             )
     cache.put_calibration(key, found)
     return found
-
-
-def monitoring_finding(model: str, why: str | None) -> Finding:
-    """Whether the model can be checked at all: firing while it has no usable reference.
-
-    Without a reference every check reads "insufficient data" (latency and errors
-    included): left to a log line, the model would go unwatched for days. This is
-    an ordinary alert (repeats, resolves once a reference is readable again).
-    """
-    if why is None:
-        return Finding(
-            scope=model,
-            kind=StageKind.MONITORING,
-            subject="reference",
-            firing=False,
-            severity=Severity.INFO,
-            summary=f"{model} is monitored: its reference is readable",
-        )
-    return Finding(
-        scope=model,
-        kind=StageKind.MONITORING,
-        subject="reference",
-        firing=True,
-        severity=Severity.WARNING,
-        summary=f"{model} is not monitored: no reference ({why})",
-        details={"why": why},
-    )

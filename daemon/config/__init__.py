@@ -17,6 +17,7 @@ from daemon.config.alerts import (
     SlackChannel,
     WebhookChannel,
 )
+from daemon.config.checks import CheckingSettings
 from daemon.config.common import (
     EX_CONFIG,
     ConfigError,
@@ -25,6 +26,7 @@ from daemon.config.common import (
     Severity,
     parse_duration,
 )
+from daemon.config.evidence import EvidenceSettings
 from daemon.config.frameworks import (
     EnvironmentKind,
     EnvironmentSettings,
@@ -95,6 +97,7 @@ __all__ = [
     "CelerySettings",
     "Channel",
     "ChannelBase",
+    "CheckingSettings",
     "ChecksSettings",
     "ColumnDriftSettings",
     "ConfigError",
@@ -105,6 +108,7 @@ __all__ = [
     "EmailTls",
     "EnvironmentKind",
     "EnvironmentSettings",
+    "EvidenceSettings",
     "ExecutorKind",
     "ExecutorSettings",
     "FileChannel",

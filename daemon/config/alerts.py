@@ -102,7 +102,24 @@ class AlertSettings(Frozen):
     retry_initial: Duration = timedelta(seconds=30)
     retry_max: Duration = timedelta(minutes=30)
     quiet_hours: QuietHours | None = None
+    # A finding is critical when it is this far beyond its threshold, in the check's
+    # own unit of excess (its "severity ratio", 1 at the threshold): value / threshold
+    # for distances, latencies and error rates, decades below the threshold + 1 for
+    # p-values, drop / allowed drop for performance, excess / allowance for quality.
+    # Below it a finding is a warning; a dataset-level drift is always critical.
+    critical_ratio: float = Field(default=2.0, gt=1.0)
+    # A runbook per finding kind (drift, quality, performance, estimated_performance,
+    # operations, monitoring, retrain, framework): every alert of that kind links it.
+    runbooks: Mapping[str, str] = Field(default_factory=dict)
     channels: tuple[Channel, ...] = (FileChannel(kind="file", name="outbox"),)
+
+    @field_validator("runbooks")
+    @classmethod
+    def _runbook_urls(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        for kind, url in value.items():
+            if not url.startswith(("https://", "http://")):
+                raise ValueError(f"{kind}: a runbook is an http(s) URL, got {url!r}")
+        return value
 
     @field_validator("channels")
     @classmethod

@@ -89,6 +89,9 @@ class QualitySettings(Frozen):
     max_missing_share: float = Field(default=0.05, ge=0, le=1)
     max_new_category_share: float = Field(default=0.02, ge=0, le=1)
     max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
+    # Rows the schema refused (wrong type, missing column), as a share of the rows
+    # received on the window's days; above it a quality alert fires (1.0 never does).
+    max_rejected_share: float = Field(default=0.05, ge=0, le=1)
 
 
 class PerformanceSettings(Frozen):

@@ -10,7 +10,9 @@ from pydantic import BaseModel, field_validator
 from pydantic.fields import FieldInfo
 
 from daemon.config.alerts import AlertSettings, Channel, ChannelBase
+from daemon.config.checks import CheckingSettings
 from daemon.config.common import Frozen
+from daemon.config.evidence import EvidenceSettings
 from daemon.config.frameworks import FrameworkSettings
 from daemon.config.models import ModelSettings
 from daemon.config.report import ReportSettings
@@ -43,7 +45,9 @@ class Settings(Frozen):
     mlflow: MlflowSettings = MlflowSettings()
     executor: ExecutorSettings = ExecutorSettings()
     alerts: AlertSettings = AlertSettings()
+    checks: CheckingSettings = CheckingSettings()
     report: ReportSettings = ReportSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
     frameworks: FrameworkSettings = FrameworkSettings()
     models: tuple[ModelSettings, ...] = ()
 

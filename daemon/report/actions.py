@@ -5,7 +5,8 @@ shows the first 15 and the Slack summary the first 10. The scores form bands,
 from the top:
 
 - a model measured worse than its baseline (it is wrong now), one left without a
-  reference (it is blind), a known vulnerability (by severity);
+  reference (it is blind), one whose week of predictions was never checked,
+  a known vulnerability (by severity);
 - a retraining that failed, a feature drifting in most checks (by how often),
   a Python past its end of life;
 - the daemon's own faults: undeliverable notifications, a failed job;
@@ -13,11 +14,17 @@ from the top:
 
 Within a band the count of failing runs or advisories breaks ties, so a model
 failing more checks comes first.
+
+Actions respect the config and what happened since: a model whose retraining is
+off (`[models.retrain] enabled = false`) is never told to retrain (its drop is
+an investigation instead), and a failed retraining that a later job of the same
+model got past (it succeeded) asks for nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from checks.interface import CheckKind
 from daemon.report.model import (
@@ -27,7 +34,9 @@ from daemon.report.model import (
     FrameworkEnv,
     KindCounts,
     ModelWeek,
+    RetrainRow,
 )
+from daemon.report.weeks import Week
 from daemon.runs import RunOutcome
 from daemon.store.tables import NotificationState
 from retrain.interface import JobState
@@ -37,6 +46,9 @@ from retrain.interface import JobState
 RETRAIN_SCORE = 300
 # A model without a reference is checked for nothing: just below a measured failure.
 UNMONITORED_SCORE = 280
+# A week of stored predictions that no check read (they came in late, or before the
+# daemon ran): blind for that week, until a backfill checks them.
+UNCHECKED_SCORE = 270
 # A retraining that failed leaves a known problem unfixed, below a blind model.
 FAILED_RETRAIN_SCORE = 250
 # Drift is a lead, not a failure: a feature drifted in at least this share of the
@@ -69,12 +81,17 @@ ERROR_EXCERPT = 120
 
 
 def recommend(
-    models: Sequence[ModelWeek], frameworks: Sequence[FrameworkEnv], daemon: DaemonHealth
+    models: Sequence[ModelWeek],
+    frameworks: Sequence[FrameworkEnv],
+    daemon: DaemonHealth,
+    week: Week | None = None,
 ) -> tuple[Action, ...]:
     """Every action the week calls for, highest score first."""
     actions: list[Action] = []
     for m in models:
         actions.extend(_model_actions(m))
+        if week is not None:
+            actions.extend(_unchecked(m, week))
     actions.extend(_framework_actions(frameworks))
     actions.extend(_daemon_actions(daemon))
     actions.sort(key=lambda a: (-a.score, a.scope, a.text))
@@ -85,7 +102,11 @@ def _model_actions(m: ModelWeek) -> list[Action]:
     actions: list[Action] = []
     perf = m.performance
     promoted = any(r.promoted for r in m.retrains)
-    failed = [r for r in m.retrains if r.state in (JobState.FAILED, JobState.TIMED_OUT)]
+    failed = [
+        r
+        for r in m.retrains
+        if r.state in (JobState.FAILED, JobState.TIMED_OUT) and not _superseded(r, m.retrains)
+    ]
     if perf.alert_runs and not promoted:
         now_value = perf.last_realized if perf.last_realized is not None else perf.last_estimated
         figure = (
@@ -93,14 +114,23 @@ def _model_actions(m: ModelWeek) -> list[Action]:
             if perf.metric and now_value is not None and perf.baseline is not None
             else ""
         )
-        actions.append(
-            Action(
+        failing = f"{perf.alert_runs} failing performance checks"
+        if m.retrain_enabled:
+            action = Action(
                 kind=ActionKind.RETRAIN,
                 scope=m.name,
-                text=f"Retrain {m.name}{figure} ({perf.alert_runs} failing performance checks)",
+                text=f"Retrain {m.name}{figure} ({failing})",
                 score=RETRAIN_SCORE + perf.alert_runs,
             )
-        )
+        else:
+            action = Action(
+                kind=ActionKind.INVESTIGATE,
+                scope=m.name,
+                text=f"Investigate the performance of {m.name}{figure} ({failing}; "
+                "retraining is off for it in the config)",
+                score=RETRAIN_SCORE + perf.alert_runs,
+            )
+        actions.append(action)
     elif m.top_drift and m.top_drift[0].drifted_share >= INVESTIGATE_DRIFT_SHARE and not promoted:
         f = m.top_drift[0]
         actions.append(
@@ -154,6 +184,27 @@ def _model_actions(m: ModelWeek) -> list[Action]:
             )
         )
     return actions
+
+
+def _unchecked(m: ModelWeek, week: Week) -> list[Action]:
+    """Predictions stored for the week and not one check run: the command that checks them."""
+    if not m.sampled or any(c.runs for c in m.counts.values()):
+        return []
+    first, last = week.monday + timedelta(days=1), week.monday + timedelta(days=7)
+    return [
+        Action(
+            kind=ActionKind.FIX,
+            scope=m.name,
+            text=f"Check the week of {m.name}: {m.sampled:,} predictions stored, none checked "
+            f"(mlmaint check {m.name} --from {first.isoformat()} --to {last.isoformat()})",
+            score=UNCHECKED_SCORE,
+        )
+    ]
+
+
+def _superseded(failed: RetrainRow, retrains: Sequence[RetrainRow]) -> bool:
+    """A later job of the model succeeded: the failure is history, not a task."""
+    return any(r.state == JobState.SUCCEEDED and r.created_at > failed.created_at for r in retrains)
 
 
 def _framework_actions(frameworks: Sequence[FrameworkEnv]) -> list[Action]:

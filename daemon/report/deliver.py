@@ -63,7 +63,9 @@ def report_path(settings: Settings, week: str) -> Path:
 
 
 def report_link(settings: Settings, week: str) -> str:
-    return f"{settings.report.base_url.rstrip('/')}/reports/{week}"
+    from daemon.links import report_url
+
+    return report_url(settings.report.base_url, week)
 
 
 def build_report(ctx: JobContext, week: str | Week, now: datetime) -> BuiltReport:

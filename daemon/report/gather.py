@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from checks.interface import CheckKind
 from daemon.alerts.finding import StageKind
 from daemon.config import Settings
+from daemon.links import evidence_url
 from daemon.report import figures, queries
 from daemon.report.actions import recommend
 from daemon.report.model import (
@@ -48,6 +50,13 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
     decisions = queries.decisions(session, week)
     pins = queries.pins(session, now)
     ingest = queries.ingest_by_model(session, week)
+    stored = queries.stored_by_model(session, week, names)
+
+    def sampled_of(mid: int) -> int:
+        # The stored rows by their own time; the ingest counters (by day of ingestion)
+        # stand in once retention has purged the week's rows.
+        return stored.get(mid) or ingest.get(mid, (0, {}))[0]
+
     configured = {m.name for m in settings.models}
     out = []
     for mid, name, version in models:
@@ -60,7 +69,7 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
             and mid not in pins
         ):
             continue
-        sampled, rejected = ingest.get(mid, (0, {}))
+        rejected = ingest.get(mid, (0, {}))[1]
         out.append(
             _model_week(
                 settings,
@@ -72,14 +81,16 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
                 retrains=tuple(retrains.get(mid, ())),
                 decisions=tuple(decisions.get(name, ())),
                 pin=pins.get(mid),
-                sampled=sampled,
+                sampled=sampled_of(mid),
                 rejected=rejected,
                 configured=name in configured,
             )
         )
     out.sort(key=lambda m: (HEALTH_ORDER[m.health], m.name))
     frameworks = queries.frameworks(session, week)
-    daemon = queries.daemon_health(session, week, names)
+    daemon = replace(
+        queries.daemon_health(session, week, names), sampled=sum(sampled_of(m) for m in names)
+    )
     health_counts = {h.value: sum(1 for m in out if m.health is h) for h in Health}
     return WeekReport(
         week=week,
@@ -87,7 +98,7 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
         models=tuple(out),
         frameworks=frameworks,
         daemon=daemon,
-        actions=recommend(out, frameworks, daemon),
+        actions=recommend(out, frameworks, daemon, week),
         health_counts=health_counts,
     )
 
@@ -141,6 +152,7 @@ def _model_week(
                 kind=r.kind,
                 window_end=r.window_end,
                 filename=r.evidence_path.replace("\\", "/").rsplit("/", 1)[-1],
+                url=evidence_url(settings.report.base_url, r.id),
             )
             for r in runs
             if r.evidence_path
@@ -149,6 +161,8 @@ def _model_week(
         rejected=rejected,
         decisions=decisions,
         pin=pin,
+        # A model no longer in the config keeps the plain advice: nothing says it may not.
+        retrain_enabled=not configured or settings.model(name).retrain.enabled,
         unmonitored=next(
             (
                 a.summary

@@ -2,8 +2,9 @@
 
 Plain functions from a request path to a response, so any HTTP server can route
 to them. Reports are served from the store (any daemon of an HA pair has them),
-falling back to the archived file. Evidence reports linked from a weekly report
-are served at /reports/evidence/<check run id>, relative to the report's URL.
+falling back to the archived file. Evidence pages are served at
+/reports/evidence/<check run id> (Evidently's report, where one was written, at
+.../<id>/evidently); links to them are built by daemon/links.py.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from sqlalchemy import select
 
 from daemon.jobs import JobContext
 from daemon.report import csp
-from daemon.store.tables import CheckRun, Report
+from daemon.store.tables import CheckRun, Model, Report
 
 PREFIX = "/reports"
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")
-_EVIDENCE = re.compile(r"^evidence/(\d{1,18})$")
+_EVIDENCE = re.compile(r"^evidence/(\d{1,18})(/evidently)?$")
 # The report needs nothing but its own inline styles and data: images.
 REPORT_CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
@@ -118,17 +119,58 @@ def latest_report(ctx: JobContext) -> HttpResponse:
         return _serve(row, "no report yet")
 
 
-def evidence(ctx: JobContext, run_id: int) -> HttpResponse:
+def gone(what: str) -> HttpResponse:
+    return _page(410, "gone", f"<p>{html.escape(what)}</p>")
+
+
+def evidence(ctx: JobContext, run_id: int, *, evidently: bool = False) -> HttpResponse:
+    """A run's evidence page (or Evidently's report beside it): 404 when the run has
+    none, 410 when retention removed it, with what to do in both cases."""
+    from daemon.evidence.retention import SWEPT
+    from daemon.evidence.write import evidently_path, rebuild_command
+
     with ctx.sessions() as session:
-        path = session.execute(
-            select(CheckRun.evidence_path).where(CheckRun.id == run_id)
-        ).scalar_one_or_none()
-    if path is None or not Path(path).is_file():
-        return not_found(f"no evidence report for check run {run_id}")
-    body = Path(path).read_bytes()
-    # The page's own scripts by the hashes it was written with (csp.py). A page
-    # written without one (before mlmaint wrote it) runs no script at all: its data
-    # was not escaped for a <script>.
+        found = session.execute(
+            select(
+                CheckRun.evidence_path,
+                CheckRun.kind,
+                CheckRun.window_end,
+                CheckRun.summary,
+                Model.name,
+            )
+            .join(Model, Model.id == CheckRun.model_id)
+            .where(CheckRun.id == run_id)
+        ).one_or_none()
+    if found is None:
+        return not_found(f"no check run {run_id}")
+    stored, kind, window_end, summary, model = found
+    rebuild = rebuild_command(model, window_end, evidently=evidently)
+    if stored is None:
+        if isinstance(summary, dict) and summary.get(SWEPT):
+            return gone(
+                f"the evidence of check run {run_id} ({model}, {kind}) was removed by the "
+                f"evidence retention ([evidence] max_age / max_total) on {summary[SWEPT]}; "
+                f"build it again with: {rebuild}"
+            )
+        return not_found(
+            f"check run {run_id} ({model}, {kind}) has no evidence page: only alerting "
+            f"drift windows have one; build one with: {rebuild}"
+        )
+    path = evidently_path(Path(stored)) if evidently else Path(stored)
+    if not path.is_file() and evidently:
+        return not_found(
+            f"Evidently's report of check run {run_id} ({model}) was not written: it is "
+            f"written on demand; build it with: {rebuild}"
+        )
+    if not path.is_file():
+        return gone(
+            f"the evidence page of check run {run_id} ({model}) is no longer on disk; "
+            f"build it again with: {rebuild}"
+        )
+    body = path.read_bytes()
+    # The page's own scripts by the hashes it was written with (csp.py); mlmaint's
+    # own page has none. A page written without a policy (before mlmaint wrote it)
+    # runs no script at all: its data was not escaped for a <script>.
     written = csp.written_policy(body.decode("utf-8", errors="replace"))
     policy = csp.header_policy(written or csp.evidence_policy(()))
     return HttpResponse(
@@ -161,5 +203,5 @@ def handle(ctx: JobContext, path: str) -> HttpResponse | None:
         return report_page(ctx, rest)
     match = _EVIDENCE.match(rest)
     if match:
-        return evidence(ctx, int(match.group(1)))
+        return evidence(ctx, int(match.group(1)), evidently=match.group(2) is not None)
     return not_found(f"no such page: {path}")

@@ -175,6 +175,9 @@ class Evidence:
     kind: str
     window_end: datetime
     filename: str
+    # Absolute, under report.base_url (daemon/links.py): it works from the archived
+    # file and the emailed attachment too.
+    url: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,6 +205,8 @@ class ModelWeek:
     pin: PinRow | None = None
     # "churn is not monitored: no reference (why)" while that alert fired at the week's end.
     unmonitored: str | None = None
+    # `[models.retrain] enabled`: the report never asks to retrain a model that may not be.
+    retrain_enabled: bool = True
 
     @property
     def firing(self) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -43,6 +44,7 @@ from daemon.store.tables import (
     Model,
     Notification,
     NotificationState,
+    Prediction,
     RejectedRow,
     Report,
     RetrainJob,
@@ -60,6 +62,16 @@ EOL_KINDS = frozenset({FindingKind.PYTHON_EOL, FindingKind.PYTHON_EOL_SOON})
 REJECTED_EXAMPLES = 3
 # The newest undeliverable notifications the report lists.
 FAILED_NOTIFICATIONS = 10
+
+
+class Span(Protocol):
+    """A stretch of time [start, end): a report's week, or the page's whole history."""
+
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def end(self) -> datetime: ...
 
 
 def num(value: object) -> float | None:
@@ -254,7 +266,7 @@ def pins(session: Session, now: datetime) -> dict[int, PinRow]:
     }
 
 
-def retrains(session: Session, week: Week) -> dict[int, list[RetrainRow]]:
+def retrains(session: Session, week: Span) -> dict[int, list[RetrainRow]]:
     rows = session.execute(
         select(RetrainJob)
         .where(
@@ -295,7 +307,7 @@ def retrains(session: Session, week: Week) -> dict[int, list[RetrainRow]]:
     return by_model
 
 
-def frameworks(session: Session, week: Week) -> tuple[FrameworkEnv, ...]:
+def frameworks(session: Session, week: Span) -> tuple[FrameworkEnv, ...]:
     # A finding row is updated in place at every scan that still sees it, so the
     # findings on record during a week are those first seen before its end and
     # still seen at or after its start (reports for past weeks stay right).
@@ -441,3 +453,27 @@ def ingest_by_model(session: Session, week: Week) -> dict[int, tuple[int, dict[s
             rejected[reason] = rejected.get(reason, 0) + int(total or 0)
         out[model_id] = (sampled, rejected)
     return out
+
+
+def stored_by_model(session: Session, week: Week, model_ids: Iterable[int]) -> dict[int, int]:
+    """Per model, the stored predictions whose own time falls in the week.
+
+    What a week sampled is told by the rows' timestamps: rows read late (a backlog,
+    a file of last month's predictions) belong to the week they happened in, where
+    the ingest counters file them under the day they were read. One count per model,
+    each a range of the (model_id, ts) index, not a scan of every model's rows.
+    """
+    counts: dict[int, int] = {}
+    for model_id in model_ids:
+        n = session.scalar(
+            select(func.count())
+            .select_from(Prediction)
+            .where(
+                Prediction.model_id == model_id,
+                Prediction.ts >= week.start,
+                Prediction.ts < week.end,
+            )
+        )
+        if n:
+            counts[model_id] = int(n)
+    return counts

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from retrain.interface import JobState, JobStatus, RetrainError, RetrainOutcome, RetrainSpec
+from retrain.quiet import without_progress_bars
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,16 @@ CANCELLED_FILE = "cancelled"
 INHERITED_ENV = frozenset(
     {"PATH", "HOME", "LANG", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "OMP_NUM_THREADS"}
 )
-INHERITED_ENV_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "MLFLOW_", "MKL_", "XDG_", "MPLCONFIGDIR")
+INHERITED_ENV_PREFIXES = (
+    "LC_",
+    "CUDA_",
+    "NVIDIA_",
+    "MLFLOW_",
+    "MKL_",
+    "XDG_",
+    "MPLCONFIGDIR",
+    "TQDM_",
+)
 
 
 def job_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -51,6 +61,8 @@ def job_env(environ: Mapping[str, str]) -> dict[str, str]:
         for key, value in environ.items()
         if key in INHERITED_ENV or key.startswith(INHERITED_ENV_PREFIXES)
     }
+    # A job's log is read in alerts: no progress bars in it (unless the daemon's env asks).
+    without_progress_bars(env)
     # The job imports `retrain` from the same tree as this daemon.
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)

@@ -40,7 +40,8 @@ def features(n: int, firing: bool = True) -> list[Finding]:
             kind=CheckKind.DRIFT,
             subject=f"feature_with_a_long_descriptive_name_{i:03d}",
             firing=firing,
-            summary=f"distribution moved (Wasserstein distance, normed) <{i}> & more",
+            summary=f"drift of feature_with_a_long_descriptive_name_{i:03d} "
+            f"(Wasserstein distance, normed) <{i}> & more",
             value=0.1 + i / 1000,
             threshold=0.1,
             link=f"http://127.0.0.1:8787/evidence/churn/{i}.html",
@@ -71,7 +72,9 @@ def test_slack_blocks_stay_within_limits_with_300_drifted_features(
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
     assert all(len(s) <= 3000 for s in sections)
     assert len(json.dumps(body)) < 13_000
-    shown = sum(s.count(":red_circle:") for s in sections)
+    # Warnings (the default severity here) are orange; red is kept for critical.
+    shown = sum(s.count(":large_orange_circle:") for s in sections)
+    assert not any(":red_circle:" in s for s in sections)
     more = [s for s in sections if "more not shown" in s]
     assert len(more) == 1
     hidden = int(more[0].split("and ")[1].split(" more")[0])
@@ -79,8 +82,11 @@ def test_slack_blocks_stay_within_limits_with_300_drifted_features(
     # mrkdwn control characters are escaped; the first feature is listed with its numbers.
     assert "&lt;0&gt; &amp; more" in sections[0]
     assert "feature_with_a_long_descriptive_name_000" in sections[0]
-    assert "0.1 (threshold 0.1)" in sections[0]
+    # Each item says its alert id and ends with its next step, whole.
+    assert "— alert 1\n" in sections[0]
+    assert "Next: see the window's measures with `mlmaint check churn`" in sections[0]
     assert "<http://127.0.0.1:8787/evidence/churn/0.html|evidence>" in sections[0]
+    assert "acknowledge to stop repeats: `mlmaint alerts ack 1`" in sections[0]
 
 
 def email_settings(server: SmtpServer, cert: Cert, tls: str) -> dict[str, object]:
@@ -116,8 +122,9 @@ def _check_alert_emails(server: SmtpServer) -> None:
     assert box.logins[0] == ("mlmaint", SMTP_PASSWORD)
     assert all(box.tls_seen)
     firing, resolved = (parse(m) for m in box.messages)
-    assert firing["Subject"] == "[mlmaint] [warning] churn: 2 alerts (2 firing)"
-    assert resolved["Subject"].startswith("[mlmaint] [warning] churn: 2 alerts (2 resolved)")
+    assert firing["Subject"] == "[mlmaint] [warning] churn: 2 alerts (2 firing) on drift"
+    # A resolution carries no firing severity.
+    assert resolved["Subject"] == "[mlmaint] [resolved] churn: 2 alerts (2 resolved) on drift"
     assert firing["From"] == "mlmaint@ml.example.com"
     assert firing["To"] == "ops@example.com, ml@example.com"
     assert firing["Date"] and firing["Message-ID"] != resolved["Message-ID"]
@@ -130,8 +137,10 @@ def _check_alert_emails(server: SmtpServer) -> None:
     html = firing.get_body(("html",))
     assert text is not None and html is not None
     plain = text.get_content()
-    assert "FIRING" in plain and "feature_with_a_long_descriptive_name_001" in plain
-    assert "0.101 (threshold 0.1)" in plain
+    assert "[WARNING]" in plain
+    assert any(line.endswith("— alert 2") for line in plain.splitlines())
+    assert "acknowledge to stop repeats: `mlmaint alerts ack 2`" in plain
+    assert "evidence: http://127.0.0.1:8787/evidence/churn/1.html" in plain
     assert "&lt;1&gt; &amp; more" in html.get_content()
 
 

@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 
 # script -> (tiny arguments, a line its output must hold)
 SMOKE: dict[str, tuple[list[str], str]] = {
+    "bench_api.py": (["1"], "/v1/models/churn/checks?limit=10000"),
     "bench_window.py": (["3000", "4000"], "window of 4,000 rows"),
     "bench_cli.py": (
         ["--rows", "3000", "--reference", "2000", "--runs", "1"],
@@ -30,6 +31,7 @@ SMOKE: dict[str, tuple[list[str], str]] = {
         "binary: reference 20,000 rows",
     ),
     "bench_drift.py": (["5000", "20000"], "calibrated / Evidently's"),
+    "bench_evidence.py": (["2000"], "evidence / check ="),
     "bench_fleet.py": (["3"], "check cycle:"),
     "bench_frameworks.py": ([], "scan of 400 packages from cache"),
     "bench_report.py": (["--models", "2"], "build_report"),

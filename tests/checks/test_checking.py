@@ -92,9 +92,15 @@ def test_run_store_and_alert(
     assert set(cycle.runs) == set(CheckKind)
     assert cycle.result(CheckKind.DRIFT).status is Status.ALERT
     evidence = cycle.runs[CheckKind.DRIFT].evidence_path
-    assert evidence is not None and evidence.exists() and evidence.stat().st_size > 10_000
+    # mlmaint's own page: small, and it names the drifted column.
+    assert evidence is not None and evidence.exists() and 2_000 < evidence.stat().st_size < 300_000
+    assert ">age</h3>" in evidence.read_text(encoding="utf-8")
     subjects = {(f.kind, f.subject): f for f in cycle.findings}
-    assert subjects[("drift", "age")].firing and subjects[("drift", "age")].link == str(evidence)
+    # The alert links the page as served, under report.base_url, by the stored run's id.
+    run_id = cycle.runs[CheckKind.DRIFT].run_id
+    base = ctx.settings.report.base_url.rstrip("/")
+    assert subjects[("drift", "age")].firing
+    assert subjects[("drift", "age")].link == f"{base}/reports/evidence/{run_id}"
     assert not subjects[("drift", "region")].firing
     assert subjects[("performance", "roc_auc")].firing
     with session_factory() as session:

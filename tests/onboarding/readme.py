@@ -1,4 +1,5 @@
-"""The README's section "Monitor a model you already have", read as the tests run it."""
+"""The README's sections the tests run: "Monitor a model you already have" (its shell
+blocks) and "Use the checks from Python" (its Python block and the output it shows)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TITLE = "## Monitor a model you already have"
+LIBRARY = "## Use the checks from Python"
 
 
-def section() -> str:
+def section(title: str = TITLE) -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index(TITLE)
-    end = text.find("\n## ", start + len(TITLE))
+    start = text.index(title)
+    end = text.find("\n## ", start + len(title))
     return text[start : end if end != -1 else len(text)]
+
+
+def blocks(language: str, title: str) -> list[str]:
+    """The ```LANGUAGE blocks of a section, in order."""
+    return [m.group(1) for m in re.finditer(rf"```{language}\n(.*?)```", section(title), re.S)]
 
 
 def shell_blocks() -> list[str]:

@@ -192,8 +192,7 @@ class Production:
         began = time.monotonic()
         assert self.push_labels(served) == len(served)
         self.spent("labels over HTTP", began)
-        for stage in (Stage.DRIFT, Stage.QUALITY, Stage.PERFORMANCE, Stage.OPERATIONS):
-            self.run(stage, end)
+        self.run(Stage.CHECKS, end)
         self.run(Stage.RETRAIN_POLICY, end)
         self.finish_retrains(end)
         self.run(Stage.DELIVER, end)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from daemon.alerts.finding import Finding, StageKind
 from daemon.alerts.policy import apply_findings
-from daemon.checking.run import monitoring_finding
+from daemon.checking.findings import monitoring_finding
 from daemon.config import Severity
 from daemon.report.gather import gather
 from daemon.report.model import ActionKind

@@ -1,13 +1,14 @@
 """Data that holds markup runs no script in any page mlmaint writes or serves.
 
-A drift check writes Evidently's evidence for a window whose feature names and
-category values hold `</script>` breakouts and event-handler markup. The
-evidence file opened from disk, the same page served by the daemon's HTTP
-server, and the weekly report that links it are each loaded in headless
-Chromium. Its DOM (after scripts ran) must hold no element with an event
-handler, its console must show neither the payloads' marker nor any policy
-violation (the page's own scripts are allowed by hash), and the hostile names
-must show as text on a page that rendered.
+A drift check writes its evidence for a window whose feature names and
+category values hold `</script>` breakouts and event-handler markup: mlmaint's
+own page, and (configured once per firing) Evidently's report. Each file opened
+from disk, the same pages served by the daemon's HTTP server, and the weekly
+report that links them are each loaded in headless Chromium. Its DOM (after
+scripts ran) must hold no element with an event handler, its console must show
+neither the payloads' marker nor any policy violation (Evidently's own scripts
+are allowed by hash), and the hostile names must show as text on a page that
+rendered.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from checks.interface import CheckKind, Status
 from daemon.api import ApiServer, Request, Response
 from daemon.checking.run import run_checks
 from daemon.config import parse_config
+from daemon.evidence.write import evidently_path
 from daemon.jobs import JobContext
 from daemon.report.deliver import build_report
 from daemon.report.http import handle
@@ -147,6 +149,7 @@ def evidence_ctx(engine: Engine, tmp_path: Path) -> Iterator[JobContext]:
         {
             "service": {"state_dir": str(tmp_path / "state")},
             "report": {"directory": str(tmp_path / "reports")},
+            "evidence": {"evidently_on_firing": True},
             "models": [
                 {
                     "name": "churn",
@@ -177,7 +180,13 @@ def served(evidence_ctx: JobContext) -> Iterator[ApiServer]:
         assert found is not None
         return Response(found.status, found.body, found.content_type, found.headers)
 
-    for template in ("/reports", "/reports/", "/reports/{page}", "/reports/evidence/{run}"):
+    for template in (
+        "/reports",
+        "/reports/",
+        "/reports/{page}",
+        "/reports/evidence/{run}",
+        "/reports/evidence/{run}/evidently",
+    ):
         server.router.add("GET", template, reports)
     server.start()
     yield server
@@ -204,17 +213,30 @@ def test_evidence_and_report_run_no_injected_script(
     # (a) The file itself, opened from disk: its own <meta> policy applies.
     assert_inert(load(evidence.as_uri(), tmp_path / "p-file"), shown=names)
 
-    # (b) The page as the daemon serves it, with the policy as a header.
+    # (b) The page as the daemon serves it, with the policy as a header: mlmaint's own
+    # page has no script at all.
     with ctx.sessions() as session:
         run_id = session.scalars(select(CheckRun.id).where(CheckRun.kind == "drift")).one()
     url = f"{served.url}/reports/evidence/{run_id}"
     with urllib.request.urlopen(url, timeout=10) as response:
         policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'none'" in policy
+    for directive in ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"):
+        assert directive in policy
+    assert_inert(load(url, tmp_path / "p-http"), shown=names)
+
+    # (b') Evidently's report of the window that started the firing: from disk and
+    # served, its own scripts run by hash and the data's markup stays text.
+    report_file = evidently_path(evidence)
+    assert report_file.is_file()
+    assert_inert(load(report_file.as_uri(), tmp_path / "p-evidently-file"), shown=names)
+    with urllib.request.urlopen(f"{url}/evidently", timeout=10) as response:
+        policy = response.headers["Content-Security-Policy"]
     script_src = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
     assert "'unsafe-inline'" not in script_src and "'sha256-" in script_src
     for directive in ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"):
         assert directive in policy
-    assert_inert(load(url, tmp_path / "p-http"), shown=names)
+    assert_inert(load(f"{url}/evidently", tmp_path / "p-evidently-http"), shown=names)
 
     # (c) The weekly report that lists the drifted columns and links the evidence.
     built = build_report(ctx, parse_week("2026-W47"), NOW + timedelta(days=5))
@@ -226,6 +248,6 @@ def test_evidence_and_report_run_no_injected_script(
 
     # A page written without a policy (an older mlmaint, Evidently's save_html) is
     # served with no script allowed: its data was not escaped for a <script>.
-    evidence.write_text("<html><head><script>var d = 1;</script></head><body></body></html>")
-    with urllib.request.urlopen(url, timeout=10) as response:
+    report_file.write_text("<html><head><script>var d = 1;</script></head><body></body></html>")
+    with urllib.request.urlopen(f"{url}/evidently", timeout=10) as response:
         assert "script-src 'none'" in response.headers["Content-Security-Policy"]

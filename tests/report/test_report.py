@@ -24,7 +24,9 @@ from tests.report.conftest import WEEK, MakeCtx, Slack, Smtp
 from tests.report.seed import XSS, Seeded
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-EXTERNAL = re.compile(r"""(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+# Nothing loads from elsewhere; links (href) are checked apart: absolute, under base_url.
+EXTERNAL = re.compile(r"""(?:src|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+HREF = re.compile(r"""href\s*=\s*["']([^"']*)["']""", re.I)
 
 
 def test_gather_a_multi_model_week(seeded: tuple[JobContext, Seeded], week: Week) -> None:
@@ -86,6 +88,14 @@ def test_report_is_archived_escaped_self_contained_and_served(
     assert ESCAPED in page and XSS not in page
     assert "<script" not in page.lower()
     assert EXTERNAL.search(page) is None
+    # Every link works from the archived file and the attachment: in-page, or absolute
+    # under report.base_url (the evidence pages included).
+    base = ctx.settings.report.base_url.rstrip("/") + "/"
+    hrefs = HREF.findall(page)
+    assert any("/reports/evidence/" in h for h in hrefs)
+    assert all(h.startswith(("#", base)) for h in hrefs), [
+        h for h in hrefs if not h.startswith(("#", base))
+    ]
     assert "<link" not in page.lower() and "@import" not in page
     assert page.count('src="data:image/svg+xml;base64,') == 3
     for section in ("Summary", "Models", "Frameworks", "Daemon health", "Top drifting features"):
@@ -110,7 +120,7 @@ def test_report_is_archived_escaped_self_contained_and_served(
     missing = http.handle(ctx, "/reports/2020-W01")
     assert missing is not None and missing.status == 404
     assert http.handle(ctx, "/healthz") is None
-    run_id = int(re.findall(r'href="evidence/(\d+)"', page)[0])
+    run_id = int(re.findall(r'href="https?://[^"/]+/reports/evidence/(\d+)"', page)[0])
     evidence = http.handle(ctx, f"/reports/evidence/{run_id}")
     assert evidence is not None and evidence.status == 200 and b"evidence" in evidence.body
 

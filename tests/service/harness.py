@@ -65,7 +65,16 @@ class NotifySocket:
         self.sock.close()
 
 
-def write_config(path: Path, store_url: str, *, extra_service: str = "", extra: str = "") -> Path:
+def write_config(
+    path: Path,
+    store_url: str,
+    *,
+    extra_service: str = "",
+    extra: str = "",
+    checks: str = 'backfill = "0s"',
+) -> Path:
+    """A daemon's config on `store_url`; `checks` is its [checks] table (the first-start
+    backfill off by default: these tests count the runs of the scheduled cycles)."""
     path.write_text(
         f"""
 [service]
@@ -88,6 +97,9 @@ enabled = false
 
 [report]
 enabled = false
+
+[checks]
+{checks}
 {extra}
 """,
         encoding="utf-8",

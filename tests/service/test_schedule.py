@@ -15,14 +15,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.alerts.jobs import alert_cycle
 from daemon.cadence import crontab_weekdays, cycle_start, misfire_grace, next_fire_time, trigger_for
-from daemon.checking.job import run_drift, run_operations, run_performance, run_quality
+from daemon.checking.job import run_model_checks
 from daemon.config import Schedule, Settings, load_config, parse_config
 from daemon.frameworks.job import scan_frameworks
 from daemon.jobs import JobContext
 from daemon.report.deliver import weekly_report
+from daemon.retention import apply_retention
 from daemon.retraining.job import poll_jobs, retrain_policy
 from daemon.runs import RunOutcome
-from daemon.sampling import ingest_labels, purge_expired, sample_predictions
+from daemon.sampling import ingest_labels, sample_predictions
 from daemon.schedule import JobRunner, Scheduler, missed_cycles, replay
 from daemon.service import Service
 from daemon.stages import JobFn, JobSpec, Stage, _global, _per_model, build_jobs, job_function
@@ -38,11 +39,8 @@ T0 = datetime(2026, 3, 2, 10, 7, 13, tzinfo=UTC)  # a Monday
 EXPECTED_JOBS: dict[Stage, tuple[Callable[..., object], str | None]] = {
     Stage.SAMPLE: (sample_predictions, "model"),
     Stage.LABELS: (ingest_labels, "model"),
-    Stage.RETENTION: (purge_expired, "model"),
-    Stage.DRIFT: (run_drift, None),
-    Stage.QUALITY: (run_quality, None),
-    Stage.PERFORMANCE: (run_performance, None),
-    Stage.OPERATIONS: (run_operations, None),
+    Stage.RETENTION: (apply_retention, "model"),
+    Stage.CHECKS: (run_model_checks, None),
     Stage.RETRAIN_POLICY: (retrain_policy, None),
     Stage.RETRAIN_POLL: (poll_jobs, None),
     Stage.DELIVER: (alert_cycle, "global"),
@@ -136,7 +134,7 @@ def test_build_jobs_from_the_shipped_config() -> None:
     ids = [job.id for job in build_jobs(settings)]
     model = settings.models[0].name
     assert f"sample:{model}" in ids
-    assert f"drift:{model}" in ids
+    assert f"checks:{model}" in ids
     assert "deliver" in ids
     assert len(ids) == len(set(ids))
     for job in build_jobs(settings):
@@ -314,8 +312,8 @@ def test_a_cycle_left_running_by_a_dead_leader_runs_again_once_with_its_own_now(
     ctx = _ctx(engine, session_factory)
     seen: list[datetime] = []
     runner = JobRunner(ctx, resolve=_resolver(lambda _c, _m, now: seen.append(now)))  # type: ignore[arg-type]
-    hourly = JobSpec(stage=Stage.DRIFT, model="m", schedule=Schedule(every=timedelta(hours=1)))
-    done = JobSpec(stage=Stage.QUALITY, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    hourly = JobSpec(stage=Stage.CHECKS, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    done = JobSpec(stage=Stage.RETENTION, model="m", schedule=Schedule(every=timedelta(hours=1)))
     _left_running(session_factory, hourly.id, T0)
     runner(done, T0)  # finished by its leader: not due again in this cycle
     later = T0 + timedelta(minutes=10)
@@ -337,7 +335,7 @@ def test_a_cycle_left_running_in_the_previous_cycle_runs_then_the_current_one(
     ctx = _ctx(engine, session_factory)
     seen: list[datetime] = []
     runner = JobRunner(ctx, resolve=_resolver(lambda _c, _m, now: seen.append(now)))  # type: ignore[arg-type]
-    spec = JobSpec(stage=Stage.DRIFT, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    spec = JobSpec(stage=Stage.CHECKS, model="m", schedule=Schedule(every=timedelta(hours=1)))
     _left_running(session_factory, spec.id, T0)
     takeover = T0 + timedelta(minutes=58)  # the next cycle began at 11:00
     assert runner(spec, takeover) is RunOutcome.OK
@@ -357,7 +355,7 @@ def test_a_run_of_this_process_is_not_an_orphan(
     engine: Engine, session_factory: sessionmaker[Session]
 ) -> None:
     ctx = _ctx(engine, session_factory)
-    spec = JobSpec(stage=Stage.DRIFT, model="m", schedule=Schedule(every=timedelta(hours=1)))
+    spec = JobSpec(stage=Stage.CHECKS, model="m", schedule=Schedule(every=timedelta(hours=1)))
     seen: list[set[str]] = []
     runner: JobRunner
 

@@ -103,12 +103,12 @@ def test_kill_9_mid_check_the_new_leader_runs_that_cycle_once(
         blocker.execute(text("LOCK TABLE check_runs IN ACCESS EXCLUSIVE MODE"))
 
         def caught() -> bool:
-            job = _job(store, "drift:churn")
+            job = _job(store, "checks:churn")
             return job is not None and job[0] == "running" and job[1] > first_end
 
         _wait(caught, PERIOD.total_seconds() * 2 + 5, "the leader's next check")
         time.sleep(0.5)  # well inside the check, blocked on its store write
-        job = _job(store, "drift:churn")
+        job = _job(store, "checks:churn")
         assert job is not None
         stuck_at = job[1]
         first.kill()  # kill -9 mid-check
@@ -138,11 +138,11 @@ def test_kill_9_mid_check_the_new_leader_runs_that_cycle_once(
         r"job (\S+): the run started at (\S+) by a leader that did not finish it runs again",
         second.log(),
     )
-    assert ("drift:churn", stuck_at.isoformat()) in again, second.log()
+    assert ("checks:churn", stuck_at.isoformat()) in again, second.log()
     assert max(Counter(job for job, _ in again).values()) == 1, again
     killed = (GRID_EPOCH + _cycle(stuck_at) * PERIOD).isoformat()
-    assert ("drift:churn", killed) not in {(j, c) for j, _, c in first.job_lines()}
-    assert [o for j, o, c in second.job_lines() if (j, c) == ("drift:churn", killed)] == ["ok"]
+    assert ("checks:churn", killed) not in {(j, c) for j, _, c in first.job_lines()}
+    assert [o for j, o, c in second.job_lines() if (j, c) == ("checks:churn", killed)] == ["ok"]
 
     # Stored check runs: the killed cycle once, at the dead leader's window end, and
     # one run per cycle from the first to the last: no gap, no duplicate.

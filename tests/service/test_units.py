@@ -376,7 +376,7 @@ def _fill(sessions: sessionmaker[Session]) -> None:
         )
         s.add(
             JobRun(
-                job_id="drift:churn",
+                job_id="checks:churn",
                 last_started_at=NOW,
                 last_finished_at=NOW,
                 last_success_at=NOW,
@@ -440,9 +440,9 @@ def test_metrics_read_the_latest_results_from_the_store(
         ]
         == 7
     )
-    assert got[("mlmaint_job_runs_total", (("job", "drift:churn"),))] == 4
-    assert got[("mlmaint_job_failures_total", (("job", "drift:churn"),))] == 1
-    assert got[("mlmaint_job_last_success_timestamp_seconds", (("job", "drift:churn"),))] == (
+    assert got[("mlmaint_job_runs_total", (("job", "checks:churn"),))] == 4
+    assert got[("mlmaint_job_failures_total", (("job", "checks:churn"),))] == 1
+    assert got[("mlmaint_job_last_success_timestamp_seconds", (("job", "checks:churn"),))] == (
         NOW.timestamp()
     )
     assert got[("mlmaint_outbox_notifications", (("channel", "outbox"), ("state", "pending")))] == 1
@@ -488,7 +488,7 @@ def test_status_prints_the_store_picture(sqlite_template: Path, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     out = result.output
     assert "no daemon runs on this store" in out
-    assert "drift:churn" in out and "ok" in out
+    assert "checks:churn" in out and "ok" in out
     assert "drift share 0.60" in out
     assert "alerts firing: 1" in out
     assert "outbox: outbox pending 1" in out

@@ -31,6 +31,8 @@ class FileSender:
             "created_at": message.created_at.isoformat(),
             "sent_at": now.isoformat(),
             "title": render.subject_line(payload),
+            # The message as people read it (a `tail -f` of the file reads like the email).
+            "text": render.text(payload),
             "payload": message.payload,
         }
         data = (json.dumps(line, sort_keys=True) + "\n").encode("utf-8")

@@ -20,7 +20,16 @@ import httpx
 from daemon.alerts import render
 from daemon.alerts.channels.http import post_json
 from daemon.alerts.channels.interface import Outgoing
-from daemon.alerts.message import AlertGroup, AlertItem, Change, Message, Payload, from_json
+from daemon.alerts.message import (
+    CHANGE_WORDS,
+    AlertGroup,
+    AlertItem,
+    Change,
+    Message,
+    Payload,
+    from_json,
+)
+from daemon.alerts.steps import next_step
 from daemon.config import Secret
 
 MAX_BLOCKS = 50
@@ -31,12 +40,12 @@ MAX_TOTAL_CHARS = 11_000
 MAX_LINE_CHARS = 500
 MAX_FALLBACK_CHARS = 300
 
+# One mark per item mark: critical and warning never share a colour.
 _EMOJI = {
-    Change.FIRING: ":red_circle:",
-    Change.ESCALATED: ":rotating_light:",
-    Change.REPEAT: ":large_orange_circle:",
-    Change.RESOLVED: ":large_green_circle:",
-    Change.NOTICE: ":information_source:",
+    "critical": ":red_circle:",
+    "warning": ":large_orange_circle:",
+    "info": ":information_source:",
+    "resolved": ":white_check_mark:",
 }
 
 
@@ -49,17 +58,23 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _item_line(item: AlertItem) -> str:
-    moved = render.measurement(item)
-    line = (
-        f"{_EMOJI[item.change]} *{escape(item.kind)}* `{escape(item.subject)}`"
-        f" — {escape(item.summary)}"
-    )
-    if moved:
-        line += f" ({escape(moved)})"
-    if item.link:
-        line += f" <{item.link}|evidence>"
-    return _cut(line, MAX_LINE_CHARS)
+def _step(item: AlertItem, scope: str) -> str:
+    step = next_step(item, scope)
+    parts = [f"Next: {escape(step.says)}" + (f" `{escape(step.command)}`" if step.command else "")]
+    if step.link:
+        parts.append(f"<{step.link}|evidence>")
+    if step.runbook:
+        parts.append(f"<{step.runbook}|runbook>")
+    if step.ack:
+        parts.append(f"acknowledge to stop repeats: `{escape(step.ack)}`")
+    return "; ".join(parts)
+
+
+def _item_line(item: AlertItem, scope: str) -> str:
+    # The step comes whole even when the headline is cut: it is what people act on.
+    step = f"\n> {_step(item, scope)}"
+    head = f"{_EMOJI[item.mark]} *{item.mark.upper()}* {escape(render.headline(item))}"
+    return _cut(head, max(MAX_LINE_CHARS - len(step), 80)) + step
 
 
 def _section(text: str) -> dict[str, object]:
@@ -98,7 +113,7 @@ def blocks_for(payload: Payload) -> dict[str, object]:
 
 def _alert_body(group: AlertGroup) -> dict[str, object]:
     title = group.title
-    counts = ", ".join(f"{group.count(c)} {c.value}" for c in Change if group.count(c))
+    counts = ", ".join(f"{group.count(c)} {CHANGE_WORDS[c]}" for c in Change if group.count(c))
     blocks: list[dict[str, object]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(title, MAX_HEADER_CHARS)}},
         {
@@ -107,14 +122,14 @@ def _alert_body(group: AlertGroup) -> dict[str, object]:
                 {
                     "type": "mrkdwn",
                     "text": _cut(
-                        f"*{escape(group.scope)}* · severity *{group.severity.value}* · {counts}",
+                        f"*{escape(group.scope)}* · *{group.mark}* · {counts}",
                         MAX_SECTION_CHARS,
                     ),
                 }
             ],
         },
     ]
-    lines = [_item_line(i) for i in group.items]
+    lines = [_item_line(i, group.scope) for i in group.items]
     # header + context + a trailing "and N more" + the link section
     room = MAX_BLOCKS - len(blocks) - 2
     sections, left = _pack(lines, room, MAX_TOTAL_CHARS - len(title) - 500)

@@ -1,9 +1,11 @@
-"""Evidence for an alerting drift result: Evidently's HTML report of the same data.
+"""Evidently's full HTML report of a drift window: written on demand only.
 
-Our own drift tests decide (checks/drift/); Evidently's report is what a data
-scientist opens to look at the distributions. It is rendered only for alerting
-windows, and evidently is imported only here, inside the function, so the
-daemon starts without it.
+Our own drift tests decide (checks/drift/) and mlmaint's own page is the
+evidence of every alerting window (daemon/evidence/page.py). Evidently's
+report, megabytes and seconds to build, is what a data scientist may still
+want: `mlmaint evidence NAME --at TIME --evidently`, or once per alert firing
+with `[evidence] evidently_on_firing`. evidently is imported only here, inside
+the functions, so the daemon starts without it.
 """
 
 from __future__ import annotations

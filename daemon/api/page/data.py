@@ -1,0 +1,139 @@
+"""What the page shows, as frozen data: read from the store by reads.py, drawn by render.py.
+
+Every point on a chart is one stored check run's measure, with the run's id and
+window end, so what the page draws can be traced back to the row it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from daemon.report.model import FrameworkEnv, Health, PinRow, RetrainRow
+
+
+@dataclass(frozen=True, kw_only=True)
+class Point:
+    """One stored measure of one check run."""
+
+    at: datetime
+    value: float
+    threshold: float | None
+    alerting: bool
+    run_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureDrift:
+    """One feature's drift score against its threshold, oldest point first."""
+
+    feature: str
+    # The statistic (check_metrics.name: "wasserstein", "psi", ...) and its display name.
+    method: str
+    detail: str | None
+    basis: str | None
+    points: tuple[Point, ...]
+
+    @property
+    def last(self) -> Point:
+        return self.points[-1]
+
+    @property
+    def drifted(self) -> bool:
+        """Beyond its threshold in the latest run."""
+        return self.last.alerting
+
+    @property
+    def ratio(self) -> float:
+        """The latest score over its threshold: the page lists the worst features first."""
+        threshold = self.last.threshold
+        if threshold is None or threshold <= 0:
+            return 0.0
+        return self.last.value / threshold
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerformanceTrend:
+    """The headline metric, realized (with labels) against estimated (without), over time."""
+
+    metric: str | None
+    realized: tuple[Point, ...]
+    estimated: tuple[Point, ...]
+    # The latest baseline the runs compared against.
+    baseline: float | None
+
+    @property
+    def empty(self) -> bool:
+        return not self.realized and not self.estimated
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindStatus:
+    """The latest run of one check kind."""
+
+    kind: str
+    status: str
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertView:
+    id: int
+    scope: str
+    kind: str
+    subject: str
+    severity: str
+    summary: str
+    first_fired_at: datetime
+    last_fired_at: datetime
+    fire_count: int
+    acked_until: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelView:
+    name: str
+    # The version the registry's alias points at, as the store last recorded it.
+    version: str | None
+    alias: str
+    # None: the model is in the store but no longer in the config.
+    retrain_enabled: bool | None
+    pin: PinRow | None
+    # As the report judges a model: alerting (an alert fires or a latest run alerts),
+    # degraded (a latest run errored or lacked data), healthy, no data.
+    health: Health
+    statuses: tuple[KindStatus, ...]
+    # Worst first: drifted features, then by score over threshold.
+    drift: tuple[FeatureDrift, ...]
+    # Drift runs stored in the span, and how many the charts show (see reads.thin).
+    drift_runs: int
+    drift_shown: int
+    performance: PerformanceTrend
+    alerts: tuple[AlertView, ...]
+    # Newest first.
+    jobs: tuple[RetrainRow, ...]
+    # The time axis every chart of the model shares; None without a run to draw.
+    start: datetime | None
+    end: datetime | None
+
+    @property
+    def drifted(self) -> int:
+        return sum(1 for f in self.drift if f.drifted)
+
+    @property
+    def configured(self) -> bool:
+        return self.retrain_enabled is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageData:
+    generated_at: datetime
+    # How far back from each model's latest run the charts reach.
+    history: timedelta
+    models: tuple[ModelView, ...]
+    # Every firing alert, models' and environments' alike.
+    alerts: tuple[AlertView, ...]
+    frameworks: tuple[FrameworkEnv, ...]
+
+    def health_counts(self) -> dict[Health, int]:
+        return {h: sum(1 for m in self.models if m.health is h) for h in Health}

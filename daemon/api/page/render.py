@@ -1,0 +1,137 @@
+"""Render the page: the overview at / and one model's page, from PageData.
+
+Server-rendered HTML with inline CSS and inline SVG charts: no script, no
+font or image from anywhere, so it reads the same behind any proxy and under
+the strictest policy (`default-src 'none'`). Jinja2 autoescaping is on: model
+and feature names, alert summaries and errors come from users and data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+import jinja2
+
+from daemon.api.page.charts import Chart, Frame, Line, line_chart
+from daemon.api.page.data import FeatureDrift, ModelView, PageData
+from daemon.api.page.reads import OVERVIEW_FEATURES
+from daemon.report.model import Health
+from daemon.report.render import HEALTH_COLOURS
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sizes:
+    drift: Frame
+    performance: Frame
+
+
+OVERVIEW_SIZES = Sizes(drift=Frame(width=300, height=130), performance=Frame(width=620, height=210))
+MODEL_SIZES = Sizes(drift=Frame(width=420, height=160), performance=Frame(width=640, height=230))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelCharts:
+    drift: tuple[tuple[FeatureDrift, Chart], ...]
+    # Features with drift history that are not charted here (the overview's limit).
+    more: int
+    performance: Chart | None
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("daemon.api.page", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = num
+    env.filters["exact"] = exact
+    env.filters["when"] = when
+    env.filters["short"] = short
+    env.filters["iso"] = iso
+    env.filters["path"] = lambda name: quote(str(name), safe="")
+    env.globals["health_colour"] = lambda h: HEALTH_COLOURS[Health(h)]
+    return env
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    if value != 0 and abs(value) < 1e-4:
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
+
+
+def exact(value: float | None) -> str:
+    """The stored float, to the last bit (what the data attributes carry)."""
+    return "" if value is None else repr(float(value))
+
+
+def when(value: datetime | None) -> str:
+    return "–" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def short(value: datetime | None) -> str:
+    """For table cells: the page says once that its times are UTC."""
+    return "–" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def model_charts(m: ModelView, sizes: Sizes, *, features: int | None = None) -> ModelCharts:
+    if m.start is None or m.end is None:
+        return ModelCharts(drift=(), more=0, performance=None)
+    shown = m.drift if features is None else m.drift[:features]
+    drift = tuple(
+        (
+            f,
+            line_chart(
+                [Line(key="score", label=f.method, points=f.points)],
+                start=m.start,
+                end=m.end,
+                frame=sizes.drift,
+                y_label=f.method,
+                floor=0.0,
+                x_ticks=4,
+            ),
+        )
+        for f in shown
+    )
+    perf = m.performance
+    performance = None
+    if not perf.empty:
+        performance = line_chart(
+            [
+                Line(key="realized", label="realized", points=perf.realized),
+                Line(key="estimated", label="estimated", points=perf.estimated),
+            ],
+            start=m.start,
+            end=m.end,
+            frame=sizes.performance,
+            y_label=perf.metric or "metric",
+            baseline=perf.baseline,
+            threshold_of="realized" if perf.realized else "estimated",
+            x_ticks=8,
+        )
+    return ModelCharts(drift=drift, more=len(m.drift) - len(shown), performance=performance)
+
+
+def render_overview(data: PageData) -> str:
+    charts = {
+        m.name: model_charts(m, OVERVIEW_SIZES, features=OVERVIEW_FEATURES) for m in data.models
+    }
+    template = _environment().get_template("overview.html.j2")
+    return template.render(d=data, charts=charts, counts=data.health_counts(), root="")
+
+
+def render_model(data: PageData) -> str:
+    (model,) = data.models
+    charts = {model.name: model_charts(model, MODEL_SIZES)}
+    template = _environment().get_template("model.html.j2")
+    return template.render(d=data, m=model, charts=charts, root="../")

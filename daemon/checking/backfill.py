@@ -1,0 +1,338 @@
+"""Checks over past windows: `mlmaint check --at/--from/--to` and the first-start backfill.
+
+A past window is read by time, [end - window, end), from the stored rows, like
+any scheduled one (`check_model`), and stored under its window end; a window
+run again replaces its runs (`records.store_runs`), so a backfill repeated
+changes nothing. Windows run oldest first, so the persistence rule reads the
+windows before each one. Findings of past windows go to the alert policy only
+when asked (`alert`): a backfill does not page anyone about last week.
+
+On the daemon's first start, each model with no check run stored yet is
+checked over `[checks] backfill` of its history (`first_start_ends`), in a
+thread of its own (`BackgroundBackfill`) while the scheduler runs. The checks
+(pandas and the rest) are imported when a window runs, not when the service
+imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import exists, select
+
+from checks.interface import CheckKind
+from daemon.cadence import GRID_EPOCH, cycle_start, period, trigger_for
+from daemon.config import ModelSettings
+from daemon.store.tables import CheckRun, Model
+
+if TYPE_CHECKING:
+    from daemon.checking.run import CheckCycle
+    from daemon.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+# Taken around each window: the scheduler's per-model lock, so a backfill and the
+# model's scheduled checks do not run side by side (they share a window's rows).
+ModelLock = Callable[[str], contextlib.AbstractContextManager[object]]
+
+
+def _no_lock(_model: str) -> contextlib.AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backfill:
+    """What one model's backfill did: the cycles run, oldest first, and how many were asked."""
+
+    model: str
+    cycles: tuple[CheckCycle, ...]
+    asked: int
+
+    @property
+    def complete(self) -> bool:
+        return len(self.cycles) == self.asked
+
+    def runs(self, kind: CheckKind) -> int:
+        return sum(1 for c in self.cycles if kind in c.runs)
+
+    @property
+    def alerting(self) -> int:
+        """Windows with a firing finding (what `mlmaint check` exits 1 for)."""
+        return sum(1 for c in self.cycles if c.firing)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time ("2026-01-05T12:00", "...Z", "...+02:00") or date (its midnight).
+
+    A time without a zone is UTC, as every time in the store.
+    """
+    cleaned = text.strip()
+    try:
+        if len(cleaned) == 10:
+            day = date.fromisoformat(cleaned)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        value = datetime.fromisoformat(cleaned.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            f"not an ISO time or date: {text!r} (e.g. 2026-01-05 or 2026-01-05T12:00Z)"
+        ) from exc
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def span_text(length: timedelta) -> str:
+    """A length as a config writes it: 1d, 6h, 90m, 45s."""
+    seconds = int(length.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def window_ends(first: datetime, last: datetime, every: timedelta) -> tuple[datetime, ...]:
+    """first, first + every, ... up to and including last."""
+    if every <= timedelta(0):
+        raise ValueError(f"the step must be > 0, got {every}")
+    if last < first:
+        raise ValueError(
+            f"the range ends ({last.isoformat()}) before it starts ({first.isoformat()})"
+        )
+    count = int((last - first) / every) + 1
+    return tuple(first + i * every for i in range(count))
+
+
+def check_windows(
+    ctx: JobContext,
+    name: str,
+    ends: Iterable[datetime],
+    *,
+    window: timedelta | None = None,
+    alert: bool = False,
+    on_window: Callable[[CheckCycle], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    lock: ModelLock = _no_lock,
+) -> Backfill:
+    """Run the model's checks on the window ending at each of `ends`, oldest first.
+
+    Each window is stored (replacing what it held) as it finishes, so a backfill
+    stopped half-way keeps the windows it ran. `should_stop` is asked before each.
+    """
+    from daemon.checking.job import check_model
+
+    ordered = sorted(set(ends))
+    cycles: list[CheckCycle] = []
+    for end in ordered:
+        if should_stop is not None and should_stop():
+            break
+        with lock(name):
+            cycle = check_model(ctx, name, end, window=window, alert=alert)
+        cycles.append(cycle)
+        if on_window is not None:
+            on_window(cycle)
+    return Backfill(model=name, cycles=tuple(cycles), asked=len(ordered))
+
+
+# --------------------------------------------------------------------------- first start
+
+
+def first_start_step(model: ModelSettings, now: datetime) -> timedelta:
+    """One window per check window, back to back (or per check interval, if longer).
+
+    Back to back, every stored row is checked once and a week costs seven windows
+    at the default one-day window, where one per check interval (hourly by default)
+    would read each row 24 times over for the same picture.
+    """
+    from daemon.checking.specs import check_window
+
+    return max(check_window(model), period(trigger_for(model.checks.schedule), now))
+
+
+def first_start_ends(
+    model: ModelSettings, now: datetime, lookback: timedelta
+) -> tuple[datetime, ...]:
+    """The window ends that cover [now - lookback, now): on the step's grid, oldest first.
+
+    The grid is the scheduler's (interval multiples since a Monday midnight UTC), so
+    daily windows end at UTC midnight. The stretch after the last grid point is the
+    scheduled checks' own first window.
+    """
+    if lookback <= timedelta(0):
+        return ()
+    step = first_start_step(model, now)
+    grid = IntervalTrigger(seconds=step.total_seconds(), start_date=GRID_EPOCH, timezone=UTC)
+    last = cycle_start(grid, now)
+    if last is None:
+        return ()
+    count = max(1, math.ceil(lookback / step))
+    return tuple(last - i * step for i in reversed(range(count)))
+
+
+def never_checked(ctx: JobContext, models: Sequence[ModelSettings]) -> tuple[str, ...]:
+    """The models with no check run stored at all: the ones a first start backfills."""
+    with ctx.sessions() as session:
+        checked = set(
+            session.scalars(select(Model.name).where(exists().where(CheckRun.model_id == Model.id)))
+        )
+    return tuple(m.name for m in models if m.name not in checked)
+
+
+def models_to_backfill(ctx: JobContext) -> tuple[str, ...]:
+    """What a first start backfills: the models never checked, none when
+    `[checks] backfill` is 0 or the store cannot say (logged)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if ctx.settings.checks.backfill <= timedelta(0):
+        return ()
+    try:
+        return never_checked(ctx, ctx.settings.models)
+    except SQLAlchemyError as exc:
+        log.error("cannot tell which models were never checked, no backfill: %s", exc)
+        return ()
+
+
+def first_start_backfill(
+    ctx: JobContext,
+    now: datetime,
+    *,
+    models: Sequence[str] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    lock: ModelLock = _no_lock,
+) -> tuple[Backfill, ...]:
+    """Backfill `[checks] backfill` for each model never checked (or those in `models`).
+
+    No alerts are applied: the windows are past. A model that fails is logged and
+    the others go on.
+    """
+    settings = ctx.settings
+    lookback = settings.checks.backfill
+    if lookback <= timedelta(0):
+        return ()
+    names = tuple(models) if models is not None else never_checked(ctx, settings.models)
+    done: list[Backfill] = []
+    for name in names:
+        if should_stop is not None and should_stop():
+            break
+        try:
+            model = settings.model(name)
+        except KeyError:
+            continue  # removed by a reload meanwhile
+        ends = first_start_ends(model, now, lookback)
+        if not ends:
+            continue
+        log.info(
+            "backfill %s: checking %d window(s) of %s from %s to %s",
+            name,
+            len(ends),
+            span_text(first_start_step(model, now)),
+            ends[0].isoformat(),
+            ends[-1].isoformat(),
+        )
+        began = time.monotonic()
+        try:
+            result = check_windows(ctx, name, ends, should_stop=should_stop, lock=lock)
+        except Exception:
+            log.exception(
+                "backfill %s failed; `mlmaint check %s --from --to` retries it", name, name
+            )
+            continue
+        done.append(result)
+        log.info(
+            "backfill %s: %d of %d window(s) checked, %d alerting, in %.1fs%s",
+            name,
+            len(result.cycles),
+            result.asked,
+            result.alerting,
+            time.monotonic() - began,
+            "" if result.complete else " (stopped)",
+        )
+    return tuple(done)
+
+
+class BackgroundBackfill:
+    """The first-start backfill in a thread of its own, stopped by `stop()`.
+
+    The models to fill are chosen before the scheduler starts (`never_checked`), so
+    the scheduler's first runs do not make a never-checked model look checked. Each
+    model waits until `ready(model)` (the service: the sampling due at start has
+    run, so the rows it reads, a log of last week's predictions, are in the store),
+    at most `wait` long, then goes on regardless.
+    """
+
+    POLL_S = 0.5
+
+    def __init__(
+        self,
+        ctx: JobContext,
+        models: Sequence[str],
+        now: datetime,
+        lock: ModelLock = _no_lock,
+        ready: Callable[[str], bool] | None = None,
+        wait: timedelta = timedelta(minutes=10),
+    ) -> None:
+        self.ctx = ctx
+        self.models = tuple(models)
+        self.now = now
+        self.lock = lock
+        self.ready = ready
+        self.wait = wait
+        self.results: tuple[Backfill, ...] = ()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mlmaint-backfill", daemon=True)
+
+    def start(self) -> BackgroundBackfill:
+        if self.models:
+            self._thread.start()
+        return self
+
+    def _wait_ready(self, name: str) -> None:
+        if self.ready is None:
+            return
+        deadline = time.monotonic() + self.wait.total_seconds()
+        while not self.ready(name) and time.monotonic() < deadline:
+            if self._stop.wait(self.POLL_S):
+                return
+        if not self.ready(name):
+            log.warning("backfill %s: its first sampling has not run, backfilling anyway", name)
+
+    def _run(self) -> None:
+        done: list[Backfill] = []
+        for name in self.models:
+            try:
+                self._wait_ready(name)
+                if self._stop.is_set():
+                    break
+                done.extend(
+                    first_start_backfill(
+                        self.ctx,
+                        self.now,
+                        models=[name],
+                        should_stop=self._stop.is_set,
+                        lock=self.lock,
+                    )
+                )
+            except Exception:
+                log.exception("the first-start backfill of %s failed", name)
+            self.results = tuple(done)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for it to finish; False if still running after `timeout` seconds."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def stop(self, timeout: float) -> bool:
+        """Ask it to stop after the current window; False if still running after `timeout`."""
+        self._stop.set()
+        return self.join(timeout)

@@ -1,0 +1,332 @@
+"""What people read: the Slack, email and file bodies of a firing and a resolved group.
+
+One model's check cycle with drift, performance and operations subjects goes
+through the real policy (one outbox row per channel) and each channel's real
+renderer; the bodies are compared with the files under tests/alerts/golden/.
+Any difference fails. To accept a deliberate change of wording, regenerate them
+with `UPDATE_GOLDEN=1 pytest tests/alerts/test_golden_messages.py` and read the
+diff as a person would: each value said once, a direction word that fits, the
+alert's id, a next step on every item, a resolution that reads as one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from checks.interface import CheckKind, CheckResult, Direction, Measure, Status
+from daemon.alerts.channels.email import build_email
+from daemon.alerts.channels.file import FileSender
+from daemon.alerts.channels.interface import Outgoing
+from daemon.alerts.channels.slack import blocks_for
+from daemon.alerts.finding import Finding
+from daemon.alerts.message import from_json
+from daemon.alerts.policy import apply_findings, sweep
+from daemon.checking.findings import findings_of
+from daemon.config import EmailChannel, Settings
+from daemon.store.tables import Notification
+from tests.alerts.conftest import make_settings
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+EVIDENCE = "https://mlmaint.example.com/evidence/churn/drift-20260302T100000Z.html"
+RUNBOOK = "https://wiki.example.com/ml/runbooks/drift"
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return make_settings(
+        {
+            "runbooks": {"drift": RUNBOOK},
+            "channels": [
+                {"name": "outbox", "kind": "file", "path": str(tmp_path / "outbox.jsonl")},
+                {"name": "slack", "kind": "slack", "webhook_url": {"env": "SLACK_URL"}},
+                {
+                    "name": "email",
+                    "kind": "email",
+                    "host": "smtp.example.com",
+                    "sender": "mlmaint@example.com",
+                    "recipients": ["ml-team@example.com"],
+                },
+            ],
+        },
+        {"SLACK_URL": "https://hooks.slack.com/services/T0/B0/x"},
+    )
+
+
+def _m(
+    subject: str,
+    name: str,
+    value: float,
+    threshold: float,
+    firing: bool,
+    ratio: float = 0.0,
+    *,
+    below: bool = False,
+    detail: str | None = None,
+    basis: str | None = None,
+) -> Measure:
+    return Measure(
+        subject=subject,
+        name=name,
+        value=value,
+        threshold=threshold,
+        status=Status.ALERT if firing else Status.OK,
+        severity_ratio=ratio if firing else 0.0,
+        alerts_when=Direction.BELOW if below else Direction.ABOVE,
+        detail=detail,
+        basis=basis,
+    )
+
+
+def cycle(firing: bool) -> list[Finding]:
+    """One check cycle of `churn`: the measures as the checks hand them over."""
+    basis = "at n=500, calibrated for 1% false alarms"
+    if firing:
+        drift = (
+            # Just over its threshold: a warning.
+            _m("income", "psi", 0.1007, 0.1, True, 1.007, detail="PSI", basis=basis),
+            # Exactly at its (inclusive) threshold.
+            _m(
+                "tenure", "wasserstein", 0.1, 0.1, True, 1.0, detail="Wasserstein distance (normed)"
+            ),
+            # A p-value far below its threshold: critical.
+            _m(
+                "age",
+                "ks",
+                0.0004,
+                0.05,
+                True,
+                1 + math.log10(0.05 / 0.0004),
+                below=True,
+                detail="K-S p_value",
+            ),
+            # The dataset rule: critical whatever its margin.
+            _m("dataset", "drifted_share", 1.0, 0.5, True, 2.0, detail="3 of 3 columns drifted"),
+        )
+        perf = (
+            _m(
+                "roc_auc",
+                "value",
+                0.7812,
+                0.8,
+                True,
+                1.38,
+                below=True,
+                detail="baseline 0.8500",
+                basis="margin 0.05 off the baseline",
+            ),
+        )
+        ops = (_m("latency", "p95_ms", 850.0, 500.0, True, 1.7),)
+    else:
+        drift = (
+            _m("income", "psi", 0.0412, 0.1, False, detail="PSI", basis=basis),
+            _m("tenure", "wasserstein", 0.031, 0.1, False, detail="Wasserstein distance (normed)"),
+            _m("age", "ks", 0.31, 0.05, False, below=True, detail="K-S p_value"),
+            _m("dataset", "drifted_share", 0.0, 0.5, False, detail="0 of 3 columns drifted"),
+        )
+        perf = (_m("roc_auc", "value", 0.8391, 0.8, False, below=True, detail="baseline 0.8500"),)
+        ops = (_m("latency", "p95_ms", 412.0, 500.0, False),)
+    out: list[Finding] = []
+    for kind, measures in (
+        (CheckKind.DRIFT, drift),
+        (CheckKind.PERFORMANCE, perf),
+        (CheckKind.OPERATIONS, ops),
+    ):
+        status = Status.ALERT if firing else Status.OK
+        result = CheckResult(kind=kind, status=status, rows=500, measures=measures)
+        out.extend(findings_of("churn", result, EVIDENCE if firing else None))
+    return out
+
+
+def _rows(sessions: sessionmaker[Session], after: int) -> list[Notification]:
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(Notification).where(Notification.id > after).order_by(Notification.id)
+            )
+        )
+
+
+def _outgoing(row: Notification) -> Outgoing:
+    return Outgoing(
+        notification_id=row.id,
+        channel=row.channel,
+        kind=row.kind,
+        scope=row.scope,
+        payload=row.payload,
+        created_at=row.created_at,
+        attempt=1,
+    )
+
+
+def bodies(settings: Settings, rows: list[Notification], tmp_path: Path) -> dict[str, str]:
+    """Each channel's body as it goes out, keyed by golden file suffix."""
+    by_channel = {r.channel: r for r in rows}
+    assert sorted(by_channel) == ["email", "outbox", "slack"] and len(rows) == 3
+    out: dict[str, str] = {}
+    slack = by_channel["slack"]
+    out["slack.json"] = json.dumps(blocks_for(from_json(slack.payload)), indent=2) + "\n"
+    mail = by_channel["email"]
+    channel = settings.channel("email")
+    assert isinstance(channel, EmailChannel)
+    email = build_email(channel, _outgoing(mail), mail.created_at)
+    text, html = email.get_body(("plain",)), email.get_body(("html",))
+    assert text is not None and html is not None
+    out["email.txt"] = f"Subject: {email['Subject']}\n\n{text.get_content()}"
+    out["email.html"] = html.get_content()
+    file_row = by_channel["outbox"]
+    path = tmp_path / f"file-{file_row.id}.jsonl"
+    FileSender(path).send(_outgoing(file_row), file_row.created_at)
+    [line] = path.read_text().splitlines()
+    out["file.json"] = json.dumps(json.loads(line), indent=2, sort_keys=True) + "\n"
+    return out
+
+
+def compare(name: str, got: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(got)
+        return
+    assert path.exists(), f"{path} is missing: run with UPDATE_GOLDEN=1 to write it"
+    want = path.read_text()
+    if got != want:
+        diff = "".join(
+            difflib.unified_diff(
+                want.splitlines(keepends=True),
+                got.splitlines(keepends=True),
+                f"golden/{name}",
+                "rendered now",
+            )
+        )
+        pytest.fail(f"{name} differs from its golden file (UPDATE_GOLDEN=1 to accept):\n{diff}")
+
+
+@pytest.fixture
+def told(
+    tmp_path: Path, session_factory: sessionmaker[Session]
+) -> tuple[Settings, dict[str, dict[str, str]]]:
+    """The firing group at T0 and, the checks clean an hour later, the resolved group
+    once the cooldown (1 h) is over."""
+    settings = _settings(tmp_path)
+    with session_factory.begin() as session:
+        apply_findings(session, settings, cycle(firing=True), T0)
+    firing = _rows(session_factory, 0)
+    with session_factory.begin() as session:
+        quiet = apply_findings(session, settings, cycle(firing=False), T0 + timedelta(hours=1))
+    assert quiet.notification_ids == () and quiet.quiet == 6
+    with session_factory.begin() as session:
+        sweep(session, settings, T0 + timedelta(hours=2, minutes=1))
+    resolved = _rows(session_factory, max(r.id for r in firing))
+    return settings, {
+        "firing": bodies(settings, firing, tmp_path),
+        "resolved": bodies(settings, resolved, tmp_path),
+    }
+
+
+@pytest.mark.parametrize("group", ["firing", "resolved"])
+@pytest.mark.parametrize("body", ["slack.json", "email.txt", "email.html", "file.json"])
+def test_bodies_match_their_golden_files(
+    told: tuple[Settings, dict[str, dict[str, str]]], group: str, body: str
+) -> None:
+    compare(f"{group}.{body}", told[1][group][body])
+
+
+def _items(text: str) -> list[tuple[str, str]]:
+    """(headline, next step) pairs of a plain-text body."""
+    lines = text.splitlines()
+    return [
+        (line, lines[n + 1].strip())
+        for n, line in enumerate(lines)
+        if re.match(r"\[(CRITICAL|WARNING|INFO|RESOLVED)\] ", line)
+    ]
+
+
+def test_the_firing_email_says_each_value_once_where_it_lies_and_what_to_do(
+    told: tuple[Settings, dict[str, dict[str, str]]],
+) -> None:
+    text = told[1]["firing"]["email.txt"]
+    items = _items(text)
+    assert len(items) == 6
+    heads = {h.split("drift of ")[1].split(",")[0]: h for h, _ in items if "drift of" in h}
+    assert heads["income"].startswith("[WARNING] drift of income, PSI 0.1007 above threshold 0.1")
+    assert heads["tenure"].startswith(
+        "[WARNING] drift of tenure, Wasserstein distance (normed) 0.1 at"
+    )
+    assert heads["age"].startswith("[CRITICAL] drift of age, K-S p_value 0.0004 below threshold")
+    assert any(h.startswith("[CRITICAL] share of drifted columns 1 above") for h, _ in items)
+    assert any(h.startswith("[WARNING] roc_auc 0.7812 below threshold 0.8") for h, _ in items)
+    assert any(h.startswith("[WARNING] latency p95_ms 850 above threshold 500") for h, _ in items)
+    for head, step in items:
+        # Each value once; never "beyond"; the alert's id; a next step with its ack command.
+        assert head.count("0.1007") <= 1 and "beyond" not in head
+        alert_id = re.search(r" — alert (\d+)$", head)
+        assert alert_id is not None, head
+        assert step.startswith("Next: ") and "`mlmaint check churn`" in step, step
+        assert f"`mlmaint alerts ack {alert_id.group(1)}`" in step
+    drift_steps = [s for h, s in items if "drift" in h]
+    assert all(EVIDENCE in s and RUNBOOK in s for s in drift_steps)
+    assert "Subject: [mlmaint] [critical] churn: 6 alerts (6 firing)" in text
+
+
+def test_the_resolved_email_reads_as_resolved(
+    told: tuple[Settings, dict[str, dict[str, str]]],
+) -> None:
+    text = told[1]["resolved"]["email.txt"]
+    items = _items(text)
+    assert len(items) == 6
+    assert text.startswith("Subject: [mlmaint] [resolved] churn: 6 alerts (6 resolved)")
+    for head, step in items:
+        assert head.startswith("[RESOLVED] resolved: ") and step == "Next: nothing to do"
+        assert "critical" not in head.lower() and "warning" not in head.lower()
+    heads = [h for h, _ in items]
+    assert "[RESOLVED] resolved: drift of income, PSI back below 0.1 (0.0412) — alert 1" in heads
+    assert any("drift of age, K-S p_value back above 0.05 (0.31)" in h for h in heads)
+    assert any("roc_auc back above 0.8 (0.8391)" in h for h in heads)
+    slack = told[1]["resolved"]["slack.json"]
+    assert ":white_check_mark:" in slack and ":red_circle:" not in slack
+
+
+def test_any_difference_from_a_golden_file_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(f"{__name__}.UPDATE", False)
+    want = (GOLDEN / "firing.email.txt").read_text()
+    compare("firing.email.txt", want)
+    with pytest.raises(pytest.fail.Exception, match=r"differs from its golden file"):
+        compare("firing.email.txt", want.replace("above", "beyond", 1))
+
+
+def test_a_failed_retraining_reads_as_a_failure_with_its_next_step() -> None:
+    from daemon.alerts import render
+    from daemon.alerts.channels.slack import blocks_for
+    from daemon.alerts.message import AlertGroup, AlertItem, Change
+    from daemon.config import Severity
+
+    failed = AlertItem(
+        alert_id=7,
+        kind="retrain",
+        subject="failure",
+        change=Change.NOTICE,
+        severity=Severity.WARNING,
+        summary="churn: retrain job j-1 failed: ModuleNotFoundError: No module named 'xgb'",
+        since=T0.isoformat(),
+    )
+    group = AlertGroup(scope="churn", items=(failed,))
+    text = render.text(group)
+    assert render.subject_line(group).startswith("[mlmaint] [warning] churn: retrain job j-1")
+    assert "[WARNING] churn: retrain job j-1 failed: ModuleNotFoundError" in text
+    assert "Next: read the job's error, fix it and retry with `mlmaint retrain churn`" in text
+    # An event is told once: nothing to acknowledge, no green, no "resolved".
+    assert "alerts ack" not in text and "resolved" not in text.lower()
+    assert "#1b5e20" not in render.html(group)
+    slack = json.dumps(blocks_for(group))
+    assert ":large_orange_circle:" in slack and "white_check_mark" not in slack

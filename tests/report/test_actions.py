@@ -1,0 +1,113 @@
+"""The report's actions respect the config and drop what a later event superseded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from daemon.report.actions import recommend
+from daemon.report.model import (
+    Action,
+    ActionKind,
+    DaemonHealth,
+    Health,
+    ModelWeek,
+    PerformanceTrend,
+    RetrainRow,
+)
+from retrain.interface import JobState
+
+T0 = datetime(2026, 3, 2, 8, tzinfo=UTC)
+NO_FAULTS = DaemonHealth(
+    jobs=(),
+    sampled=0,
+    rejected=0,
+    rejected_by_reason={},
+    rejected_examples=(),
+    notifications={},
+    failed_notifications=(),
+)
+
+
+def _perf(alert_runs: int) -> PerformanceTrend:
+    return PerformanceTrend(
+        metric="accuracy",
+        baseline=0.91,
+        realized=(0.83,),
+        estimated=(),
+        last_realized=0.83,
+        last_estimated=None,
+        alert_runs=alert_runs,
+    )
+
+
+def _job(uid: str, state: JobState, at: datetime, error: str | None = None) -> RetrainRow:
+    return RetrainRow(
+        job_uid=uid,
+        trigger="decay",
+        state=state.value,
+        created_at=at,
+        finished_at=at + timedelta(minutes=5),
+        registered_version="3" if state is JobState.SUCCEEDED else None,
+        champion_version="2",
+        metric="accuracy",
+        champion_score=None,
+        challenger_score=None,
+        promoted=False,
+        reason="no gain" if state is JobState.SUCCEEDED else "",
+        error=error,
+    )
+
+
+def _model(
+    *, retrain_enabled: bool = True, alert_runs: int = 0, retrains: tuple[RetrainRow, ...] = ()
+) -> ModelWeek:
+    return ModelWeek(
+        name="wine",
+        version="2",
+        health=Health.ALERTING,
+        counts={},
+        drift_share=(),
+        drift_threshold=None,
+        top_drift=(),
+        performance=_perf(alert_runs),
+        quality=(),
+        latency_p95=(),
+        latency_threshold=None,
+        error_rate=(),
+        error_threshold=None,
+        alerts=(),
+        retrains=retrains,
+        evidence=(),
+        sampled=100,
+        rejected={},
+        retrain_enabled=retrain_enabled,
+    )
+
+
+def _actions(model: ModelWeek) -> list[Action]:
+    return list(recommend([model], [], NO_FAULTS))
+
+
+def test_a_failing_model_is_told_to_retrain_only_when_its_config_allows_it() -> None:
+    [on] = _actions(_model(alert_runs=4))
+    assert on.kind is ActionKind.RETRAIN and on.text.startswith("Retrain wine: accuracy 0.830")
+    [off] = _actions(_model(alert_runs=4, retrain_enabled=False))
+    assert off.kind is ActionKind.INVESTIGATE
+    assert "Retrain" not in off.text and "retraining is off for it in the config" in off.text
+    # Still ranked as the most urgent thing: the model's answers are wrong today.
+    assert off.score == on.score
+
+
+def test_a_failed_retraining_that_a_later_job_got_past_asks_for_nothing() -> None:
+    failed = _job("job-1", JobState.FAILED, T0, "ModuleNotFoundError: No module named 'xgb'")
+    [still] = _actions(_model(retrains=(failed,)))
+    assert still.text.startswith("Look into the failed retraining of wine (job-1: ModuleNotFound")
+    later = _job("job-2", JobState.SUCCEEDED, T0 + timedelta(hours=2))
+    assert _actions(_model(retrains=(failed, later))) == []
+    # A success before the failure supersedes nothing.
+    earlier = _job("job-0", JobState.SUCCEEDED, T0 - timedelta(hours=2))
+    [kept] = _actions(_model(retrains=(earlier, failed)))
+    assert "job-1" in kept.text
+    # A later failure does not clear an earlier one either: both are open.
+    again = _job("job-3", JobState.TIMED_OUT, T0 + timedelta(hours=3))
+    assert len(_actions(_model(retrains=(failed, again)))) == 2
