@@ -62,7 +62,7 @@ STAGES = {
     "reference statistics": ("references.py", "reference_stats"),
     "calibration": ("run.py", "reference_calibration"),
     "checks (all kinds)": ("run.py", "run_checks"),
-    "  drift (waits on its threads)": ("drift/check.py", "run"),
+    "  drift (waits on its threads)": ("drift/check.py", "evaluate"),
     "  quality": ("checks/quality.py", "run"),
     "  performance (bootstrap)": ("performance/decay.py", "run"),
     "  estimated performance": ("performance/estimation.py", "run"),
