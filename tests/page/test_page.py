@@ -145,6 +145,24 @@ def assert_drift_matches(dom: Element, ctx: JobContext, model: str) -> None:
         assert figure.one("path", cls="threshold").attrs["d"].startswith("M")
 
 
+def assert_threshold_drawn(figure: Element, series: str) -> None:
+    """The series' own threshold path starts at its first point's stored threshold, on
+    the y scale its points are drawn with (derived from two points' values and y)."""
+    dots = points(figure, series)
+    low = min(dots, key=lambda d: float(d.attrs["data-value"]))
+    high = max(dots, key=lambda d: float(d.attrs["data-value"]))
+    v0, v1 = float(low.attrs["data-value"]), float(high.attrs["data-value"])
+    assert v1 > v0, f"{series}: need two distinct values to derive the scale"
+    y0, y1 = float(low.attrs["cy"]), float(high.attrs["cy"])
+    first = float(dots[0].attrs["data-threshold"])
+    expected = y0 + (first - v0) * (y1 - y0) / (v1 - v0)
+    path = figure.one("path", cls="threshold", data_series=series).attrs["d"]
+    found = re.match(r"M([\d.]+),([\d.]+)", path)
+    assert found is not None, path
+    assert float(found.group(1)) == float(dots[0].attrs["cx"])
+    assert abs(float(found.group(2)) - expected) < 0.2, (series, path, expected)
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -200,7 +218,16 @@ def test_the_page_in_chromium_holds_the_stored_values(
         dots = points(perf, series)
         assert [(d.attrs["data-window-end"], float(d.attrs["data-value"])) for d in dots] == stored
         assert all("data-threshold" in d.attrs for d in dots)
-    assert perf.one("path", cls="threshold").attrs["d"]
+    # Each series against its own threshold, both drawn and both in the legend.
+    for series in ("realized", "estimated"):
+        assert_threshold_drawn(perf, series)
+        assert (
+            f"{series} threshold"
+            in perf.one("span", cls="threshold-key", data_series=series).text()
+        )
+    realized_level = perf.one("path", cls="threshold", data_series="realized").attrs["d"]
+    estimated_level = perf.one("path", cls="threshold", data_series="estimated").attrs["d"]
+    assert realized_level != estimated_level
     assert perf.one("line", cls="baseline")
     assert "realized" in perf.text() and "estimated" in perf.text()
 
