@@ -35,8 +35,9 @@ def seeded(
     return ctx, seed(ctx, tmp_path)
 
 
-def shoot(tab: Tab, out: Path) -> None:
-    shot = tab.call("Page.captureScreenshot", format="png")
+def shoot(tab: Tab, out: Path, *, whole: bool = False) -> None:
+    """The window as shown, or (`whole`) the whole page at the window's width."""
+    shot = tab.call("Page.captureScreenshot", format="png", captureBeyondViewport=whole)
     out.write_bytes(base64.b64decode(shot["data"]))
 
 
@@ -78,7 +79,9 @@ def test_the_page_fits_a_laptop_screen_without_sideways_scrolling(
                     if width == 1100:
                         shots.append(tmp_path / f"page-{width}-{len(path)}.png")
                         shoot(tab, shots[-1])
-    print("\nscreenshots at 1100x900:", *shots)
+                        shots.append(tmp_path / f"page-{width}-{len(path)}-whole.png")
+                        shoot(tab, shots[-1], whole=True)
+    print("\nscreenshots at 1100x900 (and whole pages at 1100 wide):", *shots)
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
