@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from daemon.api.page.charts import Frame, Line, line_chart, nice_step
+from daemon.api.page.charts import FONT_SIZE, Frame, Line, line_chart, nice_step
 from daemon.api.page.data import Point
 from daemon.api.page.reads import RunRef, thin
 
@@ -150,3 +150,20 @@ def test_thinning_keeps_spikes_and_the_latest_run() -> None:
     # Spread over the whole span, not bunched at one end.
     assert ids[0] < 40 and sum(1 for i in ids if i < 500) >= 20
     assert thin(runs[:30], 50) == tuple(runs[:30])
+
+
+def test_the_y_label_is_cut_to_the_plots_height() -> None:
+    pts = _points([0.1, 0.2], [0.3, 0.3])
+    long = "kolmogorov_smirnov_two_sample_statistic"
+    chart = line_chart(
+        [Line(key="score", label=long, points=pts)],
+        start=pts[0].at,
+        end=pts[-1].at,
+        frame=FRAME,
+        y_label=long,
+    )
+    height = FRAME.plot_bottom - FRAME.top
+    assert chart.y_label.endswith("…") and long.startswith(chart.y_label[:-1])
+    assert len(chart.y_label) * FONT_SIZE * 0.6 <= height
+    short = line_chart([], start=T0, end=T0, frame=FRAME, y_label="psi")
+    assert short.y_label == "psi"

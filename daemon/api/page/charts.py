@@ -103,6 +103,13 @@ def nice_step(span: float, ticks: int) -> float:
     return 10 * power
 
 
+def fit_label(text: str, length: float) -> str:
+    """`text` cut with an ellipsis to about `length` user units at FONT_SIZE (an average
+    glyph is about 0.6 em wide): the rotated y label stays beside its plot."""
+    chars = max(int(length / (FONT_SIZE * 0.6)), 4)
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
 def value_label(value: float) -> str:
     if value == 0:
         return "0"
@@ -245,5 +252,5 @@ def line_chart(
         baseline_y=None if baseline is None else y_of(baseline),
         x_ticks=_x_ticks(start, end, x_of, frame, x_ticks),
         y_ticks=y_ticks,
-        y_label=y_label,
+        y_label=fit_label(y_label, frame.plot_bottom - frame.top),
     )
