@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from daemon.api.page.charts import Frame, Line, line_chart, nice_step
+from daemon.api.page.charts import FONT_SIZE, Frame, Line, line_chart, nice_step
 from daemon.api.page.data import Point
 from daemon.api.page.reads import RunRef, thin
 
@@ -59,11 +59,38 @@ def test_the_threshold_is_a_step_line_through_each_points_threshold() -> None:
     dots = chart.lines[0].dots
     # Step after: level 0.2 from the first point to the second, then 0.4 at the second;
     # the third point has no threshold and extends nothing.
-    found = re.fullmatch(r"M([\d.]+),([\d.]+) H([\d.]+) V([\d.]+) H([\d.]+)", chart.threshold)
-    assert found is not None, chart.threshold
+    threshold = chart.lines[0].threshold
+    found = re.fullmatch(r"M([\d.]+),([\d.]+) H([\d.]+) V([\d.]+) H([\d.]+)", threshold)
+    assert found is not None, threshold
     x0, y02, x1, y04, x_end = (float(g) for g in found.groups())
     assert (x0, x1, x_end) == (dots[0].x, dots[1].x, dots[1].x)
     assert FRAME.top <= y04 < y02 < dots[0].y
+
+
+def test_each_line_draws_its_own_threshold() -> None:
+    """Realized and estimated performance are judged against different thresholds:
+    each is drawn at its own level, not the first line's alone."""
+    realized = _points([0.8, 0.82], [0.75, 0.75])
+    estimated = _points([0.7, 0.72], [0.6, 0.6])
+    chart = line_chart(
+        [
+            Line(key="realized", label="realized", points=realized),
+            Line(key="estimated", label="estimated", points=estimated),
+        ],
+        start=realized[0].at,
+        end=realized[-1].at,
+        frame=FRAME,
+        y_label="roc_auc",
+    )
+    levels = []
+    for line in chart.lines:
+        found = re.match(r"M([\d.]+),([\d.]+) H", line.threshold)
+        assert found is not None, (line.key, line.threshold)
+        levels.append(float(found.group(2)))
+    y_realized, y_estimated = levels
+    # SVG y grows downwards: the lower threshold is drawn lower.
+    assert y_realized < y_estimated
+    assert y_estimated > max(d.y for d in chart.lines[1].dots)
 
 
 def test_a_chart_without_thresholds_or_points_draws_none() -> None:
@@ -76,7 +103,7 @@ def test_a_chart_without_thresholds_or_points_draws_none() -> None:
         y_label="roc_auc",
         baseline=0.9,
     )
-    assert chart.threshold == ""
+    assert chart.lines[0].threshold == ""
     assert chart.baseline_y is not None and chart.baseline_y < min(d.y for d in chart.lines[0].dots)
     empty = line_chart([], start=T0, end=T0, frame=FRAME, y_label="x")
     assert empty.empty and empty.x_ticks
@@ -123,3 +150,20 @@ def test_thinning_keeps_spikes_and_the_latest_run() -> None:
     # Spread over the whole span, not bunched at one end.
     assert ids[0] < 40 and sum(1 for i in ids if i < 500) >= 20
     assert thin(runs[:30], 50) == tuple(runs[:30])
+
+
+def test_the_y_label_is_cut_to_the_plots_height() -> None:
+    pts = _points([0.1, 0.2], [0.3, 0.3])
+    long = "kolmogorov_smirnov_two_sample_statistic"
+    chart = line_chart(
+        [Line(key="score", label=long, points=pts)],
+        start=pts[0].at,
+        end=pts[-1].at,
+        frame=FRAME,
+        y_label=long,
+    )
+    height = FRAME.plot_bottom - FRAME.top
+    assert chart.y_label.endswith("…") and long.startswith(chart.y_label[:-1])
+    assert len(chart.y_label) * FONT_SIZE * 0.6 <= height
+    short = line_chart([], start=T0, end=T0, frame=FRAME, y_label="psi")
+    assert short.y_label == "psi"

@@ -23,7 +23,7 @@ from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from checks.interface import CheckKind, CheckResult, Measure, Status
+from checks.interface import LABEL, PREDICTION, SCORE, CheckKind, CheckResult, Measure, Status
 from daemon.api import ApiServer
 from daemon.checking.records import KindRun, store_runs
 from daemon.config import Secret, parse_config
@@ -145,6 +145,61 @@ def assert_drift_matches(dom: Element, ctx: JobContext, model: str) -> None:
         assert figure.one("path", cls="threshold").attrs["d"].startswith("M")
 
 
+def assert_drift_share_matches(dom: Element, ctx: JobContext, model: str) -> None:
+    """The glance's drifted input features are the drift check's dataset rule's count
+    (its stored "N of M columns drifted"); prediction, score and label drift are shown
+    apart, each as the latest run stored it."""
+    with ctx.sessions() as session:
+        latest = session.scalar(
+            select(CheckRun.id)
+            .join(Model, Model.id == CheckRun.model_id)
+            .where(Model.name == model, CheckRun.kind == CheckKind.DRIFT.value)
+            .order_by(CheckRun.window_end.desc(), CheckRun.id.desc())
+            .limit(1)
+        )
+        measures = {
+            subject: (alerting, detail)
+            for subject, alerting, detail in session.execute(
+                select(CheckMetric.subject, CheckMetric.alerting, CheckMetric.detail).where(
+                    CheckMetric.run_id == latest
+                )
+            )
+        }
+    found = re.fullmatch(r"(\d+) of (\d+) columns drifted", measures["dataset"][1] or "")
+    assert found is not None, measures["dataset"]
+    glance = dom.one("tr", cls="glance", data_model=model)
+    assert glance.one("td", cls="drifted-inputs").text() == f"{found[1]} of {found[2]}"
+    header = dom.one("table", cls="overview").find_all("th")
+    assert any(th.text() == "Drifted input features" for th in header)
+    outputs = {
+        c.attrs["data-output"]: c
+        for c in glance.one("td", cls="output-drift").find_all("span", cls="chip")
+    }
+    assert set(outputs) == {PREDICTION, SCORE, LABEL} & set(measures)
+    assert set(outputs) >= {PREDICTION, SCORE}
+    for name, chip in outputs.items():
+        assert ("alert" in chip.classes) == measures[name][0], name
+        assert chip.text() == f"{name} {'drifted' if measures[name][0] else 'ok'}"
+
+
+def assert_threshold_drawn(figure: Element, series: str) -> None:
+    """The series' own threshold path starts at its first point's stored threshold, on
+    the y scale its points are drawn with (derived from two points' values and y)."""
+    dots = points(figure, series)
+    low = min(dots, key=lambda d: float(d.attrs["data-value"]))
+    high = max(dots, key=lambda d: float(d.attrs["data-value"]))
+    v0, v1 = float(low.attrs["data-value"]), float(high.attrs["data-value"])
+    assert v1 > v0, f"{series}: need two distinct values to derive the scale"
+    y0, y1 = float(low.attrs["cy"]), float(high.attrs["cy"])
+    first = float(dots[0].attrs["data-threshold"])
+    expected = y0 + (first - v0) * (y1 - y0) / (v1 - v0)
+    path = figure.one("path", cls="threshold", data_series=series).attrs["d"]
+    found = re.match(r"M([\d.]+),([\d.]+)", path)
+    assert found is not None, path
+    assert float(found.group(1)) == float(dots[0].attrs["cx"])
+    assert abs(float(found.group(2)) - expected) < 0.2, (series, path, expected)
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -183,6 +238,7 @@ def test_the_page_in_chromium_holds_the_stored_values(
     assert {s.attrs["data-model"] for s in dom.find_all("section", cls="model")} == names
     glance = dom.one("tr", cls="glance", data_model=seed_info.model)
     assert "alerting" in glance.text()
+    assert_drift_share_matches(dom, ctx, seed_info.model)
     section = dom.one("section", data_model=seed_info.model)
 
     # Every feature's drift score and threshold in every run, as stored.
@@ -200,7 +256,16 @@ def test_the_page_in_chromium_holds_the_stored_values(
         dots = points(perf, series)
         assert [(d.attrs["data-window-end"], float(d.attrs["data-value"])) for d in dots] == stored
         assert all("data-threshold" in d.attrs for d in dots)
-    assert perf.one("path", cls="threshold").attrs["d"]
+    # Each series against its own threshold, both drawn and both in the legend.
+    for series in ("realized", "estimated"):
+        assert_threshold_drawn(perf, series)
+        assert (
+            f"{series} threshold"
+            in perf.one("span", cls="threshold-key", data_series=series).text()
+        )
+    realized_level = perf.one("path", cls="threshold", data_series="realized").attrs["d"]
+    estimated_level = perf.one("path", cls="threshold", data_series="estimated").attrs["d"]
+    assert realized_level != estimated_level
     assert perf.one("line", cls="baseline")
     assert "realized" in perf.text() and "estimated" in perf.text()
 

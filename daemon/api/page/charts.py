@@ -14,6 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from daemon.api.page.data import Point
 
+# Axis and tick text, in SVG user units: a chart is drawn at about its viewBox width
+# on a laptop screen, so this is about the text's size in CSS pixels (>= 11 wanted).
+FONT_SIZE = 12
+
 
 @dataclass(frozen=True, kw_only=True)
 class Frame:
@@ -21,10 +25,11 @@ class Frame:
 
     width: int
     height: int
-    left: int = 46
-    right: int = 10
+    # Room for tick labels at FONT_SIZE (below) and the rotated y label.
+    left: int = 54
+    right: int = 12
     top: int = 10
-    bottom: int = 22
+    bottom: int = 24
 
     @property
     def plot_right(self) -> int:
@@ -65,15 +70,16 @@ class DrawnLine:
     label: str
     path: str
     dots: tuple[Dot, ...]
+    # A step line through each point's own threshold (calibrated thresholds move
+    # with the window's size, realized and estimated performance have their own);
+    # empty when no point has one.
+    threshold: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Chart:
     frame: Frame
     lines: tuple[DrawnLine, ...]
-    # A step line through each point's own threshold (calibrated thresholds move
-    # with the window's size); empty when no point has one.
-    threshold: str
     # A horizontal reference (the performance baseline), as a y position.
     baseline_y: float | None
     x_ticks: tuple[Tick, ...]
@@ -95,6 +101,13 @@ def nice_step(span: float, ticks: int) -> float:
         if raw <= factor * power:
             return factor * power
     return 10 * power
+
+
+def fit_label(text: str, length: float) -> str:
+    """`text` cut with an ellipsis to about `length` user units at FONT_SIZE (an average
+    glyph is about 0.6 em wide): the rotated y label stays beside its plot."""
+    chars = max(int(length / (FONT_SIZE * 0.6)), 4)
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def value_label(value: float) -> str:
@@ -182,12 +195,10 @@ def line_chart(
     y_label: str,
     floor: float | None = None,
     baseline: float | None = None,
-    threshold_of: str | None = None,
     x_ticks: int = 4,
 ) -> Chart:
     """Place the lines on a shared time axis [start, end] and a y axis that holds
-    every value, threshold and the baseline. `threshold_of` names the line whose
-    points' thresholds are drawn (default: the first)."""
+    every value, threshold and the baseline; each line's thresholds are drawn."""
     values = [p.value for line in lines for p in line.points]
     values += [p.threshold for line in lines for p in line.points if p.threshold is not None]
     if baseline is not None:
@@ -207,29 +218,28 @@ def line_chart(
     def y_of(value: float) -> float:
         return round(frame.plot_bottom - height * (value - lo) / (hi - lo), 2)
 
-    drawn = []
-    for line in lines:
-        dots = tuple(Dot(x=x_of(p.at), y=y_of(p.value), point=p) for p in line.points)
-        path = " ".join(f"{'M' if i == 0 else 'L'}{d.x},{d.y}" for i, d in enumerate(dots))
-        drawn.append(DrawnLine(key=line.key, label=line.label, path=path, dots=dots))
-
-    source = next((d for d in drawn if d.key == threshold_of), drawn[0] if drawn else None)
-    steps: list[str] = []
-    if source is not None:
-        held = [(d.x, d.point.threshold) for d in source.dots if d.point.threshold is not None]
-        for i, (x, threshold) in enumerate(held):
-            y = y_of(threshold)
-            x_end = held[i + 1][0] if i + 1 < len(held) else x
-            if i == 0:
-                steps.append(f"M{x},{y}")
-            else:
-                steps.append(f"V{y}")
-            steps.append(f"H{x_end}")
+    def threshold_path(dots: Sequence[Dot]) -> str:
+        held = [(d.x, d.point.threshold) for d in dots if d.point.threshold is not None]
         if len(held) == 1:
             # One point: a short mark across it, so the threshold is seen.
             x, threshold = held[0]
             y = y_of(threshold)
-            steps = [f"M{max(frame.left, x - 12)},{y}", f"H{min(frame.plot_right, x + 12)}"]
+            return f"M{max(frame.left, x - 12)},{y} H{min(frame.plot_right, x + 12)}"
+        steps: list[str] = []
+        for i, (x, threshold) in enumerate(held):
+            steps.append(f"M{x},{y_of(threshold)}" if i == 0 else f"V{y_of(threshold)}")
+            steps.append(f"H{held[i + 1][0] if i + 1 < len(held) else x}")
+        return " ".join(steps)
+
+    drawn = []
+    for line in lines:
+        dots = tuple(Dot(x=x_of(p.at), y=y_of(p.value), point=p) for p in line.points)
+        path = " ".join(f"{'M' if i == 0 else 'L'}{d.x},{d.y}" for i, d in enumerate(dots))
+        drawn.append(
+            DrawnLine(
+                key=line.key, label=line.label, path=path, dots=dots, threshold=threshold_path(dots)
+            )
+        )
 
     count = round((hi - lo) / step)
     y_ticks = tuple(
@@ -239,9 +249,8 @@ def line_chart(
     return Chart(
         frame=frame,
         lines=tuple(drawn),
-        threshold=" ".join(steps),
         baseline_y=None if baseline is None else y_of(baseline),
         x_ticks=_x_ticks(start, end, x_of, frame, x_ticks),
         y_ticks=y_ticks,
-        y_label=y_label,
+        y_label=fit_label(y_label, frame.plot_bottom - frame.top),
     )

@@ -33,6 +33,9 @@ class FeatureDrift:
     detail: str | None
     basis: str | None
     points: tuple[Point, ...]
+    # The model's prediction, score or label: drift of its outputs, not an input
+    # feature (the drift check's dataset rule counts input features only).
+    output: bool = False
 
     @property
     def last(self) -> Point:
@@ -91,6 +94,18 @@ class AlertView:
 
 
 @dataclass(frozen=True, kw_only=True)
+class VersionView:
+    version: str
+    serving: bool
+    pinned: bool
+    # The job that registered it (mlmaint trained it), None for a version mlmaint
+    # did not train (registered by hand, onboarded).
+    trained_by: RetrainRow | None
+    # What the store says of it, in words.
+    note: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelView:
     name: str
     # The version the registry's alias points at, as the store last recorded it.
@@ -112,13 +127,26 @@ class ModelView:
     alerts: tuple[AlertView, ...]
     # Newest first.
     jobs: tuple[RetrainRow, ...]
+    # Every version the store knows, newest first (versions.known_versions).
+    versions: tuple[VersionView, ...]
     # The time axis every chart of the model shares; None without a run to draw.
     start: datetime | None
     end: datetime | None
 
     @property
+    def inputs(self) -> tuple[FeatureDrift, ...]:
+        """The input features' drift: what the dataset rule's share counts."""
+        return tuple(f for f in self.drift if not f.output)
+
+    @property
+    def outputs(self) -> tuple[FeatureDrift, ...]:
+        """Prediction, score and label drift, kept apart from the features' share."""
+        return tuple(f for f in self.drift if f.output)
+
+    @property
     def drifted(self) -> int:
-        return sum(1 for f in self.drift if f.drifted)
+        """Input features beyond their threshold in the latest run."""
+        return sum(1 for f in self.inputs if f.drifted)
 
     @property
     def configured(self) -> bool:

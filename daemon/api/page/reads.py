@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from checks.interface import CheckKind, Status
+from checks.interface import LABEL, PREDICTION, SCORE, CheckKind, Status
 from daemon.api.page.data import (
     AlertView,
     FeatureDrift,
@@ -28,7 +28,8 @@ from daemon.api.page.data import (
     PerformanceTrend,
     Point,
 )
-from daemon.config import Settings, Severity
+from daemon.api.page.versions import known_versions
+from daemon.config import ModelSettings, Settings, Severity
 from daemon.report import queries
 from daemon.report.model import Health, RetrainRow
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun
@@ -226,7 +227,9 @@ def _point(run: RunRef, m: _Measure) -> Point | None:
     )
 
 
-def _drift(runs: Iterable[RunRef], measures: Mapping[int, list[_Measure]]) -> list[FeatureDrift]:
+def _drift(
+    runs: Iterable[RunRef], measures: Mapping[int, list[_Measure]], outputs: frozenset[str]
+) -> list[FeatureDrift]:
     points: dict[str, list[Point]] = defaultdict(list)
     latest: dict[str, _Measure] = {}
     for run in runs:
@@ -244,11 +247,19 @@ def _drift(runs: Iterable[RunRef], measures: Mapping[int, list[_Measure]]) -> li
             detail=latest[subject].detail,
             basis=latest[subject].basis,
             points=tuple(found),
+            output=subject in outputs,
         )
         for subject, found in points.items()
     ]
     features.sort(key=lambda f: (not f.drifted, -f.ratio, f.feature))
     return features
+
+
+def _outputs(model: ModelSettings | None) -> frozenset[str]:
+    """The drift subjects that are the model's outputs: the drift check names them by
+    the window's reserved columns (daemon/checking/specs.py output_columns)."""
+    features = set(model.schema_.features) if model is not None else set()
+    return frozenset({PREDICTION, SCORE, LABEL} - features)
 
 
 def _performance(
@@ -396,7 +407,7 @@ def read_page(
                 pin=pins.get(mid) if mid is not None else None,
                 health=_health(model_statuses, model_alerts),
                 statuses=model_statuses,
-                drift=tuple(_drift(drift_runs, measures)),
+                drift=tuple(_drift(drift_runs, measures, _outputs(settings_of))),
                 drift_runs=drift_total,
                 drift_shown=len(drift_runs),
                 performance=_performance(
@@ -407,6 +418,9 @@ def read_page(
                 ),
                 alerts=model_alerts,
                 jobs=tuple(model_jobs[:JOBS_SHOWN]),
+                versions=known_versions(
+                    version, pins.get(mid) if mid is not None else None, model_jobs
+                ),
                 start=min((r.at for r in everything), default=None),
                 end=max((r.at for r in everything), default=None),
             )

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from daemon.api.page.charts import Chart, Frame, Line, line_chart
+from daemon.api.page.charts import FONT_SIZE, Chart, Frame, Line, line_chart
 from daemon.api.page.data import FeatureDrift, ModelView, PageData
 from daemon.api.page.reads import OVERVIEW_FEATURES
 from daemon.report.model import Health
@@ -54,6 +54,7 @@ def _environment() -> jinja2.Environment:
     env.filters["short"] = short
     env.filters["iso"] = iso
     env.filters["path"] = lambda name: quote(str(name), safe="")
+    env.globals["chart_font"] = FONT_SIZE
     env.globals["health_colour"] = lambda h: HEALTH_COLOURS[Health(h)]
     return env
 
@@ -116,7 +117,6 @@ def model_charts(m: ModelView, sizes: Sizes, *, features: int | None = None) -> 
             frame=sizes.performance,
             y_label=perf.metric or "metric",
             baseline=perf.baseline,
-            threshold_of="realized" if perf.realized else "estimated",
             x_ticks=8,
         )
     return ModelCharts(drift=drift, more=len(m.drift) - len(shown), performance=performance)
