@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from checks.interface import CheckKind
+from daemon.api import v1_names
 from daemon.api import v1_queries as queries
 from daemon.api import v1_schema as schema
 from daemon.api.router import Access, Request, Response, Router
@@ -182,9 +183,9 @@ class V1Routes:
 
     def known_subject(self, session: Session, model: str, subject: str) -> None:
         """A subject the model never stored a measure about is a 404 naming recent ones."""
-        if queries.has_subject(session, model, subject):
+        if v1_names.has_subject(session, model, subject):
             return
-        names = ", ".join(queries.recent_subjects(session, model)) or "none yet"
+        names = ", ".join(v1_names.recent_subjects(session, model)) or "none yet"
         raise NotFound(
             f"unknown subject {subject!r} for model {model!r}: its recent runs measured {names}"
         )
@@ -212,7 +213,7 @@ class V1Routes:
         models, environments = self.configured()
         with self.ctx.sessions() as session:
             if scope is not None and scope not in (*models, *environments):
-                stored = queries.alert_scopes(session)
+                stored = v1_names.alert_scopes(session)
                 groups = {"models": models, "environments": environments, "stored scopes": stored}
                 self.known("scope", scope, groups)
             found, truncated = queries.alerts(
@@ -227,7 +228,7 @@ class V1Routes:
         models, _ = self.configured()
         with self.ctx.sessions() as session:
             if model is not None and model not in models:
-                stored = queries.model_names(session)
+                stored = v1_names.model_names(session)
                 self.known("model", model, {"configured models": models, "stored models": stored})
             found, truncated = queries.jobs(
                 session,

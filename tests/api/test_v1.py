@@ -332,7 +332,7 @@ def test_every_stored_measure_over_time(world: tuple[httpx.Client, Seeded]) -> N
         ("since=2026-12-02&until=2026-12-01", "is after until"),
         ("limit=0", "limit: 0 is out of range 1 to 10000"),
         ("limit=ten", "limit: 'ten' is not a whole number"),
-        ("kinds=drift", "unknown parameter 'kinds': this endpoint takes kind, subject, since"),
+        ("kinds=drift", "unknown parameter 'kinds': this endpoint takes kind, subject, name"),
         ("kind=drift&kind=quality", "kind: given 2 times, give it once"),
     ],
 )
