@@ -215,9 +215,10 @@ def estimate_performance(
         if prediction is not None:
             names[prediction] = PREDICTION
         out = frame.rename(columns=names)
-        for name in (LABEL, PREDICTION):
-            if name in out and (positive is not None or name == LABEL):
-                out[name] = _zero_one(out[name], positive, label if name == LABEL else name)
+        given = {LABEL: label, **({PREDICTION: prediction} if prediction is not None else {})}
+        for name, column in given.items():
+            if name in out:
+                out[name] = _zero_one(out[name], positive, column)
         if prediction is None and SCORE in out:
             out[PREDICTION] = (pd.to_numeric(out[SCORE]) >= decision_threshold).astype(float)
         present = tuple(c for c in (SCORE, LABEL, PREDICTION) if c in out)

@@ -112,3 +112,27 @@ def test_the_library_uses_the_daemons_defaults() -> None:
         assert (performance.status is Status.INSUFFICIENT_DATA) is (n < 100), performance.reason
     assert checks.check_drift(reference, _frame(rng, 10)).reason == "10 rows, 100 needed"
     assert checks.check_drift(reference, _frame(rng, 10), min_rows=5).status is Status.OK
+
+
+def test_a_text_prediction_column_takes_the_same_positive_class() -> None:
+    rng = np.random.default_rng(15)
+    reference, current = _frame(rng, 4000), _frame(rng, 2000).drop(columns="label")
+
+    def words(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.assign(predicted=np.where(frame["score"] >= 0.5, "yes", "no"))
+        if "label" in out:
+            out["label"] = np.where(out["label"], "yes", "no")
+        return out
+
+    kwargs = {"prediction": "predicted", "metric": "accuracy"}
+    with pytest.raises(ValueError, match="labels in 'label' are text"):
+        checks.estimate_performance(words(reference), words(current), **kwargs)
+    as_text = checks.estimate_performance(
+        words(reference), words(current), positive="yes", **kwargs
+    )
+    as_default = checks.estimate_performance(reference, current, metric="accuracy")
+    assert as_text.measure("accuracy", "estimated").value == pytest.approx(
+        as_default.measure("accuracy", "estimated").value
+    )
+    with pytest.raises(ValueError, match="labels in 'predicted' are text"):
+        checks.estimate_performance(reference, words(current), **kwargs)
