@@ -1,9 +1,10 @@
 """The checks as a library: a reference frame and a current frame in, a CheckResult out.
 
 The daemon builds its checks from config.toml; these functions build the same
-checks from keyword arguments, with the daemon's defaults (thresholds
-calibrated for a 1% false-alarm rate, performance judged against a band from
-the reference's chunks), so a notebook and the daemon agree on the same data.
+checks from keyword arguments, with the daemon's defaults (checks/defaults.py:
+at least 100 rows in the current frame, thresholds calibrated for a 1%
+false-alarm rate, performance judged against a band from the reference's
+chunks), so a notebook and the daemon agree on the same data.
 Both frames are typed by the one typing function (checks/typed.py) first.
 
     import checks
@@ -13,15 +14,19 @@ Both frames are typed by the one typing function (checks/typed.py) first.
 Columns not named are found from the reference: numbers are numeric features,
 text, categories and booleans categorical ones; the reserved columns (score,
 label, prediction, prediction_id, timestamp, latency_ms, error, memory_mb) are
-never features.
+never features. A feature named that is in neither frame is a ValueError; one
+missing from a frame makes the drift result's status ERROR (or keeps ALERT) with
+a reason naming it, as the quality check alerts on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pandas as pd
 
+from checks import defaults
 from checks.drift import ColumnKind, ColumnSpec, DriftCheck, DriftSpec
 from checks.interface import (
     ERROR,
@@ -33,12 +38,13 @@ from checks.interface import (
     SCORE,
     TIMESTAMP,
     CheckResult,
+    Status,
 )
 from checks.performance import EstimatedPerformanceCheck, EstimationSpec, Metric
 from checks.quality import QualityCheck, QualitySpec
 from checks.reference import ReferenceStats, build_reference
 from checks.thresholds import BandMode, ThresholdMode
-from checks.typed import FrameSchema, type_frame
+from checks.typed import FrameSchema, canonical_category, numeric_series, type_frame
 
 RESERVED = frozenset({PREDICTION_ID, TIMESTAMP, PREDICTION, SCORE, LABEL, LATENCY, ERROR, MEMORY})
 
@@ -62,6 +68,27 @@ def feature_columns(
     return tuple(numeric), tuple(categorical)
 
 
+def _known(
+    reference: pd.DataFrame, current: pd.DataFrame, names: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The features absent from the current frame and from the reference.
+
+    A name in neither frame is a mistake, not a finding: a ValueError listing
+    the columns the frames hold.
+    """
+    unknown = [n for n in names if n not in reference.columns and n not in current.columns]
+    if unknown:
+        held = sorted({str(c) for c in (*reference.columns, *current.columns)} - RESERVED)
+        raise ValueError(
+            f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+            f"in neither frame; the frames hold {', '.join(held) or 'no features'}"
+        )
+    return (
+        tuple(n for n in names if n not in current.columns),
+        tuple(n for n in names if n not in reference.columns),
+    )
+
+
 def _reference(
     frame: pd.DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...]
 ) -> tuple[ReferenceStats, FrameSchema]:
@@ -76,8 +103,9 @@ def check_drift(
     numeric: Sequence[str] | None = None,
     categorical: Sequence[str] | None = None,
     thresholds: str = "calibrated",
-    false_alarm_rate: float = 0.01,
-    drift_share: float = 0.5,
+    false_alarm_rate: float = defaults.FALSE_ALARM_RATE,
+    drift_share: float = defaults.DRIFT_SHARE,
+    min_rows: int = defaults.MIN_ROWS,
 ) -> CheckResult:
     """Column drift of each feature and dataset drift, as the daemon's drift check.
 
@@ -85,11 +113,15 @@ def check_drift(
     "calibrated" (from the reference itself, for `false_alarm_rate` over all
     columns) or "evidently" (Evidently's fixed defaults). One measure per
     column (subject: the column; name: the method), and `("dataset",
-    "drifted_share")` against `drift_share`.
+    "drifted_share")` against `drift_share`. Below `min_rows` current rows the
+    status is insufficient_data. A feature missing from either frame cannot be
+    measured: the status is then ERROR (ALERT if another column drifted) and
+    the reason names it.
     """
     from checks.calibration import calibrate_drift
 
     num, cat = feature_columns(reference, numeric, categorical)
+    absent, unreferenced = _known(reference, current, (*num, *cat))
     ref, schema = _reference(reference, num, cat)
     spec = DriftSpec(
         columns=(
@@ -97,6 +129,7 @@ def check_drift(
             *(ColumnSpec(name=c, kind=ColumnKind.CATEGORICAL) for c in cat),
         ),
         drift_share=drift_share,
+        min_rows=min_rows,
         thresholds=ThresholdMode(thresholds),
         false_alarm_rate=false_alarm_rate,
     )
@@ -106,7 +139,17 @@ def check_drift(
         else None
     )
     check = DriftCheck(spec=spec, reference=ref, calibration=calibration)
-    return check.run(type_frame(current, schema))
+    result = check.run(type_frame(current, schema))
+    lacking = [
+        f"{', '.join(names)} missing from the {where}"
+        for names, where in ((absent, "current frame"), (unreferenced, "reference"))
+        if names
+    ]
+    if not lacking:
+        return result
+    reason = "; ".join([*lacking, *([result.reason] if result.reason else [])])
+    status = Status.ALERT if result.status is Status.ALERT else Status.ERROR
+    return replace(result, status=status, reason=reason)
 
 
 def check_quality(
@@ -115,23 +158,30 @@ def check_quality(
     *,
     numeric: Sequence[str] | None = None,
     categorical: Sequence[str] | None = None,
-    max_missing_share: float = 0.05,
-    max_new_category_share: float = 0.02,
-    max_out_of_range_share: float = 0.05,
+    max_missing_share: float = defaults.MAX_MISSING_SHARE,
+    max_new_category_share: float = defaults.MAX_NEW_CATEGORY_SHARE,
+    max_out_of_range_share: float = defaults.MAX_OUT_OF_RANGE_SHARE,
+    min_rows: int = defaults.MIN_ROWS,
 ) -> CheckResult:
     """Data quality against the reference: missing values, new categories, values out
     of the reference's range, features absent or not numbers. A share alerts when it
-    exceeds the reference's own share by more than its allowance."""
+    exceeds the reference's own share by more than its allowance; text in a numeric
+    column counts as non_numeric_share, not as missing."""
     num, cat = feature_columns(reference, numeric, categorical)
-    ref, schema = _reference(reference, num, cat)
+    _known(reference, current, (*num, *cat))
+    ref, _ = _reference(reference, num, cat)
     spec = QualitySpec(
         numeric=num,
         categorical=cat,
         max_missing_share=max_missing_share,
         max_new_category_share=max_new_category_share,
         max_out_of_range_share=max_out_of_range_share,
+        min_rows=min_rows,
     )
-    return QualityCheck(spec=spec, reference=ref).run(type_frame(current, schema))
+    # Numeric columns stay as they came: the check itself tells text from missing
+    # (in the daemon, such rows are refused at sampling and counted as rejected).
+    window = type_frame(current, FrameSchema(categorical=cat))
+    return QualityCheck(spec=spec, reference=ref).run(window)
 
 
 def estimate_performance(
@@ -144,7 +194,8 @@ def estimate_performance(
     metric: str = "roc_auc",
     thresholds: str = "band",
     decision_threshold: float = 0.5,
-    min_rows: int = 200,
+    positive: object = None,
+    min_rows: int = defaults.MIN_ROWS,
 ) -> CheckResult:
     """A binary classifier's performance on `current` estimated without labels (CBPE).
 
@@ -153,6 +204,9 @@ def estimate_performance(
     or f1. `thresholds`: "band" (outside the reference chunks' mean ± 3σ at the
     window's size) or "margin" (a 5% relative drop from the reference's value).
     The predicted class is the `prediction` column, or score >= `decision_threshold`.
+    Labels (and a `prediction` column) are 0/1 or booleans; text labels ("yes",
+    "no") need `positive=`, the positive class (a ValueError lists the labels
+    seen otherwise). Below `min_rows` scored rows the answer is insufficient_data.
     """
     from checks.calibration import estimated_band
 
@@ -161,11 +215,22 @@ def estimate_performance(
         if prediction is not None:
             names[prediction] = PREDICTION
         out = frame.rename(columns=names)
+        given = {LABEL: label, **({PREDICTION: prediction} if prediction is not None else {})}
+        for name, column in given.items():
+            if name in out:
+                out[name] = _zero_one(out[name], positive, column)
         if prediction is None and SCORE in out:
             out[PREDICTION] = (pd.to_numeric(out[SCORE]) >= decision_threshold).astype(float)
         present = tuple(c for c in (SCORE, LABEL, PREDICTION) if c in out)
         return type_frame(out, FrameSchema(numeric=present))
 
+    if positive is not None and label in reference:
+        seen = _labels_seen(reference[label])
+        if canonical_category(positive) not in seen:
+            raise ValueError(
+                f"positive={positive!r} is not a label of the reference's {label!r}: "
+                f"it holds {', '.join(seen)}"
+            )
     chosen = Metric(metric)
     ref = build_reference(reserved(reference), (), (), score=SCORE, label=LABEL)
     spec = EstimationSpec(
@@ -181,3 +246,25 @@ def estimate_performance(
     )
     check = EstimatedPerformanceCheck(spec=spec, reference=ref, band=band)
     return check.run(reserved(current))
+
+
+def _labels_seen(column: pd.Series) -> list[str]:
+    return sorted({t for t in map(canonical_category, column.dropna().unique()) if t is not None})
+
+
+def _zero_one(column: pd.Series, positive: object, name: str) -> pd.Series:
+    """A binary label as 0/1 (missing stays missing): `positive` is 1, else as a number."""
+    if positive is not None:
+        want = canonical_category(positive)
+        texts = [canonical_category(v) for v in column]
+        values = [float("nan") if t is None else float(t == want) for t in texts]
+        return pd.Series(values, index=column.index, name=column.name, dtype="float64")
+    numbers = numeric_series(column)
+    text = numbers.isna() & column.notna()
+    if text.any():
+        seen = _labels_seen(column)
+        raise ValueError(
+            f"the labels in {name!r} are text ({', '.join(seen[:10])}): "
+            f"say which is the positive class with positive=, e.g. positive={seen[-1]!r}"
+        )
+    return numbers

@@ -16,6 +16,7 @@ import pandas as pd
 
 from checks.interface import CheckKind, CheckResult, Measure, Status, insufficient, overall
 from checks.reference import CategoricalStats, NumericStats, ReferenceStats
+from checks.typed import numeric_series
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,8 +47,14 @@ def _share_measure(
 
 
 def _numeric(stats: NumericStats, series: pd.Series, spec: QualitySpec) -> list[Measure]:
+    # Missing: a missing marker or blank text. Anything else that is not a number
+    # once typed (text such as "abc") is a schema problem, counted apart.
     raw_missing = series.isna().to_numpy()
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if series.dtype == object:
+        raw_missing |= np.fromiter(
+            (isinstance(v, str) and not v.strip() for v in series), dtype=bool, count=len(series)
+        )
+    values = numeric_series(series).to_numpy(dtype=np.float64, na_value=np.nan)
     n = values.size
     not_numeric = int(np.count_nonzero(np.isnan(values) & ~raw_missing))
     missing = ~np.isfinite(values)

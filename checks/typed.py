@@ -26,6 +26,7 @@ import pandas as pd
 __all__ = [
     "FrameSchema",
     "canonical_category",
+    "numeric_series",
     "text_category",
     "text_cells",
     "text_number",
@@ -164,6 +165,11 @@ def type_frame(frame: pd.DataFrame, schema: FrameSchema) -> pd.DataFrame:
         column = out[schema.label]
         out[schema.label] = _numeric(column) if schema.label_numeric else _categorical(column)
     return out
+
+
+def numeric_series(column: pd.Series) -> pd.Series:
+    """One column typed as a numeric column of `type_frame` types it (float64)."""
+    return _numeric(column)
 
 
 def _numeric(column: pd.Series) -> pd.Series:

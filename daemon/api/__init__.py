@@ -35,7 +35,8 @@ body.py (a request's headers and body off WSGI), ingest.py (the ingest routes),
 failures.py (the server's errors, and which ones mean "retry later"), and the
 /v1 reads: v1.py (the endpoint table and its handlers), v1_params.py (endpoint
 and query parameter declarations, parsed into 400s that say what is accepted),
-v1_queries.py (the store reads), v1_schema.py (the response models) and
+v1_queries.py (the store reads), v1_names.py (the names a 404 lists),
+v1_schema.py (the response models) and
 openapi.py (the document, from all of these); page/ is the page at / and
 /models/{name}.
 """

@@ -95,12 +95,14 @@ class Router:
         )
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | int:
+        """The route of `method` and `path`; HEAD is served by the GET route (the server
+        sends its headers without the body). Else 405 if the path has routes, 404."""
         allowed = False
         for route in self.routes:
             found = route.pattern.match(path)
             if found is None:
                 continue
-            if route.method == method:
+            if route.method == method or (method == "HEAD" and route.method == "GET"):
                 return route, found.groupdict()
             allowed = True
         return HTTPStatus.METHOD_NOT_ALLOWED if allowed else HTTPStatus.NOT_FOUND

@@ -17,13 +17,14 @@ the OpenAPI document are all built from that table.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from checks.interface import CheckKind
+from daemon.api import v1_names
 from daemon.api import v1_queries as queries
 from daemon.api import v1_schema as schema
 from daemon.api.router import Access, Request, Response, Router
@@ -152,39 +153,86 @@ class V1Routes:
         since, until = query.time("since"), query.time("until")
         if since is not None and until is not None and since > until:
             raise BadParam(f"since ({since.isoformat()}) is after until ({until.isoformat()})")
-        kind = query.text("kind")
+        kind_name = query.text("kind")
+        kind = CheckKind(kind_name) if kind_name else None
+        subject = query.text("subject")
         count = query.number("limit")
         with self.ctx.sessions() as session:
             measures, truncated = queries.measures(
                 session,
                 model.name,
-                kind=CheckKind(kind) if kind else None,
-                subject=query.text("subject"),
+                kind=kind,
+                subject=subject,
+                name=query.text("name"),
                 since=since,
                 until=until,
                 limit=count,
             )
+            if subject is not None and not measures:
+                self.known_subject(session, model.name, subject)
+            runs, more_runs = queries.runs(
+                session, model.name, kind=kind, since=since, until=until, limit=count
+            )
         return schema.ChecksOut(
-            model=model.name, measures=measures, limit=count, truncated=truncated
+            model=model.name,
+            measures=measures,
+            runs=runs,
+            limit=count,
+            truncated=truncated or more_runs,
         )
+
+    def known_subject(self, session: Session, model: str, subject: str) -> None:
+        """A subject the model never stored a measure about is a 404 naming recent ones."""
+        if v1_names.has_subject(session, model, subject):
+            return
+        names = ", ".join(v1_names.recent_subjects(session, model)) or "none yet"
+        raise NotFound(
+            f"unknown subject {subject!r} for model {model!r}: its recent runs measured {names}"
+        )
+
+    def known(self, what: str, name: str | None, groups: Mapping[str, Sequence[str]]) -> None:
+        """A name that is in none of `groups` is a 404 listing them."""
+        if name is None or any(name in names for names in groups.values()):
+            return
+        listed = "; ".join(
+            f"the {label} are {', '.join(dict.fromkeys(names)) or 'none'}"
+            for label, names in groups.items()
+        )
+        raise NotFound(f"unknown {what} {name!r}: {listed}")
+
+    def configured(self) -> tuple[list[str], list[str]]:
+        """The configured model and framework environment names."""
+        settings = self.ctx.settings
+        return [m.name for m in settings.models], [e.name for e in settings.frameworks.environments]
 
     def alerts(self, _request: Request, query: Query) -> schema.AlertsOut:
         state = query.text("state") or AlertState.FIRING.value
         states = tuple(AlertState) if state == "all" else (AlertState(state),)
         count = query.number("limit")
+        scope = query.text("scope")
+        models, environments = self.configured()
         with self.ctx.sessions() as session:
+            if scope is not None and scope not in (*models, *environments):
+                stored = v1_names.alert_scopes(session)
+                groups = {"models": models, "environments": environments, "stored scopes": stored}
+                self.known("scope", scope, groups)
             found, truncated = queries.alerts(
-                session, self.clock(), states=states, scope=query.text("scope"), limit=count
+                session, self.clock(), states=states, scope=scope, limit=count
             )
         return schema.AlertsOut(alerts=found, limit=count, truncated=truncated)
 
     def jobs(self, _request: Request, query: Query) -> schema.JobsOut:
         state = query.text("state")
         count = query.number("limit")
+        model = query.text("model")
+        models, _ = self.configured()
         with self.ctx.sessions() as session:
+            if model is not None and model not in models:
+                stored = v1_names.model_names(session)
+                self.known("model", model, {"configured models": models, "stored models": stored})
             found, truncated = queries.jobs(
                 session,
-                model=query.text("model"),
+                model=model,
                 state=JobState(state) if state else None,
                 limit=count,
             )
@@ -192,15 +240,17 @@ class V1Routes:
 
     def frameworks(self, _request: Request, query: Query) -> schema.FrameworksOut:
         count = query.number("limit")
-        configured = [e.name for e in self.ctx.settings.frameworks.environments]
+        _, configured = self.configured()
+        environment = query.text("environment")
         with self.ctx.sessions() as session:
+            envs = queries.environments(session, configured)
+            self.known("environment", environment, {"environments": [e.name for e in envs]})
             found, truncated = queries.findings(
                 session,
-                environment=query.text("environment"),
+                environment=environment,
                 kind=query.text("kind"),
                 limit=count,
             )
-            envs = queries.environments(session, configured)
         return schema.FrameworksOut(
             environments=envs, findings=found, limit=count, truncated=truncated
         )
@@ -227,12 +277,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         path="/v1/models/{name}/checks",
-        summary="A model's stored measures over time, per subject (feature, metric)",
+        summary="A model's stored measures over time, per subject (feature, metric), "
+        "and the status of each run, measured or not",
         response=schema.ChecksOut,
         handler=V1Routes.checks,
         params=(
             choice("kind", "only this check kind", [k.value for k in CheckKind]),
             text("subject", 'only this subject: a column, "dataset" or a metric'),
+            text("name", 'only measures of this name (e.g. "estimated", "ci_low", "wasserstein")'),
             time("since", "only windows ending at or after this time"),
             time("until", "only windows ending at or before this time"),
             limit(1000, 10_000),
@@ -246,10 +298,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handler=V1Routes.alerts,
         params=(
             choice("state", "which alerts", ALERT_STATES, default=AlertState.FIRING.value),
-            text("scope", "only this model or framework environment"),
+            text("scope", "only this model or framework environment (404 if unknown)"),
             limit(100, 1000),
         ),
-        errors=(400,),
+        errors=(400, 404),
     ),
     Endpoint(
         path="/v1/jobs",
@@ -257,23 +309,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=schema.JobsOut,
         handler=V1Routes.jobs,
         params=(
-            text("model", "only this model's jobs"),
+            text("model", "only this model's jobs (404 if unknown)"),
             choice("state", "only jobs in this state", [s.value for s in JobState]),
             limit(100, 1000),
         ),
-        errors=(400,),
+        errors=(400, 404),
     ),
     Endpoint(
         path="/v1/frameworks",
-        summary="The latest framework findings of each environment, the most severe first",
+        summary="The latest framework findings of each environment, the most severe first "
+        "(vulnerabilities, then the other actionable kinds, then notes; by severity within each)",
         response=schema.FrameworksOut,
         handler=V1Routes.frameworks,
         params=(
-            text("environment", "only this environment"),
+            text("environment", "only this environment (404 if unknown)"),
             choice("kind", "only findings of this kind", finding_kinds),
             limit(500, 5000),
         ),
-        errors=(400,),
+        errors=(400, 404),
     ),
     Endpoint(
         path="/v1/openapi.json",

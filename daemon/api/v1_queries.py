@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
 
 from checks.interface import CheckKind, Status
@@ -22,6 +22,7 @@ from daemon.api.v1_schema import (
     JobOut,
     MeasureOut,
     PinOut,
+    RunOut,
 )
 from daemon.store.tables import (
     Alert,
@@ -211,6 +212,7 @@ def measures(
     *,
     kind: CheckKind | None,
     subject: str | None,
+    name: str | None = None,
     since: datetime | None,
     until: datetime | None,
     limit: int,
@@ -224,6 +226,8 @@ def measures(
         query = query.where(CheckRun.kind == kind.value)
     if subject is not None:
         query = query.where(CheckMetric.subject == subject)
+    if name is not None:
+        query = query.where(CheckMetric.name == name)
     if since is not None:
         query = query.where(CheckRun.window_end >= since)
     if until is not None:
@@ -235,6 +239,51 @@ def measures(
     )
     found = [_measure(row) for row in rows]
     return found[:limit][::-1], len(found) > limit
+
+
+def runs(
+    session: Session,
+    model: str,
+    *,
+    kind: CheckKind | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> tuple[list[RunOut], bool]:
+    """A model's stored runs with window ends in [since, until], oldest first: the
+    status of each window, measured or not (insufficient_data runs store no measure)."""
+    query = (
+        select(CheckRun)
+        .join(Model, Model.id == CheckRun.model_id)
+        .where(Model.name == model, CheckRun.kind.in_(sorted(KINDS)))
+    )
+    if kind is not None:
+        query = query.where(CheckRun.kind == kind.value)
+    if since is not None:
+        query = query.where(CheckRun.window_end >= since)
+    if until is not None:
+        query = query.where(CheckRun.window_end <= until)
+    rows = list(
+        session.scalars(
+            query.order_by(CheckRun.window_end.desc(), CheckRun.id.desc()).limit(limit + 1)
+        )
+    )
+    found = []
+    for run in rows[:limit]:
+        reason = (run.summary or {}).get("reason")
+        found.append(
+            RunOut(
+                run_id=run.id,
+                kind=CheckKind(run.kind),
+                status=run.status,
+                window_start=_utc(run.window_start),
+                window_end=_utc(run.window_end),
+                rows=run.rows,
+                model_version=run.model_version,
+                reason=reason if isinstance(reason, str) else None,
+            )
+        )
+    return found[::-1], len(rows) > limit
 
 
 def _alert(row: Alert, now: datetime) -> AlertOut:
@@ -323,6 +372,28 @@ def jobs(
     return found[:limit], len(found) > limit
 
 
+# Within one kind, the most severe first: CVSS labels, then the policy's own words.
+SEVERITY_RANK = {
+    label: rank
+    for rank, label in enumerate(
+        ("critical", "high", "medium", "warning", "low", "unknown", "none", "info")
+    )
+}
+
+
+def _kind_gravity() -> ColumnElement[int]:
+    """Actionable kinds before informational ones, each in the policy's order: a
+    vulnerability of unknown severity is above any note."""
+    from checks.frameworks.policy import ACTIONABLE, FindingKind
+
+    ordered = [
+        *(k for k in FindingKind if k in ACTIONABLE),
+        *(k for k in FindingKind if k not in ACTIONABLE),
+    ]
+    ranks = {k.value: rank for rank, k in enumerate(ordered)}
+    return case(ranks, value=FrameworkFinding.kind, else_=len(ranks))
+
+
 def findings(
     session: Session,
     *,
@@ -336,13 +407,11 @@ def findings(
         query = query.where(FrameworkFinding.environment == environment)
     if kind is not None:
         query = query.where(FrameworkFinding.kind == kind)
-    severity_rank = case(
-        {"critical": 0, "warning": 1, "info": 2}, value=FrameworkFinding.severity, else_=3
-    )
     rows = list(
         session.scalars(
             query.order_by(
-                severity_rank,
+                _kind_gravity(),
+                case(SEVERITY_RANK, value=FrameworkFinding.severity, else_=len(SEVERITY_RANK)),
                 FrameworkFinding.environment,
                 FrameworkFinding.package,
                 FrameworkFinding.id,

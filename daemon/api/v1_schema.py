@@ -86,14 +86,33 @@ class MeasureOut(_Body):
     basis: str | None = Field(description="where the threshold came from")
 
 
+class RunOut(_Body):
+    """One stored check run: a window's status, whether or not it stored measures."""
+
+    run_id: int
+    kind: CheckKind
+    status: Status
+    window_start: datetime
+    window_end: datetime
+    rows: int = Field(description="rows in the window")
+    model_version: str | None
+    reason: str | None = Field(
+        description="why the run measured nothing, e.g. too few rows (insufficient_data)"
+    )
+
+
 class ChecksOut(_Body):
-    """Stored measures over time, oldest first."""
+    """Stored measures over time, oldest first, and the runs they came from."""
 
     model: str
     measures: list[MeasureOut]
+    runs: list[RunOut] = Field(
+        description="every run of the windows asked for (kind, since, until), oldest first, "
+        "with its status: a run with insufficient_data stores no measures, it is here"
+    )
     limit: int
     truncated: bool = Field(
-        description="more measures matched: these are the newest `limit` of them"
+        description="more measures (or runs) matched: these are the newest `limit` of them"
     )
 
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import Field, PlainSerializer, PlainValidator, model_validator
 
+from checks import defaults
 from checks.methods import Method
 from checks.thresholds import BandMode, Persistence, ThresholdMode
 from daemon.config.common import Duration, Frozen, Schedule, interval
@@ -72,10 +73,10 @@ class DriftSettings(Frozen):
     # "calibrated": each column's threshold from the reference at the window's size,
     # for `false_alarm_rate` per check run; "evidently": Evidently's fixed defaults.
     thresholds: ThresholdMode = ThresholdMode.CALIBRATED
-    false_alarm_rate: float = Field(default=0.01, gt=0, lt=1)
+    false_alarm_rate: float = Field(default=defaults.FALSE_ALARM_RATE, gt=0, lt=1)
     # A threshold for every column (wins over both modes), as Evidently's.
     threshold: float | None = Field(default=None, gt=0)
-    drift_share: float = Field(default=0.5, gt=0, le=1)
+    drift_share: float = Field(default=defaults.DRIFT_SHARE, gt=0, le=1)
     # Alert on a column only when it is beyond its threshold in `failing` of the
     # last `windows` check windows.
     persistence: PersistenceSettings | None = None
@@ -86,9 +87,9 @@ class DriftSettings(Frozen):
 
 class QualitySettings(Frozen):
     enabled: bool = True
-    max_missing_share: float = Field(default=0.05, ge=0, le=1)
-    max_new_category_share: float = Field(default=0.02, ge=0, le=1)
-    max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
+    max_missing_share: float = Field(default=defaults.MAX_MISSING_SHARE, ge=0, le=1)
+    max_new_category_share: float = Field(default=defaults.MAX_NEW_CATEGORY_SHARE, ge=0, le=1)
+    max_out_of_range_share: float = Field(default=defaults.MAX_OUT_OF_RANGE_SHARE, ge=0, le=1)
     # Rows the schema refused (wrong type, missing column), as a share of the rows
     # received on the window's days; above it a quality alert fires (1.0 never does).
     max_rejected_share: float = Field(default=0.05, ge=0, le=1)
@@ -98,14 +99,14 @@ class PerformanceSettings(Frozen):
     enabled: bool = True
     metric: str | None = None
     max_absolute_drop: float | None = Field(default=None, gt=0)
-    max_relative_drop: float | None = Field(default=0.05, gt=0, lt=1)
+    max_relative_drop: float | None = Field(default=defaults.MAX_RELATIVE_DROP, gt=0, lt=1)
     # "band": outside the reference chunks' band at the window's size (NannyML);
     # "margin": a drop beyond max_absolute_drop / max_relative_drop off the baseline.
     thresholds: BandMode = BandMode.BAND
     band_sigmas: float = Field(default=3.0, gt=0)
     # Instead of sigmas: the band's edge at this quantile of the chunks (e.g. 0.001).
     band_quantile: float | None = Field(default=None, gt=0, lt=0.5)
-    min_labelled: int = Field(default=200, gt=0)
+    min_labelled: int = Field(default=defaults.MIN_LABELLED, gt=0)
     bootstrap: int = Field(default=200, ge=0)
     confidence: float = Field(default=0.95, gt=0, lt=1)
     estimate: bool = True
@@ -122,7 +123,7 @@ class OperationsSettings(Frozen):
 class ChecksSettings(Frozen):
     schedule: Schedule = interval("1h")
     window: Duration = timedelta(days=1)
-    min_rows: int = Field(default=100, gt=0)
+    min_rows: int = Field(default=defaults.MIN_ROWS, gt=0)
     drift: DriftSettings = DriftSettings()
     quality: QualitySettings = QualitySettings()
     performance: PerformanceSettings = PerformanceSettings()

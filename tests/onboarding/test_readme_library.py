@@ -46,6 +46,8 @@ def test_the_library_section_prints_what_it_says(tmp_path: Path) -> None:
     assert any(line.startswith("  age wasserstein = ") for line in printed), done.stdout
     assert any(line.startswith("  plan new_category_share = ") for line in printed)
     assert any(line.startswith("  roc_auc estimated = ") for line in printed)
+    # The status with its reason: a feature gone from the frame, too few rows.
+    assert "drift: error (plan missing from the current frame; 50 rows, 100 needed)" in printed
     for line in printed:
         if line.startswith("  ") and " = " in line:
             value, threshold = line.split(" = ")[1].split(", threshold ")
