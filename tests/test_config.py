@@ -175,16 +175,23 @@ def test_config_check_prints_resolved_settings_with_secrets_masked(tmp_path: Pat
     path.write_text(text)
     assert tomllib.loads(text)["service"]["api_token"] == {"env": "MLMAINT_API_TOKEN"}
     env = {"MLMAINT_API_TOKEN": "tok-very-secret-value", "PATH": "/usr/bin"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "--config", str(path), "config", "check"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert '"service.api_token": "***"' in proc.stdout
-    assert "tok-very-secret-value" not in proc.stdout + proc.stderr
+    for form in ("toml", "json"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "daemon.cli", "--config", str(path), "config", "check"]
+            + (["--format", "json"] if form == "json" else []),
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        if form == "json":
+            assert '"service.api_token": "***"' in proc.stdout
+        else:
+            # TOML names the secret by where it lives, never its value.
+            shown = tomllib.loads(proc.stdout)
+            assert shown["service"]["api_token"] == {"env": "MLMAINT_API_TOKEN"}
+        assert "tok-very-secret-value" not in proc.stdout + proc.stderr
 
 
 # --------------------------------------------------------------------------- per-command secrets
