@@ -322,8 +322,22 @@ def test_config_check_prints_toml_as_written(config: Path) -> None:
     assert back.model_dump() == original.model_dump()
     assert not re.search(r"P\d*T\d", every)
 
+    # JSON: the same selection and spelling as the TOML.
     machine = _stdout_json(_run(config, "config", "check", "--format", "json"))
-    assert isinstance(machine, dict) and machine["alerts"]["delivery_every"] == "PT45S"
+    assert isinstance(machine, dict) and machine["alerts"]["delivery_every"] == "45s"
+    assert machine["service"]["shutdown_grace"] == "90s" and "http_port" not in machine["service"]
+    assert {k: v for k, v in machine.items() if k != "secrets"} == tomllib.loads(text)
+    everything = _stdout_json(_run(config, "config", "check", "--all", "--format", "json"))
+    assert isinstance(everything, dict) and everything["service"]["http_port"] == 8787
+    assert everything["alerts"]["retry_max"] == "30m"
+    assert not re.search(r"P\d*T\d", json.dumps(everything))
+
+
+def test_config_check_header_fits_a_narrow_terminal(config: Path) -> None:
+    text = _run(config, "config", "check", columns=60).stdout
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert len(header) >= 2 and "never their values" in " ".join(header)
+    assert all(len(line) <= 60 or " " not in line[2:] for line in header), header
 
 
 def test_the_embedded_config_round_trips() -> None:
