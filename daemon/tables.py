@@ -9,7 +9,9 @@ a cell shortened on purpose (`shorten`) ends with an ellipsis.
 The width is the terminal's, `$COLUMNS` when set, and 80 when the output is
 piped. Colours are applied after the layout (their escapes take no room), and
 `click.echo` drops them when the output is not a terminal. `--format json`
-(`dumps`) is the machine form of the same rows.
+(`dumps`) is the machine form of the same rows, with the /v1 API's field names
+and its times (UTC, with a `Z`). Values print with `fmt_value`: four significant
+digits, in tables and messages alike.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import shutil
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 ELLIPSIS = "…"
 # Below this many columns a table is always printed as key: value blocks.
@@ -34,6 +36,14 @@ class Column:
     header: str
     right: bool = False
     colour: Callable[[str], str | None] | None = None
+
+
+def fmt_value(value: float | None) -> str:
+    """A measured value as tables and messages print it: four significant digits
+    (0.07055, 0.000667, 1234, 1.235e+05), "n/a" when there is none."""
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}"
 
 
 def terminal_width() -> int:
@@ -180,9 +190,21 @@ def _blocks(columns: Sequence[Column], cells: list[list[str]], width: int) -> li
     return lines
 
 
+# A measure printed without a threshold is informational: no status to judge.
+NO_STATUS = "—"
+
+
+def utc_text(value: datetime | None) -> str | None:
+    """A time as the /v1 API writes it: UTC, ISO 8601 with a `Z` (naive means UTC)."""
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
 def _default(value: object) -> object:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return utc_text(value)
     return str(value)
 
 

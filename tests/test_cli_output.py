@@ -28,7 +28,7 @@ from daemon.store import migrate
 from daemon.store.features import stored_row
 from daemon.store.models import ensure_model
 from daemon.store.tables import Model, Prediction, RetrainJob
-from daemon.tables import ELLIPSIS, Column, render, shorten
+from daemon.tables import ELLIPSIS, NO_STATUS, Column, fmt_value, render, shorten
 from retrain.interface import JobState
 from tests.checks.frames import window
 
@@ -92,6 +92,26 @@ def test_piped_output_is_80_columns_wide() -> None:
         check=True,
     )
     assert out.stdout.strip() == "80"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.07055, "0.07055"),
+        (0.0669, "0.0669"),
+        (0.000667, "0.000667"),
+        (0.0, "0"),
+        (0.5, "0.5"),
+        (1234.5678, "1235"),
+        (None, "n/a"),
+    ],
+)
+def test_one_formatter_for_tables_and_messages(value: float | None, text: str) -> None:
+    from daemon.checking.findings import short
+
+    assert fmt_value(value) == text
+    if value is not None:
+        assert short(value) == text  # what alert messages say
 
 
 def test_shorten_cuts_at_a_word_and_says_so() -> None:
@@ -241,7 +261,9 @@ def test_check_json_and_narrow_table(config: Path) -> None:
     assert set(runs) >= {"drift", "quality", "operations"}
     drift = {m["subject"]: m for m in runs["drift"]["measures"]}
     assert {"age", "income", "plan"} <= set(drift)
-    assert isinstance(drift["age"]["value"], float) and drift["age"]["measure"]
+    assert isinstance(drift["age"]["value"], float) and drift["age"]["name"]
+    assert "measure" not in drift["age"]  # the /v1 API's field names
+    assert str(document["window_end"]).endswith("Z") and "+00:00" not in result.stdout
     assert document["firing"] == (result.exit_code == 1)
 
     for columns in (60, 80):
@@ -254,6 +276,25 @@ def test_check_json_and_narrow_table(config: Path) -> None:
                 assert _words(f"({measure['basis']})") <= _words(text), text
             assert measure["subject"] in _words(text)
     assert "subject:" in _run(config, "check", "churn", columns=60).stdout
+
+    wide = _run(config, "check", "churn", columns=250).stdout
+    # The status column is the status alone; the statistic's name is the measure's.
+    assert not re.search(r"\b(alert|ok) \(", wide), wide
+    for measure in drift.values():
+        if measure["detail"]:
+            assert f"{measure['name']} ({measure['detail']})" in wide
+    # Values as tables and messages print them: one formatter, four significant digits.
+    for run in runs.values():
+        for m in run["measures"]:
+            if m["value"] is not None:
+                assert f" {fmt_value(m['value'])} " in wide, (m, wide)
+    # A measure with no threshold is informational: "—", not "ok".
+    informational = [m for m in runs["operations"]["measures"] if m["threshold"] is None]
+    assert informational, runs["operations"]
+    lines = wide.splitlines()
+    for m in informational:
+        [line] = [x for x in lines if x.split()[:2] == [m["subject"], m["name"]]]
+        assert line.rstrip().endswith(NO_STATUS) and not line.rstrip().endswith("ok"), line
 
 
 def test_status_json_and_table(config: Path) -> None:

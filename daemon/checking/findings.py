@@ -20,6 +20,7 @@ from typing import assert_never
 from checks.interface import CheckKind, CheckResult, Direction, Measure, Status
 from daemon.alerts.finding import Finding, StageKind
 from daemon.config import Severity
+from daemon.tables import fmt_value
 
 # The dataset-level drift rule's measure (checks/drift/check.py).
 DATASET_SUBJECT = "dataset"
@@ -27,19 +28,9 @@ DATASET_SUBJECT = "dataset"
 DEFAULT_CRITICAL_RATIO = 2.0
 
 
-def fmt_value(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3g}"
-    return f"{value:.4f}"
-
-
 def short(value: float) -> str:
-    """A value as people read it in a message: four significant digits."""
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3g}"
-    return f"{value:.4g}"
+    """A value as people read it in a message: four significant digits (`fmt_value`)."""
+    return fmt_value(value)
 
 
 def position(value: float, threshold: float) -> str:
