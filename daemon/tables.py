@@ -1,9 +1,11 @@
 """Tables at the terminal: the one layout policy of every listing command.
 
 A table prints as it is when it fits the width. When it does not, its cells
-wrap at word boundaries, each column at least as wide as its longest word.
-When even that cannot fit, or the terminal is narrower than 80 columns, each
-row becomes a block of `key: value` lines. A word is never cut in the middle;
+wrap at word boundaries, each column at least as wide as its longest word;
+the widest column gives room back first, so narrow columns (ids, times) stay
+whole. When even that cannot fit, when it would squeeze a longer text into
+fewer than 20 characters (`READABLE`), or when the terminal is narrower than 80
+columns, each row becomes a block of `key: value` lines. A word is never cut in the middle;
 a cell shortened on purpose (`shorten`) ends with an ellipsis.
 
 The width is the terminal's, `$COLUMNS` when set, and 80 when the output is
@@ -27,6 +29,9 @@ ELLIPSIS = "…"
 # Below this many columns a table is always printed as key: value blocks.
 NARROW = 80
 GAP = "  "
+# A column wrapped narrower than this (its text being longer) makes the table
+# key: value blocks instead: a summary at 15 characters takes a dozen lines a row.
+READABLE = 20
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,10 @@ def render(
         for i, c in enumerate(columns)
     ]
     widths = _widths(natural, minimum, room) if width >= NARROW else None
+    if widths is not None and any(
+        w < n and w < READABLE for w, n in zip(widths, natural, strict=True)
+    ):
+        widths = None  # a long text squeezed into a slit reads worse than key: value lines
     if widths is not None:
         return "\n".join([*out, *_table(columns, cells, widths, wrap=True)])
     return "\n".join([*out, *_blocks(columns, cells, width)])

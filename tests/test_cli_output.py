@@ -205,6 +205,10 @@ evidence = false
                     subject=LONG_SUBJECT,
                     firing=True,
                     summary="the distribution moved well beyond its calibrated threshold",
+                    value=0.07055,
+                    threshold=0.05,
+                    link="https://mlmaint.example/evidence/7",
+                    details={"window_end": "2026-12-01T00:00:00Z"},
                 )
             ],
             NOW - timedelta(hours=1),
@@ -329,10 +333,40 @@ def test_alerts_list_json_and_a_long_subject_is_never_cut(config: Path) -> None:
     assert isinstance(document, list)
     [alert] = document
     assert alert["subject"] == LONG_SUBJECT and alert["scope"] == "churn" and not alert["acked"]
+    # For scripts: what fired, against what, on which window, and where its evidence is.
+    assert alert["value"] == 0.07055 and alert["threshold"] == 0.05
+    assert alert["window_end"] == "2026-12-01T00:00:00Z"
+    assert alert["evidence_url"] == "https://mlmaint.example/evidence/7"
+    assert str(alert["first_fired_at"]).endswith("Z")
     for columns in (60, 80, 120):
         text = _run(config, "alerts", "list", columns=columns).stdout
         assert _words(LONG_SUBJECT) <= _words(text), text
         assert ELLIPSIS not in text
+        # The table's headers (or block keys) are the JSON's names.
+        assert {"scope", "kind"} <= {w.rstrip(":") for w in text.split()}, text
+        assert "model" not in text.split() and "check" not in text.split()
+        # Readable piped (80): no column squeezed to a slit, the summary in a line or two.
+        assert len(text.splitlines()) <= 12, text
+        [line] = [line for line in text.splitlines() if "the distribution" in line]
+        assert len(line[line.index("the distribution") :]) >= 20, text
+
+
+def test_a_long_text_is_never_squeezed_into_a_slit() -> None:
+    """Wrapping that would leave a long cell under 20 characters prints blocks instead."""
+    columns = (
+        Column("id", right=True),
+        Column("severity"),
+        Column("since"),
+        Column("a"),
+        Column("b"),
+        Column("summary"),
+    )
+    summary = "the distribution moved well beyond its calibrated threshold, by a lot"
+    row = ("17", "critical", "2026-12-01 00:00", "x" * 15, "y" * 15, summary)
+    out = render(columns, [row], width=80)
+    assert "summary:" in out and summary in out.replace("\n", " "), out
+    roomy = render(columns[:3] + columns[5:], [row[:3] + row[5:]], width=80)
+    assert roomy.splitlines()[0].split() == ["id", "severity", "since", "summary"], roomy
 
 
 def test_frameworks_json_parses(config: Path) -> None:
@@ -450,3 +484,24 @@ def test_frameworks_table_keeps_every_word(width: int) -> None:
     assert _words("package index http://x unavailable: HTTP 500") <= _words(text)
     # Every line fits, but for one made of a single word longer than the width (a URL).
     assert all(len(line) <= width or " " not in line.strip() for line in text.splitlines()[1:])
+
+
+def test_a_finding_names_the_window_it_judged() -> None:
+    """`alerts list --format json` reads the window's end from the alert's details."""
+    from checks.interface import CheckResult, Direction, Measure, Status
+    from daemon.checking.findings import findings_of
+
+    measure = Measure(
+        subject="income",
+        name="psi",
+        value=0.31,
+        threshold=0.1,
+        status=Status.ALERT,
+        severity_ratio=3.1,
+        alerts_when=Direction.ABOVE,
+    )
+    result = CheckResult(kind=CheckKind.DRIFT, status=Status.ALERT, rows=500, measures=(measure,))
+    end = datetime(2026, 12, 1, tzinfo=UTC)
+    [finding] = findings_of("churn", result, "https://x/e/1", window_end=end)
+    assert finding.details["window_end"] == "2026-12-01T00:00:00Z"
+    assert finding.link == "https://x/e/1" and finding.value == 0.31

@@ -15,12 +15,13 @@ a dataset-level drift (drift_share of the columns) is critical.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import assert_never
 
 from checks.interface import CheckKind, CheckResult, Direction, Measure, Status
 from daemon.alerts.finding import Finding, StageKind
 from daemon.config import Severity
-from daemon.tables import fmt_value
+from daemon.tables import fmt_value, utc_text
 
 # The dataset-level drift rule's measure (checks/drift/check.py).
 DATASET_SUBJECT = "dataset"
@@ -105,8 +106,10 @@ def findings_of(
     link: str | None = None,
     *,
     critical_ratio: float = DEFAULT_CRITICAL_RATIO,
+    window_end: datetime | None = None,
 ) -> list[Finding]:
-    """One finding per judged subject (measures with a threshold and an OK/ALERT status)."""
+    """One finding per judged subject (measures with a threshold and an OK/ALERT status);
+    the details name the window's end (`window_end`) for `alerts list --format json`."""
     out: list[Finding] = []
     for m in result.measures:
         value, threshold = m.value, m.threshold
@@ -130,6 +133,7 @@ def findings_of(
                     "rows": result.rows,
                     "basis": m.basis,
                     "alerts_when": m.alerts_when.value,
+                    "window_end": utc_text(window_end),
                 },
             )
         )
