@@ -505,3 +505,12 @@ def test_a_finding_names_the_window_it_judged() -> None:
     [finding] = findings_of("churn", result, "https://x/e/1", window_end=end)
     assert finding.details["window_end"] == "2026-12-01T00:00:00Z"
     assert finding.link == "https://x/e/1" and finding.value == 0.31
+
+
+def test_a_command_prints_its_table_not_info_logs(config: Path) -> None:
+    quiet = _run(config, "check", "churn", columns=60)
+    assert quiet.exit_code in (0, 1), quiet.output
+    assert " INFO " not in quiet.stderr, quiet.stderr
+    assert quiet.stdout.startswith("churn: 300 rows")
+    loud = _run(config, "--log-level", "INFO", "check", "churn", columns=60)
+    assert " INFO " in loud.stderr
