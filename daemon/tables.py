@@ -1,7 +1,8 @@
 """Tables at the terminal: the one layout policy of every listing command.
 
 A table prints as it is when it fits the width. When it does not, its cells
-wrap at word boundaries, each column at least as wide as its longest word;
+wrap at word boundaries, each column at least as wide as its header and its
+longest word (a time such as "2026-12-06 04:15" counts as one word);
 the widest column gives room back first, so narrow columns (ids, times) stay
 whole. When even that cannot fit, when it would squeeze a longer text into
 fewer than 20 characters (`READABLE`), or when the terminal is narrower than 80
@@ -19,6 +20,7 @@ digits, in tables and messages alike.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from collections.abc import Callable, Sequence
@@ -73,12 +75,28 @@ def shorten(text: str, limit: int) -> str:
     return head.rstrip(" ,;:") + ELLIPSIS
 
 
-def wrap(text: str, width: int | None = None, *, indent: str = "") -> str:
+def wrap(
+    text: str, width: int | None = None, *, indent: str = "", hanging: str | None = None
+) -> str:
     """A paragraph wrapped at words to the terminal (or `width`); a word longer than a
-    line (a URL) stays whole on its own line."""
+    line (a URL) stays whole on its own line. Lines after the first are indented by
+    `hanging` when given (an item's continuation), else by `indent`."""
     width = terminal_width() if width is None else width
-    room = max(width - len(indent), 20)
-    return "\n".join(indent + line for line in _lines(text, room))
+    rest = indent if hanging is None else hanging
+    room = max(width - max(len(indent), len(rest)), 20)
+    return "\n".join(
+        (indent if k == 0 else rest) + line for k, line in enumerate(_lines(text, room))
+    )
+
+
+# A time as tables print it ("2026-12-06 04:15", seconds and zone optional) is one
+# word: wrapping never puts its date and its time on two lines.
+_TIMESTAMP = re.compile(r"\b(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}(?::\d{2})?)\b")
+_GLUE = "\ue000"  # a character of no script, never whitespace, one column like the space
+
+
+def _glued(text: str) -> str:
+    return _TIMESTAMP.sub(lambda m: f"{m.group(1)}{_GLUE}{m.group(2)}", text)
 
 
 def _lines(text: str, width: int | None) -> list[str]:
@@ -88,14 +106,15 @@ def _lines(text: str, width: int | None) -> list[str]:
         return paragraphs
     out: list[str] = []
     for paragraph in paragraphs:
-        out.extend(
-            textwrap.wrap(paragraph, width, break_long_words=False, break_on_hyphens=False) or [""]
+        lines = textwrap.wrap(
+            _glued(paragraph), width, break_long_words=False, break_on_hyphens=False
         )
+        out.extend(line.replace(_GLUE, " ") for line in lines or [""])
     return out
 
 
 def _longest_word(text: str) -> int:
-    return max((len(word) for word in text.split()), default=0)
+    return max((len(word) for word in _glued(text).split()), default=0)
 
 
 def _widths(natural: list[int], minimum: list[int], room: int) -> list[int] | None:
@@ -139,8 +158,9 @@ def render(
     out = [title] if title else []
     if sum(natural) <= room:
         return "\n".join([*out, *_table(columns, cells, natural, wrap=False)])
+    # A header is never wrapped: a column is at least as wide as its header.
     minimum = [
-        max([_longest_word(c.header), *(_longest_word(row[i]) for row in cells)])
+        max([len(c.header), *(_longest_word(row[i]) for row in cells)])
         for i, c in enumerate(columns)
     ]
     widths = _widths(natural, minimum, room) if width >= NARROW else None

@@ -28,7 +28,7 @@ from daemon.store import migrate
 from daemon.store.features import stored_row
 from daemon.store.models import ensure_model
 from daemon.store.tables import Model, Prediction, RetrainJob
-from daemon.tables import ELLIPSIS, NO_STATUS, Column, fmt_value, render, shorten
+from daemon.tables import ELLIPSIS, NO_STATUS, Column, fmt_value, render, shorten, wrap
 from retrain.interface import JobState
 from tests.checks.frames import window
 
@@ -514,3 +514,60 @@ def test_a_command_prints_its_table_not_info_logs(config: Path) -> None:
     assert quiet.stdout.startswith("churn: 300 rows")
     loud = _run(config, "--log-level", "INFO", "check", "churn", columns=60)
     assert " INFO " in loud.stderr
+
+
+def test_times_never_wrap_and_headers_fit_their_columns() -> None:
+    """The jobs table of `mlmaint status`, piped: a time stays on one line, under its header."""
+    columns = (
+        Column("job"),
+        Column("last"),
+        Column("started (UTC)"),
+        Column("last success (UTC)"),
+        Column("secs", right=True),
+        Column("runs", right=True),
+        Column("fail", right=True),
+    )
+    rows = [
+        (
+            "check:churn",
+            "failed: store unreachable",
+            "2026-12-06 04:15:50",
+            "2026-12-05 04:15:50",
+            "1.25",
+            "24",
+            "1",
+        ),
+        ("report:weekly", "ok", "2026-12-06 00:00:00", "2026-12-06 00:00:00", "0.40", "3", "0"),
+    ]
+    for width in (80, 100):
+        out = render(columns, rows, width=width)
+        lines = out.splitlines()
+        assert all(len(line) <= width for line in lines), out
+        for row in rows:
+            for when in row[2:4]:
+                assert when in out, out  # date and time on one line
+        if lines[0].startswith("job "):  # a table: every header whole, over a rule as wide
+            rule = lines[1].split()
+            assert [len(r) for r in rule] == [
+                max(len(c.header), len(line)) for c, line in zip(columns, rule, strict=True)
+            ]
+            assert "last success (UTC)" in lines[0]
+    # In a paragraph or a cell alike: "since 2026-12-06 02:16:17", never "…-06" / "02:16:17".
+    said = "churn: pinned to version 3 since 2026-12-06 02:16:17 UTC by alice"
+    for width in range(36, 50):
+        assert "2026-12-06 02:16:17" in wrap(said, width), width
+        cell = render((Column("pin"), Column("x")), [(said, "y" * (width - 24))], width=width)
+        assert "2026-12-06 02:16:17" in cell, cell
+
+
+def test_status_sections_are_apart(config: Path) -> None:
+    text = _run(config, "status", columns=80).stdout
+    lines = text.splitlines()
+    [outbox] = [i for i, line in enumerate(lines) if "outbox:" in line]
+    # The per-model row counts are their own section, not items of the outbox line.
+    assert not lines[outbox + 1].startswith(" "), text
+    [counts] = [i for i, line in enumerate(lines) if "joined 42" in line]
+    heading = max(i for i in range(counts) if not lines[i].startswith(" "))
+    assert heading > outbox and "per model" in lines[heading], text
+    # A long item wraps under itself, indented deeper than the next item.
+    assert all(len(line) <= 80 for line in lines[2:]), text
