@@ -292,6 +292,7 @@ def test_check_json_and_narrow_table(config: Path) -> None:
         for m in run["measures"]:
             if m["value"] is not None:
                 assert f" {fmt_value(m['value'])} " in wide, (m, wide)
+    assert not re.search(r"\b0\.0000\b", wide), wide  # never 0.0000 beside 0.000667
     # A measure with no threshold is informational: "—", not "ok".
     informational = [m for m in runs["operations"]["measures"] if m["threshold"] is None]
     assert informational, runs["operations"]
