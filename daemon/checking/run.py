@@ -131,70 +131,6 @@ def _build(
             assert_never(kind)
 
 
-# A window this large runs its check kinds side by side (numpy's sorts, draws and sums
-# release the GIL); a small one runs them one after the other, as threads cost more.
-PARALLEL_ROWS = 20_000
-
-Evaluated = tuple[CheckResult, tuple[ColumnDrift, ...], float]
-
-
-def _evaluate(
-    kind: CheckKind,
-    model: ModelSettings,
-    ref: ReferenceStats,
-    baseline: Mapping[str, float] | None,
-    calibration: ReferenceCalibration,
-    history: Mapping[str, tuple[bool, ...]] | None,
-    window: pd.DataFrame,
-) -> Evaluated:
-    """One kind's result, the drift columns it saw (for the evidence) and its seconds."""
-    began = time.perf_counter()
-    seen: tuple[ColumnDrift, ...] = ()
-    try:
-        check = _build(kind, model, ref, baseline, calibration, history)
-        if isinstance(check, DriftCheck):
-            # The drift columns keep what they saw of the window, for the evidence.
-            outcome = check.evaluate(window)
-            result, seen = outcome.result, outcome.columns
-        else:
-            result = check.run(window)
-    except CheckError as exc:
-        result = CheckResult(kind=kind, status=Status.ERROR, rows=len(window), reason=str(exc))
-    except Exception as exc:
-        log.exception("model %s: the %s check failed", model.name, kind.value)
-        result = CheckResult(
-            kind=kind,
-            status=Status.ERROR,
-            rows=len(window),
-            reason=f"{type(exc).__name__}: {exc}",
-        )
-    return result, seen, time.perf_counter() - began
-
-
-def _evaluate_all(
-    kinds: tuple[CheckKind, ...],
-    model: ModelSettings,
-    ref: ReferenceStats,
-    baseline: Mapping[str, float] | None,
-    calibration: ReferenceCalibration,
-    history: Mapping[str, tuple[bool, ...]] | None,
-    window: pd.DataFrame,
-) -> dict[CheckKind, Evaluated]:
-    """Every kind's outcome. The checks are pure functions of the window and the
-    reference: run side by side they give the results they give one by one (each
-    duration is then its own wall clock, overlapping the others')."""
-
-    def one(kind: CheckKind) -> Evaluated:
-        return _evaluate(kind, model, ref, baseline, calibration, history, window)
-
-    if len(kinds) < 2 or len(window) < PARALLEL_ROWS:
-        return {kind: one(kind) for kind in kinds}
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=len(kinds), thread_name_prefix="mlmaint-check") as pool:
-        return dict(zip(kinds, pool.map(one, kinds), strict=True))
-
-
 def run_checks(
     ctx: JobContext | None,
     model: ModelSettings,
@@ -250,9 +186,28 @@ def run_checks(
     critical_ratio = (
         ctx.settings.alerts.critical_ratio if ctx is not None else DEFAULT_CRITICAL_RATIO
     )
-    outcomes = _evaluate_all(wanted, model, ref, baseline, calibration, history, window)
     for kind in wanted:
-        result, seen, duration = outcomes[kind]
+        began = time.perf_counter()
+        seen: tuple[ColumnDrift, ...] = ()
+        try:
+            check = _build(kind, model, ref, baseline, calibration, history)
+            if isinstance(check, DriftCheck):
+                # The drift columns keep what they saw of the window, for the evidence.
+                outcome = check.evaluate(window)
+                result, seen = outcome.result, outcome.columns
+            else:
+                result = check.run(window)
+        except CheckError as exc:
+            result = CheckResult(kind=kind, status=Status.ERROR, rows=len(window), reason=str(exc))
+        except Exception as exc:
+            log.exception("model %s: the %s check failed", model.name, kind.value)
+            result = CheckResult(
+                kind=kind,
+                status=Status.ERROR,
+                rows=len(window),
+                reason=f"{type(exc).__name__}: {exc}",
+            )
+        duration = time.perf_counter() - began
         found = None
         if (
             kind is CheckKind.DRIFT
