@@ -2,7 +2,7 @@
 
 Read from the store in a few small queries (the last jobs per model by their
 id, newest first); the label and row counts come from the ingest counters
-`daemon.metrics.read_state` already reads.
+`daemon.store_state.read_state` already reads.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from daemon.service_models import ModelSummary, model_summaries
 from daemon.store.engine import safe_url
 
 if TYPE_CHECKING:
-    from daemon.metrics import StoreState
+    from daemon.store_state import StoreState
 
 EX_UNAVAILABLE = 69
 
@@ -112,7 +112,7 @@ def status_document(
     state: StoreState | None = None,
 ) -> dict[str, object]:
     """`mlmaint status --format json`: the same picture as the text, as one document."""
-    from daemon.metrics import read_state
+    from daemon.store_state import read_state
 
     now = now or datetime.now(UTC)
     state = state or read_state(engine)
@@ -199,7 +199,7 @@ def format_status(
 ) -> str:
     """`mlmaint status`: the same picture /healthz and /metrics give, from the store
     (`state`, read here when not given), its tables fitted to `width`."""
-    from daemon.metrics import read_state
+    from daemon.store_state import read_state
     from daemon.tables import Column, render, shorten, wrap
 
     now = now or datetime.now(UTC)
@@ -328,7 +328,7 @@ def format_status(
 def status_command(engine: Engine, *, echo: Callable[..., None], fmt: str = "table") -> int:
     """`mlmaint status [--format json]`: the picture, and 69 when the store cannot be read."""
     from daemon.leader import describe_leader
-    from daemon.metrics import read_state
+    from daemon.store_state import read_state
 
     try:
         leader = describe_leader(engine)

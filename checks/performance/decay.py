@@ -111,7 +111,10 @@ def decay(
     if spec.task is TaskKind.BINARY and spec.metric is Metric.ROC_AUC and np.unique(label).size < 2:
         return short("ROC AUC needs both classes among the labelled rows")
     rng = np.random.default_rng(spec.seed)
-    weights = np.vstack([np.ones(n), rng.poisson(1.0, size=(spec.bootstrap, n))]).astype(np.float64)
+    # Row 0 is the window itself; the draws are written into place (no stacked copies).
+    weights = np.empty((spec.bootstrap + 1, n), dtype=np.float64)
+    weights[0] = 1.0
+    weights[1:] = rng.poisson(1.0, size=(spec.bootstrap, n))
     values = metric_values(spec.task, (spec.metric,), label, prediction, score, weights)[
         spec.metric
     ]

@@ -90,6 +90,7 @@ def parse_metric(name: str, task: TaskKind) -> Metric:
 # --------------------------------------------------------------------------- metrics
 
 Weights = npt.NDArray[np.float64]  # (B, n): one row per bootstrap replicate
+IntArray = npt.NDArray[np.intp]
 
 
 def weighted_auc(scores: FloatArray, pos: Weights, neg: Weights) -> FloatArray:
@@ -107,9 +108,22 @@ def labelled_auc(scores: FloatArray, w: Weights, y: FloatArray) -> FloatArray:
     score order once, on `w`, before the products (a product does not care where its
     row sits), rather than on each of the two products."""
     order = np.argsort(scores, kind="stable")
-    ordered = w[:, order]
+    ordered = _columns(w, order)
     y_ordered = y[order]
     return _sorted_auc(scores[order], ordered * y_ordered, ordered * (1 - y_ordered))
+
+
+def _columns(w: Weights, order: IntArray) -> Weights:
+    """`w[:, order]`, the same values, in C order: `np.take` gathers faster than fancy
+    indexing (which hands back Fortran order), and the row sums and cumulative sums that
+    follow run along contiguous rows (a 201 x 30,000 bootstrap's AUC: 0.12 s, not 0.16).
+
+    The order of the summands changes with the layout. With whole-number weights (the
+    Poisson bootstrap's counts, a chunk's ones) and 0/1 labels every partial sum is a
+    multiple of one half far below 2**53, so exact in either order: the same AUC to the
+    last bit (tests/checks/test_bootstrap_fast.py). Fractional weights agree to ~1e-15.
+    """
+    return np.take(w, order, axis=1)
 
 
 def _sorted_auc(s: FloatArray, pos: Weights, neg: Weights) -> FloatArray:
