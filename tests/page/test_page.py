@@ -9,7 +9,6 @@ A screenshot at 1440x900 is written to the test's folder (printed; run with -s).
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -31,9 +30,9 @@ from daemon.jobs import JobContext
 from daemon.service_http import add_page
 from daemon.store.engine import transaction
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, Model
+from tests.chromium import browser_env, headless
 from tests.page.dom import Element, parse
 from tests.page.seed import ADVISORY, DAYS, Seeded, context, seed
-from tests.report.test_browser import chromium
 
 WIDTH, HEIGHT = 1440, 900
 XSS = "<script>alert(1)</script>"
@@ -58,24 +57,8 @@ def serving(ctx: JobContext, now: datetime, **options: object) -> Iterator[ApiSe
 
 
 def browse(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-features=NetworkTimeServiceQuerying",
-        "--component-updater=url-source=http://127.0.0.1:9",
-        "--gaia-url=http://127.0.0.1:9",
-        f"--user-data-dir={profile}",
-        "--hide-scrollbars",
-        *args,
-        url,
-    ]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(profile)}
+    command = headless(profile, "--hide-scrollbars", *args, url)
+    env = browser_env(profile)
     done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     return done

@@ -13,7 +13,6 @@ rendered.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ from daemon.report.http import handle
 from daemon.report.weeks import parse_week
 from daemon.store.engine import session_factory
 from daemon.store.tables import CheckRun
-from tests.report.test_browser import chromium
+from tests.chromium import browser_env, headless
 
 # alert() as the issue reported it; console.log() so a hook sees a handler run.
 BREAKOUT = "</script><img src=x onerror=alert(1)>"
@@ -97,27 +96,16 @@ class _Probe(HTMLParser):
 
 def load(url: str, profile: Path) -> Loaded:
     """The DOM after the page's scripts ran, and the console lines, from headless Chromium."""
-    command = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-features=NetworkTimeServiceQuerying",
-        "--component-updater=url-source=http://127.0.0.1:9",
-        "--gaia-url=http://127.0.0.1:9",
-        f"--user-data-dir={profile}",
+    command = headless(
+        profile,
         "--enable-logging=stderr",
         "--v=0",
         # Time for the dashboard's scripts to draw before the DOM is dumped.
         "--virtual-time-budget=10000",
         "--dump-dom",
         url,
-    ]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(profile)}
+    )
+    env = browser_env(profile)
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=45, check=False, env=env
