@@ -25,12 +25,12 @@ from daemon.config.dump import format_duration
 from daemon.jobs import JobContext
 from daemon.sampling.records import LABELS, bump_counts
 from daemon.store import migrate
-from daemon.store.features import stored_row
 from daemon.store.models import ensure_model
-from daemon.store.tables import Model, Prediction, RetrainJob
+from daemon.store.tables import Model, RetrainJob
 from daemon.tables import ELLIPSIS, Column, render, shorten
 from retrain.interface import JobState
 from tests.checks.frames import window
+from tests.checks.stored import stored_prediction
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LONG_SUBJECT = "monthly_recurring_charges_after_discount per customer segment and region"
@@ -155,23 +155,8 @@ evidence = false
         model_id = ensure_model(session.connection(), "churn", NOW - timedelta(days=30))
         for i, row in enumerate(rows.to_dict("records")):
             session.add(
-                Prediction(
-                    model_id=model_id,
-                    prediction_id=str(row["prediction_id"]),
-                    ts=NOW - timedelta(hours=12) + timedelta(seconds=i),
-                    **stored_row(
-                        session,
-                        model_id,
-                        ("age", "income", "visits"),
-                        {k: row[k] for k in ("age", "income", "visits", "plan", "region")},
-                        NOW,
-                    ),
-                    prediction=str(row["prediction"]),
-                    score=row["score"],
-                    label=str(row["label"]),
-                    latency_ms=row["latency_ms"],
-                    error=row["error"],
-                    memory_mb=row["memory_mb"],
+                stored_prediction(
+                    session, model_id, row, NOW - timedelta(hours=12) + timedelta(seconds=i), NOW
                 )
             )
         _history(session, model_id)

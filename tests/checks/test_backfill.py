@@ -30,10 +30,10 @@ from daemon.checking.backfill import (
 from daemon.checking.records import KindRun, store_runs
 from daemon.config import parse_config
 from daemon.jobs import JobContext
-from daemon.store.features import stored_row
 from daemon.store.models import ensure_model
-from daemon.store.tables import CheckMetric, CheckRun, IngestCount, Model, Prediction
+from daemon.store.tables import CheckMetric, CheckRun, IngestCount, Model
 from tests.checks.frames import CATEGORICAL, NUMERIC, START, window
+from tests.checks.stored import stored_prediction
 
 DAYS = 14
 PER_DAY = 150
@@ -115,19 +115,14 @@ def _store_days(sessions: sessionmaker[Session], days: int = DAYS, start: dateti
         for day in range(days):
             frame = window(PER_DAY, 100 + day, shift=1.0 if day >= 7 else 0.0)
             for i, row in enumerate(frame.to_dict("records")):
-                values = {c: row[c] for c in (*NUMERIC, *CATEGORICAL)}
                 session.add(
-                    Prediction(
-                        model_id=mid,
+                    stored_prediction(
+                        session,
+                        mid,
+                        row,
+                        start + timedelta(days=day, seconds=i * (86_000 // PER_DAY)),
+                        start,
                         prediction_id=f"d{day}-{i}",
-                        ts=start + timedelta(days=day, seconds=i * (86_000 // PER_DAY)),
-                        **stored_row(session, mid, NUMERIC, values, start),
-                        prediction=str(row["prediction"]),
-                        score=row["score"],
-                        label=str(row["label"]),
-                        latency_ms=row["latency_ms"],
-                        error=row["error"],
-                        memory_mb=row["memory_mb"],
                     )
                 )
                 stored += 1
