@@ -94,3 +94,29 @@ def churn_settings(
         },
         environ={},
     )
+
+
+def churn_config_file(tmp_path: Path, db: Path, reference: Path) -> Path:
+    """A user's config.toml for a `churn` model of these windows: a sqlite store at `db`,
+    `reference` as its reference file (label column "churned")."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[service]
+state_dir = "{tmp_path / "state"}"
+[store]
+url = "sqlite:///{db}"
+[[models]]
+name = "churn"
+source = {{ kind = "http" }}
+[models.schema]
+numeric = ["age", "income", "visits"]
+categorical = ["plan", "region"]
+score = "score"
+label = "churned"
+[models.reference]
+kind = "file"
+path = "{reference}"
+"""
+    )
+    return path

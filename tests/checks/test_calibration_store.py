@@ -21,7 +21,7 @@ from daemon.checking.references import WindowLoader
 from daemon.config import ModelSettings, Settings
 from daemon.jobs import JobContext
 from daemon.store.tables import ReferenceCalibrationRow
-from tests.checks.frames import START, churn_settings, window
+from tests.checks.frames import START, churn_config_file, churn_settings, window
 from tests.checks.stored import stored_prediction
 
 
@@ -134,26 +134,7 @@ def test_cli_check_names_each_thresholds_basis(tmp_path: Path) -> None:
                 )
             )
     engine.dispose()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[service]
-state_dir = "{tmp_path / "state"}"
-[store]
-url = "sqlite:///{db}"
-[[models]]
-name = "churn"
-source = {{ kind = "http" }}
-[models.schema]
-numeric = ["age", "income", "visits"]
-categorical = ["plan", "region"]
-score = "score"
-label = "churned"
-[models.reference]
-kind = "file"
-path = "{ref_path}"
-"""
-    )
+    config = churn_config_file(tmp_path, db, ref_path)
     result = CliRunner().invoke(
         main, ["--config", str(config), "check", "churn"], env={"COLUMNS": "250"}
     )

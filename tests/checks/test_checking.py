@@ -25,7 +25,7 @@ from daemon.checking.specs import drift_spec, enabled_kinds
 from daemon.config import Settings
 from daemon.jobs import JobContext
 from daemon.store.tables import Alert, CheckMetric, CheckRun, Model
-from tests.checks.frames import START, churn_settings, window
+from tests.checks.frames import START, churn_config_file, churn_settings, window
 from tests.checks.stored import stored_prediction
 
 
@@ -163,26 +163,7 @@ def test_cli_check(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{db}")
     migrate.upgrade(engine)
     engine.dispose()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[service]
-state_dir = "{tmp_path / "state"}"
-[store]
-url = "sqlite:///{db}"
-[[models]]
-name = "churn"
-source = {{ kind = "http" }}
-[models.schema]
-numeric = ["age", "income", "visits"]
-categorical = ["plan", "region"]
-score = "score"
-label = "churned"
-[models.reference]
-kind = "file"
-path = "{ref_path}"
-"""
-    )
+    config = churn_config_file(tmp_path, db, ref_path)
     result = CliRunner().invoke(main, ["--config", str(config), "check", "churn", "--window", "2d"])
     assert result.exit_code == 0, result.output
     assert "insufficient_data" in result.output and "drift" in result.output
