@@ -64,6 +64,35 @@ def window(
     )
 
 
+def churn_config(
+    tmp_path: Path,
+    reference: dict[str, object],
+    url: str = "sqlite://",
+    checks: dict[str, object] | None = None,
+    **sections: object,
+) -> dict[str, object]:
+    """A user's config for a `churn` model of these windows, before parsing."""
+    return {
+        "service": {"state_dir": str(tmp_path / "state")},
+        "store": {"url": url},
+        **sections,
+        "models": [
+            {
+                "name": "churn",
+                "source": {"kind": "http"},
+                "schema": {
+                    "numeric": list(NUMERIC),
+                    "categorical": list(CATEGORICAL),
+                    "score": "score",
+                    "label": "churned",
+                },
+                "reference": reference,
+                "checks": checks or {},
+            }
+        ],
+    }
+
+
 def churn_settings(
     tmp_path: Path,
     reference: dict[str, object],
@@ -72,28 +101,7 @@ def churn_settings(
     **sections: object,
 ) -> Settings:
     """A user's config for a `churn` model of these windows, with the defaults otherwise."""
-    return parse_config(
-        {
-            "service": {"state_dir": str(tmp_path / "state")},
-            "store": {"url": url},
-            **sections,
-            "models": [
-                {
-                    "name": "churn",
-                    "source": {"kind": "http"},
-                    "schema": {
-                        "numeric": list(NUMERIC),
-                        "categorical": list(CATEGORICAL),
-                        "score": "score",
-                        "label": "churned",
-                    },
-                    "reference": reference,
-                    "checks": checks or {},
-                }
-            ],
-        },
-        environ={},
-    )
+    return parse_config(churn_config(tmp_path, reference, url, checks, **sections), environ={})
 
 
 def churn_config_file(tmp_path: Path, db: Path, reference: Path) -> Path:

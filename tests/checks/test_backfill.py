@@ -32,7 +32,7 @@ from daemon.config import parse_config
 from daemon.jobs import JobContext
 from daemon.store.models import ensure_model
 from daemon.store.tables import CheckMetric, CheckRun, IngestCount, Model
-from tests.checks.frames import CATEGORICAL, NUMERIC, START, window
+from tests.checks.frames import CATEGORICAL, NUMERIC, START, churn_config, window
 from tests.checks.stored import stored_prediction
 
 DAYS = 14
@@ -49,25 +49,11 @@ CHECKS = {
 
 
 def _config(tmp_path: Path, url: str, ref_path: Path, backfill: str = "7d") -> dict[str, object]:
+    reference = {"kind": "file", "path": str(ref_path)}
+    report = {"directory": str(tmp_path / "reports")}
     return {
-        "service": {"state_dir": str(tmp_path / "state")},
-        "store": {"url": url},
+        **churn_config(tmp_path, reference, url, CHECKS, report=report),
         "checks": {"backfill": backfill},
-        "report": {"directory": str(tmp_path / "reports")},
-        "models": [
-            {
-                "name": "churn",
-                "source": {"kind": "http"},
-                "schema": {
-                    "numeric": list(NUMERIC),
-                    "categorical": list(CATEGORICAL),
-                    "score": "score",
-                    "label": "churned",
-                },
-                "reference": {"kind": "file", "path": str(ref_path)},
-                "checks": CHECKS,
-            }
-        ],
     }
 
 
