@@ -27,14 +27,14 @@ import pytest
 from sqlalchemy import Engine, select
 
 from checks.interface import CheckKind, Status
-from daemon.api import ApiServer, Request, Response
+from daemon.api import ApiServer
 from daemon.checking.run import run_checks
 from daemon.config import parse_config
 from daemon.evidence.write import evidently_path
 from daemon.jobs import JobContext
 from daemon.report.deliver import build_report
-from daemon.report.http import handle
 from daemon.report.weeks import parse_week
+from daemon.service_http import add_reports
 from daemon.store.engine import session_factory
 from daemon.store.tables import CheckRun
 from tests.chromium import browser_env, headless
@@ -162,20 +162,7 @@ def evidence_ctx(engine: Engine, tmp_path: Path) -> Iterator[JobContext]:
 def served(evidence_ctx: JobContext) -> Iterator[ApiServer]:
     """The daemon's HTTP server with the report routes, mounted as the service mounts them."""
     server = ApiServer(evidence_ctx, host="127.0.0.1", port=0)
-
-    def reports(request: Request) -> Response:
-        found = handle(server.ctx, request.path)
-        assert found is not None
-        return Response(found.status, found.body, found.content_type, found.headers)
-
-    for template in (
-        "/reports",
-        "/reports/",
-        "/reports/{page}",
-        "/reports/evidence/{run}",
-        "/reports/evidence/{run}/evidently",
-    ):
-        server.router.add("GET", template, reports)
+    add_reports(server)
     server.start()
     yield server
     server.stop()
