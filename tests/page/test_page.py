@@ -32,19 +32,11 @@ from daemon.store.engine import transaction
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, Model
 from tests.chromium import browser_env, headless
 from tests.page.dom import Element, parse
-from tests.page.seed import ADVISORY, DAYS, Seeded, context, seed
+from tests.page.seed import ADVISORY, DAYS, Seeded, context
 
 WIDTH, HEIGHT = 1440, 900
 XSS = "<script>alert(1)</script>"
 XSS_FEATURE = '<img src=x onerror="alert(2)">'
-
-
-@pytest.fixture
-def seeded(
-    tmp_path: Path, engine: Engine, session_factory: sessionmaker[Session]
-) -> tuple[JobContext, Seeded]:
-    ctx = context(tmp_path, engine, session_factory)
-    return ctx, seed(ctx, tmp_path)
 
 
 @contextmanager
