@@ -104,16 +104,20 @@ def churn_settings(
     return parse_config(churn_config(tmp_path, reference, url, checks, **sections), environ={})
 
 
-def churn_config_file(tmp_path: Path, db: Path, reference: Path) -> Path:
-    """A user's config.toml for a `churn` model of these windows: a sqlite store at `db`,
-    `reference` as its reference file (label column "churned")."""
+def churn_config_file(
+    tmp_path: Path, url: str, reference: Path, *, sections: str = "", checks: str = ""
+) -> Path:
+    """A user's config.toml for a `churn` model of these windows: the store at `url`,
+    `reference` as its reference file (label column "churned"). `sections` (TOML
+    tables) come before the model, `checks` (its [models.checks…] tables) after it."""
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
 [service]
 state_dir = "{tmp_path / "state"}"
 [store]
-url = "sqlite:///{db}"
+url = "{url}"
+{sections}
 [[models]]
 name = "churn"
 source = {{ kind = "http" }}
@@ -125,6 +129,7 @@ label = "churned"
 [models.reference]
 kind = "file"
 path = "{reference}"
+{checks}
 """
     )
     return path

@@ -32,7 +32,14 @@ from daemon.config import parse_config
 from daemon.jobs import JobContext
 from daemon.store.models import ensure_model
 from daemon.store.tables import CheckMetric, CheckRun, IngestCount, Model
-from tests.checks.frames import CATEGORICAL, NUMERIC, START, churn_config, window
+from tests.checks.frames import (
+    CATEGORICAL,
+    NUMERIC,
+    START,
+    churn_config,
+    churn_config_file,
+    window,
+)
 from tests.checks.stored import stored_prediction
 
 DAYS = 14
@@ -59,26 +66,12 @@ def _config(tmp_path: Path, url: str, ref_path: Path, backfill: str = "7d") -> d
 
 def _toml(tmp_path: Path, url: str, ref_path: Path) -> Path:
     """The same settings as a config file for the CLI."""
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[service]
-state_dir = "{tmp_path / "state"}"
-[store]
-url = "{url}"
-[report]
-directory = "{tmp_path / "reports"}"
-[[models]]
-name = "churn"
-source = {{ kind = "http" }}
-[models.schema]
-numeric = {list(NUMERIC)}
-categorical = {list(CATEGORICAL)}
-score = "score"
-label = "churned"
-[models.reference]
-kind = "file"
-path = "{ref_path}"
+    return churn_config_file(
+        tmp_path,
+        url,
+        ref_path,
+        sections=f'[report]\ndirectory = "{tmp_path / "reports"}"',
+        checks="""
 [models.checks]
 min_rows = 50
 [models.checks.drift]
@@ -88,9 +81,8 @@ bootstrap = 30
 min_labelled = 100
 [models.checks.operations]
 max_latency_p95_ms = 1000
-"""
+""",
     )
-    return path
 
 
 def _store_days(sessions: sessionmaker[Session], days: int = DAYS, start: datetime = START) -> int:

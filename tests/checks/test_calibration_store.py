@@ -134,7 +134,7 @@ def test_cli_check_names_each_thresholds_basis(tmp_path: Path) -> None:
                 )
             )
     engine.dispose()
-    config = churn_config_file(tmp_path, db, ref_path)
+    config = churn_config_file(tmp_path, f"sqlite:///{db}", ref_path)
     result = CliRunner().invoke(
         main, ["--config", str(config), "check", "churn"], env={"COLUMNS": "250"}
     )

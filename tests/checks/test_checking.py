@@ -163,7 +163,7 @@ def test_cli_check(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{db}")
     migrate.upgrade(engine)
     engine.dispose()
-    config = churn_config_file(tmp_path, db, ref_path)
+    config = churn_config_file(tmp_path, f"sqlite:///{db}", ref_path)
     result = CliRunner().invoke(main, ["--config", str(config), "check", "churn", "--window", "2d"])
     assert result.exit_code == 0, result.output
     assert "insufficient_data" in result.output and "drift" in result.output
