@@ -360,21 +360,10 @@ def test_the_schema_gate_reads_the_head_alembic_reads() -> None:
 
 @pytest.mark.parametrize("width", [60, 80, 160])
 def test_frameworks_table_keeps_every_word(width: int) -> None:
-    from checks.frameworks.policy import Policy, evaluate
-    from checks.frameworks.support import load_support
     from daemon.frameworks.cli import render_reports
-    from tests.frameworks.test_policy import INDEX, PILLOW, _inventory
-    from tests.frameworks.test_policy import NOW as SCAN_AT
+    from tests.frameworks.test_policy import pillow_report
 
-    report = evaluate(
-        _inventory(("pillow", "8.4.0")),
-        INDEX,
-        {"pillow": PILLOW},
-        load_support(),
-        Policy(),
-        SCAN_AT,
-        unavailable=["package index http://x unavailable: HTTP 500"],
-    )
+    report = pillow_report()
     text = render_reports([report], width=width)
     assert "PYSEC-1" in text and "source_unavailable" in text
     assert _words("package index http://x unavailable: HTTP 500") <= _words(text)
