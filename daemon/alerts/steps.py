@@ -68,28 +68,32 @@ def _same(text: str) -> str:
     return text
 
 
+def _backticks(text: str) -> str:
+    return f"`{text}`"
+
+
 def _labelled(url: str, label: str) -> str:
     return f"{label}: {url}"
 
 
 def plain(
     step: NextStep,
-    code: str = "`",
     *,
     quote: Callable[[str], str] = _same,
+    code: Callable[[str], str] = _backticks,
     link: Callable[[str, str], str] = _labelled,
 ) -> str:
     """The step as one line of text: "Next: see … with `mlmaint check churn`; evidence: URL…".
 
-    A channel with markup passes `quote` (for the text it must escape) and `link`
-    (url, label -> its link syntax).
+    A channel with markup passes `quote` (for the text it must escape), `code` (a
+    command, escaped and marked as code) and `link` (url, label -> its link syntax).
     """
-    command = f" {code}{quote(step.command)}{code}" if step.command else ""
+    command = f" {code(step.command)}" if step.command else ""
     parts = [f"Next: {quote(step.says)}{command}"]
     if step.link:
         parts.append(link(step.link, "evidence"))
     if step.runbook:
         parts.append(link(step.runbook, "runbook"))
     if step.ack:
-        parts.append(f"acknowledge to stop repeats: {code}{quote(step.ack)}{code}")
+        parts.append(f"acknowledge to stop repeats: {code(step.ack)}")
     return "; ".join(parts)

@@ -59,7 +59,12 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _step(item: AlertItem, scope: str) -> str:
-    return plain(next_step(item, scope), quote=escape, link=lambda url, label: f"<{url}|{label}>")
+    return plain(
+        next_step(item, scope),
+        quote=escape,
+        code=lambda command: f"`{escape(command)}`",
+        link=lambda url, label: f"<{url}|{label}>",
+    )
 
 
 def _item_line(item: AlertItem, scope: str) -> str:
