@@ -56,6 +56,17 @@ def start_http(ctx: JobContext, probe: Probe) -> ApiServer:
         else:
             server.router.add(method, path, adapt(handler), access=Access.READ)
 
+    add_reports(server)
+    add_page(server)
+    server.start()
+    log.info("health and metrics on http://%s:%d/healthz and /metrics", server.host, server.port)
+    return server
+
+
+def add_reports(server: ApiServer) -> None:
+    """GET /reports (the weekly reports) and /reports/evidence/<run> (a run's evidence)."""
+    from daemon.api import Access, Request, Response
+
     def reports(request: Request) -> Response:
         from daemon.report.http import handle
 
@@ -72,10 +83,6 @@ def start_http(ctx: JobContext, probe: Probe) -> ApiServer:
         "/reports/evidence/{run}/evidently",
     ):
         server.router.add("GET", template, reports, access=Access.READ)
-    add_page(server)
-    server.start()
-    log.info("health and metrics on http://%s:%d/healthz and /metrics", server.host, server.port)
-    return server
 
 
 def add_page(server: ApiServer) -> None:

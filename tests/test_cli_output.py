@@ -25,12 +25,12 @@ from daemon.config.dump import format_duration
 from daemon.jobs import JobContext
 from daemon.sampling.records import LABELS, bump_counts
 from daemon.store import migrate
-from daemon.store.features import stored_row
 from daemon.store.models import ensure_model
-from daemon.store.tables import Model, Prediction, RetrainJob
+from daemon.store.tables import Model, RetrainJob
 from daemon.tables import ELLIPSIS, NO_STATUS, Column, fmt_value, render, shorten, wrap
 from retrain.interface import JobState
 from tests.checks.frames import window
+from tests.checks.stored import stored_prediction
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LONG_SUBJECT = "monthly_recurring_charges_after_discount per customer segment and region"
@@ -175,23 +175,8 @@ evidence = false
         model_id = ensure_model(session.connection(), "churn", NOW - timedelta(days=30))
         for i, row in enumerate(rows.to_dict("records")):
             session.add(
-                Prediction(
-                    model_id=model_id,
-                    prediction_id=str(row["prediction_id"]),
-                    ts=NOW - timedelta(hours=12) + timedelta(seconds=i),
-                    **stored_row(
-                        session,
-                        model_id,
-                        ("age", "income", "visits"),
-                        {k: row[k] for k in ("age", "income", "visits", "plan", "region")},
-                        NOW,
-                    ),
-                    prediction=str(row["prediction"]),
-                    score=row["score"],
-                    label=str(row["label"]),
-                    latency_ms=row["latency_ms"],
-                    error=row["error"],
-                    memory_mb=row["memory_mb"],
+                stored_prediction(
+                    session, model_id, row, NOW - timedelta(hours=12) + timedelta(seconds=i), NOW
                 )
             )
         _history(session, model_id)
@@ -465,21 +450,10 @@ def test_the_schema_gate_reads_the_head_alembic_reads() -> None:
 
 @pytest.mark.parametrize("width", [60, 80, 160])
 def test_frameworks_table_keeps_every_word(width: int) -> None:
-    from checks.frameworks.policy import Policy, evaluate
-    from checks.frameworks.support import load_support
     from daemon.frameworks.cli import render_reports
-    from tests.frameworks.test_policy import INDEX, PILLOW, _inventory
-    from tests.frameworks.test_policy import NOW as SCAN_AT
+    from tests.frameworks.test_policy import pillow_report
 
-    report = evaluate(
-        _inventory(("pillow", "8.4.0")),
-        INDEX,
-        {"pillow": PILLOW},
-        load_support(),
-        Policy(),
-        SCAN_AT,
-        unavailable=["package index http://x unavailable: HTTP 500"],
-    )
+    report = pillow_report()
     text = render_reports([report], width=width)
     assert "PYSEC-1" in text and "source_unavailable" in text
     assert _words("package index http://x unavailable: HTTP 500") <= _words(text)

@@ -90,15 +90,7 @@ def _link(url: str, label: str) -> str:
 
 
 def html_step(item: AlertItem, scope: str) -> str:
-    step = next_step(item, scope)
-    parts = [f"Next: {escape(step.says)}" + (f" {_code(step.command)}" if step.command else "")]
-    if step.link:
-        parts.append(_link(step.link, "evidence"))
-    if step.runbook:
-        parts.append(_link(step.runbook, "runbook"))
-    if step.ack:
-        parts.append(f"acknowledge to stop repeats: {_code(step.ack)}")
-    return "; ".join(parts)
+    return plain(next_step(item, scope), quote=escape, code=_code, link=_link)
 
 
 def html(payload: Payload) -> str:

@@ -8,6 +8,7 @@ command to run, the evidence to open or the runbook of the kind
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from checks.interface import CheckKind
@@ -63,13 +64,36 @@ def next_step(item: AlertItem, scope: str) -> NextStep:
     return NextStep(says=says, command=command, link=item.link, runbook=item.runbook, ack=ack)
 
 
-def plain(step: NextStep, code: str = "`") -> str:
-    """The step as one line of text: "Next: see … with `mlmaint check churn`; evidence: URL…"."""
-    parts = [f"Next: {step.says}" + (f" {code}{step.command}{code}" if step.command else "")]
+def _same(text: str) -> str:
+    return text
+
+
+def _backticks(text: str) -> str:
+    return f"`{text}`"
+
+
+def _labelled(url: str, label: str) -> str:
+    return f"{label}: {url}"
+
+
+def plain(
+    step: NextStep,
+    *,
+    quote: Callable[[str], str] = _same,
+    code: Callable[[str], str] = _backticks,
+    link: Callable[[str, str], str] = _labelled,
+) -> str:
+    """The step as one line of text: "Next: see … with `mlmaint check churn`; evidence: URL…".
+
+    A channel with markup passes `quote` (for the text it must escape), `code` (a
+    command, escaped and marked as code) and `link` (url, label -> its link syntax).
+    """
+    command = f" {code(step.command)}" if step.command else ""
+    parts = [f"Next: {quote(step.says)}{command}"]
     if step.link:
-        parts.append(f"evidence: {step.link}")
+        parts.append(link(step.link, "evidence"))
     if step.runbook:
-        parts.append(f"runbook: {step.runbook}")
+        parts.append(link(step.runbook, "runbook"))
     if step.ack:
-        parts.append(f"acknowledge to stop repeats: {code}{step.ack}{code}")
+        parts.append(f"acknowledge to stop repeats: {code(step.ack)}")
     return "; ".join(parts)

@@ -24,6 +24,7 @@ from daemon.api.v1_schema import (
     PinOut,
     RunOut,
 )
+from daemon.report.queries import METRIC_COLUMNS
 from daemon.store.tables import (
     Alert,
     AlertState,
@@ -165,13 +166,7 @@ _MEASURE_COLUMNS = (
     CheckRun.window_start,
     CheckRun.window_end,
     CheckRun.model_version,
-    CheckMetric.subject,
-    CheckMetric.name,
-    CheckMetric.value,
-    CheckMetric.threshold,
-    CheckMetric.alerting,
-    CheckMetric.detail,
-    CheckMetric.basis,
+    *METRIC_COLUMNS,
 )
 
 

@@ -94,6 +94,39 @@ class MetricRow:
     basis: str | None = None
 
 
+# A stored measure's columns, in MetricRow's order: the page, the report and /v1 read these.
+METRIC_COLUMNS = (
+    CheckMetric.subject,
+    CheckMetric.name,
+    CheckMetric.value,
+    CheckMetric.threshold,
+    CheckMetric.alerting,
+    CheckMetric.detail,
+    CheckMetric.basis,
+)
+
+
+def metric_row(
+    subject: str,
+    name: str,
+    value: object,
+    threshold: object,
+    alerting: object,
+    detail: str | None,
+    basis: str | None,
+) -> MetricRow:
+    """One row of METRIC_COLUMNS, with non-finite numbers as None."""
+    return MetricRow(
+        subject=subject,
+        name=name,
+        value=num(value),
+        threshold=num(threshold),
+        alerting=bool(alerting),
+        detail=detail,
+        basis=basis,
+    )
+
+
 @dataclass(kw_only=True, slots=True)
 class RunRow:
     id: int
@@ -162,34 +195,15 @@ def load_runs(session: Session, week: Week) -> dict[int, list[RunRow]]:
             window_end=end,
         )
     metric_rows = session.execute(
-        select(
-            CheckMetric.run_id,
-            CheckMetric.subject,
-            CheckMetric.name,
-            CheckMetric.value,
-            CheckMetric.threshold,
-            CheckMetric.alerting,
-            CheckMetric.detail,
-            CheckMetric.basis,
-        )
+        select(CheckMetric.run_id, *METRIC_COLUMNS)
         .join(CheckRun, CheckRun.id == CheckMetric.run_id)
         .where(*in_week, _SHOWN)
         .order_by(CheckMetric.id)
     )
-    for run_id, subject, name, value, threshold, alerting, detail, basis in metric_rows:
+    for run_id, *metric in metric_rows:
         run = runs.get(run_id)
         if run is not None:
-            run.metrics.append(
-                MetricRow(
-                    subject=subject,
-                    name=name,
-                    value=num(value),
-                    threshold=num(threshold),
-                    alerting=bool(alerting),
-                    detail=detail,
-                    basis=basis,
-                )
-            )
+            run.metrics.append(metric_row(*metric))
     by_model: dict[int, list[RunRow]] = defaultdict(list)
     for run in runs.values():
         by_model[run.model_id].append(run)

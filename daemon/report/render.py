@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -33,19 +33,24 @@ _ORANGE = "#e0801b"
 _GREY = "#8a8a8a"
 
 
-def _environment() -> jinja2.Environment:
+def environment(package: str, filters: Mapping[str, Callable[..., str]]) -> jinja2.Environment:
+    """Strict, autoescaping Jinja2 over `package`'s templates (the report's and the
+    page's), with `when` and `health_colour` and the given `filters`."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("daemon.report", "templates"),
+        loader=jinja2.PackageLoader(package, "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["num"] = _num
-    env.filters["pct"] = _pct
-    env.filters["when"] = _when
+    env.filters["when"] = when
+    env.filters.update(filters)
     env.globals["health_colour"] = lambda h: HEALTH_COLOURS[Health(h)]
     return env
+
+
+def _environment() -> jinja2.Environment:
+    return environment("daemon.report", {"num": _num, "pct": _pct})
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -58,7 +63,7 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
-def _when(value: datetime | None) -> str:
+def when(value: datetime | None) -> str:
     return "–" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -231,7 +236,7 @@ def render_text(report: WeekReport, *, link: str | None = None) -> str:
         if m.unmonitored:
             lines.append(f"Not monitored: {m.unmonitored}")
         if m.pin is not None and m.pin.holds:
-            until = _when(m.pin.until) if m.pin.until else "unpinned"
+            until = when(m.pin.until) if m.pin.until else "unpinned"
             lines.append(f"{m.name} is pinned to version {m.pin.version} until {until}")
     if link:
         lines.append(f"Full report: {link}")

@@ -9,9 +9,8 @@ the outbox joins later changes of the scope to its unsent row.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,10 +24,10 @@ from daemon.jobs import JobContext
 from daemon.runs import RunOutcome
 from daemon.schedule import JobRunner
 from daemon.stages import Stage, build_jobs
-from daemon.store.features import stored_row
 from daemon.store.models import ensure_model
-from daemon.store.tables import Notification, NotificationAlert, Prediction
+from daemon.store.tables import Notification, NotificationAlert
 from tests.checks.frames import START, churn_settings, window
+from tests.checks.stored import stored_prediction
 
 
 def _settings(tmp_path: Path, reference: Path) -> Settings:
@@ -56,28 +55,11 @@ def _store_window(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         model_id = ensure_model(session, "churn", START)
         for i, row in enumerate(frame.to_dict("records")):
-            session.add(_prediction(session, model_id, row, START + timedelta(hours=1, seconds=i)))
-
-
-def _prediction(session: Session, model_id: int, row: dict[str, Any], ts: datetime) -> Prediction:
-    return Prediction(
-        model_id=model_id,
-        prediction_id=str(row["prediction_id"]),
-        ts=ts,
-        **stored_row(
-            session,
-            model_id,
-            ("age", "income", "visits"),
-            {k: row[k] for k in ("age", "income", "visits", "plan", "region")},
-            START,
-        ),
-        prediction=str(row["prediction"]),
-        score=row["score"],
-        label=str(row["label"]),
-        latency_ms=row["latency_ms"],
-        error=row["error"],
-        memory_mb=row["memory_mb"],
-    )
+            session.add(
+                stored_prediction(
+                    session, model_id, row, START + timedelta(hours=1, seconds=i), START
+                )
+            )
 
 
 def test_a_scheduled_check_cycle_enqueues_one_notification_per_channel(

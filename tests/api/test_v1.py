@@ -194,17 +194,25 @@ def seed(ctx: JobContext, base_url: str, tmp_path: Path) -> Seeded:
     return Seeded(drift=drift, quality=quality, scan=scan)
 
 
-@pytest.fixture
-def world(ctx_factory: Factory, tmp_path: Path) -> Iterator[tuple[httpx.Client, Seeded]]:
-    """A loopback server over a store the stages filled; a client with no token."""
+def serve_seeded(
+    ctx_factory: Factory, tmp_path: Path, also: Callable[[JobContext], None] | None = None
+) -> Iterator[tuple[httpx.Client, Seeded]]:
+    """A loopback server over a store the stages filled (then `also`); a client with no token."""
     ctx = ctx_factory({"kind": "http"}, labels={"kind": "http"})
     server = ApiServer(ctx, port=0, token=Secret(TOKEN, "test"), clock=lambda: NOW).start()
     try:
         seeded = seed(ctx, server.url, tmp_path)
+        if also is not None:
+            also(ctx)
         with httpx.Client(base_url=server.url, timeout=30) as client:
             yield client, seeded
     finally:
         server.stop()
+
+
+@pytest.fixture
+def world(ctx_factory: Factory, tmp_path: Path) -> Iterator[tuple[httpx.Client, Seeded]]:
+    yield from serve_seeded(ctx_factory, tmp_path)
 
 
 def _get(client: httpx.Client, path: str, **params: str) -> Any:

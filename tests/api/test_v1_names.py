@@ -19,42 +19,36 @@ import pytest
 import checks
 from checks.frameworks.policy import ACTIONABLE, FindingKind
 from checks.interface import CheckKind, Status
-from daemon.api import ApiServer
 from daemon.checking.records import KindRun, store_runs
-from daemon.config import Secret
 from daemon.jobs import JobContext
 from daemon.store.engine import transaction
 from tests.api.conftest import TOKEN
-from tests.api.test_v1 import NOW, Seeded, _frame, _get, seed
+from tests.api.test_v1 import NOW, Seeded, _frame, _get, serve_seeded
 
 Factory = Callable[..., JobContext]
 SHORT_END = NOW - timedelta(hours=1)
 
 
+def _short_drift_run(ctx: JobContext) -> None:
+    """A window with 10 rows: the drift check answers insufficient_data, no measures."""
+    rng = np.random.default_rng(5)
+    short = checks.check_drift(_frame(rng, 2000, 40), _frame(rng, 10, 40))
+    assert short.status is Status.INSUFFICIENT_DATA and not short.measures
+    with transaction(ctx.sessions) as session:
+        runs = {CheckKind.DRIFT: KindRun(result=short, duration_s=0.01)}
+        store_runs(
+            session,
+            "churn",
+            runs,
+            start=SHORT_END - timedelta(hours=1),
+            end=SHORT_END,
+            version="1",
+        )
+
+
 @pytest.fixture
 def world(ctx_factory: Factory, tmp_path: Path) -> Iterator[tuple[httpx.Client, Seeded]]:
-    ctx = ctx_factory({"kind": "http"}, labels={"kind": "http"})
-    server = ApiServer(ctx, port=0, token=Secret(TOKEN, "test"), clock=lambda: NOW).start()
-    try:
-        seeded = seed(ctx, server.url, tmp_path)
-        # A window with 10 rows: the drift check answers insufficient_data, no measures.
-        rng = np.random.default_rng(5)
-        short = checks.check_drift(_frame(rng, 2000, 40), _frame(rng, 10, 40))
-        assert short.status is Status.INSUFFICIENT_DATA and not short.measures
-        with transaction(ctx.sessions) as session:
-            runs = {CheckKind.DRIFT: KindRun(result=short, duration_s=0.01)}
-            store_runs(
-                session,
-                "churn",
-                runs,
-                start=SHORT_END - timedelta(hours=1),
-                end=SHORT_END,
-                version="1",
-            )
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield client, seeded
-    finally:
-        server.stop()
+    yield from serve_seeded(ctx_factory, tmp_path, _short_drift_run)
 
 
 def _error(client: httpx.Client, path: str, **params: str) -> str:

@@ -64,6 +64,35 @@ def window(
     )
 
 
+def churn_config(
+    tmp_path: Path,
+    reference: dict[str, object],
+    url: str = "sqlite://",
+    checks: dict[str, object] | None = None,
+    **sections: object,
+) -> dict[str, object]:
+    """A user's config for a `churn` model of these windows, before parsing."""
+    return {
+        "service": {"state_dir": str(tmp_path / "state")},
+        "store": {"url": url},
+        **sections,
+        "models": [
+            {
+                "name": "churn",
+                "source": {"kind": "http"},
+                "schema": {
+                    "numeric": list(NUMERIC),
+                    "categorical": list(CATEGORICAL),
+                    "score": "score",
+                    "label": "churned",
+                },
+                "reference": reference,
+                "checks": checks or {},
+            }
+        ],
+    }
+
+
 def churn_settings(
     tmp_path: Path,
     reference: dict[str, object],
@@ -72,25 +101,35 @@ def churn_settings(
     **sections: object,
 ) -> Settings:
     """A user's config for a `churn` model of these windows, with the defaults otherwise."""
-    return parse_config(
-        {
-            "service": {"state_dir": str(tmp_path / "state")},
-            "store": {"url": url},
-            **sections,
-            "models": [
-                {
-                    "name": "churn",
-                    "source": {"kind": "http"},
-                    "schema": {
-                        "numeric": list(NUMERIC),
-                        "categorical": list(CATEGORICAL),
-                        "score": "score",
-                        "label": "churned",
-                    },
-                    "reference": reference,
-                    "checks": checks or {},
-                }
-            ],
-        },
-        environ={},
+    return parse_config(churn_config(tmp_path, reference, url, checks, **sections), environ={})
+
+
+def churn_config_file(
+    tmp_path: Path, url: str, reference: Path, *, sections: str = "", checks: str = ""
+) -> Path:
+    """A user's config.toml for a `churn` model of these windows: the store at `url`,
+    `reference` as its reference file (label column "churned"). `sections` (TOML
+    tables) come before the model, `checks` (its [models.checks…] tables) after it."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[service]
+state_dir = "{tmp_path / "state"}"
+[store]
+url = "{url}"
+{sections}
+[[models]]
+name = "churn"
+source = {{ kind = "http" }}
+[models.schema]
+numeric = ["age", "income", "visits"]
+categorical = ["plan", "region"]
+score = "score"
+label = "churned"
+[models.reference]
+kind = "file"
+path = "{reference}"
+{checks}
+"""
     )
+    return path

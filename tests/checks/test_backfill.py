@@ -30,10 +30,17 @@ from daemon.checking.backfill import (
 from daemon.checking.records import KindRun, store_runs
 from daemon.config import parse_config
 from daemon.jobs import JobContext
-from daemon.store.features import stored_row
 from daemon.store.models import ensure_model
-from daemon.store.tables import CheckMetric, CheckRun, IngestCount, Model, Prediction
-from tests.checks.frames import CATEGORICAL, NUMERIC, START, window
+from daemon.store.tables import CheckMetric, CheckRun, IngestCount, Model
+from tests.checks.frames import (
+    CATEGORICAL,
+    NUMERIC,
+    START,
+    churn_config,
+    churn_config_file,
+    window,
+)
+from tests.checks.stored import stored_prediction
 
 DAYS = 14
 PER_DAY = 150
@@ -49,50 +56,22 @@ CHECKS = {
 
 
 def _config(tmp_path: Path, url: str, ref_path: Path, backfill: str = "7d") -> dict[str, object]:
+    reference = {"kind": "file", "path": str(ref_path)}
+    report = {"directory": str(tmp_path / "reports")}
     return {
-        "service": {"state_dir": str(tmp_path / "state")},
-        "store": {"url": url},
+        **churn_config(tmp_path, reference, url, CHECKS, report=report),
         "checks": {"backfill": backfill},
-        "report": {"directory": str(tmp_path / "reports")},
-        "models": [
-            {
-                "name": "churn",
-                "source": {"kind": "http"},
-                "schema": {
-                    "numeric": list(NUMERIC),
-                    "categorical": list(CATEGORICAL),
-                    "score": "score",
-                    "label": "churned",
-                },
-                "reference": {"kind": "file", "path": str(ref_path)},
-                "checks": CHECKS,
-            }
-        ],
     }
 
 
 def _toml(tmp_path: Path, url: str, ref_path: Path) -> Path:
     """The same settings as a config file for the CLI."""
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[service]
-state_dir = "{tmp_path / "state"}"
-[store]
-url = "{url}"
-[report]
-directory = "{tmp_path / "reports"}"
-[[models]]
-name = "churn"
-source = {{ kind = "http" }}
-[models.schema]
-numeric = {list(NUMERIC)}
-categorical = {list(CATEGORICAL)}
-score = "score"
-label = "churned"
-[models.reference]
-kind = "file"
-path = "{ref_path}"
+    return churn_config_file(
+        tmp_path,
+        url,
+        ref_path,
+        sections=f'[report]\ndirectory = "{tmp_path / "reports"}"',
+        checks="""
 [models.checks]
 min_rows = 50
 [models.checks.drift]
@@ -102,9 +81,8 @@ bootstrap = 30
 min_labelled = 100
 [models.checks.operations]
 max_latency_p95_ms = 1000
-"""
+""",
     )
-    return path
 
 
 def _store_days(sessions: sessionmaker[Session], days: int = DAYS, start: datetime = START) -> int:
@@ -115,19 +93,14 @@ def _store_days(sessions: sessionmaker[Session], days: int = DAYS, start: dateti
         for day in range(days):
             frame = window(PER_DAY, 100 + day, shift=1.0 if day >= 7 else 0.0)
             for i, row in enumerate(frame.to_dict("records")):
-                values = {c: row[c] for c in (*NUMERIC, *CATEGORICAL)}
                 session.add(
-                    Prediction(
-                        model_id=mid,
+                    stored_prediction(
+                        session,
+                        mid,
+                        row,
+                        start + timedelta(days=day, seconds=i * (86_000 // PER_DAY)),
+                        start,
                         prediction_id=f"d{day}-{i}",
-                        ts=start + timedelta(days=day, seconds=i * (86_000 // PER_DAY)),
-                        **stored_row(session, mid, NUMERIC, values, start),
-                        prediction=str(row["prediction"]),
-                        score=row["score"],
-                        label=str(row["label"]),
-                        latency_ms=row["latency_ms"],
-                        error=row["error"],
-                        memory_mb=row["memory_mb"],
                     )
                 )
                 stored += 1

@@ -20,8 +20,9 @@ from daemon.checking.job import check_model
 from daemon.checking.references import WindowLoader
 from daemon.config import ModelSettings, Settings
 from daemon.jobs import JobContext
-from daemon.store.tables import Prediction, ReferenceCalibrationRow
-from tests.checks.frames import START, churn_settings, window
+from daemon.store.tables import ReferenceCalibrationRow
+from tests.checks.frames import START, churn_config_file, churn_settings, window
+from tests.checks.stored import stored_prediction
 
 
 def _settings(tmp_path: Path, ref_path: Path, url: str, **drift: object) -> Settings:
@@ -115,7 +116,6 @@ def test_cli_check_names_each_thresholds_basis(tmp_path: Path) -> None:
     from daemon.cli import main
     from daemon.store import migrate
     from daemon.store.engine import make_engine
-    from daemon.store.features import stored_row
     from daemon.store.models import ensure_model
 
     ref_path = tmp_path / "reference.csv"
@@ -129,46 +129,12 @@ def test_cli_check_names_each_thresholds_basis(tmp_path: Path) -> None:
         model_id = ensure_model(session, "churn", now)
         for i, row in enumerate(window(150, 3).to_dict("records")):
             session.add(
-                Prediction(
-                    model_id=model_id,
-                    prediction_id=str(row["prediction_id"]),
-                    ts=now - timedelta(minutes=30, seconds=i),
-                    **stored_row(
-                        session,
-                        model_id,
-                        ("age", "income", "visits"),
-                        {k: row[k] for k in ("age", "income", "visits", "plan", "region")},
-                        now,
-                    ),
-                    prediction=str(row["prediction"]),
-                    score=row["score"],
-                    label=str(row["label"]),
-                    latency_ms=row["latency_ms"],
-                    error=row["error"],
-                    memory_mb=row["memory_mb"],
+                stored_prediction(
+                    session, model_id, row, now - timedelta(minutes=30, seconds=i), now
                 )
             )
     engine.dispose()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[service]
-state_dir = "{tmp_path / "state"}"
-[store]
-url = "sqlite:///{db}"
-[[models]]
-name = "churn"
-source = {{ kind = "http" }}
-[models.schema]
-numeric = ["age", "income", "visits"]
-categorical = ["plan", "region"]
-score = "score"
-label = "churned"
-[models.reference]
-kind = "file"
-path = "{ref_path}"
-"""
-    )
+    config = churn_config_file(tmp_path, f"sqlite:///{db}", ref_path)
     result = CliRunner().invoke(
         main, ["--config", str(config), "check", "churn"], env={"COLUMNS": "250"}
     )

@@ -24,9 +24,9 @@ from daemon.checking.run import run_checks
 from daemon.checking.specs import drift_spec, enabled_kinds
 from daemon.config import Settings
 from daemon.jobs import JobContext
-from daemon.store.features import stored_row
-from daemon.store.tables import Alert, CheckMetric, CheckRun, Model, Prediction
-from tests.checks.frames import START, churn_settings, window
+from daemon.store.tables import Alert, CheckMetric, CheckRun, Model
+from tests.checks.frames import START, churn_config_file, churn_settings, window
+from tests.checks.stored import stored_prediction
 
 
 def settings(tmp_path: Path, reference: dict[str, object], url: str = "sqlite://") -> Settings:
@@ -123,24 +123,7 @@ def test_run_store_and_alert(
         model_id = session.scalar(select(Model.id).where(Model.name == "churn"))
         for i, row in enumerate(frame.to_dict("records")):
             session.add(
-                Prediction(
-                    model_id=model_id,
-                    prediction_id=str(row["prediction_id"]),
-                    ts=now + timedelta(hours=1, seconds=i),
-                    **stored_row(
-                        session,
-                        model_id,
-                        ("age", "income", "visits"),
-                        {k: row[k] for k in ("age", "income", "visits", "plan", "region")},
-                        now,
-                    ),
-                    prediction=str(row["prediction"]),
-                    score=row["score"],
-                    label=str(row["label"]),
-                    latency_ms=row["latency_ms"],
-                    error=row["error"],
-                    memory_mb=row["memory_mb"],
-                )
+                stored_prediction(session, model_id, row, now + timedelta(hours=1, seconds=i), now)
             )
     later = now + timedelta(days=1)
     cycle = check_model(ctx, "churn", later, load_window=default_window_loader())
@@ -180,26 +163,7 @@ def test_cli_check(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{db}")
     migrate.upgrade(engine)
     engine.dispose()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[service]
-state_dir = "{tmp_path / "state"}"
-[store]
-url = "sqlite:///{db}"
-[[models]]
-name = "churn"
-source = {{ kind = "http" }}
-[models.schema]
-numeric = ["age", "income", "visits"]
-categorical = ["plan", "region"]
-score = "score"
-label = "churned"
-[models.reference]
-kind = "file"
-path = "{ref_path}"
-"""
-    )
+    config = churn_config_file(tmp_path, f"sqlite:///{db}", ref_path)
     result = CliRunner().invoke(main, ["--config", str(config), "check", "churn", "--window", "2d"])
     assert result.exit_code == 0, result.output
     assert "insufficient_data" in result.output and "drift" in result.output

@@ -8,7 +8,7 @@ from checks.frameworks.advisories import parse_record
 from checks.frameworks.inventory import Inventory, Package, SourceKind
 from checks.frameworks.matching import AdvisoryIndex
 from checks.frameworks.output import render_table, to_cyclonedx, to_json
-from checks.frameworks.policy import FindingKind, IgnoreRule, Policy, evaluate
+from checks.frameworks.policy import EnvironmentReport, FindingKind, IgnoreRule, Policy, evaluate
 from checks.frameworks.releases import Release, ReleaseInfo
 from checks.frameworks.support import cuda_of, load_support
 from tests.frameworks.conftest import osv_record
@@ -135,8 +135,9 @@ def test_python_eol_and_torch_cuda_matrix() -> None:
     assert FindingKind.TORCH_PYTHON in {f.kind for f in report.findings}
 
 
-def test_outputs() -> None:
-    report = evaluate(
+def pillow_report() -> EnvironmentReport:
+    """An old pillow with advisories, scanned while the package index answered 500."""
+    return evaluate(
         _inventory(("pillow", "8.4.0")),
         INDEX,
         {"pillow": PILLOW},
@@ -145,6 +146,10 @@ def test_outputs() -> None:
         NOW,
         unavailable=["package index http://x unavailable: HTTP 500"],
     )
+
+
+def test_outputs() -> None:
+    report = pillow_report()
     bom = to_cyclonedx([report], "0.1.0")
     assert bom["bomFormat"] == "CycloneDX" and bom["specVersion"] == "1.5"
     (component,) = bom["components"]  # type: ignore[misc]

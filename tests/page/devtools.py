@@ -9,7 +9,6 @@ elements are laid out.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
-from tests.report.test_browser import chromium
+from tests.chromium import browser_env, headless
 
 
 @dataclass
@@ -57,23 +56,15 @@ class Tab:
 @contextmanager
 def browser_tab(url: str, profile: Path, width: int, height: int) -> Iterator[Tab]:
     """Chromium at `width`x`height` with `url` loaded, driven over its DevTools socket."""
-    command = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+    command = headless(
+        profile,
         "--hide-scrollbars",
-        f"--user-data-dir={profile}",
         f"--window-size={width},{height}",
         "--remote-debugging-address=127.0.0.1",
         "--remote-debugging-port=0",
         "about:blank",
-    ]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(profile)}
+    )
+    env = browser_env(profile)
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

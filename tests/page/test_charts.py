@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from daemon.api.page.charts import FONT_SIZE, Frame, Line, line_chart, nice_step
+from daemon.api.page.charts import FONT_SIZE, Chart, Frame, Line, line_chart, nice_step
 from daemon.api.page.data import Point
 from daemon.api.page.reads import RunRef, thin
 
@@ -20,17 +20,18 @@ def _points(values: list[float], thresholds: list[float | None]) -> tuple[Point,
     )
 
 
+def _spanning(*lines: Line, y_label: str, **options: float) -> Chart:
+    """The chart of `lines` from the first line's first point to its last."""
+    first = lines[0].points
+    return line_chart(
+        list(lines), start=first[0].at, end=first[-1].at, frame=FRAME, y_label=y_label, **options
+    )
+
+
 def test_points_are_placed_by_time_and_value_inside_the_plot() -> None:
     values = [0.02, 0.5, 0.1, 0.3]
     pts = _points(values, [0.2] * 4)
-    chart = line_chart(
-        [Line(key="score", label="psi", points=pts)],
-        start=pts[0].at,
-        end=pts[-1].at,
-        frame=FRAME,
-        y_label="psi",
-        floor=0.0,
-    )
+    chart = _spanning(Line(key="score", label="psi", points=pts), y_label="psi", floor=0.0)
     (line,) = chart.lines
     xs = [d.x for d in line.dots]
     ys = [d.y for d in line.dots]
@@ -48,14 +49,7 @@ def test_points_are_placed_by_time_and_value_inside_the_plot() -> None:
 
 def test_the_threshold_is_a_step_line_through_each_points_threshold() -> None:
     pts = _points([0.1, 0.1, 0.1], [0.2, 0.4, None])
-    chart = line_chart(
-        [Line(key="score", label="psi", points=pts)],
-        start=pts[0].at,
-        end=pts[-1].at,
-        frame=FRAME,
-        y_label="psi",
-        floor=0.0,
-    )
+    chart = _spanning(Line(key="score", label="psi", points=pts), y_label="psi", floor=0.0)
     dots = chart.lines[0].dots
     # Step after: level 0.2 from the first point to the second, then 0.4 at the second;
     # the third point has no threshold and extends nothing.
@@ -72,14 +66,9 @@ def test_each_line_draws_its_own_threshold() -> None:
     each is drawn at its own level, not the first line's alone."""
     realized = _points([0.8, 0.82], [0.75, 0.75])
     estimated = _points([0.7, 0.72], [0.6, 0.6])
-    chart = line_chart(
-        [
-            Line(key="realized", label="realized", points=realized),
-            Line(key="estimated", label="estimated", points=estimated),
-        ],
-        start=realized[0].at,
-        end=realized[-1].at,
-        frame=FRAME,
+    chart = _spanning(
+        Line(key="realized", label="realized", points=realized),
+        Line(key="estimated", label="estimated", points=estimated),
         y_label="roc_auc",
     )
     levels = []
@@ -95,13 +84,8 @@ def test_each_line_draws_its_own_threshold() -> None:
 
 def test_a_chart_without_thresholds_or_points_draws_none() -> None:
     pts = _points([0.8, 0.82], [None, None])
-    chart = line_chart(
-        [Line(key="realized", label="realized", points=pts)],
-        start=pts[0].at,
-        end=pts[-1].at,
-        frame=FRAME,
-        y_label="roc_auc",
-        baseline=0.9,
+    chart = _spanning(
+        Line(key="realized", label="realized", points=pts), y_label="roc_auc", baseline=0.9
     )
     assert chart.lines[0].threshold == ""
     assert chart.baseline_y is not None and chart.baseline_y < min(d.y for d in chart.lines[0].dots)
@@ -155,13 +139,7 @@ def test_thinning_keeps_spikes_and_the_latest_run() -> None:
 def test_the_y_label_is_cut_to_the_plots_height() -> None:
     pts = _points([0.1, 0.2], [0.3, 0.3])
     long = "kolmogorov_smirnov_two_sample_statistic"
-    chart = line_chart(
-        [Line(key="score", label=long, points=pts)],
-        start=pts[0].at,
-        end=pts[-1].at,
-        frame=FRAME,
-        y_label=long,
-    )
+    chart = _spanning(Line(key="score", label=long, points=pts), y_label=long)
     height = FRAME.plot_bottom - FRAME.top
     assert chart.y_label.endswith("…") and long.startswith(chart.y_label[:-1])
     assert len(chart.y_label) * FONT_SIZE * 0.6 <= height

@@ -12,12 +12,10 @@ import base64
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.jobs import JobContext
 from tests.page.devtools import Tab, browser_tab
-from tests.page.seed import Seeded, context, seed
+from tests.page.seed import Seeded
 from tests.page.test_page import serving
 
 # Laptop widths: the page must not scroll sideways at any of them.
@@ -25,14 +23,6 @@ NARROW = (1024, 1100)
 WIDE = 1440
 # Axis and tick text, in CSS pixels as drawn.
 MIN_TEXT_PX = 11.0
-
-
-@pytest.fixture
-def seeded(
-    tmp_path: Path, engine: Engine, session_factory: sessionmaker[Session]
-) -> tuple[JobContext, Seeded]:
-    ctx = context(tmp_path, engine, session_factory)
-    return ctx, seed(ctx, tmp_path)
 
 
 def shoot(tab: Tab, out: Path, *, whole: bool = False) -> None:

@@ -9,7 +9,6 @@ A screenshot at 1440x900 is written to the test's folder (printed; run with -s).
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -31,21 +30,13 @@ from daemon.jobs import JobContext
 from daemon.service_http import add_page
 from daemon.store.engine import transaction
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, Model
+from tests.chromium import browser_env, headless
 from tests.page.dom import Element, parse
-from tests.page.seed import ADVISORY, DAYS, Seeded, context, seed
-from tests.report.test_browser import chromium
+from tests.page.seed import ADVISORY, DAYS, Seeded, context
 
 WIDTH, HEIGHT = 1440, 900
 XSS = "<script>alert(1)</script>"
 XSS_FEATURE = '<img src=x onerror="alert(2)">'
-
-
-@pytest.fixture
-def seeded(
-    tmp_path: Path, engine: Engine, session_factory: sessionmaker[Session]
-) -> tuple[JobContext, Seeded]:
-    ctx = context(tmp_path, engine, session_factory)
-    return ctx, seed(ctx, tmp_path)
 
 
 @contextmanager
@@ -58,24 +49,8 @@ def serving(ctx: JobContext, now: datetime, **options: object) -> Iterator[ApiSe
 
 
 def browse(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-features=NetworkTimeServiceQuerying",
-        "--component-updater=url-source=http://127.0.0.1:9",
-        "--gaia-url=http://127.0.0.1:9",
-        f"--user-data-dir={profile}",
-        "--hide-scrollbars",
-        *args,
-        url,
-    ]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(profile)}
+    command = headless(profile, "--hide-scrollbars", *args, url)
+    env = browser_env(profile)
     done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     return done

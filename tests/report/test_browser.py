@@ -9,8 +9,6 @@ proxy would see it.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socketserver
 import subprocess
 import threading
@@ -24,6 +22,7 @@ from PIL import Image
 from daemon.jobs import JobContext
 from daemon.report.deliver import build_report
 from daemon.report.weeks import Week
+from tests.chromium import browser_env, headless
 from tests.report.conftest import WEEK, free_port
 from tests.report.seed import Seeded
 
@@ -60,44 +59,17 @@ def proxy() -> Iterator[RecordingProxy]:
     thread.join(5)
 
 
-def chromium() -> str:
-    # Debian's /usr/bin/chromium wrapper sources /etc/chromium.d, which enables remote
-    # extensions (their updater phones home) and Google API keys (sign-in): run the
-    # binary itself, with only the flags given here.
-    real = Path("/usr/lib/chromium/chromium")
-    path = str(real) if real.is_file() else shutil.which("chromium")
-    if path is None:
-        pytest.fail(
-            "chromium is not installed: apt-get update && apt-get install -y chromium",
-            pytrace=False,
-        )
-    return path
-
-
 def screenshot(page: Path, out: Path, proxy: RecordingProxy, profile: Path) -> None:
-    command = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        # The browser's own calls home, which the flags above leave on: network time,
-        # on-demand components and Google sign-in. Found with this very proxy.
-        "--disable-features=NetworkTimeServiceQuerying",
-        "--component-updater=url-source=http://127.0.0.1:9",
-        "--gaia-url=http://127.0.0.1:9",
-        f"--user-data-dir={profile}",
+    command = headless(
+        profile,
         f"--proxy-server=http://127.0.0.1:{proxy.server_address[1]}",
         "--proxy-bypass-list=<-loopback>",
         f"--window-size={WIDTH},{HEIGHT}",
         "--hide-scrollbars",
         f"--screenshot={out}",
         page.as_uri(),
-    ]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(profile)}
+    )
+    env = browser_env(profile)
     done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False, env=env)
     assert done.returncode == 0 and out.is_file(), done.stderr[-2000:]
 

@@ -13,7 +13,6 @@ rendered.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -28,17 +27,17 @@ import pytest
 from sqlalchemy import Engine, select
 
 from checks.interface import CheckKind, Status
-from daemon.api import ApiServer, Request, Response
+from daemon.api import ApiServer
 from daemon.checking.run import run_checks
 from daemon.config import parse_config
 from daemon.evidence.write import evidently_path
 from daemon.jobs import JobContext
 from daemon.report.deliver import build_report
-from daemon.report.http import handle
 from daemon.report.weeks import parse_week
+from daemon.service_http import add_reports
 from daemon.store.engine import session_factory
 from daemon.store.tables import CheckRun
-from tests.report.test_browser import chromium
+from tests.chromium import browser_env, headless
 
 # alert() as the issue reported it; console.log() so a hook sees a handler run.
 BREAKOUT = "</script><img src=x onerror=alert(1)>"
@@ -97,27 +96,16 @@ class _Probe(HTMLParser):
 
 def load(url: str, profile: Path) -> Loaded:
     """The DOM after the page's scripts ran, and the console lines, from headless Chromium."""
-    command = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-features=NetworkTimeServiceQuerying",
-        "--component-updater=url-source=http://127.0.0.1:9",
-        "--gaia-url=http://127.0.0.1:9",
-        f"--user-data-dir={profile}",
+    command = headless(
+        profile,
         "--enable-logging=stderr",
         "--v=0",
         # Time for the dashboard's scripts to draw before the DOM is dumped.
         "--virtual-time-budget=10000",
         "--dump-dom",
         url,
-    ]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(profile)}
+    )
+    env = browser_env(profile)
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=45, check=False, env=env
@@ -174,20 +162,7 @@ def evidence_ctx(engine: Engine, tmp_path: Path) -> Iterator[JobContext]:
 def served(evidence_ctx: JobContext) -> Iterator[ApiServer]:
     """The daemon's HTTP server with the report routes, mounted as the service mounts them."""
     server = ApiServer(evidence_ctx, host="127.0.0.1", port=0)
-
-    def reports(request: Request) -> Response:
-        found = handle(server.ctx, request.path)
-        assert found is not None
-        return Response(found.status, found.body, found.content_type, found.headers)
-
-    for template in (
-        "/reports",
-        "/reports/",
-        "/reports/{page}",
-        "/reports/evidence/{run}",
-        "/reports/evidence/{run}/evidently",
-    ):
-        server.router.add("GET", template, reports)
+    add_reports(server)
     server.start()
     yield server
     server.stop()

@@ -29,7 +29,7 @@ from daemon.alerts.message import (
     Payload,
     from_json,
 )
-from daemon.alerts.steps import next_step
+from daemon.alerts.steps import next_step, plain
 from daemon.config import Secret
 
 MAX_BLOCKS = 50
@@ -59,15 +59,12 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _step(item: AlertItem, scope: str) -> str:
-    step = next_step(item, scope)
-    parts = [f"Next: {escape(step.says)}" + (f" `{escape(step.command)}`" if step.command else "")]
-    if step.link:
-        parts.append(f"<{step.link}|evidence>")
-    if step.runbook:
-        parts.append(f"<{step.runbook}|runbook>")
-    if step.ack:
-        parts.append(f"acknowledge to stop repeats: `{escape(step.ack)}`")
-    return "; ".join(parts)
+    return plain(
+        next_step(item, scope),
+        quote=escape,
+        code=lambda command: f"`{escape(command)}`",
+        link=lambda url, label: f"<{url}|{label}>",
+    )
 
 
 def _item_line(item: AlertItem, scope: str) -> str:

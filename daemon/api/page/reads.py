@@ -32,6 +32,7 @@ from daemon.api.page.versions import known_versions
 from daemon.config import ModelSettings, Settings, Severity
 from daemon.report import queries
 from daemon.report.model import Health, RetrainRow
+from daemon.report.queries import MetricRow
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun
 
 # How far back from a model's latest run its charts reach.
@@ -161,48 +162,16 @@ def _chart_runs(
     return {key: (thin(found, limit), len(found)) for key, found in runs.items()}
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Measure:
-    run_id: int
-    subject: str
-    name: str
-    value: float | None
-    threshold: float | None
-    alerting: bool
-    detail: str | None
-    basis: str | None
-
-
-def _measures(session: Session, run_ids: Sequence[int]) -> dict[int, list[_Measure]]:
-    by_run: dict[int, list[_Measure]] = defaultdict(list)
+def _measures(session: Session, run_ids: Sequence[int]) -> dict[int, list[MetricRow]]:
+    by_run: dict[int, list[MetricRow]] = defaultdict(list)
     for chunk in _chunks(run_ids):
         rows = session.execute(
-            select(
-                CheckMetric.run_id,
-                CheckMetric.subject,
-                CheckMetric.name,
-                CheckMetric.value,
-                CheckMetric.threshold,
-                CheckMetric.alerting,
-                CheckMetric.detail,
-                CheckMetric.basis,
-            )
+            select(CheckMetric.run_id, *queries.METRIC_COLUMNS)
             .where(CheckMetric.run_id.in_(chunk))
             .order_by(CheckMetric.id)
         )
-        for run_id, subject, name, value, threshold, alerting, detail, basis in rows:
-            by_run[run_id].append(
-                _Measure(
-                    run_id=run_id,
-                    subject=subject,
-                    name=name,
-                    value=queries.num(value),
-                    threshold=queries.num(threshold),
-                    alerting=bool(alerting),
-                    detail=detail,
-                    basis=basis,
-                )
-            )
+        for run_id, *metric in rows:
+            by_run[run_id].append(queries.metric_row(*metric))
     return by_run
 
 
@@ -219,7 +188,7 @@ def _headlines(session: Session, run_ids: Sequence[int]) -> dict[int, str]:
     return found
 
 
-def _point(run: RunRef, m: _Measure) -> Point | None:
+def _point(run: RunRef, m: MetricRow) -> Point | None:
     if m.value is None:
         return None
     return Point(
@@ -228,10 +197,10 @@ def _point(run: RunRef, m: _Measure) -> Point | None:
 
 
 def _drift(
-    runs: Iterable[RunRef], measures: Mapping[int, list[_Measure]], outputs: frozenset[str]
+    runs: Iterable[RunRef], measures: Mapping[int, list[MetricRow]], outputs: frozenset[str]
 ) -> list[FeatureDrift]:
     points: dict[str, list[Point]] = defaultdict(list)
-    latest: dict[str, _Measure] = {}
+    latest: dict[str, MetricRow] = {}
     for run in runs:
         for m in measures.get(run.id, ()):
             if m.subject == DATASET:
@@ -265,7 +234,7 @@ def _outputs(model: ModelSettings | None) -> frozenset[str]:
 def _performance(
     realized_runs: Sequence[RunRef],
     estimated_runs: Sequence[RunRef],
-    measures: Mapping[int, list[_Measure]],
+    measures: Mapping[int, list[MetricRow]],
     headlines: Mapping[int, str],
 ) -> PerformanceTrend:
     latest = max(

@@ -18,8 +18,7 @@ import jinja2
 from daemon.api.page.charts import FONT_SIZE, Chart, Frame, Line, line_chart
 from daemon.api.page.data import FeatureDrift, ModelView, PageData
 from daemon.api.page.reads import OVERVIEW_FEATURES
-from daemon.report.model import Health
-from daemon.report.render import HEALTH_COLOURS
+from daemon.report.render import environment
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,21 +40,17 @@ class ModelCharts:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("daemon.api.page", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    env = environment(
+        "daemon.api.page",
+        {
+            "num": num,
+            "exact": exact,
+            "short": short,
+            "iso": iso,
+            "path": lambda name: quote(str(name), safe=""),
+        },
     )
-    env.filters["num"] = num
-    env.filters["exact"] = exact
-    env.filters["when"] = when
-    env.filters["short"] = short
-    env.filters["iso"] = iso
-    env.filters["path"] = lambda name: quote(str(name), safe="")
     env.globals["chart_font"] = FONT_SIZE
-    env.globals["health_colour"] = lambda h: HEALTH_COLOURS[Health(h)]
     return env
 
 
@@ -70,10 +65,6 @@ def num(value: float | None, digits: int = 4) -> str:
 def exact(value: float | None) -> str:
     """The stored float, to the last bit (what the data attributes carry)."""
     return "" if value is None else repr(float(value))
-
-
-def when(value: datetime | None) -> str:
-    return "–" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def short(value: datetime | None) -> str:
