@@ -17,7 +17,11 @@ resolved. What people were told is kept apart from the state (`notified_state`):
   fires, repeats or resolves; the same event handed in again sends nothing.
 
 Routing: a channel takes an alert when its `min_severity` allows it and its
-`models` list is empty or names the scope. Quiet hours hold non-critical messages
+`models` list is empty or names the scope.
+
+Only the present speaks: a finding of a window older than the latest window stored
+for its model (a past window checked again) neither fires nor resolves; it is
+counted as `stale` and left to /v1 and the report. Quiet hours hold non-critical messages
 (`not_before`), which the delivery job sends after.
 """
 
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from daemon.alerts.finding import Finding
@@ -45,7 +49,7 @@ from daemon.alerts.message import (
 )
 from daemon.alerts.outbox import enqueue_group, outbox_row
 from daemon.config import Channel, QuietHours, Settings, Severity
-from daemon.store.tables import Alert, AlertState
+from daemon.store.tables import Alert, AlertState, CheckRun, Model
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,8 @@ class PolicyOutcome:
     events: int = 0
     # Alerts that changed state without a message: held resolutions, flaps, acks.
     quiet: int = 0
+    # Findings of a past window (older than the model's latest checked one): set aside.
+    stale: int = 0
     notification_ids: tuple[int, ...] = field(default_factory=tuple)
 
 
@@ -311,8 +317,38 @@ def _enqueue_cycle(
     return tuple(ids)
 
 
-def _outcome(cycle: _Cycle, ids: tuple[int, ...]) -> PolicyOutcome:
+def current_findings(
+    session: Session, findings: Sequence[Finding]
+) -> tuple[list[Finding], list[Finding]]:
+    """(current, stale): a finding is stale when its window ends before the latest
+    window stored for its model; events and findings without a window are current."""
+    scopes = {f.scope for f in findings if f.window_end is not None and f.event_id is None}
+    if not scopes:
+        return list(findings), []
+    latest = dict(
+        session.execute(
+            select(Model.name, func.max(CheckRun.window_end))
+            .join(CheckRun, CheckRun.model_id == Model.id)
+            .where(Model.name.in_(sorted(scopes)))
+            .group_by(Model.name)
+        )
+        .tuples()
+        .all()
+    )
+    current: list[Finding] = []
+    stale: list[Finding] = []
+    for f in findings:
+        newest = latest.get(f.scope)
+        if f.window_end is not None and f.event_id is None and newest and f.window_end < newest:
+            stale.append(f)
+        else:
+            current.append(f)
+    return current, stale
+
+
+def _outcome(cycle: _Cycle, ids: tuple[int, ...], stale: int = 0) -> PolicyOutcome:
     return PolicyOutcome(
+        stale=stale,
         fired=cycle.counts[Change.FIRING],
         escalated=cycle.counts[Change.ESCALATED],
         repeated=cycle.counts[Change.REPEAT],
@@ -330,8 +366,18 @@ def apply_findings(
 
     Runs in the caller's transaction: the alert change and its outbox rows commit
     or roll back together. The scopes named by the findings are also swept for
-    repeats and held resolutions that are due.
+    repeats and held resolutions that are due. Findings of a past window (older
+    than the latest window stored for their model) are set aside: a window checked
+    again never fires or resolves an alert about the present.
     """
+    findings, stale = current_findings(session, findings)
+    if stale:
+        log.info(
+            "alert policy: %d finding(s) of a past window (%s) set aside: "
+            "alerts speak of the latest checked window",
+            len(stale),
+            ", ".join(sorted({f"{f.scope} {f.window_end:%Y-%m-%d %H:%M}" for f in stale})),
+        )
     latest = {f.fingerprint: f for f in findings}
     cycle = _Cycle(settings)
     if latest:
@@ -356,7 +402,7 @@ def apply_findings(
     _sweep(session, settings, now, {f.scope for f in findings}, cycle)
     ids = _enqueue_cycle(session, settings, cycle, now)
     session.flush()
-    outcome = _outcome(cycle, ids)
+    outcome = _outcome(cycle, ids, len(stale))
     log.debug("alert policy: %s", outcome)
     return outcome
 
