@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from daemon.alerts.finding import Finding
@@ -48,8 +48,9 @@ from daemon.alerts.message import (
     to_json,
 )
 from daemon.alerts.outbox import enqueue_group, outbox_row
+from daemon.alerts.present import current_findings
 from daemon.config import Channel, QuietHours, Settings, Severity
-from daemon.store.tables import Alert, AlertState, CheckRun, Model
+from daemon.store.tables import Alert, AlertState
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,24 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _window(source: dict[str, object]) -> tuple[str | None, int | None, int | None]:
+    """(end, length in seconds, rows) of an item's window, from an alert's details
+    (or its resolution's)."""
+    end = source.get("window_end")
+    return (
+        end if isinstance(end, str) else None,
+        _int(source.get("window_s")),
+        _int(source.get("rows")),
+    )
+
+
 def _item(alert: Alert, change: Change, severity: Severity, settings: Settings) -> AlertItem:
     details = alert.details or {}
+    window = _window(details)
     value = _number(details.get("value"))
     link = details.get("link")
     summary = alert.summary
@@ -132,6 +149,7 @@ def _item(alert: Alert, change: Change, severity: Severity, settings: Settings) 
         if isinstance(resolution, dict) and isinstance(resolution.get("summary"), str):
             summary = resolution["summary"]
             value = _number(resolution.get("value"))
+            window = _window(resolution)
         else:
             summary = f"{alert.kind} on {alert.subject} is no longer firing"
         link = None
@@ -148,7 +166,20 @@ def _item(alert: Alert, change: Change, severity: Severity, settings: Settings) 
         since=alert.first_fired_at.isoformat(),
         fire_count=alert.fire_count,
         runbook=settings.alerts.runbooks.get(alert.kind),
+        window_end=window[0],
+        window_s=window[1],
+        rows=window[2],
     )
+
+
+def _window_of(finding: Finding) -> dict[str, object]:
+    if finding.window_end is None:
+        return {}
+    return {
+        "window_end": finding.window_end.isoformat(),
+        "window_s": int(finding.window.total_seconds()) if finding.window else None,
+        "rows": finding.rows,
+    }
 
 
 def _details(finding: Finding) -> dict[str, object]:
@@ -156,6 +187,7 @@ def _details(finding: Finding) -> dict[str, object]:
         "value": finding.value,
         "threshold": finding.threshold,
         "link": finding.link,
+        **_window_of(finding),
     }
     # Only JSON-safe scalars travel: the details are for people, not for replay.
     extra = {
@@ -264,7 +296,8 @@ def _clear(alert: Alert, f: Finding, now: datetime, settings: Settings, cycle: _
     if alert.state == AlertState.RESOLVED:
         return
     # Kept for the resolution message, which may be sent only after the cooldown.
-    alert.details = {**(alert.details or {}), RESOLUTION: {"summary": f.summary, "value": f.value}}
+    resolution = {"summary": f.summary, "value": f.value, **_window_of(f)}
+    alert.details = {**(alert.details or {}), RESOLUTION: resolution}
     alert.state = AlertState.RESOLVED
     alert.resolved_at = now
     alert.acked_at = None
@@ -315,35 +348,6 @@ def _enqueue_cycle(
             if row_id not in ids:
                 ids.append(row_id)
     return tuple(ids)
-
-
-def current_findings(
-    session: Session, findings: Sequence[Finding]
-) -> tuple[list[Finding], list[Finding]]:
-    """(current, stale): a finding is stale when its window ends before the latest
-    window stored for its model; events and findings without a window are current."""
-    scopes = {f.scope for f in findings if f.window_end is not None and f.event_id is None}
-    if not scopes:
-        return list(findings), []
-    latest = dict(
-        session.execute(
-            select(Model.name, func.max(CheckRun.window_end))
-            .join(CheckRun, CheckRun.model_id == Model.id)
-            .where(Model.name.in_(sorted(scopes)))
-            .group_by(Model.name)
-        )
-        .tuples()
-        .all()
-    )
-    current: list[Finding] = []
-    stale: list[Finding] = []
-    for f in findings:
-        newest = latest.get(f.scope)
-        if f.window_end is not None and f.event_id is None and newest and f.window_end < newest:
-            stale.append(f)
-        else:
-            current.append(f)
-    return current, stale
 
 
 def _outcome(cycle: _Cycle, ids: tuple[int, ...], stale: int = 0) -> PolicyOutcome:
@@ -439,29 +443,6 @@ def enqueue_message(
     session.add(row)
     session.flush()
     return row.id
-
-
-def ack(
-    session: Session,
-    alert_id: int,
-    now: datetime,
-    *,
-    until: datetime | None = None,
-    note: str | None = None,
-) -> Alert:
-    """Silence a firing alert's repeats until `until`, or until it resolves."""
-    alert = session.get(Alert, alert_id)
-    if alert is None:
-        raise LookupError(f"no alert with id {alert_id}")
-    if alert.state != AlertState.FIRING:
-        raise ValueError(f"alert {alert_id} is {alert.state}, not firing")
-    if until is not None and until <= now:
-        raise ValueError(f"ack until {until.isoformat()} is not in the future")
-    alert.acked_at = now
-    alert.acked_until = until
-    alert.ack_note = note
-    session.flush()
-    return alert
 
 
 def firing_alerts(session: Session) -> list[Alert]:

@@ -12,9 +12,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from checks.interface import CheckKind
+from daemon.alerts.acks import ack
 from daemon.alerts.finding import Finding, StageKind
 from daemon.alerts.jobs import alert_cycle
-from daemon.alerts.policy import ack, apply_findings, quiet_until
+from daemon.alerts.policy import apply_findings, quiet_until
 from daemon.config import QuietHours, Severity
 from daemon.store.tables import Alert, AlertState, Notification, NotificationAlert
 from tests.alerts.conftest import MakeCtx, make_settings
