@@ -288,6 +288,25 @@ def test_backfill_14_days_through_the_cli_once_per_window(
 
         assert session.scalar(select(func.count()).select_from(Alert)) == 0
 
+    # The latest window may alert; a past clean window handed to the policy by any
+    # caller (here the check job itself) then resolves nothing.
+    latest = CliRunner().invoke(main, [*base, "--at", "2026-01-19", "--alert"])
+    assert latest.exit_code == 1, latest.output
+    with session_factory() as session:
+        firing = set(session.scalars(select(Alert.subject).where(Alert.state == "firing")))
+    assert firing, "the drifted week fires"
+    from daemon.checking.job import check_model
+
+    ctx = JobContext.from_settings(parse_config(_config(tmp_path, store_url, _reference(tmp_path))))
+    try:
+        clean = check_model(ctx, "churn", START + timedelta(days=3), alert=True)
+    finally:
+        ctx.close()
+    assert not clean.firing
+    with session_factory() as session:
+        still = set(session.scalars(select(Alert.subject).where(Alert.state == "firing")))
+    assert still == firing
+
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_past_week_report_shows_its_rows_and_backfilled_checks(
