@@ -9,6 +9,7 @@ stored, for /v1 and the report.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,10 +19,15 @@ from daemon.store.tables import CheckRun, Model
 
 
 def current_findings(
-    session: Session, findings: Sequence[Finding]
+    session: Session, findings: Sequence[Finding], clock: datetime | None = None
 ) -> tuple[list[Finding], list[Finding]]:
     """(current, stale): a finding is stale when its window ends before the latest
-    window stored for its model; events and findings without a window are current."""
+    window stored for its model; events and findings without a window are current.
+
+    A stored window ending after `clock` (the wall clock by default: a future window
+    checked before `check` refused those) is no one's present and is not counted.
+    """
+    wall = clock or datetime.now(UTC)
     scopes = {f.scope for f in findings if f.window_end is not None and f.event_id is None}
     if not scopes:
         return list(findings), []
@@ -29,7 +35,7 @@ def current_findings(
         session.execute(
             select(Model.name, func.max(CheckRun.window_end))
             .join(CheckRun, CheckRun.model_id == Model.id)
-            .where(Model.name.in_(sorted(scopes)))
+            .where(Model.name.in_(sorted(scopes)), CheckRun.window_end <= wall)
             .group_by(Model.name)
         )
         .tuples()

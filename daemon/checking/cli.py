@@ -115,7 +115,7 @@ def window_refusal(
     from daemon.checking.records import latest_window_end
 
     with ctx.sessions() as session:
-        latest = latest_window_end(session, name)
+        latest = latest_window_end(session, name, now)
     if latest is not None and first < latest:
         return (
             f"--alert with a window ending {first:%Y-%m-%d %H:%M} UTC, before the latest "

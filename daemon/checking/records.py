@@ -192,10 +192,11 @@ def drift_history(
     return {c: tuple(beyond.get((run_id, c), False) for run_id in reversed(runs)) for c in columns}
 
 
-def latest_window_end(session: Session, model: str) -> datetime | None:
-    """The end of the latest window stored for a model (any kind): its present."""
+def latest_window_end(session: Session, model: str, now: datetime) -> datetime | None:
+    """The end of the latest window stored for a model (any kind) up to `now`: its
+    present (a future window stored before those were refused is no one's)."""
     return session.scalar(
         select(func.max(CheckRun.window_end))
         .join(Model, Model.id == CheckRun.model_id)
-        .where(Model.name == model)
+        .where(Model.name == model, CheckRun.window_end <= now)
     )

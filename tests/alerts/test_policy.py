@@ -299,7 +299,8 @@ def test_a_past_window_neither_fires_nor_resolves(make_ctx: MakeCtx, tmp_path: P
     day = timedelta(days=1)
     latest = T0 + 10 * day
     with ctx.sessions.begin() as s:
-        for end in (T0, latest):
+        # A future window stored before `check` refused those is no one's present.
+        for end in (T0, latest, datetime.now(UTC) + 365 * day):
             result = CheckResult(kind=CheckKind.DRIFT, status=Status.OK, rows=10)
             store_runs(
                 s,
