@@ -42,7 +42,7 @@ def _share_measure(
         threshold=limit,
         status=Status.ALERT if alert else Status.OK,
         severity_ratio=(excess / allowance if allowance > 0 else float("inf")) if alert else 0.0,
-        detail=f"reference {baseline:.4f}",
+        detail=f"reference {baseline:.4g}",
     )
 
 

@@ -54,7 +54,8 @@ def main(click_ctx: click.Context, config_path: Path | None, log_level: str | No
     # A backstop for files third-party code creates (MLflow's store, job outputs): at
     # least 027, as the unit's UMask=, when run by hand; a stricter umask is kept.
     os.umask(os.umask(UMASK) | UMASK)
-    setup_logging(log_level or "INFO")
+    # A command's output is its table: WARNING unless --log-level; `run` takes the config's.
+    setup_logging(log_level or "WARNING")
     click_ctx.obj = Context(config_path or default_config_path())
 
 

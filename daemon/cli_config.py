@@ -3,7 +3,8 @@
 It checks the file for the daemon: a secret that is not set fails it (78),
 with the commands that need that secret named. The settings print as TOML as
 the file wrote them (`daemon/config/dump.py`): what differs from the defaults,
-or every effective option with `--all`; `--format json` is the machine form.
+or every effective option with `--all`; `--format json` is the same data
+(durations as written, secrets listed as "***").
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import click
 
-from daemon.config import EX_CONFIG, ConfigError, SecretUse, Settings, masked_dump, secret_uses
+from daemon.config import EX_CONFIG, ConfigError, SecretUse, Settings, secret_uses
+from daemon.tables import wrap
 
 
 def check_command(
@@ -35,17 +37,21 @@ def check_command(
         ]
         click.echo(str(ConfigError(str(config_path), problems)), err=True)
         return EX_CONFIG
-    if fmt == "json":
-        click.echo(json.dumps(masked_dump(settings), indent=2, sort_keys=False, default=str))
-    else:
-        from daemon.config.dump import settings_toml
+    from daemon.config.dump import settings_data, settings_toml
 
-        try:
-            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raw = {}  # read and validated a moment ago; the spelling is only a nicety
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raw = {}  # read and validated a moment ago; the spelling is only a nicety
+    if fmt == "json":
+        # The same selection and spelling as the TOML, secrets listed as "***".
+        document = settings_data(settings, raw, every=every)
+        document["secrets"] = dict.fromkeys(sorted(settings.secrets), "***")
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    else:
         which = "every effective option" if every else "options that differ from the defaults"
-        click.echo(f"# {config_path}: {which}; secrets by reference, never their values")
+        for line in (f"{config_path}: {which};", "secrets by reference, never their values"):
+            click.echo(wrap(line, indent="# "))
         click.echo(settings_toml(settings, raw, every=every), nl=False)
     click.echo(f"{config_path}: valid, {len(settings.models)} model(s)", err=True)
     return 0

@@ -200,7 +200,7 @@ def format_status(
     """`mlmaint status`: the same picture /healthz and /metrics give, from the store
     (`state`, read here when not given), its tables fitted to `width`."""
     from daemon.metrics import read_state
-    from daemon.tables import Column, render, shorten
+    from daemon.tables import Column, render, shorten, wrap
 
     now = now or datetime.now(UTC)
     state = state or read_state(engine)
@@ -298,19 +298,30 @@ def format_status(
     else:
         lines.append("(no check has run yet)")
     lines.append("")
+
+    # Sections of `heading:` and its items, an item's continuation indented under it.
+    def section(heading: str, items: list[str]) -> None:
+        lines.append(heading)
+        lines.extend(wrap(item, width, indent="  ", hanging="    ") for item in items)
+
     firing = sum(n for *_, n in state.alerts_firing)
-    lines.append(f"alerts firing: {firing}")
-    for scope, kind, severity, n in state.alerts_firing:
-        lines.append(f"  {scope}: {kind} ({severity}) x{n}")
+    section(
+        f"alerts firing: {firing}",
+        [f"{scope}: {kind} ({severity}) x{n}" for scope, kind, severity, n in state.alerts_firing],
+    )
     decisions = _decision_lines(engine, now)
     if decisions:
-        lines.append("models:")
-        lines.extend(f"  {line}" for line in decisions)
+        section("models:", decisions)
     backlog = ", ".join(f"{c} {s} {n}" for c, s, n in state.outbox) or "empty"
-    lines.append(f"outbox: {backlog}")
-    for model, stream, outcome, n in state.ingest:
-        if outcome in ("sampled", "joined") or outcome.startswith("rejected"):
-            lines.append(f"  {model} {stream}: {outcome} {n}")
+    section(f"alert outbox: {backlog}", [])
+    ingest = [
+        f"{model} {stream}: {outcome} {n}"
+        for model, stream, outcome, n in state.ingest
+        if outcome in ("sampled", "joined") or outcome.startswith("rejected")
+    ]
+    if ingest:
+        lines.append("")
+        section("rows received, per model and stream:", ingest)
     return "\n".join(lines)
 
 

@@ -1,30 +1,39 @@
 """Tables at the terminal: the one layout policy of every listing command.
 
 A table prints as it is when it fits the width. When it does not, its cells
-wrap at word boundaries, each column at least as wide as its longest word.
-When even that cannot fit, or the terminal is narrower than 80 columns, each
-row becomes a block of `key: value` lines. A word is never cut in the middle;
+wrap at word boundaries, each column at least as wide as its header and its
+longest word (a time such as "2026-12-06 04:15" counts as one word);
+the widest column gives room back first, so narrow columns (ids, times) stay
+whole. When even that cannot fit, when it would squeeze a longer text into
+fewer than 20 characters (`READABLE`), or when the terminal is narrower than 80
+columns, each row becomes a block of `key: value` lines. A word is never cut in the middle;
 a cell shortened on purpose (`shorten`) ends with an ellipsis.
 
 The width is the terminal's, `$COLUMNS` when set, and 80 when the output is
 piped. Colours are applied after the layout (their escapes take no room), and
 `click.echo` drops them when the output is not a terminal. `--format json`
-(`dumps`) is the machine form of the same rows.
+(`dumps`) is the machine form of the same rows, with the /v1 API's field names
+and its times (UTC, with a `Z`). Values print with `fmt_value`: four significant
+digits, in tables and messages alike.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 ELLIPSIS = "…"
 # Below this many columns a table is always printed as key: value blocks.
 NARROW = 80
 GAP = "  "
+# A column wrapped narrower than this (its text being longer) makes the table
+# key: value blocks instead: a summary at 15 characters takes a dozen lines a row.
+READABLE = 20
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,14 @@ class Column:
     header: str
     right: bool = False
     colour: Callable[[str], str | None] | None = None
+
+
+def fmt_value(value: float | None) -> str:
+    """A measured value as tables and messages print it: four significant digits
+    (0.07055, 0.000667, 1234, 1.235e+05), "n/a" when there is none."""
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}"
 
 
 def terminal_width() -> int:
@@ -58,12 +75,28 @@ def shorten(text: str, limit: int) -> str:
     return head.rstrip(" ,;:") + ELLIPSIS
 
 
-def wrap(text: str, width: int | None = None, *, indent: str = "") -> str:
+def wrap(
+    text: str, width: int | None = None, *, indent: str = "", hanging: str | None = None
+) -> str:
     """A paragraph wrapped at words to the terminal (or `width`); a word longer than a
-    line (a URL) stays whole on its own line."""
+    line (a URL) stays whole on its own line. Lines after the first are indented by
+    `hanging` when given (an item's continuation), else by `indent`."""
     width = terminal_width() if width is None else width
-    room = max(width - len(indent), 20)
-    return "\n".join(indent + line for line in _lines(text, room))
+    rest = indent if hanging is None else hanging
+    room = max(width - max(len(indent), len(rest)), 20)
+    return "\n".join(
+        (indent if k == 0 else rest) + line for k, line in enumerate(_lines(text, room))
+    )
+
+
+# A time as tables print it ("2026-12-06 04:15", seconds and zone optional) is one
+# word: wrapping never puts its date and its time on two lines.
+_TIMESTAMP = re.compile(r"\b(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}(?::\d{2})?)\b")
+_GLUE = "\ue000"  # a character of no script, never whitespace, one column like the space
+
+
+def _glued(text: str) -> str:
+    return _TIMESTAMP.sub(lambda m: f"{m.group(1)}{_GLUE}{m.group(2)}", text)
 
 
 def _lines(text: str, width: int | None) -> list[str]:
@@ -73,14 +106,15 @@ def _lines(text: str, width: int | None) -> list[str]:
         return paragraphs
     out: list[str] = []
     for paragraph in paragraphs:
-        out.extend(
-            textwrap.wrap(paragraph, width, break_long_words=False, break_on_hyphens=False) or [""]
+        lines = textwrap.wrap(
+            _glued(paragraph), width, break_long_words=False, break_on_hyphens=False
         )
+        out.extend(line.replace(_GLUE, " ") for line in lines or [""])
     return out
 
 
 def _longest_word(text: str) -> int:
-    return max((len(word) for word in text.split()), default=0)
+    return max((len(word) for word in _glued(text).split()), default=0)
 
 
 def _widths(natural: list[int], minimum: list[int], room: int) -> list[int] | None:
@@ -124,11 +158,16 @@ def render(
     out = [title] if title else []
     if sum(natural) <= room:
         return "\n".join([*out, *_table(columns, cells, natural, wrap=False)])
+    # A header is never wrapped: a column is at least as wide as its header.
     minimum = [
-        max([_longest_word(c.header), *(_longest_word(row[i]) for row in cells)])
+        max([len(c.header), *(_longest_word(row[i]) for row in cells)])
         for i, c in enumerate(columns)
     ]
     widths = _widths(natural, minimum, room) if width >= NARROW else None
+    if widths is not None and any(
+        w < n and w < READABLE for w, n in zip(widths, natural, strict=True)
+    ):
+        widths = None  # a long text squeezed into a slit reads worse than key: value lines
     if widths is not None:
         return "\n".join([*out, *_table(columns, cells, widths, wrap=True)])
     return "\n".join([*out, *_blocks(columns, cells, width)])
@@ -180,9 +219,21 @@ def _blocks(columns: Sequence[Column], cells: list[list[str]], width: int) -> li
     return lines
 
 
+# A measure printed without a threshold is informational: no status to judge.
+NO_STATUS = "—"
+
+
+def utc_text(value: datetime | None) -> str | None:
+    """A time as the /v1 API writes it: UTC, ISO 8601 with a `Z` (naive means UTC)."""
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
 def _default(value: object) -> object:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return utc_text(value)
     return str(value)
 
 

@@ -28,7 +28,7 @@ from daemon.store import migrate
 from daemon.store.features import stored_row
 from daemon.store.models import ensure_model
 from daemon.store.tables import Model, Prediction, RetrainJob
-from daemon.tables import ELLIPSIS, Column, render, shorten
+from daemon.tables import ELLIPSIS, NO_STATUS, Column, fmt_value, render, shorten, wrap
 from retrain.interface import JobState
 from tests.checks.frames import window
 
@@ -92,6 +92,26 @@ def test_piped_output_is_80_columns_wide() -> None:
         check=True,
     )
     assert out.stdout.strip() == "80"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.07055, "0.07055"),
+        (0.0669, "0.0669"),
+        (0.000667, "0.000667"),
+        (0.0, "0"),
+        (0.5, "0.5"),
+        (1234.5678, "1235"),
+        (None, "n/a"),
+    ],
+)
+def test_one_formatter_for_tables_and_messages(value: float | None, text: str) -> None:
+    from daemon.checking.findings import short
+
+    assert fmt_value(value) == text
+    if value is not None:
+        assert short(value) == text  # what alert messages say
 
 
 def test_shorten_cuts_at_a_word_and_says_so() -> None:
@@ -185,6 +205,10 @@ evidence = false
                     subject=LONG_SUBJECT,
                     firing=True,
                     summary="the distribution moved well beyond its calibrated threshold",
+                    value=0.07055,
+                    threshold=0.05,
+                    link="https://mlmaint.example/evidence/7",
+                    details={"window_end": "2026-12-01T00:00:00Z"},
                 )
             ],
             NOW - timedelta(hours=1),
@@ -241,7 +265,9 @@ def test_check_json_and_narrow_table(config: Path) -> None:
     assert set(runs) >= {"drift", "quality", "operations"}
     drift = {m["subject"]: m for m in runs["drift"]["measures"]}
     assert {"age", "income", "plan"} <= set(drift)
-    assert isinstance(drift["age"]["value"], float) and drift["age"]["measure"]
+    assert isinstance(drift["age"]["value"], float) and drift["age"]["name"]
+    assert "measure" not in drift["age"]  # the /v1 API's field names
+    assert str(document["window_end"]).endswith("Z") and "+00:00" not in result.stdout
     assert document["firing"] == (result.exit_code == 1)
 
     for columns in (60, 80):
@@ -254,6 +280,26 @@ def test_check_json_and_narrow_table(config: Path) -> None:
                 assert _words(f"({measure['basis']})") <= _words(text), text
             assert measure["subject"] in _words(text)
     assert "subject:" in _run(config, "check", "churn", columns=60).stdout
+
+    wide = _run(config, "check", "churn", columns=250).stdout
+    # The status column is the status alone; the statistic's name is the measure's.
+    assert not re.search(r"\b(alert|ok) \(", wide), wide
+    for measure in drift.values():
+        if measure["detail"]:
+            assert f"{measure['name']} ({measure['detail']})" in wide
+    # Values as tables and messages print them: one formatter, four significant digits.
+    for run in runs.values():
+        for m in run["measures"]:
+            if m["value"] is not None:
+                assert f" {fmt_value(m['value'])} " in wide, (m, wide)
+    assert not re.search(r"\b0\.0000\b", wide), wide  # never 0.0000 beside 0.000667
+    # A measure with no threshold is informational: "—", not "ok".
+    informational = [m for m in runs["operations"]["measures"] if m["threshold"] is None]
+    assert informational, runs["operations"]
+    lines = wide.splitlines()
+    for m in informational:
+        [line] = [x for x in lines if x.split()[:2] == [m["subject"], m["name"]]]
+        assert line.rstrip().endswith(NO_STATUS) and not line.rstrip().endswith("ok"), line
 
 
 def test_status_json_and_table(config: Path) -> None:
@@ -288,10 +334,40 @@ def test_alerts_list_json_and_a_long_subject_is_never_cut(config: Path) -> None:
     assert isinstance(document, list)
     [alert] = document
     assert alert["subject"] == LONG_SUBJECT and alert["scope"] == "churn" and not alert["acked"]
+    # For scripts: what fired, against what, on which window, and where its evidence is.
+    assert alert["value"] == 0.07055 and alert["threshold"] == 0.05
+    assert alert["window_end"] == "2026-12-01T00:00:00Z"
+    assert alert["evidence_url"] == "https://mlmaint.example/evidence/7"
+    assert str(alert["first_fired_at"]).endswith("Z")
     for columns in (60, 80, 120):
         text = _run(config, "alerts", "list", columns=columns).stdout
         assert _words(LONG_SUBJECT) <= _words(text), text
         assert ELLIPSIS not in text
+        # The table's headers (or block keys) are the JSON's names.
+        assert {"scope", "kind"} <= {w.rstrip(":") for w in text.split()}, text
+        assert "model" not in text.split() and "check" not in text.split()
+        # Readable piped (80): no column squeezed to a slit, the summary in a line or two.
+        assert len(text.splitlines()) <= 12, text
+        [line] = [line for line in text.splitlines() if "the distribution" in line]
+        assert len(line[line.index("the distribution") :]) >= 20, text
+
+
+def test_a_long_text_is_never_squeezed_into_a_slit() -> None:
+    """Wrapping that would leave a long cell under 20 characters prints blocks instead."""
+    columns = (
+        Column("id", right=True),
+        Column("severity"),
+        Column("since"),
+        Column("a"),
+        Column("b"),
+        Column("summary"),
+    )
+    summary = "the distribution moved well beyond its calibrated threshold, by a lot"
+    row = ("17", "critical", "2026-12-01 00:00", "x" * 15, "y" * 15, summary)
+    out = render(columns, [row], width=80)
+    assert "summary:" in out and summary in out.replace("\n", " "), out
+    roomy = render(columns[:3] + columns[5:], [row[:3] + row[5:]], width=80)
+    assert roomy.splitlines()[0].split() == ["id", "severity", "since", "summary"], roomy
 
 
 def test_frameworks_json_parses(config: Path) -> None:
@@ -322,8 +398,22 @@ def test_config_check_prints_toml_as_written(config: Path) -> None:
     assert back.model_dump() == original.model_dump()
     assert not re.search(r"P\d*T\d", every)
 
+    # JSON: the same selection and spelling as the TOML.
     machine = _stdout_json(_run(config, "config", "check", "--format", "json"))
-    assert isinstance(machine, dict) and machine["alerts"]["delivery_every"] == "PT45S"
+    assert isinstance(machine, dict) and machine["alerts"]["delivery_every"] == "45s"
+    assert machine["service"]["shutdown_grace"] == "90s" and "http_port" not in machine["service"]
+    assert {k: v for k, v in machine.items() if k != "secrets"} == tomllib.loads(text)
+    everything = _stdout_json(_run(config, "config", "check", "--all", "--format", "json"))
+    assert isinstance(everything, dict) and everything["service"]["http_port"] == 8787
+    assert everything["alerts"]["retry_max"] == "30m"
+    assert not re.search(r"P\d*T\d", json.dumps(everything))
+
+
+def test_config_check_header_fits_a_narrow_terminal(config: Path) -> None:
+    text = _run(config, "config", "check", columns=60).stdout
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert len(header) >= 2 and "never their values" in " ".join(header)
+    assert all(len(line) <= 60 or " " not in line[2:] for line in header), header
 
 
 def test_the_embedded_config_round_trips() -> None:
@@ -395,3 +485,90 @@ def test_frameworks_table_keeps_every_word(width: int) -> None:
     assert _words("package index http://x unavailable: HTTP 500") <= _words(text)
     # Every line fits, but for one made of a single word longer than the width (a URL).
     assert all(len(line) <= width or " " not in line.strip() for line in text.splitlines()[1:])
+
+
+def test_a_finding_names_the_window_it_judged() -> None:
+    """`alerts list --format json` reads the window's end from the alert's details."""
+    from checks.interface import CheckResult, Direction, Measure, Status
+    from daemon.checking.findings import findings_of
+
+    measure = Measure(
+        subject="income",
+        name="psi",
+        value=0.31,
+        threshold=0.1,
+        status=Status.ALERT,
+        severity_ratio=3.1,
+        alerts_when=Direction.ABOVE,
+    )
+    result = CheckResult(kind=CheckKind.DRIFT, status=Status.ALERT, rows=500, measures=(measure,))
+    end = datetime(2026, 12, 1, tzinfo=UTC)
+    [finding] = findings_of("churn", result, "https://x/e/1", window_end=end)
+    assert finding.details["window_end"] == "2026-12-01T00:00:00Z"
+    assert finding.link == "https://x/e/1" and finding.value == 0.31
+
+
+def test_a_command_prints_its_table_not_info_logs(config: Path) -> None:
+    quiet = _run(config, "check", "churn", columns=60)
+    assert quiet.exit_code in (0, 1), quiet.output
+    assert " INFO " not in quiet.stderr, quiet.stderr
+    assert quiet.stdout.startswith("churn: 300 rows")
+    loud = _run(config, "--log-level", "INFO", "check", "churn", columns=60)
+    assert " INFO " in loud.stderr
+
+
+def test_times_never_wrap_and_headers_fit_their_columns() -> None:
+    """The jobs table of `mlmaint status`, piped: a time stays on one line, under its header."""
+    columns = (
+        Column("job"),
+        Column("last"),
+        Column("started (UTC)"),
+        Column("last success (UTC)"),
+        Column("secs", right=True),
+        Column("runs", right=True),
+        Column("fail", right=True),
+    )
+    rows = [
+        (
+            "check:churn",
+            "failed: store unreachable",
+            "2026-12-06 04:15:50",
+            "2026-12-05 04:15:50",
+            "1.25",
+            "24",
+            "1",
+        ),
+        ("report:weekly", "ok", "2026-12-06 00:00:00", "2026-12-06 00:00:00", "0.40", "3", "0"),
+    ]
+    for width in (80, 100):
+        out = render(columns, rows, width=width)
+        lines = out.splitlines()
+        assert all(len(line) <= width for line in lines), out
+        for row in rows:
+            for when in row[2:4]:
+                assert when in out, out  # date and time on one line
+        if lines[0].startswith("job "):  # a table: every header whole, over a rule as wide
+            rule = lines[1].split()
+            assert [len(r) for r in rule] == [
+                max(len(c.header), len(line)) for c, line in zip(columns, rule, strict=True)
+            ]
+            assert "last success (UTC)" in lines[0]
+    # In a paragraph or a cell alike: "since 2026-12-06 02:16:17", never "…-06" / "02:16:17".
+    said = "churn: pinned to version 3 since 2026-12-06 02:16:17 UTC by alice"
+    for width in range(36, 50):
+        assert "2026-12-06 02:16:17" in wrap(said, width), width
+        cell = render((Column("pin"), Column("x")), [(said, "y" * (width - 24))], width=width)
+        assert "2026-12-06 02:16:17" in cell, cell
+
+
+def test_status_sections_are_apart(config: Path) -> None:
+    text = _run(config, "status", columns=80).stdout
+    lines = text.splitlines()
+    [outbox] = [i for i, line in enumerate(lines) if "outbox:" in line]
+    # The per-model row counts are their own section, not items of the outbox line.
+    assert not lines[outbox + 1].startswith(" "), text
+    [counts] = [i for i, line in enumerate(lines) if "joined 42" in line]
+    heading = max(i for i in range(counts) if not lines[i].startswith(" "))
+    assert heading > outbox and "per model" in lines[heading], text
+    # A long item wraps under itself, indented deeper than the next item.
+    assert all(len(line) <= 80 for line in lines[2:]), text

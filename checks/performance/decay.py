@@ -181,7 +181,7 @@ def _decay_measures(d: Decay, name: str = "value") -> tuple[Measure, ...]:
             status=d.status,
             severity_ratio=d.severity_ratio,
             alerts_when=alerts_when(d.metric),
-            detail=d.reason or (f"baseline {d.baseline:.4f}" if d.baseline is not None else None),
+            detail=d.reason or (f"baseline {d.baseline:.4g}" if d.baseline is not None else None),
             basis=d.basis,
         )
     ]

@@ -140,7 +140,7 @@ class EstimatedPerformanceCheck:
                     status=status,
                     severity_ratio=severity,
                     alerts_when=alerts_when(self.spec.metric),
-                    detail=f"baseline {baseline:.4f}",
+                    detail=f"baseline {baseline:.4g}",
                     basis=basis,
                 )
             )
@@ -167,7 +167,7 @@ class EstimatedPerformanceCheck:
                     status=status,
                     severity_ratio=drop / margin if alert and margin > 0 else 0.0,
                     alerts_when=alerts_when(self.spec.metric),
-                    detail=f"baseline {baseline:.4f}",
+                    detail=f"baseline {baseline:.4g}",
                     basis=basis,
                 )
             )

@@ -41,8 +41,18 @@ def _context(settings: Settings) -> JobContext:
     return ctx
 
 
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def alert_document(alert: Alert, now: datetime) -> dict[str, object]:
-    """One firing alert as `alerts list --format json` prints it."""
+    """One firing alert as `alerts list --format json` prints it: the /v1 API's names
+    (`scope`, `kind`), its times (`Z`), and for scripts the value and threshold that
+    fired, the end of the window judged and the evidence page (None where none)."""
+    details = alert.details or {}
+    extra = details.get("extra")
+    window_end = extra.get("window_end") if isinstance(extra, dict) else None
+    link = details.get("link")
     return {
         "id": alert.id,
         "scope": alert.scope,
@@ -50,6 +60,10 @@ def alert_document(alert: Alert, now: datetime) -> dict[str, object]:
         "subject": alert.subject,
         "severity": alert.severity,
         "summary": alert.summary,
+        "value": _number(details.get("value")),
+        "threshold": _number(details.get("threshold")),
+        "window_end": window_end if isinstance(window_end, str) else None,
+        "evidence_url": link if isinstance(link, str) else None,
         "first_fired_at": _utc(alert.first_fired_at),
         "last_fired_at": _utc(alert.last_fired_at),
         "fire_count": alert.fire_count,
@@ -60,10 +74,9 @@ def alert_document(alert: Alert, now: datetime) -> dict[str, object]:
 
 
 def _utc(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
+    from daemon.tables import utc_text
+
+    return utc_text(value)
 
 
 _SEVERITY_COLOUR = {"critical": "red", "warning": "yellow", "info": "cyan"}
@@ -91,8 +104,8 @@ def list_command(settings: Settings, now: datetime | None = None, *, fmt: str = 
     columns = (
         Column("id", right=True),
         Column("severity", colour=_SEVERITY_COLOUR.get),
-        Column("model"),
-        Column("check"),
+        Column("scope"),
+        Column("kind"),
         Column("subject"),
         Column("since (UTC)"),
         Column("ack"),

@@ -16,6 +16,7 @@ from html import escape
 
 from daemon.alerts.message import AlertGroup, AlertItem, Change, Message, Payload
 from daemon.alerts.steps import group_ack, next_step, plain, window_text
+from daemon.tables import fmt_value
 
 # What each change adds before the summary; a firing item needs no word beyond its mark.
 CHANGE_WORD = {
@@ -36,9 +37,7 @@ MARK_COLOR = {
 
 
 def number(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4g}"
+    return "-" if value is None else fmt_value(value)
 
 
 def _since(item: AlertItem) -> str:

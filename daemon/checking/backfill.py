@@ -65,6 +65,11 @@ class Backfill:
         return sum(1 for c in self.cycles if kind in c.runs)
 
     @property
+    def replaced(self) -> int:
+        """Windows that were stored before and are replaced by this backfill's runs."""
+        return sum(1 for c in self.cycles if any(r.replaced for r in c.runs.values()))
+
+    @property
     def alerting(self) -> int:
         """Windows with a firing finding (what `mlmaint check` exits 1 for)."""
         return sum(1 for c in self.cycles if c.firing)

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from checks.interface import Measure, Status
 from daemon.checking.backfill import parse_time, span_text
-from daemon.checking.findings import fmt_value
 from daemon.checking.job import check_model
 from daemon.checking.run import CheckCycle
 from daemon.config import Settings
+from daemon.tables import NO_STATUS, fmt_value, utc_text
 
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
@@ -34,15 +35,23 @@ def cycle_rows(cycle: CheckCycle) -> list[tuple[str, str, str, str, str, str]]:
                 (
                     kind.value,
                     m.subject,
-                    m.name,
+                    # The statistic's name (the test that judged it) is the measure's.
+                    m.name + (f" ({m.detail})" if m.detail and m.detail != m.name else ""),
                     fmt_value(m.value),
                     (fmt_value(m.threshold) + (f" ({m.basis})" if m.basis else ""))
                     if m.threshold is not None
                     else "",
-                    m.status.value + (f" ({m.detail})" if m.detail and m.alerting else ""),
+                    _status(m),
                 )
             )
     return rows
+
+
+def _status(m: Measure) -> str:
+    """The status alone; a measure with no threshold is informational, not "ok"."""
+    if m.threshold is None and m.status is Status.OK:
+        return NO_STATUS
+    return m.status.value
 
 
 def _finite(value: float | None) -> float | None:
@@ -50,11 +59,12 @@ def _finite(value: float | None) -> float | None:
 
 
 def cycle_document(cycle: CheckCycle) -> dict[str, object]:
-    """`mlmaint check --format json`: the cycle, each run with its measures (no NaN: null)."""
+    """`mlmaint check --format json`: the cycle, each run with its measures (no NaN: null),
+    named as the /v1 API names them (a measure's `name`, times with a `Z`)."""
     return {
         "model": cycle.model,
-        "window_start": cycle.window_start.isoformat(),
-        "window_end": cycle.window_end.isoformat(),
+        "window_start": utc_text(cycle.window_start),
+        "window_end": utc_text(cycle.window_end),
         "rows": cycle.rows,
         "firing": bool(cycle.firing),
         "runs": [
@@ -64,16 +74,18 @@ def cycle_document(cycle: CheckCycle) -> dict[str, object]:
                 "reason": run.result.reason,
                 "rows": run.result.rows,
                 "run_id": run.run_id,
+                "replaced": run.replaced,
                 "evidence": str(run.evidence_path) if run.evidence_path else None,
                 "measures": [
                     {
                         "subject": m.subject,
-                        "measure": m.name,
+                        "name": m.name,
                         "value": _finite(m.value),
                         "threshold": _finite(m.threshold),
+                        "alerting": m.alerting,
+                        "detail": m.detail,
                         "basis": m.basis,
                         "status": m.status.value,
-                        "detail": m.detail,
                     }
                     for m in run.result.measures
                 ],
@@ -337,9 +349,9 @@ def print_backfill(
             cells.append(run.result.status.value if run else "-")
         rows.append((f"{cycle.window_end:%Y-%m-%d %H:%M}", str(cycle.rows), *cells))
     click.echo(render(columns, rows, title=title))
+    replaced = f" ({done.replaced} checked before, replaced)" if done.replaced else ""
     click.echo(
-        f"{len(done.cycles)} window(s) checked and stored (a window checked before was "
-        f"replaced), {done.alerting} alerting; "
+        f"{len(done.cycles)} window(s) checked and stored{replaced}, {done.alerting} alerting; "
         + ("findings handed to the alert policy" if alert else "no alerts sent (--alert sends)")
     )
     return 1 if done.alerting else 0

@@ -15,11 +15,13 @@ a dataset-level drift (drift_share of the columns) is critical.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import assert_never
 
 from checks.interface import CheckKind, CheckResult, Direction, Measure, Status
 from daemon.alerts.finding import Finding, StageKind
 from daemon.config import Severity
+from daemon.tables import fmt_value, utc_text
 
 # The dataset-level drift rule's measure (checks/drift/check.py).
 DATASET_SUBJECT = "dataset"
@@ -27,19 +29,9 @@ DATASET_SUBJECT = "dataset"
 DEFAULT_CRITICAL_RATIO = 2.0
 
 
-def fmt_value(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3g}"
-    return f"{value:.4f}"
-
-
 def short(value: float) -> str:
-    """A value as people read it in a message: four significant digits."""
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3g}"
-    return f"{value:.4g}"
+    """A value as people read it in a message: four significant digits (`fmt_value`)."""
+    return fmt_value(value)
 
 
 def position(value: float, threshold: float) -> str:
@@ -114,8 +106,10 @@ def findings_of(
     link: str | None = None,
     *,
     critical_ratio: float = DEFAULT_CRITICAL_RATIO,
+    window_end: datetime | None = None,
 ) -> list[Finding]:
-    """One finding per judged subject (measures with a threshold and an OK/ALERT status)."""
+    """One finding per judged subject (measures with a threshold and an OK/ALERT status);
+    the details name the window's end (`window_end`) for `alerts list --format json`."""
     out: list[Finding] = []
     for m in result.measures:
         value, threshold = m.value, m.threshold
@@ -139,6 +133,7 @@ def findings_of(
                     "rows": result.rows,
                     "basis": m.basis,
                     "alerts_when": m.alerts_when.value,
+                    "window_end": utc_text(window_end),
                 },
             )
         )

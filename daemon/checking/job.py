@@ -118,7 +118,9 @@ def check_model(
                     # Latency and errors are judged on the window alone: no reference needed.
                     runs[k] = _operations_run(model, frame)
                     findings.extend(
-                        findings_of(name, runs[k].result, critical_ratio=critical_ratio)
+                        findings_of(
+                            name, runs[k].result, critical_ratio=critical_ratio, window_end=now
+                        )
                     )
                     continue
                 runs[k] = KindRun(

@@ -31,6 +31,8 @@ class KindRun:
     duration_s: float
     evidence_path: Path | None = None
     run_id: int | None = None
+    # Whether storing it replaced a run stored before for the same window.
+    replaced: bool = False
 
 
 def _finite(value: float | None) -> float | None:
@@ -102,7 +104,8 @@ def store_runs(
     """Write a check_runs row per kind and its check_metrics; returns runs with ids.
 
     A window already stored for a kind is replaced in place: the row keeps its id
-    (links to its evidence stay valid) and takes the new result and measures.
+    (links to its evidence stay valid) and takes the new result and measures; the
+    returned run says so (`replaced`).
     """
     mid = model_id(session, model, end)
     stored: dict[CheckKind, KindRun] = {}
@@ -143,7 +146,7 @@ def store_runs(
             )
             for m in r.measures
         )
-        stored[kind] = replace(run, run_id=row.id)
+        stored[kind] = replace(run, run_id=row.id, replaced=kept is not None)
     return stored
 
 

@@ -234,7 +234,11 @@ def run_checks(
         f
         for run in runs.values()
         for f in findings_of(
-            model.name, run.result, evidence_link(ctx, run), critical_ratio=critical_ratio
+            model.name,
+            run.result,
+            evidence_link(ctx, run),
+            critical_ratio=critical_ratio,
+            window_end=now,
         )
     ]
     return CheckCycle(

@@ -73,10 +73,12 @@ def _plain(value: object, raw: object) -> object:
     return value
 
 
-def settings_toml(
+def settings_data(
     settings: Settings, raw: Mapping[str, object] | None = None, *, every: bool = False
-) -> str:
-    """The settings as TOML text: what differs from the defaults, or `every` option."""
+) -> dict[str, object]:
+    """The settings as plain data, as the file wrote them: what differs from the defaults,
+    or `every` option; durations as text ("30s"), secrets by reference. The TOML of
+    `settings_toml` and `config check --format json` are this same data."""
     dumped = settings.model_dump(mode="python", by_alias=True, exclude_defaults=not every)
     data = _plain(dumped, raw or {})
     assert isinstance(data, dict)
@@ -84,6 +86,14 @@ def settings_toml(
     order = ["service", "store", "mlflow", "executor", "alerts", "report", "frameworks", "models"]
     ordered = {k: data[k] for k in order if k in data}
     ordered.update({k: v for k, v in data.items() if k not in ordered})
+    return ordered
+
+
+def settings_toml(
+    settings: Settings, raw: Mapping[str, object] | None = None, *, every: bool = False
+) -> str:
+    """The settings as TOML text: what differs from the defaults, or `every` option."""
+    ordered = settings_data(settings, raw, every=every)
     lines: list[str] = []
     for name, value in ordered.items():
         if isinstance(value, dict):

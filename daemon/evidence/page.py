@@ -19,6 +19,7 @@ from html import escape
 
 from daemon.evidence.figures import Bars, ColumnEvidence, EvidenceData, Histogram
 from daemon.report import csp
+from daemon.tables import fmt_value
 
 # The bound of the issue (300 KB), less a margin for the head and the closing text.
 MAX_BYTES = 300_000
@@ -47,11 +48,7 @@ def _short(text: str, limit: int) -> str:
 
 
 def _num(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3g}"
-    return f"{value:.4g}"
+    return fmt_value(value)
 
 
 def _when(value: datetime) -> str:

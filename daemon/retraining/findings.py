@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from daemon.alerts.finding import Finding, StageKind
 from daemon.config import Severity
 from daemon.store.tables import RetrainJob
+from daemon.tables import fmt_value
 from retrain.interface import JobState, JobStatus
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def _score(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+    return fmt_value(value)
 
 
 def job_finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:

@@ -223,6 +223,8 @@ def test_backfill_14_days_through_the_cli_once_per_window(
     # The second week drifted: some window alerts (exit 1), none is an error.
     assert first.exit_code == 1, first.output
     assert "14 window(s) checked" in first.output and "no alerts sent" in first.output
+    # The first run replaced nothing, and does not say it did.
+    assert "replaced" not in first.output, first.output
     # Not a terminal: no progress bar, no escape codes in what a pipe receives.
     assert "\x1b" not in first.output and "checking churn" not in first.output
     expected = [START + timedelta(days=d + 1) for d in range(DAYS)]
@@ -246,6 +248,7 @@ def test_backfill_14_days_through_the_cli_once_per_window(
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 1, again.output
     assert _drift_ends(session_factory) == expected
+    assert "(14 checked before, replaced)" in again.output, again.output
     # Same runs (same ids: replaced in place), same measures, same values.
     assert _stored(session_factory) == before
 

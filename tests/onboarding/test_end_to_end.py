@@ -42,6 +42,7 @@ from daemon.runs import RunOutcome
 from daemon.schedule import JobRunner
 from daemon.stages import JobSpec, Stage, build_jobs
 from daemon.store.tables import CheckMetric, CheckRun, Model, RetrainJob
+from daemon.tables import fmt_value
 from tests.onboarding import readme, world
 from tests.onboarding.conftest import binary_frame, new_registry, regression_frame
 
@@ -390,7 +391,7 @@ def test_a_users_binary_pipeline_end_to_end(
         # The promotion reaches the file channel, with the score before and after.
         told = [m for m in prod.outbox() if "promot" in json.dumps(m).lower()]
         assert told, prod.outbox()
-        assert f"{job.outcome['champion_score']:.4f}" in json.dumps(told[-1])
+        assert fmt_value(job.outcome["champion_score"]) in json.dumps(told[-1])
 
         # The user rolls back: the next decision does not promote.
         back = CliRunner().invoke(

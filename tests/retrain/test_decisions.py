@@ -32,6 +32,7 @@ from daemon.retraining.versions import register_initial_version, rollback, unpin
 from daemon.service_status import format_status
 from daemon.store.engine import transaction
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, Model, RetrainJob
+from daemon.tables import fmt_value
 from retrain import registry
 from tests.retrain import data
 from tests.retrain.conftest import decayed_data
@@ -115,8 +116,8 @@ def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
     champion, challenger = outcome["champion_score"], outcome["challenger_score"]
     assert isinstance(champion, float) and isinstance(challenger, float)
     assert item["summary"] == (
-        f"churn: promoted version 2 over version 1: {outcome['metric']} {champion:.4f} -> "
-        f"{challenger:.4f}"
+        f"churn: promoted version 2 over version 1: {outcome['metric']} {fmt_value(champion)} -> "
+        f"{fmt_value(challenger)}"
     )
     assert line["title"] == f"[mlmaint] [info] {item['summary']}"
     # The same decision handed in again (a poll retried after a crash) is not told again.
@@ -226,7 +227,8 @@ def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
     assert item["subject"] == "promotion skipped"
     assert item["summary"] == (
         f"churn: kept version 1, retrained version 3 not promoted: {outcome['metric']} champion "
-        f"{outcome['champion_score']:.4f}, challenger {outcome['challenger_score']:.4f} "
+        f"{fmt_value(outcome['champion_score'])}, challenger "
+        f"{fmt_value(outcome['challenger_score'])} "
         f"({outcome['reason']})"
     )
     assert "the model is pinned" in str(outcome["reason"])

@@ -110,7 +110,13 @@ enabled = false
 class Daemon:
     """`mlmaint run` as a child process; its log goes to a file the test reads."""
 
-    def __init__(self, config: Path, notify: NotifySocket | None, watchdog_usec: int = 0) -> None:
+    def __init__(
+        self,
+        config: Path,
+        notify: NotifySocket | None,
+        watchdog_usec: int = 0,
+        log_level: str | None = "DEBUG",
+    ) -> None:
         self.config = config
         self.log_path = config.parent / f"daemon-{uuid.uuid4().hex[:6]}.log"
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
@@ -121,7 +127,13 @@ class Daemon:
         self._log = self.log_path.open("wb")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [MLMAINT, "--config", str(config), "--log-level", "DEBUG", "run"],
+            [
+                MLMAINT,
+                "--config",
+                str(config),
+                *(["--log-level", log_level] if log_level else []),
+                "run",
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -183,3 +183,16 @@ def test_sigterm_abandons_a_stuck_job_after_the_grace_without_half_writes(
     with sqlite3.connect(_db_path(sqlite_store)) as conn:
         rows = conn.execute("SELECT last_status FROM job_runs").fetchall()
     assert rows and all(status in ("ok", "failed") for (status,) in rows), rows
+
+
+def test_run_logs_at_the_configured_level_without_log_level(
+    tmp_path: Path, sqlite_store: str
+) -> None:
+    """Commands default to WARNING; `mlmaint run` keeps the config's level (INFO)."""
+    config = write_config(tmp_path / "config.toml", sqlite_store)
+    daemon = Daemon(config, None, log_level=None)
+    try:
+        daemon.port(timeout=20)  # an INFO line
+        assert " INFO " in daemon.log() and " DEBUG " not in daemon.log()
+    finally:
+        assert daemon.stop() == 0
