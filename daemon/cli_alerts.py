@@ -28,15 +28,19 @@ def alerts_list(ctx: Context, fmt: str) -> None:
 
 @alerts.command("ack")
 @needs(Needs.STORE)
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=int, required=False)
+@click.option("--model", default=None, metavar="NAME", help="every firing alert of this model")
 @click.option("--until", default=None, help="ISO time or duration ('4h', '2d'); default: resolve")
 @click.option("--note", default=None, help="why it is acknowledged")
 @pass_ctx
-def alerts_ack(ctx: Context, alert_id: int, until: str | None, note: str | None) -> None:
-    """Silence a firing alert's repeats until it resolves or a given time."""
+def alerts_ack(
+    ctx: Context, alert_id: int | None, model: str | None, until: str | None, note: str | None
+) -> None:
+    """Silence a firing alert's repeats (ALERT_ID, or all of a model's with --model NAME)
+    until it resolves or a given time."""
     from daemon.alerts.cli import ack_command
 
-    sys.exit(ack_command(ctx.settings, alert_id, until, note))
+    sys.exit(ack_command(ctx.settings, alert_id, until, note, model=model))
 
 
 @alerts.command("test")

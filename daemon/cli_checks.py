@@ -35,7 +35,8 @@ from daemon.config import Needs
 @click.option(
     "--alert/--no-alert",
     default=False,
-    help="hand the findings to the alert policy (off by default, also for past windows)",
+    help="hand the findings to the alert policy (off by default; refused for a window "
+    "older than the latest one checked: alerts speak of now)",
 )
 @format_option
 @pass_ctx
@@ -60,7 +61,9 @@ def check(
 
     Every run is stored. A window checked again replaces its stored runs, so a
     backfill can be repeated. Findings reach the alert policy only with
-    --alert; without it, a backfill of past windows notifies no one.
+    --alert, and only for a window no older than the latest one checked (a past
+    window would fire or resolve alerts about the present). A window ending in
+    the future is refused.
 
     Exit status: 0, 1 when a check alerts, 2 on a bad argument.
     """

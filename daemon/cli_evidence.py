@@ -42,7 +42,7 @@ def evidence(ctx: Context, model: str, at: str, evidently: bool, out: Path | Non
     report. Exit status: 0 written, 1 no usable reference, 2 bad arguments.
     """
     from daemon.checking.references import ReferenceUnavailable
-    from daemon.evidence.rebuild import rebuild_evidence
+    from daemon.evidence.rebuild import FutureWindow, rebuild_evidence
     from daemon.jobs import JobContext
 
     when = parse_time(at)
@@ -55,6 +55,9 @@ def evidence(ctx: Context, model: str, at: str, evidently: bool, out: Path | Non
     job = JobContext.from_settings(settings)
     try:
         built = rebuild_evidence(job, model, when, evidently=evidently, out=out)
+    except FutureWindow as exc:
+        click.echo(f"evidence: {exc}", err=True)
+        sys.exit(2)
     except ReferenceUnavailable as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

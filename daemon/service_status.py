@@ -288,7 +288,7 @@ def format_status(
                     Column("model"),
                     Column("check"),
                     Column("status", colour=lambda t: "red" if t.startswith("alert") else None),
-                    Column("ran (UTC)"),
+                    Column("window end (UTC)"),
                     Column("rows", right=True),
                 ),
                 check_rows,

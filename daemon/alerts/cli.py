@@ -136,13 +136,19 @@ def list_command(settings: Settings, now: datetime | None = None, *, fmt: str = 
 
 def ack_command(
     settings: Settings,
-    alert_id: int,
+    alert_id: int | None,
     until: str | None,
     note: str | None,
     now: datetime | None = None,
+    *,
+    model: str | None = None,
 ) -> int:
-    from daemon.alerts.policy import ack
+    """`mlmaint alerts ack ID` or `mlmaint alerts ack --model NAME` (all its firing alerts)."""
+    from daemon.alerts.acks import ack, ack_model
 
+    if (alert_id is None) == (model is None):
+        click.echo("alerts ack: give an alert id or --model NAME (one of them)", err=True)
+        return EX_USAGE
     now = now or datetime.now(UTC)
     try:
         until_at = parse_until(until, now) if until else None
@@ -152,15 +158,21 @@ def ack_command(
     ctx = _context(settings)
     try:
         with ctx.sessions() as session, session.begin():
-            alert = ack(session, alert_id, now, until=until_at, note=note)
-            scope, subject = alert.scope, alert.subject
+            done: list[tuple[int, str, str]] = []
+            if model is not None:
+                acked = ack_model(session, model, now, until=until_at, note=note)
+                done = [(a.id, a.scope, a.subject) for a in acked]
+            elif alert_id is not None:
+                alert = ack(session, alert_id, now, until=until_at, note=note)
+                done = [(alert.id, alert.scope, alert.subject)]
     except (LookupError, ValueError) as exc:
         click.echo(str(exc), err=True)
         return EX_DATAERR
     finally:
         ctx.close()
     until_text = until_at.isoformat() if until_at else "it resolves"
-    click.echo(f"alert {alert_id} ({scope} / {subject}) acknowledged until {until_text}")
+    for aid, scope, subject in done:
+        click.echo(f"alert {aid} ({scope} / {subject}) acknowledged until {until_text}")
     return 0
 
 

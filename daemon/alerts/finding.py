@@ -6,6 +6,7 @@ import enum
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from checks.interface import CheckKind
 from daemon.config import Severity
@@ -54,6 +55,12 @@ class Finding:
     link: str | None = None
     details: Mapping[str, object] = field(default_factory=dict)
     event_id: str | None = None
+    # The window a check finding was judged on: its end, length and rows. A finding
+    # of a window older than the model's latest checked one is not news about now:
+    # the policy sets it aside (it neither fires nor resolves).
+    window_end: datetime | None = None
+    window: timedelta | None = None
+    rows: int | None = None
 
     @property
     def fingerprint(self) -> str:

@@ -69,6 +69,11 @@ class AlertItem:
     fire_count: int = 1
     # The runbook of the item's kind (`[alerts.runbooks]`), when one is configured.
     runbook: str | None = None
+    # The window the finding was judged on (check findings): its end (ISO), its
+    # length in seconds and its rows.
+    window_end: str | None = None
+    window_s: int | None = None
+    rows: int | None = None
 
     @property
     def mark(self) -> str:
@@ -108,6 +113,25 @@ class AlertGroup:
     @property
     def link(self) -> str | None:
         return next((i.link for i in self.items if i.link), None)
+
+    @property
+    def shared_link(self) -> str | None:
+        """The evidence link, when two or more items carry it and no item another one:
+        told once for the group instead of on every item."""
+        links = [i.link for i in self.items if i.link]
+        return links[0] if len(links) > 1 and len(set(links)) == 1 else None
+
+    @property
+    def window(self) -> AlertItem | None:
+        """The item of the latest window the group's findings were judged on."""
+        judged = [i for i in self.items if i.window_end]
+        return max(judged, key=lambda i: i.window_end or "", default=None)
+
+    @property
+    def firing(self) -> int:
+        """Items an acknowledgement can silence (firing, escalated, still firing)."""
+        live = (Change.FIRING, Change.ESCALATED, Change.REPEAT)
+        return sum(1 for i in self.items if i.change in live)
 
     @property
     def title(self) -> str:
@@ -176,6 +200,9 @@ def to_json(payload: Payload) -> dict[str, object]:
                     "since": i.since,
                     "fire_count": i.fire_count,
                     "runbook": i.runbook,
+                    "window_end": i.window_end,
+                    "window_s": i.window_s,
+                    "rows": i.rows,
                 }
                 for i in payload.items
             ],
@@ -226,6 +253,10 @@ def _int(data: Mapping[str, object], key: str) -> int:
     return value
 
 
+def _opt_int(data: Mapping[str, object], key: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key)
+
+
 def _list(data: Mapping[str, object], key: str) -> Sequence[Mapping[str, object]]:
     value = data.get(key)
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -256,6 +287,10 @@ def from_json(data: Mapping[str, object]) -> Payload:
                 since=_str(i, "since"),
                 fire_count=_int(i, "fire_count"),
                 runbook=_opt_str(i, "runbook"),
+                # Absent from rows queued before they were added: read as unknown.
+                window_end=_opt_str(i, "window_end"),
+                window_s=_opt_int(i, "window_s"),
+                rows=_opt_int(i, "rows"),
             )
             for i in _list(data, "items")
         )

@@ -17,7 +17,11 @@ resolved. What people were told is kept apart from the state (`notified_state`):
   fires, repeats or resolves; the same event handed in again sends nothing.
 
 Routing: a channel takes an alert when its `min_severity` allows it and its
-`models` list is empty or names the scope. Quiet hours hold non-critical messages
+`models` list is empty or names the scope.
+
+Only the present speaks: a finding of a window older than the latest window stored
+for its model (a past window checked again) neither fires nor resolves; it is
+counted as `stale` and left to /v1 and the report. Quiet hours hold non-critical messages
 (`not_before`), which the delivery job sends after.
 """
 
@@ -44,6 +48,7 @@ from daemon.alerts.message import (
     to_json,
 )
 from daemon.alerts.outbox import enqueue_group, outbox_row
+from daemon.alerts.present import current_findings
 from daemon.config import Channel, QuietHours, Settings, Severity
 from daemon.store.tables import Alert, AlertState
 
@@ -66,6 +71,8 @@ class PolicyOutcome:
     events: int = 0
     # Alerts that changed state without a message: held resolutions, flaps, acks.
     quiet: int = 0
+    # Findings of a past window (older than the model's latest checked one): set aside.
+    stale: int = 0
     notification_ids: tuple[int, ...] = field(default_factory=tuple)
 
 
@@ -115,8 +122,24 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _window(source: dict[str, object]) -> tuple[str | None, int | None, int | None]:
+    """(end, length in seconds, rows) of an item's window, from an alert's details
+    (or its resolution's)."""
+    end = source.get("window_end")
+    return (
+        end if isinstance(end, str) else None,
+        _int(source.get("window_s")),
+        _int(source.get("rows")),
+    )
+
+
 def _item(alert: Alert, change: Change, severity: Severity, settings: Settings) -> AlertItem:
     details = alert.details or {}
+    window = _window(details)
     value = _number(details.get("value"))
     link = details.get("link")
     summary = alert.summary
@@ -126,6 +149,7 @@ def _item(alert: Alert, change: Change, severity: Severity, settings: Settings) 
         if isinstance(resolution, dict) and isinstance(resolution.get("summary"), str):
             summary = resolution["summary"]
             value = _number(resolution.get("value"))
+            window = _window(resolution)
         else:
             summary = f"{alert.kind} on {alert.subject} is no longer firing"
         link = None
@@ -142,7 +166,20 @@ def _item(alert: Alert, change: Change, severity: Severity, settings: Settings) 
         since=alert.first_fired_at.isoformat(),
         fire_count=alert.fire_count,
         runbook=settings.alerts.runbooks.get(alert.kind),
+        window_end=window[0],
+        window_s=window[1],
+        rows=window[2],
     )
+
+
+def _window_of(finding: Finding) -> dict[str, object]:
+    if finding.window_end is None:
+        return {}
+    return {
+        "window_end": finding.window_end.isoformat(),
+        "window_s": int(finding.window.total_seconds()) if finding.window else None,
+        "rows": finding.rows,
+    }
 
 
 def _details(finding: Finding) -> dict[str, object]:
@@ -150,6 +187,7 @@ def _details(finding: Finding) -> dict[str, object]:
         "value": finding.value,
         "threshold": finding.threshold,
         "link": finding.link,
+        **_window_of(finding),
     }
     # Only JSON-safe scalars travel: the details are for people, not for replay.
     extra = {
@@ -258,7 +296,8 @@ def _clear(alert: Alert, f: Finding, now: datetime, settings: Settings, cycle: _
     if alert.state == AlertState.RESOLVED:
         return
     # Kept for the resolution message, which may be sent only after the cooldown.
-    alert.details = {**(alert.details or {}), RESOLUTION: {"summary": f.summary, "value": f.value}}
+    resolution = {"summary": f.summary, "value": f.value, **_window_of(f)}
+    alert.details = {**(alert.details or {}), RESOLUTION: resolution}
     alert.state = AlertState.RESOLVED
     alert.resolved_at = now
     alert.acked_at = None
@@ -311,8 +350,9 @@ def _enqueue_cycle(
     return tuple(ids)
 
 
-def _outcome(cycle: _Cycle, ids: tuple[int, ...]) -> PolicyOutcome:
+def _outcome(cycle: _Cycle, ids: tuple[int, ...], stale: int = 0) -> PolicyOutcome:
     return PolicyOutcome(
+        stale=stale,
         fired=cycle.counts[Change.FIRING],
         escalated=cycle.counts[Change.ESCALATED],
         repeated=cycle.counts[Change.REPEAT],
@@ -330,8 +370,18 @@ def apply_findings(
 
     Runs in the caller's transaction: the alert change and its outbox rows commit
     or roll back together. The scopes named by the findings are also swept for
-    repeats and held resolutions that are due.
+    repeats and held resolutions that are due. Findings of a past window (older
+    than the latest window stored for their model) are set aside: a window checked
+    again never fires or resolves an alert about the present.
     """
+    findings, stale = current_findings(session, findings)
+    if stale:
+        log.info(
+            "alert policy: %d finding(s) of a past window (%s) set aside: "
+            "alerts speak of the latest checked window",
+            len(stale),
+            ", ".join(sorted({f"{f.scope} {f.window_end:%Y-%m-%d %H:%M}" for f in stale})),
+        )
     latest = {f.fingerprint: f for f in findings}
     cycle = _Cycle(settings)
     if latest:
@@ -356,7 +406,7 @@ def apply_findings(
     _sweep(session, settings, now, {f.scope for f in findings}, cycle)
     ids = _enqueue_cycle(session, settings, cycle, now)
     session.flush()
-    outcome = _outcome(cycle, ids)
+    outcome = _outcome(cycle, ids, len(stale))
     log.debug("alert policy: %s", outcome)
     return outcome
 
@@ -393,29 +443,6 @@ def enqueue_message(
     session.add(row)
     session.flush()
     return row.id
-
-
-def ack(
-    session: Session,
-    alert_id: int,
-    now: datetime,
-    *,
-    until: datetime | None = None,
-    note: str | None = None,
-) -> Alert:
-    """Silence a firing alert's repeats until `until`, or until it resolves."""
-    alert = session.get(Alert, alert_id)
-    if alert is None:
-        raise LookupError(f"no alert with id {alert_id}")
-    if alert.state != AlertState.FIRING:
-        raise ValueError(f"alert {alert_id} is {alert.state}, not firing")
-    if until is not None and until <= now:
-        raise ValueError(f"ack until {until.isoformat()} is not in the future")
-    alert.acked_at = now
-    alert.acked_until = until
-    alert.ack_note = note
-    session.flush()
-    return alert
 
 
 def firing_alerts(session: Session) -> list[Alert]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from html import escape
 
 from daemon.alerts.message import AlertGroup, AlertItem, Change, Message, Payload
-from daemon.alerts.steps import next_step, plain
+from daemon.alerts.steps import group_ack, next_step, plain, window_text
 from daemon.tables import fmt_value
 
 # What each change adds before the summary; a firing item needs no word beyond its mark.
@@ -55,11 +55,25 @@ def headline(item: AlertItem) -> str:
     return f"{CHANGE_WORD[item.change]}{item.summary} — {tail}"
 
 
-def item_lines(item: AlertItem, scope: str) -> list[str]:
+def item_lines(item: AlertItem, scope: str, group: AlertGroup | None = None) -> list[str]:
     return [
         f"[{item.mark.upper()}] {headline(item)}",
-        f"    {plain(next_step(item, scope))}",
+        f"    {plain(next_step(item, scope, group))}",
     ]
+
+
+def group_lines(group: AlertGroup, code: str = "`") -> list[str]:
+    """What a group says once, not on every item: its shared evidence, one ack for all."""
+    lines = []
+    if group.shared_link:
+        lines.append(f"Evidence: {group.shared_link}")
+    ack = group_ack(group)
+    if ack:
+        lines.append(
+            f"Acknowledge all {group.firing} firing alerts of {group.scope} "
+            f"(stops their repeats): {code}{ack}{code}"
+        )
+    return lines
 
 
 def subject_line(payload: Payload) -> str:
@@ -72,9 +86,17 @@ def text(payload: Payload) -> str:
     if isinstance(payload, Message):
         tail = f"\n\n{payload.link}" if payload.link else ""
         return f"{payload.text}{tail}\n"
-    lines = [payload.title, ""]
+    lines = [payload.title]
+    window = window_text(payload)
+    if window:
+        lines.append(f"Checked on the {window}.")
+    lines.append("")
     for item in payload.items:
-        lines.extend(item_lines(item, payload.scope))
+        lines.extend(item_lines(item, payload.scope, payload))
+    once = group_lines(payload)
+    if once:
+        lines.append("")
+        lines.extend(once)
     if any(i.change in (Change.FIRING, Change.ESCALATED, Change.REPEAT) for i in payload.items):
         lines.append("")
         lines.append("Every firing alert: `mlmaint alerts list`.")
@@ -89,8 +111,8 @@ def _link(url: str, label: str) -> str:
     return f'<a href="{escape(url)}">{escape(label)}</a>'
 
 
-def html_step(item: AlertItem, scope: str) -> str:
-    return plain(next_step(item, scope), quote=escape, code=_code, link=_link)
+def html_step(item: AlertItem, scope: str, group: AlertGroup | None = None) -> str:
+    return plain(next_step(item, scope, group), quote=escape, code=_code, link=_link)
 
 
 def html(payload: Payload) -> str:
@@ -107,15 +129,25 @@ def html(payload: Payload) -> str:
             "<tr>"
             f'<td valign="top" style="color:{color};font-weight:bold">{i.mark.upper()}</td>'
             f"<td>{escape(headline(i))}<br>"
-            f'<small style="color:#444">{html_step(i, payload.scope)}</small></td>'
+            f'<small style="color:#444">{html_step(i, payload.scope, payload)}</small></td>'
             "</tr>"
         )
+    window = window_text(payload)
+    intro = f"<p>Checked on the {escape(window)}.</p>" if window else ""
     footer = ""
+    if payload.shared_link:
+        footer += f"<p>{_link(payload.shared_link, 'Evidence')}</p>"
+    ack = group_ack(payload)
+    if ack:
+        footer += (
+            f"<p>Acknowledge all {payload.firing} firing alerts of {escape(payload.scope)} "
+            f"(stops their repeats): {_code(ack)}</p>"
+        )
     if any(i.change in (Change.FIRING, Change.ESCALATED, Change.REPEAT) for i in payload.items):
-        footer = f"<p>Every firing alert: {_code('mlmaint alerts list')}.</p>"
+        footer += f"<p>Every firing alert: {_code('mlmaint alerts list')}.</p>"
     return (
         "<!doctype html><html><body>"
-        f"<h2>{escape(payload.title)}</h2>"
+        f"<h2>{escape(payload.title)}</h2>{intro}"
         f'<table cellpadding="4" style="border-collapse:collapse">{"".join(rows)}</table>'
         f"{footer}"
         "</body></html>"

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from checks.interface import CheckKind
 from daemon.alerts.finding import StageKind
-from daemon.alerts.message import AlertItem, Change
+from daemon.alerts.message import AlertGroup, AlertItem, Change
 
 _CHECK_KINDS = frozenset(k.value for k in CheckKind)
 
@@ -31,11 +32,53 @@ class NextStep:
     ack: str | None = None
 
 
+def _when(item: AlertItem) -> datetime | None:
+    try:
+        return datetime.fromisoformat(item.window_end) if item.window_end else None
+    except ValueError:
+        return None
+
+
+def at_text(item: AlertItem) -> str | None:
+    """The item's window end as `--at` takes it: 2026-03-02T10:00Z."""
+    end = _when(item)
+    if end is None:
+        return None
+    return end.strftime("%Y-%m-%dT%H:%MZ" if end.second == 0 else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def window_text(group: AlertGroup) -> str | None:
+    """ "window of 1d ending 2026-03-02 10:00 UTC, 500 rows" for the group's latest window."""
+    item = group.window
+    end = _when(item) if item else None
+    if item is None or end is None:
+        return None
+    length = f"of {_span(item.window_s)} " if item.window_s else ""
+    rows = f", {item.rows} rows" if item.rows is not None else ""
+    return f"window {length}ending {end:%Y-%m-%d %H:%M} UTC{rows}"
+
+
+def group_ack(group: AlertGroup) -> str | None:
+    """One command for all of a model's firing alerts, when the group holds two or more."""
+    return f"mlmaint alerts ack --model {group.scope}" if group.firing > 1 else None
+
+
 def _command(item: AlertItem, scope: str) -> tuple[str, str | None]:
     """(what to do, the command) for an item that calls for action."""
     kind = item.kind
     if kind in _CHECK_KINDS:
-        return "see the window's measures with", f"mlmaint check {scope}"
+        # The alerting window, not the one ending now (which may say something else).
+        at = at_text(item)
+        return "see the window's measures with", f"mlmaint check {scope}" + (
+            f" --at {at}" if at else ""
+        )
     if kind == StageKind.MONITORING:
         return "see why it has no reference with", f"mlmaint check {scope}"
     if kind == StageKind.FRAMEWORK:
@@ -55,13 +98,20 @@ def _command(item: AlertItem, scope: str) -> tuple[str, str | None]:
     return "see", "mlmaint alerts list"
 
 
-def next_step(item: AlertItem, scope: str) -> NextStep:
-    """The step an item ends with."""
+def next_step(item: AlertItem, scope: str, group: AlertGroup | None = None) -> NextStep:
+    """The step an item ends with. In a `group`, what the group says once (its shared
+    evidence link, one ack for all its firing alerts) is left out of the item's."""
     if item.change is Change.RESOLVED:
         return NextStep(says="nothing to do")
     says, command = _command(item, scope)
     ack = f"mlmaint alerts ack {item.alert_id}" if item.change is not Change.NOTICE else None
-    return NextStep(says=says, command=command, link=item.link, runbook=item.runbook, ack=ack)
+    link = item.link
+    if group is not None:
+        if group.shared_link is not None and link == group.shared_link:
+            link = None
+        if group_ack(group) is not None:
+            ack = None
+    return NextStep(says=says, command=command, link=link, runbook=item.runbook, ack=ack)
 
 
 def _same(text: str) -> str:

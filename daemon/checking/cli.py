@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -16,6 +16,9 @@ from daemon.checking.job import check_model
 from daemon.checking.run import CheckCycle
 from daemon.config import Settings
 from daemon.tables import NO_STATUS, fmt_value, utc_text
+
+if TYPE_CHECKING:
+    from daemon.jobs import JobContext
 
 T = TypeVar("T")
 
@@ -99,6 +102,40 @@ def _status_colour(text: str) -> str | None:
     return _STATUS_COLOUR.get(text.split(" ")[0].rstrip(":"))
 
 
+# Why --alert is refused for a past window (printed as is).
+PAST_ALERT = (
+    "alerts speak of now; a past window would fire or resolve alerts about the present; "
+    "past windows are stored and visible in /v1 and the report (run without --alert)"
+)
+
+
+def window_refusal(
+    ctx: JobContext, name: str, first: datetime, last: datetime, *, alert: bool, now: datetime
+) -> str | None:
+    """Why the window ends first..last cannot be checked as asked, or None.
+
+    A window ending after now has no rows yet and would pass for the present; with
+    --alert, a window older than the latest stored one would speak for the present.
+    """
+    if last > now:
+        return (
+            f"the window end {last:%Y-%m-%d %H:%M} UTC is in the future "
+            f"(now is {now:%Y-%m-%d %H:%M} UTC): a window can end at now at the latest"
+        )
+    if not alert:
+        return None
+    from daemon.checking.records import latest_window_end
+
+    with ctx.sessions() as session:
+        latest = latest_window_end(session, name, now)
+    if latest is not None and first < latest:
+        return (
+            f"--alert with a window ending {first:%Y-%m-%d %H:%M} UTC, before the latest "
+            f"checked window ({latest:%Y-%m-%d %H:%M} UTC): {PAST_ALERT}"
+        )
+    return None
+
+
 def print_check(
     settings: Settings,
     name: str,
@@ -128,13 +165,18 @@ def print_check(
     except ValueError as exc:
         click.echo(f"check: bad --window {window!r}: {exc}", err=True)
         return 2
+    clock = now or datetime.now(UTC)
     try:
-        end = parse_time(at) if at is not None else now or datetime.now(UTC)
+        end = parse_time(at) if at is not None else clock
     except ValueError as exc:
         click.echo(f"check: bad --at {at!r}: {exc}", err=True)
         return 2
     ctx = JobContext.from_settings(settings)
     try:
+        refused = window_refusal(ctx, name, end, end, alert=alert, now=clock)
+        if refused:
+            click.echo(f"check: {refused}", err=True)
+            return 2
         cycle = check_model(ctx, name, end, window=span, alert=alert)
     finally:
         ctx.close()
@@ -244,15 +286,10 @@ def print_backfill(
     if at is not None:
         click.echo("check: --at checks one window; give it or --from/--to, not both", err=True)
         return 2
+    clock = now or datetime.now(UTC)
     try:
         ends, span = _range(
-            settings,
-            name,
-            first=first,
-            last=last,
-            every=every,
-            window=window,
-            now=now or datetime.now(UTC),
+            settings, name, first=first, last=last, every=every, window=window, now=clock
         )
     except ValueError as exc:
         click.echo(f"check: {exc}", err=True)
@@ -274,6 +311,10 @@ def print_backfill(
     if not progress.disable:
         quiet.setLevel(logging.WARNING)
     try:
+        refused = window_refusal(ctx, name, ends[0], ends[-1], alert=alert, now=clock)
+        if refused:
+            click.echo(f"check: {refused}", err=True)
+            return 2
         with progress:
             task = progress.add_task(f"checking {name}", total=len(ends))
 

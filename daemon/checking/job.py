@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ import pandas as pd
 
 from checks.interface import CheckError, CheckKind, CheckResult, Status
 from checks.operations import OperationsCheck
+from daemon.alerts.finding import Finding
 from daemon.checking.findings import findings_of, monitoring_finding
 from daemon.checking.records import KindRun, current_version, drift_history, store_runs
 from daemon.checking.references import (
@@ -57,6 +59,14 @@ def _operations_run(model: ModelSettings, frame: pd.DataFrame) -> KindRun:
             kind=CheckKind.OPERATIONS, status=Status.ERROR, rows=len(frame), reason=str(exc)
         )
     return KindRun(result=result, duration_s=time.perf_counter() - began)
+
+
+def of_window(
+    findings: Sequence[Finding], start: datetime, end: datetime, rows: int
+) -> list[Finding]:
+    """The findings stamped with the window they were judged on (for the policy's
+    past-window guard and for the message: its end, length and rows)."""
+    return [replace(f, window_end=end, window=end - start, rows=rows) for f in findings]
 
 
 def reference_cache_dir(ctx: JobContext) -> Path:
@@ -125,7 +135,9 @@ def check_model(
                 from daemon.alerts.policy import apply_findings
 
                 with ctx.sessions.begin() as s:
-                    apply_findings(s, ctx.settings, findings, now)
+                    apply_findings(
+                        s, ctx.settings, of_window(findings, start, now, len(frame)), now
+                    )
             return CheckCycle(
                 model=name,
                 now=now,
@@ -161,7 +173,12 @@ def check_model(
             apply_findings(
                 session,
                 ctx.settings,
-                [*cycle.findings, *rejected, monitoring_finding(name, None)],
+                of_window(
+                    [*cycle.findings, *rejected, monitoring_finding(name, None)],
+                    start,
+                    now,
+                    cycle.rows,
+                ),
                 now,
             )
     log.info(

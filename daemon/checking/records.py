@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from checks.drift import Method, exceeds
@@ -193,3 +193,13 @@ def drift_history(
             beyond[(run_id, subject)] = exceeds(method, value, threshold)
     columns = {subject for _, subject in beyond}
     return {c: tuple(beyond.get((run_id, c), False) for run_id in reversed(runs)) for c in columns}
+
+
+def latest_window_end(session: Session, model: str, now: datetime) -> datetime | None:
+    """The end of the latest window stored for a model (any kind) up to `now`: its
+    present (a future window stored before those were refused is no one's)."""
+    return session.scalar(
+        select(func.max(CheckRun.window_end))
+        .join(Model, Model.id == CheckRun.model_id)
+        .where(Model.name == model, CheckRun.window_end <= now)
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,16 @@ class Rebuilt:
         return found
 
 
+class FutureWindow(ValueError):
+    """A window that ends after now: it has no rows yet and would pass for the present."""
+
+    def __init__(self, at: datetime, now: datetime) -> None:
+        super().__init__(
+            f"the window end {at:%Y-%m-%d %H:%M} UTC is in the future "
+            f"(now is {now:%Y-%m-%d %H:%M} UTC): a window can end at now at the latest"
+        )
+
+
 def rebuild_evidence(
     ctx: JobContext,
     name: str,
@@ -68,12 +78,17 @@ def rebuild_evidence(
     *,
     evidently: bool = False,
     out: Path | None = None,
+    now: datetime | None = None,
 ) -> Rebuilt:
     """Run the drift check on the window ending at `at` and write its evidence.
 
-    Raises KeyError for an unknown model and `ReferenceUnavailable` without a
-    usable reference.
+    Raises KeyError for an unknown model, `FutureWindow` for a window ending after
+    `now` (the wall clock by default) and `ReferenceUnavailable` without a usable
+    reference.
     """
+    clock = now or datetime.now(UTC)
+    if at > clock:
+        raise FutureWindow(at, clock)
     model = ctx.settings.model(name)
     start = at - check_window(model)
     loader = default_window_loader()

@@ -35,7 +35,13 @@ def test_list_ack_and_test(tmp_path: Path) -> None:
             [
                 Finding(
                     scope="churn", kind=CheckKind.DRIFT, subject="age", firing=True, summary="moved"
-                )
+                ),
+                *(
+                    Finding(
+                        scope=m, kind=CheckKind.DRIFT, subject="income", firing=True, summary="up"
+                    )
+                    for m in ("churn", "buyer")
+                ),
             ],
             now - timedelta(hours=1),
         )
@@ -53,6 +59,19 @@ def test_list_ack_and_test(tmp_path: Path) -> None:
     assert "acked until" in runner.invoke(main, [*args, "list"]).output
     assert runner.invoke(main, [*args, "ack", "99"]).exit_code != 0
     assert runner.invoke(main, [*args, "ack", "1", "--until", "soon"]).exit_code != 0
+
+    # All of one model's firing alerts at once (what each alert message says once).
+    every = runner.invoke(main, [*args, "ack", "--model", "churn", "--note", "looking"])
+    assert every.exit_code == 0, every.output
+    assert every.output.count("acknowledged until it resolves") == 2, every.output
+    assert "churn / age" in every.output and "churn / income" in every.output
+    assert "buyer" not in every.output
+    listed = runner.invoke(main, [*args, "list", "--format", "json"])
+    acks = {(a["scope"], a["subject"]): a["acked"] for a in json.loads(listed.output)}
+    assert acks == {("churn", "age"): True, ("churn", "income"): True, ("buyer", "income"): False}
+    assert runner.invoke(main, [*args, "ack", "--model", "nope"]).exit_code != 0
+    assert runner.invoke(main, [*args, "ack"]).exit_code == 64  # EX_USAGE
+    assert runner.invoke(main, [*args, "ack", "1", "--model", "churn"]).exit_code == 64
 
     tested = runner.invoke(main, [*args, "test", "--channel", "outbox"])
     assert tested.exit_code == 0, tested.output

@@ -39,7 +39,8 @@ from tests.alerts.conftest import make_settings
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-EVIDENCE = "https://mlmaint.example.com/evidence/churn/drift-20260302T100000Z.html"
+# The link a drift finding carries: the service's page of the check run's evidence.
+EVIDENCE = "https://mlmaint.example.com/reports/evidence/41"
 RUNBOOK = "https://wiki.example.com/ml/runbooks/drift"
 
 
@@ -88,8 +89,11 @@ def _m(
     )
 
 
-def cycle(firing: bool) -> list[Finding]:
-    """One check cycle of `churn`: the measures as the checks hand them over."""
+def cycle(firing: bool, end: datetime = T0) -> list[Finding]:
+    """One check cycle of `churn` on the day ending at `end`: the measures as the checks
+    hand them over, stamped with their window as the check job does."""
+    from daemon.checking.job import of_window
+
     basis = "at n=500, calibrated for 1% false alarms"
     if firing:
         drift = (
@@ -145,7 +149,7 @@ def cycle(firing: bool) -> list[Finding]:
         status = Status.ALERT if firing else Status.OK
         result = CheckResult(kind=kind, status=status, rows=500, measures=measures)
         out.extend(findings_of("churn", result, EVIDENCE if firing else None))
-    return out
+    return of_window(out, end - timedelta(days=1), end, 500)
 
 
 def _rows(sessions: sessionmaker[Session], after: int) -> list[Notification]:
@@ -223,7 +227,9 @@ def told(
         apply_findings(session, settings, cycle(firing=True), T0)
     firing = _rows(session_factory, 0)
     with session_factory.begin() as session:
-        quiet = apply_findings(session, settings, cycle(firing=False), T0 + timedelta(hours=1))
+        quiet = apply_findings(
+            session, settings, cycle(False, T0 + timedelta(hours=1)), T0 + timedelta(hours=1)
+        )
     assert quiet.notification_ids == () and quiet.quiet == 6
     with session_factory.begin() as session:
         sweep(session, settings, T0 + timedelta(hours=2, minutes=1))
@@ -272,11 +278,23 @@ def test_the_firing_email_says_each_value_once_where_it_lies_and_what_to_do(
         assert head.count("0.1007") <= 1 and "beyond" not in head
         alert_id = re.search(r" — alert (\d+)$", head)
         assert alert_id is not None, head
-        assert step.startswith("Next: ") and "`mlmaint check churn`" in step, step
-        assert f"`mlmaint alerts ack {alert_id.group(1)}`" in step
+        # The alerting window, not the one ending now.
+        assert step.startswith("Next: ") and "`mlmaint check churn --at 2026-03-02T10:00Z`" in step
+        # Said once for the group below, not on every item.
+        assert "alerts ack" not in step and EVIDENCE not in step, step
     drift_steps = [s for h, s in items if "drift" in h]
-    assert all(EVIDENCE in s and RUNBOOK in s for s in drift_steps)
+    assert all(RUNBOOK in s for s in drift_steps)
     assert "Subject: [mlmaint] [critical] churn: 6 alerts (6 firing)" in text
+    # Which window, how long, how many rows; the evidence and one ack for all, once each.
+    assert "Checked on the window of 1d ending 2026-03-02 10:00 UTC, 500 rows." in text
+    assert text.count(EVIDENCE) == 1 and f"Evidence: {EVIDENCE}" in text
+    assert text.count("mlmaint alerts ack --model churn") == 1
+    assert "Acknowledge all 6 firing alerts of churn" in text
+    slack = told[1]["firing"]["slack.json"]
+    assert "window of 1d ending 2026-03-02 10:00 UTC, 500 rows" in slack
+    assert slack.count("mlmaint alerts ack --model churn") == 1 and slack.count(EVIDENCE) == 1
+    html = told[1]["firing"]["email.html"]
+    assert html.count(EVIDENCE) == 1 and html.count("alerts ack --model churn") == 1
 
 
 def test_the_resolved_email_reads_as_resolved(
@@ -286,6 +304,9 @@ def test_the_resolved_email_reads_as_resolved(
     items = _items(text)
     assert len(items) == 6
     assert text.startswith("Subject: [mlmaint] [resolved] churn: 6 alerts (6 resolved)")
+    # Resolved by the window that cleared them, which the message names.
+    assert "Checked on the window of 1d ending 2026-03-02 11:00 UTC, 500 rows." in text
+    assert "alerts ack" not in text
     for head, step in items:
         assert head.startswith("[RESOLVED] resolved: ") and step == "Next: nothing to do"
         assert "critical" not in head.lower() and "warning" not in head.lower()

@@ -12,9 +12,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from checks.interface import CheckKind
+from daemon.alerts.acks import ack
 from daemon.alerts.finding import Finding, StageKind
 from daemon.alerts.jobs import alert_cycle
-from daemon.alerts.policy import ack, apply_findings, quiet_until
+from daemon.alerts.policy import apply_findings, quiet_until
 from daemon.config import QuietHours, Severity
 from daemon.store.tables import Alert, AlertState, Notification, NotificationAlert
 from tests.alerts.conftest import MakeCtx, make_settings
@@ -285,3 +286,43 @@ def test_an_event_is_told_once_and_keeps_no_firing_state(make_ctx: MakeCtx, tmp_
             for a in session.scalars(select(Alert).where(Alert.kind == "retrain"))
         }
     assert states == {("promotion", AlertState.EVENT), ("failure", AlertState.EVENT)}
+
+
+def test_a_past_window_neither_fires_nor_resolves(make_ctx: MakeCtx, tmp_path: Path) -> None:
+    """Alerts speak of the latest checked window: findings of an older window (a past
+    window checked again) are set aside, whoever hands them in."""
+    from checks.interface import CheckResult, Status
+    from daemon.checking.records import KindRun, store_runs
+
+    outbox = tmp_path / "outbox.jsonl"
+    ctx = make_ctx(make_settings(file_settings(outbox, cooldown="0s")))
+    day = timedelta(days=1)
+    latest = T0 + 10 * day
+    with ctx.sessions.begin() as s:
+        # A future window stored before `check` refused those is no one's present.
+        for end in (T0, latest, datetime.now(UTC) + 365 * day):
+            result = CheckResult(kind=CheckKind.DRIFT, status=Status.OK, rows=10)
+            store_runs(
+                s,
+                "churn",
+                {CheckKind.DRIFT: KindRun(result=result, duration_s=0.1)},
+                start=end - day,
+                end=end,
+            )
+    now_findings = [drift("a", True, window_end=latest), drift("b", True, window_end=latest)]
+    with ctx.sessions.begin() as s:
+        fired = apply_findings(s, ctx.settings, now_findings, latest)
+    assert fired.fired == 2 and fired.stale == 0
+
+    past = [drift("a", False, window_end=T0), drift("c", True, window_end=T0)]
+    with ctx.sessions.begin() as s:
+        out = apply_findings(s, ctx.settings, past, T0)
+        states = {a.subject: a.state for a in s.scalars(select(Alert))}
+    assert out.stale == 2 and out.resolved == 0 and out.fired == 0, out
+    assert out.notification_ids == ()
+    assert states == {"a": AlertState.FIRING, "b": AlertState.FIRING}
+
+    # The latest window itself (checked again) still speaks for now.
+    with ctx.sessions.begin() as s:
+        cleared = apply_findings(s, ctx.settings, [drift("a", False, window_end=latest)], latest)
+    assert cleared.resolved == 1 and cleared.stale == 0

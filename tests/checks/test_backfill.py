@@ -244,6 +244,45 @@ def test_backfill_14_days_through_the_cli_once_per_window(
     )
     assert both.exit_code == 2, both.output
 
+    # --alert speaks of now: a window older than the latest stored one is refused,
+    # before anything is checked, and no alert is touched.
+    base = ["--config", str(config), "check", "churn"]
+    past = CliRunner().invoke(main, [*base, "--at", "2026-01-12", "--alert"])
+    assert past.exit_code == 2 and "alerts speak of now" in past.output, past.output
+    assert "latest checked window (2026-01-19 00:00 UTC)" in past.output, past.output
+    replay = CliRunner().invoke(
+        main, [*base, "--from", "2026-01-10", "--to", "2026-01-12", "--alert"]
+    )
+    assert replay.exit_code == 2 and "alerts speak of now" in replay.output, replay.output
+    # A window ending in the future has no rows yet and would pass for the present.
+    for args in (["--at", "2099-01-01"], ["--from", "2026-01-18", "--to", "2099-01-01"]):
+        ahead = CliRunner().invoke(main, [*base, *args])
+        assert ahead.exit_code == 2 and "is in the future" in ahead.output, ahead.output
+    assert _stored(session_factory) == before
+    with session_factory() as session:
+        from daemon.store.tables import Alert
+
+        assert session.scalar(select(func.count()).select_from(Alert)) == 0
+
+    # The latest window may alert; a past clean window handed to the policy by any
+    # caller (here the check job itself) then resolves nothing.
+    latest = CliRunner().invoke(main, [*base, "--at", "2026-01-19", "--alert"])
+    assert latest.exit_code == 1, latest.output
+    with session_factory() as session:
+        firing = set(session.scalars(select(Alert.subject).where(Alert.state == "firing")))
+    assert firing, "the drifted week fires"
+    from daemon.checking.job import check_model
+
+    ctx = JobContext.from_settings(parse_config(_config(tmp_path, store_url, _reference(tmp_path))))
+    try:
+        clean = check_model(ctx, "churn", START + timedelta(days=3), alert=True)
+    finally:
+        ctx.close()
+    assert not clean.firing
+    with session_factory() as session:
+        still = set(session.scalars(select(Alert.subject).where(Alert.state == "firing")))
+    assert still == firing
+
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_past_week_report_shows_its_rows_and_backfilled_checks(

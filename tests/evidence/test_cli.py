@@ -150,6 +150,10 @@ def test_evidence_command_rebuilds_a_window_and_gives_a_swept_run_its_page_back(
     assert unknown.exit_code == 2 and "unknown model 'nope'" in unknown.output
     bad = CliRunner().invoke(main, ["--config", str(config), "evidence", "churn", "--at", "soon"])
     assert bad.exit_code == 2 and "expected an ISO time" in bad.output
+    ahead = CliRunner().invoke(
+        main, ["--config", str(config), "evidence", "churn", "--at", "2099-01-01T00:00:00Z"]
+    )
+    assert ahead.exit_code == 2 and "is in the future" in ahead.output, ahead.output
     fresh = CliRunner().invoke(main, ["--config", str(config), "evidence", "fresh", "--at", STAMP])
     assert fresh.exit_code == 1 and "reference" in fresh.output
 

@@ -29,7 +29,7 @@ from daemon.alerts.message import (
     Payload,
     from_json,
 )
-from daemon.alerts.steps import next_step, plain
+from daemon.alerts.steps import group_ack, next_step, plain, window_text
 from daemon.config import Secret
 
 MAX_BLOCKS = 50
@@ -58,18 +58,18 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _step(item: AlertItem, scope: str) -> str:
+def _step(item: AlertItem, scope: str, group: AlertGroup) -> str:
     return plain(
-        next_step(item, scope),
+        next_step(item, scope, group),
         quote=escape,
         code=lambda command: f"`{escape(command)}`",
         link=lambda url, label: f"<{url}|{label}>",
     )
 
 
-def _item_line(item: AlertItem, scope: str) -> str:
+def _item_line(item: AlertItem, scope: str, group: AlertGroup) -> str:
     # The step comes whole even when the headline is cut: it is what people act on.
-    step = f"\n> {_step(item, scope)}"
+    step = f"\n> {_step(item, scope, group)}"
     head = f"{_EMOJI[item.mark]} *{item.mark.upper()}* {escape(render.headline(item))}"
     return _cut(head, max(MAX_LINE_CHARS - len(step), 80)) + step
 
@@ -111,6 +111,9 @@ def blocks_for(payload: Payload) -> dict[str, object]:
 def _alert_body(group: AlertGroup) -> dict[str, object]:
     title = group.title
     counts = ", ".join(f"{group.count(c)} {CHANGE_WORDS[c]}" for c in Change if group.count(c))
+    window = window_text(group)
+    if window:
+        counts += f" · {window}"
     blocks: list[dict[str, object]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(title, MAX_HEADER_CHARS)}},
         {
@@ -126,9 +129,9 @@ def _alert_body(group: AlertGroup) -> dict[str, object]:
             ],
         },
     ]
-    lines = [_item_line(i, group.scope) for i in group.items]
-    # header + context + a trailing "and N more" + the link section
-    room = MAX_BLOCKS - len(blocks) - 2
+    lines = [_item_line(i, group.scope, group) for i in group.items]
+    # header + context + a trailing "and N more" + the link section + the ack section
+    room = MAX_BLOCKS - len(blocks) - 3
     sections, left = _pack(lines, room, MAX_TOTAL_CHARS - len(title) - 500)
     blocks.extend(_section(s) for s in sections)
     if left:
@@ -138,6 +141,14 @@ def _alert_body(group: AlertGroup) -> dict[str, object]:
         blocks.append(_section(more))
     elif group.link and len(group.items) > 1:
         blocks.append(_section(f"<{group.link}|Evidence and report>"))
+    ack = group_ack(group)
+    if ack:
+        blocks.append(
+            _section(
+                f"Acknowledge all {group.firing} firing alerts of {escape(group.scope)} "
+                f"(stops their repeats): `{escape(ack)}`"
+            )
+        )
     fallback = _cut(render.subject_line(group), MAX_FALLBACK_CHARS)
     return {"text": fallback, "blocks": blocks}
 

@@ -1,0 +1,62 @@
+"""Acknowledgements: a firing alert's repeats silenced, one alert or all of a model's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from daemon.store.tables import Alert, AlertState
+
+
+def ack(
+    session: Session,
+    alert_id: int,
+    now: datetime,
+    *,
+    until: datetime | None = None,
+    note: str | None = None,
+) -> Alert:
+    """Silence a firing alert's repeats until `until`, or until it resolves."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise LookupError(f"no alert with id {alert_id}")
+    if alert.state != AlertState.FIRING:
+        raise ValueError(f"alert {alert_id} is {alert.state}, not firing")
+    if until is not None and until <= now:
+        raise ValueError(f"ack until {until.isoformat()} is not in the future")
+    alert.acked_at = now
+    alert.acked_until = until
+    alert.ack_note = note
+    session.flush()
+    return alert
+
+
+def ack_model(
+    session: Session,
+    scope: str,
+    now: datetime,
+    *,
+    until: datetime | None = None,
+    note: str | None = None,
+) -> list[Alert]:
+    """Silence the repeats of every firing alert of one model (or environment) at once."""
+    if until is not None and until <= now:
+        raise ValueError(f"ack until {until.isoformat()} is not in the future")
+    alerts = list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.scope == scope, Alert.state == AlertState.FIRING)
+            .order_by(Alert.id)
+            .with_for_update()
+        )
+    )
+    if not alerts:
+        raise LookupError(f"no firing alert of {scope!r}")
+    for alert in alerts:
+        alert.acked_at = now
+        alert.acked_until = until
+        alert.ack_note = note
+    session.flush()
+    return alerts
