@@ -135,7 +135,11 @@ def _model_week(
         drift_share=drift_share,
         drift_threshold=drift_threshold,
         top_drift=top,
-        drift_policy=figures.drift_policy(settings.model(name), week) if configured else None,
+        drift_policy=figures.drift_policy(
+            settings.model(name), week, ran=len(by_kind[CheckKind.DRIFT])
+        )
+        if configured
+        else None,
         performance=figures.performance_trend(
             week, by_kind[CheckKind.PERFORMANCE], by_kind[CheckKind.ESTIMATED_PERFORMANCE]
         ),

@@ -289,6 +289,17 @@ class WeekReport:
     actions: tuple[Action, ...]
     health_counts: Mapping[str, int] = field(default_factory=dict)
 
+    @property
+    def no_data(self) -> tuple[str, ...]:
+        """The models with no checked data this week: neither healthy nor nothing to do."""
+        return tuple(m.name for m in self.models if m.health is Health.NO_DATA)
+
+    def nothing_to_do(self) -> str:
+        """The sentence when no action is ranked: it never calls a model without data healthy."""
+        if self.no_data:
+            return "No action ranked, but no data for: " + ", ".join(self.no_data) + "."
+        return "Nothing to do: every model is healthy and no framework needs an upgrade."
+
     def summary(self) -> dict[str, object]:
         """The plain-data digest kept in the reports table and sent to Slack."""
         return {

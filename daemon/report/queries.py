@@ -8,14 +8,14 @@ thousand metrics, aggregated in one pass (daemon/report/figures.py).
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from checks.frameworks.policy import FindingKind
@@ -132,8 +132,26 @@ def models(session: Session) -> list[tuple[int, str, str | None]]:
     return [(mid, name, version) for mid, name, version in rows]
 
 
+def runs_in_week(week: Span) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The runs whose window's data lies in the week: window_end in (start, end].
+
+    Runs are filed by their window's end, so a daily window ending Monday 00:00
+    covers the Sunday before: it belongs to the week that just ended, not to the
+    one that begins. Every report query of check runs goes through this.
+    """
+    return (CheckRun.window_end > week.start, CheckRun.window_end <= week.end)
+
+
+def covered_day(week: Week, midnights: Sequence[datetime], window_end: datetime) -> date:
+    """The day a window with this end covers (its last instant lies in it), not its end's day.
+
+    `midnights` are the week's local midnights after Monday, as UTC instants.
+    """
+    return week.days[bisect_left(midnights, window_end)]
+
+
 def load_runs(session: Session, week: Week) -> dict[int, list[RunRow]]:
-    in_week = (CheckRun.window_end >= week.start, CheckRun.window_end < week.end)
+    in_week = runs_in_week(week)
     # Local midnights as UTC instants: a bisect per run instead of a time zone conversion.
     midnights = [week.start_of(day) for day in week.days[1:]]
     runs: dict[int, RunRow] = {}
@@ -156,7 +174,7 @@ def load_runs(session: Session, week: Week) -> dict[int, list[RunRow]]:
             model_id=model_id,
             kind=kind,
             status=str(status),
-            day=week.days[bisect_right(midnights, end)],
+            day=covered_day(week, midnights, end),
             summary=summary if isinstance(summary, dict) else {},
             evidence_path=evidence,
             window_end=end,
