@@ -262,6 +262,9 @@ class DaemonHealth:
     rejected_examples: tuple[RejectedExample, ...]
     notifications: Mapping[str, int]
     failed_notifications: tuple[tuple[str, str, str], ...]
+    # Whether the jobs' runs and failures are the week's (the counters at its start
+    # and end are known), or totals since the store was created.
+    jobs_in_week: bool = False
 
 
 class ActionKind(enum.StrEnum):
@@ -309,4 +312,5 @@ class WeekReport:
             "actions": [a.text for a in self.actions[:10]],
             "vulnerable_packages": sum(len(e.vulnerable) for e in self.frameworks),
             "job_counters": {j.job_id: [j.runs, j.failures] for j in self.daemon.jobs},
+            "job_counters_at": self.generated_at.isoformat(),
         }

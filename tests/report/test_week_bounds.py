@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from checks.interface import Status
 from daemon.config import parse_config
 from daemon.report import http
-from daemon.report.deliver import build_report, run_report_command
+from daemon.report.deliver import BuiltReport, build_report, run_report_command
 from daemon.report.gather import gather
 from daemon.report.model import Health
 from daemon.report.queries import load_runs
 from daemon.report.render import render_report, render_text
 from daemon.report.weeks import parse_week
-from daemon.store.tables import CheckRun, Model
+from daemon.store.tables import CheckRun, JobRun, Model
 from tests.checks.frames import churn_settings
 from tests.report.conftest import MakeCtx
 
@@ -165,3 +165,37 @@ def test_reports_and_the_outbox_go_under_state_dir(make_ctx: MakeCtx, tmp_path: 
     with httpx.Client() as client:
         sender, _ = build_sender(settings, "outbox", client)
     assert isinstance(sender, FileSender) and sender.path == state / "outbox.jsonl"
+
+
+def test_daemon_health_counts_the_jobs_of_that_week(make_ctx: MakeCtx) -> None:
+    ctx = make_ctx()
+    w46, w47 = parse_week("2026-W46"), parse_week("2026-W47")
+
+    def counters(runs: int, failures: int) -> None:
+        with ctx.sessions.begin() as session:
+            row = session.get(JobRun, "sample:buyer") or JobRun(
+                job_id="sample:buyer", last_status="ok"
+            )
+            row.runs, row.failures = runs, failures
+            session.add(row)
+
+    def jobs(built: BuiltReport) -> tuple[int | None, int | None, bool]:
+        (job,) = built.data.daemon.jobs
+        return job.runs_this_week, job.failures_this_week, built.data.daemon.jobs_in_week
+
+    counters(10, 1)
+    first = build_report(ctx, w46, w46.end + timedelta(hours=8))  # Monday 08:00, as scheduled
+    # No report of the week before: the totals, said to be totals.
+    assert jobs(first) == (None, None, False)
+    assert "since the store was created" in first.path.read_text()
+    counters(35, 3)
+    built = build_report(ctx, w47, w47.end + timedelta(hours=8))
+    assert jobs(built) == (25, 2, True)
+    assert "Runs and failures in the week" in built.path.read_text()
+    # Rebuilt ten days later, the counters have moved on: not the week's, and not
+    # "since the previous report" either.
+    counters(50, 3)
+    late = build_report(ctx, w47, w47.end + timedelta(days=10))
+    assert jobs(late) == (None, None, False)
+    page = late.path.read_text()
+    assert "since the store was created" in page and "Runs and failures in the week" not in page
