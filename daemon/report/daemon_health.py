@@ -72,7 +72,9 @@ def daemon_health(
     previous = start or {}
     jobs = []
     for job in session.execute(select(JobRun).order_by(JobRun.job_id)).scalars():
-        before = previous.get(job.job_id)
+        # A job with no counters at the week's start first ran during it (its row is
+        # written at its first run).
+        before = previous.get(job.job_id, [0, 0] if start is not None else None)
         runs_before = num(before[0]) if isinstance(before, list) and len(before) == 2 else None
         fails_before = num(before[1]) if isinstance(before, list) and len(before) == 2 else None
         jobs.append(

@@ -171,17 +171,15 @@ def test_daemon_health_counts_the_jobs_of_that_week(make_ctx: MakeCtx) -> None:
     ctx = make_ctx()
     w46, w47 = parse_week("2026-W46"), parse_week("2026-W47")
 
-    def counters(runs: int, failures: int) -> None:
+    def counters(runs: int, failures: int, job: str = "sample:buyer") -> None:
         with ctx.sessions.begin() as session:
-            row = session.get(JobRun, "sample:buyer") or JobRun(
-                job_id="sample:buyer", last_status="ok"
-            )
+            row = session.get(JobRun, job) or JobRun(job_id=job, last_status="ok")
             row.runs, row.failures = runs, failures
             session.add(row)
 
-    def jobs(built: BuiltReport) -> tuple[int | None, int | None, bool]:
-        (job,) = built.data.daemon.jobs
-        return job.runs_this_week, job.failures_this_week, built.data.daemon.jobs_in_week
+    def jobs(built: BuiltReport, job: str = "sample:buyer") -> tuple[int | None, int | None, bool]:
+        found = next(j for j in built.data.daemon.jobs if j.job_id == job)
+        return found.runs_this_week, found.failures_this_week, built.data.daemon.jobs_in_week
 
     counters(10, 1)
     first = build_report(ctx, w46, w46.end + timedelta(hours=8))  # Monday 08:00, as scheduled
@@ -189,8 +187,10 @@ def test_daemon_health_counts_the_jobs_of_that_week(make_ctx: MakeCtx) -> None:
     assert jobs(first) == (None, None, False)
     assert "since the store was created" in first.path.read_text()
     counters(35, 3)
+    counters(4, 1, "checks:buyer")  # first ran during W47
     built = build_report(ctx, w47, w47.end + timedelta(hours=8))
     assert jobs(built) == (25, 2, True)
+    assert jobs(built, "checks:buyer") == (4, 1, True)
     assert "Runs and failures in the week" in built.path.read_text()
     # Rebuilt ten days later, the counters have moved on: not the week's, and not
     # "since the previous report" either.
