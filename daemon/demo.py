@@ -320,8 +320,9 @@ def _summary(
     kinds: Counter[str] = Counter()
     decisions: list[str] = []
     for channel in outbox:
-        path = getattr(channel, "path", None)
-        if path is not None and Path(path).exists():
+        relative = getattr(channel, "path", None)
+        path = None if relative is None else settings.state_path(Path(relative))
+        if path is not None and path.exists():
             for raw in Path(path).read_text().splitlines():
                 line = json.loads(raw)
                 kinds[str(line.get("kind", "?"))] += 1

@@ -47,11 +47,11 @@ delivery_every = "6h"
 [[alerts.channels]]
 name = "outbox"
 kind = "file"
-path = "{state}/outbox.jsonl"
+path = "outbox.jsonl"
 
 [report]
 schedule = {{ cron = "0 8 * * mon", timezone = "UTC" }}
-directory = "{state}/reports"
+directory = "reports"
 
 [frameworks]
 schedule = {{ cron = "30 6 * * mon", timezone = "UTC" }}

@@ -217,13 +217,13 @@ def _configured(
         root = None if python is None else _interpreter_root(python)
         yield from found("executor.python", root, read)
     if settings.report.enabled:
-        yield from found("report.directory", _absolute(settings.report.directory), write)
+        yield from found("report.directory", _absolute(settings.report_directory), write)
     for i, channel in enumerate(settings.alerts.channels):
         if not channel.enabled:
             continue
         key = f"alerts.channels[{i}]"
         if isinstance(channel, FileChannel):
-            outbox = _absolute(channel.path)
+            outbox = _absolute(settings.state_path(channel.path))
             yield from found(f"{key}.path", None if outbox is None else outbox.parent, write)
         if isinstance(channel, EmailChannel) and channel.ca_file is not None:
             yield from found(f"{key}.ca_file", _absolute(channel.ca_file), read)

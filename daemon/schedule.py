@@ -35,6 +35,7 @@ from apscheduler.events import (
     JobExecutionEvent,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -76,6 +77,8 @@ class JobRunner:
         # Jobs begun here and not yet finished: a "running" row not among them is an
         # orphan of a leader that died mid-run.
         self._owned: set[str] = set()
+        # Told of every run that returns (the scheduler releases what waited on it).
+        self.on_done: Callable[[JobSpec], None] | None = None
 
     def trigger(self, spec: JobSpec) -> BaseTrigger:
         key = spec.schedule.model_dump_json()
@@ -131,6 +134,8 @@ class JobRunner:
             with self._cond:
                 self._running.discard(spec.id)
                 self._cond.notify_all()
+            if self.on_done is not None:
+                self.on_done(spec)
 
     def _run(
         self, ctx: JobContext, spec: JobSpec, now: datetime, cycle: datetime | None, force: bool
@@ -314,6 +319,10 @@ class Scheduler:
         self.jobs: tuple[JobSpec, ...] = ()
         # The jobs the last install ran at once because their current cycle had not run.
         self.caught_up: frozenset[str] = frozenset()
+        # Per model, its jobs due at start that wait for its sampling due at start.
+        self._after_sampling: dict[str, tuple[str, ...]] = {}
+        self._held_lock = threading.Lock()
+        runner.on_done = self._released
         self._aps = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={
@@ -388,10 +397,18 @@ class Scheduler:
         for job in self._aps.get_jobs():
             if job.id != "heartbeat" and job.id not in wanted:
                 job.remove()
+        # A model's sampling due at start runs before its other jobs due at start (its
+        # checks would read a window not sampled yet): they run when it returns.
+        sampling = {s.model for s in jobs if s.id in due and s.stage is Stage.SAMPLE}
+        held = [s for s in jobs if s.id in due and s.model in sampling and s.stage != Stage.SAMPLE]
+        with self._held_lock:
+            self._after_sampling = {
+                m: tuple(s.id for s in held if s.model == m) for m in sampling if m is not None
+            }
         for spec in jobs:
             trigger = self.runner.trigger(spec)
             extra: dict[str, object] = {}
-            if spec.id in due:
+            if spec.id in due and spec not in held:
                 extra["next_run_time"] = now
             self._aps.add_job(
                 self.runner,
@@ -412,6 +429,16 @@ class Scheduler:
                 len(due),
                 ", ".join(sorted(due)),
             )
+
+    def _released(self, spec: JobSpec) -> None:
+        """After a model's sampling: its jobs held at start run now."""
+        if spec.stage is not Stage.SAMPLE or spec.model is None:
+            return
+        with self._held_lock:
+            held = self._after_sampling.pop(spec.model, ())
+        for held_id in held:
+            with contextlib.suppress(JobLookupError):  # removed by a reload meanwhile
+                self._aps.modify_job(held_id, next_run_time=datetime.now(UTC))
 
     def next_runs(self) -> dict[str, datetime | None]:
         return {job.id: job.next_run_time for job in self._aps.get_jobs() if job.id != "heartbeat"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +17,6 @@ from retrain.quiet import PROGRESS_BARS_OFF
 BAR = "Downloading artifacts"
 
 
-def _download(src: Path, dst: Path) -> None:
-    import mlflow.artifacts
-
-    mlflow.artifacts.download_artifacts(artifact_uri=src.as_uri(), dst_path=str(dst))
-
-
 @pytest.fixture
 def artifacts(tmp_path: Path) -> Path:
     src = tmp_path / "artifacts"
@@ -30,29 +26,38 @@ def artifacts(tmp_path: Path) -> Path:
     return src
 
 
-def test_the_entry_point_turns_mlflow_s_download_bar_off(
-    artifacts: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    for key in PROGRESS_BARS_OFF:
-        # Set then removed, so the teardown restores the session's own value (or none).
-        monkeypatch.setenv(key, "")
-        monkeypatch.delenv(key)
-    # Without it, MLflow draws its bar on stderr: what filled the daemon's log.
-    _download(artifacts, tmp_path / "before")
-    assert BAR in capfd.readouterr().err
+# Each download runs in a fresh interpreter: MLflow and tqdm settle what they draw
+# at import, so an earlier test in this process must not decide it.
+_DOWNLOAD = """
+import sys
+from pathlib import Path
+if sys.argv[3] == "entry":
+    from daemon.logs import setup_logging
+    setup_logging("INFO")
+import mlflow.artifacts
+mlflow.artifacts.download_artifacts(artifact_uri=Path(sys.argv[1]).as_uri(), dst_path=sys.argv[2])
+"""
 
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        setup_logging("INFO")
-        assert {k: os.environ[k] for k in PROGRESS_BARS_OFF} == PROGRESS_BARS_OFF
-        _download(artifacts, tmp_path / "after")
-    finally:
-        root.handlers[:], root.level = handlers, level
-    assert BAR not in capfd.readouterr().err
+
+def _download_stderr(src: Path, dst: Path, how: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in PROGRESS_BARS_OFF}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", _DOWNLOAD, str(src), str(dst), how],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stderr
+
+
+def test_the_entry_point_turns_mlflow_s_download_bar_off(artifacts: Path, tmp_path: Path) -> None:
+    # Without it, MLflow draws its bar on stderr: what filled the daemon's log.
+    assert BAR in _download_stderr(artifacts, tmp_path / "before", "plain")
+    assert BAR not in _download_stderr(artifacts, tmp_path / "after", "entry")
     assert sorted(p.name for p in (tmp_path / "after").rglob("*.txt")) == [
         "part-0.txt",
         "part-1.txt",

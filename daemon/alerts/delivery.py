@@ -145,7 +145,7 @@ def build_sender(
     if not channel.enabled:
         raise PermanentError(f"channel {name!r} is disabled")
     if isinstance(channel, FileChannel):
-        return FileSender(channel.path), timedelta(seconds=10)
+        return FileSender(settings.state_path(channel.path)), timedelta(seconds=10)
     if isinstance(channel, SlackChannel):
         url = channel.webhook_url_secret()
         if url is None:

@@ -7,7 +7,7 @@ changes nothing. Windows run oldest first, so the persistence rule reads the
 windows before each one. Findings of past windows go to the alert policy only
 when asked (`alert`): a backfill does not page anyone about last week.
 
-On the daemon's first start, each model with no check run stored yet is
+On the daemon's first start, each model with no check run over any rows is
 checked over `[checks] backfill` of its history (`first_start_ends`), in a
 thread of its own (`BackgroundBackfill`) while the scheduler runs. The checks
 (pandas and the rest) are imported when a window runs, not when the service
@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import exists, select
+from sqlalchemy import func, select
 
 from checks.interface import CheckKind
 from daemon.cadence import GRID_EPOCH, cycle_start, period, trigger_for
@@ -180,27 +180,55 @@ def first_start_ends(
     return tuple(last - i * step for i in reversed(range(count)))
 
 
-def never_checked(ctx: JobContext, models: Sequence[ModelSettings]) -> tuple[str, ...]:
-    """The models with no check run stored at all: the ones a first start backfills."""
+def checked_rows(ctx: JobContext) -> dict[str, int]:
+    """Per model, its stored check runs that checked rows (rows > 0); absent: none.
+
+    A run over 0 rows (`mlmaint check` before the daemon sampled the logs, an
+    hourly check due at start before its sampling) checked nothing: it does not
+    make the model "checked" and so does not switch its first-start backfill off.
+    """
     with ctx.sessions() as session:
-        checked = set(
-            session.scalars(select(Model.name).where(exists().where(CheckRun.model_id == Model.id)))
-        )
+        rows = session.execute(
+            select(Model.name, func.count(CheckRun.id))
+            .join(CheckRun, CheckRun.model_id == Model.id)
+            .where(CheckRun.rows > 0)
+            .group_by(Model.name)
+        ).all()
+    return {name: int(n) for name, n in rows}
+
+
+def never_checked(ctx: JobContext, models: Sequence[ModelSettings]) -> tuple[str, ...]:
+    """The models with no check run over any rows: the ones a first start backfills."""
+    checked = checked_rows(ctx)
     return tuple(m.name for m in models if m.name not in checked)
 
 
 def models_to_backfill(ctx: JobContext) -> tuple[str, ...]:
-    """What a first start backfills: the models never checked, none when
-    `[checks] backfill` is 0 or the store cannot say (logged)."""
+    """What a first start backfills: the models never checked over any rows; none
+    when `[checks] backfill` is 0 or the store cannot say. Each model skipped is
+    logged with why."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    models = ctx.settings.models
     if ctx.settings.checks.backfill <= timedelta(0):
+        for model in models:
+            log.info("backfill %s: skipped, [checks] backfill is 0", model.name)
         return ()
     try:
-        return never_checked(ctx, ctx.settings.models)
+        checked = checked_rows(ctx)
     except SQLAlchemyError as exc:
         log.error("cannot tell which models were never checked, no backfill: %s", exc)
         return ()
+    for model in models:
+        if model.name in checked:
+            log.info(
+                "backfill %s: skipped, %d check run(s) over stored rows already; "
+                "`mlmaint check %s --from ... --to ...` checks past windows",
+                model.name,
+                checked[model.name],
+                model.name,
+            )
+    return tuple(m.name for m in models if m.name not in checked)
 
 
 def first_start_backfill(

@@ -136,6 +136,13 @@ def window_refusal(
     return None
 
 
+# Said when a window holds no stored row: the usual cause is a daemon not yet run.
+NO_ROWS = (
+    "no rows stored for this window: has the daemon sampled the logs yet? "
+    "(mlmaint run / mlmaint status)"
+)
+
+
 def print_check(
     settings: Settings,
     name: str,
@@ -183,6 +190,8 @@ def print_check(
     if fmt == "json":
         click.echo(dumps(cycle_document(cycle)))
         return 1 if cycle.firing else 0
+    if cycle.rows == 0:
+        click.echo(NO_ROWS, err=True)
     # One table per check kind: its rows are alike, and the narrower table wraps less.
     columns = (
         Column("subject"),

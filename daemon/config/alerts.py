@@ -29,7 +29,8 @@ class ChannelBase(Frozen):
 
 class FileChannel(ChannelBase):
     kind: Literal["file"]
-    path: Path = Path("var/outbox.jsonl")
+    # Relative: under service.state_dir (Settings.state_path).
+    path: Path = Path("outbox.jsonl")
 
 
 class SlackChannel(ChannelBase):

@@ -10,7 +10,8 @@ from daemon.config.common import Frozen, Schedule
 class ReportSettings(Frozen):
     enabled: bool = True
     schedule: Schedule = Schedule(cron="0 8 * * mon", timezone="UTC")
-    directory: Path = Path("var/reports")
+    # Relative: under service.state_dir (Settings.report_directory).
+    directory: Path = Path("reports")
     email_channel: str | None = None
     slack_channel: str | None = None
     base_url: str = "http://127.0.0.1:8787"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, field_validator
@@ -59,6 +60,14 @@ class Settings(Frozen):
         if dupes:
             raise ValueError(f"model names must be unique, repeated: {', '.join(dupes)}")
         return value
+
+    def state_path(self, path: Path) -> Path:
+        """A state path of the config: a relative one lies under service.state_dir."""
+        return self.service.state_dir / path
+
+    @property
+    def report_directory(self) -> Path:
+        return self.state_path(self.report.directory)
 
     def model(self, name: str) -> ModelSettings:
         for model in self.models:

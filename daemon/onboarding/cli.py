@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from checks.interface import TaskKind
@@ -132,5 +132,26 @@ def onboard_command(
         )
     for note in done.notes:
         echo(f"note: {note}", err=True)
-    echo(f"next: mlmaint check {name}", err=True)
+    for line in next_steps(settings, name, logs=options.get("logs") is not None):
+        echo(line, err=True)
     return 0
+
+
+def next_steps(settings: Settings, name: str, *, logs: bool) -> tuple[str, str]:
+    """What to do after onboarding, as it really happens: `mlmaint check` right away
+    reads a window the daemon has not sampled yet (0 rows)."""
+    from daemon.checking.backfill import span_text
+
+    backfill = settings.checks.backfill
+    source = "samples the logs" if logs else "takes the predictions pushed over HTTP"
+    if backfill > timedelta(0):
+        first = (
+            f"next: mlmaint run: it {source}, then checks the last "
+            f"{span_text(backfill)} of them ([checks] backfill) and goes on on schedule"
+        )
+    else:
+        first = f"next: mlmaint run: it {source} and checks on schedule ([checks] backfill is 0)"
+    return first, (
+        f"  or, once rows are sampled (mlmaint status): "
+        f"mlmaint check {name} --from YYYY-MM-DD --to YYYY-MM-DD"
+    )

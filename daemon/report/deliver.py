@@ -1,7 +1,8 @@
 """Build, archive and send the weekly report; the scheduled job and its catch-up.
 
-A report is archived twice: as a file under `report.directory` and in the
-`reports` table (so any daemon of an HA pair can serve it). Sending goes
+A report is archived twice: as a file under `report.directory` (a relative one
+under service.state_dir) and in the `reports` table (so any daemon of an HA
+pair can serve it). Sending goes
 through the alerts' transactional outbox: a Slack summary with a link, and an
 email with an email-safe summary inline and the full report attached. The
 `reports` row is what makes the job idempotent: its `sent_at`, set in the
@@ -36,6 +37,7 @@ from daemon.report.weeks import (
     WeekError,
     last_complete_week,
     parse_week,
+    require_started,
     week_containing,
     weeks_between,
 )
@@ -59,7 +61,7 @@ def report_timezone(settings: Settings) -> str:
 
 
 def report_path(settings: Settings, week: str) -> Path:
-    return settings.report.directory / f"mlmaint-report-{week}.html"
+    return settings.report_directory / f"mlmaint-report-{week}.html"
 
 
 def report_link(settings: Settings, week: str) -> str:
@@ -227,6 +229,7 @@ def run_report_command(
     try:
         migrate.require_current(ctx.engine)
         target = parse_week(week, report_timezone(settings)) if week else due_week(settings, moment)
+        require_started(target, moment)
         built = build_report(ctx, target, moment)
         if send:
             ids = send_report(ctx, built, moment)

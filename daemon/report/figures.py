@@ -233,7 +233,10 @@ def _runs_per_week(schedule: Schedule, week: Week) -> int | None:
     return fires
 
 
-def drift_policy(model: ModelSettings, week: Week) -> DriftPolicy | None:
+def drift_policy(model: ModelSettings, week: Week, ran: int | None = None) -> DriftPolicy | None:
+    """The model's drift policy over `week`; `ran`: the drift runs whose window lies in
+    the week (the report's count), None for the schedule's count. A week with no
+    drift run states no runs-a-week figure."""
     drift = model.checks.drift
     if not drift.enabled:
         return None
@@ -241,7 +244,7 @@ def drift_policy(model: ModelSettings, week: Week) -> DriftPolicy | None:
     return DriftPolicy(
         calibrated=calibrated,
         false_alarm_rate=drift.false_alarm_rate if calibrated else None,
-        runs_per_week=_runs_per_week(model.checks.schedule, week),
+        runs_per_week=_runs_per_week(model.checks.schedule, week) if ran is None else ran or None,
         persistence=str(drift.persistence.rule()) if drift.persistence else None,
     )
 

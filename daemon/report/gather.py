@@ -20,6 +20,7 @@ from daemon.config import Settings
 from daemon.links import evidence_url
 from daemon.report import figures, queries
 from daemon.report.actions import recommend
+from daemon.report.daemon_health import daemon_health
 from daemon.report.model import (
     AlertRow,
     DecisionRow,
@@ -89,7 +90,7 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
     out.sort(key=lambda m: (HEALTH_ORDER[m.health], m.name))
     frameworks = queries.frameworks(session, week)
     daemon = replace(
-        queries.daemon_health(session, week, names), sampled=sum(sampled_of(m) for m in names)
+        daemon_health(session, week, names, now), sampled=sum(sampled_of(m) for m in names)
     )
     health_counts = {h.value: sum(1 for m in out if m.health is h) for h in Health}
     return WeekReport(
@@ -135,7 +136,11 @@ def _model_week(
         drift_share=drift_share,
         drift_threshold=drift_threshold,
         top_drift=top,
-        drift_policy=figures.drift_policy(settings.model(name), week) if configured else None,
+        drift_policy=figures.drift_policy(
+            settings.model(name), week, ran=len(by_kind[CheckKind.DRIFT])
+        )
+        if configured
+        else None,
         performance=figures.performance_trend(
             week, by_kind[CheckKind.PERFORMANCE], by_kind[CheckKind.ESTIMATED_PERFORMANCE]
         ),

@@ -13,12 +13,14 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 
 from daemon.jobs import JobContext
 from daemon.report import csp
+from daemon.report.weeks import last_complete_week
 from daemon.store.tables import CheckRun, Model, Report
 
 PREFIX = "/reports"
@@ -111,10 +113,13 @@ def report_page(ctx: JobContext, week: str) -> HttpResponse:
         return _serve(row, f"no report for week {week}")
 
 
-def latest_report(ctx: JobContext) -> HttpResponse:
+def latest_report(ctx: JobContext, now: datetime | None = None) -> HttpResponse:
+    """The report of the latest week that ended by `now`, not of a week still to come."""
+    moment = now or datetime.now(UTC)
+    ended = last_complete_week(moment, ctx.settings.report.schedule.timezone)
     with ctx.sessions() as session:
         row = session.execute(
-            select(Report).order_by(Report.week.desc()).limit(1)
+            select(Report).where(Report.week <= ended.label).order_by(Report.week.desc()).limit(1)
         ).scalar_one_or_none()
         return _serve(row, "no report yet")
 
@@ -186,7 +191,7 @@ def evidence(ctx: JobContext, run_id: int, *, evidently: bool = False) -> HttpRe
     )
 
 
-def handle(ctx: JobContext, path: str) -> HttpResponse | None:
+def handle(ctx: JobContext, path: str, now: datetime | None = None) -> HttpResponse | None:
     """Route a GET path under /reports; None for paths that are not ours."""
     if path == PREFIX:
         return HttpResponse(
@@ -198,7 +203,7 @@ def handle(ctx: JobContext, path: str) -> HttpResponse | None:
     if rest in ("", "index.html"):
         return reports_index(ctx)
     if rest == "latest":
-        return latest_report(ctx)
+        return latest_report(ctx, now)
     if _WEEK.match(rest):
         return report_page(ctx, rest)
     match = _EVIDENCE.match(rest)

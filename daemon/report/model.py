@@ -262,6 +262,9 @@ class DaemonHealth:
     rejected_examples: tuple[RejectedExample, ...]
     notifications: Mapping[str, int]
     failed_notifications: tuple[tuple[str, str, str], ...]
+    # Whether the jobs' runs and failures are the week's (the counters at its start
+    # and end are known), or totals since the store was created.
+    jobs_in_week: bool = False
 
 
 class ActionKind(enum.StrEnum):
@@ -289,6 +292,17 @@ class WeekReport:
     actions: tuple[Action, ...]
     health_counts: Mapping[str, int] = field(default_factory=dict)
 
+    @property
+    def no_data(self) -> tuple[str, ...]:
+        """The models with no checked data this week: neither healthy nor nothing to do."""
+        return tuple(m.name for m in self.models if m.health is Health.NO_DATA)
+
+    def nothing_to_do(self) -> str:
+        """The sentence when no action is ranked: it never calls a model without data healthy."""
+        if self.no_data:
+            return "No action ranked, but no data for: " + ", ".join(self.no_data) + "."
+        return "Nothing to do: every model is healthy and no framework needs an upgrade."
+
     def summary(self) -> dict[str, object]:
         """The plain-data digest kept in the reports table and sent to Slack."""
         return {
@@ -298,4 +312,5 @@ class WeekReport:
             "actions": [a.text for a in self.actions[:10]],
             "vulnerable_packages": sum(len(e.vulnerable) for e in self.frameworks),
             "job_counters": {j.job_id: [j.runs, j.failures] for j in self.daemon.jobs},
+            "job_counters_at": self.generated_at.isoformat(),
         }

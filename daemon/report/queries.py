@@ -8,14 +8,14 @@ thousand metrics, aggregated in one pass (daemon/report/figures.py).
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from checks.frameworks.policy import FindingKind
@@ -23,13 +23,10 @@ from checks.interface import CheckKind
 from daemon.alerts.finding import StageKind
 from daemon.report.model import (
     AlertRow,
-    DaemonHealth,
     DecisionRow,
     FrameworkEnv,
     FrameworkRow,
-    JobHealth,
     PinRow,
-    RejectedExample,
     RetrainRow,
 )
 from daemon.report.weeks import Week
@@ -40,13 +37,8 @@ from daemon.store.tables import (
     CheckRun,
     FrameworkFinding,
     IngestCount,
-    JobRun,
     Model,
-    Notification,
-    NotificationState,
     Prediction,
-    RejectedRow,
-    Report,
     RetrainJob,
 )
 
@@ -59,9 +51,6 @@ ERROR_RATE_NAMES = ("error_rate",)
 SECURITY_KINDS = frozenset({FindingKind.VULNERABLE, FindingKind.YANKED})
 # Python past or near its end of life.
 EOL_KINDS = frozenset({FindingKind.PYTHON_EOL, FindingKind.PYTHON_EOL_SOON})
-REJECTED_EXAMPLES = 3
-# The newest undeliverable notifications the report lists.
-FAILED_NOTIFICATIONS = 10
 
 
 class Span(Protocol):
@@ -165,8 +154,26 @@ def models(session: Session) -> list[tuple[int, str, str | None]]:
     return [(mid, name, version) for mid, name, version in rows]
 
 
+def runs_in_week(week: Span) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The runs whose window's data lies in the week: window_end in (start, end].
+
+    Runs are filed by their window's end, so a daily window ending Monday 00:00
+    covers the Sunday before: it belongs to the week that just ended, not to the
+    one that begins. Every report query of check runs goes through this.
+    """
+    return (CheckRun.window_end > week.start, CheckRun.window_end <= week.end)
+
+
+def covered_day(week: Week, midnights: Sequence[datetime], window_end: datetime) -> date:
+    """The day a window with this end covers (its last instant lies in it), not its end's day.
+
+    `midnights` are the week's local midnights after Monday, as UTC instants.
+    """
+    return week.days[bisect_left(midnights, window_end)]
+
+
 def load_runs(session: Session, week: Week) -> dict[int, list[RunRow]]:
-    in_week = (CheckRun.window_end >= week.start, CheckRun.window_end < week.end)
+    in_week = runs_in_week(week)
     # Local midnights as UTC instants: a bisect per run instead of a time zone conversion.
     midnights = [week.start_of(day) for day in week.days[1:]]
     runs: dict[int, RunRow] = {}
@@ -189,7 +196,7 @@ def load_runs(session: Session, week: Week) -> dict[int, list[RunRow]]:
             model_id=model_id,
             kind=kind,
             status=str(status),
-            day=week.days[bisect_right(midnights, end)],
+            day=covered_day(week, midnights, end),
             summary=summary if isinstance(summary, dict) else {},
             evidence_path=evidence,
             window_end=end,
@@ -368,87 +375,6 @@ def frameworks(session: Session, week: Span) -> tuple[FrameworkEnv, ...]:
             )
         )
     return tuple(out)
-
-
-def _previous_counters(session: Session, week: Week) -> Mapping[str, object]:
-    summary = session.execute(
-        select(Report.summary).where(Report.week < week.label).order_by(Report.week.desc()).limit(1)
-    ).scalar_one_or_none()
-    counters = summary.get("job_counters") if isinstance(summary, dict) else None
-    return counters if isinstance(counters, dict) else {}
-
-
-def daemon_health(session: Session, week: Week, names: Mapping[int, str]) -> DaemonHealth:
-    previous = _previous_counters(session, week)
-    jobs = []
-    for job in session.execute(select(JobRun).order_by(JobRun.job_id)).scalars():
-        before = previous.get(job.job_id)
-        runs_before = num(before[0]) if isinstance(before, list) and len(before) == 2 else None
-        fails_before = num(before[1]) if isinstance(before, list) and len(before) == 2 else None
-        jobs.append(
-            JobHealth(
-                job_id=job.job_id,
-                runs=job.runs,
-                failures=job.failures,
-                runs_this_week=None if runs_before is None else job.runs - int(runs_before),
-                failures_this_week=None
-                if fails_before is None
-                else job.failures - int(fails_before),
-                last_status=job.last_status,
-                last_success_at=job.last_success_at,
-                last_error=job.last_error,
-            )
-        )
-    days = [d.isoformat() for d in week.days]
-    sampled = 0
-    rejected: dict[str, int] = defaultdict(int)
-    for outcome, total in session.execute(
-        select(IngestCount.outcome, func.sum(IngestCount.count))
-        .where(IngestCount.day.in_(days))
-        .group_by(IngestCount.outcome)
-    ):
-        if outcome == "sampled":
-            sampled += int(total or 0)
-        elif outcome.startswith("rejected"):
-            rejected[outcome.partition(":")[2] or "unknown"] += int(total or 0)
-    examples = tuple(
-        RejectedExample(model=names.get(model_id, str(model_id)), reason=reason, detail=detail)
-        for model_id, reason, detail in session.execute(
-            select(RejectedRow.model_id, RejectedRow.reason, RejectedRow.detail)
-            .where(RejectedRow.received_at >= week.start, RejectedRow.received_at < week.end)
-            .order_by(RejectedRow.received_at.desc())
-            .limit(REJECTED_EXAMPLES)
-        )
-    )
-    in_week = (Notification.created_at >= week.start, Notification.created_at < week.end)
-    states = {
-        str(state): int(n)
-        for state, n in session.execute(
-            select(Notification.state, func.count()).where(*in_week).group_by(Notification.state)
-        )
-    }
-    retried = session.execute(
-        select(func.count()).where(*in_week, Notification.attempts > 1)
-    ).scalar_one()
-    states["retried"] = int(retried)
-    failed = tuple(
-        (channel, kind, error or "")
-        for channel, kind, error in session.execute(
-            select(Notification.channel, Notification.kind, Notification.last_error)
-            .where(*in_week, Notification.state == NotificationState.DEAD)
-            .order_by(Notification.created_at.desc())
-            .limit(FAILED_NOTIFICATIONS)
-        )
-    )
-    return DaemonHealth(
-        jobs=tuple(jobs),
-        sampled=sampled,
-        rejected=sum(rejected.values()),
-        rejected_by_reason=dict(sorted(rejected.items())),
-        rejected_examples=examples,
-        notifications=states,
-        failed_notifications=failed,
-    )
 
 
 def ingest_by_model(session: Session, week: Week) -> dict[int, tuple[int, dict[str, int]]]:

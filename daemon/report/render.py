@@ -231,7 +231,7 @@ def render_text(report: WeekReport, *, link: str | None = None) -> str:
         if len(report.actions) > 5:
             lines.append(f"... and {len(report.actions) - 5} more in the report")
     else:
-        lines.append("No maintenance actions this week.")
+        lines.append(report.nothing_to_do())
     for m in report.models:
         if m.unmonitored:
             lines.append(f"Not monitored: {m.unmonitored}")

@@ -83,6 +83,17 @@ def last_complete_week(moment: datetime, timezone: str = "UTC") -> Week:
     return week_containing(moment, timezone).previous()
 
 
+def require_started(week: Week, now: datetime) -> Week:
+    """`week` if it has begun by `now` (the week in progress may be reported so far)."""
+    if week.start > now:
+        raise WeekError(
+            f"week {week.label} starts {week.start.astimezone(week.zone):%Y-%m-%d %H:%M %Z},"
+            " after now: there is nothing to report yet (the latest complete week is "
+            f"{last_complete_week(now, week.timezone).label})"
+        )
+    return week
+
+
 def weeks_between(start: datetime, end: datetime, timezone: str = "UTC") -> tuple[Week, ...]:
     """Every week that overlaps [start, end), oldest first."""
     weeks: list[Week] = []

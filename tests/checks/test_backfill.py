@@ -309,17 +309,18 @@ def test_a_past_week_report_shows_its_rows_and_backfilled_checks(
         "(mlmaint check churn --from 2026-01-06 --to 2026-01-12)"
     ]
 
-    # The week's window ends and the one after it (Monday midnight: the next week's).
+    # The week's window ends and the one after it: the window ending Monday midnight
+    # covers Sunday, this week's; the one ending the Tuesday after is the next week's.
     ends = window_ends(START + timedelta(days=1), START + timedelta(days=8), timedelta(days=1))
     check_windows(ctx, "churn", ends)
-    in_week = [e for e in ends if built.data.week.start <= e < built.data.week.end]
+    in_week = [e for e in ends if built.data.week.start < e <= built.data.week.end]
     config = _toml(tmp_path, store_url, _reference(tmp_path))
     done = CliRunner().invoke(main, ["--config", str(config), "report", "--week", WEEK])
     assert done.exit_code == 0, done.output
     built = build_report(ctx, WEEK, START + timedelta(days=40))
     churn = next(m for m in built.data.models if m.name == "churn")
     assert churn.sampled == 7 * PER_DAY
-    assert churn.counts[CheckKind.DRIFT].runs == len(in_week) == 6
+    assert churn.counts[CheckKind.DRIFT].runs == len(in_week) == 7
     assert churn.health is Health.HEALTHY and churn.drift_share is not None
     assert not [a for a in built.data.actions if a.text.startswith("Check the week")]
     html = Path(done.stdout.strip().splitlines()[-1]).read_text()
@@ -536,6 +537,6 @@ def test_the_daemon_backfills_on_its_first_start(tmp_path: Path, sqlite_template
     ctx = JobContext(settings=settings, engine=engine, sessions=sessions)
     churn = build_report(ctx, week, datetime.now(UTC)).data.models[0]
     assert churn.sampled == sum(week.start <= t < week.end for t in stamps) > 0
-    in_week = [e for e in rows if week.start <= e < week.end]
+    in_week = [e for e in rows if week.start < e <= week.end]
     assert churn.counts[CheckKind.DRIFT].runs == len(in_week) > 0
     engine.dispose()

@@ -149,6 +149,10 @@ def test_a_pipeline_is_onboarded_from_its_signature_with_a_csv_reference(
     )
     assert done.exit_code == 0, done.output
     assert "[[models]]" in done.output and "serving version 1 (champion)" in done.output
+    # The hint says what happens: `mlmaint check` now would read 0 sampled rows.
+    assert "next: mlmaint check churn\n" not in done.output
+    assert "next: mlmaint run: it samples the logs, then checks the last 7d" in done.output
+    assert "once rows are sampled (mlmaint status): mlmaint check churn --from" in done.output
 
     text = home.config.read_text()
     assert text.startswith(before.rstrip("\n"))
@@ -242,6 +246,7 @@ def test_the_reference_can_be_the_first_window(home: Home, registry: Registry) -
         "2026-11-03T00:00Z",
     )
     assert done.exit_code == 0, done.output
+    assert "next: mlmaint run: it takes the predictions pushed over HTTP" in done.output
     model = load_config(home.config, environ={"MLMAINT_API_TOKEN": TOKEN}).model("churn")
     assert model.reference.kind.value == "window"
     assert (model.reference.start, model.reference.end) == (

@@ -57,7 +57,8 @@ def test_gather_a_multi_model_week(seeded: tuple[JobContext, Seeded], week: Week
         ("drift", "firing", False),
         ("operations", "resolved", True),
     }
-    assert len(drifting.evidence) == 4
+    # Sunday 23:00-24:00 included: its window ends at the week's end (next Monday 00:00).
+    assert len(drifting.evidence) == 5
     assert by_name["model-01"].quality[0].column == "usage_gb"
     assert drifting.sampled == 7 * 1500 and drifting.rejected == {"type": 21}
 

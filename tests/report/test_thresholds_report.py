@@ -54,9 +54,10 @@ def test_the_report_states_thresholds_and_expected_false_alarms(
         data = gather(session, ctx.settings, week, week.end)
     (model,) = data.models
     policy = model.drift_policy
-    assert policy is not None and policy.calibrated and policy.runs_per_week == 168
+    # The drift runs whose window lies in the week (7 daily), not the hourly schedule's 168.
+    assert policy is not None and policy.calibrated and policy.runs_per_week == 7
     assert policy.expected_false_alarms is not None
-    assert abs(policy.expected_false_alarms - 1.68) < 1e-9
+    assert abs(policy.expected_false_alarms - 0.07) < 1e-9
     top = {f.column: f for f in model.top_drift}
     assert top["age"].basis == "at n=600, calibrated for 1% false alarms"
     assert model.performance.basis is not None and model.performance.basis.startswith("band at n=")
@@ -65,7 +66,7 @@ def test_the_report_states_thresholds_and_expected_false_alarms(
     assert "Drift thresholds calibrated from the reference for 1% false alarms per check run" in (
         page
     )
-    assert "at 168 runs a week, at most 1.7 runs a week are expected to flag a column" in page
+    assert "at 7 runs a week, at most 0.07 runs a week are expected to flag a column" in page
     assert "at n=600, calibrated for 1% false alarms" in page
     assert "Threshold: band at n=" in page
 

@@ -390,3 +390,45 @@ def test_check_runs_are_kept_once_per_model_kind_and_window_end(
     assert ids[0] == ids[1] != ids[2]
     with session_factory() as session:
         assert len(session.scalars(select(CheckRun)).all()) == 2
+
+
+def test_at_start_a_models_sampling_runs_before_its_checks(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    """Due at start together, a model's checks wait for its sampling (they would read a
+    window with no rows: `checks buyer: insufficient_data on 0 rows` before `sampled`)."""
+    events: list[tuple[str, str | None, str]] = []
+
+    def sample(ctx: JobContext, model: str | None, now: datetime) -> object:
+        events.append(("sample", model, "begin"))
+        time.sleep(0.3)
+        events.append(("sample", model, "end"))
+        return None
+
+    def checks(ctx: JobContext, model: str | None, now: datetime) -> object:
+        events.append(("checks", model, "begin"))
+        return None
+
+    def resolve(stage: Stage) -> JobFn:
+        return sample if stage is Stage.SAMPLE else checks  # type: ignore[return-value]
+
+    runner = JobRunner(_ctx(engine, session_factory), resolve=resolve)
+    hourly = Schedule(every=timedelta(hours=1))
+    jobs = tuple(
+        JobSpec(stage=stage, model=model, schedule=hourly)
+        for model in ("buyer", "seller")
+        for stage in (Stage.CHECKS, Stage.SAMPLE)
+    )
+    scheduler = Scheduler(runner, workers=4, heartbeat=0.2)
+    scheduler.start(jobs)
+    try:
+        deadline = time.monotonic() + 10
+        while sum(runner.stats.runs.values()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown()
+    assert sum(runner.stats.runs.values()) == 4, events
+    for model in ("buyer", "seller"):
+        mine = [(stage, when) for stage, m, when in events if m == model]
+        assert mine == [("sample", "begin"), ("sample", "end"), ("checks", "begin")], events
+    assert scheduler.caught_up == {job.id for job in jobs}
