@@ -15,11 +15,43 @@ batch.py (a batch into the store), bulk.py (predictions in bulk), records.py
 outcomes.py (what a job did).
 """
 
-from daemon.sampling.cli import ModelSamplingStatus, sampling_status
-from daemon.sampling.job import ingest_labels, purge_expired, sample_predictions
-from daemon.sampling.outcomes import LabelOutcome, PurgeOutcome, SampleOutcome
-from daemon.sampling.push import ingest_label_records, ingest_records
-from daemon.sampling.selection import sampled
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from daemon.sampling.cli import ModelSamplingStatus, sampling_status
+    from daemon.sampling.job import ingest_labels, purge_expired, sample_predictions
+    from daemon.sampling.outcomes import LabelOutcome, PurgeOutcome, SampleOutcome
+    from daemon.sampling.push import ingest_label_records, ingest_records
+    from daemon.sampling.selection import sampled
+
+# The names are loaded on first use (PEP 562), not when the package is: an ingest
+# request and the scheduler's first sampling job may import these rooms at the same
+# moment from two threads, and an __init__ that imports them eagerly would hand one
+# of them a half-initialised module.
+_HOME = {
+    "ModelSamplingStatus": "cli",
+    "sampling_status": "cli",
+    "ingest_labels": "job",
+    "purge_expired": "job",
+    "sample_predictions": "job",
+    "LabelOutcome": "outcomes",
+    "PurgeOutcome": "outcomes",
+    "SampleOutcome": "outcomes",
+    "ingest_label_records": "push",
+    "ingest_records": "push",
+    "sampled": "selection",
+}
+
+
+def __getattr__(name: str) -> object:
+    room = _HOME.get(name)
+    if room is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{room}"), name)
+
 
 __all__ = [
     "LabelOutcome",
