@@ -34,7 +34,11 @@ cd {root}
 ( {daemon} ) > daemon.log 2>&1 &
 DAEMON=$!
 for _ in $(seq 240); do
-    if mlmaint status 2>/dev/null | grep -Eq '^sample:churn +ok'; then break; fi
+    if mlmaint status --format json 2>/dev/null | python3 -c '
+import json, sys
+jobs = json.load(sys.stdin).get("jobs", [])
+sys.exit(0 if any(j["job_id"] == "sample:churn" and j["status"] == "ok" for j in jobs) else 1)
+'; then break; fi
     if ! kill -0 $DAEMON 2>/dev/null; then
         echo "the daemon stopped" >&2; cat daemon.log >&2; exit 1
     fi
