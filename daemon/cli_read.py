@@ -10,7 +10,7 @@ from daemon.cli_context import Context, format_option, needs, pass_ctx
 from daemon.config import Needs
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @needs(Needs.STORE)
 @click.option(
     "--format",
@@ -21,15 +21,44 @@ from daemon.config import Needs
 )
 @pass_ctx
 def frameworks(ctx: Context, fmt: str) -> None:
-    """Scan the configured environments for outdated and vulnerable frameworks.
+    """Scan the configured environments for outdated and vulnerable frameworks,
+    from the advisory mirror and the release cache (`frameworks sync` fills it).
 
     Exit status: 0 clean, 1 findings, 2 when the scan itself failed.
     """
+    if click.get_current_context().invoked_subcommand is not None:
+        return
     from datetime import UTC, datetime
 
     from daemon.frameworks.cli import run_command
 
-    text, errors, status = run_command(ctx.settings, fmt, datetime.now(UTC))
+    _print_and_exit(*run_command(ctx.settings, fmt, datetime.now(UTC)))
+
+
+@frameworks.command("sync")
+@needs(Needs.STORE)
+@click.option(
+    "--package",
+    "packages",
+    multiple=True,
+    metavar="NAME",
+    help="also sync this package (repeatable); default: the environments' pinned packages",
+)
+@pass_ctx
+def frameworks_sync(ctx: Context, packages: tuple[str, ...]) -> None:
+    """Fetch release data (PEP 691 Simple API, JSON API) from the configured index into
+    the release cache, and newer support data from support_url, for offline scans.
+
+    Exit status: 0 all synced, 2 when a package or the index failed (named on stderr).
+    """
+    from datetime import UTC, datetime
+
+    from daemon.frameworks.cli import run_sync_command
+
+    _print_and_exit(*run_sync_command(ctx.settings, datetime.now(UTC), packages))
+
+
+def _print_and_exit(text: str, errors: list[str], status: int) -> None:
     if text:
         click.echo(text)
     for line in errors:

@@ -35,6 +35,8 @@ def to_json(reports: Sequence[EnvironmentReport]) -> dict[str, object]:
                 "python": r.python_version,
                 "scanned_at": r.scanned_at.isoformat(),
                 "libyears": r.libyears,
+                "libyears_packages": r.libyears_known,
+                "release_data": r.release_data,
                 "support": r.support,
                 "advisories": r.advisories,
                 "packages": [
@@ -137,7 +139,7 @@ def render_table(reports: Sequence[EnvironmentReport]) -> str:
         python = f", Python {report.python_version}" if report.python_version else ""
         lines.append(
             f"== {report.environment} ({report.source}: {report.target}{python}) "
-            f"{len(report.packages)} packages, {report.libyears} libyears"
+            f"{len(report.packages)} packages, {libyears_text(report)}"
         )
         rows = sorted(report.findings, key=lambda f: (order.index(f.kind), f.package))
         if not rows:
@@ -164,11 +166,22 @@ def render_table(reports: Sequence[EnvironmentReport]) -> str:
                 lines.append(
                     "   " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                 )
+        if report.release_data:
+            lines.append(f"   {report.release_data}")
         lines.append(f"   {report.support}")
         if report.advisories:
             lines.append(f"   advisories: {report.advisories}")
         lines.append("")
     return "\n".join(lines)
+
+
+def libyears_text(report: EnvironmentReport) -> str:
+    """Unknown is said as unknown, never as 0; a partial total says what it covers."""
+    if report.libyears is None:
+        return "libyears unknown (no release data)"
+    if report.libyears_known < report.pinned:
+        return f"{report.libyears} libyears ({report.libyears_known} of {report.pinned} packages)"
+    return f"{report.libyears} libyears"
 
 
 def dumps(data: dict[str, object]) -> str:

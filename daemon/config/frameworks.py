@@ -50,9 +50,10 @@ class FrameworkSettings(Frozen):
     schedule: Schedule = Schedule(cron="30 6 * * *", timezone="UTC")
     index_url: str = "https://pypi.org"
     osv_url: str = "https://api.osv.dev"
-    # "json": {index_url}/pypi/<name>/json; "simple": the PEP 691 JSON Simple API
-    # ({index_url}/simple/<name>/), what private mirrors serve.
-    index_api: Literal["json", "simple"] = "json"
+    # "simple+json": the PEP 691 JSON Simple API ({index_url}/simple/<name>/), with
+    # the JSON API ({index_url}/pypi/<name>/json) for upload times a mirror's Simple
+    # pages lack; "simple" or "json": one of them only.
+    index_api: Literal["simple+json", "json", "simple"] = "simple+json"
     # Online: fetch releases, sync the OSV export and query OSV's API. Offline, the
     # release cache and the imported advisory mirror are all there is.
     online: bool = False
@@ -65,8 +66,19 @@ class FrameworkSettings(Frozen):
     advisory_db: Path | None = None
     # Overrides the shipped Python EOL / torch compatibility data (same JSON shape).
     support_data: Path | None = None
+    # Where `mlmaint frameworks sync` fetches newer support data (same JSON shape);
+    # without it, or when it fails, the shipped copy stays in use.
+    support_url: str | None = None
     http_timeout: Duration = timedelta(seconds=10)
     release_cache_ttl: Duration = timedelta(hours=24)
     max_release_age_days: int = Field(default=365, gt=0)
+    # Cadence policy for frameworks (torch, tensorflow, jax, scikit-learn, xgboost,
+    # lightgbm, onnx, onnxruntime, transformers, mlflow, numpy, pandas, plus
+    # cadence_packages): outdated when the installed release is older than the
+    # security cadence while a newer one exists, or a newer major has been out
+    # longer than the major cadence.
+    security_cadence_months: int = Field(default=12, gt=0)
+    major_cadence_years: int = Field(default=3, gt=0)
+    cadence_packages: tuple[str, ...] = ()
     environments: tuple[EnvironmentSettings, ...] = ()
     ignores: tuple[Ignore, ...] = ()

@@ -1,8 +1,9 @@
-"""`mlmaint frameworks`: the scan as a table, JSON or CycloneDX, and its exit status."""
+"""`mlmaint frameworks`: the scan as a table, JSON or CycloneDX, and its exit status;
+`mlmaint frameworks sync`: the release cache and support data refreshed from the index."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,7 +37,7 @@ def render_reports(reports: Sequence[EnvironmentReport], width: int | None = Non
         python = f", Python {report.python_version}" if report.python_version else ""
         lines = [
             f"== {report.environment} ({report.source}: {report.target}{python}) "
-            f"{len(report.packages)} packages, {report.libyears} libyears"
+            f"{len(report.packages)} packages, {output.libyears_text(report)}"
         ]
         findings = sorted(report.findings, key=lambda f: (order.index(f.kind), f.package))
         rows = []
@@ -55,6 +56,8 @@ def render_reports(reports: Sequence[EnvironmentReport], width: int | None = Non
                 )
             )
         lines.append(render(columns, rows, width=width) if rows else "no findings")
+        if report.release_data:
+            lines.append(wrap(report.release_data, width))
         lines.append(wrap(report.support, width))
         if report.advisories:
             lines.append(wrap(f"advisories: {report.advisories}", width))
@@ -91,3 +94,27 @@ def run_command(settings: Settings, fmt: str, now: datetime) -> tuple[str, list[
     if errors:
         return text, errors, EXIT_ERROR
     return text, [], EXIT_FINDINGS if outcome.actionable else EXIT_CLEAN
+
+
+def run_sync_command(
+    settings: Settings, now: datetime, packages: Iterable[str] = ()
+) -> tuple[str, list[str], int]:
+    """`mlmaint frameworks sync`: (what was synced, failures, exit status).
+
+    0 when every package came (or is not on the index), 2 when the index failed
+    for some, or an environment could not be inventoried.
+    """
+    from daemon.frameworks.sync import run_sync
+    from daemon.store.engine import StoreError
+    from daemon.store.migrate import require_current
+
+    ctx = JobContext.from_settings(settings)
+    try:
+        require_current(ctx.engine)
+        outcome = run_sync(ctx, now, packages=packages)
+    except (StoreError, FrameworkError, SQLAlchemyError) as exc:
+        return "", [f"frameworks sync: {exc}"], EXIT_ERROR
+    finally:
+        ctx.close()
+    errors = [f"frameworks sync: {line}" for line in outcome.error_lines()]
+    return "\n".join(outcome.lines()), errors, EXIT_CLEAN if outcome.ok else EXIT_ERROR
