@@ -34,6 +34,9 @@ from daemon.jobs import JobContext
 
 log = logging.getLogger(__name__)
 
+# Packages not on the index named in the summary; a private index lists many.
+_SHOWN = 12
+
 
 @dataclass(frozen=True, kw_only=True)
 class SyncOutcome:
@@ -61,9 +64,11 @@ class SyncOutcome:
             f"in {self.duration_s:.1f}s"
         ]
         if self.not_found:
+            shown = ", ".join(self.not_found[:_SHOWN])
+            more = len(self.not_found) - _SHOWN
             out.append(
-                f"not on the index {self.index_url}: {len(self.not_found)} package(s): "
-                + ", ".join(self.not_found)
+                f"not on the index {self.index_url}: {len(self.not_found)} package(s): {shown}"
+                + (f" and {more} more" if more > 0 else "")
             )
         out.append(self.support)
         return out
@@ -115,14 +120,18 @@ def sync_support(
     url = settings.support_url
     if url is None:
         return "support data: the shipped copy (no support_url configured)", None
+    kept = "support data: kept the copy in use"
     try:
         response = http.get(url, follow_redirects=True)
-        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        return kept, f"support data from {url}: {type(exc).__name__} on GET {url}"
+    if response.status_code != 200:
+        return kept, f"support data from {url}: HTTP {response.status_code} on GET {url}"
+    try:
         data = response.json()
         support = parse_support(data, url, origin=url)
-    except (httpx.HTTPError, ValueError, FrameworkError) as exc:
-        reason = str(exc) or type(exc).__name__
-        return "support data: kept the copy in use", f"support data from {url}: {reason}"
+    except (ValueError, FrameworkError) as exc:
+        return kept, f"support data from {url}: {exc}"
     store_support(sessions, url, data, now)
     return f"support data as of {support.as_of.isoformat()} synced from {url}", None
 
