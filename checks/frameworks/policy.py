@@ -422,9 +422,11 @@ def _package(
     libyears = None
     framework = name in policy.frameworks
     if framework and parsed is not None and info is not None:
-        rules = cadence_rules(parsed, info, policy, now)
-        if rules:
-            findings.append(other(FindingKind.OUTDATED, "warning", "; ".join(rules)))
+        # One finding per rule fired, each saying which rule it is.
+        findings.extend(
+            other(FindingKind.OUTDATED, "warning", rule)
+            for rule in cadence_rules(parsed, info, policy, now)
+        )
     if release is not None and release.yanked:
         reason = f": {release.yanked_reason}" if release.yanked_reason else ""
         findings.append(other(FindingKind.YANKED, "warning", f"{installed} was yanked{reason}"))

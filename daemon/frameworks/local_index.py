@@ -131,6 +131,10 @@ class LocalIndex:
 
         class Handler(BaseHTTPRequestHandler):
             timeout = _SOCKET_TIMEOUT_S
+            # Keep-alive: a sync asks for hundreds of pages over one connection; without
+            # Nagle, a response's headers and body don't wait for the client's delayed ACK.
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -71,8 +71,9 @@ def test_every_framework_gets_the_cadence(name: str) -> None:
     report = evaluate(inventory, AdvisoryIndex([]), {name: info}, load_support(), Policy(), NOW)
     kinds = [f.kind for f in report.findings if f.package == name]
     assert FindingKind.OUTDATED in kinds and FindingKind.STALE not in kinds
-    outdated = next(f for f in report.findings if f.kind is FindingKind.OUTDATED)
-    assert outdated.actionable and outdated.severity == "warning"
+    outdated = [f for f in report.findings if f.kind is FindingKind.OUTDATED]
+    assert [f.detail.split(":")[0] for f in outdated] == ["security cadence", "major cadence"]
+    assert all(f.actionable and f.severity == "warning" for f in outdated)
 
 
 def test_the_config_adds_frameworks_and_sets_the_cadences() -> None:
