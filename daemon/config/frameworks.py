@@ -9,6 +9,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from checks.frameworks.severity import AdvisorySeverity
 from daemon.config.common import Duration, Frozen, Schedule
 
 
@@ -45,6 +46,41 @@ class Ignore(Frozen):
     package: str | None = None
 
 
+class AdvisoryRoute(enum.StrEnum):
+    """What a newly found advisory does, by its severity."""
+
+    # A critical alert: sent at once (quiet hours never hold it) to every channel,
+    # a pager's (min_severity = "critical") included.
+    PAGE = "page"
+    # A warning alert, sent now (quiet hours hold it); repeated weekly while it lasts.
+    ALERT = "alert"
+    # No alert: the weekly report lists it with its upgrade.
+    REPORT = "report"
+
+
+class AdvisoryRouting(Frozen):
+    """[frameworks.routing]: the route of each advisory severity."""
+
+    critical: AdvisoryRoute = AdvisoryRoute.PAGE
+    high: AdvisoryRoute = AdvisoryRoute.ALERT
+    medium: AdvisoryRoute = AdvisoryRoute.ALERT
+    low: AdvisoryRoute = AdvisoryRoute.REPORT
+    # A CVSS score of 0.0.
+    none: AdvisoryRoute = AdvisoryRoute.REPORT
+    # No vector and no database word: unknown is not low, so it is told.
+    unknown: AdvisoryRoute = AdvisoryRoute.ALERT
+
+    def route(self, severity: AdvisorySeverity) -> AdvisoryRoute:
+        return {
+            AdvisorySeverity.CRITICAL: self.critical,
+            AdvisorySeverity.HIGH: self.high,
+            AdvisorySeverity.MEDIUM: self.medium,
+            AdvisorySeverity.LOW: self.low,
+            AdvisorySeverity.NONE: self.none,
+            AdvisorySeverity.UNKNOWN: self.unknown,
+        }[severity]
+
+
 class FrameworkSettings(Frozen):
     enabled: bool = True
     schedule: Schedule = Schedule(cron="30 6 * * *", timezone="UTC")
@@ -70,3 +106,4 @@ class FrameworkSettings(Frozen):
     max_release_age_days: int = Field(default=365, gt=0)
     environments: tuple[EnvironmentSettings, ...] = ()
     ignores: tuple[Ignore, ...] = ()
+    routing: AdvisoryRouting = AdvisoryRouting()
