@@ -109,6 +109,8 @@ def test_report_is_archived_escaped_self_contained_and_served(
         rows = session.execute(select(Report)).scalars().all()
     assert [r.week for r in rows] == [WEEK] and rows[0].html == again.path.read_bytes()
     assert rows[0].summary["health"] == {"healthy": 1, "degraded": 1, "alerting": 1, "no data": 0}
+    # One torch advisory under two ids: one advisory, one vulnerable package.
+    assert (rows[0].summary["advisories"], rows[0].summary["vulnerable_packages"]) == (1, 1)
 
     latest = http.handle(ctx, "/reports/latest")
     assert latest is not None and latest.status == 200 and latest.body == again.path.read_bytes()
