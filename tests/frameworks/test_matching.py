@@ -7,9 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from checks.frameworks.advisories import load_path, parse_record
+from checks.frameworks.inventory import Inventory, Package, SourceKind
 from checks.frameworks.matching import AdvisoryIndex, affects_by_ranges, group_records
+from checks.frameworks.policy import FindingKind, Policy, evaluate
+from checks.frameworks.support import load_support
 from tests.frameworks.conftest import pypa_db
 
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
 ML = ("torch", "tensorflow", "mlflow", "numpy", "scikit-learn", "pillow", "onnx")
 
 
@@ -164,6 +168,26 @@ def test_two_cves_sharing_a_ghsa_stay_two_findings_with_their_own_fixes() -> Non
     )
     assert index.match("demo-pkg", "4.6.1") == []
     assert index.records == 3
+    # As findings: two, each with its own ids and fix, the smallest release clearing both.
+    inventory = Inventory(
+        environment="prod",
+        source=SourceKind.REQUIREMENTS,
+        target="requirements.txt",
+        python_version="3.12.7",
+        packages=(Package(name="demo-pkg", version="4.5"),),
+    )
+    report = evaluate(inventory, index, {}, load_support(), Policy(), NOW)
+    found = sorted(
+        (f.advisory_ids[0], f.fixed, f.recommended, "CVE-2021-32674" in f.advisory_ids)
+        for f in report.findings
+        if f.kind is FindingKind.VULNERABLE
+    )
+    assert found == [
+        ("PYSEC-2021-104", "4.6.1", "4.6.1", True),
+        ("PYSEC-2021-88", "4.6", "4.6.1", False),
+    ]
+    (status,) = report.packages
+    assert status.vulnerabilities == 2
 
 
 def test_records_without_a_cve_fold_into_the_one_cve_they_name_and_no_further() -> None:
@@ -238,3 +262,18 @@ def test_versions_list_is_text_whether_or_not_pep440_parses_it() -> None:
     # PEP 440 equality also counts where both parse: "1.0.0" is the listed "1.0".
     (equal,) = index.match("demo-pkg", "1.0.0")
     assert equal.fixed == "3.0"
+    # Through the policy: a finding with no fix to recommend, not a crash or a miss.
+    inventory = Inventory(
+        environment="prod",
+        source=SourceKind.REQUIREMENTS,
+        target="requirements.txt",
+        python_version="3.12.7",
+        packages=(Package(name="demo-pkg", version="2019.1.1-custom"),),
+    )
+    report = evaluate(inventory, index, {}, load_support(), Policy(), NOW)
+    (finding,) = [f for f in report.findings if f.kind is FindingKind.VULNERABLE]
+    assert (finding.installed, finding.fixed, finding.advisory_ids) == (
+        "2019.1.1-custom",
+        None,
+        ("PYSEC-1",),
+    )
