@@ -127,12 +127,14 @@ class PackageFinding:
     package: str
     installed: str
     kind: FindingKind
-    # Vulnerable: the advisory's label ("critical", "high", "medium", "low", "unknown");
-    # otherwise "warning" or "info".
+    # Vulnerable: the advisory's severity (checks/frameworks/severity.py's words:
+    # "critical" ... "low", "none", "unknown"); otherwise "warning" or "info".
     severity: str
     detail: str
     advisory_ids: tuple[str, ...] = ()
+    # The CVSS base score and the vector it comes from; None when none scored.
     score: float | None = None
+    vector: str | None = None
     fixed: str | None = None
     recommended: str | None = None
     ignored_reason: str | None = None
@@ -395,6 +397,7 @@ def _package(
             kind=FindingKind.VULNERABLE,
             severity=m.vulnerability.severity,
             score=m.vulnerability.score,
+            vector=m.vulnerability.vector,
             detail=m.vulnerability.summary or m.vulnerability.id,
             advisory_ids=(
                 m.vulnerability.id,

@@ -9,6 +9,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from checks.frameworks.severity import AdvisorySeverity
 from daemon.config.common import Duration, Frozen, Schedule
 
 
@@ -43,6 +44,41 @@ class Ignore(Frozen):
     reason: str = Field(min_length=1)
     until: str | None = Field(default=None, pattern=r"^\d{4}-\d\d-\d\d$")
     package: str | None = None
+
+
+class AdvisoryRoute(enum.StrEnum):
+    """What a newly found advisory does, by its severity."""
+
+    # A critical alert: sent at once (quiet hours never hold it) to every channel,
+    # a pager's (min_severity = "critical") included.
+    PAGE = "page"
+    # A warning alert, sent now (quiet hours hold it); repeated weekly while it lasts.
+    ALERT = "alert"
+    # No alert: the weekly report lists it with its upgrade.
+    REPORT = "report"
+
+
+class AdvisoryRouting(Frozen):
+    """[frameworks.routing]: the route of each advisory severity."""
+
+    critical: AdvisoryRoute = AdvisoryRoute.PAGE
+    high: AdvisoryRoute = AdvisoryRoute.ALERT
+    medium: AdvisoryRoute = AdvisoryRoute.ALERT
+    low: AdvisoryRoute = AdvisoryRoute.REPORT
+    # A CVSS score of 0.0.
+    none: AdvisoryRoute = AdvisoryRoute.REPORT
+    # No vector and no database word: unknown is not low, so it is told.
+    unknown: AdvisoryRoute = AdvisoryRoute.ALERT
+
+    def route(self, severity: AdvisorySeverity) -> AdvisoryRoute:
+        return {
+            AdvisorySeverity.CRITICAL: self.critical,
+            AdvisorySeverity.HIGH: self.high,
+            AdvisorySeverity.MEDIUM: self.medium,
+            AdvisorySeverity.LOW: self.low,
+            AdvisorySeverity.NONE: self.none,
+            AdvisorySeverity.UNKNOWN: self.unknown,
+        }[severity]
 
 
 class FrameworkSettings(Frozen):
@@ -82,3 +118,4 @@ class FrameworkSettings(Frozen):
     cadence_packages: tuple[str, ...] = ()
     environments: tuple[EnvironmentSettings, ...] = ()
     ignores: tuple[Ignore, ...] = ()
+    routing: AdvisoryRouting = AdvisoryRouting()

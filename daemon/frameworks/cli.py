@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from checks.frameworks import FrameworkError, output
-from checks.frameworks.policy import EnvironmentReport, FindingKind
+from checks.frameworks.policy import EnvironmentReport
 from daemon.config import Settings
 from daemon.frameworks.job import scan_frameworks
 from daemon.jobs import JobContext
@@ -23,7 +23,6 @@ def render_reports(reports: Sequence[EnvironmentReport], width: int | None = Non
     """The table form: per environment a heading and its findings (daemon/tables.py's layout)."""
     from daemon.tables import Column, render, shorten, wrap
 
-    order = list(FindingKind)
     columns = (
         Column("package"),
         Column("installed"),
@@ -39,7 +38,7 @@ def render_reports(reports: Sequence[EnvironmentReport], width: int | None = Non
             f"== {report.environment} ({report.source}: {report.target}{python}) "
             f"{len(report.packages)} packages, {output.libyears_text(report)}"
         ]
-        findings = sorted(report.findings, key=lambda f: (order.index(f.kind), f.package))
+        findings = sorted(report.findings, key=output.finding_order)
         rows = []
         for f in findings:
             what = ", ".join(f.advisory_ids) if f.advisory_ids else f.detail
@@ -50,7 +49,7 @@ def render_reports(reports: Sequence[EnvironmentReport], width: int | None = Non
                     f.package,
                     f.installed,
                     f.kind.value,
-                    f.severity if f.score is None else f"{f.severity} {f.score}",
+                    output.severity_text(f),
                     shorten(what, 160),
                     f.recommended or f.fixed or "",
                 )

@@ -59,6 +59,7 @@ def store_findings(
                     "advisory_ids": {
                         "ids": list(f.advisory_ids),
                         "score": f.score,
+                        "vector": f.vector,
                         "fixed": f.fixed,
                     },
                     "recommended": f.recommended,
@@ -74,5 +75,7 @@ def store_findings(
         if settings is not None:
             from daemon.alerts.policy import apply_findings
 
-            apply_findings(session, settings, alerts_of(report.environment, new, gone), now)
+            routing = settings.frameworks.routing
+            found = alerts_of(report.environment, new, gone, routing)
+            apply_findings(session, settings, found, now)
     return new, gone
