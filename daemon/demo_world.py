@@ -140,7 +140,7 @@ class SimClock:
 # collected advisories, fallen majors behind, and one of them was yanked.
 SERVING_REQUIREMENTS = """\
 # serving image, pinned in 2021, patched since
-mlflow==2.9.2
+mlflow==2.9.0
 numpy==1.21.0
 pandas==1.3.5
 pillow==9.5.0

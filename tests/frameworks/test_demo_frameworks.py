@@ -61,5 +61,13 @@ def test_the_demo_flags_the_old_serving_image_from_its_local_index(
     assert re.search(r"pillow +9\.5\.0 +major_behind", section)
     assert re.search(r"pillow +9\.5\.0 +stale", section)
     assert re.search(r"torch +1\.13\.0 +vulnerable", section)
+    # Severity where the record has a CVSS vector, one line per advisory, most severe first.
+    rated = re.findall(r"mlflow +2\.9\.0 +vulnerable +(\w+(?: [\d.]+)?) +(PYSEC-\S+)", section)
+    assert rated[:3] == [
+        ("high 8.1", "PYSEC-2023-253,"),
+        ("high 7.5", "PYSEC-2023-252,"),
+        ("medium 6.1", "PYSEC-2023-260,"),
+    ], rated
+    assert ("unknown", "PYSEC-2024-51,") in rated
     assert "release data from 2026-10-12, 42 days old" in section
     assert "support data as of 2025-10-15 (shipped, " in section
