@@ -22,6 +22,7 @@ import pandas as pd
 from checks.drift import ColumnDrift
 from checks.interface import CheckKind, CheckResult
 from checks.reference import ReferenceStats
+from daemon.checking.findings import drift_subject
 from daemon.checking.records import KindRun
 from daemon.checking.specs import drift_spec
 from daemon.config import ModelSettings
@@ -90,8 +91,11 @@ def write_evidence(
                 and ctx.settings.evidence.evidently_on_firing
             ):
                 with ctx.sessions() as session:
+                    # By alert subject: the model's outputs are one (checking/findings.py).
                     new = starts_firing(
-                        session, model.name, (m.subject for m in run.result.alerting)
+                        session,
+                        model.name,
+                        {drift_subject(m.subject) for m in run.result.alerting},
                     )
                 if new:
                     try:

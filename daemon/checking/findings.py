@@ -10,21 +10,41 @@ Severity follows the margin over the threshold (`alerts.critical_ratio`, in the
 check's own unit: the measure's `severity_ratio`, 1 at the threshold) and the
 dataset rule: one column just over its threshold is a warning, a large margin or
 a dataset-level drift (drift_share of the columns) is critical.
+
+The model's outputs (prediction, score, label) move together when the model or
+its population changes: their drift is one subject per model (`outputs`), which
+names the outputs that drifted and their values, fires while any of them drifts
+and resolves once none does. Each input feature keeps a subject of its own.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import assert_never
 
-from checks.interface import CheckKind, CheckResult, Direction, Measure, Status
+from checks.interface import (
+    LABEL,
+    PREDICTION,
+    SCORE,
+    CheckKind,
+    CheckResult,
+    Direction,
+    Measure,
+    Status,
+)
 from daemon.alerts.finding import Finding, StageKind
+from daemon.alerts.message import max_severity
 from daemon.config import Severity
 from daemon.tables import fmt_value, utc_text
 
 # The dataset-level drift rule's measure (checks/drift/check.py).
 DATASET_SUBJECT = "dataset"
+
+# The drift subject of the model's outputs, one per model (the columns below).
+OUTPUTS_SUBJECT = "outputs"
+OUTPUT_COLUMNS = (PREDICTION, SCORE, LABEL)
 
 DEFAULT_CRITICAL_RATIO = 2.0
 
@@ -53,6 +73,11 @@ def severity_of(kind: CheckKind, m: Measure, critical_ratio: float) -> Severity:
         # The dataset rule: most of the model's inputs moved at once.
         return Severity.CRITICAL
     return Severity.CRITICAL if m.severity_ratio >= critical_ratio else Severity.WARNING
+
+
+def drift_subject(column: str) -> str:
+    """The alert subject of a drift measure's column: the model's outputs share one."""
+    return OUTPUTS_SUBJECT if column in OUTPUT_COLUMNS else column
 
 
 def _subject(kind: CheckKind, m: Measure) -> str:
@@ -100,6 +125,88 @@ def resolved_summary(kind: CheckKind, m: Measure, value: float, threshold: float
     return f"{_what(kind, m)} back {side} {short(threshold)} ({short(value)})"
 
 
+def _judged(m: Measure) -> bool:
+    """A measure with a value, a threshold and an OK or ALERT verdict: one to alert on."""
+    return m.threshold is not None and m.value is not None and m.status in (Status.OK, Status.ALERT)
+
+
+def _details(result: CheckResult, m: Measure, window_end: datetime | None) -> dict[str, object]:
+    return {
+        "measure": m.name,
+        "rows": result.rows,
+        "basis": m.basis,
+        "alerts_when": m.alerts_when.value,
+        "window_end": utc_text(window_end),
+    }
+
+
+def _output_value(m: Measure) -> str:
+    """ "prediction, PSI 0.31 above threshold 0.1": one output, its test, where it lies."""
+    assert m.value is not None and m.threshold is not None  # judged measures only
+    test = f", {m.detail}" if m.detail else ""
+    where = position(m.value, m.threshold)
+    return f"{m.subject}{test} {short(m.value)} {where} threshold {short(m.threshold)}"
+
+
+def outputs_summary(measures: Sequence[Measure]) -> str:
+    """What the outputs' drift says: the drifted outputs and their values when firing,
+    every judged output's value once none drifts."""
+    drifted = [m for m in measures if m.alerting]
+    if not drifted:
+        values = "; ".join(
+            f"{m.subject}{f', {m.detail}' if m.detail else ''} {short(m.value or 0.0)}"
+            for m in measures
+        )
+        return f"drift of the model's outputs back within their thresholds ({values})"
+    bases = {m.basis for m in drifted}
+    if len(bases) == 1:
+        # Said once when every drifted output's threshold has one source.
+        [basis] = bases
+        text = "; ".join(_output_value(m) for m in drifted)
+        return f"drift of the model's outputs: {text}" + (f" (threshold {basis})" if basis else "")
+    text = "; ".join(
+        _output_value(m) + (f" (threshold {m.basis})" if m.basis else "") for m in drifted
+    )
+    return f"drift of the model's outputs: {text}"
+
+
+def outputs_finding(
+    model: str,
+    result: CheckResult,
+    measures: Sequence[Measure],
+    link: str | None,
+    *,
+    critical_ratio: float,
+    window_end: datetime | None,
+) -> Finding:
+    """One drift finding for the model's judged outputs: firing while any drifts, at the
+    severity of the worst; its value and threshold are the worst drifted output's."""
+    drifted = [m for m in measures if m.alerting]
+    firing = bool(drifted)
+    worst = max(drifted or measures, key=lambda m: m.severity_ratio)
+    severity = (
+        max_severity(*(severity_of(result.kind, m, critical_ratio) for m in drifted))
+        if firing
+        else Severity.INFO
+    )
+    details = _details(result, worst, window_end)
+    details["drifted"] = ", ".join(m.subject for m in drifted) or None
+    # Each judged output's value, for `alerts list --format json`.
+    details.update({f"{m.subject}.{m.name}": m.value for m in measures})
+    return Finding(
+        scope=model,
+        kind=result.kind,
+        subject=OUTPUTS_SUBJECT,
+        firing=firing,
+        severity=severity,
+        summary=outputs_summary(measures),
+        value=worst.value,
+        threshold=worst.threshold,
+        link=link,
+        details=details,
+    )
+
+
 def findings_of(
     model: str,
     result: CheckResult,
@@ -108,13 +215,29 @@ def findings_of(
     critical_ratio: float = DEFAULT_CRITICAL_RATIO,
     window_end: datetime | None = None,
 ) -> list[Finding]:
-    """One finding per judged subject (measures with a threshold and an OK/ALERT status);
-    the details name the window's end (`window_end`) for `alerts list --format json`."""
+    """One finding per judged subject (measures with a threshold and an OK/ALERT status),
+    the drift of the model's outputs as one subject (`outputs_finding`); the details name
+    the window's end (`window_end`) for `alerts list --format json`."""
     out: list[Finding] = []
-    for m in result.measures:
-        value, threshold = m.value, m.threshold
-        if threshold is None or value is None or m.status not in (Status.OK, Status.ALERT):
+    judged = [m for m in result.measures if _judged(m)]
+    drift = result.kind is CheckKind.DRIFT
+    outputs = [m for m in judged if drift and drift_subject(m.subject) == OUTPUTS_SUBJECT]
+    for m in judged:
+        if drift and drift_subject(m.subject) == OUTPUTS_SUBJECT:
+            if m is outputs[0]:
+                out.append(
+                    outputs_finding(
+                        model,
+                        result,
+                        outputs,
+                        link,
+                        critical_ratio=critical_ratio,
+                        window_end=window_end,
+                    )
+                )
             continue
+        value, threshold = m.value, m.threshold
+        assert value is not None and threshold is not None  # judged measures only
         firing = m.alerting
         words = firing_summary if firing else resolved_summary
         out.append(
@@ -128,13 +251,7 @@ def findings_of(
                 value=value,
                 threshold=threshold,
                 link=link if result.kind is CheckKind.DRIFT else None,
-                details={
-                    "measure": m.name,
-                    "rows": result.rows,
-                    "basis": m.basis,
-                    "alerts_when": m.alerts_when.value,
-                    "window_end": utc_text(window_end),
-                },
+                details=_details(result, m, window_end),
             )
         )
     return out

@@ -3,7 +3,8 @@
 The check's result gives each column's statistic, threshold and its basis; the
 reference's statistics give its sorted values and category counts. What is left
 is one pass over each *drifted* window column: a numpy histogram on bins the
-reference and the window share, or the window's category counts. Non-drifted
+reference and the window share, or the window's category counts (two of them for
+a numeric column of only 0 and 1: a flag, a class, a bool). Non-drifted
 columns get no chart (their line in the page needs nothing from the data), and
 at most `MAX_CHARTS` columns are charted, so the cost and the page stay small
 whatever the width of the frame.
@@ -40,6 +41,10 @@ MAX_BINS = 24
 # Categories shown per column (by the larger of their reference and window shares);
 # the others are summed into one "other" bar.
 TOP_CATEGORIES = 12
+# A numeric column with only these values is drawn as two category bars (a bool
+# column is typed to 0.0/1.0 like any numeric one: checks/typed.py).
+BINARY_VALUES = (0.0, 1.0)
+BINARY_LABELS = ("0", "1")
 # The dataset-level measure of a drift result (not a column).
 DATASET_MEASURE = "drifted_share"
 
@@ -259,6 +264,37 @@ def bars(
     )
 
 
+def _binary_reference(stats: NumericStats) -> bool:
+    """Whether the reference holds values and only 0 and 1 (sorted: its ends tell)."""
+    return (
+        stats.n > 0
+        and stats.nunique <= 2
+        and stats.low in BINARY_VALUES
+        and stats.high in BINARY_VALUES
+    )
+
+
+def binary_bars(stats: NumericStats, values: FloatArray) -> Bars | None:
+    """Two bars (0 and 1) for a numeric column that holds only 0 and 1 on both sides,
+    else None.
+
+    A flag, a class or a bool column (which the typing makes 0.0/1.0) has two values,
+    not a range: equal-width bins would draw two spikes among empty ones.
+    """
+    if not values.size or not _binary_reference(stats):
+        return None
+    ones = int(np.count_nonzero(values == 1.0))
+    if ones + int(np.count_nonzero(values == 0.0)) != values.size:
+        return None
+    # The reference's values are sorted: its zeros come first.
+    ref_zeros = int(np.searchsorted(stats.sorted, 0.5))
+    return Bars(
+        labels=BINARY_LABELS,
+        reference=(ref_zeros, stats.n - ref_zeros),
+        current=(int(values.size) - ones, ones),
+    )
+
+
 def _charted(
     c: ColumnEvidence, ref: ReferenceStats, window: pd.DataFrame, observed: WindowColumn | None
 ) -> ColumnEvidence:
@@ -267,6 +303,11 @@ def _charted(
         return c
     numeric = ref.numeric.get(c.column)
     if numeric is not None and c.kind is not ColumnKind.CATEGORICAL:
+        two = (
+            binary_bars(numeric, _finite(series, observed)) if _binary_reference(numeric) else None
+        )
+        if two is not None:
+            return replace(c, reference_n=numeric.n, current_n=sum(two.current), chart=two)
         hist = histogram(numeric, series, observed)
         return replace(c, reference_n=numeric.n, current_n=sum(hist.current), chart=hist)
     categorical = ref.categorical.get(c.column)

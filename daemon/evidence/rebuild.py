@@ -128,9 +128,48 @@ def rebuild_evidence(
     written_evidently = None
     if evidently:
         written_evidently = write_evidently(spec, result, ref, frame, evidently_path(default_page))
-    page = write_page(found)
+    page = write_page(found, evidently_link=_evidently_link(ctx, name, at, default_page, out))
     reattached = _reattach(ctx, name, at, page) if out is None else None
     return Rebuilt(result=result, page=page, evidently=written_evidently, reattached=reattached)
+
+
+def _evidently_link(
+    ctx: JobContext, name: str, at: datetime, default_page: Path, out: Path | None
+) -> str | None:
+    """The served URL of Evidently's report of this window, when the stored drift run
+    of the window will serve one: its page's report beside it is on disk.
+
+    Written to the default place, a run without a page gets this page back
+    (`_reattach`), so its report is the one beside the default page. A window with
+    no stored run has no URL: the page names the command instead.
+    """
+    from daemon.links import evidently_url
+    from daemon.store.tables import CheckRun, Model
+
+    with ctx.sessions() as session:
+        found = session.execute(
+            select(CheckRun.id, CheckRun.evidence_path)
+            .join(Model, Model.id == CheckRun.model_id)
+            .where(
+                Model.name == name,
+                CheckRun.kind == CheckKind.DRIFT.value,
+                CheckRun.window_end == at,
+            )
+            .order_by(CheckRun.id.desc())
+            .limit(1)
+        ).one_or_none()
+    if found is None:
+        return None
+    run_id, stored = found
+    if stored is not None:
+        served = Path(stored)
+    elif out is None:
+        served = default_page
+    else:
+        return None
+    if not evidently_path(served).is_file():
+        return None
+    return evidently_url(ctx.settings.report.base_url, run_id)
 
 
 def _reattach(ctx: JobContext, name: str, at: datetime, page: Path) -> int | None:

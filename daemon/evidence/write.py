@@ -104,11 +104,10 @@ def draft(
 
 
 def write_page(found: Draft, *, evidently_link: str | None = None) -> Path:
-    page = render_page(
-        found.data,
-        evidently_link=evidently_link,
-        command=rebuild_command(found.data.model, found.data.window_end),
-    )
+    """Write the page; it links Evidently's report when there is one to serve, else
+    names the command that writes it."""
+    command = None if evidently_link else rebuild_command(found.data.model, found.data.window_end)
+    page = render_page(found.data, evidently_link=evidently_link, command=command)
     write_private(found.path, page.encode("utf-8"))
     log.debug("drift evidence of %s written to %s", found.data.model, found.path)
     return found.path

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from daemon.report.weeks import Week
 from daemon.store.tables import AlertState
+from retrain.policy import trigger_words
 
 
 class Health(enum.StrEnum):
@@ -144,6 +145,11 @@ class RetrainRow:
     promoted: bool
     reason: str
     error: str | None
+
+    @property
+    def trigger_words(self) -> str:
+        """What started the job, in words: "drift", "performance decay", "by hand"."""
+        return trigger_words(self.trigger)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
-from checks.interface import Status
+from checks.interface import CheckKind, Status
 from daemon.retraining.pins import active_pin
 from daemon.retraining.records import ACTIVE, model_row
 from daemon.retraining.specs import RetrainPlan, plan_of
@@ -39,15 +39,14 @@ def _streaks(
     since: datetime | None,
     now: datetime,
     kinds: Sequence[str] = ("drift", "performance", "estimated_performance"),
-) -> list[bool]:
-    """The failing passes of the kind with the longest failing streak, newest first.
+) -> dict[CheckKind, list[bool]]:
+    """Per check kind, its failing passes, newest first.
 
     Each check kind (drift, performance, ...) runs on its own cadence, so streaks
-    are counted per kind. Insufficient data and errors neither count nor break a
-    streak: they say nothing about the model.
+    are counted per kind, and the policy names the kinds whose streak called for a
+    retrain. Insufficient data and errors neither count nor break a streak: they
+    say nothing about the model.
     """
-    from retrain.policy import failing_streak
-
     query = (
         select(CheckRun.kind, CheckRun.status)
         .where(
@@ -60,11 +59,11 @@ def _streaks(
     )
     if since is not None:
         query = query.where(CheckRun.ran_at > since)
-    by_kind: dict[str, list[bool]] = {}
+    by_kind: dict[CheckKind, list[bool]] = {}
     for kind, status in session.execute(query):
         if status in (Status.OK, Status.ALERT):
-            by_kind.setdefault(kind, []).append(status == Status.ALERT)
-    return max(by_kind.values(), key=failing_streak, default=[])
+            by_kind.setdefault(CheckKind(kind), []).append(status == Status.ALERT)
+    return by_kind
 
 
 def facts(

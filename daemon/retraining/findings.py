@@ -1,8 +1,9 @@
 """What the stage tells: each retrain decision as an event, told once.
 
 Promoted (the metric, champion score -> challenger score), kept the champion
-(both scores), failed or timed out (the error), rolled back. An event's id is
-the job's (or the rollback's), so it is never told twice.
+(both scores), failed or timed out (the error), rolled back. A job's event ends
+with what started it: drift, performance decay or both, a person, the cadence.
+An event's id is the job's (or the rollback's), so it is never told twice.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from daemon.config import Severity
 from daemon.store.tables import RetrainJob
 from daemon.tables import fmt_value
 from retrain.interface import JobState, JobStatus
+from retrain.policy import Trigger, trigger_words
 
 if TYPE_CHECKING:
     from retrain.registry import Rollback
@@ -24,8 +26,26 @@ def _score(value: float | None) -> str:
     return fmt_value(value)
 
 
+def started(trigger: str) -> str | None:
+    """How the job began, after "retrained" or "started": "for drift", "by hand"; None
+    for the first version (its summary says so)."""
+    match trigger:
+        case Trigger.INITIAL:
+            return None
+        case Trigger.MANUAL:
+            return "by hand"
+        case Trigger.CADENCE:
+            return "on its cadence"
+        case Trigger.DRIFT | Trigger.DECAY | Trigger.DRIFT_AND_DECAY:
+            return f"for {trigger_words(trigger)}"
+        case _:
+            return f"by trigger {trigger!r}"
+
+
 def job_finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
-    """The job's decision as an event, told once (its id is the job's)."""
+    """The job's decision as an event, told once (its id is the job's); the summary
+    ends with what started the job (drift, performance decay, both, a person...)."""
+    why = started(job.trigger)
     outcome = status.outcome
     details: dict[str, object] = {
         "job_id": job.job_uid,
@@ -69,6 +89,8 @@ def job_finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
                 f"{_score(outcome.champion_score)}, challenger "
                 f"{_score(outcome.challenger_score)} ({outcome.reason})"
             )
+        if why is not None:
+            summary += f"; retrained {why}"
         return Finding(
             scope=model,
             kind=StageKind.RETRAIN,
@@ -88,7 +110,7 @@ def job_finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
         firing=True,
         severity=Severity.WARNING,
         summary=f"{model}: retrain job {job.job_uid} {status.state.value}: "
-        f"{status.error or 'no error reported'}",
+        f"{status.error or 'no error reported'}" + (f"; started {why}" if why else ""),
         details=details,
         event_id=job.job_uid,
     )

@@ -114,6 +114,19 @@ def cycle(firing: bool, end: datetime = T0) -> list[Finding]:
                 below=True,
                 detail="K-S p_value",
             ),
+            # Two of the model's outputs drift, the label does not: one outputs alert.
+            _m(
+                "prediction",
+                "ks",
+                0.001,
+                0.05,
+                True,
+                1 + math.log10(0.05 / 0.001),
+                below=True,
+                detail="K-S p_value",
+            ),
+            _m("score", "psi", 0.15, 0.1, True, 1.5, detail="PSI"),
+            _m("label", "psi", 0.02, 0.1, False, detail="PSI"),
             # The dataset rule: critical whatever its margin.
             _m("dataset", "drifted_share", 1.0, 0.5, True, 2.0, detail="3 of 3 columns drifted"),
         )
@@ -136,6 +149,9 @@ def cycle(firing: bool, end: datetime = T0) -> list[Finding]:
             _m("income", "psi", 0.0412, 0.1, False, detail="PSI", basis=basis),
             _m("tenure", "wasserstein", 0.031, 0.1, False, detail="Wasserstein distance (normed)"),
             _m("age", "ks", 0.31, 0.05, False, below=True, detail="K-S p_value"),
+            _m("prediction", "ks", 0.42, 0.05, False, below=True, detail="K-S p_value"),
+            _m("score", "psi", 0.03, 0.1, False, detail="PSI"),
+            _m("label", "psi", 0.01, 0.1, False, detail="PSI"),
             _m("dataset", "drifted_share", 0.0, 0.5, False, detail="0 of 3 columns drifted"),
         )
         perf = (_m("roc_auc", "value", 0.8391, 0.8, False, below=True, detail="baseline 0.8500"),)
@@ -230,7 +246,7 @@ def told(
         quiet = apply_findings(
             session, settings, cycle(False, T0 + timedelta(hours=1)), T0 + timedelta(hours=1)
         )
-    assert quiet.notification_ids == () and quiet.quiet == 6
+    assert quiet.notification_ids == () and quiet.quiet == 7
     with session_factory.begin() as session:
         sweep(session, settings, T0 + timedelta(hours=2, minutes=1))
     resolved = _rows(session_factory, max(r.id for r in firing))
@@ -263,7 +279,7 @@ def test_the_firing_email_says_each_value_once_where_it_lies_and_what_to_do(
 ) -> None:
     text = told[1]["firing"]["email.txt"]
     items = _items(text)
-    assert len(items) == 6
+    assert len(items) == 7
     heads = {h.split("drift of ")[1].split(",")[0]: h for h, _ in items if "drift of" in h}
     assert heads["income"].startswith("[WARNING] drift of income, PSI 0.1007 above threshold 0.1")
     assert heads["tenure"].startswith(
@@ -271,6 +287,13 @@ def test_the_firing_email_says_each_value_once_where_it_lies_and_what_to_do(
     )
     assert heads["age"].startswith("[CRITICAL] drift of age, K-S p_value 0.0004 below threshold")
     assert any(h.startswith("[CRITICAL] share of drifted columns 1 above") for h, _ in items)
+    # The model's outputs: one item naming the two that drifted with their values, not
+    # one per output; the label, which did not drift, is not named.
+    outputs = [h for h, _ in items if "prediction" in h or "score" in h or "label" in h]
+    assert outputs == [
+        "[CRITICAL] drift of the model's outputs: prediction, K-S p_value 0.001 below "
+        "threshold 0.05; score, PSI 0.15 above threshold 0.1 — alert 4"
+    ]
     assert any(h.startswith("[WARNING] roc_auc 0.7812 below threshold 0.8") for h, _ in items)
     assert any(h.startswith("[WARNING] latency p95_ms 850 above threshold 500") for h, _ in items)
     for head, step in items:
@@ -284,12 +307,12 @@ def test_the_firing_email_says_each_value_once_where_it_lies_and_what_to_do(
         assert "alerts ack" not in step and EVIDENCE not in step, step
     drift_steps = [s for h, s in items if "drift" in h]
     assert all(RUNBOOK in s for s in drift_steps)
-    assert "Subject: [mlmaint] [critical] churn: 6 alerts (6 firing)" in text
+    assert "Subject: [mlmaint] [critical] churn: 7 alerts (7 firing)" in text
     # Which window, how long, how many rows; the evidence and one ack for all, once each.
     assert "Checked on the window of 1d ending 2026-03-02 10:00 UTC, 500 rows." in text
     assert text.count(EVIDENCE) == 1 and f"Evidence: {EVIDENCE}" in text
     assert text.count("mlmaint alerts ack --model churn") == 1
-    assert "Acknowledge all 6 firing alerts of churn" in text
+    assert "Acknowledge all 7 firing alerts of churn" in text
     slack = told[1]["firing"]["slack.json"]
     assert "window of 1d ending 2026-03-02 10:00 UTC, 500 rows" in slack
     assert slack.count("mlmaint alerts ack --model churn") == 1 and slack.count(EVIDENCE) == 1
@@ -302,8 +325,8 @@ def test_the_resolved_email_reads_as_resolved(
 ) -> None:
     text = told[1]["resolved"]["email.txt"]
     items = _items(text)
-    assert len(items) == 6
-    assert text.startswith("Subject: [mlmaint] [resolved] churn: 6 alerts (6 resolved)")
+    assert len(items) == 7
+    assert text.startswith("Subject: [mlmaint] [resolved] churn: 7 alerts (7 resolved)")
     # Resolved by the window that cleared them, which the message names.
     assert "Checked on the window of 1d ending 2026-03-02 11:00 UTC, 500 rows." in text
     assert "alerts ack" not in text

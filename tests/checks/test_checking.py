@@ -102,6 +102,16 @@ def test_run_store_and_alert(
     assert subjects[("drift", "age")].firing
     assert subjects[("drift", "age")].link == f"{base}/reports/evidence/{run_id}"
     assert not subjects[("drift", "region")].firing
+    # The model's outputs drift as one subject that names each drifted output, not one
+    # alert per output beside the features.
+    outputs = subjects[("drift", "outputs")]
+    drifted = cycle.result(CheckKind.DRIFT).summary["drifted_columns"]
+    assert isinstance(drifted, list)
+    named = [c for c in ("prediction", "score", "label") if c in drifted]
+    assert outputs.firing is bool(named)
+    assert outputs.details["drifted"] == (", ".join(named) or None)
+    assert outputs.summary.startswith("drift of the model's outputs")
+    assert not {("drift", c) for c in ("prediction", "score", "label")} & set(subjects)
     assert subjects[("performance", "roc_auc")].firing
     with session_factory() as session:
         runs = session.scalars(select(CheckRun)).all()

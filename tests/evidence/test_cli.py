@@ -158,20 +158,58 @@ def test_evidence_command_rebuilds_a_window_and_gives_a_swept_run_its_page_back(
     assert fresh.exit_code == 1 and "reference" in fresh.output
 
 
-def test_evidence_command_writes_evidentlys_report_on_demand(tmp_path: Path) -> None:
+def test_evidence_command_writes_evidentlys_report_on_demand_and_the_page_links_it(
+    tmp_path: Path,
+) -> None:
     config = store_config(tmp_path)
+    settings = load_config(config, environ={})
+    ctx = JobContext.from_settings(settings)
+    page = page_path(tmp_path / "state" / "evidence", "churn", AT)
+    # The check job's drift run of that window, with its page where the job writes it.
+    drifted = CheckResult(kind=CheckKind.DRIFT, status=Status.ALERT, rows=600)
+    with ctx.sessions.begin() as session:
+        runs = store_runs(
+            session,
+            "churn",
+            {CheckKind.DRIFT: KindRun(result=drifted, duration_s=0.1, evidence_path=page)},
+            start=AT - timedelta(days=1),
+            end=AT,
+        )
+    run_id = runs[CheckKind.DRIFT].run_id
+
     result = CliRunner().invoke(
         main, ["--config", str(config), "evidence", "churn", "--at", STAMP, "--evidently"]
     )
     assert result.exit_code == 0, result.output
     printed = Path(result.stdout.strip().splitlines()[-1])
-    page = page_path(tmp_path / "state" / "evidence", "churn", AT)
     assert printed == evidently_path(page) and page.is_file()
     report = printed.read_text(encoding="utf-8")
     # Evidently's page: megabytes of its UI, scripts allowed by hash only.
     assert printed.stat().st_size > 1_000_000
     policy = csp.written_policy(report)
     assert policy is not None and "'sha256-" in policy and "age" in report
+    # mlmaint's page now links the report as served, under base_url, instead of naming
+    # the command that would write it.
+    link = f"https://mlmaint.example.org/reports/evidence/{run_id}/evidently"
+    text = page.read_text(encoding="utf-8")
+    assert f'<a href="{link}">Evidently\'s full report</a>' in text
+    assert "mlmaint evidence churn" not in text
+    served = http.handle(ctx, link.removeprefix("https://mlmaint.example.org"))
+    assert served is not None and served.status == 200 and served.body == printed.read_bytes()
+    # Built again without --evidently, the page still links the report on disk.
+    again = CliRunner().invoke(main, ["--config", str(config), "evidence", "churn", "--at", STAMP])
+    assert again.exit_code == 0, again.output
+    assert f'href="{link}"' in page.read_text(encoding="utf-8")
+    ctx.close()
+    # A window with no report: the page says how to write one.
+    earlier = "2026-11-19T11:00:00Z"
+    other = CliRunner().invoke(
+        main, ["--config", str(config), "evidence", "churn", "--at", earlier]
+    )
+    assert other.exit_code == 0, other.output
+    other_page = Path(other.stdout.strip().splitlines()[-1]).read_text(encoding="utf-8")
+    assert f"<code>mlmaint evidence churn --at {earlier} --evidently</code>" in other_page
+    assert "/evidently" not in other_page.replace(" --evidently", "")
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

@@ -13,6 +13,7 @@ from html import unescape
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from checks.drift import ColumnKind, ColumnSpec, DriftCheck, Method, ThresholdRule
@@ -21,6 +22,8 @@ from checks.thresholds import ThresholdMode
 from daemon.checking.run import run_checks
 from daemon.checking.specs import drift_spec
 from daemon.evidence.figures import (
+    Bars,
+    Histogram,
     ThresholdSource,
     bars,
     bin_count,
@@ -254,3 +257,68 @@ def test_figures_from_the_checks_columns_equal_figures_from_the_window() -> None
     )
     found = bars(ref.categorical["plan"], window["plan"])
     assert sum(found.current) + found.other_current == len(window) - 10
+
+
+def _csv_frame(n: int, seed: int, share: float, path: Path) -> pd.DataFrame:
+    """A frame as a user's CSV comes: written, then read back by pandas, which types the
+    0/1 column as int64 and the True/False column as bool. `share` is the share of ones
+    (and of True); age moves with it."""
+    rng = np.random.default_rng(seed)
+    pd.DataFrame(
+        {
+            "age": rng.normal(40.0 + 20 * share, 10.0, n).round(1),
+            "member": (rng.random(n) < share).astype(int),
+            "opted_in": rng.random(n) < share,
+        }
+    ).to_csv(path, index=False)
+    return pd.read_csv(path)
+
+
+def test_a_binary_column_is_drawn_as_two_category_bars(tmp_path: Path) -> None:
+    reference = _csv_frame(2000, 1, 0.25, tmp_path / "reference.csv")
+    window = _csv_frame(800, 2, 0.7, tmp_path / "window.csv")
+    assert reference["member"].dtype == np.int64 and reference["opted_in"].dtype == bool
+    model = settings(["age", "member", "opted_in"], [])
+    cycle = run_checks(
+        None, model, END, window, reference, kinds=[CheckKind.DRIFT], evidence_dir=tmp_path
+    )
+    run = cycle.runs[CheckKind.DRIFT]
+    assert {m.subject for m in run.result.alerting} == {"age", "member", "opted_in", "dataset"}
+    assert run.evidence_path is not None
+    page = run.evidence_path.read_text(encoding="utf-8")
+    for column in ("member", "opted_in"):
+        part = section(page, column)
+        ones_ref, ones_cur = int(reference[column].sum()), int(window[column].sum())
+        # Two categories with their counts, not 14 numeric bins with two of them full (a
+        # bool is typed 0/1 like every numeric column).
+        assert tooltips(part) == [
+            ("0", len(reference) - ones_ref, len(window) - ones_cur),
+            ("1", ones_ref, ones_cur),
+        ]
+        assert f"n: reference {len(reference):,}, window {len(window):,}." in part
+    # A continuous column keeps its histogram's bins.
+    assert len(tooltips(section(page, "age"))) == bin_count(len(reference) + len(window))
+    # The same bars whether the page counts the window or reuses the check's columns.
+    ref, _ = checked(model, reference, window)
+    outcome = DriftCheck(spec=drift_spec(model), reference=ref).evaluate(window)
+    for observed in ({c.column: c.observed for c in outcome.columns if c.observed}, None):
+        data = draft(
+            model="wide",
+            spec=drift_spec(model),
+            result=outcome.result,
+            reference=ref,
+            window=window,
+            window_start=END,
+            window_end=END,
+            directory=tmp_path,
+            observed=observed,
+        ).data
+        charts = {c.column: c.chart for c in data.drifted}
+        assert isinstance(charts["age"], Histogram)
+        member = charts["member"]
+        assert isinstance(member, Bars) and member.labels == ("0", "1")
+        assert member.current == (
+            len(window) - int(window["member"].sum()),
+            int(window["member"].sum()),
+        )
+        assert isinstance(charts["opted_in"], Bars) and charts["opted_in"].other_categories == 0

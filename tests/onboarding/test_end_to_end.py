@@ -375,7 +375,10 @@ def test_a_users_binary_pipeline_end_to_end(
                 assert prod.metrics(shifted)[("income", "wasserstein")].alerting
                 assert any("income" in json.dumps(m) for m in prod.outbox())
         jobs = prod.jobs_done()
-        assert [j.trigger for j in jobs] == ["decay"], [(j.trigger, j.error) for j in jobs]
+        # Inputs shifted and the performance fell: the job names both.
+        assert [j.trigger for j in jobs] == ["drift_and_decay"], [
+            (j.trigger, j.error) for j in jobs
+        ]
         job = jobs[0]
         assert job.state == "succeeded", job.log_tail
         assert job.outcome is not None and job.promoted, job.outcome
@@ -461,7 +464,10 @@ def test_a_users_regression_pipeline_uses_its_metric_and_follows_the_version(
         assert decayed.status == "alert"
         assert prod.metrics(decayed)[("mae", "value")].alerting  # the configured metric
         jobs = prod.jobs_done()
-        assert [j.trigger for j in jobs] == ["decay"], [(j.trigger, j.error) for j in jobs]
+        # Inputs shifted and the performance fell: the job names both.
+        assert [j.trigger for j in jobs] == ["drift_and_decay"], [
+            (j.trigger, j.error) for j in jobs
+        ]
         job = jobs[0]
         assert job.state == "succeeded" and job.outcome is not None, job.log_tail
         # Promotion on mae, lower is better.

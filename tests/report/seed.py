@@ -279,7 +279,7 @@ def _others(
             RetrainJob(
                 job_uid="rt-20260101-abc",
                 model_id=model_ids[first],
-                trigger="performance",
+                trigger="drift_and_decay",
                 state=JobState.SUCCEEDED,
                 executor="local",
                 spec={},

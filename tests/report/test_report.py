@@ -102,6 +102,11 @@ def test_report_is_archived_escaped_self_contained_and_served(
     assert page.count('src="data:image/svg+xml;base64,') == 3
     for section in ("Summary", "Models", "Frameworks", "Daemon health", "Top drifting features"):
         assert section in page
+    # The retrain job says what failed, in words.
+    assert (
+        '<td class="mono" title="drift_and_decay">rt-20260101-<br>'
+        '<span class="muted">drift and performance decay</span></td>'
+    ) in page
 
     # Rebuilding replaces the archived row; the store and the file agree.
     again = build_report(ctx, WEEK, now + timedelta(minutes=5))

@@ -115,9 +115,10 @@ def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
     assert (item["kind"], item["subject"], item["change"]) == ("retrain", "promotion", "notice")
     champion, challenger = outcome["champion_score"], outcome["challenger_score"]
     assert isinstance(champion, float) and isinstance(challenger, float)
+    # Performance failed, drift did not: the job says decay, not drift.
     assert item["summary"] == (
         f"churn: promoted version 2 over version 1: {outcome['metric']} {fmt_value(champion)} -> "
-        f"{fmt_value(challenger)}"
+        f"{fmt_value(challenger)}; retrained for performance decay"
     )
     assert line["title"] == f"[mlmaint] [info] {item['summary']}"
     # The same decision handed in again (a poll retried after a crash) is not told again.
@@ -229,7 +230,7 @@ def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
         f"churn: kept version 1, retrained version 3 not promoted: {outcome['metric']} champion "
         f"{fmt_value(outcome['champion_score'])}, challenger "
         f"{fmt_value(outcome['challenger_score'])} "
-        f"({outcome['reason']})"
+        f"({outcome['reason']}); retrained by hand"
     )
     assert "the model is pinned" in str(outcome["reason"])
 

@@ -391,3 +391,52 @@ def test_celery_finds_a_job_by_its_job_id_once_a_worker_has_taken_it() -> None:
         )
     finally:
         executor.close()
+
+
+def test_a_job_started_by_drift_alone_names_drift_in_its_record_and_its_alert(
+    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Inputs drifting three passes in a row while the performance holds: the job is a
+    drift job, not a decay one, in the job's row and in the alert of its end."""
+    from checks.interface import Status
+    from daemon.retraining.findings import job_finding
+    from daemon.store.tables import CheckRun
+    from retrain.interface import JobStatus
+
+    ctx = context(tmp_path, engine, session_factory)
+    with transaction(ctx.sessions) as session:
+        model_id = session.scalars(select(Model.id)).one()
+        for day in range(3):
+            end = START + timedelta(days=1, hours=day + 1)
+            for kind, status in (("drift", Status.ALERT), ("performance", Status.OK)):
+                session.add(
+                    CheckRun(
+                        model_id=model_id,
+                        kind=kind,
+                        status=status,
+                        window_start=end - timedelta(days=1),
+                        window_end=end,
+                        ran_at=end,
+                        duration_s=0.1,
+                        rows=100,
+                        summary={},
+                    )
+                )
+    assert retrain_policy(ctx, "churn", NOW) == []
+    job = the_job(ctx)
+    assert job.trigger == "drift"
+    # /bin/true leaves no outcome: the job fails, and its alert says what started it.
+    [finding] = wait_for_jobs(ctx, NOW, timeout_s=30, poll_s=0.1)
+    assert finding.details["trigger"] == "drift"
+    assert finding.summary.endswith("; started for drift"), finding.summary
+    assert "decay" not in finding.summary
+    [alert] = retrain_alerts(ctx)
+    assert alert.summary == finding.summary
+    # The same job, had it run for decay or both, says so.
+    for trigger, words in (
+        ("decay", "performance decay"),
+        ("drift_and_decay", "drift and performance decay"),
+    ):
+        job.trigger = trigger
+        said = job_finding("churn", job, JobStatus(state=JobState.FAILED, error="boom"))
+        assert said.summary == f"churn: retrain job {job.job_uid} failed: boom; started for {words}"

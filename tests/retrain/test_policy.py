@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from retrain.policy import PolicyInput, Trigger, decide, failing_streak
+from checks.interface import CheckKind
+from retrain.policy import PolicyInput, Trigger, decide, failing_streak, trigger_words
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
+PERF = CheckKind.PERFORMANCE
 
 
 def test_failing_streak_counts_from_the_newest() -> None:
@@ -14,16 +16,48 @@ def test_failing_streak_counts_from_the_newest() -> None:
 
 
 def test_sustained_failures_trigger_a_decay_job() -> None:
-    decision = decide(PolicyInput(now=NOW, passes_failed=[True, True, True], failing_runs=3))
+    decision = decide(PolicyInput(now=NOW, passes_failed={PERF: [True] * 3}, failing_runs=3))
     assert decision.submit and decision.trigger is Trigger.DECAY
-    short = decide(PolicyInput(now=NOW, passes_failed=[True, True, False, True], failing_runs=3))
-    assert not short.submit and "2 failing" in short.reason
+    short = decide(
+        PolicyInput(now=NOW, passes_failed={PERF: [True, True, False, True]}, failing_runs=3)
+    )
+    assert not short.submit
+    assert short.reason == "2 failing performance pass(es) in a row, 3 needed"
+
+
+def test_the_trigger_and_reason_name_what_failed() -> None:
+    """Drift alone is not decay: the job names drift, performance decay, or both."""
+    drift, est = CheckKind.DRIFT, CheckKind.ESTIMATED_PERFORMANCE
+    cases = {
+        # Performance still fine (or failing too briefly): drift only.
+        (Trigger.DRIFT, "drift: 3 failing drift check passes in a row (threshold 3)"): {
+            drift: [True] * 3,
+            PERF: [True, True, False],
+        },
+        (
+            Trigger.DECAY,
+            "performance decay: 4 failing estimated performance check passes in a row "
+            "(threshold 3)",
+        ): {drift: [False, True, True], est: [True] * 4},
+        (
+            Trigger.DRIFT_AND_DECAY,
+            "drift and performance decay: 5 failing drift check passes and 3 failing "
+            "performance check passes in a row (threshold 3)",
+        ): {PERF: [True] * 3, drift: [True] * 5},
+    }
+    for (trigger, reason), passes in cases.items():
+        decision = decide(PolicyInput(now=NOW, passes_failed=passes, failing_runs=3))
+        assert (decision.submit, decision.trigger, decision.reason) == (True, trigger, reason)
+    assert trigger_words("drift_and_decay") == "drift and performance decay"
+    assert trigger_words("decay") == "performance decay" and trigger_words("drift") == "drift"
+    # A value stored by another version reads as it is.
+    assert trigger_words("weekly") == "weekly"
 
 
 def test_min_interval_stops_a_storm() -> None:
     facts = PolicyInput(
         now=NOW,
-        passes_failed=[True] * 5,
+        passes_failed={PERF: [True] * 5},
         failing_runs=3,
         last_job_at=NOW - timedelta(hours=5),
         min_interval=timedelta(days=1),
@@ -62,7 +96,7 @@ def test_cadence_counts_from_the_last_job_or_the_serving_version() -> None:
 
 def test_a_pinned_model_gets_no_automatic_job_but_a_manual_one_runs() -> None:
     pin = "pinned to version 1 until unpinned (`mlmaint retrain unpin churn`)"
-    failing = PolicyInput(now=NOW, passes_failed=[True] * 5, failing_runs=3, pinned=pin)
+    failing = PolicyInput(now=NOW, passes_failed={PERF: [True] * 5}, failing_runs=3, pinned=pin)
     decision = decide(failing)
     assert not decision.submit and decision.reason == pin
     cadence = PolicyInput(now=NOW, every=timedelta(days=1), serving_since=NOW, pinned=pin)

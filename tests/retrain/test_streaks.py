@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from checks.interface import Status
+from checks.interface import CheckKind, Status
 from daemon.retraining.decide import _streaks
 from daemon.store.engine import transaction
 from daemon.store.tables import CheckRun, Model
@@ -50,6 +50,11 @@ def test_only_drift_and_performance_streaks_call_for_a_retrain(
         everything = _streaks(
             session, model_id, None, now, ("drift", "operations", "quality", "performance")
         )
-    # Drift failed on the last two days only; operations and quality do not count.
-    assert failing_streak(default) == 2
-    assert failing_streak(everything) == 5
+    # Drift failed on the last two days only; operations and quality do not count;
+    # each kind keeps its own streak.
+    assert {k: failing_streak(p) for k, p in default.items()} == {CheckKind.DRIFT: 2}
+    assert {k: failing_streak(p) for k, p in everything.items()} == {
+        CheckKind.DRIFT: 2,
+        CheckKind.OPERATIONS: 5,
+        CheckKind.QUALITY: 5,
+    }
