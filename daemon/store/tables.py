@@ -109,6 +109,26 @@ class Model(Base):
     pinned_by: Mapped[str | None] = mapped_column(String(200))
 
 
+class RegistryVersion(Base):
+    """A model's registered version and aliases as MLflow last said (store/versions.py):
+    the page and /v1 list versions that never served without asking MLflow."""
+
+    __tablename__ = "registry_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "version", name="uq_registry_versions_model_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    # The aliases on this version ("champion"), sorted; empty when none.
+    aliases: Mapped[list[str]] = mapped_column(JSON)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    # When the registry created the version (None: it did not say).
+    registered_at: Mapped[datetime | None]
+    synced_at: Mapped[datetime]
+
+
 class FeatureLayout(Base):
     """The numeric feature names, in order, that a prediction's packed values follow.
 

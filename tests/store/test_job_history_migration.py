@@ -1,5 +1,6 @@
-"""Migration 0005 both ways on SQLite and PostgreSQL: the job history table and the
-index of a model's check runs by window end come and go; the rows around them stay."""
+"""Migration 0005 both ways on SQLite and PostgreSQL: the job history, the registry's
+versions and the index of a model's check runs by window end come and go; the rows
+around them stay."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def test_job_history_migration_upgrades_and_downgrades_keeping_the_check_runs(
 
     migrate.downgrade(engine, BEFORE)
     assert migrate.current_revision(engine) == BEFORE
-    assert "job_history" not in inspect(engine).get_table_names()
+    tables = inspect(engine).get_table_names()
+    assert "job_history" not in tables and "registry_versions" not in tables
     assert "ix_check_runs_model_end" not in _indexes(engine, "check_runs")
     assert "ix_check_runs_model_kind_end" in _indexes(engine, "check_runs")
     with engine.connect() as conn:
@@ -71,6 +73,7 @@ def test_job_history_migration_upgrades_and_downgrades_keeping_the_check_runs(
 
     migrate.upgrade(engine, REVISION)
     assert migrate.current_revision(engine) == REVISION
+    assert {"job_history", "registry_versions"} <= set(inspect(engine).get_table_names())
     assert _indexes(engine, "check_runs")["ix_check_runs_model_end"] == ["model_id", "window_end"]
     with Session(engine) as session, session.begin():
         ends = session.scalars(select(CheckRun.window_end).order_by(CheckRun.window_end)).all()
