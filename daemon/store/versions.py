@@ -9,6 +9,7 @@ retrain job's end, a rollback) call both; the page and /v1 read `stored_versions
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,8 @@ from daemon.store.tables import RegistryVersion
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +99,27 @@ def record_versions(
         row.run_id = record.run_id
         row.registered_at = record.registered_at
         row.synced_at = now
+
+
+def sync_versions(
+    session: Session, tracking_uri: str, model_id: int, name: str, now: datetime
+) -> bool:
+    """Read the registry's versions of `name` and mirror them (a registry sync).
+
+    False, with a warning, when the registry cannot be read: what it holds is
+    synced again at the next job's end, and the caller's own record must not fail.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from retrain import registry
+
+    try:
+        versions = registry_versions(registry.client(tracking_uri), name)
+    except MlflowException as exc:
+        log.warning("cannot read the registered versions of %s: %s", name, exc)
+        return False
+    record_versions(session, model_id, versions, now)
+    return True
 
 
 def stored_versions(
