@@ -4,7 +4,8 @@ Schedules live in APScheduler's memory job store and are rebuilt from config.tom
 every start and reload (PITFALLS: a pickled job that fails to unpickle vanishes
 without a trace). What must survive a restart lives in our own tables: `job_runs`
 holds the last run of every job, which is how a restarted daemon, or a standby that
-takes over, runs a missed cycle once (not a backlog) and never runs a cycle twice.
+takes over, runs a missed cycle once (not a backlog) and never runs a cycle twice;
+`job_history` holds every finished run (the weekly report counts a week's).
 
 The triggers and the cycle math are in daemon/cadence.py, the job table (stages,
 their functions, the jobs the config asks for) in daemon/stages.py, and the words
@@ -46,7 +47,7 @@ from daemon.cadence import cycle_start, misfire_grace, next_fire_time, period, t
 from daemon.runs import RUNNING, RunOutcome, SchedulerStats
 from daemon.stages import JobFn, JobSpec, Stage, job_function, job_id
 from daemon.store.engine import transaction
-from daemon.store.tables import JobRun
+from daemon.store.tables import JobHistory, JobRun
 
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
@@ -261,17 +262,28 @@ class JobRunner:
                 row = JobRun(job_id=spec.id, runs=0, failures=0, last_started_at=now)
                 session.add(row)
             finished = now + timedelta(seconds=duration)
-            row.last_finished_at = finished
-            row.last_duration_s = duration
+            outcome = RunOutcome.OK if error is None else RunOutcome.FAILED
+            text = None if error is None else error[:4000]
+            row.last_finished_at, row.last_duration_s = finished, duration
+            row.last_status, row.last_error = outcome.value, text
             row.runs = (row.runs or 0) + 1
             if error is None:
-                row.last_status = RunOutcome.OK.value
                 row.last_success_at = finished
-                row.last_error = None
             else:
-                row.last_status = RunOutcome.FAILED.value
                 row.failures = (row.failures or 0) + 1
-                row.last_error = error[:4000]
+            # Every run's own record too: a week's health counts these.
+            session.add(
+                JobHistory(
+                    job_id=spec.id,
+                    stage=spec.stage.value,
+                    model=spec.model,
+                    started_at=now,
+                    finished_at=finished,
+                    duration_s=duration,
+                    outcome=outcome,
+                    error=text,
+                )
+            )
 
 
 def _line(exc: BaseException) -> str:

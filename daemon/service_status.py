@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from daemon.service_models import ModelSummary, model_summaries
 from daemon.store.engine import safe_url
+from daemon.tables import utc_text
 
 if TYPE_CHECKING:
     from daemon.store_state import StoreState
@@ -63,10 +64,6 @@ def _decision_lines(engine: Engine, now: datetime) -> list[str]:
 
 def _when(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
 
 
 def _pin_cell(summary: ModelSummary, now: datetime) -> str:
@@ -133,8 +130,8 @@ def status_document(
             if m.pin is None
             else {
                 "version": m.pin.version,
-                "since": _iso(m.pin.since),
-                "until": _iso(m.pin.until),
+                "since": utc_text(m.pin.since),
+                "until": utc_text(m.pin.until),
                 "by": m.pin.by,
                 "holds": m.pin.holds(now),
             },
@@ -144,8 +141,8 @@ def status_document(
                     "job_uid": j.job_uid,
                     "state": j.state,
                     "trigger": j.trigger,
-                    "created_at": _iso(j.created_at),
-                    "finished_at": _iso(j.finished_at),
+                    "created_at": utc_text(j.created_at),
+                    "finished_at": utc_text(j.finished_at),
                     "registered_version": j.registered_version,
                     "promoted": j.promoted,
                 }
@@ -158,8 +155,8 @@ def status_document(
         {
             "job_id": job.job_id,
             "status": job.status,
-            "started_at": _iso(job.started_at),
-            "success_at": _iso(job.success_at),
+            "started_at": utc_text(job.started_at),
+            "success_at": utc_text(job.success_at),
             "duration_s": job.duration_s,
             "runs": job.runs,
             "failures": job.failures,
@@ -172,7 +169,7 @@ def status_document(
             "model": check.model,
             "check": check.kind,
             "status": check.status,
-            "ran_at": _iso(check.ran_at),
+            "ran_at": utc_text(check.ran_at),
             "rows": check.rows,
             "drift_share": check.drift_share if check.kind == "drift" else None,
         }

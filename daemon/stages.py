@@ -53,7 +53,10 @@ class Stage(enum.StrEnum):
 
     SAMPLE = "sample"
     LABELS = "labels"
+    # A model's own expired rows.
     RETENTION = "retention"
+    # Once for all models, on the retention schedule: evidence pages and job history.
+    SWEEP = "sweep"
     # Every enabled check of a model, in one cycle: one window, one alert message.
     CHECKS = "checks"
     RETRAIN_POLICY = "retrain_policy"
@@ -64,7 +67,13 @@ class Stage(enum.StrEnum):
 
     @property
     def per_model(self) -> bool:
-        return self not in (Stage.DELIVER, Stage.FRAMEWORKS, Stage.REPORT, Stage.RETRAIN_POLL)
+        return self not in (
+            Stage.SWEEP,
+            Stage.DELIVER,
+            Stage.FRAMEWORKS,
+            Stage.REPORT,
+            Stage.RETRAIN_POLL,
+        )
 
 
 def job_function(stage: Stage) -> JobFn:
@@ -79,10 +88,15 @@ def job_function(stage: Stage) -> JobFn:
 
             return _per_model(ingest_labels)
         case Stage.RETENTION:
-            # Old rows of the model, then the evidence pages beyond their bounds.
             from daemon.retention import apply_retention
 
             return _per_model(apply_retention)
+        case Stage.SWEEP:
+            # What the models share (the evidence directory, the job history): swept
+            # once, not once per model.
+            from daemon.retention import sweep_all
+
+            return _global(sweep_all)
         case Stage.CHECKS:
             from daemon.checking.job import run_model_checks
 
@@ -155,6 +169,9 @@ def build_jobs(settings: Settings) -> tuple[JobSpec, ...]:
     jobs: list[JobSpec] = []
     for model in settings.models:
         jobs.extend(_model_jobs(model, settings))
+    jobs.append(
+        JobSpec(stage=Stage.SWEEP, model=None, schedule=settings.service.retention_schedule)
+    )
     if any(m.retrain.enabled for m in settings.models):
         jobs.append(
             JobSpec(

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from checks.interface import CheckKind
+from checks.interface import CheckKind, Status
 from daemon.alerts.finding import Finding
 from daemon.alerts.policy import apply_findings
 from daemon.cli import main
@@ -26,8 +27,17 @@ from daemon.jobs import JobContext
 from daemon.sampling.records import LABELS, bump_counts
 from daemon.store import migrate
 from daemon.store.models import ensure_model
-from daemon.store.tables import Model, RetrainJob
-from daemon.tables import ELLIPSIS, NO_STATUS, Column, fmt_value, render, shorten, wrap
+from daemon.store.tables import CheckRun, JobRun, Model, RetrainJob
+from daemon.tables import (
+    ELLIPSIS,
+    NO_STATUS,
+    Column,
+    fmt_value,
+    render,
+    shorten,
+    utc_text,
+    wrap,
+)
 from retrain.interface import JobState
 from tests.checks.frames import window
 from tests.checks.stored import stored_prediction
@@ -312,6 +322,65 @@ def test_status_json_and_table(config: Path) -> None:
     assert "running" in text and "failed" in text and " 42 " in text
     narrow = _run(config, "status", columns=60).stdout
     assert "serving:" in narrow and all(len(line) <= 60 for line in narrow.splitlines()[2:8])
+
+
+def _times(node: object, key: str = "") -> list[tuple[str, object]]:
+    """Every (key, value) of a document whose key names a time."""
+    if isinstance(node, dict):
+        return [pair for k, v in node.items() for pair in _times(v, k)]
+    if isinstance(node, list):
+        return [pair for item in node for pair in _times(item, key)]
+    return [(key, node)] if key.endswith(("_at", "since", "until")) else []
+
+
+def test_status_json_writes_every_time_in_utc_with_a_z(config: Path) -> None:
+    settings = load_config(config, needs=Needs.NOTHING)
+    ctx = JobContext.from_settings(settings)
+    started = datetime(2026, 12, 1, 6, 0, 5, tzinfo=UTC)
+    with ctx.sessions() as session, session.begin():
+        session.add(
+            JobRun(
+                job_id="checks:churn",
+                last_started_at=started,
+                last_finished_at=started + timedelta(seconds=2),
+                last_success_at=started + timedelta(seconds=2),
+                last_status="ok",
+                last_duration_s=2.0,
+                runs=3,
+                failures=0,
+            )
+        )
+        session.add(
+            CheckRun(
+                model_id=session.scalars(select(Model.id)).one(),
+                kind="drift",
+                status=Status.OK,
+                window_start=started - timedelta(days=1),
+                window_end=started,
+                ran_at=started,
+                duration_s=0.1,
+                rows=300,
+                summary={},
+            )
+        )
+    ctx.close()
+
+    result = _run(config, "status", "--format", "json")
+    document = _stdout_json(result)
+    assert "+00:00" not in result.stdout
+    assert isinstance(document, dict)
+    [job] = [j for j in document["jobs"] if j["job_id"] == "checks:churn"]
+    assert job["started_at"] == "2026-12-01T06:00:05Z"
+    assert job["success_at"] == "2026-12-01T06:00:07Z"
+    [check] = document["checks"]
+    assert check["ran_at"] == "2026-12-01T06:00:05Z"
+    [model] = document["models"]
+    assert model["pin"]["until"] == utc_text(NOW + timedelta(days=7))
+    times = _times(document)
+    # Pin since/until, three jobs' created/finished, the job run's two, the check's one.
+    assert len([v for _, v in times if v is not None]) == 2 + 5 + 2 + 1, times
+    for key, value in times:
+        assert value is None or (isinstance(value, str) and value.endswith("Z")), (key, value)
 
 
 def test_alerts_list_json_and_a_long_subject_is_never_cut(config: Path) -> None:

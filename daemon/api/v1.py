@@ -141,11 +141,13 @@ class V1Routes:
                 session, now, states=(AlertState.FIRING,), scope=model.name, limit=100
             )
             jobs, _ = queries.jobs(session, model=model.name, state=None, limit=RECENT_JOBS)
+            versions = queries.versions(session, model.name, summary.serving_version)
         return schema.ModelDetail(
             **summary.model_dump(),
             latest_measures=measures,
             alerts=alerts,
             recent_jobs=jobs,
+            versions=versions,
         )
 
     def checks(self, request: Request, query: Query) -> schema.ChecksOut:

@@ -24,6 +24,7 @@ from daemon.api.v1_schema import (
     MeasureOut,
     PinOut,
     RunOut,
+    VersionOut,
 )
 from daemon.report.queries import METRIC_COLUMNS
 from daemon.store.tables import (
@@ -36,6 +37,7 @@ from daemon.store.tables import (
     Model,
     RetrainJob,
 )
+from daemon.store.versions import VersionRecord, stored_versions
 from retrain.interface import JobState
 
 KINDS = frozenset(k.value for k in CheckKind)
@@ -453,4 +455,23 @@ def environments(session: Session, configured: Sequence[str]) -> list[Environmen
             findings=stored.get(name, (None, 0))[1],
         )
         for name in names
+    ]
+
+
+def versions(session: Session, model: str, serving: str | None) -> list[VersionOut]:
+    """Every registered version the store recorded for `model`, newest first; the
+    serving version too when the registry was never read for it."""
+    model_id = session.execute(select(Model.id).where(Model.name == model)).scalar_one_or_none()
+    records = list(stored_versions(session, [model_id]).get(model_id, ())) if model_id else []
+    if serving is not None and serving not in {r.version for r in records}:
+        records.insert(0, VersionRecord(version=serving))
+    return [
+        VersionOut(
+            version=r.version,
+            aliases=list(r.aliases),
+            serving=r.version == serving,
+            registered_at=r.registered_at,
+            run_id=r.run_id,
+        )
+        for r in records
     ]

@@ -167,12 +167,24 @@ class JobsOut(_Body):
     truncated: bool
 
 
+class VersionOut(_Body):
+    """A registered version of the model, as the MLflow registry last said."""
+
+    version: str
+    aliases: list[str] = Field(description="the registry aliases on it, e.g. champion")
+    serving: bool = Field(description="whether it is the version serving now")
+    registered_at: datetime | None
+    run_id: str | None
+
+
 class ModelDetail(ModelOut):
-    """A model with the measures of its latest runs, its firing alerts and recent jobs."""
+    """A model with the measures of its latest runs, its firing alerts, recent jobs
+    and every registered version."""
 
     latest_measures: list[MeasureOut]
     alerts: list[AlertOut]
     recent_jobs: list[JobOut]
+    versions: list[VersionOut] = Field(description="every registered version, newest first")
 
 
 class FindingOut(_Body):

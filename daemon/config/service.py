@@ -62,7 +62,17 @@ class ServiceSettings(Frozen):
     leader_retry: Duration = timedelta(seconds=5)
     workers: int = Field(default=4, ge=1, le=64)
     retention_schedule: Schedule = Schedule(cron="15 3 * * *", timezone="UTC")
+    # Every job run is kept this long (the weekly report's daemon health counts a
+    # week's runs from it); the retention sweep deletes older ones.
+    job_history: Duration = timedelta(days=35)
     retrain_poll_schedule: Schedule = Schedule(every=timedelta(minutes=1))
+
+    @field_validator("job_history")
+    @classmethod
+    def _positive_history(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError(f"must be > 0, got {value}")
+        return value
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> Self:

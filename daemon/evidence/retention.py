@@ -1,8 +1,8 @@
 """Evidence retention: pages are deleted by age and by the total size of them all.
 
-The retention job (daemon/retention.py) calls `sweep_evidence` after purging
-rows. A page's age is the end of the window it shows, read from its name
-(`drift-<end>.html`, daemon/evidence/write.py), so a job's injected `now`
+The retention sweep (daemon/retention.py, one job for all models) calls
+`sweep_evidence`. A page's age is the end of the window it shows, read from its
+name (`drift-<end>.html`, daemon/evidence/write.py), so a job's injected `now`
 decides, not the wall clock; a file without such a name is aged by its mtime.
 The oldest pages go first: every page older than `max_age`, then more until
 all of them together fit `max_total`. A swept run keeps no evidence path and
@@ -140,7 +140,7 @@ def sweep(
     deleted: list[Path] = []
     freed = 0
     for f in gone:
-        # Another sweep (the retention job runs per model) may have been first.
+        # A person may have deleted it meanwhile.
         f.path.unlink(missing_ok=True)
         deleted.append(f.path)
         freed += f.size
@@ -168,7 +168,7 @@ def sweep(
 
 
 def sweep_evidence(ctx: JobContext, now: datetime) -> SweepOutcome:
-    """The retention job's part for evidence, bounded by the [evidence] settings."""
+    """The retention sweep's part for evidence, bounded by the [evidence] settings."""
     settings = ctx.settings.evidence
     return sweep(
         ctx.sessions,

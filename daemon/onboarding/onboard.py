@@ -35,6 +35,7 @@ from daemon.onboarding.request import (
 )
 from daemon.onboarding.schema import check_reference_columns, infer_schema, read_frame
 from daemon.onboarding.table import model_table, render_model, validate_appended
+from daemon.store.versions import registry_versions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -166,7 +167,10 @@ def onboard(
         # Only a table that validates gets its reference written and recorded.
         if scored is not None:
             snapshot = write_snapshot(scored, reference_dir(settings, name), columns)
-        record_reference(engine, mlflow_client, name, str(version.version), snapshot, now)
+        # Every version the registry holds, not the serving one only: one registered
+        # by hand before onboarding belongs to the model's history too.
+        versions = registry_versions(mlflow_client, name)
+        record_reference(engine, mlflow_client, name, str(version.version), snapshot, now, versions)
         if config_path is not None:
             config_path.write_text(full, encoding="utf-8")
             written = config_path

@@ -7,6 +7,7 @@ store's `models` row, as a retrain records one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from sqlalchemy import Engine
 
+    from daemon.store.versions import VersionRecord
     from retrain.interface import DataRef
 
 
@@ -135,12 +137,15 @@ def record_reference(
     version: str,
     reference: DataRef | None,
     now: datetime,
+    versions: Sequence[VersionRecord] = (),
 ) -> None:
-    """The serving version and its reference, on the version's tags and the models row."""
+    """The serving version and its reference, on the version's tags and the models row;
+    and every registered version of the model with its aliases (`versions`)."""
     from sqlalchemy.orm import Session
 
     from daemon.store.models import ensure_model
     from daemon.store.tables import Model
+    from daemon.store.versions import record_versions
     from retrain import registry
 
     if mlflow_client is not None and reference is not None:
@@ -159,6 +164,8 @@ def record_reference(
     with Session(engine) as session, session.begin():
         row = session.get_one(Model, ensure_model(session, name, now))
         row.current_version = version
+        if versions:
+            record_versions(session, row.id, versions, now)
         if reference is not None:
             row.reference_uri = reference.uri
             row.reference_sha256 = reference.sha256

@@ -37,7 +37,6 @@ from daemon.report.model import (
     RetrainRow,
 )
 from daemon.report.weeks import Week
-from daemon.runs import RunOutcome
 from daemon.store.tables import NotificationState
 from retrain.interface import JobState
 
@@ -257,17 +256,16 @@ def _daemon_actions(daemon: DaemonHealth) -> list[Action]:
                 score=DEAD_NOTIFICATIONS_SCORE,
             )
         )
-    for job in daemon.jobs:
-        if job.last_status == RunOutcome.FAILED:
-            actions.append(
-                Action(
-                    kind=ActionKind.FIX,
-                    scope="mlmaint",
-                    text=f"Job {job.job_id} failed its last run"
-                    + (f": {job.last_error[:ERROR_EXCERPT]}" if job.last_error else ""),
-                    score=FAILED_JOB_SCORE,
-                )
+    for job_id, error in daemon.failing:
+        actions.append(
+            Action(
+                kind=ActionKind.FIX,
+                scope="mlmaint",
+                text=f"Job {job_id} failed its last run"
+                + (f": {error[:ERROR_EXCERPT]}" if error else ""),
+                score=FAILED_JOB_SCORE,
             )
+        )
     return actions
 
 

@@ -1,24 +1,28 @@
-"""The report's "Daemon health": its jobs, rejected rows and notifications of a week."""
+"""The report's "Daemon health": its jobs, rejected rows and notifications of a week.
+
+A week's job runs come from `job_history` (one row per run, kept for `[service]
+job_history`), so a past week shows its own runs, not the totals of `job_runs`.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from daemon.report.model import DaemonHealth, JobHealth, RejectedExample
-from daemon.report.queries import num
 from daemon.report.weeks import Week
+from daemon.runs import RunOutcome
 from daemon.store.tables import (
     IngestCount,
+    JobHistory,
     JobRun,
     Notification,
     NotificationState,
     RejectedRow,
-    Report,
 )
 
 REJECTED_EXAMPLES = 3
@@ -26,71 +30,78 @@ REJECTED_EXAMPLES = 3
 FAILED_NOTIFICATIONS = 10
 
 
-# The report built within this long after its week's end holds the week-end counters
-# (the scheduled build is Monday 08:00); its predecessor's, built within this long
-# after the week's start, the start ones.
-BOUNDARY = timedelta(days=1)
-
-
-def _counters_at(summary: object) -> tuple[Mapping[str, object], datetime | None]:
-    if not isinstance(summary, dict):
-        return {}, None
-    counters = summary.get("job_counters")
-    at = summary.get("job_counters_at")
-    try:
-        moment = datetime.fromisoformat(at) if isinstance(at, str) else None
-    except ValueError:
-        moment = None
-    return (counters if isinstance(counters, dict) else {}), moment
-
-
-def _start_counters(session: Session, week: Week, now: datetime) -> Mapping[str, object] | None:
-    """The job counters at the week's start, or None when they are not known.
-
-    `job_runs` keeps totals, not a history: a week's runs are the difference of the
-    totals at its end (now, for a report built at its end) and at its start (the
-    previous week's report, built at its own end). A report built later (a past
-    week rebuilt, a week in progress) cannot split the totals by week.
-    """
-    if not week.end <= now < week.end + BOUNDARY:
-        return None
-    summary = session.execute(
-        select(Report.summary).where(Report.week == week.previous().label)
-    ).scalar_one_or_none()
-    counters, at = _counters_at(summary)
-    if at is None or not week.start <= at < week.start + BOUNDARY:
-        return None
-    return counters
+def _week_jobs(session: Session, week: Week) -> tuple[JobHealth, ...]:
+    """Per job that ran in the week: its runs and failures, and its last run there."""
+    in_week = (JobHistory.started_at >= week.start, JobHistory.started_at < week.end)
+    failed = case((JobHistory.outcome == RunOutcome.FAILED.value, 1), else_=0)
+    counts = {
+        job_id: (int(runs), int(failures or 0))
+        for job_id, runs, failures in session.execute(
+            select(JobHistory.job_id, func.count(), func.sum(failed))
+            .where(*in_week)
+            .group_by(JobHistory.job_id)
+        )
+    }
+    success = dict(
+        session.execute(
+            select(JobHistory.job_id, func.max(JobHistory.finished_at))
+            .where(*in_week, JobHistory.outcome == RunOutcome.OK.value)
+            .group_by(JobHistory.job_id)
+        )
+        .tuples()
+        .all()
+    )
+    ranked = (
+        select(
+            JobHistory.job_id,
+            JobHistory.outcome,
+            JobHistory.error,
+            func.row_number()
+            .over(
+                partition_by=JobHistory.job_id,
+                order_by=(JobHistory.started_at.desc(), JobHistory.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(*in_week)
+        .subquery()
+    )
+    last = {
+        job_id: (str(outcome), error)
+        for job_id, outcome, error in session.execute(
+            select(ranked.c.job_id, ranked.c.outcome, ranked.c.error).where(ranked.c.rank == 1)
+        )
+    }
+    return tuple(
+        JobHealth(
+            job_id=job_id,
+            runs=runs,
+            failures=failures,
+            last_status=last[job_id][0],
+            last_success_at=success.get(job_id),
+            last_error=last[job_id][1],
+        )
+        for job_id, (runs, failures) in sorted(counts.items())
+    )
 
 
 def daemon_health(
     session: Session, week: Week, names: Mapping[int, str], now: datetime
 ) -> DaemonHealth:
-    """The daemon over the week: its jobs' runs (where the counters allow), rejected
-    rows and notifications whose time falls in the week."""
-    start = _start_counters(session, week, now)
-    previous = start or {}
-    jobs = []
-    for job in session.execute(select(JobRun).order_by(JobRun.job_id)).scalars():
-        # A job with no counters at the week's start first ran during it (its row is
-        # written at its first run).
-        before = previous.get(job.job_id, [0, 0] if start is not None else None)
-        runs_before = num(before[0]) if isinstance(before, list) and len(before) == 2 else None
-        fails_before = num(before[1]) if isinstance(before, list) and len(before) == 2 else None
-        jobs.append(
-            JobHealth(
-                job_id=job.job_id,
-                runs=job.runs,
-                failures=job.failures,
-                runs_this_week=None if runs_before is None else job.runs - int(runs_before),
-                failures_this_week=None
-                if fails_before is None
-                else job.failures - int(fails_before),
-                last_status=job.last_status,
-                last_success_at=job.last_success_at,
-                last_error=job.last_error,
-            )
+    """The daemon over the week: its jobs' runs (from the job history), rejected rows
+    and notifications whose time falls in the week; and the jobs failing as of `now`."""
+    jobs = _week_jobs(session, week)
+    history_since = session.execute(select(func.min(JobHistory.started_at))).scalar_one()
+    # What to fix is the present: a job whose latest run failed, whenever that was
+    # (a failure in the week that a later run mended needs nothing).
+    failing = tuple(
+        (job_id, error)
+        for job_id, error in session.execute(
+            select(JobRun.job_id, JobRun.last_error)
+            .where(JobRun.last_status == RunOutcome.FAILED.value)
+            .order_by(JobRun.job_id)
         )
+    )
     days = [d.isoformat() for d in week.days]
     sampled = 0
     rejected: dict[str, int] = defaultdict(int)
@@ -133,8 +144,9 @@ def daemon_health(
         )
     )
     return DaemonHealth(
-        jobs=tuple(jobs),
-        jobs_in_week=start is not None,
+        jobs=jobs,
+        history_since=history_since,
+        failing=failing,
         sampled=sampled,
         rejected=sum(rejected.values()),
         rejected_by_reason=dict(sorted(rejected.items())),

@@ -242,12 +242,13 @@ class FrameworkEnv:
 
 @dataclass(frozen=True, kw_only=True)
 class JobHealth:
+    """A job's runs in the week, and the last of them."""
+
     job_id: str
     runs: int
     failures: int
-    runs_this_week: int | None
-    failures_this_week: int | None
     last_status: str
+    # The week's last successful run's end (None: none succeeded in the week).
     last_success_at: datetime | None
     last_error: str | None
 
@@ -268,9 +269,10 @@ class DaemonHealth:
     rejected_examples: tuple[RejectedExample, ...]
     notifications: Mapping[str, int]
     failed_notifications: tuple[tuple[str, str, str], ...]
-    # Whether the jobs' runs and failures are the week's (the counters at its start
-    # and end are known), or totals since the store was created.
-    jobs_in_week: bool = False
+    # The oldest run the job history holds (None: empty): runs before it are unknown.
+    history_since: datetime | None = None
+    # (job id, error) of the jobs whose latest run, as of the build, failed.
+    failing: tuple[tuple[str, str | None], ...] = ()
 
 
 class ActionKind(enum.StrEnum):
@@ -323,6 +325,4 @@ class WeekReport:
             "advisories": len(
                 {v.advisories[0] for e in self.frameworks for v in e.vulnerable if v.advisories}
             ),
-            "job_counters": {j.job_id: [j.runs, j.failures] for j in self.daemon.jobs},
-            "job_counters_at": self.generated_at.isoformat(),
         }

@@ -19,6 +19,7 @@ from daemon.retraining.pins import Pin, active_pin
 from daemon.retraining.records import record_status
 from daemon.retraining.specs import plan_of, tracking_uri
 from daemon.store.tables import Model, RetrainJob
+from daemon.store.versions import sync_versions
 from retrain.interface import JobState, JobStatus
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ def finish(
     if pin is not None:
         status = _undo_promotion(settings, model, pin, status)
     finding = record_status(session, job, model, status, now)
+    if status.state.finished and status.outcome and status.outcome.registered_version:
+        # A new version, perhaps a moved alias: the store's copy of the registry follows.
+        sync_versions(session, tracking_uri(settings), job.model_id, model, now)
     if finding is not None and pin is not None and status.outcome is not None:
         finding = replace(
             finding,

@@ -19,6 +19,7 @@ from daemon.retraining.pins import Pin, pin_of
 from daemon.retraining.records import add_inline_job, clear_pin, model_row, set_rolled_back
 from daemon.retraining.specs import build_spec, job_deadline, plan_of, tracking_uri
 from daemon.store.engine import transaction
+from daemon.store.versions import sync_versions
 from retrain.interface import RetrainOutcome
 from retrain.policy import Trigger
 
@@ -65,6 +66,8 @@ def register_initial_version(
         add_inline_job(
             session, row, spec, outcome, now=now, deadline=job_deadline(ctx.settings, now)
         )
+        if outcome.registered_version:
+            sync_versions(session, tracking_uri(ctx.settings), row.id, model, now)
     return outcome
 
 
@@ -96,6 +99,7 @@ def rollback(
     with transaction(ctx.sessions) as session:
         row = model_row(session, model, now)
         set_rolled_back(row, result, now=now, until=until, by=who)
+        sync_versions(session, tracking_uri(ctx.settings), row.id, model, now)
         pin = pin_of(row)
         assert pin is not None  # just set
         finding = rollback_finding(

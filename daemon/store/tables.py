@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from checks.interface import Status
+from daemon.runs import RunOutcome
 from retrain.interface import JobState
 
 NAMING = {
@@ -106,6 +107,26 @@ class Model(Base):
     pinned_at: Mapped[datetime | None]
     pinned_until: Mapped[datetime | None]
     pinned_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class RegistryVersion(Base):
+    """A model's registered version and aliases as MLflow last said (store/versions.py):
+    the page and /v1 list versions that never served without asking MLflow."""
+
+    __tablename__ = "registry_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "version", name="uq_registry_versions_model_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    # The aliases on this version ("champion"), sorted; empty when none.
+    aliases: Mapped[list[str]] = mapped_column(JSON)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    # When the registry created the version (None: it did not say).
+    registered_at: Mapped[datetime | None]
+    synced_at: Mapped[datetime]
 
 
 class FeatureLayout(Base):
@@ -221,7 +242,11 @@ class IngestCount(Base):
 
 class CheckRun(Base):
     __tablename__ = "check_runs"
-    __table_args__ = (Index("ix_check_runs_model_kind_end", "model_id", "kind", "window_end"),)
+    __table_args__ = (
+        Index("ix_check_runs_model_kind_end", "model_id", "kind", "window_end"),
+        # A model's runs over time, all kinds: /v1 history and `status`.
+        Index("ix_check_runs_model_end", "model_id", "window_end"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
@@ -448,3 +473,25 @@ class JobRun(Base):
     last_duration_s: Mapped[float | None] = mapped_column(Float)
     runs: Mapped[int] = mapped_column(BigInteger, default=0)
     failures: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class JobHistory(Base):
+    """One row per finished run of a scheduled job: what a week's daemon health counts.
+
+    `job_runs` keeps each job's last run and its totals; this keeps every run, for
+    `[service] job_history` (the retention sweep deletes older ones). The model is its
+    name, not a key: a run's record outlives a model removed from the config.
+    """
+
+    __tablename__ = "job_history"
+    __table_args__ = (Index("ix_job_history_started", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(200))
+    stage: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    duration_s: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[RunOutcome] = mapped_column(_enum(RunOutcome))
+    error: Mapped[str | None] = mapped_column(Text)

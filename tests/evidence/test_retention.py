@@ -8,7 +8,8 @@ builds the page again; a run that never had a page, 404; an unknown run, 404.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,24 +23,34 @@ from daemon.evidence.retention import SWEPT, doomed, evidence_files, sweep
 from daemon.evidence.write import evidence_dir, evidently_path, page_path
 from daemon.jobs import JobContext
 from daemon.report import http
-from daemon.stages import Stage, job_function
-from daemon.store.tables import CheckRun
+from daemon.retention import SweepAllOutcome
+from daemon.runs import RunOutcome
+from daemon.sampling.outcomes import PurgeOutcome
+from daemon.schedule import JobRunner, replay
+from daemon.stages import JobFn, Stage, build_jobs, job_function
+from daemon.store.tables import CheckRun, JobHistory
 from tests.evidence.frames import END
 
 PAGE = 10_000
 
 
-def settings(tmp_path: Path, **evidence: object) -> Settings:
+def settings(
+    tmp_path: Path,
+    models: tuple[str, ...] = ("churn",),
+    service: dict[str, object] | None = None,
+    **evidence: object,
+) -> Settings:
     return parse_config(
         {
-            "service": {"state_dir": str(tmp_path / "state")},
+            "service": {"state_dir": str(tmp_path / "state"), **(service or {})},
             "evidence": evidence,
             "models": [
                 {
-                    "name": "churn",
+                    "name": name,
                     "source": {"kind": "http"},
                     "schema": {"numeric": ["age"], "categorical": []},
                 }
+                for name in models
             ],
         },
         "<test>",
@@ -47,10 +58,19 @@ def settings(tmp_path: Path, **evidence: object) -> Settings:
     )
 
 
-def plant(ctx: JobContext, days_ago: int, *, size: int = PAGE, alert: bool = True) -> int:
-    """A stored drift run of the window ending `days_ago` before END, with its page."""
-    end = END - timedelta(days=days_ago)
-    path = page_path(evidence_dir(ctx), "churn", end) if alert else None
+def plant(
+    ctx: JobContext,
+    days_ago: int,
+    *,
+    size: int = PAGE,
+    alert: bool = True,
+    model: str = "churn",
+    hours: int = 0,
+) -> int:
+    """A stored drift run of `model`'s window ending `days_ago` (and `hours`) before
+    END, with its page."""
+    end = END - timedelta(days=days_ago, hours=hours)
+    path = page_path(evidence_dir(ctx), model, end) if alert else None
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x" * size)
@@ -60,7 +80,7 @@ def plant(ctx: JobContext, days_ago: int, *, size: int = PAGE, alert: bool = Tru
     with ctx.sessions.begin() as session:
         runs = store_runs(
             session,
-            "churn",
+            model,
             {CheckKind.DRIFT: KindRun(result=result, duration_s=0.1, evidence_path=path)},
             start=end - timedelta(days=1),
             end=end,
@@ -87,7 +107,7 @@ def test_the_retention_job_sweeps_old_pages_then_the_oldest_beyond_the_size(
     orphan.write_bytes(b"o")
     quiet = plant(ctx, 2, alert=False)
 
-    outcome = job_function(Stage.RETENTION)(ctx, "churn", END)
+    outcome = job_function(Stage.SWEEP)(ctx, None, END)
 
     kept = {p.path.name for p in evidence_files(evidence_dir(ctx))}
     # Older than 30 days: 45, 40, 31. Then the oldest until <= 5 pages' bytes: 20 (and
@@ -139,8 +159,119 @@ def test_the_retention_job_sweeps_old_pages_then_the_oldest_beyond_the_size(
     assert "--evidently" in no_report.body.decode()
 
     # Swept again at once: nothing more to do.
-    again = job_function(Stage.RETENTION)(ctx, "churn", END)
+    again = job_function(Stage.SWEEP)(ctx, None, END)
     assert again.evidence.deleted == 0  # type: ignore[attr-defined]
+
+
+def test_a_retention_cycle_of_three_models_sweeps_once_within_the_bounds(
+    tmp_path: Path,
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Three models' retention jobs purge their own rows; one sweep bounds the pages
+    of all three (by age, then size) and the job history (by age)."""
+    models = ("churn", "buyer", "fraud")
+    ctx = JobContext(
+        settings=settings(
+            tmp_path,
+            models,
+            service={"job_history": "7d", "retention_schedule": {"cron": "15 3 * * *"}},
+            max_age="30d",
+            max_total=f"{5 * PAGE}B",
+        ),
+        engine=engine,
+        sessions=session_factory,
+    )
+    # Each model's pages a few hours apart from the others', so the oldest is one.
+    for hours, model in enumerate(models):
+        for days in (40, 12, 6, 2):
+            plant(ctx, days, model=model, hours=hours)
+    fire = datetime(2026, 11, 20, 3, 15, tzinfo=UTC)  # the next 03:15 after END
+    with session_factory.begin() as session:
+        for days in (9, 8, 6):
+            session.add(
+                JobHistory(
+                    job_id="deliver",
+                    stage=Stage.DELIVER.value,
+                    model=None,
+                    started_at=fire - timedelta(days=days),
+                    finished_at=fire - timedelta(days=days),
+                    duration_s=0.1,
+                    outcome=RunOutcome.OK,
+                )
+            )
+
+    returned: list[tuple[Stage, object]] = []
+
+    def recording(stage: Stage) -> JobFn:
+        fn = job_function(stage)
+
+        def run(c: JobContext, model: str | None, now: datetime) -> object:
+            result = fn(c, model, now)
+            returned.append((stage, result))
+            return result
+
+        return run
+
+    jobs = tuple(j for j in build_jobs(ctx.settings) if j.stage in (Stage.RETENTION, Stage.SWEEP))
+    ran: list[tuple[str, datetime, RunOutcome]] = []
+    caplog.set_level(logging.INFO, logger="daemon.evidence.retention")
+    count = replay(
+        JobRunner(ctx, resolve=recording),
+        jobs,
+        END,
+        END + timedelta(days=1),
+        on_run=lambda spec, at, outcome: ran.append((spec.id, at, outcome)),
+    )
+
+    assert count == 4
+    assert ran == [
+        ("retention:churn", fire, RunOutcome.OK),
+        ("retention:buyer", fire, RunOutcome.OK),
+        ("retention:fraud", fire, RunOutcome.OK),
+        ("sweep", fire, RunOutcome.OK),
+    ]
+    assert [stage for stage, _ in returned].count(Stage.SWEEP) == 1
+    sweeps = [r for r in caplog.records if r.getMessage().startswith("evidence sweep:")]
+    assert len(sweeps) == 1, [r.getMessage() for r in caplog.records]
+    for stage, result in returned:
+        if stage is Stage.RETENTION:
+            assert isinstance(result, PurgeOutcome) and not hasattr(result, "evidence")
+    [swept] = [result for stage, result in returned if stage is Stage.SWEEP]
+    assert isinstance(swept, SweepAllOutcome)
+    # 40 days old (3 pages) by age; then 9 pages left for 5 pages' bytes: the three
+    # 12-day ones and the oldest 6-day one (fraud's, three hours older).
+    assert (swept.evidence.deleted, swept.evidence.kept, swept.evidence.runs_cleared) == (7, 5, 7)
+    kept = evidence_files(evidence_dir(ctx))
+    assert sum(f.size for f in kept) <= 5 * PAGE
+    assert all(fire - f.written <= timedelta(days=30) for f in kept)
+    assert sorted(f.path.relative_to(evidence_dir(ctx)).parts[0] for f in kept) == [
+        "buyer",
+        "buyer",
+        "churn",
+        "churn",
+        "fraud",
+    ]
+    assert {fire - f.written for f in kept} == {
+        timedelta(days=6, hours=h + 15, minutes=15) for h in (0, 1)
+    } | {timedelta(days=2, hours=h + 15, minutes=15) for h in (0, 1, 2)}
+    # The history: the 9- and 8-day-old runs went (older than 7 days), the 6-day-old
+    # one and this cycle's four runs stay.
+    assert swept.job_runs_deleted == 2
+    with session_factory() as session:
+        history = session.execute(
+            select(JobHistory.job_id, JobHistory.started_at).order_by(
+                JobHistory.started_at, JobHistory.id
+            )
+        ).all()
+    assert [tuple(row) for row in history] == [
+        ("deliver", fire - timedelta(days=6)),
+        ("retention:churn", fire),
+        ("retention:buyer", fire),
+        ("retention:fraud", fire),
+        ("sweep", fire),
+    ]
 
 
 def test_the_bounds_pick_the_oldest_first(tmp_path: Path) -> None:

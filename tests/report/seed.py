@@ -26,6 +26,7 @@ from daemon.store.tables import (
     CheckRun,
     FrameworkFinding,
     IngestCount,
+    JobHistory,
     JobRun,
     Model,
     Notification,
@@ -401,5 +402,36 @@ def _others(
             for n in names
             for day in week.days
             for outcome, count in (("sampled", 1500), ("rejected:type", 3))
+        ],
+    )
+    # The runs behind the job_runs rows above: hourly checks, and a framework scan
+    # every twelve hours whose last run in the week failed.
+    session.execute(
+        insert(JobHistory),
+        [
+            {
+                "job_id": "checks:" + first,
+                "stage": "checks",
+                "model": first,
+                "started_at": week.start + timedelta(hours=h),
+                "finished_at": week.start + timedelta(hours=h, seconds=1),
+                "duration_s": 0.8,
+                "outcome": "ok",
+                "error": None,
+            }
+            for h in range(168)
+        ]
+        + [
+            {
+                "job_id": "frameworks",
+                "stage": "frameworks",
+                "model": None,
+                "started_at": mid - timedelta(hours=12 * (6 - d)),
+                "finished_at": mid - timedelta(hours=12 * (6 - d)),
+                "duration_s": 3.0,
+                "outcome": "failed" if d == 6 else "ok",
+                "error": "package index unreachable: ConnectError" if d == 6 else None,
+            }
+            for d in range(7)
         ],
     )

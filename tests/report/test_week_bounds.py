@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.interface import Status
-from daemon.config import parse_config
+from daemon.config import Schedule, parse_config
+from daemon.jobs import JobContext
 from daemon.report import http
 from daemon.report.deliver import BuiltReport, build_report, run_report_command
 from daemon.report.gather import gather
@@ -20,6 +21,9 @@ from daemon.report.model import Health
 from daemon.report.queries import load_runs
 from daemon.report.render import render_report, render_text
 from daemon.report.weeks import parse_week
+from daemon.runs import RunOutcome
+from daemon.schedule import JobRunner, replay
+from daemon.stages import JobFn, JobSpec, Stage
 from daemon.store.tables import CheckRun, JobRun, Model
 from tests.checks.frames import churn_settings
 from tests.report.conftest import MakeCtx
@@ -168,34 +172,78 @@ def test_reports_and_the_outbox_go_under_state_dir(make_ctx: MakeCtx, tmp_path: 
 
 
 def test_daemon_health_counts_the_jobs_of_that_week(make_ctx: MakeCtx) -> None:
+    """Two weeks (and a few hours) of runs, recorded by the job runner as the daemon
+    runs them: each week's report counts its own, built on time or ten days late."""
     ctx = make_ctx()
-    w46, w47 = parse_week("2026-W46"), parse_week("2026-W47")
+    w45, w46, w47 = parse_week("2026-W45"), parse_week("2026-W46"), parse_week("2026-W47")
+    failing = {
+        (Stage.SAMPLE, datetime(2026, 11, 11, 6, tzinfo=UTC)),
+        (Stage.SAMPLE, datetime(2026, 11, 12, 6, tzinfo=UTC)),
+        (Stage.SAMPLE, datetime(2026, 11, 20, 12, tzinfo=UTC)),
+        (Stage.FRAMEWORKS, datetime(2026, 11, 22, tzinfo=UTC)),  # W47's last scan
+    }
 
-    def counters(runs: int, failures: int, job: str = "sample:buyer") -> None:
-        with ctx.sessions.begin() as session:
-            row = session.get(JobRun, job) or JobRun(job_id=job, last_status="ok")
-            row.runs, row.failures = runs, failures
-            session.add(row)
+    def resolve(stage: Stage) -> JobFn:
+        def run(_ctx: JobContext, _model: str | None, now: datetime) -> object:
+            if (stage, now) in failing:
+                raise RuntimeError(f"{stage} broke at {now:%d %H:%M}")
+            return None
 
-    def jobs(built: BuiltReport, job: str = "sample:buyer") -> tuple[int | None, int | None, bool]:
-        found = next(j for j in built.data.daemon.jobs if j.job_id == job)
-        return found.runs_this_week, found.failures_this_week, built.data.daemon.jobs_in_week
+        return run
 
-    counters(10, 1)
-    first = build_report(ctx, w46, w46.end + timedelta(hours=8))  # Monday 08:00, as scheduled
-    # No report of the week before: the totals, said to be totals.
-    assert jobs(first) == (None, None, False)
-    assert "since the store was created" in first.path.read_text()
-    counters(35, 3)
-    counters(4, 1, "checks:buyer")  # first ran during W47
-    built = build_report(ctx, w47, w47.end + timedelta(hours=8))
-    assert jobs(built) == (25, 2, True)
-    assert jobs(built, "checks:buyer") == (4, 1, True)
-    assert "Runs and failures in the week" in built.path.read_text()
-    # Rebuilt ten days later, the counters have moved on: not the week's, and not
-    # "since the previous report" either.
-    counters(50, 3)
-    late = build_report(ctx, w47, w47.end + timedelta(days=10))
-    assert jobs(late) == (None, None, False)
-    page = late.path.read_text()
-    assert "since the store was created" in page and "Runs and failures in the week" not in page
+    jobs = (
+        JobSpec(stage=Stage.SAMPLE, model="buyer", schedule=Schedule(every=timedelta(hours=6))),
+        JobSpec(stage=Stage.FRAMEWORKS, model=None, schedule=Schedule(every=timedelta(days=1))),
+    )
+    ran: list[tuple[str, datetime, RunOutcome]] = []
+    replay(
+        JobRunner(ctx, resolve=resolve),
+        jobs,
+        w46.start - timedelta(seconds=1),
+        w47.end + timedelta(hours=6),  # W48 begins: two sample runs, one scan
+        on_run=lambda spec, at, outcome: ran.append((spec.id, at, outcome)),
+    )
+    assert len(ran) == 2 * (28 + 7) + 2 + 1
+    assert sum(outcome is RunOutcome.FAILED for *_, outcome in ran) == 4
+
+    def jobs_of(built: BuiltReport) -> dict[str, tuple[int, int, str, datetime | None]]:
+        # The last success is the run's end: its start and the (sub-second) duration.
+        return {
+            j.job_id: (
+                j.runs,
+                j.failures,
+                j.last_status,
+                j.last_success_at and j.last_success_at.replace(second=0, microsecond=0),
+            )
+            for j in built.data.daemon.jobs
+        }
+
+    on_time = build_report(ctx, w47, w47.end + timedelta(hours=8))
+    assert jobs_of(on_time) == {
+        "frameworks": (7, 1, "failed", datetime(2026, 11, 21, tzinfo=UTC)),
+        "sample:buyer": (28, 1, "ok", datetime(2026, 11, 22, 18, tzinfo=UTC)),
+    }
+    [scan] = [j for j in on_time.data.daemon.jobs if j.job_id == "frameworks"]
+    assert scan.last_error == "RuntimeError: frameworks broke at 22 00:00"
+    # W48's first scan succeeded: nothing to fix, though W47 ended on a failure.
+    assert on_time.data.daemon.failing == ()
+    assert not [a for a in on_time.data.actions if a.text.startswith("Job ")]
+    page = on_time.path.read_text()
+    assert "Runs and failures in the week, from the job history" in page
+    assert "job history begins" not in page
+
+    late = build_report(ctx, w46, w47.end + timedelta(days=10))
+    assert jobs_of(late) == {
+        "frameworks": (7, 0, "ok", datetime(2026, 11, 15, tzinfo=UTC)),
+        "sample:buyer": (28, 2, "ok", datetime(2026, 11, 15, 18, tzinfo=UTC)),
+    }
+    # The totals since the store began: both weeks and W48's first hours.
+    with ctx.sessions() as session:
+        assert session.get_one(JobRun, "sample:buyer").runs == 58
+
+    before = build_report(ctx, w45, w47.end + timedelta(days=10))
+    assert before.data.daemon.jobs == ()
+    assert before.data.daemon.history_since == w46.start
+    page = before.path.read_text()
+    assert "No job run is recorded in this week" in page
+    assert "The job history begins 2026-11-09 00:00 UTC" in page

@@ -32,6 +32,7 @@ from daemon.retraining.versions import register_initial_version, rollback, unpin
 from daemon.service_status import format_status
 from daemon.store.engine import transaction
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, Model, RetrainJob
+from daemon.store.versions import stored_versions
 from daemon.tables import fmt_value
 from retrain import registry
 from tests.retrain import data
@@ -88,6 +89,18 @@ def items(line: dict[str, object]) -> list[dict[str, object]]:
     return list(payload["items"])
 
 
+def registered(ctx: JobContext) -> dict[str, list[str]]:
+    """The registry's versions of churn and their aliases, as the store last synced them."""
+    with ctx.sessions() as session:
+        return {
+            v.version: list(v.aliases)
+            for versions in stored_versions(
+                session, [session.scalars(select(Model.id)).one()]
+            ).values()
+            for v in versions
+        }
+
+
 def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
     engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path, mlflow_uri: str
 ) -> None:
@@ -98,6 +111,7 @@ def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
     old, new, _ = decayed_data()
     first = register_initial_version(ctx, "churn", old, START)
     assert first.promoted, first.traceback
+    assert registered(ctx) == {"1": ["champion"]}
     with transaction(ctx.sessions) as session:
         v1_reference = session.scalars(select(Model.reference_uri)).one()
 
@@ -110,6 +124,8 @@ def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
         job = session.scalars(select(RetrainJob).where(RetrainJob.trigger == "decay")).one()
         outcome = dict(job.outcome or {})
     assert job.promoted, job.log_tail
+    # The registry sync at the job's end: both versions, the alias on the new one.
+    assert registered(ctx) == {"1": [], "2": ["champion"]}
     [line] = delivered(ctx, now, outbox)
     [item] = items(line)
     assert (item["kind"], item["subject"], item["change"]) == ("retrain", "promotion", "notice")
@@ -131,6 +147,7 @@ def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
     until = rolled_at + timedelta(days=3)
     back = rollback(ctx, "churn", rolled_at, until=until, by="alice")
     assert (back.from_version, back.to_version) == ("2", "1")
+    assert registered(ctx) == {"1": ["champion"], "2": []}
     [line] = delivered(ctx, rolled_at, outbox)
     [item] = items(line)
     assert (item["subject"], item["severity"]) == ("rollback", "warning")

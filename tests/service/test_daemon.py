@@ -123,7 +123,8 @@ def test_sighup_with_a_broken_config_keeps_the_old_one(
         mark = len(notify.all())
         daemon.signal(signal.SIGHUP)
         notify.wait_for(lambda m: m.get("RELOADING") == "1", 5, after=mark)
-        notify.wait_for(lambda m: "reloaded, 2 job(s)" in m.get("STATUS", ""), 5, after=mark)
+        # deliver and the retention sweep, and now the report.
+        notify.wait_for(lambda m: "reloaded, 3 job(s)" in m.get("STATUS", ""), 5, after=mark)
     finally:
         assert daemon.stop() == 0, daemon.log()
 

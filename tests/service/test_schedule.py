@@ -20,7 +20,7 @@ from daemon.config import Schedule, Settings, load_config, parse_config
 from daemon.frameworks.job import scan_frameworks
 from daemon.jobs import JobContext
 from daemon.report.deliver import weekly_report
-from daemon.retention import apply_retention
+from daemon.retention import apply_retention, sweep_all
 from daemon.retraining.job import poll_jobs, retrain_policy
 from daemon.runs import RunOutcome
 from daemon.sampling import ingest_labels, sample_predictions
@@ -40,6 +40,7 @@ EXPECTED_JOBS: dict[Stage, tuple[Callable[..., object], str | None]] = {
     Stage.SAMPLE: (sample_predictions, "model"),
     Stage.LABELS: (ingest_labels, "model"),
     Stage.RETENTION: (apply_retention, "model"),
+    Stage.SWEEP: (sweep_all, "global"),
     Stage.CHECKS: (run_model_checks, None),
     Stage.RETRAIN_POLICY: (retrain_policy, None),
     Stage.RETRAIN_POLL: (poll_jobs, None),

@@ -103,6 +103,10 @@ class VersionView:
     trained_by: RetrainRow | None
     # What the store says of it, in words.
     note: str
+    # Its aliases as the registry last said ("champion"); empty when none or unknown.
+    aliases: tuple[str, ...] = ()
+    # When the registry created it (None: not recorded).
+    registered_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,6 +34,7 @@ from daemon.report import queries
 from daemon.report.model import Health, RetrainRow
 from daemon.report.queries import MetricRow
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun
+from daemon.store.versions import stored_versions
 
 # How far back from a model's latest run its charts reach.
 HISTORY = timedelta(days=30)
@@ -345,6 +346,7 @@ def read_page(
     alerts = firing(session, model)
     jobs = queries.retrains(session, ALL_TIME) if ids else {}
     pins = queries.pins(session, now) if ids else {}
+    registered = stored_versions(session, ids)
 
     views = []
     for name in names:
@@ -388,7 +390,10 @@ def read_page(
                 alerts=model_alerts,
                 jobs=tuple(model_jobs[:JOBS_SHOWN]),
                 versions=known_versions(
-                    version, pins.get(mid) if mid is not None else None, model_jobs
+                    version,
+                    pins.get(mid) if mid is not None else None,
+                    model_jobs,
+                    registered.get(mid, ()) if mid is not None else (),
                 ),
                 start=min((r.at for r in everything), default=None),
                 end=max((r.at for r in everything), default=None),

@@ -1,11 +1,12 @@
 """The registered versions the store knows of a model, for the page's version history.
 
-The store records the serving version (models.current_version: set by onboarding,
-a promotion or a rollback), the pinned one, and per retrain job the version it
-registered and the champion it was compared with. A version registered by hand
-(e.g. `mlflow.sklearn.log_model` and an alias set by the user) is known here as
-soon as it serves or is a job's champion, without asking MLflow: the page never
-imports it. Versions the store never saw stay in the registry only.
+The store records every version the MLflow registry holds, with its aliases
+(`registry_versions`: written by onboarding and each registry sync), the serving
+version (models.current_version: set by onboarding, a promotion or a rollback),
+the pinned one, and per retrain job the version it registered and the champion
+it was compared with. A version registered by hand that never served (the
+user's v1 before onboarding) is listed too, without asking MLflow: the page
+never imports it.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from collections.abc import Sequence
 
 from daemon.api.page.data import VersionView
 from daemon.report.model import PinRow, RetrainRow
-
-
-def _order(version: str) -> tuple[int, int | str]:
-    """Registry versions are numbers: newest first, any other text after them."""
-    return (0, -int(version)) if version.isdigit() else (1, version)
+from daemon.store.versions import VersionRecord, version_order
 
 
 def known_versions(
-    current: str | None, pin: PinRow | None, jobs: Sequence[RetrainRow]
+    current: str | None,
+    pin: PinRow | None,
+    jobs: Sequence[RetrainRow],
+    registered: Sequence[VersionRecord] = (),
 ) -> tuple[VersionView, ...]:
     """Every version the store names for the model, newest first."""
+    in_registry = {v.version: v for v in registered}
     trained: dict[str, RetrainRow] = {}
     compared: set[str] = set()
     for run in sorted(jobs, key=lambda j: j.created_at):
@@ -33,9 +34,9 @@ def known_versions(
         if run.champion_version:
             compared.add(run.champion_version)
     pinned = pin.version if pin is not None and pin.holds else None
-    names = {*trained, *compared, *(v for v in (current, pinned) if v)}
+    names = {*trained, *compared, *in_registry, *(v for v in (current, pinned) if v)}
     out = []
-    for version in sorted(names, key=_order):
+    for version in sorted(names, key=version_order):
         job = trained.get(version)
         if job is not None:
             outcome = "promoted" if job.promoted else "not promoted"
@@ -44,6 +45,7 @@ def known_versions(
             note = "registered outside mlmaint"
             if version in compared:
                 note += ", compared as champion"
+        record = in_registry.get(version)
         out.append(
             VersionView(
                 version=version,
@@ -51,6 +53,8 @@ def known_versions(
                 pinned=version == pinned,
                 trained_by=job,
                 note=note,
+                aliases=record.aliases if record is not None else (),
+                registered_at=record.registered_at if record is not None else None,
             )
         )
     return tuple(out)
