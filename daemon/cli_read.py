@@ -10,7 +10,7 @@ from daemon.cli_context import Context, format_option, needs, pass_ctx
 from daemon.config import Needs
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @needs(Needs.STORE)
 @click.option(
     "--format",
@@ -19,17 +19,54 @@ from daemon.config import Needs
     default="table",
     show_default=True,
 )
-@pass_ctx
-def frameworks(ctx: Context, fmt: str) -> None:
+@click.pass_context
+def frameworks(click_ctx: click.Context, fmt: str) -> None:
     """Scan the configured environments for outdated and vulnerable frameworks.
 
     Exit status: 0 clean, 1 findings, 2 when the scan itself failed.
     """
+    if click_ctx.invoked_subcommand is not None:
+        return
     from datetime import UTC, datetime
 
     from daemon.frameworks.cli import run_command
 
+    ctx: Context = click_ctx.obj
     text, errors, status = run_command(ctx.settings, fmt, datetime.now(UTC))
+    if text:
+        click.echo(text)
+    for line in errors:
+        click.echo(line, err=True)
+    sys.exit(status)
+
+
+@frameworks.command("verify")
+@needs(Needs.STORE)
+@click.argument("model")
+@click.option(
+    "--upgrade",
+    "upgrades",
+    multiple=True,
+    metavar="NAME==VERSION",
+    help="the upgrade to prove (default: the releases that clear the model's advisories)",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_ctx
+def frameworks_verify(ctx: Context, model: str, upgrades: tuple[str, ...], fmt: str) -> None:
+    """Prove an upgrade on MODEL's champion before it is recommended.
+
+    Builds a candidate environment (the champion's logged requirements with the
+    upgrade, from the configured index), replays the reference, the holdout and
+    recent production rows there and in the current environment, and compares
+    predictions, the metric, latency and memory. Runs on the retraining executor.
+
+    Exit status: 0 every upgrade safe, 1 one is not, 2 the verification could not run.
+    """
+    from datetime import UTC, datetime
+
+    from daemon.frameworks.cli import verify_command
+
+    text, errors, status = verify_command(ctx.settings, model, upgrades, fmt, datetime.now(UTC))
     if text:
         click.echo(text)
     for line in errors:

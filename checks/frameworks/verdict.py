@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from checks.frameworks.matching import AdvisoryIndex, parse_version
+from checks.frameworks.releases import ReleaseInfo
 from checks.interface import TaskKind
 from checks.performance.metrics import LOWER_IS_BETTER, Metric, metric_values
 
@@ -333,3 +335,31 @@ def headline(
 def smallest_safe(candidates: Sequence[str], verdicts: Mapping[str, Verdict]) -> str | None:
     """The first of `candidates` (smallest first, each clearing the advisories) verified safe."""
     return next((c for c in candidates if verdicts.get(c) is Verdict.SAFE), None)
+
+
+def clearing_candidates(
+    package: str,
+    installed: str,
+    index: AdvisoryIndex,
+    info: ReleaseInfo | None,
+    ignored_ids: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Releases above `installed` that no live advisory affects, smallest first.
+
+    The releases the index (or the release cache) lists; without them, the
+    advisories' own fixed versions. The first is the scan's recommended target
+    (`policy.recommend(smallest=True)`); verify walks on from it while a
+    candidate changes predictions.
+    """
+    floor = parse_version(installed)
+    if floor is None:
+        return []
+    if info is not None:
+        versions = [str(v) for v, _ in info.stable() if v > floor]
+    else:
+        versions = [v for v in index.fix_candidates(package) if (parse_version(v) or floor) > floor]
+
+    def clears(version: str) -> bool:
+        return all(set(m.vulnerability.ids) & ignored_ids for m in index.match(package, version))
+
+    return [v for v in versions if clears(v)]

@@ -68,5 +68,12 @@ class FrameworkSettings(Frozen):
     http_timeout: Duration = timedelta(seconds=10)
     release_cache_ttl: Duration = timedelta(hours=24)
     max_release_age_days: int = Field(default=365, gt=0)
+    # `frameworks verify`: an optional schedule (off by default; weekly is the idea),
+    # how many advisory-clearing releases to try per package until one verifies
+    # safe, and the recent production rows replayed beside the reference.
+    verify_schedule: Schedule | None = None
+    verify_candidates: int = Field(default=3, gt=0)
+    verify_sample: Duration = timedelta(days=7)
+    verify_sample_rows: int = Field(default=2000, ge=0)
     environments: tuple[EnvironmentSettings, ...] = ()
     ignores: tuple[Ignore, ...] = ()

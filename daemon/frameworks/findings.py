@@ -27,17 +27,28 @@ def stored_ids(data: Mapping[str, object]) -> list[str]:
 
 
 def alerts_of(
-    environment: str, new: Sequence[PackageFinding], gone: Sequence[FindingKey]
+    environment: str,
+    new: Sequence[PackageFinding],
+    gone: Sequence[FindingKey],
+    verified: Mapping[tuple[str, str], str] | None = None,
 ) -> list[Finding]:
-    """New vulnerabilities fire at once; vulnerabilities no longer found resolve."""
+    """New vulnerabilities fire at once; vulnerabilities no longer found resolve.
+
+    `verified`: the latest `frameworks verify` line per (package, target), added
+    to the alert of a finding whose recommended upgrade it proved.
+    """
+    known = verified or {}
     alerts = [
-        alert_for(f) for f in new if f.kind is FindingKind.VULNERABLE and f.ignored_reason is None
+        alert_for(f, verified=known.get((f.package, f.recommended or "")))
+        for f in new
+        if f.kind is FindingKind.VULNERABLE and f.ignored_reason is None
     ]
     alerts.extend(_resolved(environment, k) for k in gone if k[1] == FindingKind.VULNERABLE.value)
     return alerts
 
 
-def alert_for(f: PackageFinding) -> Finding:
+def alert_for(f: PackageFinding, *, verified: str | None = None) -> Finding:
+    """The advisory's alert; `verified` is what `frameworks verify` found of the upgrade."""
     scored_high = f.score is not None and f.score >= _CRITICAL_SCORE
     critical = f.severity in _CRITICAL_LABELS or scored_high
     fix = f.recommended or f.fixed
@@ -51,6 +62,7 @@ def alert_for(f: PackageFinding) -> Finding:
             f"{f.package} {f.installed} in {f.environment}: {', '.join(f.advisory_ids)} "
             f"({f.severity}{'' if f.score is None else f' {f.score}'})"
             + (f", upgrade to {fix}" if fix else ", no fixed release known")
+            + (f". Verified: {verified}" if verified else "")
         ),
         value=f.score,
         threshold=_CRITICAL_SCORE,
@@ -61,6 +73,7 @@ def alert_for(f: PackageFinding) -> Finding:
             "fixed": f.fixed,
             "recommended": f.recommended,
             "detail": f.detail,
+            **({"verified": verified} if verified else {}),
         },
     )
 
