@@ -42,10 +42,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[vw.World]:
             tracking_uri=uri,
             reference=reference,
             wheels=wheels,
+            env_root=where / "state" / "verify-envs",
         )
 
 
-def spec_for(world: vw.World, upgrade: str, env_root: Path, snapshots: Path) -> VerifySpec:
+def spec_for(world: vw.World, upgrade: str, snapshots: Path) -> VerifySpec:
     import pandas as pd
 
     frame = pd.read_parquet(world.reference)
@@ -62,7 +63,7 @@ def spec_for(world: vw.World, upgrade: str, env_root: Path, snapshots: Path) -> 
         upgrades=(upgrade,),
         index_url=world.index_url,
         datasets=(Dataset(name="reference", data=ref),),
-        env_root=str(env_root),
+        env_root=str(world.env_root),
         deadline=datetime.now(UTC) + timedelta(minutes=10),
         latency_rows=50,
     )
@@ -92,7 +93,7 @@ def run_verify(world: vw.World, spec: VerifySpec, tmp: Path) -> tuple[VerifyOutc
 
 
 def test_patch_upgrade_is_safe(world: vw.World, tmp_path: Path) -> None:
-    spec = spec_for(world, f"{vw.PACKAGE}==1.0.1", tmp_path / "envs", tmp_path / "snap")
+    spec = spec_for(world, f"{vw.PACKAGE}==1.0.1", tmp_path / "snap")
     outcome, elapsed = run_verify(world, spec, tmp_path)
     print(f"verify {spec.upgrades[0]}: {elapsed:.1f}s wall, job {outcome.duration_s:.1f}s")
     assert outcome.verdict is Verdict.SAFE, outcome
@@ -104,13 +105,10 @@ def test_patch_upgrade_is_safe(world: vw.World, tmp_path: Path) -> None:
     assert c.rows == 400
     assert c.metric is not None and c.metric.current == c.metric.candidate
     assert c.current is not None and c.current.p95_ms > 0 and c.current.peak_rss_mb > 50
-    # The same upgrade again: the cached environment is used.
-    again, _ = run_verify(world, spec, tmp_path)
-    assert again.env_reused and again.verdict is Verdict.SAFE
 
 
 def test_changed_function_changes_predictions(world: vw.World, tmp_path: Path) -> None:
-    spec = spec_for(world, f"{vw.PACKAGE}==2.0.0", tmp_path / "envs", tmp_path / "snap")
+    spec = spec_for(world, f"{vw.PACKAGE}==2.0.0", tmp_path / "snap")
     outcome, _ = run_verify(world, spec, tmp_path)
     assert outcome.verdict is Verdict.CHANGES_PREDICTIONS, outcome
     assert outcome.candidate_versions == {vw.PACKAGE: "2.0.0"}
@@ -120,9 +118,111 @@ def test_changed_function_changes_predictions(world: vw.World, tmp_path: Path) -
 
 
 def test_unavailable_version_fails_to_install(world: vw.World, tmp_path: Path) -> None:
-    spec = spec_for(world, f"{vw.PACKAGE}==9.9.9", tmp_path / "envs", tmp_path / "snap")
+    spec = spec_for(world, f"{vw.PACKAGE}==9.9.9", tmp_path / "snap")
     outcome, _ = run_verify(world, spec, tmp_path)
     assert outcome.verdict is Verdict.FAILS_TO_INSTALL
     assert "9.9.9" in (outcome.comparison.error or "")
-    assert not list((tmp_path / "envs").glob("*/bin"))
-    json.dumps(outcome.to_json())
+    # A failed build is not cached.
+    built = [d for d in world.env_root.iterdir() if d.is_dir()]
+    assert all((d / ".mlmaint-ready").exists() for d in built), built
+    assert VerifyOutcome.from_json(outcome.to_json()) == outcome
+
+
+CONFIG = """
+[service]
+state_dir = "{state}"
+[store]
+url = "{store}"
+[mlflow]
+tracking_uri = "{mlflow}"
+artifact_root = "{artifacts}"
+[executor]
+kind = "local"
+python = "{python}"
+timeout = "10m"
+[frameworks]
+index_url = "{index}"
+advisory_db = "{advisories}"
+[[frameworks.environments]]
+name = "churn-model"
+kind = "mlflow_model"
+model = "churn"
+[[models]]
+name = "churn"
+source = {{ kind = "http" }}
+schema = {{ numeric = ["x1", "x2"], score = "score" }}
+"""
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_cli_verifies_the_release_that_clears_the_advisory(
+    world: vw.World, tmp_path: Path, sqlite_template: Path
+) -> None:
+    """`mlmaint frameworks` finds the advisory on the champion's logged requirements;
+    `mlmaint frameworks verify churn` proves its fix on the model, stores the verdict,
+    recommends it and tells the advisory's alert."""
+    from click.testing import CliRunner
+    from sqlalchemy import select
+
+    from daemon.cli import main
+    from daemon.config import load_config
+    from daemon.jobs import JobContext
+    from daemon.retraining.records import model_row
+    from daemon.store.engine import transaction
+    from daemon.store.tables import Alert, FrameworkVerification
+    from tests.conftest import new_sqlite_url
+    from tests.frameworks.conftest import osv_record
+
+    advisories = tmp_path / "osv"
+    advisories.mkdir()
+    record = osv_record("PYSEC-2026-1", vw.PACKAGE, "0", "1.0.1", aliases=["CVE-2026-0001"])
+    (advisories / "PYSEC-2026-1.json").write_text(json.dumps(record))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        CONFIG.format(
+            state=world.env_root.parent,
+            store=new_sqlite_url(sqlite_template, tmp_path),
+            mlflow=world.tracking_uri,
+            artifacts=tmp_path / "artifacts",
+            python=world.current_python,
+            index=world.index_url,
+            advisories=advisories,
+        )
+    )
+    settings = load_config(config, environ={})
+    ctx = JobContext.from_settings(settings)
+    try:
+        with transaction(ctx.sessions) as session:
+            row = model_row(session, "churn", datetime.now(UTC))
+            row.reference_uri = str(world.reference)
+        runner = CliRunner()
+        scan = runner.invoke(main, ["--config", str(config), "frameworks", "--format", "json"])
+        assert scan.exit_code == 1, scan.output
+        assert "PYSEC-2026-1" in scan.output
+        started = time.monotonic()
+        result = runner.invoke(main, ["--config", str(config), "frameworks", "verify", "churn"])
+        elapsed = time.monotonic() - started
+        print(f"mlmaint frameworks verify churn: {elapsed:.1f}s\n{result.output}")
+        assert result.exit_code == 0, result.output
+        assert f"recommended: {vw.PACKAGE}==1.0.1 (verified safe on churn)" in result.output
+        with ctx.sessions() as session:
+            (stored,) = session.scalars(select(FrameworkVerification)).all()
+            alerts = session.scalars(select(Alert)).all()
+        assert (stored.package, stored.installed, stored.target, stored.verdict) == (
+            vw.PACKAGE,
+            "1.0.0",
+            "1.0.1",
+            "safe",
+        )
+        assert stored.max_abs_diff == 0.0
+        headline = f"{vw.PACKAGE} 1.0.0 → 1.0.1 clears PYSEC-2026-1; predictions identical to 1e-06"
+        assert stored.summary.startswith(headline), stored.summary
+        outcome = VerifyOutcome.from_json(str(stored.outcome["json"]))
+        # The 1.0.1 environment built by the patch test was reused.
+        assert outcome.env_reused
+        assert any(n.startswith("reference: 400 rows") for n in outcome.notes)
+        assert any("no holdout logged with the champion" in n for n in outcome.notes)
+        (alert,) = [a for a in alerts if a.subject.startswith(vw.PACKAGE)]
+        assert f"Verified: {headline}" in alert.summary
+    finally:
+        ctx.close()

@@ -75,6 +75,8 @@ class World:
     tracking_uri: str
     reference: Path
     wheels: Path
+    # The candidate environments' cache, shared by the tests of one world.
+    env_root: Path
 
 
 def build_wheels(where: Path) -> Path:
