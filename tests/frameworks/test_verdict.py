@@ -139,3 +139,17 @@ def test_the_plan_installs_the_upgrade_and_only_the_pins_not_satisfied() -> None
     with pytest.raises(candidate.VerifyError, match="must pin one version"):
         candidate.parse_upgrade("torch>=2.6")
     assert candidate.pip_index("http://127.0.0.1:8080") == "http://127.0.0.1:8080/simple/"
+
+
+def test_the_verify_schedule_is_off_unless_configured() -> None:
+    from daemon.config import parse_config
+    from daemon.stages import Stage, build_jobs
+
+    def stages(frameworks: dict[str, object]) -> set[Stage]:
+        settings = parse_config({"frameworks": frameworks}, environ={})
+        return {j.stage for j in build_jobs(settings)}
+
+    assert Stage.FRAMEWORKS_VERIFY not in stages({})
+    weekly = {"verify_schedule": {"cron": "0 5 * * 1", "timezone": "UTC"}}
+    assert Stage.FRAMEWORKS_VERIFY in stages(weekly)
+    assert Stage.FRAMEWORKS_VERIFY not in stages({**weekly, "enabled": False})
