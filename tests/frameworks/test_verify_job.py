@@ -105,6 +105,25 @@ def test_patch_upgrade_is_safe(world: vw.World, tmp_path: Path) -> None:
     assert c.rows == 400
     assert c.metric is not None and c.metric.current == c.metric.candidate
     assert c.current is not None and c.current.p95_ms > 0 and c.current.peak_rss_mb > 50
+    # The same plan again, from the same interpreter, is the cached environment.
+    assert not outcome.env_reused
+    again = subprocess.run(
+        [
+            str(world.current_python),
+            "-c",
+            "import sys; from pathlib import Path; from retrain.verify import candidate as c; "
+            "e = c.build(Path(sys.argv[1]), c.Plan(install=(sys.argv[2],), changes=(), "
+            "skipped=()), sys.argv[3]); print(e.reused, e.key)",
+            str(world.env_root),
+            outcome.installed[0],
+            world.index_url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
+    assert again.stdout.split() == ["True", outcome.env_key]
 
 
 def test_changed_function_changes_predictions(world: vw.World, tmp_path: Path) -> None:
@@ -218,11 +237,69 @@ def test_cli_verifies_the_release_that_clears_the_advisory(
         headline = f"{vw.PACKAGE} 1.0.0 → 1.0.1 clears PYSEC-2026-1; predictions identical to 1e-06"
         assert stored.summary.startswith(headline), stored.summary
         outcome = VerifyOutcome.from_json(str(stored.outcome["json"]))
-        # The 1.0.1 environment built by the patch test was reused.
-        assert outcome.env_reused
+        assert outcome.installed == (f"{vw.PACKAGE}==1.0.1",)
         assert any(n.startswith("reference: 400 rows") for n in outcome.notes)
         assert any("no holdout logged with the champion" in n for n in outcome.notes)
         (alert,) = [a for a in alerts if a.subject.startswith(vw.PACKAGE)]
         assert f"Verified: {headline}" in alert.summary
     finally:
         ctx.close()
+
+
+def test_a_celery_worker_runs_the_verification(world: vw.World, tmp_path: Path) -> None:
+    """The Celery executor's path: the `mlmaint.verify` task on a real worker (Redis),
+    the worker running in the current environment, as a GPU worker would."""
+    import redis
+
+    from retrain.verify.executors import run_celery
+
+    broker, backend = "redis://127.0.0.1:6379/13", "redis://127.0.0.1:6379/14"
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        pytest.fail(f"Redis is not reachable on 127.0.0.1:6379 ({exc})", pytrace=False)
+    queue = f"mlmaint-verify-{uuid.uuid4().hex[:10]}"
+    log = tmp_path / "worker.log"
+    with log.open("wb") as fh:
+        worker = subprocess.Popen(
+            [
+                str(world.current_python),
+                "-m",
+                "retrain.worker",
+                "--broker",
+                broker,
+                "--backend",
+                backend,
+                "--queue",
+                queue,
+                "--hostname",
+                f"{queue}@localhost",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            start_new_session=True,
+        )
+    try:
+        limit = time.monotonic() + 60
+        while "ready." not in log.read_text(errors="replace"):
+            if worker.poll() is not None or time.monotonic() > limit:
+                pytest.fail(f"the worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        spec = spec_for(world, f"{vw.PACKAGE}==2.0.0", tmp_path / "snap")
+        outcome = run_celery(broker, backend, queue, spec, timeout_s=240)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, 9)
+            worker.wait(timeout=10)
+        client.delete(queue)
+        client.close()
+    assert outcome.verdict is Verdict.CHANGES_PREDICTIONS
+    assert outcome.candidate_versions == {vw.PACKAGE: "2.0.0"}
+    diff = outcome.comparison.max_abs_diff
+    assert diff is not None and 0.01 < diff < 1.0
