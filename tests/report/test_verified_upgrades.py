@@ -7,8 +7,9 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.report.actions import recommend
-from daemon.report.model import DaemonHealth
+from daemon.report.model import DaemonHealth, WeekReport
 from daemon.report.queries import frameworks
+from daemon.report.render import render_report
 from daemon.report.verified import verifications, verified_frameworks
 from daemon.report.weeks import week_containing
 from daemon.store.engine import transaction
@@ -73,6 +74,20 @@ def test_the_smallest_verified_safe_release_is_recommended(
     )
     actions = recommend([], envs, health)
     assert any("to 1.2 (verified safe)" in a.text for a in actions), [a.text for a in actions]
+    html = render_report(
+        WeekReport(
+            week=week,
+            generated_at=MONDAY + timedelta(days=7),
+            models=(),
+            frameworks=envs,
+            daemon=health,
+            actions=actions,
+            verifications=found,
+        )
+    )
+    assert "Upgrades verified on the models" in html
+    assert "Verified: churn: torch 1.0 → 1.2 clears PYSEC-torch; identical" in html
+    assert html.count('class="sev-critical">changes predictions</td>') == 1
 
 
 def test_a_release_safe_on_one_model_and_not_another_is_not_safe(
