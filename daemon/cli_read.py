@@ -19,25 +19,43 @@ from daemon.config import Needs
     default="table",
     show_default=True,
 )
-@click.pass_context
-def frameworks(click_ctx: click.Context, fmt: str) -> None:
-    """Scan the configured environments for outdated and vulnerable frameworks.
+@pass_ctx
+def frameworks(ctx: Context, fmt: str) -> None:
+    """Scan the configured environments for outdated and vulnerable frameworks,
+    from the advisory mirror and the release cache (`frameworks sync` fills it).
 
     Exit status: 0 clean, 1 findings, 2 when the scan itself failed.
     """
-    if click_ctx.invoked_subcommand is not None:
+    if click.get_current_context().invoked_subcommand is not None:
         return
     from datetime import UTC, datetime
 
     from daemon.frameworks.cli import run_command
 
-    ctx: Context = click_ctx.obj
-    text, errors, status = run_command(ctx.settings, fmt, datetime.now(UTC))
-    if text:
-        click.echo(text)
-    for line in errors:
-        click.echo(line, err=True)
-    sys.exit(status)
+    _print_and_exit(*run_command(ctx.settings, fmt, datetime.now(UTC)))
+
+
+@frameworks.command("sync")
+@needs(Needs.STORE)
+@click.option(
+    "--package",
+    "packages",
+    multiple=True,
+    metavar="NAME",
+    help="also sync this package (repeatable); default: the environments' pinned packages",
+)
+@pass_ctx
+def frameworks_sync(ctx: Context, packages: tuple[str, ...]) -> None:
+    """Fetch release data (PEP 691 Simple API, JSON API) from the configured index into
+    the release cache, and newer support data from support_url, for offline scans.
+
+    Exit status: 0 all synced, 2 when a package or the index failed (named on stderr).
+    """
+    from datetime import UTC, datetime
+
+    from daemon.frameworks.cli import run_sync_command
+
+    _print_and_exit(*run_sync_command(ctx.settings, datetime.now(UTC), packages))
 
 
 @frameworks.command("verify")
@@ -66,7 +84,10 @@ def frameworks_verify(ctx: Context, model: str, upgrades: tuple[str, ...], fmt: 
 
     from daemon.frameworks.cli import verify_command
 
-    text, errors, status = verify_command(ctx.settings, model, upgrades, fmt, datetime.now(UTC))
+    _print_and_exit(*verify_command(ctx.settings, model, upgrades, fmt, datetime.now(UTC)))
+
+
+def _print_and_exit(text: str, errors: list[str], status: int) -> None:
     if text:
         click.echo(text)
     for line in errors:

@@ -32,7 +32,15 @@ from sqlalchemy import func, select
 from checks.interface import Status
 from daemon import simulation as sim
 from daemon.config import Settings, load_config
-from daemon.demo_world import MODEL, START, Production, SimClock, push_labels, write_config
+from daemon.demo_world import (
+    MODEL,
+    START,
+    Production,
+    SimClock,
+    local_index,
+    push_labels,
+    write_config,
+)
 from daemon.jobs import JobContext
 from daemon.store import migrate
 from daemon.store.tables import CheckRun, Model, RejectedRow, RetrainJob
@@ -154,7 +162,10 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7, serve_port: int | 
         shutil.rmtree(workdir)
     (workdir / "logs").mkdir(parents=True)
     token = secrets.token_urlsafe(24)
-    settings = load_config(write_config(workdir), environ={"MLMAINT_DEMO_API_TOKEN": token})
+    index = local_index().start()
+    settings = load_config(
+        write_config(workdir, index_url=index.url), environ={"MLMAINT_DEMO_API_TOKEN": token}
+    )
     logging.getLogger().setLevel(logging.WARNING)
     # Labels come back the same day here, so realized performance is visible each day.
     scenario = sim.Scenario(
@@ -175,6 +186,8 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7, serve_port: int | 
         f"({outcome.state.value}, {metrics})",
         flush=True,
     )
+    sync_frameworks(ctx, START)
+    index.stop()
 
     production = Production(settings, scenario, workdir / "logs")
     clock = SimClock(START)
@@ -220,6 +233,7 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7, serve_port: int | 
     finally:
         client.close()
         server.stop()
+        index.stop()
         ctx.close()
     return status
 
@@ -270,6 +284,16 @@ def _last_report(ctx: JobContext, end: datetime) -> Path:
 
     last = weeks_between(START, end, ctx.settings.report.schedule.timezone)[-1]
     return build_report(ctx, last, end).path
+
+
+def sync_frameworks(ctx: JobContext, now: datetime) -> None:
+    """`mlmaint frameworks sync` against the demo's local index: the scans that follow
+    read the release cache offline."""
+    from daemon.frameworks.sync import run_sync
+
+    outcome = run_sync(ctx, now)
+    for line in [*outcome.lines(), *outcome.error_lines()]:
+        print(f"frameworks sync: {line}", flush=True)
 
 
 def _frameworks(ctx: JobContext, now: datetime) -> None:

@@ -11,6 +11,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
@@ -18,6 +19,9 @@ import pandas as pd
 
 from daemon import simulation as sim
 from daemon.config import Settings
+
+if TYPE_CHECKING:
+    from daemon.frameworks.local_index import LocalIndex
 
 MODEL = "churn"
 START = datetime(2026, 10, 12, tzinfo=UTC)  # a Monday, six weeks before the report's week
@@ -56,7 +60,7 @@ directory = "reports"
 [frameworks]
 schedule = {{ cron = "30 6 * * mon", timezone = "UTC" }}
 advisory_db = "{advisories}"
-
+{index}
 [[frameworks.environments]]
 name = "demo-venv"
 kind = "python"
@@ -132,19 +136,22 @@ class SimClock:
         return self.now
 
 
-# The serving image was built a while ago: its pins have collected advisories since.
+# The serving image was pinned long ago and patched piecemeal since: its pins have
+# collected advisories, fallen majors behind, and one of them was yanked.
 SERVING_REQUIREMENTS = """\
-# serving image, built 2022-10
-mlflow==2.9.2
+# serving image, pinned in 2021, patched since
+mlflow==2.9.0
 numpy==1.21.0
-pandas==1.5.0
+pandas==1.3.5
 pillow==9.5.0
-scikit-learn==1.1.2
+requests==2.32.0
+scikit-learn==0.24.0
 torch==1.13.0
 """
 
 
-def write_config(state: Path) -> Path:
+def write_config(state: Path, *, index_url: str | None = None) -> Path:
+    """The demo's config; `index_url`: the local index `frameworks sync` reads."""
     from daemon.frameworks.mirror import shipped_advisory_source
 
     (state / "serving-requirements.txt").write_text(SERVING_REQUIREMENTS)
@@ -154,9 +161,19 @@ def write_config(state: Path) -> Path:
             state=state.resolve(),
             python=sys.executable,
             advisories=shipped_advisory_source().resolve(),
+            index=f'index_url = "{index_url}"\n' if index_url else "",
         )
     )
     return path
+
+
+def local_index() -> LocalIndex:
+    """The demo's package index on loopback: real PyPI release histories shipped with
+    the package, as they stood when the replay starts."""
+    from checks.frameworks.releases import load_history
+    from daemon.frameworks.local_index import LocalIndex
+
+    return LocalIndex(load_history(), as_of=START)
 
 
 class Production:

@@ -92,7 +92,14 @@ def test_the_framework_scan_flags_the_old_serving_image(demo: tuple[Path, str]) 
     _, out = demo
     section = out.split("== serving-image", 1)[1].split("==", 1)[0]
     assert re.search(r"torch +1\.13\.0 +vulnerable .*PYSEC-2022-43015", section)
-    assert re.search(r"mlflow +2\.9\.2 +vulnerable", section)
+    assert re.search(r"mlflow +2\.9\.0 +vulnerable +high 8\.1 +PYSEC-2023-253", section)
+    # From the release cache the demo synced from its local index at the start.
+    assert re.search(r"7 packages, \d+\.\d+ libyears\n", section)
+    assert re.search(
+        r"numpy +1\.21\.0 +outdated +warning +security cadence: released 2021-06-22", section
+    )
+    assert re.search(r"requests +2\.32\.0 +yanked", section)
+    assert "release data from 2026-10-12, 42 days old" in section
 
 
 def test_six_weekly_reports_render_offline_in_chromium(

@@ -1,7 +1,8 @@
 """Framework freshness and security advisories.
 
 inventory (what an environment runs), releases (what the package index offers),
-advisories (OSV records) and matching (the OSV range algorithm), support windows
+advisories (OSV records), matching (the OSV range algorithm and alias groups),
+severity (CVSS base scores), support windows
 (Python end of life, torch / CUDA / Python), policy (findings and upgrade targets)
 and output (table, JSON, CycloneDX). Everything here is pure: HTTP goes through a
 handed-in `httpx.Client`, files through handed-in paths.

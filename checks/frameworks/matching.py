@@ -1,20 +1,23 @@
 """Which advisories affect an installed version: the OSV schema's algorithm, locally.
 
 A version is affected by an `affected[]` entry when it is in its explicit
-`versions` list or inside one of its ECOSYSTEM ranges. A range is evaluated as
-the OSV spec's pseudocode does: events sorted by PEP 440 version ("0" first),
-`introduced` turns affected on at its version, `fixed` off at its version,
-`last_affected` off just above it; a `limit` bounds the range from above. GIT
-ranges (commit hashes) cannot be compared with a release version and are left to
-the `versions` list, which the databases fill from them.
+`versions` list or inside one of its ECOSYSTEM ranges. The `versions` list is
+text: an installed version that is written there matches whether or not PEP 440
+can parse it ("1.0-beta-x", "2019.1.1-custom"); where both parse, PEP 440
+equality also counts ("1.0" is "1.0.0"). A range is evaluated as the OSV spec's
+pseudocode does: events sorted by PEP 440 version ("0" first), `introduced`
+turns affected on at its version, `fixed` off at its version, `last_affected`
+off just above it; a `limit` bounds the range from above. GIT ranges (commit
+hashes) cannot be compared with a release version and are left to the `versions`
+list, which the databases fill from them; so is an installed version that is not
+PEP 440.
 
-Records that are aliases of one another (PYSEC, GHSA, CVE) become one
-`Vulnerability`; withdrawn records are ignored.
+Records that are one vulnerability become one `Vulnerability` (see
+`group_records`); withdrawn records are ignored.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +26,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from checks.frameworks.advisories import ECOSYSTEM, Advisory, Affected
+from checks.frameworks.severity import AdvisorySeverity, Rating, database_word, rate, severity_rank
 
 _ZERO = Version("0")
 
@@ -74,19 +78,23 @@ class _CompiledRange:
 @dataclass(frozen=True, slots=True)
 class _CompiledAffected:
     ranges: tuple[_CompiledRange, ...]
+    # The explicit list as written, and those of its versions PEP 440 parses.
     versions: frozenset[str]
+    parsed_versions: frozenset[Version]
     # Ranges with a version that is not PEP 440 are skipped; counted for the report.
     skipped_ranges: int
 
-    def affects(self, version: Version, raw: str) -> bool:
-        if raw in self.versions or str(version) in self.versions:
+    def affects(self, version: Version | None, raw: str) -> bool:
+        if raw in self.versions or (version is not None and version in self.parsed_versions):
             return True
-        return self.affects_by_ranges(version)
+        return version is not None and self.affects_by_ranges(version)
 
     def affects_by_ranges(self, version: Version) -> bool:
         return any(r.affects(version) for r in self.ranges)
 
-    def fix_for(self, version: Version) -> Version | None:
+    def fix_for(self, version: Version | None) -> Version | None:
+        if version is None:
+            return None
         fixes = [
             fix
             for r in self.ranges
@@ -127,7 +135,9 @@ def compile_affected(affected: Affected) -> _CompiledAffected:
             skipped += 1
             continue
         ranges.append(_CompiledRange(tuple(sorted(events, key=_event_key)), tuple(limits)))
-    return _CompiledAffected(tuple(ranges), frozenset(affected.versions), skipped)
+    listed = frozenset(affected.versions)
+    parsed_listed = frozenset(p for v in listed if (p := parse_version(v)) is not None)
+    return _CompiledAffected(tuple(ranges), listed, parsed_listed, skipped)
 
 
 def affects_by_ranges(affected: Affected, version: str) -> bool:
@@ -136,107 +146,103 @@ def affects_by_ranges(affected: Affected, version: str) -> bool:
     return parsed is not None and compile_affected(affected).affects_by_ranges(parsed)
 
 
-# --------------------------------------------------------------------------- severity
-
-_V3 = {
-    "AV": {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2},
-    "AC": {"L": 0.77, "H": 0.44},
-    "UI": {"N": 0.85, "R": 0.62},
-    "CIA": {"H": 0.56, "L": 0.22, "N": 0.0},
-}
+# --------------------------------------------------------------------------- grouping
 
 
-def _roundup(value: float) -> float:
-    # CVSS 3.1 Appendix A: round up to one decimal, robust to float noise.
-    scaled = round(value * 100000)
-    if scaled % 10000 == 0:
-        return scaled / 100000.0
-    return (math.floor(scaled / 10000) + 1) / 10.0
+def _names(record: Advisory) -> tuple[str, ...]:
+    return (record.id, *record.aliases)
 
 
-def cvss3_base_score(vector: str) -> float | None:
-    """The CVSS v3.0/3.1 base score of a vector; None when it is not a v3 base vector."""
-    parts = dict(p.split(":", 1) for p in vector.split("/")[1:] if ":" in p)
-    if not vector.startswith("CVSS:3"):
-        return None
-    try:
-        scope_changed = parts["S"] == "C"
-        pr = {"N": 0.85, "L": 0.68 if scope_changed else 0.62, "H": 0.5 if scope_changed else 0.27}
-        av, ac = _V3["AV"][parts["AV"]], _V3["AC"][parts["AC"]]
-        ui, priv = _V3["UI"][parts["UI"]], pr[parts["PR"]]
-        c, i, a = (_V3["CIA"][parts[k]] for k in ("C", "I", "A"))
-    except KeyError:
-        return None
-    iss = 1 - (1 - c) * (1 - i) * (1 - a)
-    impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15 if scope_changed else 6.42 * iss
-    exploitability = 8.22 * av * ac * priv * ui
-    if impact <= 0:
-        return 0.0
-    total = impact + exploitability
-    return _roundup(min(1.08 * total if scope_changed else total, 10.0))
+def _cves(record: Advisory) -> frozenset[str]:
+    return frozenset(n for n in _names(record) if n.startswith("CVE-"))
 
 
-def cvss2_base_score(vector: str) -> float | None:
-    parts = dict(p.split(":", 1) for p in vector.split("/") if ":" in p)
-    try:
-        av = {"L": 0.395, "A": 0.646, "N": 1.0}[parts["AV"]]
-        ac = {"H": 0.35, "M": 0.61, "L": 0.71}[parts["AC"]]
-        au = {"M": 0.45, "S": 0.56, "N": 0.704}[parts["Au"]]
-        c, i, a = ({"N": 0.0, "P": 0.275, "C": 0.660}[parts[k]] for k in ("C", "I", "A"))
-    except KeyError:
-        return None
-    impact = 10.41 * (1 - (1 - c) * (1 - i) * (1 - a))
-    exploitability = 20 * av * ac * au
-    return round((0.6 * impact + 0.4 * exploitability - 1.5) * (0 if impact == 0 else 1.176), 1)
+@dataclass(frozen=True, kw_only=True)
+class RecordGroup:
+    """Records that are one vulnerability; `related` are ids of broader records it is part of."""
+
+    records: tuple[Advisory, ...]
+    related: tuple[str, ...] = ()
 
 
-def label_for(score: float) -> str:
-    if score >= 9.0:
-        return "critical"
-    if score >= 7.0:
-        return "high"
-    if score >= 4.0:
-        return "medium"
-    return "low" if score > 0 else "none"
+def group_records(records: Iterable[Advisory]) -> list[RecordGroup]:
+    """Live records grouped into vulnerabilities: one advisory, once.
 
+    A CVE id names one vulnerability, so records naming the same CVE (as id or
+    alias) are one group, and two different CVEs never share one: aliases are not
+    transitive. A GHSA that two CVE records both list (an advisory that "extends"
+    another, as Zope's CVE-2021-32633 and CVE-2021-32674 do) leaves them two
+    vulnerabilities, each with its own fixed versions.
 
-_DB_LABELS = {"critical": "critical", "high": "high", "moderate": "medium", "medium": "medium"}
-
-
-def severity_of(records: Iterable[Advisory]) -> tuple[float | None, str]:
-    """The highest CVSS base score of the records, and its label.
-
-    Without a scorable vector (CVSS v4 is not scored here) the database-specific
-    label is used (GHSA's "severity": "HIGH"), else "unknown".
+    - Records naming no CVE join through the ids they share (PYSEC and GHSA alias
+      each other); such a cluster folds into the one CVE group it shares an id
+      with, and stays on its own when it shares ids with none, or with several
+      (it cannot be told which it is).
+    - A record naming several CVEs (a GHSA covering two) is a summary of those
+      vulnerabilities: when each of its CVEs has a group, it folds into none of
+      them, its id is listed with each as related and its ranges are not matched
+      twice; otherwise it stands as its own vulnerability.
     """
-    scores: list[float] = []
-    labels: list[str] = []
-    for record in records:
-        entries = list(record.severity)
-        for affected in record.affected:
-            entries.extend(affected.severity)
-            db_label = affected.database_specific.get("severity")
-            if isinstance(db_label, str):
-                labels.append(db_label.lower())
-        for kind, vector in entries:
-            score = (
-                cvss3_base_score(vector)
-                if kind == "CVSS_V3"
-                else cvss2_base_score(vector)
-                if kind == "CVSS_V2"
-                else None
-            )
-            if score is not None:
-                scores.append(score)
-        db_label = record.database_specific.get("severity")
-        if isinstance(db_label, str):
-            labels.append(db_label.lower())
-    if scores:
-        best = max(scores)
-        return best, label_for(best)
-    order = ["critical", "high", "medium", "low"]
-    mapped = sorted({_DB_LABELS.get(label, "low") for label in labels}, key=order.index)
-    return None, mapped[0] if mapped else "unknown"
+    live = sorted((r for r in records if r.withdrawn is None), key=lambda r: r.id)
+    by_cve: dict[str, list[Advisory]] = {}
+    plain: list[Advisory] = []
+    broad: list[Advisory] = []
+    for record in live:
+        cves = _cves(record)
+        if len(cves) == 1:
+            by_cve.setdefault(next(iter(cves)), []).append(record)
+        elif cves:
+            broad.append(record)
+        else:
+            plain.append(record)
+    cve_of_name: dict[str, set[str]] = {}
+    for cve, members in by_cve.items():
+        for record in members:
+            for name in _names(record):
+                cve_of_name.setdefault(name, set()).add(cve)
+    groups: dict[str, list[Advisory]] = {cve: list(members) for cve, members in by_cve.items()}
+    alone: list[list[Advisory]] = []
+    for cluster in _clusters(plain):
+        linked = {c for r in cluster for n in _names(r) for c in cve_of_name.get(n, ())}
+        if len(linked) == 1:
+            groups[linked.pop()].extend(cluster)
+        else:
+            alone.append(cluster)
+    related: dict[str, list[str]] = {}
+    for record in broad:
+        cves = _cves(record)
+        if all(c in groups for c in cves):
+            for cve in cves:
+                related.setdefault(cve, []).append(record.id)
+        else:
+            alone.append([record])
+    result = [
+        RecordGroup(records=tuple(members), related=tuple(related.get(cve, ())))
+        for cve, members in sorted(groups.items())
+    ]
+    result.extend(RecordGroup(records=tuple(members)) for members in alone)
+    return result
+
+
+def _clusters(records: Sequence[Advisory]) -> list[list[Advisory]]:
+    """Records joined through any id they share (connected components)."""
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, record in enumerate(records):
+        for name in _names(record):
+            j = first.setdefault(name, i)
+            parent[find(i)] = find(j)
+    clusters: dict[int, list[Advisory]] = {}
+    for i, record in enumerate(records):
+        clusters.setdefault(find(i), []).append(record)
+    return list(clusters.values())
 
 
 # --------------------------------------------------------------------------- index
@@ -244,13 +250,15 @@ def severity_of(records: Iterable[Advisory]) -> tuple[float | None, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class Vulnerability:
-    """Records that alias one another, merged: one id shown, every id kept."""
+    """Records that are one vulnerability, merged: one id shown, every id kept."""
 
     id: str
     ids: tuple[str, ...]
     summary: str
+    # The CVSS base score and its vector, where one scored; else None (never 0).
     score: float | None
-    severity: str
+    severity: AdvisorySeverity
+    vector: str | None
     records: tuple[Advisory, ...]
 
 
@@ -274,39 +282,47 @@ def _primary(ids: Iterable[str]) -> str:
     return min(ids, key=rank)
 
 
+def rating_of(records: Iterable[Advisory]) -> Rating:
+    """The severity of one vulnerability from its records (record and affected[] level)."""
+    vectors: list[tuple[str, str]] = []
+    words: list[AdvisorySeverity] = []
+    for record in records:
+        vectors.extend(record.severity)
+        places = [record.database_specific]
+        for affected in record.affected:
+            vectors.extend(affected.severity)
+            places.append(affected.database_specific)
+        words.extend(w for place in places if (w := database_word(place)) is not None)
+    return rate(vectors, words)
+
+
+def severity_key(vulnerability: Vulnerability) -> tuple[int, float, str]:
+    """Most severe first: by rating, then score, then id."""
+    score = vulnerability.score if vulnerability.score is not None else -1.0
+    return severity_rank(vulnerability.severity), -score, vulnerability.id
+
+
 class AdvisoryIndex:
     """Compiled advisories by normalized package name; built once, matched many times."""
 
     def __init__(self, records: Iterable[Advisory]) -> None:
-        live = [r for r in records if r.withdrawn is None]
-        parent: dict[str, str] = {}
-
-        def find(x: str) -> str:
-            parent.setdefault(x, x)
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for record in live:
-            for alias in record.aliases:
-                parent[find(alias)] = find(record.id)
-        groups: dict[str, list[Advisory]] = {}
-        for record in live:
-            groups.setdefault(find(record.id), []).append(record)
+        held = list(records)
+        groups = group_records(held)
         self._entries: dict[str, list[tuple[Vulnerability, list[_CompiledAffected]]]] = {}
         self.skipped_ranges = 0
-        self.records = len(live)
-        for members in groups.values():
-            ids = sorted({i for r in members for i in (r.id, *r.aliases)})
-            score, label = severity_of(members)
+        self.records = sum(1 for r in held if r.withdrawn is None)
+        for group in groups:
+            members = group.records
+            ids = sorted({i for r in members for i in _names(r)} | set(group.related))
+            rating = rating_of(members)
             vuln = Vulnerability(
                 id=_primary(r.id for r in members),
                 ids=tuple(ids),
                 summary=next((r.summary for r in members if r.summary), members[0].details[:200]),
-                score=score,
-                severity=label,
-                records=tuple(members),
+                score=rating.score,
+                severity=rating.severity,
+                vector=rating.vector,
+                records=members,
             )
             per_package: dict[str, list[_CompiledAffected]] = {}
             for record in members:
@@ -323,11 +339,15 @@ class AdvisoryIndex:
         return frozenset(self._entries)
 
     def match(self, package: str, version: str) -> list[Match]:
-        """The vulnerabilities affecting `package` at `version`, most severe first."""
+        """The vulnerabilities affecting `package` at `version`, most severe first.
+
+        A version PEP 440 cannot parse is matched against the `versions` lists only,
+        and its fix is unknown.
+        """
         entries = self._entries.get(canonicalize_name(package))
-        parsed = parse_version(version)
-        if not entries or parsed is None:
+        if not entries:
             return []
+        parsed = parse_version(version)
         matches = []
         for vuln, compiled_list in entries:
             hits = [c for c in compiled_list if c.affects(parsed, version)]
@@ -338,7 +358,7 @@ class AdvisoryIndex:
             # Each matching record must be cleared: the highest of their first fixes.
             fixed = str(max(known)) if known and len(known) == len(fixes) else None
             matches.append(Match(vulnerability=vuln, fixed=fixed))
-        matches.sort(key=lambda m: (-(m.vulnerability.score or 0.0), m.vulnerability.id))
+        matches.sort(key=lambda m: severity_key(m.vulnerability))
         return matches
 
     def clears(self, package: str, version: str) -> bool:

@@ -3,6 +3,10 @@
 The CycloneDX document lists every pinned package as a component (purl
 `pkg:pypi/name@version`) and every live vulnerability with its ratings, the
 affected component and the recommended upgrade.
+
+Findings are listed by kind, and vulnerabilities most severe first. A severity
+without a CVSS score is printed as its word alone ("unknown", "high"): a missing
+score is never shown as 0.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from checks.frameworks.policy import EnvironmentReport, FindingKind, PackageFinding
+from checks.frameworks.severity import cvss_method, severity_rank
 
 TOOL_NAME = "mlmaint"
 
@@ -35,6 +40,8 @@ def to_json(reports: Sequence[EnvironmentReport]) -> dict[str, object]:
                 "python": r.python_version,
                 "scanned_at": r.scanned_at.isoformat(),
                 "libyears": r.libyears,
+                "libyears_packages": r.libyears_known,
+                "release_data": r.release_data,
                 "support": r.support,
                 "advisories": r.advisories,
                 "packages": [
@@ -55,11 +62,28 @@ def _purl(name: str, version: str) -> str:
     return f"pkg:pypi/{name}@{version}"
 
 
+_KINDS = list(FindingKind)
+
+
+def finding_order(f: PackageFinding) -> tuple[int, int, float, str, str]:
+    """Sort key: by kind, then most severe first (rating, score), then package and id."""
+    score = f.score if f.score is not None else -1.0
+    first = f.advisory_ids[0] if f.advisory_ids else ""
+    return _KINDS.index(f.kind), severity_rank(f.severity), -score, f.package, first
+
+
+def severity_text(f: PackageFinding) -> str:
+    """ "critical 9.8" where a vector scored, else the word alone ("unknown")."""
+    return f.severity if f.score is None else f"{f.severity} {f.score}"
+
+
 def _rating(f: PackageFinding) -> dict[str, object]:
-    rating: dict[str, object] = {"severity": f.severity if f.severity != "none" else "none"}
-    if f.score is not None:
+    # CycloneDX 1.5 severities include "none" and "unknown", our words as they are.
+    rating: dict[str, object] = {"severity": f.severity}
+    if f.score is not None and f.vector is not None:
         rating["score"] = f.score
-        rating["method"] = "CVSSv31"
+        rating["method"] = cvss_method(f.vector)
+        rating["vector"] = f.vector
     return rating
 
 
@@ -132,14 +156,13 @@ def to_cyclonedx(
 def render_table(reports: Sequence[EnvironmentReport]) -> str:
     """Plain text: one block per environment, findings sorted by kind and package."""
     lines: list[str] = []
-    order = list(FindingKind)
     for report in reports:
         python = f", Python {report.python_version}" if report.python_version else ""
         lines.append(
             f"== {report.environment} ({report.source}: {report.target}{python}) "
-            f"{len(report.packages)} packages, {report.libyears} libyears"
+            f"{len(report.packages)} packages, {libyears_text(report)}"
         )
-        rows = sorted(report.findings, key=lambda f: (order.index(f.kind), f.package))
+        rows = sorted(report.findings, key=finding_order)
         if not rows:
             lines.append("   no findings")
         header = ("package", "installed", "finding", "severity", "ids / detail", "upgrade to")
@@ -153,7 +176,7 @@ def render_table(reports: Sequence[EnvironmentReport]) -> str:
                     f.package,
                     f.installed,
                     f.kind.value,
-                    f.severity if f.score is None else f"{f.severity} {f.score}",
+                    severity_text(f),
                     what if len(what) <= 90 else what[:87] + "...",
                     f.recommended or f.fixed or "",
                 )
@@ -164,11 +187,22 @@ def render_table(reports: Sequence[EnvironmentReport]) -> str:
                 lines.append(
                     "   " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                 )
+        if report.release_data:
+            lines.append(f"   {report.release_data}")
         lines.append(f"   {report.support}")
         if report.advisories:
             lines.append(f"   advisories: {report.advisories}")
         lines.append("")
     return "\n".join(lines)
+
+
+def libyears_text(report: EnvironmentReport) -> str:
+    """Unknown is said as unknown, never as 0; a partial total says what it covers."""
+    if report.libyears is None:
+        return "libyears unknown (no release data)"
+    if report.libyears_known < report.pinned:
+        return f"{report.libyears} libyears ({report.libyears_known} of {report.pinned} packages)"
+    return f"{report.libyears} libyears"
 
 
 def dumps(data: dict[str, object]) -> str:

@@ -1,11 +1,18 @@
 """Findings per (environment, package) and the version to upgrade to.
 
-Kinds: vulnerable (ids, severity, fix), yanked, major_behind, minor_behind,
-stale (installed release older than the configured maximum), Python or torch
-CUDA / Python out of support, unpinned (a requirement without an exact pin,
-which cannot be checked) and source_unavailable (an index or OSV outage: the
-run goes on with what the cache holds). Libyears: the time between the
-installed release and the newest stable one, summed per environment.
+Kinds: vulnerable (ids, severity, fix), yanked, outdated (a framework past
+its cadence, below), major_behind, minor_behind, stale (installed release older
+than the configured maximum; for frameworks the security cadence says it),
+Python or torch CUDA / Python out of support, unpinned (a requirement without
+an exact pin, which cannot be checked) and source_unavailable (an index or OSV
+outage: the run goes on with what the cache holds). Libyears: the time between
+the installed release and the newest stable one, summed per environment over
+the packages whose releases are known; unknown (None) when none is.
+
+The cadence policy follows the usual advice for ML stacks: take a framework's
+new release within the security cadence (12 months), and do not stay on an old
+major once a newer one has been out for the major cadence (3 years). Each
+outdated finding names the rule that fired.
 
 The recommended target is the smallest stable release that clears every
 advisory not ignored (when the package is vulnerable; the newest such release
@@ -28,11 +35,31 @@ from checks.frameworks.releases import ReleaseInfo
 from checks.frameworks.support import SupportData, python_problems, torch_problems
 
 _YEAR_S = 365.25 * 86400
+_MONTH_DAYS = 30.44
+
+# The frameworks the cadence policy watches; a config adds its own to these.
+FRAMEWORKS = frozenset(
+    {
+        "torch",
+        "tensorflow",
+        "jax",
+        "scikit-learn",
+        "xgboost",
+        "lightgbm",
+        "onnx",
+        "onnxruntime",
+        "transformers",
+        "mlflow",
+        "numpy",
+        "pandas",
+    }
+)
 
 
 class FindingKind(enum.StrEnum):
     VULNERABLE = "vulnerable"
     YANKED = "yanked"
+    OUTDATED = "outdated"
     MAJOR_BEHIND = "major_behind"
     MINOR_BEHIND = "minor_behind"
     STALE = "stale"
@@ -50,6 +77,7 @@ ACTIONABLE = frozenset(
     {
         FindingKind.VULNERABLE,
         FindingKind.YANKED,
+        FindingKind.OUTDATED,
         FindingKind.MAJOR_BEHIND,
         FindingKind.MINOR_BEHIND,
         FindingKind.STALE,
@@ -80,6 +108,9 @@ class IgnoreRule:
 @dataclass(frozen=True, kw_only=True)
 class Policy:
     max_release_age_days: int = 365
+    frameworks: frozenset[str] = FRAMEWORKS
+    security_cadence_months: int = 12
+    major_cadence_years: int = 3
     ignores: tuple[IgnoreRule, ...] = ()
 
     def ignored(self, ids: Sequence[str], package: str, today: date) -> str | None:
@@ -96,12 +127,14 @@ class PackageFinding:
     package: str
     installed: str
     kind: FindingKind
-    # Vulnerable: the advisory's label ("critical", "high", "medium", "low", "unknown");
-    # otherwise "warning" or "info".
+    # Vulnerable: the advisory's severity (checks/frameworks/severity.py's words:
+    # "critical" ... "low", "none", "unknown"); otherwise "warning" or "info".
     severity: str
     detail: str
     advisory_ids: tuple[str, ...] = ()
+    # The CVSS base score and the vector it comes from; None when none scored.
     score: float | None = None
+    vector: str | None = None
     fixed: str | None = None
     recommended: str | None = None
     ignored_reason: str | None = None
@@ -138,9 +171,21 @@ class EnvironmentReport:
     scanned_at: datetime
     packages: tuple[PackageStatus, ...]
     findings: tuple[PackageFinding, ...]
-    libyears: float
+    # Summed over the packages whose libyears are known; None when none is.
+    libyears: float | None
     support: str
     advisories: str
+    # Where the release data came from and how old it is ("" when not said).
+    release_data: str = ""
+
+    @property
+    def libyears_known(self) -> int:
+        """How many pinned packages the libyears total covers."""
+        return sum(1 for p in self.packages if p.libyears is not None)
+
+    @property
+    def pinned(self) -> int:
+        return sum(1 for p in self.packages if p.installed is not None)
 
     @property
     def actionable(self) -> tuple[PackageFinding, ...]:
@@ -196,6 +241,7 @@ def evaluate(
     *,
     unavailable: Sequence[str] = (),
     advisories_note: str = "",
+    release_note: str = "",
 ) -> EnvironmentReport:
     """All findings for one environment. `releases` holds what the index (or cache) gave."""
     env = inventory.environment
@@ -212,12 +258,10 @@ def evaluate(
         for reason in unavailable
     ]
     statuses: list[PackageStatus] = []
-    total_libyears = 0.0
     for package in inventory.packages:
         status, found = _package(inventory, package, index, releases.get(package.name), policy, now)
         statuses.append(status)
         findings.extend(found)
-        total_libyears += status.libyears or 0.0
     support_found: list[tuple[str, str, str, bool]] = []
     if inventory.python_version:
         for p in python_problems(inventory.python_version, support, today):
@@ -249,10 +293,52 @@ def evaluate(
         scanned_at=now,
         packages=tuple(statuses),
         findings=tuple(findings),
-        libyears=round(total_libyears, 2),
-        support=support.describe(),
+        libyears=_total_libyears(statuses),
+        support=support.describe(today),
         advisories=advisories_note,
+        release_data=release_note,
     )
+
+
+def _total_libyears(statuses: Sequence[PackageStatus]) -> float | None:
+    known = [s.libyears for s in statuses if s.libyears is not None]
+    return round(sum(known), 2) if known else None
+
+
+def _age(days: float) -> str:
+    if days >= 365.25:
+        return f"{days / 365.25:.1f} years"
+    return f"{days / _MONTH_DAYS:.0f} months"
+
+
+def cadence_rules(
+    installed: Version, info: ReleaseInfo, policy: Policy, now: datetime
+) -> list[str]:
+    """The cadence rules an installed framework release breaks, each said with its dates."""
+    release = info.get(str(installed))
+    stable = info.stable()
+    rules = []
+    newer = [r for v, r in stable if v > installed]
+    if release is not None and release.uploaded is not None and newer:
+        age = (now - release.uploaded).total_seconds() / 86400
+        if age > policy.security_cadence_months * _MONTH_DAYS:
+            rules.append(
+                f"security cadence: released {release.uploaded.date().isoformat()}, "
+                f"{_age(age)} old > {policy.security_cadence_months} months"
+            )
+    # The first release of any newer major: how long the installed major has been behind.
+    majors = [
+        (r.uploaded, v) for v, r in stable if v.major > installed.major and r.uploaded is not None
+    ]
+    if majors:
+        since, first = min(majors)
+        behind = (now - since).total_seconds() / 86400
+        if behind > policy.major_cadence_years * 365.25:
+            rules.append(
+                f"major cadence: {first.major}.x out since {since.date().isoformat()} "
+                f"({first}), {_age(behind)} ago > {policy.major_cadence_years} years"
+            )
+    return rules
 
 
 def _package(
@@ -311,6 +397,7 @@ def _package(
             kind=FindingKind.VULNERABLE,
             severity=m.vulnerability.severity,
             score=m.vulnerability.score,
+            vector=m.vulnerability.vector,
             detail=m.vulnerability.summary or m.vulnerability.id,
             advisory_ids=(
                 m.vulnerability.id,
@@ -336,6 +423,13 @@ def _package(
         )
 
     libyears = None
+    framework = name in policy.frameworks
+    if framework and parsed is not None and info is not None:
+        # One finding per rule fired, each saying which rule it is.
+        findings.extend(
+            other(FindingKind.OUTDATED, "warning", rule)
+            for rule in cadence_rules(parsed, info, policy, now)
+        )
     if release is not None and release.yanked:
         reason = f": {release.yanked_reason}" if release.yanked_reason else ""
         findings.append(other(FindingKind.YANKED, "warning", f"{installed} was yanked{reason}"))
@@ -362,7 +456,8 @@ def _package(
             libyears = round(max(delta, 0.0) / _YEAR_S, 2)
     elif latest is not None:
         libyears = 0.0
-    if release is not None and release.uploaded is not None:
+    # For a framework the security cadence is this rule, said with its dates.
+    if not framework and release is not None and release.uploaded is not None:
         age = (now - release.uploaded).days
         if age > policy.max_release_age_days:
             findings.append(

@@ -4,16 +4,22 @@ Two protocols, each with its own base URL so a private mirror works:
 the JSON API (`{base}/pypi/{name}/json`, PyPI and warehouse mirrors) and the
 PEP 691 JSON Simple API (`{base}/simple/{name}/`, with PEP 700's `upload-time`
 and `versions`), which devpi, Artifactory, Nexus and plain static mirrors serve.
-A release's upload time is its earliest file's; a release is yanked when every
-file is (PEP 592). `ReleaseInfo` round-trips through JSON for the store's cache.
+The default, `simple+json`, reads the Simple API and asks the JSON API only for
+what a mirror's Simple pages lack (PEP 700 upload times), or for a package the
+Simple API does not list. A release's upload time is its earliest file's; a
+release is yanked when every file is (PEP 592). `ReleaseInfo` round-trips
+through JSON for the store's cache and for the release histories the package
+ships (data/release_history.json) for the demo's local index.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 from packaging.utils import (
@@ -25,16 +31,26 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from checks.frameworks import SourceUnavailable
+from checks.frameworks import FrameworkError, SourceUnavailable
 from checks.frameworks.advisories import parse_time
 
 CACHE_VERSION = 1
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+# Real PyPI release histories (versions, upload times, yanked flags) of a few
+# packages, for the demo's local index and tests: see data/RELEASES.md.
+SHIPPED_HISTORY = Path(__file__).parent / "data" / "release_history.json"
 
 
 class IndexApi(enum.StrEnum):
     JSON = "json"
     SIMPLE = "simple"
+    # The Simple API, with the JSON API filling in upload times it lacks.
+    SIMPLE_JSON = "simple+json"
+
+
+class IndexUnreachable(SourceUnavailable):
+    """The index did not answer at all (refused, timed out): asking again for the
+    next package would only wait as long again."""
 
 
 class PackageNotFound(Exception):
@@ -134,6 +150,8 @@ def _parse(version: str) -> Version | None:
 def _fetch_json(client: httpx.Client, url: str, source: str, package: str, **kw: object) -> object:
     try:
         response = client.get(url, follow_redirects=True, **kw)  # type: ignore[arg-type]
+    except httpx.TransportError as exc:
+        raise IndexUnreachable(source, f"{type(exc).__name__} on GET {url}") from exc
     except httpx.HTTPError as exc:
         raise SourceUnavailable(source, f"{type(exc).__name__} on GET {url}") from exc
     if response.status_code == 404:
@@ -179,7 +197,11 @@ def fetch_json_api(client: httpx.Client, base_url: str, package: str) -> Release
     name = canonicalize_name(package)
     url = f"{base_url.rstrip('/')}/pypi/{name}/json"
     source = f"package index {base_url}"
-    data = _fetch_json(client, url, source, name)
+    return parse_json_api(_fetch_json(client, url, source, name), name, url, source)
+
+
+def parse_json_api(data: object, name: str, url: str, source: str) -> ReleaseInfo:
+    """A JSON API document (`/pypi/{name}/json`) as releases."""
     releases = data.get("releases") if isinstance(data, dict) else None
     if not isinstance(releases, dict):
         raise SourceUnavailable(source, f"no 'releases' in {url}")
@@ -223,6 +245,11 @@ def fetch_simple_api(client: httpx.Client, base_url: str, package: str) -> Relea
     url = f"{base_url.rstrip('/')}/simple/{name}/"
     source = f"package index {base_url}"
     data = _fetch_json(client, url, source, name, headers={"Accept": SIMPLE_JSON})
+    return parse_simple_api(data, name, url, source)
+
+
+def parse_simple_api(data: object, name: str, url: str, source: str) -> ReleaseInfo:
+    """A PEP 691 JSON project page as releases (upload times where PEP 700 gives them)."""
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise SourceUnavailable(source, f"no 'files' in {url}")
     files: dict[str, list[tuple[datetime | None, bool, str | None, str | None]]] = {}
@@ -248,11 +275,47 @@ def fetch_simple_api(client: httpx.Client, base_url: str, package: str) -> Relea
     return ReleaseInfo(package=name, releases=_merge(files))
 
 
+def fetch_simple_json(client: httpx.Client, base_url: str, package: str) -> ReleaseInfo:
+    """The Simple API's releases; the JSON API for upload times it lacks, or for a
+    package it does not list. A mirror without the JSON API keeps the Simple data."""
+    try:
+        simple = fetch_simple_api(client, base_url, package)
+    except PackageNotFound:
+        return fetch_json_api(client, base_url, package)
+    if all(r.uploaded is not None for r in simple.releases if not r.yanked):
+        return simple
+    try:
+        times = {r.version: r.uploaded for r in fetch_json_api(client, base_url, package).releases}
+    except (PackageNotFound, SourceUnavailable):
+        return simple
+    return replace(
+        simple,
+        releases=tuple(
+            r if r.uploaded is not None else replace(r, uploaded=times.get(r.version))
+            for r in simple.releases
+        ),
+    )
+
+
 def fetch_releases(
-    client: httpx.Client, base_url: str, package: str, api: IndexApi = IndexApi.JSON
+    client: httpx.Client, base_url: str, package: str, api: IndexApi = IndexApi.SIMPLE_JSON
 ) -> ReleaseInfo:
     match api:
         case IndexApi.JSON:
             return fetch_json_api(client, base_url, package)
         case IndexApi.SIMPLE:
             return fetch_simple_api(client, base_url, package)
+        case IndexApi.SIMPLE_JSON:
+            return fetch_simple_json(client, base_url, package)
+
+
+def load_history(path: Path = SHIPPED_HISTORY) -> dict[str, ReleaseInfo]:
+    """Release histories in the cache's JSON form: {"packages": [ReleaseInfo.to_json(), ...]}."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            info.package: info
+            for info in (ReleaseInfo.from_json(item) for item in data["packages"])
+        }
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FrameworkError(f"{path}: unreadable release history: {exc}") from exc

@@ -1,8 +1,10 @@
 """Support windows: Python end-of-life dates and the torch / CUDA / Python matrix.
 
 The data ships as versioned JSON (data/support.json) with its sources and the
-date it was checked, printed in every report so a reader knows how old it is.
-A config may point at a file of the same shape to override it.
+date it was checked, printed in every report so a reader knows how old it is
+(and flagged when older than a year). A config may point at a file of the same
+shape to override it; `mlmaint frameworks sync` fetches a newer copy from the
+configured support_url into the store, and the shipped copy stays the fallback.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ SUPPORT_VERSION = 1
 SHIPPED = Path(__file__).parent / "data" / "support.json"
 # A Python release this close to its end of life is reported (info) ahead of time.
 EOL_WARNING = timedelta(days=180)
+# Support data older than this is flagged wherever it is printed.
+STALE_AFTER = timedelta(days=365)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,11 +43,24 @@ class SupportData:
     torch: Mapping[str, TorchSupport]
     origin: str
 
-    def describe(self) -> str:
+    def describe(self, today: date | None = None) -> str:
+        """Where the data comes from and, given `today`, how old it is: flagged past a year."""
+        age = ""
+        if today is not None:
+            days = (today - self.as_of).days
+            age = f", {days} days old"
+            if days > STALE_AFTER.days:
+                age += (
+                    ": OLDER THAN A YEAR, end-of-life dates and the torch matrix may have "
+                    "moved (refresh with `mlmaint frameworks sync` and support_url)"
+                )
         return (
-            f"support data as of {self.as_of.isoformat()} ({self.origin}): "
+            f"support data as of {self.as_of.isoformat()} ({self.origin}{age}): "
             f"Python {self.python_source}; torch {self.torch_source}"
         )
+
+    def is_stale(self, today: date) -> bool:
+        return (today - self.as_of).days > STALE_AFTER.days
 
 
 def load_support(path: Path | None = None) -> SupportData:
@@ -51,9 +68,19 @@ def load_support(path: Path | None = None) -> SupportData:
     source = path or SHIPPED
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FrameworkError(f"{source}: unreadable support data: {exc}") from exc
+    return parse_support(data, str(source), origin="shipped" if path is None else str(path))
+
+
+def parse_support(data: object, where: str, *, origin: str) -> SupportData:
+    """Support data from its JSON form (the shipped file, a config's file, a synced copy)."""
+    try:
+        if not isinstance(data, Mapping):
+            raise TypeError("not a JSON object")
         if data.get("version") != SUPPORT_VERSION:
             raise FrameworkError(
-                f"{source}: support data version {data.get('version')!r}, this mlmaint reads "
+                f"{where}: support data version {data.get('version')!r}, this mlmaint reads "
                 f"version {SUPPORT_VERSION}: written for another mlmaint release?"
             )
         python = data["python"]
@@ -71,10 +98,10 @@ def load_support(path: Path | None = None) -> SupportData:
                 )
                 for k, v in torch["matrix"].items()
             },
-            origin="shipped" if path is None else str(path),
+            origin=origin,
         )
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise FrameworkError(f"{source}: unreadable support data: {exc}") from exc
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise FrameworkError(f"{where}: unreadable support data: {exc}") from exc
 
 
 def minor_of(version: str) -> str | None:

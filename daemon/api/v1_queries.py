@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
 
+from checks.frameworks.severity import SEVERITY_ORDER
 from checks.interface import CheckKind, Status
 from daemon.api.v1_schema import (
     AlertOut,
@@ -367,13 +368,9 @@ def jobs(
     return found[:limit], len(found) > limit
 
 
-# Within one kind, the most severe first: CVSS labels, then the policy's own words.
-SEVERITY_RANK = {
-    label: rank
-    for rank, label in enumerate(
-        ("critical", "high", "medium", "warning", "low", "unknown", "none", "info")
-    )
-}
+# Within one kind, the most severe first: a vulnerability's severity in the advisory
+# order (checks/frameworks/severity.py), the other kinds' "warning" then "info".
+SEVERITY_RANK = {label: rank for rank, label in enumerate((*SEVERITY_ORDER, "warning", "info"))}
 
 
 def _kind_gravity() -> ColumnElement[int]:

@@ -181,7 +181,9 @@ class FindingOut(_Body):
     environment: str
     package: str
     installed: str
-    kind: str = Field(description="vulnerable, yanked, major_behind, minor_behind, stale, ...")
+    kind: str = Field(
+        description="vulnerable, yanked, outdated, major_behind, minor_behind, stale, ..."
+    )
     severity: str
     advisory_ids: list[str]
     score: float | None = Field(description="the highest CVSS base score of the advisories")

@@ -28,6 +28,8 @@ from daemon.config.common import (
 )
 from daemon.config.evidence import EvidenceSettings
 from daemon.config.frameworks import (
+    AdvisoryRoute,
+    AdvisoryRouting,
     EnvironmentKind,
     EnvironmentSettings,
     FrameworkSettings,
@@ -93,6 +95,8 @@ __all__ = [
     "EX_CONFIG",
     "MIN_TOKEN_BYTES",
     "RESERVED_COLUMNS",
+    "AdvisoryRoute",
+    "AdvisoryRouting",
     "AlertSettings",
     "CelerySettings",
     "Channel",

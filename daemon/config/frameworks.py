@@ -9,6 +9,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from checks.frameworks.severity import AdvisorySeverity
 from daemon.config.common import Duration, Frozen, Schedule
 
 
@@ -45,14 +46,50 @@ class Ignore(Frozen):
     package: str | None = None
 
 
+class AdvisoryRoute(enum.StrEnum):
+    """What a newly found advisory does, by its severity."""
+
+    # A critical alert: sent at once (quiet hours never hold it) to every channel,
+    # a pager's (min_severity = "critical") included.
+    PAGE = "page"
+    # A warning alert, sent now (quiet hours hold it); repeated weekly while it lasts.
+    ALERT = "alert"
+    # No alert: the weekly report lists it with its upgrade.
+    REPORT = "report"
+
+
+class AdvisoryRouting(Frozen):
+    """[frameworks.routing]: the route of each advisory severity."""
+
+    critical: AdvisoryRoute = AdvisoryRoute.PAGE
+    high: AdvisoryRoute = AdvisoryRoute.ALERT
+    medium: AdvisoryRoute = AdvisoryRoute.ALERT
+    low: AdvisoryRoute = AdvisoryRoute.REPORT
+    # A CVSS score of 0.0.
+    none: AdvisoryRoute = AdvisoryRoute.REPORT
+    # No vector and no database word: unknown is not low, so it is told.
+    unknown: AdvisoryRoute = AdvisoryRoute.ALERT
+
+    def route(self, severity: AdvisorySeverity) -> AdvisoryRoute:
+        return {
+            AdvisorySeverity.CRITICAL: self.critical,
+            AdvisorySeverity.HIGH: self.high,
+            AdvisorySeverity.MEDIUM: self.medium,
+            AdvisorySeverity.LOW: self.low,
+            AdvisorySeverity.NONE: self.none,
+            AdvisorySeverity.UNKNOWN: self.unknown,
+        }[severity]
+
+
 class FrameworkSettings(Frozen):
     enabled: bool = True
     schedule: Schedule = Schedule(cron="30 6 * * *", timezone="UTC")
     index_url: str = "https://pypi.org"
     osv_url: str = "https://api.osv.dev"
-    # "json": {index_url}/pypi/<name>/json; "simple": the PEP 691 JSON Simple API
-    # ({index_url}/simple/<name>/), what private mirrors serve.
-    index_api: Literal["json", "simple"] = "json"
+    # "simple+json": the PEP 691 JSON Simple API ({index_url}/simple/<name>/), with
+    # the JSON API ({index_url}/pypi/<name>/json) for upload times a mirror's Simple
+    # pages lack; "simple" or "json": one of them only.
+    index_api: Literal["simple+json", "json", "simple"] = "simple+json"
     # Online: fetch releases, sync the OSV export and query OSV's API. Offline, the
     # release cache and the imported advisory mirror are all there is.
     online: bool = False
@@ -65,9 +102,20 @@ class FrameworkSettings(Frozen):
     advisory_db: Path | None = None
     # Overrides the shipped Python EOL / torch compatibility data (same JSON shape).
     support_data: Path | None = None
+    # Where `mlmaint frameworks sync` fetches newer support data (same JSON shape);
+    # without it, or when it fails, the shipped copy stays in use.
+    support_url: str | None = None
     http_timeout: Duration = timedelta(seconds=10)
     release_cache_ttl: Duration = timedelta(hours=24)
     max_release_age_days: int = Field(default=365, gt=0)
+    # Cadence policy for frameworks (torch, tensorflow, jax, scikit-learn, xgboost,
+    # lightgbm, onnx, onnxruntime, transformers, mlflow, numpy, pandas, plus
+    # cadence_packages): outdated when the installed release is older than the
+    # security cadence while a newer one exists, or a newer major has been out
+    # longer than the major cadence.
+    security_cadence_months: int = Field(default=12, gt=0)
+    major_cadence_years: int = Field(default=3, gt=0)
+    cadence_packages: tuple[str, ...] = ()
     # `frameworks verify`: an optional schedule (off by default; weekly is the idea),
     # how many advisory-clearing releases to try per package until one verifies
     # safe, and the recent production rows replayed beside the reference.
@@ -77,3 +125,4 @@ class FrameworkSettings(Frozen):
     verify_sample_rows: int = Field(default=2000, ge=0)
     environments: tuple[EnvironmentSettings, ...] = ()
     ignores: tuple[Ignore, ...] = ()
+    routing: AdvisoryRouting = AdvisoryRouting()

@@ -1,17 +1,18 @@
 """`mlmaint frameworks`: the scan as a table, JSON or CycloneDX, and its exit status;
+`mlmaint frameworks sync`: the release cache and support data refreshed from the index;
 `mlmaint frameworks verify`: the verdicts of upgrades replayed on a model."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from checks.frameworks import FrameworkError, output
-from checks.frameworks.policy import EnvironmentReport, FindingKind
+from checks.frameworks.policy import EnvironmentReport
 from checks.frameworks.verdict import Verdict
 from daemon.config import Settings
 from daemon.frameworks.job import scan_frameworks
@@ -29,7 +30,6 @@ def render_reports(reports: Sequence[EnvironmentReport], width: int | None = Non
     """The table form: per environment a heading and its findings (daemon/tables.py's layout)."""
     from daemon.tables import Column, render, shorten, wrap
 
-    order = list(FindingKind)
     columns = (
         Column("package"),
         Column("installed"),
@@ -43,9 +43,9 @@ def render_reports(reports: Sequence[EnvironmentReport], width: int | None = Non
         python = f", Python {report.python_version}" if report.python_version else ""
         lines = [
             f"== {report.environment} ({report.source}: {report.target}{python}) "
-            f"{len(report.packages)} packages, {report.libyears} libyears"
+            f"{len(report.packages)} packages, {output.libyears_text(report)}"
         ]
-        findings = sorted(report.findings, key=lambda f: (order.index(f.kind), f.package))
+        findings = sorted(report.findings, key=output.finding_order)
         rows = []
         for f in findings:
             what = ", ".join(f.advisory_ids) if f.advisory_ids else f.detail
@@ -56,12 +56,14 @@ def render_reports(reports: Sequence[EnvironmentReport], width: int | None = Non
                     f.package,
                     f.installed,
                     f.kind.value,
-                    f.severity if f.score is None else f"{f.severity} {f.score}",
+                    output.severity_text(f),
                     shorten(what, 160),
                     f.recommended or f.fixed or "",
                 )
             )
         lines.append(render(columns, rows, width=width) if rows else "no findings")
+        if report.release_data:
+            lines.append(wrap(report.release_data, width))
         lines.append(wrap(report.support, width))
         if report.advisories:
             lines.append(wrap(f"advisories: {report.advisories}", width))
@@ -98,6 +100,30 @@ def run_command(settings: Settings, fmt: str, now: datetime) -> tuple[str, list[
     if errors:
         return text, errors, EXIT_ERROR
     return text, [], EXIT_FINDINGS if outcome.actionable else EXIT_CLEAN
+
+
+def run_sync_command(
+    settings: Settings, now: datetime, packages: Iterable[str] = ()
+) -> tuple[str, list[str], int]:
+    """`mlmaint frameworks sync`: (what was synced, failures, exit status).
+
+    0 when every package came (or is not on the index), 2 when the index failed
+    for some, or an environment could not be inventoried.
+    """
+    from daemon.frameworks.sync import run_sync
+    from daemon.store.engine import StoreError
+    from daemon.store.migrate import require_current
+
+    ctx = JobContext.from_settings(settings)
+    try:
+        require_current(ctx.engine)
+        outcome = run_sync(ctx, now, packages=packages)
+    except (StoreError, FrameworkError, SQLAlchemyError) as exc:
+        return "", [f"frameworks sync: {exc}"], EXIT_ERROR
+    finally:
+        ctx.close()
+    errors = [f"frameworks sync: {line}" for line in outcome.error_lines()]
+    return "\n".join(outcome.lines()), errors, EXIT_CLEAN if outcome.ok else EXIT_ERROR
 
 
 def render_verifications(done: Sequence[Verified], width: int | None = None) -> str:

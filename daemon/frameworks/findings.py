@@ -1,16 +1,21 @@
-"""Findings -> alerts: new vulnerabilities fire, vulnerabilities no longer found resolve."""
+"""Findings -> alerts: new vulnerabilities are routed by severity, ones no longer found resolve.
+
+`[frameworks.routing]` gives each advisory severity a route: `page` (a critical
+alert, never held by quiet hours), `alert` (a warning, sent now) or `report` (no
+alert: the weekly report lists it). By default critical advisories page, high,
+medium and unknown ones alert, low ones wait for the report.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from checks.frameworks.policy import FindingKind, PackageFinding
+from checks.frameworks.severity import AdvisorySeverity
 from daemon.alerts.finding import Finding, StageKind
-from daemon.config import Severity
+from daemon.config import AdvisoryRoute, AdvisoryRouting, Severity
 
-# High CVSS (>= 7.0, "high" or "critical") alerts as critical.
-_CRITICAL_LABELS = frozenset({"high", "critical"})
-_CRITICAL_SCORE = 7.0
+_ALERT_SEVERITY = {AdvisoryRoute.PAGE: Severity.CRITICAL, AdvisoryRoute.ALERT: Severity.WARNING}
 
 # A stored finding's identity across scans: (package, kind, first advisory id).
 FindingKey = tuple[str, str, str]
@@ -26,50 +31,65 @@ def stored_ids(data: Mapping[str, object]) -> list[str]:
     return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
+def route_of(f: PackageFinding, routing: AdvisoryRouting) -> AdvisoryRoute:
+    try:
+        severity = AdvisorySeverity(f.severity)
+    except ValueError:
+        severity = AdvisorySeverity.UNKNOWN
+    return routing.route(severity)
+
+
 def alerts_of(
     environment: str,
     new: Sequence[PackageFinding],
     gone: Sequence[FindingKey],
+    routing: AdvisoryRouting | None = None,
     verified: Mapping[tuple[str, str], str] | None = None,
 ) -> list[Finding]:
-    """New vulnerabilities fire at once; vulnerabilities no longer found resolve.
+    """New vulnerabilities routed to page or alert fire at once; ones no longer found resolve.
 
-    `verified`: the latest `frameworks verify` line per (package, target), added
-    to the alert of a finding whose recommended upgrade it proved.
+    A vulnerability routed to the report raises no alert (its resolution then finds
+    no alert to resolve, and sends nothing). `verified`: the latest `frameworks
+    verify` line per (package, target), added to the alert of a finding whose
+    recommended upgrade it proved.
     """
+    routing = routing or AdvisoryRouting()
     known = verified or {}
-    alerts = [
-        alert_for(f, verified=known.get((f.package, f.recommended or "")))
-        for f in new
-        if f.kind is FindingKind.VULNERABLE and f.ignored_reason is None
-    ]
+    alerts = []
+    for f in new:
+        if f.kind is not FindingKind.VULNERABLE or f.ignored_reason is not None:
+            continue
+        severity = _ALERT_SEVERITY.get(route_of(f, routing))
+        if severity is not None:
+            proved = known.get((f.package, f.recommended or ""))
+            alerts.append(alert_for(f, severity, verified=proved))
     alerts.extend(_resolved(environment, k) for k in gone if k[1] == FindingKind.VULNERABLE.value)
     return alerts
 
 
-def alert_for(f: PackageFinding, *, verified: str | None = None) -> Finding:
+def alert_for(f: PackageFinding, severity: Severity, *, verified: str | None = None) -> Finding:
     """The advisory's alert; `verified` is what `frameworks verify` found of the upgrade."""
-    scored_high = f.score is not None and f.score >= _CRITICAL_SCORE
-    critical = f.severity in _CRITICAL_LABELS or scored_high
     fix = f.recommended or f.fixed
+    rating = f.severity if f.score is None else f"{f.severity} {f.score}"
     return Finding(
         scope=f.environment,
         kind=StageKind.FRAMEWORK,
         subject=f.subject,
         firing=True,
-        severity=Severity.CRITICAL if critical else Severity.WARNING,
+        severity=severity,
         summary=(
             f"{f.package} {f.installed} in {f.environment}: {', '.join(f.advisory_ids)} "
-            f"({f.severity}{'' if f.score is None else f' {f.score}'})"
+            f"({rating})"
             + (f", upgrade to {fix}" if fix else ", no fixed release known")
             + (f". Verified: {verified}" if verified else "")
         ),
         value=f.score,
-        threshold=_CRITICAL_SCORE,
         details={
             "package": f.package,
             "installed": f.installed,
             "ids": list(f.advisory_ids),
+            "severity": f.severity,
+            "vector": f.vector,
             "fixed": f.fixed,
             "recommended": f.recommended,
             "detail": f.detail,

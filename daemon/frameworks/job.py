@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, kw_only=True)
 class ScanOutcome:
     reports: tuple[EnvironmentReport, ...]
-    # New vulnerabilities, alerting now; plus resolutions of vulnerabilities gone.
+    # New vulnerabilities routed to an alert; plus resolutions of vulnerabilities gone.
     # Already handed to the alert policy with the findings they come from.
     alerts: tuple[Finding, ...]
     # Environments that could not be inventoried (sources that failed are findings).
@@ -75,7 +75,7 @@ def scan_frameworks(
     for report in reports:
         # Findings and their alerts commit together (see store_findings).
         new, gone = store_findings(ctx.sessions, report, now, ctx.settings)
-        alerts.extend(alerts_of(report.environment, new, gone))
+        alerts.extend(alerts_of(report.environment, new, gone, settings.routing))
     outcome = ScanOutcome(
         reports=tuple(reports),
         alerts=tuple(alerts),

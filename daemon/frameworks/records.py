@@ -75,6 +75,7 @@ def store_findings(
                     "advisory_ids": {
                         "ids": list(f.advisory_ids),
                         "score": f.score,
+                        "vector": f.vector,
                         "fixed": f.fixed,
                     },
                     "recommended": f.recommended,
@@ -90,7 +91,8 @@ def store_findings(
         if settings is not None:
             from daemon.alerts.policy import apply_findings
 
+            routing = settings.frameworks.routing
             verified = latest_verifications(session, {f.package for f in new})
-            alerts = alerts_of(report.environment, new, gone, verified)
-            apply_findings(session, settings, alerts, now)
+            found = alerts_of(report.environment, new, gone, routing, verified)
+            apply_findings(session, settings, found, now)
     return new, gone

@@ -1,13 +1,16 @@
-"""The release cache: what the package index lists, kept in the store for the TTL.
+"""The release cache: what the package index lists, kept in the store.
 
-An index outage never fails the scan: stale cache entries stand in and the
-report names the source as unavailable.
+`mlmaint frameworks sync` fills it (daemon/frameworks/sync.py); an online scan
+refreshes entries past the TTL; an offline scan reads it as it is and says how
+old it is. An index outage never fails the scan: stale cache entries stand in
+and the report names the source as unavailable. The support data synced from
+support_url is kept here too, under its own URL.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,19 +18,23 @@ import httpx
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from checks.frameworks import SourceUnavailable
+from checks.frameworks import FrameworkError, SourceUnavailable
 from checks.frameworks.releases import (
     IndexApi,
     PackageNotFound,
     ReleaseInfo,
     fetch_releases,
 )
+from checks.frameworks.support import SupportData, load_support, parse_support
 from daemon.config import FrameworkSettings
 from daemon.frameworks.mirror import CHUNK
 from daemon.store.engine import transaction
 from daemon.store.tables import ReleaseCache
 
 log = logging.getLogger(__name__)
+
+# The support data's row in the cache: not a package name (PEP 508 names have no "*").
+SUPPORT_KEY = "*support-data"
 
 
 def cached_releases(
@@ -82,7 +89,32 @@ def store_releases(
 @dataclass
 class Releases:
     infos: dict[str, ReleaseInfo] = field(default_factory=dict)
+    # When each entry of `infos` was fetched from the index.
+    fetched: dict[str, datetime] = field(default_factory=dict)
     unavailable: list[str] = field(default_factory=list)
+
+    def note(self, packages: Iterable[str], now: datetime) -> str:
+        """How old the release data for `packages` is, e.g. "release data from
+        2026-12-01, 5 days old (14 of 16 packages; 2 not on the index or not synced)"."""
+        names = sorted(set(packages))
+        return release_note({n: self.fetched[n] for n in names if n in self.fetched}, names, now)
+
+
+def release_note(fetched: Mapping[str, datetime], names: Sequence[str], now: datetime) -> str:
+    if not names:
+        return "no pinned packages"
+    if not fetched:
+        return "no release data: run `mlmaint frameworks sync` (or set online = true)"
+    oldest, newest = min(fetched.values()), max(fetched.values())
+    days = (now - oldest).days
+    when = oldest.date().isoformat()
+    if newest.date() != oldest.date():
+        when = f"{when} to {newest.date().isoformat()}"
+    text = f"release data from {when}, {days} day{'' if days == 1 else 's'} old"
+    missing = len(names) - len(fetched)
+    if missing:
+        text += f" ({len(fetched)} of {len(names)} packages; {missing} not in the cache)"
+    return text
 
 
 def gather_releases(
@@ -105,6 +137,7 @@ def gather_releases(
         held = cache.get(name)
         if held is not None and now - held[0] < settings.release_cache_ttl:
             result.infos[name] = held[1]
+            result.fetched[name] = held[0]
         else:
             stale.append(name)
     if not stale:
@@ -124,10 +157,11 @@ def gather_releases(
                 outage = exc
     store_releases(sessions, settings.index_url, fetched, now)
     result.infos.update((i.package, i) for i in fetched)
+    result.fetched.update((i.package, now) for i in fetched)
     missing = [n for n in stale if n not in result.infos]
     from_cache = [n for n in missing if n in cache]
     for name in from_cache:
-        result.infos[name] = cache[name][1]
+        result.infos[name], result.fetched[name] = cache[name][1], cache[name][0]
     if outage is not None:
         oldest = min((cache[n][0] for n in from_cache), default=None)
         used = (
@@ -138,3 +172,47 @@ def gather_releases(
         )
         result.unavailable.append(f"{outage}; {used}")
     return result
+
+
+def store_support(
+    sessions: sessionmaker[Session], url: str, data: Mapping[str, object], now: datetime
+) -> None:
+    """Keep support data fetched from `url` (already parsed once) as the newest copy."""
+    with transaction(sessions) as session:
+        session.execute(
+            delete(ReleaseCache).where(
+                ReleaseCache.index_url == url[:300], ReleaseCache.package == SUPPORT_KEY
+            )
+        )
+        session.execute(
+            insert(ReleaseCache),
+            [{"index_url": url[:300], "package": SUPPORT_KEY, "fetched_at": now, "releases": data}],
+        )
+
+
+def current_support(sessions: sessionmaker[Session], settings: FrameworkSettings) -> SupportData:
+    """The config's support file; else the copy synced from support_url, when newer than
+    the shipped one; else the shipped copy."""
+    if settings.support_data is not None:
+        return load_support(settings.support_data)
+    shipped = load_support()
+    if settings.support_url is None:
+        return shipped
+    with sessions() as session:
+        row = session.execute(
+            select(ReleaseCache.fetched_at, ReleaseCache.releases).where(
+                ReleaseCache.index_url == settings.support_url[:300],
+                ReleaseCache.package == SUPPORT_KEY,
+            )
+        ).first()
+    if row is None:
+        return shipped
+    fetched_at, data = row
+    origin = f"synced from {settings.support_url} on {fetched_at.date().isoformat()}"
+    try:
+        where = f"support data cached from {settings.support_url}"
+        synced = parse_support(data, where, origin=origin)
+    except FrameworkError as exc:
+        log.warning("cached support data ignored, the shipped copy is used: %s", exc)
+        return shipped
+    return synced if synced.as_of >= shipped.as_of else shipped

@@ -16,10 +16,10 @@ from checks.frameworks import SourceUnavailable
 from checks.frameworks import advisories as osv
 from checks.frameworks import inventory as inv
 from checks.frameworks.policy import EnvironmentReport, evaluate
-from checks.frameworks.support import SupportData, load_support
+from checks.frameworks.support import SupportData
 from daemon.config import FrameworkSettings
 from daemon.frameworks.mirror import known_advisories, load_index, store_advisories
-from daemon.frameworks.releases import gather_releases
+from daemon.frameworks.releases import current_support, gather_releases
 from daemon.frameworks.specs import policy_from
 
 
@@ -48,7 +48,7 @@ def scan(
             store_advisories(sessions, found, settings.osv_url)
     index = load_index(sessions, packages)
     releases = gather_releases(sessions, settings, packages, now, http)
-    support = support or load_support(settings.support_data)
+    support = support or current_support(sessions, settings)
     policy = policy_from(settings)
     note = f"{index.records} record(s) for these packages in the mirror"
     return [
@@ -61,6 +61,7 @@ def scan(
             now,
             unavailable=[*problems, *releases.unavailable],
             advisories_note=note,
+            release_note=releases.note((p.name for p in inventory.packages if p.version), now),
         )
         for inventory in inventories
     ]

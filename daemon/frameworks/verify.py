@@ -32,7 +32,7 @@ from checks.frameworks.policy import FindingKind, PackageFinding
 from checks.frameworks.verdict import Verdict, clearing_candidates, describe, headline
 from checks.interface import LABEL
 from daemon.config import EnvironmentKind, ExecutorKind, ModelSettings, Settings
-from daemon.frameworks.findings import alert_for, stored_ids
+from daemon.frameworks.findings import alerts_of, stored_ids
 from daemon.store.engine import transaction
 from daemon.store.tables import FrameworkFinding, FrameworkVerification
 from daemon.store.tables import Model as ModelRow
@@ -257,6 +257,7 @@ def _realert(session: object, settings: Settings, verified: Verified, now: datet
         )
     ).all()
     findings = []
+    routing = settings.frameworks.routing
     for row in rows:
         data = row.advisory_ids if isinstance(row.advisory_ids, dict) else {}
         score = data.get("score")
@@ -273,7 +274,9 @@ def _realert(session: object, settings: Settings, verified: Verified, now: datet
             fixed=None if fixed is None else str(fixed),
             recommended=row.recommended,
         )
-        findings.append(alert_for(finding, verified=verified.headline))
+        # Routed as the scan routes it: an advisory left to the report raises no alert.
+        proved = {(finding.package, finding.recommended or ""): verified.headline}
+        findings.extend(alerts_of(row.environment, [finding], [], routing, proved))
     if findings:
         apply_findings(session, settings, findings, now)
 

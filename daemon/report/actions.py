@@ -209,7 +209,9 @@ def _superseded(failed: RetrainRow, retrains: Sequence[RetrainRow]) -> bool:
 
 def _framework_actions(frameworks: Sequence[FrameworkEnv]) -> list[Action]:
     actions: list[Action] = []
-    # One action per (package, installed, target) across environments.
+    # One action per (package, installed, target) across environments. An advisory is
+    # counted once, by its first id, however many aliases (PYSEC, GHSA, CVE) it has
+    # and however many environments run it.
     upgrades: dict[tuple[str, str, str], tuple[set[str], set[str], int]] = {}
     for env in frameworks:
         for v in env.vulnerable:
@@ -220,11 +222,12 @@ def _framework_actions(frameworks: Sequence[FrameworkEnv]) -> list[Action]:
                 v.installed,
                 f"{target} (verified safe)" if v.verified_safe else target,
             )
-            envs, ids, weight = upgrades.get(key, (set(), set(), 0))
+            envs, advisories, weight = upgrades.get(key, (set(), set(), 0))
             envs.add(env.environment)
-            ids.update(v.advisories)
+            if v.advisories:
+                advisories.add(v.advisories[0])
             severity = SEVERITY_WEIGHT.get(v.severity, UNKNOWN_SEVERITY_WEIGHT)
-            upgrades[key] = (envs, ids, max(weight, severity))
+            upgrades[key] = (envs, advisories, max(weight, severity))
         for e in env.eol:
             actions.append(
                 Action(
@@ -234,8 +237,8 @@ def _framework_actions(frameworks: Sequence[FrameworkEnv]) -> list[Action]:
                     score=UPGRADE_SCORE,
                 )
             )
-    for (package, installed, target), (envs, ids, weight) in upgrades.items():
-        n = max(len(ids), 1)
+    for (package, installed, target), (envs, advisories, weight) in upgrades.items():
+        n = max(len(advisories), 1)
         actions.append(
             Action(
                 kind=ActionKind.UPGRADE,

@@ -329,7 +329,13 @@ class WeekReport:
             "models": len(self.models),
             "health": dict(self.health_counts),
             "actions": [a.text for a in self.actions[:10]],
-            "vulnerable_packages": sum(len(e.vulnerable) for e in self.frameworks),
+            "vulnerable_packages": len(
+                {(e.environment, v.package) for e in self.frameworks for v in e.vulnerable}
+            ),
+            # Each advisory once, by its first id, whatever its aliases and environments.
+            "advisories": len(
+                {v.advisories[0] for e in self.frameworks for v in e.vulnerable if v.advisories}
+            ),
             "job_counters": {j.job_id: [j.runs, j.failures] for j in self.daemon.jobs},
             "job_counters_at": self.generated_at.isoformat(),
         }

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from checks.frameworks.policy import FindingKind
+from checks.frameworks.severity import severity_rank
 from checks.interface import CheckKind
 from daemon.alerts.finding import StageKind
 from daemon.report.model import (
@@ -364,7 +365,13 @@ def frameworks(session: Session, week: Span) -> tuple[FrameworkEnv, ...]:
             FrameworkEnv(
                 environment=env,
                 scanned_at=findings[0].scanned_at,
-                vulnerable=tuple(row(f) for f in active if f.kind in SECURITY_KINDS),
+                # Most severe first (by package within one severity, as queried).
+                vulnerable=tuple(
+                    sorted(
+                        (row(f) for f in active if f.kind in SECURITY_KINDS),
+                        key=lambda r: severity_rank(r.severity),
+                    )
+                ),
                 eol=tuple(row(f) for f in active if f.kind in EOL_KINDS),
                 outdated=tuple(
                     row(f)

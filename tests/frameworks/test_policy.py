@@ -156,7 +156,14 @@ def test_outputs() -> None:
     assert component["purl"] == "pkg:pypi/pillow@8.4.0"
     (vuln,) = bom["vulnerabilities"]  # type: ignore[misc]
     assert vuln["id"] == "PYSEC-1" and vuln["affects"] == [{"ref": "pkg:pypi/pillow@8.4.0"}]
-    assert vuln["ratings"] == [{"severity": "critical", "score": 9.8, "method": "CVSSv31"}]
+    assert vuln["ratings"] == [
+        {
+            "severity": "critical",
+            "score": 9.8,
+            "method": "CVSSv31",
+            "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        }
+    ]
     data = to_json([report])
     findings = data["environments"][0]["findings"]  # type: ignore[index]
     assert {f["kind"] for f in findings} >= {"vulnerable", "source_unavailable"}

@@ -9,6 +9,8 @@ from daemon.report.model import (
     Action,
     ActionKind,
     DaemonHealth,
+    FrameworkEnv,
+    FrameworkRow,
     Health,
     ModelWeek,
     PerformanceTrend,
@@ -111,3 +113,31 @@ def test_a_failed_retraining_that_a_later_job_got_past_asks_for_nothing() -> Non
     # A later failure does not clear an earlier one either: both are open.
     again = _job("job-3", JobState.TIMED_OUT, T0 + timedelta(hours=3))
     assert len(_actions(_model(retrains=(failed, again)))) == 2
+
+
+def _vulnerable(ids: tuple[str, ...], severity: str = "high") -> FrameworkRow:
+    return FrameworkRow(
+        package="torch",
+        installed="2.5.1",
+        kind="vulnerable",
+        severity=severity,
+        advisories=ids,
+        recommended="2.6.0",
+        detail="demo",
+    )
+
+
+def _env(name: str, *rows: FrameworkRow) -> FrameworkEnv:
+    return FrameworkEnv(
+        environment=name, scanned_at=T0, vulnerable=rows, outdated=(), eol=(), ignored=0
+    )
+
+
+def test_an_upgrade_counts_each_advisory_once_whatever_its_aliases_and_environments() -> None:
+    rce = ("PYSEC-2025-41", "CVE-2025-32434", "GHSA-53q9-r3pm-6pq6")
+    one = [a.text for a in recommend([], [_env("serving", _vulnerable(rce))], NO_FAULTS)]
+    assert one == ["Upgrade torch from 2.5.1 to 2.6.0 to clear 1 advisory (serving)"]
+    other = ("PYSEC-2024-259", "CVE-2024-48063")
+    envs = [_env("serving", _vulnerable(rce)), _env("batch", _vulnerable(rce), _vulnerable(other))]
+    (action,) = recommend([], envs, NO_FAULTS)
+    assert action.text == "Upgrade torch from 2.5.1 to 2.6.0 to clear 2 advisories (batch, serving)"

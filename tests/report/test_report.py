@@ -72,7 +72,8 @@ def test_gather_a_multi_model_week(seeded: tuple[JobContext, Seeded], week: Week
     assert data.daemon.failed_notifications[0][2] == "slack: 404 channel_not_found"
     texts = [a.text for a in data.actions]
     assert data.actions[0].kind is ActionKind.RETRAIN and "model-00" in texts[0]
-    assert "Upgrade torch from 2.5.1 to 2.6.0 to clear 2 advisories (serving)" in texts
+    # One advisory listed under two ids (GHSA and PYSEC) is one advisory to clear.
+    assert "Upgrade torch from 2.5.1 to 2.6.0 to clear 1 advisory (serving)" in texts
     assert any("model-01" in t and "usage_gb" in t for t in texts)
     assert any("frameworks" in t and "ConnectError" in t for t in texts)
 
@@ -108,6 +109,8 @@ def test_report_is_archived_escaped_self_contained_and_served(
         rows = session.execute(select(Report)).scalars().all()
     assert [r.week for r in rows] == [WEEK] and rows[0].html == again.path.read_bytes()
     assert rows[0].summary["health"] == {"healthy": 1, "degraded": 1, "alerting": 1, "no data": 0}
+    # One torch advisory under two ids: one advisory, one vulnerable package.
+    assert (rows[0].summary["advisories"], rows[0].summary["vulnerable_packages"]) == (1, 1)
 
     latest = http.handle(ctx, "/reports/latest")
     assert latest is not None and latest.status == 200 and latest.body == again.path.read_bytes()
