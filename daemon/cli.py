@@ -400,6 +400,9 @@ def commands(
     found: list[tuple[tuple[str, ...], click.Command]] = []
     for name, command in sorted(group.commands.items()):
         if isinstance(command, click.Group):
+            # A group that runs on its own (`mlmaint frameworks`) is a command too.
+            if command.invoke_without_command:
+                found.append(((*prefix, name), command))
             found.extend(commands(command, (*prefix, name)))
         else:
             found.append(((*prefix, name), command))

@@ -58,6 +58,35 @@ def frameworks_sync(ctx: Context, packages: tuple[str, ...]) -> None:
     _print_and_exit(*run_sync_command(ctx.settings, datetime.now(UTC), packages))
 
 
+@frameworks.command("verify")
+@needs(Needs.STORE)
+@click.argument("model")
+@click.option(
+    "--upgrade",
+    "upgrades",
+    multiple=True,
+    metavar="NAME==VERSION",
+    help="the upgrade to prove (default: the releases that clear the model's advisories)",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_ctx
+def frameworks_verify(ctx: Context, model: str, upgrades: tuple[str, ...], fmt: str) -> None:
+    """Prove an upgrade on MODEL's champion before it is recommended.
+
+    Builds a candidate environment (the champion's logged requirements with the
+    upgrade, from the configured index), replays the reference, the holdout and
+    recent production rows there and in the current environment, and compares
+    predictions, the metric, latency and memory. Runs on the retraining executor.
+
+    Exit status: 0 every upgrade safe, 1 one is not, 2 the verification could not run.
+    """
+    from datetime import UTC, datetime
+
+    from daemon.frameworks.cli import verify_command
+
+    _print_and_exit(*verify_command(ctx.settings, model, upgrades, fmt, datetime.now(UTC)))
+
+
 def _print_and_exit(text: str, errors: list[str], status: int) -> None:
     if text:
         click.echo(text)

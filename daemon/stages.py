@@ -63,6 +63,8 @@ class Stage(enum.StrEnum):
     RETRAIN_POLL = "retrain_poll"
     DELIVER = "deliver"
     FRAMEWORKS = "frameworks"
+    # `frameworks verify` on a schedule: only when `frameworks.verify_schedule` is set.
+    FRAMEWORKS_VERIFY = "frameworks_verify"
     REPORT = "report"
 
     @property
@@ -71,6 +73,7 @@ class Stage(enum.StrEnum):
             Stage.SWEEP,
             Stage.DELIVER,
             Stage.FRAMEWORKS,
+            Stage.FRAMEWORKS_VERIFY,
             Stage.REPORT,
             Stage.RETRAIN_POLL,
         )
@@ -120,6 +123,10 @@ def job_function(stage: Stage) -> JobFn:
 
             # Its alerts are applied in the transaction that stores the findings.
             return _global(scan_frameworks)
+        case Stage.FRAMEWORKS_VERIFY:
+            from daemon.frameworks.verify import verify_scheduled
+
+            return _global(verify_scheduled)
         case Stage.REPORT:
             from daemon.report.deliver import weekly_report
 
@@ -189,6 +196,9 @@ def build_jobs(settings: Settings) -> tuple[JobSpec, ...]:
         jobs.append(
             JobSpec(stage=Stage.FRAMEWORKS, model=None, schedule=settings.frameworks.schedule)
         )
+    verify = settings.frameworks.verify_schedule
+    if settings.frameworks.enabled and verify is not None:
+        jobs.append(JobSpec(stage=Stage.FRAMEWORKS_VERIFY, model=None, schedule=verify))
     if settings.report.enabled:
         jobs.append(JobSpec(stage=Stage.REPORT, model=None, schedule=settings.report.schedule))
     return tuple(jobs)

@@ -9,6 +9,7 @@ and the outcome travel as JSON strings: nothing torch-shaped crosses the broker.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from datetime import timedelta
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from celery import Task
 
 TASK_NAME = "mlmaint.retrain"
+# `frameworks verify` (retrain.verify.executors sends it by this name).
+VERIFY_TASK_NAME = "mlmaint.verify"
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ def make_app(
         result_serializer="json",
         accept_content=["json"],
         task_default_queue=queue,
-        task_routes={TASK_NAME: {"queue": queue}},
+        task_routes={TASK_NAME: {"queue": queue}, VERIFY_TASK_NAME: {"queue": queue}},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_track_started=True,
@@ -64,6 +67,16 @@ def make_app(
         if redelivered:
             log.warning("retrain job %s redelivered: its earlier worker was lost", spec.job_id)
         return execute(spec).to_json()
+
+    @app.task(name=VERIFY_TASK_NAME)  # type: ignore[untyped-decorator]
+    def verify_task(spec_json: str) -> str:
+        from retrain.verify.job import execute as verify
+        from retrain.verify.spec import VerifyError, VerifySpec
+
+        try:
+            return verify(VerifySpec.from_json(spec_json)).to_json()
+        except VerifyError as exc:
+            return json.dumps({"error": str(exc)})
 
     return app
 

@@ -116,6 +116,13 @@ class FrameworkSettings(Frozen):
     security_cadence_months: int = Field(default=12, gt=0)
     major_cadence_years: int = Field(default=3, gt=0)
     cadence_packages: tuple[str, ...] = ()
+    # `frameworks verify`: an optional schedule (off by default; weekly is the idea),
+    # how many advisory-clearing releases to try per package until one verifies
+    # safe, and the recent production rows replayed beside the reference.
+    verify_schedule: Schedule | None = None
+    verify_candidates: int = Field(default=3, gt=0)
+    verify_sample: Duration = timedelta(days=7)
+    verify_sample_rows: int = Field(default=2000, ge=0)
     environments: tuple[EnvironmentSettings, ...] = ()
     ignores: tuple[Ignore, ...] = ()
     routing: AdvisoryRouting = AdvisoryRouting()

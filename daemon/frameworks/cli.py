@@ -1,18 +1,25 @@
 """`mlmaint frameworks`: the scan as a table, JSON or CycloneDX, and its exit status;
-`mlmaint frameworks sync`: the release cache and support data refreshed from the index."""
+`mlmaint frameworks sync`: the release cache and support data refreshed from the index;
+`mlmaint frameworks verify`: the verdicts of upgrades replayed on a model."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from checks.frameworks import FrameworkError, output
 from checks.frameworks.policy import EnvironmentReport
+from checks.frameworks.verdict import Verdict
 from daemon.config import Settings
 from daemon.frameworks.job import scan_frameworks
 from daemon.jobs import JobContext
+
+if TYPE_CHECKING:
+    from daemon.frameworks.verify import Verified
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -117,3 +124,91 @@ def run_sync_command(
         ctx.close()
     errors = [f"frameworks sync: {line}" for line in outcome.error_lines()]
     return "\n".join(outcome.lines()), errors, EXIT_CLEAN if outcome.ok else EXIT_ERROR
+
+
+def render_verifications(done: Sequence[Verified], width: int | None = None) -> str:
+    from daemon.tables import Column, render, wrap
+
+    if not done:
+        return "nothing to verify: no --upgrade given and no vulnerable package on record"
+    columns = (
+        Column("model"),
+        Column("version"),
+        Column("upgrade"),
+        Column("verdict"),
+        Column("max diff"),
+        Column("changed"),
+        Column("p95"),
+        Column("took"),
+    )
+    rows = []
+    for v in done:
+        c = v.outcome.comparison
+        diff = c.max_abs_diff
+        change = c.p95_change
+        rows.append(
+            (
+                v.model,
+                v.outcome.model_version or "?",
+                f"{v.package} {v.installed or '?'} → {v.target}",
+                v.outcome.verdict.value,
+                "" if diff is None else f"{diff:.3g}",
+                "" if c.verdict.failed else f"{c.changed_share:.1%}",
+                "" if change is None else f"{change:+.0%}",
+                f"{v.outcome.duration_s:.1f}s",
+            )
+        )
+    lines = [render(columns, rows, width=width)]
+    lines.extend(wrap(f"{v.package} {v.target}: {v.headline}", width) for v in done)
+    for v in done:
+        lines.extend(wrap(f"  {note}", width) for note in v.outcome.notes)
+        if v.outcome.comparison.error:
+            lines.append(v.outcome.comparison.error.rstrip()[-1500:])
+    safe = next((v for v in done if v.outcome.verdict is Verdict.SAFE), None)
+    if safe is not None:
+        lines.append(f"recommended: {safe.package}=={safe.target} (verified safe on {safe.model})")
+    return "\n".join(lines)
+
+
+def verify_command(
+    settings: Settings, model: str, upgrades: Sequence[str], fmt: str, now: datetime
+) -> tuple[str, list[str], int]:
+    """`mlmaint frameworks verify`: 0 every upgrade safe, 1 any not, 2 it could not run."""
+    from daemon.frameworks.verify import verify_model
+    from daemon.store.engine import StoreError
+    from daemon.store.migrate import require_current
+    from retrain.interface import RetrainError
+    from retrain.verify.spec import comparison_to_json
+
+    ctx = JobContext.from_settings(settings)
+    try:
+        require_current(ctx.engine)
+        done = verify_model(ctx, model, upgrades, now)
+    except (StoreError, RetrainError, FrameworkError, SQLAlchemyError) as exc:
+        return "", [f"frameworks verify: {exc}"], EXIT_ERROR
+    finally:
+        ctx.close()
+    if fmt == "json":
+        text = json.dumps(
+            [
+                {
+                    "model": v.model,
+                    "model_version": v.outcome.model_version,
+                    "package": v.package,
+                    "installed": v.installed,
+                    "target": v.target,
+                    "verdict": v.outcome.verdict.value,
+                    "headline": v.headline,
+                    "cleared": list(v.cleared),
+                    "comparison": comparison_to_json(v.outcome.comparison),
+                    "notes": list(v.outcome.notes),
+                    "duration_s": v.outcome.duration_s,
+                }
+                for v in done
+            ],
+            indent=2,
+        )
+    else:
+        text = render_verifications(done)
+    unsafe = any(v.outcome.verdict is not Verdict.SAFE for v in done)
+    return text, [], EXIT_FINDINGS if unsafe else EXIT_CLEAN

@@ -44,25 +44,31 @@ def alerts_of(
     new: Sequence[PackageFinding],
     gone: Sequence[FindingKey],
     routing: AdvisoryRouting | None = None,
+    verified: Mapping[tuple[str, str], str] | None = None,
 ) -> list[Finding]:
     """New vulnerabilities routed to page or alert fire at once; ones no longer found resolve.
 
     A vulnerability routed to the report raises no alert (its resolution then finds
-    no alert to resolve, and sends nothing).
+    no alert to resolve, and sends nothing). `verified`: the latest `frameworks
+    verify` line per (package, target), added to the alert of a finding whose
+    recommended upgrade it proved.
     """
     routing = routing or AdvisoryRouting()
+    known = verified or {}
     alerts = []
     for f in new:
         if f.kind is not FindingKind.VULNERABLE or f.ignored_reason is not None:
             continue
         severity = _ALERT_SEVERITY.get(route_of(f, routing))
         if severity is not None:
-            alerts.append(alert_for(f, severity))
+            proved = known.get((f.package, f.recommended or ""))
+            alerts.append(alert_for(f, severity, verified=proved))
     alerts.extend(_resolved(environment, k) for k in gone if k[1] == FindingKind.VULNERABLE.value)
     return alerts
 
 
-def alert_for(f: PackageFinding, severity: Severity) -> Finding:
+def alert_for(f: PackageFinding, severity: Severity, *, verified: str | None = None) -> Finding:
+    """The advisory's alert; `verified` is what `frameworks verify` found of the upgrade."""
     fix = f.recommended or f.fixed
     rating = f.severity if f.score is None else f"{f.severity} {f.score}"
     return Finding(
@@ -73,7 +79,9 @@ def alert_for(f: PackageFinding, severity: Severity) -> Finding:
         severity=severity,
         summary=(
             f"{f.package} {f.installed} in {f.environment}: {', '.join(f.advisory_ids)} "
-            f"({rating})" + (f", upgrade to {fix}" if fix else ", no fixed release known")
+            f"({rating})"
+            + (f", upgrade to {fix}" if fix else ", no fixed release known")
+            + (f". Verified: {verified}" if verified else "")
         ),
         value=f.score,
         details={
@@ -85,6 +93,7 @@ def alert_for(f: PackageFinding, severity: Severity) -> Finding:
             "fixed": f.fixed,
             "recommended": f.recommended,
             "detail": f.detail,
+            **({"verified": verified} if verified else {}),
         },
     )
 

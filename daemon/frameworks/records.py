@@ -15,7 +15,23 @@ from checks.frameworks.policy import EnvironmentReport, PackageFinding
 from daemon.config import Settings
 from daemon.frameworks.findings import FindingKey, alerts_of, finding_key, stored_ids
 from daemon.store.engine import transaction
-from daemon.store.tables import FrameworkFinding
+from daemon.store.tables import FrameworkFinding, FrameworkVerification
+
+
+def latest_verifications(session: Session, packages: set[str]) -> dict[tuple[str, str], str]:
+    """The latest `frameworks verify` line per (package, target) of these packages."""
+    if not packages:
+        return {}
+    rows = session.execute(
+        select(
+            FrameworkVerification.package,
+            FrameworkVerification.target,
+            FrameworkVerification.summary,
+        )
+        .where(FrameworkVerification.package.in_(sorted(packages)))
+        .order_by(FrameworkVerification.created_at)
+    )
+    return {(package, target): summary for package, target, summary in rows}
 
 
 def store_findings(
@@ -76,6 +92,7 @@ def store_findings(
             from daemon.alerts.policy import apply_findings
 
             routing = settings.frameworks.routing
-            found = alerts_of(report.environment, new, gone, routing)
+            verified = latest_verifications(session, {f.package for f in new})
+            found = alerts_of(report.environment, new, gone, routing, verified)
             apply_findings(session, settings, found, now)
     return new, gone

@@ -214,7 +214,13 @@ def _framework_actions(frameworks: Sequence[FrameworkEnv]) -> list[Action]:
     upgrades: dict[tuple[str, str, str], tuple[set[str], set[str], int]] = {}
     for env in frameworks:
         for v in env.vulnerable:
-            key = (v.package, v.installed, v.recommended or "a fixed release")
+            target = v.recommended or "a fixed release"
+            # A verified-safe upgrade says so: it was replayed on the model.
+            key = (
+                v.package,
+                v.installed,
+                f"{target} (verified safe)" if v.verified_safe else target,
+            )
             envs, advisories, weight = upgrades.get(key, (set(), set(), 0))
             envs.add(env.environment)
             if v.advisories:

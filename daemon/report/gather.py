@@ -18,7 +18,7 @@ from checks.interface import CheckKind
 from daemon.alerts.finding import StageKind
 from daemon.config import Settings
 from daemon.links import evidence_url
-from daemon.report import figures, queries
+from daemon.report import figures, queries, verified
 from daemon.report.actions import recommend
 from daemon.report.daemon_health import daemon_health
 from daemon.report.model import (
@@ -88,7 +88,8 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
             )
         )
     out.sort(key=lambda m: (HEALTH_ORDER[m.health], m.name))
-    frameworks = queries.frameworks(session, week)
+    verifications = verified.verifications(session, week)
+    frameworks = verified.verified_frameworks(queries.frameworks(session, week), verifications)
     daemon = replace(
         daemon_health(session, week, names, now), sampled=sum(sampled_of(m) for m in names)
     )
@@ -101,6 +102,7 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
         daemon=daemon,
         actions=recommend(out, frameworks, daemon, week),
         health_counts=health_counts,
+        verifications=verifications,
     )
 
 

@@ -228,6 +228,24 @@ class FrameworkRow:
     advisories: tuple[str, ...]
     recommended: str | None
     detail: str
+    # What `frameworks verify` found of the recommended upgrade on a model, if it ran.
+    verified: str | None = None
+    # The recommended upgrade verified safe on every model it was replayed on.
+    verified_safe: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerificationRow:
+    """The latest `frameworks verify` verdict of one upgrade on one model."""
+
+    model: str
+    model_version: str | None
+    package: str
+    installed: str
+    target: str
+    verdict: str
+    summary: str
+    created_at: datetime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -299,6 +317,7 @@ class WeekReport:
     daemon: DaemonHealth
     actions: tuple[Action, ...]
     health_counts: Mapping[str, int] = field(default_factory=dict)
+    verifications: tuple[VerificationRow, ...] = ()
 
     @property
     def no_data(self) -> tuple[str, ...]:

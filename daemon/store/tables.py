@@ -443,6 +443,32 @@ class ReleaseCache(Base):
     releases: Mapped[dict[str, object]]
 
 
+class FrameworkVerification(Base):
+    """One `frameworks verify` run: an upgrade replayed on a model's champion, and the verdict."""
+
+    __tablename__ = "framework_verifications"
+    __table_args__ = (Index("ix_framework_verifications_model", "model", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str | None] = mapped_column(String(50))
+    # The upgraded package (the first of the upgrade), as installed and as proposed.
+    package: Mapped[str] = mapped_column(String(200))
+    installed: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(100))
+    # checks.frameworks.verdict.Verdict values.
+    verdict: Mapped[str] = mapped_column(String(32))
+    max_abs_diff: Mapped[float | None] = mapped_column(Float)
+    changed_share: Mapped[float | None] = mapped_column(Float)
+    p95_change: Mapped[float | None] = mapped_column(Float)
+    # The one line the report and the alert show ("predictions identical to 1e-06; p95 -8%").
+    summary: Mapped[str] = mapped_column(Text)
+    # The whole VerifyOutcome (retrain.verify.spec), read back by its own reader.
+    outcome: Mapped[dict[str, object]]
+    created_at: Mapped[datetime]
+    duration_s: Mapped[float] = mapped_column(Float)
+
+
 class Report(Base):
     __tablename__ = "reports"
     __table_args__ = (UniqueConstraint("week", name="uq_reports_week"),)

@@ -18,6 +18,7 @@ from daemon.cadence import crontab_weekdays, cycle_start, misfire_grace, next_fi
 from daemon.checking.job import run_model_checks
 from daemon.config import Schedule, Settings, load_config, parse_config
 from daemon.frameworks.job import scan_frameworks
+from daemon.frameworks.verify import verify_scheduled
 from daemon.jobs import JobContext
 from daemon.report.deliver import weekly_report
 from daemon.retention import apply_retention, sweep_all
@@ -46,6 +47,7 @@ EXPECTED_JOBS: dict[Stage, tuple[Callable[..., object], str | None]] = {
     Stage.RETRAIN_POLL: (poll_jobs, None),
     Stage.DELIVER: (alert_cycle, "global"),
     Stage.FRAMEWORKS: (scan_frameworks, "global"),
+    Stage.FRAMEWORKS_VERIFY: (verify_scheduled, "global"),
     Stage.REPORT: (weekly_report, "global"),
 }
 
