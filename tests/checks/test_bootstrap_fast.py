@@ -1,8 +1,9 @@
 """The performance bootstrap's faster arrays give the numbers the plain ones gave.
 
-`decay` writes its Poisson weights into place and `labelled_auc` gathers columns
-with `np.take` (issue 17, `mlmaint check` at the terminal): the interval, the value and
-every metric must stay bit for bit what the stacked weights and fancy indexing gave.
+`decay` draws and scores its Poisson weights a block of replicates at a time and
+`labelled_auc` gathers columns with `np.take` (issue 17, `mlmaint check` at the
+terminal): the interval, the value and every metric must stay bit for bit what the
+stacked weights and fancy indexing gave.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from checks.interface import LABEL, PREDICTION, SCORE, TaskKind
-from checks.performance.decay import DecaySpec, decay
+from checks.performance.decay import BOOTSTRAP_BLOCK, DecaySpec, decay
 from checks.performance.metrics import Metric, labelled_auc, metric_values, weighted_auc
 
 
@@ -39,11 +40,17 @@ def _plain_auc(scores: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarr
         return np.asarray((p * (below + 0.5 * q)).sum(axis=1) / (p.sum(axis=1) * q.sum(axis=1)))
 
 
+# 24 replicates fill the first block with the window's own row; 60 and 200 span blocks,
+# the last one partly filled (decay draws and scores BOOTSTRAP_BLOCK rows at a time).
+@pytest.mark.parametrize("bootstrap", [24, 60, 200])
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("metric", [Metric.ROC_AUC, Metric.ACCURACY, Metric.F1])
-def test_decay_interval_is_the_stacked_weights_interval(metric: Metric, ties: bool) -> None:
+def test_decay_interval_is_the_stacked_weights_interval(
+    metric: Metric, ties: bool, bootstrap: int
+) -> None:
+    assert BOOTSTRAP_BLOCK == 25
     window = _window(3000, seed=5, ties=ties)
-    spec = DecaySpec(task=TaskKind.BINARY, metric=metric, bootstrap=60, seed=11)
+    spec = DecaySpec(task=TaskKind.BINARY, metric=metric, bootstrap=bootstrap, seed=11)
     got = decay(spec, window, baseline=0.9)
 
     rows = window[window[LABEL].notna()]
