@@ -21,7 +21,7 @@ from daemon.config import EX_CONFIG, ConfigError, Needs, load_config
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from daemon.config import Settings
+    from daemon.config import Settings, StoreSettings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,15 +92,26 @@ class Context:
                 sys.exit(EX_CONFIG)
         return self._settings
 
-    def engine(self) -> Engine:
+    def engine(self, *, store_only: bool = False) -> Engine:
+        """The store's engine. `store_only`: from the [store] table alone (`load_store`),
+        for a command that reads the store and nothing else of the config."""
         from daemon.store.engine import make_engine
 
-        store = self.settings.store
+        store = self._store() if store_only and self._settings is None else self.settings.store
         return make_engine(store.url, store.password_secret(), store.pool_size)
 
-    def with_engine(self, command: Callable[[Engine], int]) -> None:
+    def _store(self) -> StoreSettings:
+        from daemon.config import load_store
+
+        try:
+            return load_store(self.config_path)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EX_CONFIG)
+
+    def with_engine(self, command: Callable[[Engine], int], *, store_only: bool = False) -> None:
         """Run `command` on the store's engine, disposed after; exit with its status if not 0."""
-        engine = self.engine()
+        engine = self.engine(store_only=store_only)
         try:
             status = command(engine)
         finally:
