@@ -23,6 +23,7 @@ def alerts_list(ctx: Context, fmt: str) -> None:
     """List firing alerts."""
     from daemon.alerts.cli import list_command
 
+    ctx.leave_quickly()
     ctx.with_engine(lambda engine: list_command(engine, fmt=fmt), store_only=True)
 
 

@@ -62,6 +62,7 @@ def status(ctx: Context, fmt: str) -> None:
     """
     from daemon.service_status import status_command
 
+    ctx.leave_quickly()
     # The [store] table alone: status reads nothing else of the config.
     ctx.with_engine(
         lambda engine: status_command(engine, echo=click.echo, fmt=fmt), store_only=True

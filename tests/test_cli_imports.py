@@ -6,6 +6,8 @@ SQLite store (a model, its Parquet reference, a drifted window, a firing alert) 
 reports the modules it loaded. `status` and `alerts list` read the store and the
 [store] table alone: no data stack, not every area of the config, not the alert
 policy. `check` needs pandas, but never MLflow, Evidently, scikit-learn or torch.
+Run as the console script, the three leave without the interpreter's teardown
+(daemon.cli_context.Leave), their output whole and their exit status kept.
 """
 
 from __future__ import annotations
@@ -103,3 +105,53 @@ def test_check_never_imports_mlflow_evidently_sklearn_or_torch(store: Path) -> N
     assert "drift: alert" in got.output
     assert {"pandas", "numpy", "daemon.checking.run"} <= got.modules
     assert got.loaded(*FRAMEWORKS) == []
+
+
+# ----------------------------------------------------------------------------- quick exit
+
+# The console script (daemon.cli.console), with an atexit handler that leaves a mark.
+EXIT_PROBE = """
+import atexit, os, sys
+atexit.register(lambda: open(os.environ["AT_EXIT"], "w").write("ran"))
+sys.argv = ["mlmaint", *sys.argv[1:]]
+from daemon.cli import console
+console()
+"""
+
+
+def _console(directory: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """Run `mlmaint ARGS` as the console script does: the process, and whether the
+    interpreter's exit ran (atexit handlers, module teardown)."""
+    mark = directory / "at-exit"
+    mark.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {"PYTHONPATH": str(ROOT), "AT_EXIT": str(mark), "COLUMNS": "120"}
+    proc = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, "--config", str(directory / "config.toml"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return proc, mark.exists()
+
+
+def test_status_and_check_leave_without_the_teardown_their_output_whole(store: Path) -> None:
+    status, torn_down = _console(store, "status")
+    assert status.returncode == 0, status.stderr
+    # The last section is there: the output was flushed before the quick exit.
+    assert status.stdout.rstrip().splitlines()[-1].startswith("alert outbox: outbox")
+    assert not torn_down
+    alerts, torn_down = _console(store, "alerts", "list", "--format", "json")
+    assert alerts.returncode == 0 and not torn_down
+    assert [a["scope"] for a in json.loads(alerts.stdout)][:1] == ["bench"]
+    check, torn_down = _console(store, "check", "bench")
+    # The exit status survives: 1, the window alerts.
+    assert check.returncode == 1 and "drift: alert" in check.stdout and not torn_down
+
+
+def test_other_commands_exit_as_usual(store: Path) -> None:
+    proc, torn_down = _console(store, "config", "check")
+    assert proc.returncode == 0, proc.stderr
+    assert torn_down
