@@ -105,6 +105,8 @@ def test_check_never_imports_mlflow_evidently_sklearn_or_torch(store: Path) -> N
     assert "drift: alert" in got.output
     assert {"pandas", "numpy", "daemon.checking.run"} <= got.modules
     assert got.loaded(*FRAMEWORKS) == []
+    # The model's drift evidence is off: the evidence room stays unloaded.
+    assert not [m for m in got.modules if m.startswith("daemon.evidence")]
 
 
 # ----------------------------------------------------------------------------- quick exit

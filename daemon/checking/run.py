@@ -173,7 +173,7 @@ def run_checks(
     wanted = tuple(kinds) if kinds is not None else enabled_kinds(model)
     wanted = tuple(k for k in wanted if k in enabled_kinds(model))
     start = window_start or now - check_window(model)
-    if evidence_dir is None and ctx is not None:
+    if evidence_dir is None and ctx is not None and drift_evidence(model):
         from daemon.evidence.write import evidence_dir as default_dir
 
         evidence_dir = default_dir(ctx)
