@@ -429,7 +429,9 @@ def console() -> None:
     try:
         main(obj=leave)
     except SystemExit as exc:
-        if leave.quickly:
+        # Under a profiler or a tracer (cProfile, coverage) the usual exit writes their
+        # results: no quick exit then.
+        if leave.quickly and sys.getprofile() is None and sys.gettrace() is None:
             leave.now(exc.code)
         raise
 

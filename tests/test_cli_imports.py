@@ -157,3 +157,24 @@ def test_other_commands_exit_as_usual(store: Path) -> None:
     proc, torn_down = _console(store, "config", "check")
     assert proc.returncode == 0, proc.stderr
     assert torn_down
+
+
+def test_under_a_profiler_the_exit_writes_the_profile(store: Path) -> None:
+    script = store / "probe.py"
+    script.write_text(EXIT_PROBE)
+    out = store / "status.prof"
+    mark = store / "at-exit"
+    mark.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {"PYTHONPATH": str(ROOT), "AT_EXIT": str(mark)}
+    command = ["--config", str(store / "config.toml"), "status"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), str(script), *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 0 and mark.exists()
