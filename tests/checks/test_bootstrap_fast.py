@@ -2,8 +2,9 @@
 
 `decay` draws and scores its Poisson weights a block of replicates at a time and
 `labelled_auc` gathers columns with `np.take` (issue 17, `mlmaint check` at the
-terminal): the interval, the value and every metric must stay bit for bit what the
-stacked weights and fancy indexing gave.
+terminal), and the AUC of distinct scores sums each positive's weight times the negatives'
+weight below it: the interval, the value and every metric must stay bit for bit what
+the stacked weights, fancy indexing and the grouped sums gave.
 """
 
 from __future__ import annotations
@@ -94,3 +95,19 @@ def test_auc_gathers_equal_fancy_indexing(ties: bool) -> None:
     np.testing.assert_allclose(
         labelled_auc(scores, w * p, y), _plain_auc(scores, w * p * y, w * p * (1 - y)), rtol=1e-12
     )
+
+
+@pytest.mark.parametrize("share", [0.0, 0.02, 0.5, 0.98, 1.0])
+def test_distinct_scores_auc_is_the_grouped_sums_auc(share: float) -> None:
+    # Distinct scores and 0/1 labels take the positives-times-negatives-below path; one
+    # class alone gives NaN there as in the grouped sums, and so do zero weights.
+    rng = np.random.default_rng(8)
+    n = 2000
+    scores = rng.random(n)
+    y = (rng.random(n) < share).astype(float)
+    w = rng.poisson(1.0, size=(30, n)).astype(np.float64)
+    w[3] = 0.0
+    expected = _plain_auc(scores, w * y, w * (1 - y))
+    got = labelled_auc(scores, w, y)
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(got).all() == (share in (0.0, 1.0))
