@@ -24,6 +24,7 @@ from daemon.cli_context import (
     Context,
     Declared,
     Group,
+    Leave,
     ModelOrCommand,
     declared,
     needs,
@@ -56,7 +57,8 @@ def main(click_ctx: click.Context, config_path: Path | None, log_level: str | No
     os.umask(os.umask(UMASK) | UMASK)
     # A command's output is its table: WARNING unless --log-level; `run` takes the config's.
     setup_logging(log_level or "WARNING")
-    click_ctx.obj = Context(config_path or default_config_path())
+    leave = click_ctx.obj if isinstance(click_ctx.obj, Leave) else None
+    click_ctx.obj = Context(config_path or default_config_path(), leave)
 
 
 # --------------------------------------------------------------------------- config
@@ -424,5 +426,18 @@ def needed_by(use: SecretUse) -> list[str]:
     return lines
 
 
+def console() -> None:
+    """The `mlmaint` console script: `main`, and a quick exit for a command that asks."""
+    leave = Leave()
+    try:
+        main(obj=leave)
+    except SystemExit as exc:
+        # Under a profiler or a tracer (cProfile, coverage) the usual exit writes their
+        # results: no quick exit then.
+        if leave.quickly and sys.getprofile() is None and sys.gettrace() is None:
+            leave.now(exc.code)
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    console()

@@ -23,7 +23,8 @@ def alerts_list(ctx: Context, fmt: str) -> None:
     """List firing alerts."""
     from daemon.alerts.cli import list_command
 
-    sys.exit(list_command(ctx.settings, fmt=fmt))
+    ctx.leave_quickly()
+    ctx.with_engine(lambda engine: list_command(engine, fmt=fmt), store_only=True)
 
 
 @alerts.command("ack")

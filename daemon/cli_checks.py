@@ -69,6 +69,7 @@ def check(
     """
     from daemon.checking.cli import print_backfill, print_check
 
+    ctx.leave_quickly()
     if first is not None or last is not None or every is not None:
         sys.exit(
             print_backfill(

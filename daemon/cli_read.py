@@ -120,4 +120,8 @@ def status(ctx: Context, fmt: str) -> None:
     """
     from daemon.service_status import status_command
 
-    ctx.with_engine(lambda engine: status_command(engine, echo=click.echo, fmt=fmt))
+    ctx.leave_quickly()
+    # The [store] table alone: status reads nothing else of the config.
+    ctx.with_engine(
+        lambda engine: status_command(engine, echo=click.echo, fmt=fmt), store_only=True
+    )

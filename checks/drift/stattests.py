@@ -57,7 +57,11 @@ def _wasserstein(col: WindowColumn) -> float:
     ref_count = np.cumsum(order[:-1] < n, dtype=np.int64)
     seen = np.arange(1, merged.size, dtype=np.int64)
     gap = np.abs(ref_count * (n + m) - seen * n).astype(np.float64)
-    distance = float(np.dot(gap, np.diff(merged))) / (n * m)
+    # A sum of products, as scipy takes it, not np.dot: OpenBLAS splits a dot product this
+    # long over its threads, waking them on every call (milliseconds each on a busy
+    # machine, a tenth of a second over a check's columns), and its rounding then
+    # depends on how many threads the machine has.
+    distance = float(np.sum(gap * np.diff(merged))) / (n * m)
     norm = max(col.numeric.std, 0.001)
     return distance / norm
 

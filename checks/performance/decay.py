@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from checks.interface import CheckKind, CheckResult, Measure, Status, TaskKind
@@ -26,7 +27,7 @@ from checks.performance.metrics import (
     metric_values,
     realized,
 )
-from checks.reference import ReferenceStats
+from checks.reference import FloatArray, ReferenceStats
 from checks.thresholds import BandMode
 
 CRITICAL_RATIO = 2.0
@@ -83,6 +84,39 @@ def margin_basis(max_absolute_drop: float | None, max_relative_drop: float | Non
     return "margin " + " or ".join(parts) if parts else "no margin"
 
 
+# Bootstrap replicates drawn and scored this many at a time. A Generator's stream does
+# not care how it is cut, and each replicate's metric is a sum along its own row: the
+# same draws and the same values, bit for bit, as one (B, n) matrix. But a block of a
+# few MB is reused, where a 200 x 30,000 matrix and its temporaries are fresh memory the
+# process must fault in: in a one-shot `mlmaint check`, most of the bootstrap's time.
+BOOTSTRAP_BLOCK = 25
+
+
+def _replicates(
+    spec: DecaySpec,
+    label: npt.NDArray[np.generic],
+    prediction: npt.NDArray[np.generic],
+    score: FloatArray | None,
+) -> FloatArray:
+    """The metric on the window (value 0), then on each Poisson bootstrap replicate."""
+    n = len(label)
+    rng = np.random.default_rng(spec.seed)
+    parts = []
+    weights = np.empty((BOOTSTRAP_BLOCK, n), dtype=np.float64)
+    weights[0] = 1.0
+    # Block 0 holds the window itself (weights of one) before its first draws.
+    first, done = 1, 0
+    while done < spec.bootstrap or first:
+        size = min(BOOTSTRAP_BLOCK - first, spec.bootstrap - done)
+        block = weights[: first + size]
+        block[first:] = rng.poisson(1.0, size=(size, n))
+        found = metric_values(spec.task, (spec.metric,), label, prediction, score, block)
+        parts.append(found[spec.metric])
+        done += size
+        first = 0
+    return np.concatenate(parts)
+
+
 def decay(
     spec: DecaySpec, window: pd.DataFrame, baseline: float | None, band: Band | None = None
 ) -> Decay:
@@ -110,14 +144,7 @@ def decay(
         return short(f"{spec.metric.value} needs a probability score on every row")
     if spec.task is TaskKind.BINARY and spec.metric is Metric.ROC_AUC and np.unique(label).size < 2:
         return short("ROC AUC needs both classes among the labelled rows")
-    rng = np.random.default_rng(spec.seed)
-    # Row 0 is the window itself; the draws are written into place (no stacked copies).
-    weights = np.empty((spec.bootstrap + 1, n), dtype=np.float64)
-    weights[0] = 1.0
-    weights[1:] = rng.poisson(1.0, size=(spec.bootstrap, n))
-    values = metric_values(spec.task, (spec.metric,), label, prediction, score, weights)[
-        spec.metric
-    ]
+    values = _replicates(spec, label, prediction, score)
     value = float(values[0])
     boot = values[1:][np.isfinite(values[1:])]
     alpha = (1 - spec.confidence) / 2

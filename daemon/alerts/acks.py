@@ -1,4 +1,5 @@
-"""Acknowledgements: a firing alert's repeats silenced, one alert or all of a model's."""
+"""Acknowledgements: a firing alert's repeats silenced, one alert or all of a model's;
+which alerts fire and whether each is acknowledged (`alerts list`, the policy)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from daemon.store.tables import Alert, AlertState
+
+
+def is_acked(alert: Alert, now: datetime) -> bool:
+    if alert.acked_at is None:
+        return False
+    return alert.acked_until is None or alert.acked_until > now
+
+
+def firing_alerts(session: Session) -> list[Alert]:
+    """The firing alerts, as `alerts list` shows them (by scope, kind and subject)."""
+    return list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.state == AlertState.FIRING)
+            .order_by(Alert.scope, Alert.kind, Alert.subject)
+        )
+    )
 
 
 def ack(

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
-from daemon.alerts.policy import is_acked
-from daemon.config import Settings, UnknownName
-from daemon.jobs import JobContext
-from daemon.store.tables import Alert
+from daemon.alerts.acks import is_acked
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from daemon.config import Settings
+    from daemon.jobs import JobContext
+    from daemon.store.tables import Alert
 
 EX_USAGE = 64
 EX_DATAERR = 65
@@ -34,6 +39,7 @@ def parse_until(value: str, now: datetime) -> datetime:
 
 
 def _context(settings: Settings) -> JobContext:
+    from daemon.jobs import JobContext
     from daemon.store import migrate
 
     ctx = JobContext.from_settings(settings)
@@ -82,19 +88,23 @@ def _utc(value: datetime | None) -> str | None:
 _SEVERITY_COLOUR = {"critical": "red", "warning": "yellow", "info": "cyan"}
 
 
-def list_command(settings: Settings, now: datetime | None = None, *, fmt: str = "table") -> int:
-    """`mlmaint alerts list [--format json]`: the firing alerts, a table or one JSON list."""
-    from daemon.alerts.policy import firing_alerts
+def list_command(engine: Engine, now: datetime | None = None, *, fmt: str = "table") -> int:
+    """`mlmaint alerts list [--format json]`: the firing alerts, a table or one JSON list.
+
+    It reads the store alone (the caller's engine, from the [store] table): no policy,
+    no channel, so it answers at the terminal in a fraction of a second.
+    """
+    from sqlalchemy.orm import Session
+
+    from daemon.alerts.acks import firing_alerts
+    from daemon.store import migrate
     from daemon.tables import Column, dumps, render
 
     now = now or datetime.now(UTC)
-    ctx = _context(settings)
-    try:
-        with ctx.sessions() as session:
-            alerts = firing_alerts(session)
-            documents = [alert_document(a, now) for a in alerts]
-    finally:
-        ctx.close()
+    migrate.require_current(engine)
+    with Session(engine) as session:
+        alerts = firing_alerts(session)
+        documents = [alert_document(a, now) for a in alerts]
     if fmt == "json":
         click.echo(dumps(documents))
         return 0
@@ -178,6 +188,7 @@ def ack_command(
 
 def test_command(settings: Settings, channel: str, now: datetime | None = None) -> int:
     from daemon.alerts.jobs import send_test
+    from daemon.config import UnknownName
     from daemon.store.tables import NotificationState
 
     now = now or datetime.now(UTC)

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from daemon.alerts.acks import is_acked
 from daemon.alerts.finding import Finding
 from daemon.alerts.message import (
     SEVERITY_RANK,
@@ -81,12 +82,6 @@ def _severity(value: str | None) -> Severity:
         return Severity(value) if value else Severity.INFO
     except ValueError:
         return Severity.WARNING
-
-
-def is_acked(alert: Alert, now: datetime) -> bool:
-    if alert.acked_at is None:
-        return False
-    return alert.acked_until is None or alert.acked_until > now
 
 
 def quiet_until(quiet: QuietHours | None, now: datetime) -> datetime | None:
@@ -443,13 +438,3 @@ def enqueue_message(
     session.add(row)
     session.flush()
     return row.id
-
-
-def firing_alerts(session: Session) -> list[Alert]:
-    return list(
-        session.scalars(
-            select(Alert)
-            .where(Alert.state == AlertState.FIRING)
-            .order_by(Alert.scope, Alert.kind, Alert.subject)
-        )
-    )

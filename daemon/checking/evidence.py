@@ -72,6 +72,9 @@ def write_evidence(
     drafts: Mapping[CheckKind, Draft],
 ) -> dict[CheckKind, KindRun]:
     """Write each drafted page once its run is stored (its links name the run's id)."""
+    if not drafts:
+        # Nothing drafted: the evidence room is not even imported (`mlmaint check`).
+        return runs
     from daemon.evidence.write import (
         clear_paths,
         evidently_path,

@@ -31,6 +31,7 @@ from daemon.checking.references import (
     WindowLoader,
     default_window_loader,
     load_reference,
+    reference_ahead,
     reference_stats,
 )
 from daemon.checking.rejections import rejection_findings
@@ -97,6 +98,7 @@ def check_model(
     loader = load_window or default_window_loader()
     began = time.perf_counter()
     critical_ratio = ctx.settings.alerts.critical_ratio
+    ahead = reference_ahead(model)
     with ctx.sessions() as session:
         frame = loader(session, model, start, now)
         # Rows refused at the door never reach the window: their share is judged apart.
@@ -106,7 +108,9 @@ def check_model(
             else []
         )
         try:
-            ref_frame, digest = load_reference(session, model, load_window=loader)
+            ref_frame, digest = (
+                ahead() if ahead is not None else load_reference(session, model, load_window=loader)
+            )
         except ReferenceUnavailable as exc:
             log.warning("%s", exc)
             runs: dict[CheckKind, KindRun] = {}

@@ -146,6 +146,36 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def read_reference_file(model: ModelSettings) -> tuple[pd.DataFrame, str]:
+    """A `file` reference (it needs no store): the frame and its content digest."""
+    path = model.reference.path
+    assert path is not None  # validated by ReferenceSettings
+    if not path.exists():
+        raise ReferenceUnavailable(model.name, f"file {path} not found")
+    return read_table(path, model.name, text=text_columns(model)), _file_digest(path)
+
+
+def reference_ahead(model: ModelSettings) -> Callable[[], tuple[pd.DataFrame, str]] | None:
+    """For a `file` reference, start reading it now on a thread, while the window streams
+    from the store (Arrow reads Parquet without the GIL); the call returned waits for it
+    and raises what reading raised. None for a reference that lives in the store."""
+    if model.reference.kind is not ReferenceKind.FILE:
+        return None
+    import threading
+    from concurrent.futures import Future
+
+    found: Future[tuple[pd.DataFrame, str]] = Future()
+
+    def read() -> None:
+        try:
+            found.set_result(read_reference_file(model))
+        except BaseException as exc:
+            found.set_exception(exc)
+
+    threading.Thread(target=read, name="mlmaint-reference", daemon=True).start()
+    return found.result
+
+
 def load_reference(
     session: Session,
     model: ModelSettings,
@@ -156,12 +186,7 @@ def load_reference(
     ref = model.reference
     match ref.kind:
         case ReferenceKind.FILE:
-            assert ref.path is not None  # validated by ReferenceSettings
-            if not ref.path.exists():
-                raise ReferenceUnavailable(model.name, f"file {ref.path} not found")
-            return read_table(ref.path, model.name, text=text_columns(model)), _file_digest(
-                ref.path
-            )
+            return read_reference_file(model)
         case ReferenceKind.SNAPSHOT:
             row = session.scalars(select(Model).where(Model.name == model.name)).one_or_none()
             if row is None or not row.reference_uri:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
-from pydantic import PrivateAttr, model_validator
+from pydantic import BaseModel, PrivateAttr, model_validator
+from pydantic.fields import FieldInfo
 
 from daemon.config.common import ConfigError, Frozen
 
@@ -183,3 +184,70 @@ class SecretUse:
         if not self.required or not (self.area & needs):
             return False
         return self.area is not Needs.CHANNELS or channels is None or self.channel in channels
+
+
+# --------------------------------------------------------------------------- secret walk
+
+Visit = Callable[[SecretUse], SecretRef]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SecretScope:
+    """Whose the secrets of a settings object are: an alert channel's, needed by that
+    channel's commands and only when it is enabled."""
+
+    channel: str
+    required: bool
+
+
+Scope = Callable[[BaseModel], SecretScope | None]
+
+
+def replace_refs(node: M, prefix: str, visit: Visit, scope: Scope) -> M:
+    """`node` with each secret reference in it replaced by `visit(its use)`, keys under
+    `prefix`; `scope` says which settings objects belong to a channel."""
+    updates: dict[str, object] = {}
+    for name, info in type(node).model_fields.items():
+        value = getattr(node, name)
+        key = f"{prefix}.{info.alias or name}" if prefix else info.alias or name
+        new = _value(value, key, node, info, visit, scope)
+        if new is not value:
+            updates[name] = new
+    return node.model_copy(update=updates) if updates else node
+
+
+def _value(
+    value: object, key: str, holder: BaseModel, info: FieldInfo, visit: Visit, scope: Scope
+) -> object:
+    if isinstance(value, SecretRef):
+        return visit(_use(value, key, holder, info, scope))
+    if isinstance(value, BaseModel):
+        return replace_refs(value, key, visit, scope)
+    if isinstance(value, tuple):
+        items = tuple(
+            _value(v, f"{key}[{i}]", holder, info, visit, scope) for i, v in enumerate(value)
+        )
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, Mapping):
+        entries = {k: _value(v, f"{key}.{k}", holder, info, visit, scope) for k, v in value.items()}
+        return value if all(entries[k] is v for k, v in value.items()) else entries
+    return value
+
+
+def _use(ref: SecretRef, key: str, holder: BaseModel, info: FieldInfo, scope: Scope) -> SecretUse:
+    marks = [m for m in info.metadata if isinstance(m, SecretField)]
+    if not marks:
+        raise TypeError(f"{type(holder).__name__}: secret field {key} has no SecretField mark")
+    mark = marks[0]
+    owner = scope(holder)
+    if owner is not None:
+        return SecretUse(
+            key=key,
+            ref=ref,
+            area=mark.area,
+            channel=owner.channel,
+            required=owner.required,
+            min_bytes=mark.min_bytes,
+        )
+    return SecretUse(key=key, ref=ref, area=mark.area, min_bytes=mark.min_bytes)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
 from pydantic import BaseModel, field_validator
-from pydantic.fields import FieldInfo
 
 from daemon.config.alerts import AlertSettings, Channel, ChannelBase
 from daemon.config.checks import CheckingSettings
@@ -18,7 +16,14 @@ from daemon.config.frameworks import FrameworkSettings
 from daemon.config.models import ModelSettings
 from daemon.config.report import ReportSettings
 from daemon.config.retraining import ExecutorSettings, MlflowSettings
-from daemon.config.secrets import Secret, SecretField, SecretRef, SecretUse
+from daemon.config.secrets import (
+    Secret,
+    SecretRef,
+    SecretScope,
+    SecretUse,
+    Visit,
+    replace_refs,
+)
 from daemon.config.service import ServiceSettings, StoreSettings
 
 
@@ -107,9 +112,6 @@ class Settings(Frozen):
 
 # --------------------------------------------------------------------------- secret walk
 
-Visit = Callable[[SecretUse], SecretRef]
-M = TypeVar("M", bound=BaseModel)
-
 
 def secret_uses(settings: Settings) -> tuple[SecretUse, ...]:
     """Every secret reference in the settings, with its key path and what needs it."""
@@ -123,53 +125,17 @@ def secret_uses(settings: Settings) -> tuple[SecretUse, ...]:
     return tuple(uses)
 
 
+def _channel_scope(holder: BaseModel) -> SecretScope | None:
+    # A channel's secret is needed by that channel's commands, when it is enabled.
+    if isinstance(holder, ChannelBase):
+        return SecretScope(channel=holder.name, required=holder.enabled)
+    return None
+
+
 def with_secrets(settings: Settings, visit: Visit) -> Settings:
     """The settings with each secret reference replaced by `visit(its use)`.
 
     Secret fields are found by type, so a new one needs no list kept here; its
     `SecretField` mark says who needs it.
     """
-    return _model(settings, "", visit)
-
-
-def _model(node: M, prefix: str, visit: Visit) -> M:
-    updates: dict[str, object] = {}
-    for name, info in type(node).model_fields.items():
-        value = getattr(node, name)
-        key = f"{prefix}.{info.alias or name}" if prefix else info.alias or name
-        new = _value(value, key, node, info, visit)
-        if new is not value:
-            updates[name] = new
-    return node.model_copy(update=updates) if updates else node
-
-
-def _value(value: object, key: str, holder: BaseModel, info: FieldInfo, visit: Visit) -> object:
-    if isinstance(value, SecretRef):
-        return visit(_use(value, key, holder, info))
-    if isinstance(value, BaseModel):
-        return _model(value, key, visit)
-    if isinstance(value, tuple):
-        items = tuple(_value(v, f"{key}[{i}]", holder, info, visit) for i, v in enumerate(value))
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if isinstance(value, Mapping):
-        entries = {k: _value(v, f"{key}.{k}", holder, info, visit) for k, v in value.items()}
-        return value if all(entries[k] is v for k, v in value.items()) else entries
-    return value
-
-
-def _use(ref: SecretRef, key: str, holder: BaseModel, info: FieldInfo) -> SecretUse:
-    marks = [m for m in info.metadata if isinstance(m, SecretField)]
-    if not marks:
-        raise TypeError(f"{type(holder).__name__}: secret field {key} has no SecretField mark")
-    mark = marks[0]
-    if isinstance(holder, ChannelBase):
-        # A channel's secret is needed by that channel's commands, when it is enabled.
-        return SecretUse(
-            key=key,
-            ref=ref,
-            area=mark.area,
-            channel=holder.name,
-            required=holder.enabled,
-            min_bytes=mark.min_bytes,
-        )
-    return SecretUse(key=key, ref=ref, area=mark.area, min_bytes=mark.min_bytes)
+    return replace_refs(settings, "", visit, _channel_scope)

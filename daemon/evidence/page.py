@@ -138,11 +138,13 @@ def bars_svg(b: Bars) -> str:
     ]
     for i, ((label, r, c), (rs, cs)) in enumerate(zip(rows, shares, strict=True)):
         y = top + i * row_h
-        tip = f"{_short(label, _TOOLTIP)}: reference {r} ({_pct(r, ref_n)}), window {c} " + (
-            f"({_pct(c, cur_n)})"
+        # Only the label needs escaping: the rest of the tooltip is numbers.
+        tip = (
+            f"{escape(_short(label, _TOOLTIP))}: reference {r} ({_pct(r, ref_n)}), "
+            f"window {c} ({_pct(c, cur_n)})"
         )
         parts.append(
-            f"<g><title>{escape(tip)}</title>"
+            f"<g><title>{tip}</title>"
             f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{escape(_short(label, _LABEL))}'
             "</text>"
             f'<rect class="r" x="{left}" y="{y + 1}" width="{rs / peak * plot_w:.1f}" height="7"/>'

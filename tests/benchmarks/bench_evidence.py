@@ -5,8 +5,9 @@ For three frames (typical; all categorical; 200 wide high-cardinality columns),
 all with a `rows`-row window (default 100,000) against a reference of the same
 size: the drift check (`DriftCheck.evaluate`, the reference's statistics
 built beforehand, as the daemon caches them), the page's figures, its
-rendering and its write, best of three each, the page's bytes and the share
-of the check's time (target: <= 5%, page <= 300 KB). `--evidently` times
+rendering and its write (which renders it again: the share counts the figures
+and the write), best of three each, the page's bytes and the share of the
+check's time (target: <= 5%, page <= 300 KB). `--evidently` times
 Evidently's full report of the first frame too (seconds).
 """
 
@@ -70,17 +71,19 @@ def case(label: str, rows: int, numeric: int, categorical: int, drifted: int, ca
     render_s, page = best(lambda: render_page(found.data))
     write_s, path = best(lambda: write_page(found))
     size = len(str(page).encode("utf-8"))
-    total = figures_s + render_s + write_s
+    # The write renders the page itself (write_page): rendering is shown apart, counted once.
+    total = figures_s + write_s
     print(
         f"{label}: {numeric} numeric + {categorical} categorical, {len(result.alerting)} "
         f"alerting measures, window of {rows:,} rows"
     )
     print(
         f"  check {check_s * 1000:8.1f} ms | figures {figures_s * 1000:6.1f} ms | render "
-        f"{render_s * 1000:5.1f} ms | write {write_s * 1000:5.1f} ms | page {size / 1000:6.1f} KB"
+        f"{render_s * 1000:5.1f} ms | write (with render) {write_s * 1000:5.1f} ms | page "
+        f"{size / 1000:6.1f} KB"
         f" (bound {MAX_BYTES / 1000:.0f} KB)"
     )
-    print(f"  evidence / check = {total / check_s:.1%} (target <= 5%)")
+    print(f"  evidence / check = {total / check_s:.1%} (figures + write; target <= 5%)")
     if "--evidently" in sys.argv and label == "typical":
         out = Path(str(path)).with_suffix(".evidently.html")
         began = time.perf_counter()

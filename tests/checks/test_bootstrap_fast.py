@@ -1,8 +1,10 @@
 """The performance bootstrap's faster arrays give the numbers the plain ones gave.
 
-`decay` writes its Poisson weights into place and `labelled_auc` gathers columns
-with `np.take` (issue 17, `mlmaint check` at the terminal): the interval, the value and
-every metric must stay bit for bit what the stacked weights and fancy indexing gave.
+`decay` draws and scores its Poisson weights a block of replicates at a time and
+`labelled_auc` gathers columns with `np.take` (issue 17, `mlmaint check` at the
+terminal), and the AUC of distinct scores sums each positive's weight times the negatives'
+weight below it: the interval, the value and every metric must stay bit for bit what
+the stacked weights, fancy indexing and the grouped sums gave.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import pandas as pd
 import pytest
 
 from checks.interface import LABEL, PREDICTION, SCORE, TaskKind
-from checks.performance.decay import DecaySpec, decay
+from checks.performance.decay import BOOTSTRAP_BLOCK, DecaySpec, decay
 from checks.performance.metrics import Metric, labelled_auc, metric_values, weighted_auc
 
 
@@ -39,11 +41,17 @@ def _plain_auc(scores: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarr
         return np.asarray((p * (below + 0.5 * q)).sum(axis=1) / (p.sum(axis=1) * q.sum(axis=1)))
 
 
+# 24 replicates fill the first block with the window's own row; 60 and 200 span blocks,
+# the last one partly filled (decay draws and scores BOOTSTRAP_BLOCK rows at a time).
+@pytest.mark.parametrize("bootstrap", [24, 60, 200])
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("metric", [Metric.ROC_AUC, Metric.ACCURACY, Metric.F1])
-def test_decay_interval_is_the_stacked_weights_interval(metric: Metric, ties: bool) -> None:
+def test_decay_interval_is_the_stacked_weights_interval(
+    metric: Metric, ties: bool, bootstrap: int
+) -> None:
+    assert BOOTSTRAP_BLOCK == 25
     window = _window(3000, seed=5, ties=ties)
-    spec = DecaySpec(task=TaskKind.BINARY, metric=metric, bootstrap=60, seed=11)
+    spec = DecaySpec(task=TaskKind.BINARY, metric=metric, bootstrap=bootstrap, seed=11)
     got = decay(spec, window, baseline=0.9)
 
     rows = window[window[LABEL].notna()]
@@ -87,3 +95,19 @@ def test_auc_gathers_equal_fancy_indexing(ties: bool) -> None:
     np.testing.assert_allclose(
         labelled_auc(scores, w * p, y), _plain_auc(scores, w * p * y, w * p * (1 - y)), rtol=1e-12
     )
+
+
+@pytest.mark.parametrize("share", [0.0, 0.02, 0.5, 0.98, 1.0])
+def test_distinct_scores_auc_is_the_grouped_sums_auc(share: float) -> None:
+    # Distinct scores and 0/1 labels take the positives-times-negatives-below path; one
+    # class alone gives NaN there as in the grouped sums, and so do zero weights.
+    rng = np.random.default_rng(8)
+    n = 2000
+    scores = rng.random(n)
+    y = (rng.random(n) < share).astype(float)
+    w = rng.poisson(1.0, size=(30, n)).astype(np.float64)
+    w[3] = 0.0
+    expected = _plain_auc(scores, w * y, w * (1 - y))
+    got = labelled_auc(scores, w, y)
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(got).all() == (share in (0.0, 1.0))
