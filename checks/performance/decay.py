@@ -27,6 +27,7 @@ from checks.performance.metrics import (
     metric_values,
     realized,
 )
+from checks.performance.poisson import poisson_one
 from checks.reference import FloatArray, ReferenceStats
 from checks.thresholds import BandMode
 
@@ -109,7 +110,7 @@ def _replicates(
     while done < spec.bootstrap or first:
         size = min(BOOTSTRAP_BLOCK - first, spec.bootstrap - done)
         block = weights[: first + size]
-        block[first:] = rng.poisson(1.0, size=(size, n))
+        block[first:] = poisson_one(rng, (size, n))
         found = metric_values(spec.task, (spec.metric,), label, prediction, score, block)
         parts.append(found[spec.metric])
         done += size

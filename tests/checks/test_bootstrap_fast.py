@@ -16,6 +16,7 @@ import pytest
 from checks.interface import LABEL, PREDICTION, SCORE, TaskKind
 from checks.performance.decay import BOOTSTRAP_BLOCK, DecaySpec, decay
 from checks.performance.metrics import Metric, labelled_auc, metric_values, weighted_auc
+from checks.performance.poisson import poisson_one
 
 
 def _window(n: int, seed: int, ties: bool) -> pd.DataFrame:
@@ -59,7 +60,7 @@ def test_decay_interval_is_the_stacked_weights_interval(
     score = rows[SCORE].to_numpy(np.float64)
     n = len(rows)
     rng = np.random.default_rng(spec.seed)
-    weights = np.vstack([np.ones(n), rng.poisson(1.0, size=(spec.bootstrap, n))]).astype(np.float64)
+    weights = np.vstack([np.ones(n), poisson_one(rng, (spec.bootstrap, n))]).astype(np.float64)
     if metric is Metric.ROC_AUC:
         values = _plain_auc(score, weights * label, weights * (1 - label))
     else:
