@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,49 @@ from daemon.store.engine import session_factory as make_session_factory
 _MLFLOW_DEFAULT = tempfile.mkdtemp(prefix="mlmaint-mlflow-")
 atexit.register(shutil.rmtree, _MLFLOW_DEFAULT, ignore_errors=True)
 os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{_MLFLOW_DEFAULT}/default.db")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A skipped test fails: a missing service or package is an error here, never a
+    quiet pass (`make test` starts the services or names the command that does)."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} skipped, which this suite treats as a failure: {report.longrepr}"
+        )
+    return report
+
+
+_MLFLOW_URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _restore_mlflow_uris() -> Iterator[None]:
+    """MLflow's set_tracking_uri and set_registry_uri write the process environment
+    (for subprocesses to inherit): a test's store would leak into every later
+    test's subprocesses. Put the variables and MLflow's globals back after each."""
+    saved = {name: os.environ.get(name) for name in _MLFLOW_URI_VARS}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    import sys
+
+    # None: MLflow reads the variables just restored.
+    for module, attr in (
+        ("mlflow.tracking._model_registry.utils", "_registry_uri"),
+        ("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+    ):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            setattr(loaded, attr, None)
+
 
 PG_ADMIN_URL = os.environ.get(
     "MLMAINT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

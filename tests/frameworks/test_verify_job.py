@@ -83,7 +83,7 @@ def run_verify(world: vw.World, spec: VerifySpec, tmp: Path) -> tuple[VerifyOutc
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**vw.clean_environ(), "PYTHONPATH": str(ROOT)},
         check=False,
     )
     elapsed = time.monotonic() - started
@@ -120,7 +120,7 @@ def test_patch_upgrade_is_safe(world: vw.World, tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**vw.clean_environ(), "PYTHONPATH": str(ROOT)},
         check=True,
     )
     assert again.stdout.split() == ["True", outcome.env_key]
@@ -278,7 +278,7 @@ def test_a_celery_worker_runs_the_verification(world: vw.World, tmp_path: Path) 
             ],
             stdout=fh,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**vw.clean_environ(), "PYTHONPATH": str(ROOT)},
             cwd=ROOT,
             start_new_session=True,
         )

@@ -167,6 +167,12 @@ def current_env(root: Path, index_url: str) -> Path:
     return env.python
 
 
+def clean_environ() -> dict[str, str]:
+    """The environment without MLFLOW_ variables: a registry URI another test left
+    behind would send the training run's registration elsewhere."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+
+
 def train(python: Path, tracking_uri: str, artifacts: Path, reference: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     done = subprocess.run(
@@ -184,7 +190,7 @@ def train(python: Path, tracking_uri: str, artifacts: Path, reference: Path) -> 
         text=True,
         timeout=300,
         env={
-            **os.environ,
+            **clean_environ(),
             "PYTHONPATH": str(repo),
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         },
