@@ -107,11 +107,15 @@ def _replicates(
     weights[0] = 1.0
     # Block 0 holds the window itself (weights of one) before its first draws.
     first, done = 1, 0
+    # The rows' score order, sorted once for every block (the AUC's first step).
+    order = np.argsort(score, kind="stable") if score is not None else None
     while done < spec.bootstrap or first:
         size = min(BOOTSTRAP_BLOCK - first, spec.bootstrap - done)
         block = weights[: first + size]
         block[first:] = poisson_one(rng, (size, n))
-        found = metric_values(spec.task, (spec.metric,), label, prediction, score, block)
+        found = metric_values(
+            spec.task, (spec.metric,), label, prediction, score, block, score_order=order
+        )
         parts.append(found[spec.metric])
         done += size
         first = 0

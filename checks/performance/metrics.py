@@ -103,11 +103,16 @@ def weighted_auc(scores: FloatArray, pos: Weights, neg: Weights) -> FloatArray:
     return _sorted_auc(scores[order], pos[:, order], neg[:, order])
 
 
-def labelled_auc(scores: FloatArray, w: Weights, y: FloatArray) -> FloatArray:
+def labelled_auc(
+    scores: FloatArray, w: Weights, y: FloatArray, order: IntArray | None = None
+) -> FloatArray:
     """`weighted_auc(scores, w * y, w * (1 - y))`, the same numbers: the rows are put in
     score order once, on `w`, before the products (a product does not care where its
-    row sits), rather than on each of the two products."""
-    order = np.argsort(scores, kind="stable")
+    row sits), rather than on each of the two products. `order` is
+    `np.argsort(scores, kind="stable")` when the caller has it (a bootstrap scores the
+    same rows block after block)."""
+    if order is None:
+        order = np.argsort(scores, kind="stable")
     y_ordered = y[order]
     s = scores[order]
     distinct = bool((np.diff(s) > 0).all())
@@ -187,8 +192,11 @@ def metric_values(
     prediction: npt.NDArray[np.generic],
     score: FloatArray | None,
     w: Weights,
+    *,
+    score_order: IntArray | None = None,
 ) -> dict[Metric, FloatArray]:
-    """Each metric for each row of weights `w` (B, n)."""
+    """Each metric for each row of weights `w` (B, n). `score_order`, when given, is
+    `np.argsort(score, kind="stable")`, computed once by a caller that asks again."""
     out: dict[Metric, FloatArray] = {}
     if task is TaskKind.REGRESSION:
         y = label.astype(np.float64)
@@ -217,7 +225,7 @@ def metric_values(
             fn = (w * (y * (1 - yhat))).sum(axis=1)
             out.update(_prf(tp, fp, fn))
         if score is not None and Metric.ROC_AUC in wanted:
-            out[Metric.ROC_AUC] = labelled_auc(score, w, y)
+            out[Metric.ROC_AUC] = labelled_auc(score, w, y, score_order)
         if score is not None and Metric.LOG_LOSS in wanted:
             p = np.clip(score, 1e-15, 1 - 1e-15)
             out[Metric.LOG_LOSS] = _wmean(-(y * np.log(p) + (1 - y) * np.log(1 - p)), w)

@@ -42,3 +42,13 @@ def test_the_same_seed_gives_the_same_weights_however_the_blocks_are_cut() -> No
     rng = np.random.default_rng(3)
     parts = np.vstack([poisson_one(rng, (3, 1001)), poisson_one(rng, (7, 1001))])
     assert np.array_equal(whole, parts)
+
+
+def test_the_counts_are_the_search_over_the_thresholds_draw_for_draw() -> None:
+    from checks.performance.poisson import THRESHOLDS
+
+    counts = poisson_one(np.random.default_rng(11), (30, 40_000))
+    uniform = np.random.default_rng(11).integers(0, 2**32, size=(30, 40_000), dtype=np.uint32)
+    searched = np.searchsorted(THRESHOLDS, uniform, side="right").astype(np.uint8)
+    assert np.array_equal(counts, searched)
+    assert counts.max() >= 6  # the tail past the comparisons is exercised
