@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from checks.interface import Measure, Status
-from daemon.checking.backfill import parse_time, span_text
 from daemon.checking.job import check_model
 from daemon.checking.run import CheckCycle
 from daemon.config import Settings
@@ -21,6 +20,14 @@ if TYPE_CHECKING:
     from daemon.jobs import JobContext
 
 T = TypeVar("T")
+
+
+def _parse_time(text: str) -> datetime:
+    # The backfill module (and APScheduler's triggers under it) loads only when asked:
+    # a plain `mlmaint check` of the latest window does not pay for them.
+    from daemon.checking.backfill import parse_time
+
+    return parse_time(text)
 
 
 def cycle_rows(cycle: CheckCycle) -> list[tuple[str, str, str, str, str, str]]:
@@ -174,7 +181,7 @@ def print_check(
         return 2
     clock = now or datetime.now(UTC)
     try:
-        end = parse_time(at) if at is not None else clock
+        end = _parse_time(at) if at is not None else clock
     except ValueError as exc:
         click.echo(f"check: bad --at {at!r}: {exc}", err=True)
         return 2
@@ -244,8 +251,8 @@ def _range(
     span = parsed("--window", window, parse_duration) if window else None
     if first is None:
         raise ValueError("--to and --every need --from (the first window end)")
-    start = parsed("--from", first, parse_time)
-    end = parsed("--to", last, parse_time) if last is not None else now
+    start = parsed("--from", first, _parse_time)
+    end = parsed("--to", last, _parse_time) if last is not None else now
     step = (
         parsed("--every", every, parse_duration)
         if every
@@ -340,6 +347,8 @@ def print_backfill(
         click.echo(dumps([cycle_document(cycle) for cycle in done.cycles]))
         return 1 if done.alerting else 0
     kinds = list(dict.fromkeys(k for c in done.cycles for k in c.runs))
+    from daemon.checking.backfill import span_text
+
     length = span_text(span or check_window(settings.model(name)))
     title = (
         f"{name}: {len(done.cycles)} window(s) of {length}, "
