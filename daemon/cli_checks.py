@@ -14,7 +14,12 @@ from daemon.config import Needs
 @click.command()
 @needs(Needs.STORE)
 @click.argument("model")
-@click.option("--window", "window", default=None, help="window length, e.g. 24h (default: config)")
+@click.option(
+    "--window",
+    "window",
+    default=None,
+    help="window length, e.g. 24h (default: config; another length is printed, not stored)",
+)
 @click.option(
     "--at",
     "at",
@@ -59,8 +64,10 @@ def check(
     a terminal), oldest first. TIME is an ISO time or date, UTC unless it says
     otherwise (2026-01-05, 2026-01-05T12:00Z).
 
-    Every run is stored. A window checked again replaces its stored runs, so a
-    backfill can be repeated. Findings reach the alert policy only with
+    Every run over the configured window length is stored (with --at or --from,
+    as a backfill: it never counts toward a retrain); a run with another --window
+    is printed, not stored, and refuses --alert. A window checked again replaces
+    its stored runs, so a backfill can be repeated. Findings reach the alert policy only with
     --alert, and only for a window no older than the latest one checked (a past
     window would fire or resolve alerts about the present). A window ending in
     the future is refused.

@@ -124,11 +124,14 @@ def check_windows(
     on_window: Callable[[CheckCycle], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     lock: ModelLock = _no_lock,
+    store: bool = True,
 ) -> Backfill:
     """Run the model's checks on the window ending at each of `ends`, oldest first.
 
     Each window is stored (replacing what it held) as it finishes, so a backfill
-    stopped half-way keeps the windows it ran. `should_stop` is asked before each.
+    stopped half-way keeps the windows it ran; stored as a backfill, so none counts
+    toward a retrain streak. Without `store` (a window of another length than the
+    configured one) nothing is stored. `should_stop` is asked before each.
     """
     from daemon.checking.job import check_model
 
@@ -138,7 +141,9 @@ def check_windows(
         if should_stop is not None and should_stop():
             break
         with lock(name):
-            cycle = check_model(ctx, name, end, window=window, alert=alert)
+            cycle = check_model(
+                ctx, name, end, window=window, alert=alert, store=store, backfill=True
+            )
         cycles.append(cycle)
         if on_window is not None:
             on_window(cycle)

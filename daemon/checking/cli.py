@@ -143,6 +143,25 @@ def window_refusal(
     return None
 
 
+def other_window(settings: Settings, name: str, span: timedelta | None) -> str | None:
+    """Why a run over a window of `span` is not stored, or None for the configured length.
+
+    The history holds one window length per model: thresholds are calibrated for its
+    size and trends compare like with like, so a run over another length is printed
+    only (and never reaches the alert policy).
+    """
+    from daemon.checking.specs import check_window
+
+    configured = check_window(settings.model(name))
+    if span is None or span == configured:
+        return None
+    return (
+        f"a {span_text(span)} window is not the configured {span_text(configured)} "
+        f"([models.checks] window): the stored history, its trends and the alert policy "
+        f"speak of {span_text(configured)} windows"
+    )
+
+
 # Said when a window holds no stored row: the usual cause is a daemon not yet run.
 NO_ROWS = (
     "no rows stored for this window: has the daemon sampled the logs yet? "
@@ -185,17 +204,29 @@ def print_check(
     except ValueError as exc:
         click.echo(f"check: bad --at {at!r}: {exc}", err=True)
         return 2
+    unstored = other_window(settings, name, span)
+    if unstored and alert:
+        click.echo(f"check: --alert needs the configured window: {unstored}", err=True)
+        return 2
     ctx = JobContext.from_settings(settings)
     try:
         refused = window_refusal(ctx, name, end, end, alert=alert, now=clock)
         if refused:
             click.echo(f"check: {refused}", err=True)
             return 2
-        cycle = check_model(ctx, name, end, window=span, alert=alert)
+        cycle = check_model(
+            ctx,
+            name,
+            end,
+            window=span,
+            alert=alert,
+            store=unstored is None,
+            backfill=at is not None,
+        )
     finally:
         ctx.close()
     if fmt == "json":
-        click.echo(dumps(cycle_document(cycle)))
+        click.echo(dumps({**cycle_document(cycle), "stored": unstored is None}))
         return 1 if cycle.firing else 0
     if cycle.rows == 0:
         click.echo(NO_ROWS, err=True)
@@ -224,6 +255,8 @@ def print_check(
     for run in cycle.runs.values():
         if run.evidence_path:
             click.echo(f"evidence: {run.evidence_path}")
+    if unstored:
+        click.echo(f"\nnot stored: {unstored}")
     return 1 if cycle.firing else 0
 
 
@@ -310,6 +343,10 @@ def print_backfill(
     except ValueError as exc:
         click.echo(f"check: {exc}", err=True)
         return 2
+    unstored = other_window(settings, name, span)
+    if unstored and alert:
+        click.echo(f"check: --alert needs the configured window: {unstored}", err=True)
+        return 2
     errors = Console(stderr=True)
     progress = Progress(
         TextColumn("{task.description}"),
@@ -339,12 +376,20 @@ def print_backfill(
                     task, advance=1, description=f"{name} {cycle.window_end:%Y-%m-%d %H:%M}"
                 )
 
-            done = check_windows(ctx, name, ends, window=span, alert=alert, on_window=advance)
+            done = check_windows(
+                ctx,
+                name,
+                ends,
+                window=span,
+                alert=alert,
+                on_window=advance,
+                store=unstored is None,
+            )
     finally:
         quiet.setLevel(level)
         ctx.close()
     if fmt == "json":
-        click.echo(dumps([cycle_document(cycle) for cycle in done.cycles]))
+        click.echo(dumps([{**cycle_document(c), "stored": unstored is None} for c in done.cycles]))
         return 1 if done.alerting else 0
     kinds = list(dict.fromkeys(k for c in done.cycles for k in c.runs))
     from daemon.checking.backfill import span_text
@@ -367,6 +412,12 @@ def print_backfill(
             cells.append(run.result.status.value if run else "-")
         rows.append((f"{cycle.window_end:%Y-%m-%d %H:%M}", str(cycle.rows), *cells))
     click.echo(render(columns, rows, title=title))
+    if unstored:
+        click.echo(
+            f"{len(done.cycles)} window(s) checked, {done.alerting} alerting; "
+            f"not stored: {unstored}"
+        )
+        return 1 if done.alerting else 0
     replaced = f" ({done.replaced} checked before, replaced)" if done.replaced else ""
     click.echo(
         f"{len(done.cycles)} window(s) checked and stored{replaced}, {done.alerting} alerting; "

@@ -85,12 +85,19 @@ def check_model(
     baseline: Mapping[str, float] | None = None,
     load_window: WindowLoader | None = None,
     alert: bool = True,
+    store: bool = True,
+    backfill: bool = False,
 ) -> CheckCycle:
     """Load the window [now - window, now) and the reference, run, store, alert.
 
     With `alert`, the findings go to the alert policy in the same transaction
     as nothing else: runs are stored first, so a policy failure loses no run.
+    Without `store`, the runs are computed and returned only (a window of another
+    length than the configured one: its measures do not compare with the stored
+    ones). `backfill` marks the stored runs as a past window's (no retrain streak).
     """
+    if alert and not store:
+        raise ValueError("findings of a run that is not stored cannot reach the alert policy")
     model = ctx.settings.model(name)
     kinds = tuple(kinds) if kinds is not None else None
     span = window or check_window(model)
@@ -133,8 +140,9 @@ def check_model(
                     ),
                     duration_s=0.0,
                 )
-            with ctx.sessions.begin() as s:
-                runs = store_runs(s, name, runs, start=start, end=now)
+            if store:
+                with ctx.sessions.begin() as s:
+                    runs = store_runs(s, name, runs, start=start, end=now, backfill=backfill)
             if alert:
                 from daemon.alerts.policy import apply_findings
 
@@ -168,6 +176,8 @@ def check_model(
         window_start=start,
         model_version=version,
         history=history,
+        store=store,
+        backfill=backfill,
     )
     if alert:
         from daemon.alerts.policy import apply_findings

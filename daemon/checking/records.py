@@ -100,12 +100,14 @@ def store_runs(
     start: datetime,
     end: datetime,
     version: str | None = None,
+    backfill: bool = False,
 ) -> dict[CheckKind, KindRun]:
     """Write a check_runs row per kind and its check_metrics; returns runs with ids.
 
     A window already stored for a kind is replaced in place: the row keeps its id
     (links to its evidence stay valid) and takes the new result and measures; the
-    returned run says so (`replaced`).
+    returned run says so (`replaced`). `backfill` marks runs over a past window; a
+    window stored live stays live when a backfill checks it again (it was news once).
     """
     mid = model_id(session, model, end)
     stored: dict[CheckKind, KindRun] = {}
@@ -127,11 +129,14 @@ def store_runs(
         kept = _claim_window(session, mid, kind, end)
         row = session.get(CheckRun, kept) if kept is not None else None
         if row is None:
-            row = CheckRun(model_id=mid, kind=kind.value, window_end=end, **fields)
+            row = CheckRun(
+                model_id=mid, kind=kind.value, window_end=end, backfill=backfill, **fields
+            )
             session.add(row)
         else:
             for name, value in fields.items():
                 setattr(row, name, value)
+            row.backfill = row.backfill and backfill
         session.flush()
         session.add_all(
             CheckMetric(

@@ -146,6 +146,8 @@ def run_checks(
     calibration: ReferenceCalibration | None = None,
     history: Mapping[str, tuple[bool, ...]] | None = None,
     cache: CheckCache | None = None,
+    store: bool = True,
+    backfill: bool = False,
 ) -> CheckCycle:
     """Run the model's enabled checks on a window and store each run (when ctx is given).
 
@@ -157,7 +159,9 @@ def run_checks(
     here, once per reference, when not given); `history` the drift columns'
     exceedances in the previous windows, for the persistence rule. `cache` keeps
     the reference's statistics and calibration between calls (default: the
-    context's; without either, they are computed for this call alone).
+    context's; without either, they are computed for this call alone). Without
+    `store` nothing is stored and no evidence page written (it would name no run);
+    `backfill` marks the stored runs as a past window's.
     """
     from daemon.frames import typed_check
 
@@ -173,7 +177,9 @@ def run_checks(
     wanted = tuple(kinds) if kinds is not None else enabled_kinds(model)
     wanted = tuple(k for k in wanted if k in enabled_kinds(model))
     start = window_start or now - check_window(model)
-    if evidence_dir is None and ctx is not None and drift_evidence(model):
+    if not store:
+        evidence_dir = None
+    elif evidence_dir is None and ctx is not None and drift_evidence(model):
         from daemon.evidence.write import evidence_dir as default_dir
 
         evidence_dir = default_dir(ctx)
@@ -226,10 +232,16 @@ def run_checks(
             result=result, duration_s=duration, evidence_path=found.path if found else None
         )
         log.debug("model %s: %s %s in %.3fs", model.name, kind.value, result.status, duration)
-    if ctx is not None:
+    if ctx is not None and store:
         with ctx.sessions.begin() as session:
             runs = store_runs(
-                session, model.name, runs, start=start, end=now, version=model_version
+                session,
+                model.name,
+                runs,
+                start=start,
+                end=now,
+                version=model_version,
+                backfill=backfill,
             )
     # Pages and links after storing: both name the stored run.
     runs = write_evidence(ctx, model, ref, window, runs, drafts)

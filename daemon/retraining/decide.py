@@ -45,7 +45,8 @@ def _streaks(
     Each check kind (drift, performance, ...) runs on its own cadence, so streaks
     are counted per kind, and the policy names the kinds whose streak called for a
     retrain. Insufficient data and errors neither count nor break a streak: they
-    say nothing about the model.
+    say nothing about the model. Live runs only: a backfill replays the past, and a
+    replay must not start a retrain (the windows it fills were never news).
     """
     query = (
         select(CheckRun.kind, CheckRun.status)
@@ -53,6 +54,7 @@ def _streaks(
             CheckRun.model_id == model_id,
             CheckRun.ran_at <= now,
             CheckRun.kind.in_(list(kinds)),
+            CheckRun.backfill.is_(False),
         )
         .order_by(CheckRun.ran_at.desc(), CheckRun.id.desc())
         .limit(STREAK_LOOKBACK * 8)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -223,6 +224,10 @@ class CheckRun(Base):
     summary: Mapped[dict[str, object]]
     model_version: Mapped[str | None] = mapped_column(String(64))
     evidence_path: Mapped[str | None] = mapped_column(Text)
+    # A run over a past window (`mlmaint check --at/--from`, the first-start backfill):
+    # history, not news, so it never counts toward a retrain streak. A window once
+    # checked live stays live when it is checked again.
+    backfill: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class CheckMetric(Base):

@@ -9,6 +9,7 @@ first-start backfill is the function the service calls, with a fixed clock.
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from daemon.checking.backfill import (
 from daemon.checking.records import KindRun, store_runs
 from daemon.config import parse_config
 from daemon.jobs import JobContext
+from daemon.retraining.decide import policy_decision
 from daemon.store.models import ensure_model
 from daemon.store.tables import CheckMetric, CheckRun, IngestCount, Model
 from tests.checks.frames import (
@@ -233,6 +235,48 @@ def test_backfill_14_days_through_the_cli_once_per_window(
     assert "150 rows, 2026-01-11 00:00 to 2026-01-12 00:00" in " ".join(at.output.split())
     assert _stored(session_factory) == before
 
+    # Another window length is printed, never stored: its measures would not compare
+    # with the history, nor with thresholds calibrated for the configured size.
+    base = ["--config", str(config), "check", "churn"]
+    other = CliRunner().invoke(main, [*base, "--at", "2026-01-12", "--window", "12h"])
+    assert other.exit_code == 0, other.output
+    said = " ".join(other.output.split())
+    assert "74 rows, 2026-01-11 12:00 to 2026-01-12 00:00" in said, said
+    assert "not stored: a 12h window is not the configured 1d" in said, said
+    ranged = CliRunner().invoke(
+        main,
+        [
+            *base,
+            "--from",
+            "2026-01-10",
+            "--to",
+            "2026-01-12",
+            "--window",
+            "12h",
+            "--format",
+            "json",
+        ],
+    )
+    assert ranged.exit_code == 0, ranged.output
+    cycles = json.loads(ranged.stdout)
+    assert len(cycles) == 5 and {c["stored"] for c in cycles} == {False}
+    assert {r["run_id"] for c in cycles for r in c["runs"]} == {None}
+    assert _stored(session_factory) == before
+    # ... and never handed to the alert policy: refused before anything is checked.
+    for args in ([], ["--at", "2026-01-19"], ["--from", "2026-01-18", "--to", "2026-01-19"]):
+        loud = CliRunner().invoke(main, [*base, *args, "--window", "12h", "--alert"])
+        assert loud.exit_code == 2, loud.output
+        assert "--alert needs the configured window: a 12h window" in loud.output, loud.output
+
+    # Backfilled windows are history: a week of drifting windows replayed starts no
+    # retrain (its failing passes are no streak), whatever the clock.
+    ctx = JobContext.from_settings(parse_config(_config(tmp_path, store_url, _reference(tmp_path))))
+    try:
+        replayed = policy_decision(ctx, "churn", START + timedelta(days=DAYS + 1))
+    finally:
+        ctx.close()
+    assert not replayed.submit and replayed.reason.startswith("no failing pass"), replayed
+
     bad = CliRunner().invoke(
         main,
         ["--config", str(config), "check", "churn", "--from", "2026-01-19", "--to", "2026-01-06"],
@@ -246,7 +290,6 @@ def test_backfill_14_days_through_the_cli_once_per_window(
 
     # --alert speaks of now: a window older than the latest stored one is refused,
     # before anything is checked, and no alert is touched.
-    base = ["--config", str(config), "check", "churn"]
     past = CliRunner().invoke(main, [*base, "--at", "2026-01-12", "--alert"])
     assert past.exit_code == 2 and "alerts speak of now" in past.output, past.output
     assert "latest checked window (2026-01-19 00:00 UTC)" in past.output, past.output
@@ -349,6 +392,10 @@ def test_first_start_backfills_a_never_checked_model_once(
     (result,) = worker.results
     assert result.complete and result.runs(CheckKind.DRIFT) == 7
     assert _drift_ends(session_factory) == list(ends)
+    # A week of drifted windows, replayed: no retrain streak, none due.
+    assert result.alerting >= 3
+    decision = policy_decision(ctx, "churn", now)
+    assert not decision.submit and decision.reason.startswith("no failing pass"), decision
     before = _stored(session_factory)
     # A restart is no first start: the model has runs, nothing is backfilled again.
     assert models_to_backfill(ctx) == ()
