@@ -15,7 +15,7 @@ from daemon.alerts.finding import Finding, StageKind
 from daemon.config import Severity
 from daemon.store.tables import RetrainJob
 from daemon.tables import fmt_value
-from retrain.interface import JobState, JobStatus
+from retrain.interface import JobState, JobStatus, RetrainOutcome
 from retrain.policy import Trigger, trigger_words
 
 if TYPE_CHECKING:
@@ -40,6 +40,42 @@ def started(trigger: str) -> str | None:
             return f"for {trigger_words(trigger)}"
         case _:
             return f"by trigger {trigger!r}"
+
+
+def _not_promoted(job: RetrainJob, outcome: RetrainOutcome) -> str:
+    """Why a scored challenger was not promoted, each value once: the metric, champion
+    vs challenger, the margin and which way is better (the job's reason, kept in MLflow
+    as the version's decision, says them again with the gain: not repeated here)."""
+    # The checks' metrics (numpy, scikit-learn) only when a decision is told.
+    from checks.performance import LOWER_IS_BETTER, Metric
+
+    if outcome.challenger_score is None or outcome.champion_score is None:
+        return outcome.reason
+    scores = (
+        f"{outcome.metric} champion {_score(outcome.champion_score)} vs challenger "
+        f"{_score(outcome.challenger_score)}"
+    )
+    try:
+        better = "lower" if Metric(outcome.metric) in LOWER_IS_BETTER else "higher"
+    except ValueError:
+        better = None
+    margin = job.spec.get("promote_margin")
+    terms = ", ".join(
+        t
+        for t in (
+            f"margin {_score(margin)}" if isinstance(margin, int | float) else None,
+            f"{better} is better" if better else None,
+        )
+        if t
+    )
+    said = f"{scores} ({terms})" if terms else scores
+    if job.spec.get("allow_promotion") is False:
+        said = f"the model is pinned; {said}"
+    configured = job.spec.get("metric")
+    if isinstance(configured, str) and configured != outcome.metric:
+        # One side gives labels only: both were scored on a metric of labels.
+        said += f"; compared on {outcome.metric} of labels, not {configured}"
+    return said
 
 
 def job_finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
@@ -85,9 +121,7 @@ def job_finding(model: str, job: RetrainJob, status: JobStatus) -> Finding:
             subject = "promotion skipped"
             summary = (
                 f"{model}: kept version {outcome.champion_version}, retrained version "
-                f"{outcome.registered_version} not promoted: {metric} champion "
-                f"{_score(outcome.champion_score)}, challenger "
-                f"{_score(outcome.challenger_score)} ({outcome.reason})"
+                f"{outcome.registered_version} not promoted: {_not_promoted(job, outcome)}"
             )
         if why is not None:
             summary += f"; retrained {why}"

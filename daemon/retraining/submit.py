@@ -121,11 +121,11 @@ def submit_in(
         raise SubmitError(job_uid, finding) from exc
     with transaction(ctx.sessions) as session:
         set_external_id(session, job_uid, external_id)
+    # The reason names what started the job already ("drift: 3 failing drift ...").
     log.info(
-        "retrain policy for %s: submitted job %s (%s: %s; %d training rows, %s holdout) in %.1fs",
+        "retrain policy for %s: submitted job %s (%s; %d training rows, %s holdout) in %.1fs",
         plan.name,
         job_uid,
-        decision.trigger.value,
         decision.reason,
         snapshot.rows,
         holdout.rows if holdout else "no",

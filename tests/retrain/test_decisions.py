@@ -243,11 +243,12 @@ def test_promotion_rollback_pin_and_skipped_promotion_are_each_told_once(
     [line] = delivered(ctx, later, outbox)
     [item] = items(line)
     assert item["subject"] == "promotion skipped"
+    # Each value once: the decision, the metric, champion vs challenger, the margin.
     assert item["summary"] == (
-        f"churn: kept version 1, retrained version 3 not promoted: {outcome['metric']} champion "
-        f"{fmt_value(outcome['champion_score'])}, challenger "
-        f"{fmt_value(outcome['challenger_score'])} "
-        f"({outcome['reason']}); retrained by hand"
+        "churn: kept version 1, retrained version 3 not promoted: the model is pinned; "
+        f"{outcome['metric']} champion {fmt_value(outcome['champion_score'])} vs challenger "
+        f"{fmt_value(outcome['challenger_score'])} (margin 0, higher is better); "
+        "retrained by hand"
     )
     assert "the model is pinned" in str(outcome["reason"])
 

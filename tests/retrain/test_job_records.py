@@ -9,6 +9,7 @@ training, so no job here needs MLflow or a model.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 import threading
@@ -394,7 +395,10 @@ def test_celery_finds_a_job_by_its_job_id_once_a_worker_has_taken_it() -> None:
 
 
 def test_a_job_started_by_drift_alone_names_drift_in_its_record_and_its_alert(
-    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Inputs drifting three passes in a row while the performance holds: the job is a
     drift job, not a decay one, in the job's row and in the alert of its end."""
@@ -422,9 +426,17 @@ def test_a_job_started_by_drift_alone_names_drift_in_its_record_and_its_alert(
                         summary={},
                     )
                 )
-    assert retrain_policy(ctx, "churn", NOW) == []
+    with caplog.at_level(logging.INFO, logger="daemon.retraining.submit"):
+        assert retrain_policy(ctx, "churn", NOW) == []
     job = the_job(ctx)
     assert job.trigger == "drift"
+    # The log line names the trigger once, in the reason's words.
+    [said] = [r.getMessage() for r in caplog.records if "submitted job" in r.getMessage()]
+    assert said.startswith(
+        f"retrain policy for churn: submitted job {job.job_uid} (drift: 3 failing drift "
+        "check passes in a row (threshold 3); "
+    ), said
+    assert said.count("drift:") == 1, said
     # /bin/true leaves no outcome: the job fails, and its alert says what started it.
     [finding] = wait_for_jobs(ctx, NOW, timeout_s=30, poll_s=0.1)
     assert finding.details["trigger"] == "drift"

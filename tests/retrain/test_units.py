@@ -13,6 +13,7 @@ from retrain.devices import current_device, select_device
 from retrain.evaluate import decide
 from retrain.interface import (
     JobState,
+    JobStatus,
     RetrainOutcome,
     RetrainSpec,
     SnapshotError,
@@ -117,3 +118,53 @@ def test_a_spec_from_before_the_metric_travelled_reads_with_the_tasks_default(
     parsed = RetrainSpec.from_json(json.dumps(old))
     assert parsed.metric is None and parsed.python_path == ()
     assert spec_metric(parsed) is Metric.ROC_AUC and spec_metric(spec) is Metric.F1
+
+
+def test_a_skipped_promotion_says_each_value_once(make_spec) -> None:  # type: ignore[no-untyped-def]
+    """The decision as people are told it: the metric, champion vs challenger, the margin
+    and the decision, each once (the job's reason, which says them again, stays in MLflow)."""
+    from daemon.retraining.findings import job_finding
+    from daemon.store.tables import RetrainJob
+
+    def told(scored: Metric, champion: float, challenger: float, **spec: object) -> str:
+        made = make_spec(data.frame(50, seed=1), trigger="drift", promote_margin=0.005, **spec)
+        promoted, reason = decide(challenger, champion, 0.005, scored)
+        assert not promoted or not made.allow_promotion
+        if made.allow_promotion is False:
+            reason = f"not promoted, the model is pinned (would have: {reason})"
+        outcome = RetrainOutcome(
+            job_id=made.job_id,
+            state=JobState.SUCCEEDED,
+            registered_version="3",
+            champion_version="2",
+            metric=scored.value,
+            champion_score=champion,
+            challenger_score=challenger,
+            reason=reason,
+        )
+        job = RetrainJob(
+            job_uid=made.job_id, trigger="drift", executor="local", spec=json.loads(made.to_json())
+        )
+        return job_finding(
+            "churn", job, JobStatus(state=JobState.SUCCEEDED, outcome=outcome)
+        ).summary
+
+    said = told(Metric.ROC_AUC, 0.7706, 0.7650)
+    assert said == (
+        "churn: kept version 2, retrained version 3 not promoted: roc_auc champion 0.7706 vs "
+        "challenger 0.765 (margin 0.005, higher is better); retrained for drift"
+    )
+    for value in ("kept", "roc_auc", "0.7706", "0.765", "0.005", "better"):
+        assert said.count(value) == 1, (value, said)
+    pinned = told(Metric.ROC_AUC, 0.70, 0.80, allow_promotion=False)
+    assert pinned == (
+        "churn: kept version 2, retrained version 3 not promoted: the model is pinned; "
+        "roc_auc champion 0.7 vs challenger 0.8 (margin 0.005, higher is better); "
+        "retrained for drift"
+    )
+    labels = told(Metric.F1, 0.61, 0.60, metric=Metric.ROC_AUC)
+    assert "f1 champion 0.61 vs challenger 0.6 (margin 0.005, higher is better); compared on " in (
+        labels
+    )
+    assert "f1 of labels, not roc_auc" in labels and labels.count("0.61") == 1
+    assert "(margin 0.005, lower is better)" in told(Metric.RMSE, 1.0, 1.2, metric=Metric.RMSE)
