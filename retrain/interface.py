@@ -12,7 +12,7 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from checks.interface import TaskKind
@@ -217,6 +217,9 @@ class JobStatus:
     outcome: RetrainOutcome | None = None
     log_tail: str = ""
     error: str | None = None
+    # How long ago the job began running, by the executor's clock; None when it
+    # cannot say. An elapsed time, not a time: the daemon places it on the job's clock.
+    since_start: timedelta | None = None
 
 
 class Executor(Protocol):

@@ -41,7 +41,11 @@ def retrain_command(
         if not wait:
             return 0
         findings = wait_for_jobs(
-            ctx, now, timeout_s=settings.executor.timeout.total_seconds() + 60, model=model
+            ctx,
+            now,
+            timeout_s=settings.executor.timeout.total_seconds() + 60,
+            model=model,
+            clock=lambda: datetime.now(UTC),
         )
         for finding in findings:
             echo(finding.summary)

@@ -10,7 +10,7 @@ is active, for the demo and `mlmaint retrain --wait`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -115,17 +115,19 @@ def wait_for_jobs(
     poll_s: float = 0.5,
     model: str | None = None,
     executor: Executor | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> list[Finding]:
     """Poll at `now` until no job is queued or running (the demo and `mlmaint retrain`).
 
     `timeout_s` bounds the caller's wait in real seconds (the jobs run for real),
-    not the jobs. The findings are applied already (see `poll_jobs`): they are
-    returned to be shown.
+    not the jobs. With a `clock` (`mlmaint retrain --wait`), each poll is at its
+    time instead, so a job's end is recorded when it was seen. The findings are
+    applied already (see `poll_jobs`): they are returned to be shown.
     """
     findings: list[Finding] = []
     limit = time.monotonic() + timeout_s
     while True:
-        findings.extend(poll_jobs(ctx, model, now, executor=executor))
+        findings.extend(poll_jobs(ctx, model, clock() if clock else now, executor=executor))
         if not active_jobs(ctx, model):
             return findings
         if time.monotonic() > limit:

@@ -82,15 +82,20 @@ def set_external_id(session: Session, job_uid: str, external_id: str) -> None:
 def record_status(
     session: Session, job: RetrainJob, model: str, status: JobStatus, now: datetime
 ) -> Finding | None:
-    """Record what the executor said; a job's end moves the model when it promoted."""
+    """Record what the executor said; a job's end moves the model when it promoted.
+
+    The start is the executor's word (how long ago the job began, placed on the job's
+    clock), else the first poll that saw it running; a job that ended between two polls
+    and whose executor cannot say when it began has no start on record, not its end.
+    """
     if status.state is JobState.RUNNING and job.state == JobState.QUEUED:
         job.state = JobState.RUNNING
-        job.started_at = now
+        job.started_at = _started(job, status, now) or now
         return None
     if not status.state.finished:
         return None
     job.state = status.state
-    job.started_at = job.started_at or now
+    job.started_at = job.started_at or _started(job, status, now)
     job.finished_at = now
     job.log_tail = (status.log_tail or "")[-LOG_TAIL_CHARS:] or None
     job.error = status.error
@@ -114,6 +119,14 @@ def record_status(
         f" ({status.error})" if status.error else "",
     )
     return job_finding(model, job, status)
+
+
+def _started(job: RetrainJob, status: JobStatus, now: datetime) -> datetime | None:
+    """When the job began on the job's clock: `now` less the executor's elapsed time, never
+    before the job was created."""
+    if status.since_start is None:
+        return None
+    return max(now - status.since_start, job.created_at)
 
 
 def add_inline_job(

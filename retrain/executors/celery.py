@@ -81,6 +81,7 @@ class CeleryExecutor:
                 outcome=outcome,
                 log_tail=outcome.traceback or "",
                 error=outcome.error,
+                since_start=self._since_start(result.date_done, outcome.duration_s),
             )
         if state == "FAILURE":
             return JobStatus(
@@ -104,6 +105,13 @@ class CeleryExecutor:
             )
         # PENDING (queued, or an id the backend never saw) and RETRY.
         return JobStatus(state=JobState.QUEUED)
+
+    def _since_start(self, done: object, duration_s: float) -> timedelta | None:
+        """Since the task began: the backend's time of its end less the job's own duration."""
+        if not isinstance(done, datetime) or duration_s <= 0:
+            return None
+        done = done if done.tzinfo is not None else done.replace(tzinfo=UTC)
+        return max(self.clock() - (done - timedelta(seconds=duration_s)), timedelta(0))
 
     def cancel(self, external_id: str) -> None:
         self.app.control.revoke(external_id, terminate=True, signal="SIGKILL")

@@ -23,7 +23,8 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from retrain.interface import JobState, JobStatus, RetrainError, RetrainOutcome, RetrainSpec
@@ -157,8 +158,19 @@ class LocalExecutor:
     def _env(self) -> dict[str, str]:
         return job_env(os.environ if self.env is None else self.env)
 
+    def _since_start(self, job_dir: Path) -> timedelta | None:
+        """Since the job's process started: its pid file is written as it starts."""
+        try:
+            started = datetime.fromtimestamp((job_dir / PID_FILE).stat().st_mtime, UTC)
+        except OSError:
+            return None
+        return max(self.clock() - started, timedelta(0))
+
     def poll(self, external_id: str, deadline: datetime) -> JobStatus:
         job_dir = Path(external_id)
+        return replace(self._poll(job_dir, deadline), since_start=self._since_start(job_dir))
+
+    def _poll(self, job_dir: Path, deadline: datetime) -> JobStatus:
         log_text = tail(job_dir / LOG_FILE)
         outcome_path = job_dir / OUTCOME_FILE
         if (job_dir / CANCELLED_FILE).exists():

@@ -452,3 +452,31 @@ def test_a_job_started_by_drift_alone_names_drift_in_its_record_and_its_alert(
         job.trigger = trigger
         said = job_finding("churn", job, JobStatus(state=JobState.FAILED, error="boom"))
         assert said.summary == f"churn: retrain job {job.job_uid} failed: boom; started for {words}"
+
+
+def test_a_job_reports_when_it_really_started_not_when_its_end_was_seen(
+    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A job that ran a while and ended between two polls: GET /v1/jobs gives its start
+    as the executor saw it (on the job's clock), before the end the poll recorded."""
+    import httpx
+
+    from daemon.api import ApiServer
+
+    slow = tmp_path / "slow-python"
+    slow.write_text("#!/bin/sh\nexec sleep 1\n")
+    slow.chmod(0o755)
+    ctx = context(tmp_path, engine, session_factory, python=str(slow))
+    retrain_policy(ctx, "churn", NOW, manual=True)
+    time.sleep(1.5)  # it ran for a second and ended before anyone polled it
+    seen = NOW + timedelta(hours=1)
+    [finding] = wait_for_jobs(ctx, seen, timeout_s=30, poll_s=0.1)
+    assert "exited without an outcome" in finding.summary
+    with ApiServer(ctx, port=0, clock=lambda: seen) as server:
+        [job] = httpx.get(f"{server.url}/v1/jobs").json()["jobs"]
+    created, started, finished = (
+        datetime.fromisoformat(job[k].replace("Z", "+00:00"))
+        for k in ("created_at", "started_at", "finished_at")
+    )
+    assert (created, finished) == (NOW, seen)
+    assert timedelta(seconds=1) <= finished - started < timedelta(minutes=1), job
