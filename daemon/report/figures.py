@@ -20,6 +20,7 @@ from daemon.report.model import (
     FeatureDrift,
     Health,
     KindCounts,
+    PerformanceRow,
     PerformanceTrend,
     QualityIssue,
 )
@@ -143,8 +144,9 @@ def performance_trend(
     }
     alert_runs = 0
     note: str | None = None
-    threshold: float | None = None
-    basis: str | None = None
+    # Per check kind: its failing runs and its last judged boundary with its basis.
+    failing: dict[str, int] = {}
+    bounds: dict[str, tuple[float | None, str | None]] = {}
     for run in (*realized, *estimated):
         if run.status in (Status.INSUFFICIENT_DATA, Status.ERROR):
             reason = run.summary.get("reason")
@@ -152,21 +154,37 @@ def performance_trend(
         if run.status not in (Status.OK, Status.ALERT):
             continue
         alert_runs += run.status == Status.ALERT
+        failing[run.kind] = failing.get(run.kind, 0) + (run.status == Status.ALERT)
         primary = _primary(run)
         if primary is None or primary.value is None:
             continue
         metric = metric or (primary.subject if primary.subject != DATASET else primary.name)
         baseline = _baseline(run) if _baseline(run) is not None else baseline
         if primary.threshold is not None:
-            threshold, basis = primary.threshold, primary.basis
+            bounds[run.kind] = (primary.threshold, primary.basis)
         series[run.kind].append((run.day, primary.value))
     realized_daily = _daily(week, series[CheckKind.PERFORMANCE])
     estimated_daily = _daily(week, series[CheckKind.ESTIMATED_PERFORMANCE])
+    last = {
+        CheckKind.PERFORMANCE: _last(realized_daily),
+        CheckKind.ESTIMATED_PERFORMANCE: _last(estimated_daily),
+    }
+    rows = tuple(
+        PerformanceRow(
+            kind=kind,
+            metric=metric,
+            last=last[kind],
+            threshold=bounds.get(kind, (None, None))[0],
+            basis=bounds.get(kind, (None, None))[1],
+            alert_runs=failing.get(kind, 0),
+        )
+        for kind in (CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE)
+        if metric is not None and series[kind]
+    )
     return PerformanceTrend(
         metric=metric,
         baseline=baseline,
-        threshold=threshold,
-        basis=basis,
+        rows=rows,
         realized=realized_daily,
         estimated=estimated_daily,
         last_realized=_last(realized_daily),

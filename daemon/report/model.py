@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from checks.interface import CheckKind
 from daemon.report.weeks import Week
 from daemon.store.tables import AlertState
 from retrain.policy import trigger_words
@@ -90,12 +91,32 @@ class DriftPolicy:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PerformanceRow:
+    """One performance check's line of the week: realized (labels) or estimated (no labels).
+
+    Each check has its own threshold (a band from the reference's chunks of its own
+    kind): a row shows the threshold of the check that produced its value.
+    """
+
+    kind: str
+    metric: str
+    last: float | None
+    # The last judged run's boundary, and where it came from (a band, a margin).
+    threshold: float | None
+    basis: str | None
+    alert_runs: int
+
+    @property
+    def label(self) -> str:
+        return "estimated" if self.kind == CheckKind.ESTIMATED_PERFORMANCE else "realized"
+
+
+@dataclass(frozen=True, kw_only=True)
 class PerformanceTrend:
     metric: str | None
     baseline: float | None
-    # The last judged run's boundary, and where it came from (a band, a margin).
-    threshold: float | None = None
-    basis: str | None = None
+    # One line per performance check that judged a run this week, realized first.
+    rows: tuple[PerformanceRow, ...] = ()
     realized: tuple[float | None, ...]
     estimated: tuple[float | None, ...]
     last_realized: float | None

@@ -4,6 +4,7 @@ performance band (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -60,7 +61,13 @@ def test_the_report_states_thresholds_and_expected_false_alarms(
     assert abs(policy.expected_false_alarms - 0.07) < 1e-9
     top = {f.column: f for f in model.top_drift}
     assert top["age"].basis == "at n=600, calibrated for 1% false alarms"
-    assert model.performance.basis is not None and model.performance.basis.startswith("band at n=")
+    # Realized and estimated performance each have their own band: each row its own.
+    realized, estimated = model.performance.rows
+    assert (realized.label, estimated.label) == ("realized", "estimated")
+    for row in (realized, estimated):
+        assert row.basis is not None and row.basis.startswith("band at n="), row
+    assert realized.threshold is not None and estimated.threshold is not None
+    assert realized.threshold != estimated.threshold
 
     page = build_report(ctx, WEEK, week.end + timedelta(hours=1)).path.read_text("utf-8")
     assert "Drift thresholds calibrated from the reference for 1% false alarms per check run" in (
@@ -68,7 +75,16 @@ def test_the_report_states_thresholds_and_expected_false_alarms(
     )
     assert "at 7 runs a week, at most 0.07 runs a week are expected to flag a column" in page
     assert "at n=600, calibrated for 1% false alarms" in page
-    assert "Threshold: band at n=" in page
+    table = page.split('<table class="performance">', 1)[1].split("</table>", 1)[0]
+    shown = [
+        (cells[1], cells[4].split("<br>")[0])
+        for line in table.split("<tr>")[2:]
+        if (cells := re.findall(r"<td[^>]*>(.*?)</td>", line))
+    ]
+    assert shown == [
+        ("realized", f"{realized.threshold:.3g}"),
+        ("estimated", f"{estimated.threshold:.3g}"),
+    ], table
 
 
 def test_the_expected_false_alarms_follow_the_cadence_and_the_mode(tmp_path: Path) -> None:
