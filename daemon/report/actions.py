@@ -7,8 +7,8 @@ from the top:
 - a model measured worse than its baseline (it is wrong now), one left without a
   reference (it is blind), one whose week of predictions was never checked,
   a known vulnerability (by severity);
-- a retraining that failed, a feature drifting in most checks (by how often),
-  a Python past its end of life;
+- a retraining that failed, drifting features (by how often the most drifted
+  one failed; every drifting feature is named), a Python past its end of life;
 - the daemon's own faults: undeliverable notifications, a failed job;
 - latency and errors, then data quality.
 
@@ -50,12 +50,11 @@ UNMONITORED_SCORE = 280
 UNCHECKED_SCORE = 270
 # A retraining that failed leaves a known problem unfixed, below a blind model.
 FAILED_RETRAIN_SCORE = 250
-# Drift is a lead, not a failure: a feature drifted in at least this share of the
-# week's checks is worth a look (a share below it is mostly noise at calibrated
-# thresholds).
-INVESTIGATE_DRIFT_SHARE = 0.5
-# ... scored 200 at half the checks up to 250 at every check, so a feature that
-# always drifts ranks with a failed retraining and never above a failing model.
+# Drift is a lead, not a failure: a drifting model is told to look at its features,
+# scored by the share of the week's checks its most drifted feature failed, from 150
+# (a stray run, mostly noise at calibrated thresholds) up to 250 at every check, so a
+# feature that always drifts ranks with a failed retraining and never above a
+# failing model.
 DRIFT_SCORE = 150
 DRIFT_SHARE_SCORE = 100
 # A framework upgrade: an end-of-life Python scores the base; a vulnerability adds
@@ -114,6 +113,8 @@ def _model_actions(m: ModelWeek) -> list[Action]:
             else ""
         )
         failing = f"{perf.alert_runs} failing performance checks"
+        if m.drifting:
+            failing += f"; drifting: {', '.join(f.column for f in m.drifting)}"
         if m.retrain_enabled:
             action = Action(
                 kind=ActionKind.RETRAIN,
@@ -130,16 +131,20 @@ def _model_actions(m: ModelWeek) -> list[Action]:
                 score=RETRAIN_SCORE + perf.alert_runs,
             )
         actions.append(action)
-    elif m.top_drift and m.top_drift[0].drifted_share >= INVESTIGATE_DRIFT_SHARE and not promoted:
-        f = m.top_drift[0]
+    elif m.drifting and not promoted:
+        # Every drifting feature, most often drifted first: the first alone hides the rest.
+        named = "feature" if len(m.drifting) == 1 else "features"
         actions.append(
             Action(
                 kind=ActionKind.INVESTIGATE,
                 scope=m.name,
-                text=f"Investigate feature {f.column} of {m.name}: drifted in "
-                f"{f.drifted_share:.0%} of checks ({f.method} {_fmt(f.last_score)}, "
-                f"threshold {_fmt(f.threshold)})",
-                score=DRIFT_SCORE + DRIFT_SHARE_SCORE * f.drifted_share,
+                text=f"Investigate the drifting {named} of {m.name}: "
+                + "; ".join(
+                    f"{f.column} drifted in {f.drifted_share:.0%} of checks ({f.method} "
+                    f"{_fmt(f.last_score)}, threshold {_fmt(f.threshold)})"
+                    for f in m.drifting
+                ),
+                score=DRIFT_SCORE + DRIFT_SHARE_SCORE * max(f.drifted_share for f in m.drifting),
             )
         )
     if m.unmonitored:

@@ -29,7 +29,6 @@ from daemon.report.weeks import Week
 
 # The drift check's aggregate subject (the other subjects are columns).
 DATASET = "dataset"
-TOP_FEATURES = 5
 # A schedule's fires are counted one by one up to this many (a minutely cron fires
 # 10,080 times a week); beyond it the count stops.
 MAX_FIRES_COUNTED = 20_000
@@ -110,8 +109,8 @@ def drift_figures(
             )
         )
     features.sort(key=lambda f: (-f.drifted_share, f.column))
-    top = tuple(f for f in features if f.drifted_runs)[:TOP_FEATURES]
-    return _daily(week, points), threshold, top
+    drifting = tuple(f for f in features if f.drifted_runs)
+    return _daily(week, points), threshold, drifting
 
 
 def _primary(run: RunRow) -> MetricRow | None:

@@ -125,7 +125,7 @@ def _model_week(
     for run in runs:
         by_kind[run.kind].append(run)
     counts = figures.kind_counts(runs)
-    drift_share, drift_threshold, top = figures.drift_figures(week, by_kind[CheckKind.DRIFT])
+    drift_share, drift_threshold, drifting = figures.drift_figures(week, by_kind[CheckKind.DRIFT])
     operations = by_kind[CheckKind.OPERATIONS]
     latency, latency_threshold = figures.operations_series(week, operations, LATENCY_NAMES)
     errors, error_threshold = figures.operations_series(week, operations, ERROR_RATE_NAMES)
@@ -137,7 +137,7 @@ def _model_week(
         counts=counts,
         drift_share=drift_share,
         drift_threshold=drift_threshold,
-        top_drift=top,
+        drifting=drifting,
         drift_policy=figures.drift_policy(
             settings.model(name), week, ran=len(by_kind[CheckKind.DRIFT])
         )

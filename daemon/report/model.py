@@ -18,6 +18,9 @@ from daemon.report.weeks import Week
 from daemon.store.tables import AlertState
 from retrain.policy import trigger_words
 
+# The drifting features a model's table shows, most often drifted first.
+TOP_FEATURES = 5
+
 
 class Health(enum.StrEnum):
     HEALTHY = "healthy"
@@ -215,7 +218,8 @@ class ModelWeek:
     counts: Mapping[str, KindCounts]
     drift_share: tuple[float | None, ...]
     drift_threshold: float | None
-    top_drift: tuple[FeatureDrift, ...]
+    # Every feature that drifted in a run of the week, most often first.
+    drifting: tuple[FeatureDrift, ...]
     drift_policy: DriftPolicy | None = None
     performance: PerformanceTrend
     quality: tuple[QualityIssue, ...]
@@ -238,6 +242,11 @@ class ModelWeek:
     @property
     def firing(self) -> int:
         return sum(1 for a in self.alerts if a.state is AlertState.FIRING)
+
+    @property
+    def top_drift(self) -> tuple[FeatureDrift, ...]:
+        """The drifting features the page's table shows (the actions name them all)."""
+        return self.drifting[:TOP_FEATURES]
 
 
 @dataclass(frozen=True, kw_only=True)

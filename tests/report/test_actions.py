@@ -9,6 +9,7 @@ from daemon.report.model import (
     Action,
     ActionKind,
     DaemonHealth,
+    FeatureDrift,
     FrameworkEnv,
     FrameworkRow,
     Health,
@@ -61,7 +62,11 @@ def _job(uid: str, state: JobState, at: datetime, error: str | None = None) -> R
 
 
 def _model(
-    *, retrain_enabled: bool = True, alert_runs: int = 0, retrains: tuple[RetrainRow, ...] = ()
+    *,
+    retrain_enabled: bool = True,
+    alert_runs: int = 0,
+    retrains: tuple[RetrainRow, ...] = (),
+    drifting: tuple[FeatureDrift, ...] = (),
 ) -> ModelWeek:
     return ModelWeek(
         name="wine",
@@ -70,7 +75,7 @@ def _model(
         counts={},
         drift_share=(),
         drift_threshold=None,
-        top_drift=(),
+        drifting=drifting,
         performance=_perf(alert_runs),
         quality=(),
         latency_p95=(),
@@ -113,6 +118,41 @@ def test_a_failed_retraining_that_a_later_job_got_past_asks_for_nothing() -> Non
     # A later failure does not clear an earlier one either: both are open.
     again = _job("job-3", JobState.TIMED_OUT, T0 + timedelta(hours=3))
     assert len(_actions(_model(retrains=(failed, again)))) == 2
+
+
+def _drifted(column: str, drifted: int, runs: int = 24) -> FeatureDrift:
+    return FeatureDrift(
+        column=column,
+        method="wasserstein",
+        detail=None,
+        runs=runs,
+        drifted_runs=drifted,
+        last_score=0.31,
+        max_score=0.4,
+        threshold=0.1,
+    )
+
+
+def test_a_drifting_model_is_told_of_every_drifting_feature() -> None:
+    # Most often drifted first, as the report orders them; one of them only now and then.
+    drifting = (_drifted("alcohol", 18), _drifted("ph", 13), _drifted("sulphates", 2))
+    [look] = _actions(_model(drifting=drifting))
+    assert look.kind is ActionKind.INVESTIGATE
+    assert look.text == (
+        "Investigate the drifting features of wine: "
+        "alcohol drifted in 75% of checks (wasserstein 0.31, threshold 0.1); "
+        "ph drifted in 54% of checks (wasserstein 0.31, threshold 0.1); "
+        "sulphates drifted in 8% of checks (wasserstein 0.31, threshold 0.1)"
+    )
+    # Ranked by the most drifted feature, below a failing model.
+    assert look.score == 150 + 100 * 0.75
+    # A stray drift is still named: the model is degraded, the action says where.
+    [stray] = _actions(_model(drifting=(_drifted("ph", 1),)))
+    assert stray.text.startswith("Investigate the drifting feature of wine: ph drifted in 4%")
+    # A failing model is told to retrain, and of all the features that drifted.
+    [retrain] = _actions(_model(alert_runs=4, drifting=drifting))
+    assert retrain.kind is ActionKind.RETRAIN
+    assert retrain.text.endswith("(4 failing performance checks; drifting: alcohol, ph, sulphates)")
 
 
 def _vulnerable(ids: tuple[str, ...], severity: str = "high") -> FrameworkRow:

@@ -72,6 +72,9 @@ def test_gather_a_multi_model_week(seeded: tuple[JobContext, Seeded], week: Week
     assert data.daemon.failed_notifications[0][2] == "slack: 404 channel_not_found"
     texts = [a.text for a in data.actions]
     assert data.actions[0].kind is ActionKind.RETRAIN and "model-00" in texts[0]
+    # The degraded model's action names every feature that drifted, not only the first.
+    named = texts[0].split("; drifting: ", 1)[1].rstrip(")").split(", ")
+    assert sorted(named) == sorted([XSS, "monthly_charges", "usage_gb"]), texts[0]
     # One advisory listed under two ids (GHSA and PYSEC) is one advisory to clear.
     assert "Upgrade torch from 2.5.1 to 2.6.0 to clear 1 advisory (serving)" in texts
     assert any("model-01" in t and "usage_gb" in t for t in texts)
@@ -102,6 +105,10 @@ def test_report_is_archived_escaped_self_contained_and_served(
     assert page.count('src="data:image/svg+xml;base64,') == 3
     for section in ("Summary", "Models", "Frameworks", "Daemon health", "Top drifting features"):
         assert section in page
+    # The actions name every drifting feature of a degraded model, escaped like the rest.
+    actions = page.split('<ol class="actions">', 1)[1].split("</ol>", 1)[0]
+    [retrain] = [li for li in actions.split("<li>") if "Retrain model-00" in li]
+    assert all(c in retrain for c in ("usage_gb", "monthly_charges", ESCAPED)), retrain
     # The retrain job says what failed, in words.
     assert (
         '<td class="mono" title="drift_and_decay">rt-20260101-<br>'
