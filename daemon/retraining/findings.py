@@ -56,9 +56,9 @@ def _not_promoted(job: RetrainJob, outcome: RetrainOutcome) -> str:
         f"{_score(outcome.challenger_score)}"
     )
     try:
-        better = "lower" if Metric(outcome.metric) in LOWER_IS_BETTER else "higher"
+        better = "lower" if Metric(outcome.metric or "") in LOWER_IS_BETTER else "higher"
     except ValueError:
-        better = None
+        better = None  # a metric this version does not know: no direction to state
     margin = job.spec.get("promote_margin")
     terms = ", ".join(
         t
