@@ -454,6 +454,7 @@ def test_a_job_started_by_drift_alone_names_drift_in_its_record_and_its_alert(
         assert said.summary == f"churn: retrain job {job.job_uid} failed: boom; started for {words}"
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_job_reports_when_it_really_started_not_when_its_end_was_seen(
     engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
