@@ -155,6 +155,8 @@ def other_window(settings: Settings, name: str, span: timedelta | None) -> str |
     configured = check_window(settings.model(name))
     if span is None or span == configured:
         return None
+    from daemon.checking.backfill import span_text
+
     return (
         f"a {span_text(span)} window is not the configured {span_text(configured)} "
         f"([models.checks] window): the stored history, its trends and the alert policy "
