@@ -37,6 +37,7 @@ from checks.interface import (
     PREDICTION_ID,
     SCORE,
     TIMESTAMP,
+    CheckKind,
     CheckResult,
     Status,
 )
@@ -207,6 +208,9 @@ def estimate_performance(
     Labels (and a `prediction` column) are 0/1 or booleans; text labels ("yes",
     "no") need `positive=`, the positive class (a ValueError lists the labels
     seen otherwise). Below `min_rows` scored rows the answer is insufficient_data.
+    A score column missing from either frame, a label column missing from the
+    reference or a named prediction column missing from the current frame makes
+    the status ERROR, the reason naming the column.
     """
     from checks.calibration import estimated_band
 
@@ -231,6 +235,16 @@ def estimate_performance(
                 f"positive={positive!r} is not a label of the reference's {label!r}: "
                 f"it holds {', '.join(seen)}"
             )
+    lacking = _lacking(reference, current, score=score, label=label, prediction=prediction)
+    if lacking:
+        # A column the estimate needs is gone: the user named the wrong column or
+        # dropped it, which is an error to fix, not a window to wait out.
+        return CheckResult(
+            kind=CheckKind.ESTIMATED_PERFORMANCE,
+            status=Status.ERROR,
+            rows=len(current),
+            reason="; ".join(lacking),
+        )
     chosen = Metric(metric)
     ref = build_reference(reserved(reference), (), (), score=SCORE, label=LABEL)
     spec = EstimationSpec(
@@ -246,6 +260,29 @@ def estimate_performance(
     )
     check = EstimatedPerformanceCheck(spec=spec, reference=ref, band=band)
     return check.run(reserved(current))
+
+
+def _lacking(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    score: str,
+    label: str,
+    prediction: str | None,
+) -> list[str]:
+    """What the estimate needs and a frame lacks, each named as the caller named it."""
+    needs = [
+        (reference, "reference", score, "score"),
+        (reference, "reference", label, "label"),
+        (current, "current frame", score, "score"),
+    ]
+    if prediction is not None:
+        needs.append((current, "current frame", prediction, "prediction"))
+    return [
+        f"{role} column {column!r} missing from the {where}"
+        for frame, where, column, role in needs
+        if column not in frame.columns
+    ]
 
 
 def _labels_seen(column: pd.Series) -> list[str]:

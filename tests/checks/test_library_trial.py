@@ -136,3 +136,26 @@ def test_a_text_prediction_column_takes_the_same_positive_class() -> None:
     )
     with pytest.raises(ValueError, match="labels in 'predicted' are text"):
         checks.estimate_performance(reference, words(current), **kwargs)
+
+
+def test_a_score_or_label_column_missing_is_an_error_naming_it() -> None:
+    rng = np.random.default_rng(16)
+    reference, current = _frame(rng, 2000), _frame(rng, 500).drop(columns="label")
+    # The window as a user exports it: the scores under another name than asked for.
+    renamed = current.rename(columns={"score": "proba"})
+    result = checks.estimate_performance(reference, renamed)
+    assert result.status is Status.ERROR
+    assert result.reason == "score column 'score' missing from the current frame"
+    assert not result.measures
+    named = checks.estimate_performance(
+        reference.rename(columns={"score": "p"}), current, score="p"
+    )
+    assert named.status is Status.ERROR
+    assert named.reason == "score column 'p' missing from the current frame"
+    unlabelled = checks.estimate_performance(reference.drop(columns="label"), current)
+    assert unlabelled.status is Status.ERROR
+    assert unlabelled.reason == "label column 'label' missing from the reference"
+    asked = checks.estimate_performance(reference, current, prediction="predicted")
+    assert asked.reason == "prediction column 'predicted' missing from the current frame"
+    # With every column there, the same frames give an estimate.
+    assert checks.estimate_performance(reference, current).status is Status.OK
