@@ -101,6 +101,9 @@ class PerRowValidator:
         self.numeric = schema.numeric
         self.categorical = schema.categorical
         self.numeric_prediction = spec.task is not TaskKind.MULTICLASS
+        # A binary classifier's score is P(positive): a value outside [0, 1] is a
+        # logit or a bug upstream, and would bend the estimated performance.
+        self.bounded_score = spec.task is TaskKind.BINARY
         # source column -> canonical column
         required = {
             schema.id: "prediction_id",
@@ -226,11 +229,19 @@ class PerRowValidator:
             values.append(self._number(schema.prediction, pred, coerce))
         else:
             values.append(self._string(schema.prediction, pred, coerce))
-        for src, dst in (
-            (schema.score, "score"),
-            (schema.latency, "latency_ms"),
-        ):
-            values.append(None if src is None else self._number(dst, rec.get(src), coerce))
+        score = (
+            None if schema.score is None else self._number("score", rec.get(schema.score), coerce)
+        )
+        if score is not None and self.bounded_score and not 0.0 <= score <= 1.0:
+            raise _RowError(
+                Reason.OUT_OF_RANGE,
+                f"{schema.score}: {score!r} is outside [0, 1], a binary classifier's P(positive)",
+            )
+        values.append(score)
+        latency = schema.latency
+        values.append(
+            None if latency is None else self._number("latency_ms", rec.get(latency), coerce)
+        )
         error = None if schema.error is None else stored_error(rec.get(schema.error))
         if error is not None:
             _checked("error", error)

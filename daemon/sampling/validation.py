@@ -226,6 +226,9 @@ class RowValidator(PerRowValidator):
             if pa.types.is_string(arr.type):
                 limit = 200 if col == "prediction_id" else self.max_len
                 flagged |= _true_mask(pc.greater(pc.utf8_length(arr), limit))
+        if self.bounded_score:
+            score = out["score"]
+            flagged |= _true_mask(pc.or_(pc.less(score, 0.0), pc.greater(score, 1.0)))
         flagged |= _true_mask(pc.equal(out["prediction_id"], ""))
         for col in ("prediction_id", *self.categorical, "prediction", "error", MODEL_VERSION):
             arr = out[col]

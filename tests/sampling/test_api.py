@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from daemon.api import ApiServer, Response
 from daemon.config import Secret
 from daemon.jobs import JobContext
 from daemon.sampling import sampling_status
+from daemon.store.tables import RejectedRow
 from tests.sampling.conftest import T0, row
 
 Factory = Callable[..., JobContext]
@@ -156,3 +158,29 @@ def test_a_down_store_answers_503_and_the_server_keeps_going() -> None:
     finally:
         server.stop()
         ctx.close()
+
+
+def test_a_score_outside_0_1_is_rejected_out_of_range_and_its_neighbours_kept(
+    api: tuple[ApiServer, httpx.Client],
+) -> None:
+    server, client = api
+    path = "/v1/models/churn/predictions"
+    # A logit or a percentage where P(positive) belongs; 0 and 1 themselves are scores.
+    scores = {2: 1.7, 5: -0.2, 7: 1.0, 8: 0.0, 11: 63.0, 14: -3.5}
+    array = [row(i, score=scores.get(i, 0.4)) for i in range(10)]
+    r = client.post(path, content=json.dumps(array), headers={"Content-Type": "application/json"})
+    assert r.status_code == 202
+    assert r.json()["reasons"] == {"out_of_range": 2}
+    assert (r.json()["accepted"], r.json()["sampled"]) == (8, 8)
+    # JSON Lines take the columnar path: the same verdict.
+    lines = "\n".join(json.dumps(row(i, score=scores.get(i, 0.4))) for i in range(10, 16))
+    r = client.post(path, content=lines)
+    assert r.json()["reasons"] == {"out_of_range": 2}
+    assert r.json()["sampled"] == 4
+    (status,) = sampling_status(server.ctx)
+    assert (status.sampled, status.stored) == (12, 12)
+    assert status.rejected == {"out_of_range": 4}
+    with server.ctx.sessions() as session:
+        kept = session.execute(select(RejectedRow.reason, RejectedRow.detail)).all()
+    assert {reason for reason, _ in kept} == {"out_of_range"}
+    assert any(detail.startswith("score: 1.7 is outside [0, 1]") for _, detail in kept), kept
