@@ -27,6 +27,7 @@ from daemon.api import ApiServer
 from daemon.checking.records import KindRun, store_runs
 from daemon.config import Secret, parse_config
 from daemon.jobs import JobContext
+from daemon.report.csp import header_policy, written_policy
 from daemon.service_http import add_page
 from daemon.store.engine import transaction
 from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, Model
@@ -187,6 +188,10 @@ def test_the_page_in_chromium_holds_the_stored_values(
         answer = httpx.get(server.url + "/")
         assert answer.status_code == 200
         assert "default-src 'none'" in answer.headers["content-security-policy"]
+        # The page's own <meta> policy is the header's, less what only a header carries.
+        meta = written_policy(answer.text)
+        assert meta is not None
+        assert header_policy(meta) == answer.headers["content-security-policy"]
         url = server.url + "/"
         dumped = browse(url, tmp_path / "profile-dom", "--dump-dom").stdout
         shot = tmp_path / "page.png"
