@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from checks.interface import TaskKind
 from checks.operations import is_error
-from checks.typed import canonical_category, text_category, text_number
+from checks.typed import bool_text, canonical_category, text_category, text_number
 from daemon.sampling.rows import (
     MODEL_VERSION,
     Reason,
@@ -100,6 +100,8 @@ class PerRowValidator:
         self.max_len = schema.max_string_length
         self.numeric = schema.numeric
         self.categorical = schema.categorical
+        # Declared booleans: every usual spelling stored as "true"/"false" (checks/typed.py).
+        self.boolean = frozenset(schema.boolean)
         self.numeric_prediction = spec.task is not TaskKind.MULTICLASS
         # A binary classifier's score is P(positive): a value outside [0, 1] is a
         # logit or a bug upstream, and would bend the estimated performance.
@@ -189,6 +191,8 @@ class PerRowValidator:
                 Reason.WRONG_TYPE,
                 f"{col}: expected a string, a number or a boolean, got {type(value).__name__}",
             )
+        if text is not None and col in self.boolean:
+            text = bool_text(text)
         if text is not None:
             _checked(col, text)
         if text is not None and len(text) > self.max_len:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from checks.operations import NO_ERROR_TEXT
-from checks.typed import canonical_category, text_category
+from checks.typed import bool_text, canonical_category, text_category
 from daemon.sampling.per_row import PerRowValidator, stored_error
 from daemon.sampling.rows import (
     MODEL_VERSION,
@@ -183,6 +183,8 @@ class RowValidator(PerRowValidator):
                 out[col] = pc.cast(table[col], pa.float64())
             for col in self.categorical:
                 out[col] = _category_text(table[col], text_cells=text_cells)
+                if col in self.boolean:
+                    out[col] = _mapped(out[col], bool_text)
             if self.numeric_prediction:
                 out["prediction"] = pc.cast(table[schema.prediction], pa.float64())
             else:

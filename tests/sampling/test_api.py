@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -184,3 +185,46 @@ def test_a_score_outside_0_1_is_rejected_out_of_range_and_its_neighbours_kept(
         kept = session.execute(select(RejectedRow.reason, RejectedRow.detail)).all()
     assert {reason for reason, _ in kept} == {"out_of_range"}
     assert any(detail.startswith("score: 1.7 is outside [0, 1]") for _, detail in kept), kept
+
+
+def test_a_declared_boolean_is_stored_true_or_false_however_it_is_spelled(
+    ctx_factory: Factory, tmp_path: Path
+) -> None:
+    from daemon.checking.references import read_table
+    from daemon.frames import typed_check
+    from daemon.store.tables import Prediction
+
+    ctx = ctx_factory({"kind": "http"}, schema={"boolean": ["student"]})
+    model = ctx.settings.model("churn")
+    assert model.schema_.categorical == ("city", "student")
+    spellings = [True, False, "true", "False", "YES", "no", 1, 0, "1", "0", None, "maybe"]
+    expected = ["true", "false"] * 5 + [None, "maybe"]
+    server = ApiServer(ctx, port=0, token=Secret(TOKEN, "test"), clock=lambda: T0).start()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        array = [row(i, student=v) for i, v in enumerate(spellings)]
+        lines = "\n".join(json.dumps(row(100 + i, student=v)) for i, v in enumerate(spellings))
+        for body, kind in ((json.dumps(array), "json"), (lines, "x-ndjson")):
+            answer = httpx.post(
+                server.url + "/v1/models/churn/predictions",
+                content=body,
+                headers={**auth, "Content-Type": f"application/{kind}"},
+                timeout=30,
+            )
+            assert answer.json()["sampled"] == len(spellings), answer.text
+    finally:
+        server.stop()
+    with ctx.sessions() as session:
+        stored = dict(
+            session.execute(select(Prediction.prediction_id, Prediction.categorical_features))
+            .tuples()
+            .all()
+        )
+    for offset in (0, 100):
+        got = [stored[f"p{offset + i}"].get("student") for i in range(len(spellings))]
+        assert got == expected, (offset, got)
+    # A reference CSV types the same column the same way, as a spreadsheet writes it.
+    csv = tmp_path / "reference.csv"
+    csv.write_text("age,student\n30,True\n31,no\n32,1\n33,FALSE\n34,\n")
+    frame = typed_check(read_table(csv, "churn", text=model.schema_.categorical), model)
+    assert frame["student"].tolist() == ["true", "false", "true", "false", None]
