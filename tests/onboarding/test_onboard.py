@@ -160,6 +160,9 @@ def test_a_pipeline_is_onboarded_from_its_signature_with_a_csv_reference(
     assert text.startswith(before.rstrip("\n"))
     model = load_config(home.config, environ={"MLMAINT_API_TOKEN": TOKEN}).model("churn")
     assert model.task.value == "binary_classification"
+    # The reference's True/False column is declared boolean, and stays categorical.
+    assert 'boolean = ["is_student"]' in done.output
+    assert model.schema_.boolean == ("is_student",) and "is_student" in model.schema_.categorical
     assert model.schema_.numeric == world.NUMERIC
     # is_student is `boolean` in the signature; plan_code a `long` that the Pipeline
     # one-hot encodes: both categorical.
