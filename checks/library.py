@@ -12,7 +12,9 @@ Both frames are typed by the one typing function (checks/typed.py) first.
     result.status, result.alerting, result.measure("age", "wasserstein")
 
 Columns not named are found from the reference: numbers are numeric features,
-text, categories and booleans categorical ones; the reserved columns (score,
+text, categories and booleans categorical ones (a boolean however spelled, True,
+"false", "yes", 1 beside "no", is "true"/"false" in both frames; `boolean=` names
+such columns); the reserved columns (score,
 label, prediction, prediction_id, timestamp, latency_ms, error, memory_mb) are
 never features. A feature named that is in neither frame is a ValueError; one
 missing from a frame makes the drift result's status ERROR (or keeps ALERT) with
@@ -37,6 +39,7 @@ from checks.interface import (
     PREDICTION_ID,
     SCORE,
     TIMESTAMP,
+    CheckKind,
     CheckResult,
     Status,
 )
@@ -44,7 +47,14 @@ from checks.performance import EstimatedPerformanceCheck, EstimationSpec, Metric
 from checks.quality import QualityCheck, QualitySpec
 from checks.reference import ReferenceStats, build_reference
 from checks.thresholds import BandMode, ThresholdMode
-from checks.typed import FrameSchema, canonical_category, numeric_series, type_frame
+from checks.typed import (
+    FrameSchema,
+    bool_text,
+    boolean_spelled,
+    canonical_category,
+    numeric_series,
+    type_frame,
+)
 
 RESERVED = frozenset({PREDICTION_ID, TIMESTAMP, PREDICTION, SCORE, LABEL, LATENCY, ERROR, MEMORY})
 
@@ -89,10 +99,48 @@ def _known(
     )
 
 
+def boolean_features(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    *,
+    boolean: Sequence[str] | None = None,
+    named_numeric: Sequence[str] | None = None,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(numeric, categorical, boolean): the boolean features are categorical ones.
+
+    Named (`boolean=`), or found: a column whose values in both frames are boolean
+    spellings (True, "false", "yes", 1, "0", ...), one frame at least spelling them as
+    booleans rather than 0/1 only. A reference CSV read by pandas (True/False as bool,
+    1/0 as int) and a window of "yes"/"no" then compare as the same two values.
+    """
+    if boolean is None:
+        frames = (reference, current)
+
+        def spelled(name: str) -> bool:
+            held = [f[name] for f in frames if name in f.columns]
+            return all(
+                all(bool_text(v) in ("true", "false") for v in c.dropna().unique()) for c in held
+            ) and any(boolean_spelled(c) for c in held)
+
+        fixed = set(named_numeric or ())
+        boolean = [c for c in (*numeric, *categorical) if c not in fixed and spelled(c)]
+    found = tuple(dict.fromkeys(boolean))
+    return (
+        tuple(c for c in numeric if c not in found),
+        (*categorical, *(c for c in found if c not in categorical)),
+        found,
+    )
+
+
 def _reference(
-    frame: pd.DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...]
+    frame: pd.DataFrame,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    boolean: tuple[str, ...] = (),
 ) -> tuple[ReferenceStats, FrameSchema]:
-    schema = FrameSchema(numeric=numeric, categorical=categorical)
+    schema = FrameSchema(numeric=numeric, categorical=categorical, boolean=boolean)
     return build_reference(type_frame(frame, schema), numeric, categorical), schema
 
 
@@ -102,6 +150,7 @@ def check_drift(
     *,
     numeric: Sequence[str] | None = None,
     categorical: Sequence[str] | None = None,
+    boolean: Sequence[str] | None = None,
     thresholds: str = "calibrated",
     false_alarm_rate: float = defaults.FALSE_ALARM_RATE,
     drift_share: float = defaults.DRIFT_SHARE,
@@ -122,7 +171,10 @@ def check_drift(
 
     num, cat = feature_columns(reference, numeric, categorical)
     absent, unreferenced = _known(reference, current, (*num, *cat))
-    ref, schema = _reference(reference, num, cat)
+    num, cat, flags = boolean_features(
+        reference, current, num, cat, boolean=boolean, named_numeric=numeric
+    )
+    ref, schema = _reference(reference, num, cat, flags)
     spec = DriftSpec(
         columns=(
             *(ColumnSpec(name=c, kind=ColumnKind.NUMERIC) for c in num),
@@ -158,6 +210,7 @@ def check_quality(
     *,
     numeric: Sequence[str] | None = None,
     categorical: Sequence[str] | None = None,
+    boolean: Sequence[str] | None = None,
     max_missing_share: float = defaults.MAX_MISSING_SHARE,
     max_new_category_share: float = defaults.MAX_NEW_CATEGORY_SHARE,
     max_out_of_range_share: float = defaults.MAX_OUT_OF_RANGE_SHARE,
@@ -169,7 +222,10 @@ def check_quality(
     column counts as non_numeric_share, not as missing."""
     num, cat = feature_columns(reference, numeric, categorical)
     _known(reference, current, (*num, *cat))
-    ref, _ = _reference(reference, num, cat)
+    num, cat, flags = boolean_features(
+        reference, current, num, cat, boolean=boolean, named_numeric=numeric
+    )
+    ref, _ = _reference(reference, num, cat, flags)
     spec = QualitySpec(
         numeric=num,
         categorical=cat,
@@ -180,7 +236,7 @@ def check_quality(
     )
     # Numeric columns stay as they came: the check itself tells text from missing
     # (in the daemon, such rows are refused at sampling and counted as rejected).
-    window = type_frame(current, FrameSchema(categorical=cat))
+    window = type_frame(current, FrameSchema(categorical=cat, boolean=flags))
     return QualityCheck(spec=spec, reference=ref).run(window)
 
 
@@ -207,6 +263,9 @@ def estimate_performance(
     Labels (and a `prediction` column) are 0/1 or booleans; text labels ("yes",
     "no") need `positive=`, the positive class (a ValueError lists the labels
     seen otherwise). Below `min_rows` scored rows the answer is insufficient_data.
+    A score column missing from either frame, a label column missing from the
+    reference or a named prediction column missing from the current frame makes
+    the status ERROR, the reason naming the column.
     """
     from checks.calibration import estimated_band
 
@@ -231,6 +290,16 @@ def estimate_performance(
                 f"positive={positive!r} is not a label of the reference's {label!r}: "
                 f"it holds {', '.join(seen)}"
             )
+    lacking = _lacking(reference, current, score=score, label=label, prediction=prediction)
+    if lacking:
+        # A column the estimate needs is gone: the user named the wrong column or
+        # dropped it, which is an error to fix, not a window to wait out.
+        return CheckResult(
+            kind=CheckKind.ESTIMATED_PERFORMANCE,
+            status=Status.ERROR,
+            rows=len(current),
+            reason="; ".join(lacking),
+        )
     chosen = Metric(metric)
     ref = build_reference(reserved(reference), (), (), score=SCORE, label=LABEL)
     spec = EstimationSpec(
@@ -246,6 +315,29 @@ def estimate_performance(
     )
     check = EstimatedPerformanceCheck(spec=spec, reference=ref, band=band)
     return check.run(reserved(current))
+
+
+def _lacking(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    score: str,
+    label: str,
+    prediction: str | None,
+) -> list[str]:
+    """What the estimate needs and a frame lacks, each named as the caller named it."""
+    needs = [
+        (reference, "reference", score, "score"),
+        (reference, "reference", label, "label"),
+        (current, "current frame", score, "score"),
+    ]
+    if prediction is not None:
+        needs.append((current, "current frame", prediction, "prediction"))
+    return [
+        f"{role} column {column!r} missing from the {where}"
+        for frame, where, column, role in needs
+        if column not in frame.columns
+    ]
 
 
 def _labels_seen(column: pd.Series) -> list[str]:

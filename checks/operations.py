@@ -67,6 +67,10 @@ class OperationsSpec:
     max_error_rate: float | None = 0.05
     max_memory_mb: float | None = None
     min_rows: int = 1
+    # Whether the model logs an error column. A window always has one (null where
+    # nothing was logged), and null reads as "no error": without the column, a rate
+    # of 0 would claim a health nobody measured, so no rate is given.
+    errors_logged: bool = True
 
 
 def _against(subject: str, name: str, value: float, limit: float | None) -> Measure:
@@ -105,7 +109,7 @@ class OperationsCheck:
                 measures.append(_against("latency", "p50_ms", p50, None))
                 measures.append(_against("latency", "p95_ms", p95, self.spec.max_latency_p95_ms))
                 measures.append(_against("latency", "p99_ms", p99, self.spec.max_latency_p99_ms))
-        if ERROR in window:
+        if self.spec.errors_logged and ERROR in window:
             rate = float(error_mask(window[ERROR]).sum()) / n
             measures.append(_against("errors", "error_rate", rate, self.spec.max_error_rate))
         if MEMORY in window:

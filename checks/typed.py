@@ -25,6 +25,8 @@ import pandas as pd
 
 __all__ = [
     "FrameSchema",
+    "bool_text",
+    "boolean_spelled",
     "canonical_category",
     "numeric_series",
     "text_category",
@@ -35,6 +37,19 @@ __all__ = [
 
 # How a CSV writer spells a boolean (pandas writes True/False, others true/false).
 _TEXT_BOOLS = {"true": True, "false": False}
+# How people and writers spell a boolean in a column declared boolean (any case):
+# the canonical text of each spelling (1 and 0 included, as a CSV writes a bool as
+# an integer code).
+_BOOL_SPELLINGS = {
+    "true": "true",
+    "false": "false",
+    "yes": "true",
+    "no": "false",
+    "1": "true",
+    "0": "false",
+    "1.0": "true",
+    "0.0": "false",
+}
 # A number as a writer of numbers prints it: no leading zeros ("01234" is a
 # code, not 1234), an optional fraction and exponent.
 _NUMBER = re.compile(
@@ -107,6 +122,38 @@ def text_category(text: str) -> str | None:
     return text
 
 
+def bool_text(value: object) -> str | None:
+    """A value of a boolean column as ``"true"``/``"false"``: a bool, 1/0, or the text
+    true/false, yes/no, 1/0 in any case. Missing stays missing; any other value keeps
+    its canonical text, so the quality check counts it as a category the reference
+    never had."""
+    text = value.strip().lower() if isinstance(value, str) else canonical_category(value)
+    if text is None:
+        return None
+    spelled = _BOOL_SPELLINGS.get(text)
+    if spelled is not None:
+        return spelled
+    return value if isinstance(value, str) else text
+
+
+def boolean_spelled(column: pd.Series) -> bool:
+    """Whether a column holds booleans however spelled: a bool dtype, or values that are
+    all boolean spellings with at least one word (true, no, ...) or bool among them.
+    Only 1 and 0 read as numbers: nothing says they are not a count."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return True
+    values = column.dropna().unique()
+    if not len(values):
+        return False
+    texts = [bool_text(v) for v in values]
+    if any(t not in ("true", "false") for t in texts):
+        return False
+    return any(
+        isinstance(v, bool | np.bool_) or (isinstance(v, str) and v.strip().lower()[:1] in "tfyn")
+        for v in values
+    )
+
+
 def text_cells(column: pd.Series) -> pd.Series:
     """A column of text cells (str or missing) as `text_category` reads each one."""
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
@@ -141,6 +188,8 @@ class FrameSchema:
     categorical: tuple[str, ...] = ()
     label: str | None = None
     label_numeric: bool = False
+    # Categorical columns that hold booleans: each spelling typed as "true"/"false".
+    boolean: tuple[str, ...] = ()
 
 
 def type_frame(frame: pd.DataFrame, schema: FrameSchema) -> pd.DataFrame:
@@ -161,6 +210,9 @@ def type_frame(frame: pd.DataFrame, schema: FrameSchema) -> pd.DataFrame:
     for name in schema.categorical:
         if name in out.columns:
             out[name] = _categorical(out[name])
+    for name in schema.boolean:
+        if name in out.columns:
+            out[name] = _boolean(out[name])
     if schema.label is not None and schema.label in out.columns:
         column = out[schema.label]
         out[schema.label] = _numeric(column) if schema.label_numeric else _categorical(column)
@@ -223,6 +275,14 @@ def _categorical(column: pd.Series) -> pd.Series:
     table = np.empty(len(values) + 1, dtype=object)
     table[: len(values)] = [canonical_category(value) for value in values]
     table[len(values)] = None  # code -1: missing
+    return pd.Series(table[codes], index=column.index, name=column.name, dtype=object)
+
+
+def _boolean(column: pd.Series) -> pd.Series:
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[: len(uniques)] = [bool_text(value) for value in uniques]
+    table[len(uniques)] = None
     return pd.Series(table[codes], index=column.index, name=column.name, dtype=object)
 
 

@@ -31,6 +31,7 @@ def training_schema(model: ModelSettings) -> FrameSchema:
         categorical=schema.categorical,
         label=schema.label,
         label_numeric=model.task is TaskKind.REGRESSION,
+        boolean=schema.boolean,
     )
 
 
@@ -56,6 +57,7 @@ def check_schema(model: ModelSettings) -> FrameSchema:
         categorical=(*schema.categorical, *(() if numeric_target else target)),
         label=LABEL,
         label_numeric=numeric_target,
+        boolean=schema.boolean,
     )
 
 

@@ -258,6 +258,9 @@ def test_check_json_and_narrow_table(config: Path) -> None:
     assert document["model"] == "churn" and document["rows"] == 300
     runs = {run["check"]: run for run in document["runs"]}
     assert set(runs) >= {"drift", "quality", "operations"}
+    # The model logs no error column: its error rate is unknown, not 0.
+    assert not any(m["name"] == "error_rate" for m in runs["operations"]["measures"])
+    assert "errors" not in {m["subject"] for m in runs["operations"]["measures"]}
     drift = {m["subject"]: m for m in runs["drift"]["measures"]}
     assert {"age", "income", "plan"} <= set(drift)
     assert isinstance(drift["age"]["value"], float) and drift["age"]["name"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -192,6 +193,51 @@ def test_config_check_prints_resolved_settings_with_secrets_masked(tmp_path: Pat
             shown = tomllib.loads(proc.stdout)
             assert shown["service"]["api_token"] == {"env": "MLMAINT_API_TOKEN"}
         assert "tok-very-secret-value" not in proc.stdout + proc.stderr
+
+
+def test_config_check_shows_byte_sizes_as_written(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from daemon.cli import main
+
+    path = tmp_path / "sizes.toml"
+    path.write_text(
+        f"""
+[store]
+url = "sqlite:///{tmp_path / "store.db"}"
+[evidence]
+max_total = "2GiB"
+max_age = "14d"
+[[models]]
+name = "churn"
+source = {{ kind = "http", max_body_bytes = "8MiB" }}
+labels = {{ kind = "http", max_body_bytes = 4096 }}
+[models.schema]
+numeric = ["age"]
+"""
+    )
+
+    def check(*args: str) -> str:
+        result = CliRunner().invoke(main, ["--config", str(path), "config", "check", *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    text = check()
+    assert 'max_total = "2GiB"' in text and 'max_age = "14d"' in text
+    assert 'max_body_bytes = "8MiB"' in text and "max_body_bytes = 4096" in text
+    assert "2147483648" not in text and "8388608" not in text
+    shown = json.loads(check("--format", "json"))
+    assert shown["evidence"]["max_total"] == "2GiB"
+    assert shown["models"][0]["source"]["max_body_bytes"] == "8MiB"
+    # A default is written in the unit that says it shortest; all of it loads back.
+    every = check("--all")
+    assert 'max_body_bytes = "16MiB"' not in text and 'max_body_bytes = "8MiB"' in every
+    path.write_text(path.read_text().replace('max_total = "2GiB"\n', ""))
+    assert 'max_total = "500MB"' in check("--all")
+    original = load_config(path, needs=Needs.NOTHING)
+    for shown_text in (check(), check("--all")):
+        back = parse_config(tomllib.loads(shown_text), needs=Needs.NOTHING)
+        assert back.model_dump() == original.model_dump()
 
 
 # --------------------------------------------------------------------------- per-command secrets

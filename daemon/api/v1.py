@@ -246,6 +246,7 @@ class V1Routes:
         environment = query.text("environment")
         with self.ctx.sessions() as session:
             envs = queries.environments(session, configured)
+            clean = queries.clean_scan(session)
             self.known("environment", environment, {"environments": [e.name for e in envs]})
             found, truncated = queries.findings(
                 session,
@@ -253,8 +254,15 @@ class V1Routes:
                 kind=query.text("kind"),
                 limit=count,
             )
+        scans = [e.scanned_at for e in envs if e.scanned_at is not None]
+        scans.extend([clean] if clean is not None else [])
         return schema.FrameworksOut(
-            environments=envs, findings=found, limit=count, truncated=truncated
+            scanned_at=max(scans, default=None),
+            note=None if scans else schema.NO_SCAN_YET,
+            environments=envs,
+            findings=found,
+            limit=count,
+            truncated=truncated,
         )
 
     def openapi(self, _request: Request, _query: Query) -> Mapping[str, object]:

@@ -27,6 +27,7 @@ from daemon.api.v1_schema import (
     VersionOut,
 )
 from daemon.report.queries import METRIC_COLUMNS
+from daemon.stages import Stage
 from daemon.store.tables import (
     Alert,
     AlertState,
@@ -34,6 +35,7 @@ from daemon.store.tables import (
     CheckRun,
     FrameworkFinding,
     IngestCount,
+    JobRun,
     Model,
     RetrainJob,
 )
@@ -447,15 +449,29 @@ def environments(session: Session, configured: Sequence[str]) -> list[Environmen
         ).group_by(FrameworkFinding.environment)
     ).all()
     stored = {name: (_utc(at) if at is not None else None, int(n)) for name, at, n in rows}
+    clean = clean_scan(session)
     names = [*configured, *sorted(set(stored) - set(configured))]
     return [
         EnvironmentOut(
             name=name,
-            scanned_at=stored.get(name, (None, 0))[0],
+            scanned_at=stored[name][0] if name in stored else _clean_scan(name, configured, clean),
             findings=stored.get(name, (None, 0))[1],
         )
         for name in names
     ]
+
+
+def clean_scan(session: Session) -> datetime | None:
+    """When the daemon's scan job last succeeded: a scan that found nothing stores no
+    finding, so the job's own record is what says it ran."""
+    at = session.scalar(
+        select(JobRun.last_success_at).where(JobRun.job_id == Stage.FRAMEWORKS.value)
+    )
+    return _utc(at) if at is not None else None
+
+
+def _clean_scan(name: str, configured: Sequence[str], at: datetime | None) -> datetime | None:
+    return at if name in configured else None
 
 
 def versions(session: Session, model: str, serving: str | None) -> list[VersionOut]:

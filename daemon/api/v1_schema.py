@@ -209,11 +209,20 @@ class FindingOut(_Body):
 
 class EnvironmentOut(_Body):
     name: str
-    scanned_at: datetime | None = Field(description="None: no finding stored for it")
+    scanned_at: datetime | None = Field(description="None: never scanned")
     findings: int
 
 
+NO_SCAN_YET = "no scan yet: `mlmaint frameworks` runs one, as the daemon does daily"
+
+
 class FrameworksOut(_Body):
+    scanned_at: datetime | None = Field(
+        description="the latest scan of any environment; None: no scan yet (see note)"
+    )
+    note: str | None = Field(
+        description="why there are no findings to read: no scan has run yet; None once one has"
+    )
     environments: list[EnvironmentOut]
     findings: list[FindingOut]
     limit: int

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from checks.interface import Measure, Status
+from checks.interface import CheckKind, Measure, Status
 from daemon.checking.job import check_model
 from daemon.checking.run import CheckCycle
 from daemon.config import Settings
@@ -327,7 +327,7 @@ def print_backfill(
     from daemon.checking.specs import check_window
     from daemon.config import UnknownName
     from daemon.jobs import JobContext
-    from daemon.tables import Column, dumps, render
+    from daemon.tables import Column, dumps, render, wrap
 
     try:
         settings.model(name)
@@ -404,25 +404,44 @@ def print_backfill(
     columns = (
         Column("window end"),
         Column("rows", right=True),
-        *(Column(k.value, colour=_status_colour) for k in kinds),
+        *(Column(_RANGE_HEADER.get(k, k.value), colour=_status_colour) for k in kinds),
     )
     rows = []
     for cycle in done.cycles:
         cells = []
         for kind in kinds:
             run = cycle.runs.get(kind)
-            cells.append(run.result.status.value if run else "-")
+            status = run.result.status if run else None
+            cells.append("-" if status is None else _RANGE_STATUS.get(status, status.value))
         rows.append((f"{cycle.window_end:%Y-%m-%d %H:%M}", str(cycle.rows), *cells))
-    click.echo(render(columns, rows, title=title))
+    click.echo(wrap(title))
+    click.echo(render(columns, rows))
+    notes = []
+    runs = [run for cycle in done.cycles for run in cycle.runs.values()]
+    if any(run.result.status is Status.INSUFFICIENT_DATA for run in runs):
+        notes.append(
+            f"n/a: too few rows or labels to judge; `mlmaint check {name} --at WINDOW_END` "
+            "says why."
+        )
     if unstored:
-        click.echo(
+        notes.append(
             f"{len(done.cycles)} window(s) checked, {done.alerting} alerting; "
             f"not stored: {unstored}"
         )
+        for note in notes:
+            click.echo(wrap(note))
         return 1 if done.alerting else 0
     replaced = f" ({done.replaced} checked before, replaced)" if done.replaced else ""
-    click.echo(
+    notes.append(
         f"{len(done.cycles)} window(s) checked and stored{replaced}, {done.alerting} alerting; "
         + ("findings handed to the alert policy" if alert else "no alerts sent (--alert sends)")
     )
+    for note in notes:
+        click.echo(wrap(note))
     return 1 if done.alerting else 0
+
+
+# A range prints one line per window within 80 columns (window end, rows, a status per
+# kind): the longest kind's name and the longest status are shortened to fit it.
+_RANGE_HEADER = {CheckKind.ESTIMATED_PERFORMANCE: "est. perf."}
+_RANGE_STATUS = {Status.INSUFFICIENT_DATA: "n/a"}

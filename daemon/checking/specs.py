@@ -157,6 +157,7 @@ def operations_spec(model: ModelSettings) -> OperationsSpec:
         max_error_rate=o.max_error_rate,
         max_memory_mb=o.max_memory_mb,
         min_rows=model.checks.min_rows,
+        errors_logged=model.schema_.error is not None,
     )
 
 

@@ -10,7 +10,14 @@ import re
 from datetime import timedelta
 from typing import Annotated, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    field_validator,
+    model_validator,
+)
 
 EX_CONFIG = 78
 
@@ -58,6 +65,41 @@ def parse_duration(text: str) -> timedelta:
     value = _parse_duration(text)
     assert isinstance(value, timedelta)  # _parse_duration returns one or raises
     return value
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$", re.IGNORECASE)
+SIZE_UNITS = {
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+}
+_UNIT_BYTES = {unit.lower(): size for unit, size in SIZE_UNITS.items()}
+
+
+class ByteCount(int):
+    """A number of bytes from the config: an int that `config check` writes as a size."""
+
+
+def parse_size(value: object) -> int:
+    """Accept "500MB", "2GiB", "800 KB" or a number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value)
+        if match:
+            unit = (match.group(2) or "B").lower()
+            return int(float(match.group(1)) * _UNIT_BYTES[unit])
+    raise ValueError(f"expected a size like '500MB' or '2GiB', got {value!r}")
+
+
+# The int subclass survives validation, so the dump can tell a size from a count.
+ByteSize = Annotated[int, BeforeValidator(parse_size), AfterValidator(ByteCount)]
 
 
 class Schedule(Frozen):

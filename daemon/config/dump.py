@@ -2,10 +2,11 @@
 
 Durations keep the text the file gave them ("30s", not PT30S); those the file
 left to their defaults are written in their largest whole unit ("1h", "90s",
-"7d"). Paths, enums and tuples become the strings and arrays TOML has; unset
-options (None) are left out, as TOML has no null. A secret is shown by its
-reference (`{ env = "..." }` or `{ file = "..." }`): the settings never hold a
-value to show. By default only what differs from the defaults is written; the
+"7d"). Byte sizes likewise ("500MB" stays "500MB"; a default is written in the
+unit that says it shortest, "16MiB"). Paths, enums and tuples become the strings
+and arrays TOML has; unset options (None) are left out, as TOML has no null. A
+secret is shown by its reference (`{ env = "..." }` or `{ file = "..." }`): the
+settings never hold a value to show. By default only what differs from the defaults is written; the
 whole effective config with `every=True`. Either loads back to equal settings.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path, PurePath
 
-from daemon.config.common import parse_duration
+from daemon.config.common import SIZE_UNITS, ByteCount, parse_duration, parse_size
 from daemon.config.settings import Settings
 
 # Weeks are left out: "7d" and "14d" are how the reference config.toml says them.
@@ -34,6 +35,20 @@ def format_duration(value: timedelta) -> str:
     if micros % 1000 == 0:
         return f"{micros // 1000}ms"
     return f"{value.total_seconds()}s"
+
+
+def format_size(value: int) -> str:
+    """A byte size in the unit that says it shortest: 500000000 is "500MB", 2**31 "2GiB"."""
+    whole = [(value // size, unit) for unit, size in SIZE_UNITS.items() if value % size == 0]
+    count, unit = min(whole) if value else (0, "B")
+    return f"{count}{unit}"
+
+
+def _same_size(raw: object, value: int) -> bool:
+    try:
+        return parse_size(raw) == value
+    except ValueError:
+        return False
 
 
 def _same_duration(raw: object, value: timedelta) -> bool:
@@ -64,6 +79,8 @@ def _plain(value: object, raw: object) -> object:
         ]
     if isinstance(value, timedelta):
         return raw if _same_duration(raw, value) else format_duration(value)
+    if isinstance(value, ByteCount):
+        return raw if _same_size(raw, value) else format_size(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, PurePath):

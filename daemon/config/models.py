@@ -35,6 +35,10 @@ class SchemaSettings(Frozen):
     timestamp: str = "timestamp"
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
+    # Categorical features that hold booleans: true/false, yes/no, 1/0 in any case (and
+    # JSON booleans) are stored and compared as "true"/"false". Listed here, a column
+    # is categorical whether or not `categorical` names it too.
+    boolean: tuple[str, ...] = ()
     prediction: str = "prediction"
     score: str | None = None
     label: str = "label"
@@ -48,8 +52,24 @@ class SchemaSettings(Frozen):
     # Source columns dropped without counting a row as having an extra column.
     ignore: tuple[str, ...] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _booleans_are_categorical(cls, data: object) -> object:
+        if not isinstance(data, Mapping) or not data.get("boolean"):
+            return data
+        flags, categorical = data["boolean"], data.get("categorical", ())
+        if not isinstance(flags, list | tuple) or not isinstance(categorical, list | tuple):
+            return data  # the field validators name the wrong type
+        extra = [c for c in flags if c not in categorical and c not in data.get("numeric", ())]
+        return {**data, "categorical": [*categorical, *extra]} if extra else data
+
     @model_validator(mode="after")
     def _columns(self) -> Self:
+        numeric_flags = sorted(set(self.boolean) & set(self.numeric))
+        if numeric_flags:
+            raise ValueError(
+                f"boolean columns are categorical, not numeric: {', '.join(numeric_flags)}"
+            )
         if not self.numeric and not self.categorical:
             raise ValueError("a schema needs at least one numeric or categorical feature")
         features = [*self.numeric, *self.categorical]

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from daemon.config.common import Duration, Frozen
+from daemon.config.common import ByteCount, ByteSize, Duration, Frozen
 from daemon.config.secrets import Needs, Secret, SecretField, SecretRef, secret_of
 
 
@@ -56,7 +56,7 @@ class SqlSource(Frozen):
 
 class HttpSource(Frozen):
     kind: Literal["http"]
-    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_body_bytes: ByteSize = Field(default=ByteCount(16 * 2**20), gt=0)
 
 
 Source = Annotated[FileSource | SqlSource | HttpSource, Field(discriminator="kind")]

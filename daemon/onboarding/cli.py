@@ -132,18 +132,30 @@ def onboard_command(
         )
     for note in done.notes:
         echo(f"note: {note}", err=True)
-    for line in next_steps(settings, name, logs=options.get("logs") is not None):
+    pushed_labels = options.get("labels") != "none"
+    for line in next_steps(
+        settings, name, logs=options.get("logs") is not None, labels=pushed_labels
+    ):
         echo(line, err=True)
     return 0
 
 
-def next_steps(settings: Settings, name: str, *, logs: bool) -> tuple[str, str]:
+def next_steps(settings: Settings, name: str, *, logs: bool, labels: bool) -> tuple[str, ...]:
     """What to do after onboarding, as it really happens: `mlmaint check` right away
-    reads a window the daemon has not sampled yet (0 rows)."""
+    reads a window the daemon has not sampled yet (0 rows). Pushed rows and labels are
+    named by the routes the daemon serves them on (daemon/api/ingest.py)."""
+    from daemon.api.ingest import LABELS, PREDICTIONS
     from daemon.checking.backfill import span_text
 
+    service = settings.service
+    host = f"[{service.http_host}]" if ":" in service.http_host else service.http_host
+    base = f"http://{host}:{service.http_port}"
     backfill = settings.checks.backfill
-    source = "samples the logs" if logs else "takes the predictions pushed over HTTP"
+    source = (
+        "samples the logs"
+        if logs
+        else f"takes the predictions pushed to POST {base}{PREDICTIONS.format(name=name)}"
+    )
     if backfill > timedelta(0):
         first = (
             f"next: mlmaint run: it {source}, then checks the last "
@@ -151,7 +163,14 @@ def next_steps(settings: Settings, name: str, *, logs: bool) -> tuple[str, str]:
         )
     else:
         first = f"next: mlmaint run: it {source} and checks on schedule ([checks] backfill is 0)"
-    return first, (
+    steps = [first]
+    if labels:
+        steps.append(
+            f"  labels, as they arrive: POST {base}{LABELS.format(name=name)} "
+            "(Authorization: Bearer with service.api_token)"
+        )
+    steps.append(
         f"  or, once rows are sampled (mlmaint status): "
         f"mlmaint check {name} --from YYYY-MM-DD --to YYYY-MM-DD"
     )
+    return tuple(steps)

@@ -33,7 +33,12 @@ from daemon.onboarding.request import (
     OnboardError,
     OnboardRequest,
 )
-from daemon.onboarding.schema import check_reference_columns, infer_schema, read_frame
+from daemon.onboarding.schema import (
+    check_reference_columns,
+    infer_schema,
+    read_frame,
+    with_booleans,
+)
 from daemon.onboarding.table import model_table, render_model, validate_appended
 from daemon.store.versions import registry_versions
 
@@ -124,6 +129,7 @@ def onboard(
         reference_source = str(path)
     if reference_frame is not None:
         check_reference_columns(reference_frame, schema, str(reference_source))
+        schema = with_booleans(schema, reference_frame)
     positive = (
         positive_class(request, estimator, reference_frame, schema.roles["label"])
         if task is TaskKind.BINARY

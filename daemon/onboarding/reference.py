@@ -53,6 +53,7 @@ def scored_reference(
             categorical=schema.categorical,
             label=label,
             label_numeric=task is TaskKind.REGRESSION,
+            boolean=schema.boolean,
         ),
     )
     columns = [*schema.features]

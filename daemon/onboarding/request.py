@@ -88,6 +88,8 @@ class Schema:
     categorical: tuple[str, ...]
     roles: Mapping[str, str]
     ignore: tuple[str, ...]
+    # The categorical features that hold booleans ([models.schema] boolean).
+    boolean: tuple[str, ...] = ()
 
     @property
     def features(self) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ holds the schema's columns.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -174,3 +175,13 @@ def check_reference_columns(frame: pd.DataFrame, schema: Schema, where: str) -> 
             f"(features: {', '.join(schema.features)}): give --label COLUMN if one is the "
             "label, --ignore COLUMN to leave one out (or --numeric/--categorical to monitor it)"
         )
+
+
+def with_booleans(schema: Schema, reference: pd.DataFrame) -> Schema:
+    """The schema with its categorical features that the reference holds as booleans
+    (a bool column, or true/false, yes/no words) declared boolean, so every spelling
+    a log or a pushed row uses is typed as the reference's is."""
+    from checks.typed import boolean_spelled
+
+    found = tuple(c for c in schema.categorical if c in reference and boolean_spelled(reference[c]))
+    return replace(schema, boolean=found) if found else schema

@@ -49,6 +49,7 @@ def model_table(
         "timestamp": roles["timestamp"],
         "numeric": list(schema.numeric),
         "categorical": list(schema.categorical),
+        **({"boolean": list(schema.boolean)} if schema.boolean else {}),
         "prediction": roles["prediction"],
     }
     for role in ("score", "label", "latency", "error", "memory"):

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from checks.interface import TaskKind
 from checks.operations import is_error
-from checks.typed import canonical_category, text_category, text_number
+from checks.typed import bool_text, canonical_category, text_category, text_number
 from daemon.sampling.rows import (
     MODEL_VERSION,
     Reason,
@@ -100,7 +100,12 @@ class PerRowValidator:
         self.max_len = schema.max_string_length
         self.numeric = schema.numeric
         self.categorical = schema.categorical
+        # Declared booleans: every usual spelling stored as "true"/"false" (checks/typed.py).
+        self.boolean = frozenset(schema.boolean)
         self.numeric_prediction = spec.task is not TaskKind.MULTICLASS
+        # A binary classifier's score is P(positive): a value outside [0, 1] is a
+        # logit or a bug upstream, and would bend the estimated performance.
+        self.bounded_score = spec.task is TaskKind.BINARY
         # source column -> canonical column
         required = {
             schema.id: "prediction_id",
@@ -186,6 +191,8 @@ class PerRowValidator:
                 Reason.WRONG_TYPE,
                 f"{col}: expected a string, a number or a boolean, got {type(value).__name__}",
             )
+        if text is not None and col in self.boolean:
+            text = bool_text(text)
         if text is not None:
             _checked(col, text)
         if text is not None and len(text) > self.max_len:
@@ -226,11 +233,19 @@ class PerRowValidator:
             values.append(self._number(schema.prediction, pred, coerce))
         else:
             values.append(self._string(schema.prediction, pred, coerce))
-        for src, dst in (
-            (schema.score, "score"),
-            (schema.latency, "latency_ms"),
-        ):
-            values.append(None if src is None else self._number(dst, rec.get(src), coerce))
+        score = (
+            None if schema.score is None else self._number("score", rec.get(schema.score), coerce)
+        )
+        if score is not None and self.bounded_score and not 0.0 <= score <= 1.0:
+            raise _RowError(
+                Reason.OUT_OF_RANGE,
+                f"{schema.score}: {score!r} is outside [0, 1], a binary classifier's P(positive)",
+            )
+        values.append(score)
+        latency = schema.latency
+        values.append(
+            None if latency is None else self._number("latency_ms", rec.get(latency), coerce)
+        )
         error = None if schema.error is None else stored_error(rec.get(schema.error))
         if error is not None:
             _checked("error", error)

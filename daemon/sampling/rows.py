@@ -26,6 +26,8 @@ class Reason(enum.StrEnum):
     EXTRA_COLUMN = "extra_column"
     WRONG_TYPE = "wrong_type"
     NON_FINITE = "non_finite"
+    # A value its column cannot hold: a binary classifier's score (P(positive)) outside [0, 1].
+    OUT_OF_RANGE = "out_of_range"
     OVERSIZE_STRING = "oversize_string"
     MISSING_ID = "missing_id"
     BAD_TIMESTAMP = "bad_timestamp"

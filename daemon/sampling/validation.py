@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from checks.operations import NO_ERROR_TEXT
-from checks.typed import canonical_category, text_category
+from checks.typed import bool_text, canonical_category, text_category
 from daemon.sampling.per_row import PerRowValidator, stored_error
 from daemon.sampling.rows import (
     MODEL_VERSION,
@@ -183,6 +183,8 @@ class RowValidator(PerRowValidator):
                 out[col] = pc.cast(table[col], pa.float64())
             for col in self.categorical:
                 out[col] = _category_text(table[col], text_cells=text_cells)
+                if col in self.boolean:
+                    out[col] = _mapped(out[col], bool_text)
             if self.numeric_prediction:
                 out["prediction"] = pc.cast(table[schema.prediction], pa.float64())
             else:
@@ -226,6 +228,9 @@ class RowValidator(PerRowValidator):
             if pa.types.is_string(arr.type):
                 limit = 200 if col == "prediction_id" else self.max_len
                 flagged |= _true_mask(pc.greater(pc.utf8_length(arr), limit))
+        if self.bounded_score:
+            score = out["score"]
+            flagged |= _true_mask(pc.or_(pc.less(score, 0.0), pc.greater(score, 1.0)))
         flagged |= _true_mask(pc.equal(out["prediction_id"], ""))
         for col in ("prediction_id", *self.categorical, "prediction", "error", MODEL_VERSION):
             arr = out[col]

@@ -38,7 +38,7 @@ from daemon.frameworks.records import store_findings
 from daemon.jobs import JobContext
 from daemon.retraining.records import add_queued_job, model_row, record_status, set_rolled_back
 from daemon.store.engine import transaction
-from daemon.store.tables import RetrainJob
+from daemon.store.tables import JobRun, RetrainJob
 from retrain.interface import (
     DataRef,
     JobState,
@@ -399,6 +399,8 @@ def test_framework_findings_as_the_scan_stored_them(world: tuple[httpx.Client, S
     assert {f["package"] for f in vulnerable} == {"torch", "pillow"}
     torch = next(f for f in vulnerable if f["package"] == "torch")
     assert "CVE-2022-45907" in torch["advisory_ids"] and torch["fixed"] == "1.13.1"
+    assert body["scanned_at"] == NOW.isoformat().replace("+00:00", "Z")
+    assert body["note"] is None
     assert body["environments"] == [
         {
             "name": "serving",
@@ -461,12 +463,21 @@ def test_an_empty_store_answers_every_read(ctx_factory: Factory) -> None:
         assert _get(client, "/v1/models/churn/checks")["measures"] == []
         assert _get(client, "/v1/alerts")["alerts"] == []
         assert _get(client, "/v1/jobs")["jobs"] == []
+        # No scan yet is said, not an empty list that reads as all clear.
         assert _get(client, "/v1/frameworks") == {
+            "scanned_at": None,
+            "note": "no scan yet: `mlmaint frameworks` runs one, as the daemon does daily",
             "environments": [],
             "findings": [],
             "limit": 500,
             "truncated": False,
         }
+        # A daily scan that found nothing stores no finding; its job's record says it ran.
+        with ctx.sessions() as session, session.begin():
+            session.add(JobRun(job_id="frameworks", last_success_at=NOW, last_status="ok"))
+        clean = _get(client, "/v1/frameworks")
+        assert clean["scanned_at"] == NOW.isoformat().replace("+00:00", "Z")
+        assert clean["note"] is None and clean["findings"] == []
 
 
 def test_beyond_loopback_every_read_needs_a_token(ctx_factory: Factory) -> None:

@@ -10,6 +10,7 @@ first-start backfill is the function the service calls, with a fixed clock.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -194,9 +195,15 @@ def test_backfill_14_days_through_the_cli_once_per_window(
         "--every",
         "1d",
     ]
-    first = CliRunner().invoke(main, args)
+    first = CliRunner().invoke(main, args, env={"COLUMNS": "80"})
     # The second week drifted: some window alerts (exit 1), none is an error.
     assert first.exit_code == 1, first.output
+    # One line per window, each within 80 columns, as the whole output is.
+    lines = first.output.splitlines()
+    assert all(len(line) <= 80 for line in lines), first.output
+    windows = [line for line in lines if re.match(r"2026-01-\d\d 00:00 ", line)]
+    assert len(windows) == 14, first.output
+    assert all(re.search(r" 150 +(ok|alert) ", line) for line in windows), first.output
     assert "14 window(s) checked" in first.output and "no alerts sent" in first.output
     # The first run replaced nothing, and does not say it did.
     assert "replaced" not in first.output, first.output

@@ -136,3 +136,60 @@ def test_a_text_prediction_column_takes_the_same_positive_class() -> None:
     )
     with pytest.raises(ValueError, match="labels in 'predicted' are text"):
         checks.estimate_performance(reference, words(current), **kwargs)
+
+
+def test_a_score_or_label_column_missing_is_an_error_naming_it() -> None:
+    rng = np.random.default_rng(16)
+    reference, current = _frame(rng, 2000), _frame(rng, 500).drop(columns="label")
+    # The window as a user exports it: the scores under another name than asked for.
+    renamed = current.rename(columns={"score": "proba"})
+    result = checks.estimate_performance(reference, renamed)
+    assert result.status is Status.ERROR
+    assert result.reason == "score column 'score' missing from the current frame"
+    assert not result.measures
+    named = checks.estimate_performance(
+        reference.rename(columns={"score": "p"}), current, score="p"
+    )
+    assert named.status is Status.ERROR
+    assert named.reason == "score column 'p' missing from the current frame"
+    unlabelled = checks.estimate_performance(reference.drop(columns="label"), current)
+    assert unlabelled.status is Status.ERROR
+    assert unlabelled.reason == "label column 'label' missing from the reference"
+    asked = checks.estimate_performance(reference, current, prediction="predicted")
+    assert asked.reason == "prediction column 'predicted' missing from the current frame"
+    # With every column there, the same frames give an estimate.
+    assert checks.estimate_performance(reference, current).status is Status.OK
+
+
+def test_a_boolean_column_compares_alike_however_each_frame_spells_it() -> None:
+    import io
+
+    rng = np.random.default_rng(17)
+    flags = rng.random(3000) < 0.3
+    # The reference as a CSV from outside: pandas reads True/False back as bool.
+    text = _frame(rng, 3000).assign(is_student=flags).to_csv(index=False)
+    reference = pd.read_csv(io.StringIO(text))
+    assert reference["is_student"].dtype == bool
+    window = _frame(rng, 800)
+    same = rng.random(800) < 0.3
+    for spelled in (
+        np.where(same, "yes", "no"),
+        np.where(same, "True", "False"),
+        np.where(same, "1", "0"),
+        same.astype(int),
+        np.where(same, "true", "false"),
+    ):
+        current = window.assign(is_student=spelled)
+        drift = checks.check_drift(reference, current)
+        measure = drift.measure("is_student", "jensenshannon")
+        assert measure.status is Status.OK, (spelled[:3], measure)
+        quality = checks.check_quality(reference, current)
+        assert quality.measure("is_student", "new_category_share").value == 0.0, spelled[:3]
+    # A window spelled yes/no where the reference is 1/0 integers: one column still.
+    codes = reference.assign(is_student=flags.astype(int))
+    yes_no = window.assign(is_student=np.where(same, "yes", "no"))
+    assert checks.check_drift(codes, yes_no).measure("is_student", "jensenshannon").value < 0.05
+    # Named, a 0/1 column in both frames is boolean too (unnamed, it may be a count).
+    ones = window.assign(is_student=same.astype(int))
+    named = checks.check_drift(codes, ones, boolean=["is_student"])
+    assert named.measure("is_student", "jensenshannon").status is Status.OK

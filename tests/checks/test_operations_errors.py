@@ -58,3 +58,11 @@ def test_a_boolean_error_column_is_a_rate_not_all_errors() -> None:
         assert result.kind is CheckKind.OPERATIONS
         assert result.summary["errors.error_rate"] == pytest.approx(10 / n)
         assert result.status is Status.OK
+
+
+def test_no_error_column_logged_gives_no_rate() -> None:
+    window = pd.DataFrame({"error": [None] * 50, "latency_ms": np.linspace(1, 50, 50)})
+    unknown = OperationsCheck(spec=OperationsSpec(errors_logged=False)).run(window)
+    assert [m.subject for m in unknown.measures] == ["latency"] * 3
+    assert "errors.error_rate" not in unknown.summary
+    assert OperationsCheck(spec=OperationsSpec()).run(window).summary["errors.error_rate"] == 0.0

@@ -153,11 +153,16 @@ def test_a_pipeline_is_onboarded_from_its_signature_with_a_csv_reference(
     assert "next: mlmaint check churn\n" not in done.output
     assert "next: mlmaint run: it samples the logs, then checks the last 7d" in done.output
     assert "once rows are sampled (mlmaint status): mlmaint check churn --from" in done.output
+    assert "POST http://127.0.0.1:8787/v1/models/churn/labels" in done.output
+    assert "/churn/predictions" not in done.output  # the rows come from the logs
 
     text = home.config.read_text()
     assert text.startswith(before.rstrip("\n"))
     model = load_config(home.config, environ={"MLMAINT_API_TOKEN": TOKEN}).model("churn")
     assert model.task.value == "binary_classification"
+    # The reference's True/False column is declared boolean, and stays categorical.
+    assert 'boolean = ["is_student"]' in done.output
+    assert model.schema_.boolean == ("is_student",) and "is_student" in model.schema_.categorical
     assert model.schema_.numeric == world.NUMERIC
     # is_student is `boolean` in the signature; plan_code a `long` that the Pipeline
     # one-hot encodes: both categorical.
@@ -246,7 +251,12 @@ def test_the_reference_can_be_the_first_window(home: Home, registry: Registry) -
         "2026-11-03T00:00Z",
     )
     assert done.exit_code == 0, done.output
-    assert "next: mlmaint run: it takes the predictions pushed over HTTP" in done.output
+    # The hints name the routes the daemon serves, at the configured address.
+    predictions = "POST http://127.0.0.1:8787/v1/models/churn/predictions"
+    assert f"next: mlmaint run: it takes the predictions pushed to {predictions}" in done.output
+    assert "labels, as they arrive: POST http://127.0.0.1:8787/v1/models/churn/labels" in (
+        done.output
+    )
     model = load_config(home.config, environ={"MLMAINT_API_TOKEN": TOKEN}).model("churn")
     assert model.reference.kind.value == "window"
     assert (model.reference.start, model.reference.end) == (

@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from tests.chromium import browser_env, headless
 class Tab:
     socket: ClientConnection
     sent: int = 0
+    # Every event the browser sent while a call or a wait read past it, in order.
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         self.sent += 1
@@ -37,10 +39,14 @@ class Tab:
             if message.get("id") == ident:
                 assert "error" not in message, message
                 return dict(message["result"])
+            if "method" in message:
+                self.events.append(message)
 
     def wait_for(self, event: str) -> None:
         while True:
             message = json.loads(self.socket.recv(timeout=30))
+            if "method" in message:
+                self.events.append(message)
             if message.get("method") == event:
                 return
 
@@ -54,8 +60,14 @@ class Tab:
 
 
 @contextmanager
-def browser_tab(url: str, profile: Path, width: int, height: int) -> Iterator[Tab]:
-    """Chromium at `width`x`height` with `url` loaded, driven over its DevTools socket."""
+def browser_tab(
+    url: str, profile: Path, width: int, height: int, enable: tuple[str, ...] = ()
+) -> Iterator[Tab]:
+    """Chromium at `width`x`height` with `url` loaded, driven over its DevTools socket.
+
+    `enable`: DevTools domains ("Log", "Audits") turned on before the page loads,
+    so their events about the load are in `Tab.events`.
+    """
     command = headless(
         profile,
         "--hide-scrollbars",
@@ -81,6 +93,8 @@ def browser_tab(url: str, profile: Path, width: int, height: int) -> Iterator[Ta
         with connect(page["webSocketDebuggerUrl"], max_size=None) as socket:
             tab = Tab(socket)
             tab.call("Page.enable")
+            for domain in enable:
+                tab.call(f"{domain}.enable")
             tab.call("Page.navigate", url=url)
             tab.wait_for("Page.loadEventFired")
             yield tab

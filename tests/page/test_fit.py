@@ -46,6 +46,18 @@ def text_px(tab: Tab, selector: str) -> float:
     return size * tab.width_of(svg) / float(view_box.split()[2])
 
 
+def blocked_by_policy(tab: Tab) -> list[str]:
+    """What the browser refused under the page's Content-Security-Policy, as it says it."""
+    said = []
+    for event in tab.events:
+        params = event["params"]
+        if event["method"] == "Log.entryAdded" and params["entry"]["source"] == "security":
+            said.append(params["entry"]["text"])
+        if event["method"] == "Audits.issueAdded" and "ContentSecurityPolicy" in str(params):
+            said.append(str(params["issue"]["details"]))
+    return said
+
+
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_the_page_fits_a_laptop_screen_without_sideways_scrolling(
     seeded: tuple[JobContext, Seeded], tmp_path: Path
@@ -56,8 +68,12 @@ def test_the_page_fits_a_laptop_screen_without_sideways_scrolling(
         for width in NARROW:
             for path in ("/", f"/models/{info.model}"):
                 profile = tmp_path / f"profile-{width}-{len(path)}"
-                with browser_tab(server.url + path, profile, width, 900) as tab:
+                with browser_tab(
+                    server.url + path, profile, width, 900, enable=("Log", "Audits")
+                ) as tab:
                     metrics = tab.call("Page.getLayoutMetrics")
+                    # The page runs under its own policy: nothing it uses is blocked.
+                    assert not blocked_by_policy(tab), (path, blocked_by_policy(tab))
                     viewport = metrics["cssLayoutViewport"]["clientWidth"]
                     assert viewport == width
                     # The document is no wider than the window: no sideways scrollbar.

@@ -27,9 +27,10 @@ from daemon.api import ApiServer
 from daemon.checking.records import KindRun, store_runs
 from daemon.config import Secret, parse_config
 from daemon.jobs import JobContext
+from daemon.report.csp import header_policy, written_policy
 from daemon.service_http import add_page
 from daemon.store.engine import transaction
-from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, Model
+from daemon.store.tables import Alert, AlertState, CheckMetric, CheckRun, JobRun, Model
 from tests.chromium import browser_env, headless
 from tests.page.dom import Element, parse
 from tests.page.seed import ADVISORY, DAYS, Seeded, context
@@ -187,6 +188,10 @@ def test_the_page_in_chromium_holds_the_stored_values(
         answer = httpx.get(server.url + "/")
         assert answer.status_code == 200
         assert "default-src 'none'" in answer.headers["content-security-policy"]
+        # The page's own <meta> policy is the header's, less what only a header carries.
+        meta = written_policy(answer.text)
+        assert meta is not None
+        assert header_policy(meta) == answer.headers["content-security-policy"]
         url = server.url + "/"
         dumped = browse(url, tmp_path / "profile-dom", "--dump-dom").stdout
         shot = tmp_path / "page.png"
@@ -306,6 +311,13 @@ def test_an_empty_store_says_there_is_no_data_yet(
     dom = parse(empty.text)
     assert "No data yet." in dom.one("div", id="no-data").text()
     assert "No framework scan stored yet" in empty.text
+    # A daily scan that found nothing stores no finding: the page says it ran.
+    with session_factory() as session, session.begin():
+        session.add(JobRun(job_id="frameworks", last_success_at=now, last_status="ok"))
+    with serving(bare, now) as server:
+        clean = httpx.get(server.url + "/")
+    assert "No framework scan stored yet" not in clean.text
+    assert "Scanned 2026-03-02 12:00" in parse(clean.text).one("p", id="frameworks-clean").text()
     with serving(configured, now) as server:
         waiting = httpx.get(server.url + "/")
     assert waiting.status_code == 200

@@ -30,6 +30,7 @@ def settings_for(
     task: str = "binary_classification",
     environ: Mapping[str, str] | None = None,
     service: Mapping[str, object] | None = None,
+    schema: Mapping[str, object] | None = None,
 ) -> Settings:
     model: dict[str, object] = {
         "name": "churn",
@@ -45,6 +46,8 @@ def settings_for(
             "max_string_length": 64,
         },
     }
+    if schema is not None:
+        model["schema"] = {**model["schema"], **schema}  # type: ignore[dict-item]
     if labels is not None:
         model["labels"] = dict(labels)
     if sampling is not None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from daemon.api import ApiServer, Response
 from daemon.config import Secret
 from daemon.jobs import JobContext
 from daemon.sampling import sampling_status
+from daemon.store.tables import RejectedRow
 from tests.sampling.conftest import T0, row
 
 Factory = Callable[..., JobContext]
@@ -156,3 +159,72 @@ def test_a_down_store_answers_503_and_the_server_keeps_going() -> None:
     finally:
         server.stop()
         ctx.close()
+
+
+def test_a_score_outside_0_1_is_rejected_out_of_range_and_its_neighbours_kept(
+    api: tuple[ApiServer, httpx.Client],
+) -> None:
+    server, client = api
+    path = "/v1/models/churn/predictions"
+    # A logit or a percentage where P(positive) belongs; 0 and 1 themselves are scores.
+    scores = {2: 1.7, 5: -0.2, 7: 1.0, 8: 0.0, 11: 63.0, 14: -3.5}
+    array = [row(i, score=scores.get(i, 0.4)) for i in range(10)]
+    r = client.post(path, content=json.dumps(array), headers={"Content-Type": "application/json"})
+    assert r.status_code == 202
+    assert r.json()["reasons"] == {"out_of_range": 2}
+    assert (r.json()["accepted"], r.json()["sampled"]) == (8, 8)
+    # JSON Lines take the columnar path: the same verdict.
+    lines = "\n".join(json.dumps(row(i, score=scores.get(i, 0.4))) for i in range(10, 16))
+    r = client.post(path, content=lines)
+    assert r.json()["reasons"] == {"out_of_range": 2}
+    assert r.json()["sampled"] == 4
+    (status,) = sampling_status(server.ctx)
+    assert (status.sampled, status.stored) == (12, 12)
+    assert status.rejected == {"out_of_range": 4}
+    with server.ctx.sessions() as session:
+        kept = session.execute(select(RejectedRow.reason, RejectedRow.detail)).all()
+    assert {reason for reason, _ in kept} == {"out_of_range"}
+    assert any(detail.startswith("score: 1.7 is outside [0, 1]") for _, detail in kept), kept
+
+
+def test_a_declared_boolean_is_stored_true_or_false_however_it_is_spelled(
+    ctx_factory: Factory, tmp_path: Path
+) -> None:
+    from daemon.checking.references import read_table
+    from daemon.frames import typed_check
+    from daemon.store.tables import Prediction
+
+    ctx = ctx_factory({"kind": "http"}, schema={"boolean": ["student"]})
+    model = ctx.settings.model("churn")
+    assert model.schema_.categorical == ("city", "student")
+    spellings = [True, False, "true", "False", "YES", "no", 1, 0, "1", "0", None, "maybe"]
+    expected = ["true", "false"] * 5 + [None, "maybe"]
+    server = ApiServer(ctx, port=0, token=Secret(TOKEN, "test"), clock=lambda: T0).start()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        array = [row(i, student=v) for i, v in enumerate(spellings)]
+        lines = "\n".join(json.dumps(row(100 + i, student=v)) for i, v in enumerate(spellings))
+        for body, kind in ((json.dumps(array), "json"), (lines, "x-ndjson")):
+            answer = httpx.post(
+                server.url + "/v1/models/churn/predictions",
+                content=body,
+                headers={**auth, "Content-Type": f"application/{kind}"},
+                timeout=30,
+            )
+            assert answer.json()["sampled"] == len(spellings), answer.text
+    finally:
+        server.stop()
+    with ctx.sessions() as session:
+        stored = dict(
+            session.execute(select(Prediction.prediction_id, Prediction.categorical_features))
+            .tuples()
+            .all()
+        )
+    for offset in (0, 100):
+        got = [stored[f"p{offset + i}"].get("student") for i in range(len(spellings))]
+        assert got == expected, (offset, got)
+    # A reference CSV types the same column the same way, as a spreadsheet writes it.
+    csv = tmp_path / "reference.csv"
+    csv.write_text("age,student\n30,True\n31,no\n32,1\n33,FALSE\n34,\n")
+    frame = typed_check(read_table(csv, "churn", text=model.schema_.categorical), model)
+    assert frame["student"].tolist() == ["true", "false", "true", "false", None]

@@ -166,6 +166,9 @@ class PageData:
     # Every firing alert, models' and environments' alike.
     alerts: tuple[AlertView, ...]
     frameworks: tuple[FrameworkEnv, ...]
+    # When the daemon's framework scan last succeeded: with no findings stored, it
+    # tells a clean scan from none at all.
+    frameworks_scanned_at: datetime | None = None
 
     def health_counts(self) -> dict[Health, int]:
         return {h: sum(1 for m in self.models if m.health is h) for h in Health}

@@ -29,6 +29,7 @@ from daemon.api.page.data import (
     Point,
 )
 from daemon.api.page.versions import known_versions
+from daemon.api.v1_queries import clean_scan
 from daemon.config import ModelSettings, Settings, Severity
 from daemon.report import queries
 from daemon.report.model import Health, RetrainRow
@@ -405,4 +406,5 @@ def read_page(
         models=tuple(views),
         alerts=alerts,
         frameworks=queries.frameworks(session, ALL_TIME) if model is None else (),
+        frameworks_scanned_at=clean_scan(session) if model is None else None,
     )
