@@ -19,10 +19,18 @@ from daemon.config import Needs
     default="table",
     show_default=True,
 )
+@click.option(
+    "--alert",
+    is_flag=True,
+    help="also alert new vulnerabilities now (default: the daemon's next scan alerts them)",
+)
 @pass_ctx
-def frameworks(ctx: Context, fmt: str) -> None:
+def frameworks(ctx: Context, fmt: str, alert: bool) -> None:
     """Scan the configured environments for outdated and vulnerable frameworks,
     from the advisory mirror and the release cache (`frameworks sync` fills it).
+
+    Findings are stored; new vulnerabilities are alerted only with --alert,
+    else they are kept as not alerted and the daemon's next scan alerts them.
 
     Exit status: 0 clean, 1 findings, 2 when the scan itself failed.
     """
@@ -32,7 +40,7 @@ def frameworks(ctx: Context, fmt: str) -> None:
 
     from daemon.frameworks.cli import run_command
 
-    _print_and_exit(*run_command(ctx.settings, fmt, datetime.now(UTC)))
+    _print_and_exit(*run_command(ctx.settings, fmt, datetime.now(UTC), alert=alert))
 
 
 @frameworks.command("sync")

@@ -71,20 +71,30 @@ def render_reports(reports: Sequence[EnvironmentReport], width: int | None = Non
     return "\n\n".join(blocks)
 
 
-def run_command(settings: Settings, fmt: str, now: datetime) -> tuple[str, list[str], int]:
+def run_command(
+    settings: Settings, fmt: str, now: datetime, *, alert: bool = False
+) -> tuple[str, list[str], int]:
     """`mlmaint frameworks`: (document to print, error lines, exit status).
+
+    Alerts only with `alert` (`--alert`); else the findings are stored as not
+    alerted, for the daemon's scan to alert.
 
     0 when no actionable finding, 1 on findings, 2 when mlmaint itself failed
     (an environment could not be inventoried, the store is not migrated).
     """
     from daemon import __version__
+    from daemon.frameworks.mirror import require_advisory_db
     from daemon.store.engine import StoreError
     from daemon.store.migrate import require_current
 
+    try:
+        require_advisory_db(settings.frameworks)
+    except FrameworkError as exc:
+        return "", [f"frameworks: {exc}"], EXIT_ERROR
     ctx = JobContext.from_settings(settings)
     try:
         require_current(ctx.engine)
-        outcome = scan_frameworks(ctx, now)
+        outcome = scan_frameworks(ctx, now, alert=alert)
     except (StoreError, FrameworkError, SQLAlchemyError) as exc:
         return "", [f"frameworks: {exc}"], EXIT_ERROR
     finally:
