@@ -136,6 +136,9 @@ class VerifyOutcome:
     candidate_versions: dict[str, str] = field(default_factory=dict)
     # What was replayed, and what was missing ("no holdout logged with version 3").
     notes: tuple[str, ...] = ()
+    # The version the champion's logged requirements pin for each upgraded package:
+    # what the upgrade moves from (absent where they pin none).
+    logged_versions: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
     version: int = VERIFY_OUTCOME_VERSION
 
