@@ -316,3 +316,23 @@ def test_mlflow_model_by_alias_gives_the_logged_requirements(tmp_path: Path) -> 
     assert found.versions() == expected
     assert expected["scikit-learn"] == "1.3.2" and expected["pandas"] is None
     assert found.target == "models:/churn@champion" and found.python_version is not None
+
+
+def test_verify_keeps_third_party_warnings_off_the_output() -> None:
+    """attrs' and MLflow's notices raised while a verification runs are not printed;
+    mlmaint's own warnings still are."""
+    import warnings
+
+    from daemon.frameworks.cli import quiet_third_party
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with quiet_third_party():
+            for category, module in (
+                (DeprecationWarning, "attr._make"),
+                (UserWarning, "mlflow.pyfunc"),
+                (FutureWarning, "pandas.core.frame"),
+                (UserWarning, "daemon.frameworks.verify"),
+            ):
+                warnings.warn_explicit(f"from {module}", category, "x.py", 1, module=module)
+    assert [str(w.message) for w in seen] == ["from daemon.frameworks.verify"]
