@@ -18,7 +18,8 @@ from checks.performance.metrics import Metric
 from retrain.interface import DataRef, RetrainError, VersionError
 
 VERIFY_SPEC_VERSION = 1
-VERIFY_OUTCOME_VERSION = 1
+# 2: `logged_versions` (the champion's pins of the upgraded packages); 1 reads as before.
+VERIFY_OUTCOME_VERSION = 2
 
 
 class VerifyError(RetrainError):

@@ -197,14 +197,14 @@ def test_cyclonedx_lists_each_advisory_once_per_component(
 
 
 def test_cli_alerts_only_when_asked_and_the_daemon_alerts_the_rest(
-    sqlite_template: Path, tmp_path: Path
+    store_url: str, tmp_path: Path
 ) -> None:
     """`mlmaint frameworks` stores findings as not alerted; the daemon's scan alerts them;
     `--alert` alerts at once; a resolution is not lost to a scan that did not alert."""
     from daemon.config import load_config
     from daemon.store.engine import make_engine, session_factory
 
-    url = new_sqlite_url(sqlite_template, tmp_path)
+    url = store_url
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("pillow==8.4.0\n")
     config = tmp_path / "config.toml"
