@@ -19,7 +19,11 @@ with a different version than a fresh install would pick.
 
 Environments are cached under `env_root` by the sha256 of what they hold
 (the interpreter, the layered paths, the index, the requirement lines); a
-finished one carries a marker file, a half-built one is rebuilt.
+finished one carries a marker file, a half-built one is rebuilt. A build holds
+a lock file beside it, removed when the build ends however it ends. Before pip
+runs, the index is asked for the upgrade's project page: one that does not
+answer raises IndexUnreachable (pip would retry, then report "no matching
+distribution", which reads like a verdict).
 """
 
 from __future__ import annotations

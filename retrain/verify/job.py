@@ -5,14 +5,16 @@ its logged requirements.txt, apply the upgrade, build (or reuse) the
 candidate environment, replay the datasets in the current environment and in
 the candidate, compare, decide. A candidate that does not install or does
 not load is a verdict; a verification that cannot run at all (no champion,
-a dataset changed on disk, the champion does not load even in the current
-environment) raises `VerifyError`.
+a dataset changed on disk, the index does not answer, the champion's own
+logged requirements do not install without the upgrade, the champion does
+not load even in the current environment) raises `VerifyError`.
 
 Datasets: those the spec carries (the model's reference, a recent production
-sample) and the champion's holdout, when the version carries one
-(`mlmaint.reference_uri`, the scored holdout a retrain job logs). A version
-registered by hand has none: the reference and the production sample are
-what is replayed, and the outcome's notes say so.
+sample) and the champion's holdout, when a retrain job trained the version
+(`mlmaint.job_id`) and logged the scored holdout (`mlmaint.reference_uri`).
+A version registered by hand has none; one onboarded carries its reference
+under the same tag, replayed as the "logged reference", never called a
+holdout. The outcome's notes say what was replayed.
 """
 
 from __future__ import annotations
