@@ -19,10 +19,18 @@ from daemon.config import Needs
     default="table",
     show_default=True,
 )
+@click.option(
+    "--alert",
+    is_flag=True,
+    help="also alert new vulnerabilities now (default: the daemon's next scan alerts them)",
+)
 @pass_ctx
-def frameworks(ctx: Context, fmt: str) -> None:
+def frameworks(ctx: Context, fmt: str, alert: bool) -> None:
     """Scan the configured environments for outdated and vulnerable frameworks,
     from the advisory mirror and the release cache (`frameworks sync` fills it).
+
+    Findings are stored; new vulnerabilities are alerted only with --alert,
+    else they are kept as not alerted and the daemon's next scan alerts them.
 
     Exit status: 0 clean, 1 findings, 2 when the scan itself failed.
     """
@@ -32,7 +40,7 @@ def frameworks(ctx: Context, fmt: str) -> None:
 
     from daemon.frameworks.cli import run_command
 
-    _print_and_exit(*run_command(ctx.settings, fmt, datetime.now(UTC)))
+    _print_and_exit(*run_command(ctx.settings, fmt, datetime.now(UTC), alert=alert))
 
 
 @frameworks.command("sync")
@@ -66,19 +74,23 @@ def frameworks_sync(ctx: Context, packages: tuple[str, ...]) -> None:
     "upgrades",
     multiple=True,
     metavar="NAME==VERSION",
-    help="the upgrade to prove (default: the releases that clear the model's advisories)",
+    help="an upgrade to prove, each on its own (default: the releases that clear the "
+    "model's advisories)",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @pass_ctx
 def frameworks_verify(ctx: Context, model: str, upgrades: tuple[str, ...], fmt: str) -> None:
     """Prove an upgrade on MODEL's champion before it is recommended.
 
-    Builds a candidate environment (the champion's logged requirements with the
-    upgrade, from the configured index), replays the reference, the holdout and
-    recent production rows there and in the current environment, and compares
-    predictions, the metric, latency and memory. Runs on the retraining executor.
+    Checks the configured index has each upgrade, builds a candidate environment
+    (the champion's logged requirements with the upgrade, from that index),
+    replays the model's reference, the champion's holdout when a retrain job
+    logged one, and recent production rows there and in the current environment,
+    and compares predictions, the metric, latency and memory. Runs on the
+    retraining executor.
 
-    Exit status: 0 every upgrade safe, 1 one is not, 2 the verification could not run.
+    Exit status: 0 every upgrade safe, 1 one is not, 2 the verification could not
+    run (the index, the champion's own requirements, the store).
     """
     from datetime import UTC, datetime
 

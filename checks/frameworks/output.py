@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from checks.frameworks.policy import EnvironmentReport, FindingKind, PackageFinding
 from checks.frameworks.severity import cvss_method, severity_rank
@@ -25,6 +25,9 @@ TOOL_NAME = "mlmaint"
 def _finding_json(f: PackageFinding) -> dict[str, object]:
     data = asdict(f)
     data["kind"] = f.kind.value
+    # Which rule fired: "advisory", "security_cadence", "major_cadence", "yanked", ...
+    data["rule"] = f.rule.value
+    del data["cadence"]
     data["advisory_ids"] = list(f.advisory_ids)
     data["actionable"] = f.actionable
     return data
@@ -87,12 +90,54 @@ def _rating(f: PackageFinding) -> dict[str, object]:
     return rating
 
 
+@dataclass(kw_only=True)
+class _Vulnerability:
+    """One advisory of one component, gathered over the environments that hold it."""
+
+    finding: PackageFinding
+    ids: list[str]
+    environments: list[str]
+
+    def entry(self) -> dict[str, object]:
+        f = self.finding
+        ref = _purl(f.package, f.installed)
+        first = self.ids[0]
+        entry: dict[str, object] = {
+            "bom-ref": f"{first}:{ref}",
+            "id": first,
+            "source": {"name": "OSV", "url": f"https://osv.dev/vulnerability/{first}"},
+            # The aliases: the other ids of the same advisory group.
+            "references": [{"id": i, "source": {"name": "OSV"}} for i in self.ids[1:]],
+            "ratings": [_rating(f)],
+            "description": f.detail,
+            "affects": [{"ref": ref}],
+            "properties": [{"name": "mlmaint:environment", "value": e} for e in self.environments],
+        }
+        if f.recommended or f.fixed:
+            entry["recommendation"] = f"upgrade {f.package} to {f.recommended or f.fixed}"
+        return entry
+
+
+def _add_vulnerability(
+    found: dict[str, list[_Vulnerability]], f: PackageFinding, environment: str
+) -> None:
+    """Once per component: a finding sharing any id with one already listed is that one."""
+    held = found.setdefault(_purl(f.package, f.installed), [])
+    same = next((v for v in held if set(v.ids) & set(f.advisory_ids)), None)
+    if same is None:
+        held.append(_Vulnerability(finding=f, ids=list(f.advisory_ids), environments=[environment]))
+        return
+    same.ids.extend(i for i in f.advisory_ids if i not in same.ids)
+    if environment not in same.environments:
+        same.environments.append(environment)
+
+
 def to_cyclonedx(
     reports: Sequence[EnvironmentReport], version: str, serial: uuid.UUID | None = None
 ) -> dict[str, object]:
     components: dict[str, dict[str, object]] = {}
     environments: dict[str, list[str]] = {}
-    vulnerabilities: list[dict[str, object]] = []
+    vulnerabilities: dict[str, list[_Vulnerability]] = {}
     when = max((r.scanned_at for r in reports), default=None)
     for report in reports:
         for package in report.packages:
@@ -112,23 +157,7 @@ def to_cyclonedx(
         for f in report.findings:
             if f.kind is not FindingKind.VULNERABLE or f.ignored_reason is not None:
                 continue
-            ref = _purl(f.package, f.installed)
-            entry: dict[str, object] = {
-                "bom-ref": f"{f.advisory_ids[0]}:{ref}:{report.environment}",
-                "id": f.advisory_ids[0],
-                "source": {
-                    "name": "OSV",
-                    "url": f"https://osv.dev/vulnerability/{f.advisory_ids[0]}",
-                },
-                "references": [{"id": i, "source": {"name": "OSV"}} for i in f.advisory_ids[1:]],
-                "ratings": [_rating(f)],
-                "description": f.detail,
-                "affects": [{"ref": ref}],
-                "properties": [{"name": "mlmaint:environment", "value": report.environment}],
-            }
-            if f.recommended or f.fixed:
-                entry["recommendation"] = f"upgrade {f.package} to {f.recommended or f.fixed}"
-            vulnerabilities.append(entry)
+            _add_vulnerability(vulnerabilities, f, report.environment)
     metadata: dict[str, object] = {
         "tools": {"components": [{"type": "application", "name": TOOL_NAME, "version": version}]}
     }
@@ -149,7 +178,7 @@ def to_cyclonedx(
             }
             for ref, c in components.items()
         ],
-        "vulnerabilities": vulnerabilities,
+        "vulnerabilities": [v.entry() for found in vulnerabilities.values() for v in found],
     }
 
 

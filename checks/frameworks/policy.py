@@ -21,7 +21,6 @@ otherwise), honouring the environment's Python via requires-python.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +29,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from checks.frameworks.inventory import Inventory, Package
+from checks.frameworks.kinds import ACTIONABLE as ACTIONABLE
+from checks.frameworks.kinds import KIND_RULE as KIND_RULE
+from checks.frameworks.kinds import FindingKind as FindingKind
+from checks.frameworks.kinds import Rule as Rule
 from checks.frameworks.matching import AdvisoryIndex, Match, parse_version
 from checks.frameworks.releases import ReleaseInfo
 from checks.frameworks.support import SupportData, python_problems, torch_problems
@@ -52,38 +55,6 @@ FRAMEWORKS = frozenset(
         "mlflow",
         "numpy",
         "pandas",
-    }
-)
-
-
-class FindingKind(enum.StrEnum):
-    VULNERABLE = "vulnerable"
-    YANKED = "yanked"
-    OUTDATED = "outdated"
-    MAJOR_BEHIND = "major_behind"
-    MINOR_BEHIND = "minor_behind"
-    STALE = "stale"
-    PYTHON_EOL = "python_eol"
-    PYTHON_EOL_SOON = "python_eol_soon"
-    TORCH_PYTHON = "torch_python"
-    TORCH_CUDA = "torch_cuda"
-    TORCH_UNKNOWN = "torch_unknown"
-    UNPINNED = "unpinned"
-    SOURCE_UNAVAILABLE = "source_unavailable"
-
-
-# Kinds that make `mlmaint frameworks` exit 1; the rest are informational.
-ACTIONABLE = frozenset(
-    {
-        FindingKind.VULNERABLE,
-        FindingKind.YANKED,
-        FindingKind.OUTDATED,
-        FindingKind.MAJOR_BEHIND,
-        FindingKind.MINOR_BEHIND,
-        FindingKind.STALE,
-        FindingKind.PYTHON_EOL,
-        FindingKind.TORCH_PYTHON,
-        FindingKind.TORCH_CUDA,
     }
 )
 
@@ -138,6 +109,18 @@ class PackageFinding:
     fixed: str | None = None
     recommended: str | None = None
     ignored_reason: str | None = None
+    # The cadence an OUTDATED finding breaks; other kinds have one rule each (KIND_RULE).
+    cadence: Rule | None = None
+
+    @property
+    def rule(self) -> Rule:
+        """Which rule fired: the finding's cadence, else its kind's rule."""
+        if self.cadence is not None:
+            return self.cadence
+        rule = KIND_RULE.get(self.kind)
+        if rule is None:
+            raise ValueError(f"a {self.kind.value} finding names no cadence rule")
+        return rule
 
     @property
     def subject(self) -> str:
@@ -313,7 +296,7 @@ def _age(days: float) -> str:
 
 def cadence_rules(
     installed: Version, info: ReleaseInfo, policy: Policy, now: datetime
-) -> list[str]:
+) -> list[tuple[Rule, str]]:
     """The cadence rules an installed framework release breaks, each said with its dates."""
     release = info.get(str(installed))
     stable = info.stable()
@@ -323,8 +306,11 @@ def cadence_rules(
         age = (now - release.uploaded).total_seconds() / 86400
         if age > policy.security_cadence_months * _MONTH_DAYS:
             rules.append(
-                f"security cadence: released {release.uploaded.date().isoformat()}, "
-                f"{_age(age)} old > {policy.security_cadence_months} months"
+                (
+                    Rule.SECURITY_CADENCE,
+                    f"security cadence: released {release.uploaded.date().isoformat()}, "
+                    f"{_age(age)} old > {policy.security_cadence_months} months",
+                )
             )
     # The first release of any newer major: how long the installed major has been behind.
     majors = [
@@ -335,8 +321,11 @@ def cadence_rules(
         behind = (now - since).total_seconds() / 86400
         if behind > policy.major_cadence_years * 365.25:
             rules.append(
-                f"major cadence: {first.major}.x out since {since.date().isoformat()} "
-                f"({first}), {_age(behind)} ago > {policy.major_cadence_years} years"
+                (
+                    Rule.MAJOR_CADENCE,
+                    f"major cadence: {first.major}.x out since {since.date().isoformat()} "
+                    f"({first}), {_age(behind)} ago > {policy.major_cadence_years} years",
+                )
             )
     return rules
 
@@ -410,7 +399,9 @@ def _package(
         for m in matches
     ]
 
-    def other(kind: FindingKind, severity: str, detail: str) -> PackageFinding:
+    def other(
+        kind: FindingKind, severity: str, detail: str, cadence: Rule | None = None
+    ) -> PackageFinding:
         return PackageFinding(
             environment=env,
             package=name,
@@ -420,6 +411,7 @@ def _package(
             detail=detail,
             recommended=recommended,
             ignored_reason=policy.ignored([kind.value], name, today),
+            cadence=cadence,
         )
 
     libyears = None
@@ -427,8 +419,8 @@ def _package(
     if framework and parsed is not None and info is not None:
         # One finding per rule fired, each saying which rule it is.
         findings.extend(
-            other(FindingKind.OUTDATED, "warning", rule)
-            for rule in cadence_rules(parsed, info, policy, now)
+            other(FindingKind.OUTDATED, "warning", text, rule)
+            for rule, text in cadence_rules(parsed, info, policy, now)
         )
     if release is not None and release.yanked:
         reason = f": {release.yanked_reason}" if release.yanked_reason else ""

@@ -225,7 +225,8 @@ def parse_json_api(data: object, name: str, url: str, source: str) -> ReleaseInf
     return ReleaseInfo(package=name, releases=_merge(files))
 
 
-def _file_version(filename: str, name: str) -> str | None:
+def file_version(filename: str, name: str) -> str | None:
+    """The version a wheel or sdist file name carries (None: not one of `name`'s)."""
     try:
         if filename.endswith(".whl"):
             return str(parse_wheel_filename(filename)[1])
@@ -257,7 +258,7 @@ def parse_simple_api(data: object, name: str, url: str, source: str) -> ReleaseI
         files.setdefault(str(version), [])
     try:
         for entry in data["files"]:
-            version = _file_version(str(entry["filename"]), name)
+            version = file_version(str(entry["filename"]), name)
             if version is None:
                 continue
             when = entry.get("upload-time")

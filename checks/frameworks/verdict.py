@@ -315,7 +315,7 @@ def describe(comparison: Comparison) -> str:
     if c.metric is not None:
         m = c.metric
         parts.append(
-            f"{m.metric.value} {m.current:.4f} → {m.candidate:.4f} "
+            f"{m.metric.value} on the {m.dataset} {m.current:.4f} → {m.candidate:.4f} "
             f"(gain {m.gain:+.4f}, {m.confidence:.0%} interval {m.low:+.4f} to {m.high:+.4f})"
         )
     change = c.p95_change
@@ -324,12 +324,24 @@ def describe(comparison: Comparison) -> str:
     return "; ".join(parts)
 
 
+def is_downgrade(installed: str, target: str) -> bool:
+    """The target is below the version moved from (both readable as versions)."""
+    before, after = parse_version(installed), parse_version(target)
+    return before is not None and after is not None and after < before
+
+
+def change_text(package: str, installed: str, target: str) -> str:
+    """ "torch 1.13.0 → 2.6.0"; a target below the pinned version is labelled a downgrade."""
+    down = " (downgrade)" if is_downgrade(installed, target) else ""
+    return f"{package} {installed or '?'} → {target}{down}"
+
+
 def headline(
     package: str, installed: str, target: str, cleared: Sequence[str], c: Comparison
 ) -> str:
     """The alert and report line: "torch 1.13.0 → 2.6.0 clears CVE-…; predictions identical…"."""
     clears = f" clears {', '.join(cleared)}" if cleared else ""
-    return f"{package} {installed} → {target}{clears}; {describe(c)}"
+    return f"{change_text(package, installed, target)}{clears}; {describe(c)}"
 
 
 def smallest_safe(candidates: Sequence[str], verdicts: Mapping[str, Verdict]) -> str | None:

@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -13,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from checks.frameworks import FrameworkError, output
 from checks.frameworks.policy import EnvironmentReport
-from checks.frameworks.verdict import Verdict
+from checks.frameworks.verdict import Verdict, change_text, is_downgrade
 from daemon.config import Settings
 from daemon.frameworks.job import scan_frameworks
 from daemon.jobs import JobContext
@@ -71,20 +73,30 @@ def render_reports(reports: Sequence[EnvironmentReport], width: int | None = Non
     return "\n\n".join(blocks)
 
 
-def run_command(settings: Settings, fmt: str, now: datetime) -> tuple[str, list[str], int]:
+def run_command(
+    settings: Settings, fmt: str, now: datetime, *, alert: bool = False
+) -> tuple[str, list[str], int]:
     """`mlmaint frameworks`: (document to print, error lines, exit status).
+
+    Alerts only with `alert` (`--alert`); else the findings are stored as not
+    alerted, for the daemon's scan to alert.
 
     0 when no actionable finding, 1 on findings, 2 when mlmaint itself failed
     (an environment could not be inventoried, the store is not migrated).
     """
     from daemon import __version__
+    from daemon.frameworks.mirror import require_advisory_db
     from daemon.store.engine import StoreError
     from daemon.store.migrate import require_current
 
+    try:
+        require_advisory_db(settings.frameworks)
+    except FrameworkError as exc:
+        return "", [f"frameworks: {exc}"], EXIT_ERROR
     ctx = JobContext.from_settings(settings)
     try:
         require_current(ctx.engine)
-        outcome = scan_frameworks(ctx, now)
+        outcome = scan_frameworks(ctx, now, alert=alert)
     except (StoreError, FrameworkError, SQLAlchemyError) as exc:
         return "", [f"frameworks: {exc}"], EXIT_ERROR
     finally:
@@ -150,7 +162,7 @@ def render_verifications(done: Sequence[Verified], width: int | None = None) -> 
             (
                 v.model,
                 v.outcome.model_version or "?",
-                f"{v.package} {v.installed or '?'} → {v.target}",
+                change_text(v.package, v.installed, v.target),
                 v.outcome.verdict.value,
                 "" if diff is None else f"{diff:.3g}",
                 "" if c.verdict.failed else f"{c.changed_share:.1%}",
@@ -159,35 +171,53 @@ def render_verifications(done: Sequence[Verified], width: int | None = None) -> 
             )
         )
     lines = [render(columns, rows, width=width)]
-    lines.extend(wrap(f"{v.package} {v.target}: {v.headline}", width) for v in done)
+    # Each verification's line, then what it replayed and, if it failed, the output's end.
     for v in done:
+        lines.append(wrap(f"{v.package} {v.target}: {v.headline}", width))
         lines.extend(wrap(f"  {note}", width) for note in v.outcome.notes)
         if v.outcome.comparison.error:
             lines.append(v.outcome.comparison.error.rstrip()[-1500:])
-    safe = next((v for v in done if v.outcome.verdict is Verdict.SAFE), None)
-    if safe is not None:
-        lines.append(f"recommended: {safe.package}=={safe.target} (verified safe on {safe.model})")
+    # Per package, the first safe target (the walk tries the smallest first); a
+    # downgrade is verified when asked, never recommended.
+    safe: dict[str, Verified] = {}
+    for v in done:
+        if v.outcome.verdict is Verdict.SAFE and not _downgrade(v):
+            safe.setdefault(v.package, v)
+    lines.extend(
+        f"recommended: {v.package}=={v.target} (verified safe on {v.model})" for v in safe.values()
+    )
     return "\n".join(lines)
+
+
+def _downgrade(v: Verified) -> bool:
+    return is_downgrade(v.installed, v.target)
 
 
 def verify_command(
     settings: Settings, model: str, upgrades: Sequence[str], fmt: str, now: datetime
 ) -> tuple[str, list[str], int]:
     """`mlmaint frameworks verify`: 0 every upgrade safe, 1 any not, 2 it could not run."""
-    from daemon.frameworks.verify import verify_model
+    from daemon.frameworks.verify import VerifyStopped, verify_model
     from daemon.store.engine import StoreError
     from daemon.store.migrate import require_current
     from retrain.interface import RetrainError
     from retrain.verify.spec import comparison_to_json
 
     ctx = JobContext.from_settings(settings)
+    stopped: list[str] = []
     try:
         require_current(ctx.engine)
-        done = verify_model(ctx, model, upgrades, now)
+        with quiet_third_party():
+            done = verify_model(ctx, model, upgrades, now)
+    except VerifyStopped as exc:
+        # What was verified before it stands; the verification that could not run has no verdict.
+        done, stopped = list(exc.done), [f"frameworks verify: {exc}"]
     except (StoreError, RetrainError, FrameworkError, SQLAlchemyError) as exc:
         return "", [f"frameworks verify: {exc}"], EXIT_ERROR
     finally:
         ctx.close()
+    if stopped and not done:
+        return "", stopped, EXIT_ERROR
     if fmt == "json":
         text = json.dumps(
             [
@@ -197,6 +227,7 @@ def verify_command(
                     "package": v.package,
                     "installed": v.installed,
                     "target": v.target,
+                    "downgrade": _downgrade(v),
                     "verdict": v.outcome.verdict.value,
                     "headline": v.headline,
                     "cleared": list(v.cleared),
@@ -210,5 +241,19 @@ def verify_command(
         )
     else:
         text = render_verifications(done)
+    if stopped:
+        return text, stopped, EXIT_ERROR
     unsafe = any(v.outcome.verdict is not Verdict.SAFE for v in done)
     return text, [], EXIT_FINDINGS if unsafe else EXIT_CLEAN
+
+
+@contextmanager
+def quiet_third_party() -> Iterator[None]:
+    """Third-party deprecation and advice warnings (attrs, MLflow, pandas) kept off the
+    command's output: its table is what it prints. mlmaint's own warnings still show."""
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category)
+        for module in ("daemon", "checks", "retrain"):
+            warnings.filterwarnings("default", category=UserWarning, module=rf"{module}(\.|$)")
+        yield

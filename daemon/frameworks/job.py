@@ -47,9 +47,13 @@ class ScanOutcome:
 
 
 def scan_frameworks(
-    ctx: JobContext, now: datetime, *, http: httpx.Client | None = None
+    ctx: JobContext, now: datetime, *, http: httpx.Client | None = None, alert: bool = True
 ) -> ScanOutcome:
-    """The daily job: every configured environment, findings stored, new vulnerabilities out."""
+    """The daily job: every configured environment, findings stored, new vulnerabilities out.
+
+    `alert=False` (`mlmaint frameworks` without `--alert`) stores the findings
+    marked as not alerted and sends nothing: the daemon's next scan alerts them.
+    """
     started = time.monotonic()
     settings = ctx.settings.frameworks
     if not settings.enabled or not settings.environments:
@@ -74,7 +78,7 @@ def scan_frameworks(
     alerts: list[Finding] = []
     for report in reports:
         # Findings and their alerts commit together (see store_findings).
-        new, gone = store_findings(ctx.sessions, report, now, ctx.settings)
+        new, gone = store_findings(ctx.sessions, report, now, ctx.settings, alert=alert)
         alerts.extend(alerts_of(report.environment, new, gone, settings.routing))
     outcome = ScanOutcome(
         reports=tuple(reports),

@@ -112,6 +112,20 @@ def mirror_size(sessions: sessionmaker[Session], source: str | None = None) -> i
         return int(session.execute(query).scalar_one())
 
 
+def require_advisory_db(settings: FrameworkSettings) -> None:
+    """A configured advisory_db that is not there is an error, not an empty mirror.
+
+    `mlmaint frameworks` stops on it (exit 2); the daemon's scan goes on with the
+    mirror and says so in a finding.
+    """
+    path = settings.advisory_db
+    if path is not None and not path.exists():
+        raise FrameworkError(
+            f"[frameworks] advisory_db {path} does not exist: point it at a copy of the "
+            "PyPA advisory database (a folder or a zip of OSV records)"
+        )
+
+
 def sync_advisories(
     sessions: sessionmaker[Session], settings: FrameworkSettings, http: httpx.Client | None
 ) -> list[str]:

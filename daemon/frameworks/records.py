@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from checks.frameworks.policy import EnvironmentReport, PackageFinding
+from checks.frameworks.policy import EnvironmentReport, FindingKind, PackageFinding
 from daemon.config import Settings
 from daemon.frameworks.findings import FindingKey, alerts_of, finding_key, stored_ids
 from daemon.store.engine import transaction
@@ -34,21 +34,54 @@ def latest_verifications(session: Session, packages: set[str]) -> dict[tuple[str
     return {(package, target): summary for package, target, summary in rows}
 
 
+def _alerted(data: object) -> bool:
+    """Whether a stored finding was handed to the alert policy (rows before the flag were)."""
+    return not isinstance(data, dict) or data.get("alerted", True) is not False
+
+
+def _firing_keys(session: Session, environment: str) -> set[FindingKey]:
+    """The environment's firing advisory alerts, as finding keys."""
+    from daemon.alerts.finding import StageKind
+    from daemon.store.tables import Alert, AlertState
+
+    subjects = session.scalars(
+        select(Alert.subject).where(
+            Alert.scope == environment,
+            Alert.kind == StageKind.FRAMEWORK.value,
+            Alert.state == AlertState.FIRING,
+        )
+    )
+    keys = set()
+    for subject in subjects:
+        package, _, ident = subject.rpartition(":")
+        if package and ident:
+            keys.add(finding_key(package, FindingKind.VULNERABLE.value, [ident]))
+    return keys
+
+
 def store_findings(
     sessions: sessionmaker[Session],
     report: EnvironmentReport,
     now: datetime,
     settings: Settings | None = None,
+    *,
+    alert: bool = True,
 ) -> tuple[list[PackageFinding], list[FindingKey]]:
-    """Replace the environment's findings; returns (new findings, keys no longer found).
+    """Replace the environment's findings; returns (findings to alert, keys no longer found).
 
-    With `settings`, the alerts for new and gone vulnerabilities go to the alert
-    policy in the same transaction: a crash can't store a finding as known while
-    losing its alert.
+    With `settings` and `alert`, the alerts for new and gone vulnerabilities go to
+    the alert policy in the same transaction: a crash can't store a finding as
+    known while losing its alert. With `alert=False` (`mlmaint frameworks` without
+    `--alert`) nothing is sent: a finding not alerted before is stored marked so,
+    and the next run that alerts (the daemon's) still alerts it; what resolved is
+    found then from the firing alerts themselves.
     """
     with transaction(sessions) as session:
         previous = {
-            finding_key(row.package, row.kind, stored_ids(row.advisory_ids)): row.first_seen_at
+            finding_key(row.package, row.kind, stored_ids(row.advisory_ids)): (
+                row.first_seen_at,
+                _alerted(row.advisory_ids),
+            )
             for row in session.scalars(
                 select(FrameworkFinding).where(FrameworkFinding.environment == report.environment)
             )
@@ -62,8 +95,8 @@ def store_findings(
         for f in report.findings:
             key = finding_key(f.package, f.kind.value, f.advisory_ids)
             current.add(key)
-            first = previous.get(key)
-            if first is None:
+            first, was_alerted = previous.get(key, (None, False))
+            if not was_alerted:
                 new.append(f)
             rows.append(
                 {
@@ -77,6 +110,7 @@ def store_findings(
                         "score": f.score,
                         "vector": f.vector,
                         "fixed": f.fixed,
+                        "alerted": alert or was_alerted,
                     },
                     "recommended": f.recommended,
                     "detail": f.detail,
@@ -87,7 +121,9 @@ def store_findings(
             )
         if rows:
             session.execute(insert(FrameworkFinding), rows)
-        gone = [k for k in previous if k not in current]
+        if not alert:
+            return [], []
+        gone = sorted((set(previous) | _firing_keys(session, report.environment)) - current)
         if settings is not None:
             from daemon.alerts.policy import apply_findings
 

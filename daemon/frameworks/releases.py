@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import delete, insert, select
@@ -93,27 +93,52 @@ class Releases:
     fetched: dict[str, datetime] = field(default_factory=dict)
     unavailable: list[str] = field(default_factory=list)
 
-    def note(self, packages: Iterable[str], now: datetime) -> str:
+    def note(self, packages: Iterable[str], now: datetime, ttl: timedelta | None = None) -> str:
         """How old the release data for `packages` is, e.g. "release data from
         2026-12-01, 5 days old (14 of 16 packages; 2 not on the index or not synced)"."""
         names = sorted(set(packages))
-        return release_note({n: self.fetched[n] for n in names if n in self.fetched}, names, now)
+        fetched = {n: self.fetched[n] for n in names if n in self.fetched}
+        return release_note(fetched, names, now, ttl)
 
 
-def release_note(fetched: Mapping[str, datetime], names: Sequence[str], now: datetime) -> str:
+def age_text(age: timedelta) -> str:
+    """Hours under two days ("5 hours old", never "0 days old"), days from there on."""
+    hours = max(int(age.total_seconds() // 3600), 0)
+    if hours < 48:
+        return (
+            "less than an hour old"
+            if hours == 0
+            else f"{hours} hour{'' if hours == 1 else 's'} old"
+        )
+    return f"{age.days} days old"
+
+
+def release_note(
+    fetched: Mapping[str, datetime],
+    names: Sequence[str],
+    now: datetime,
+    ttl: timedelta | None = None,
+) -> str:
+    """The release data's dates and age; past `ttl` (the cache's), how to refresh it."""
+    from daemon.config.dump import format_duration
+
     if not names:
         return "no pinned packages"
     if not fetched:
         return "no release data: run `mlmaint frameworks sync` (or set online = true)"
     oldest, newest = min(fetched.values()), max(fetched.values())
-    days = (now - oldest).days
     when = oldest.date().isoformat()
     if newest.date() != oldest.date():
         when = f"{when} to {newest.date().isoformat()}"
-    text = f"release data from {when}, {days} day{'' if days == 1 else 's'} old"
+    text = f"release data from {when}, {age_text(now - oldest)}"
     missing = len(names) - len(fetched)
     if missing:
         text += f" ({len(fetched)} of {len(names)} packages; {missing} not in the cache)"
+    if ttl is not None and now - oldest > ttl:
+        text += (
+            f"; older than the cache TTL ({format_duration(ttl)}): "
+            "run `mlmaint frameworks sync` to refresh it"
+        )
     return text
 
 

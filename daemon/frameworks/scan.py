@@ -61,7 +61,9 @@ def scan(
             now,
             unavailable=[*problems, *releases.unavailable],
             advisories_note=note,
-            release_note=releases.note((p.name for p in inventory.packages if p.version), now),
+            release_note=releases.note(
+                (p.name for p in inventory.packages if p.version), now, settings.release_cache_ttl
+            ),
         )
         for inventory in inventories
     ]

@@ -1,6 +1,9 @@
 """`frameworks verify`: which upgrades to prove, the rows to replay, the executor, the record.
 
-With `--upgrade name==version` that upgrade is verified. Without, the
+With `--upgrade name==version` that upgrade is verified; several are each
+verified on their own, each with its verdict. Before anything is built the
+package index is asked for each version: an index that does not answer, or a
+version it lacks, stops the command (exit 2) and stores nothing. Without, the
 model's vulnerable packages (the findings of the `mlflow_model` environments
 that name it) are: for each, the releases that clear its advisories, smallest
 first (`checks.frameworks.verdict.clearing_candidates`, from the release
@@ -12,8 +15,12 @@ verdict in their text.
 
 The rows replayed: the model's reference from the store, a recent production
 sample (`verify_sample`, at most `verify_sample_rows`), and on the worker the
-champion's logged holdout. They travel as content-hashed Parquet snapshots,
-as a retrain job's data does: the worker never reads the store.
+champion's logged holdout where a retrain job logged one. They travel as
+content-hashed Parquet snapshots, as a retrain job's data does (the worker
+never reads the store), written for the one command and removed after it.
+
+The "from" version of an upgrade is the one the champion's logged requirements
+pin, not the one installed where mlmaint runs.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ from daemon.store.tables import Model as ModelRow
 from retrain.verify.spec import Dataset, VerifyError, VerifyOutcome, VerifySpec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from daemon.jobs import JobContext
@@ -137,13 +146,14 @@ def _frame_for_replay(frame: pd.DataFrame, model: ModelSettings) -> pd.DataFrame
     return out
 
 
-def replay_datasets(ctx: JobContext, model: ModelSettings, now: datetime) -> list[Dataset]:
+def replay_datasets(
+    ctx: JobContext, model: ModelSettings, now: datetime, directory: Path
+) -> list[Dataset]:
     from daemon.retraining.snapshots import read_reference
     from daemon.store.windows import load_window
     from retrain.snapshot import write_snapshot
 
     settings = ctx.settings.frameworks
-    directory = ctx.state_dir / "verify-data" / model.name
     columns = [*model.schema_.features, LABEL]
     found: list[Dataset] = []
     with ctx.sessions() as session:
@@ -281,16 +291,31 @@ def _realert(session: object, settings: Settings, verified: Verified, now: datet
         apply_findings(session, settings, findings, now)
 
 
+class VerifyStopped(VerifyError):
+    """A verification could not run: the walk stops; what was verified before it stands."""
+
+    def __init__(self, message: str, done: Sequence[Verified]) -> None:
+        self.done = tuple(done)
+        super().__init__(message)
+
+
 def verify_upgrade(
-    ctx: JobContext, model: ModelSettings, upgrades: Sequence[str], now: datetime
+    ctx: JobContext,
+    model: ModelSettings,
+    upgrade: str,
+    datasets: Sequence[Dataset],
+    now: datetime,
 ) -> Verified:
-    """Verify one upgrade set on the model's champion; stored and returned."""
-    datasets = replay_datasets(ctx, model, now)
-    spec = build_spec(ctx.settings, model, upgrades, datasets)
+    """Verify one upgrade on the model's champion; stored and returned."""
+    spec = build_spec(ctx.settings, model, [upgrade], datasets)
     outcome = run_on_executor(ctx.settings, spec)
-    first = upgrades[0]
-    package, _, target = first.partition("==")
-    installed = outcome.current_versions.get(package) or _installed_from(outcome, package)
+    package, _, target = upgrade.partition("==")
+    # From the version the champion was logged with; else the one its replay imported.
+    installed = (
+        outcome.logged_versions.get(package)
+        or outcome.current_versions.get(package)
+        or _installed_from(outcome, package)
+    )
     verified = Verified(
         model=model.name,
         package=package,
@@ -303,7 +328,7 @@ def verify_upgrade(
     log.info(
         "frameworks verify %s %s: %s (%s)",
         model.name,
-        " ".join(upgrades),
+        upgrade,
         outcome.verdict.value,
         describe(outcome.comparison),
     )
@@ -319,23 +344,74 @@ def _installed_from(outcome: VerifyOutcome, package: str) -> str:
     return ""
 
 
+def _on_index(settings: Settings, upgrade: str) -> None:
+    """Before anything is built: the index answers and has the version (else exit 2)."""
+    from retrain.verify.candidate import parse_upgrade
+    from retrain.verify.index import require_on_index
+
+    require_on_index(
+        settings.frameworks.index_url,
+        parse_upgrade(upgrade),
+        timeout_s=settings.frameworks.http_timeout.total_seconds(),
+    )
+
+
 def verify_model(
     ctx: JobContext, model_name: str, upgrades: Sequence[str], now: datetime
 ) -> list[Verified]:
-    """`mlmaint frameworks verify MODEL [--upgrade ...]`: each verification, stored."""
+    """`mlmaint frameworks verify MODEL [--upgrade ...]`: each verification, stored.
+
+    Each `--upgrade` is verified on its own, in its own candidate environment,
+    and each gets its verdict. Raises VerifyError before anything runs (an index
+    that does not answer, a version it lacks), VerifyStopped when one
+    verification cannot run (the champion's own requirements do not install):
+    no verdict is stored for it and nothing after it runs.
+    """
+    import shutil
+
+    from retrain.verify.index import NotOnIndex
+
     try:
         model = ctx.settings.model(model_name)
     except KeyError as exc:
         raise VerifyError(str(exc)) from exc
+    walk: list[list[str]]
     if upgrades:
-        return [verify_upgrade(ctx, model, upgrades, now)]
+        for upgrade in upgrades:
+            _on_index(ctx.settings, upgrade)
+        walk = [[u] for u in upgrades]
+    else:
+        walk = []
+        for planned in planned_upgrades(ctx, model_name):
+            targets = []
+            for target in planned.targets:
+                upgrade = f"{planned.package}=={target}"
+                try:
+                    _on_index(ctx.settings, upgrade)
+                except NotOnIndex as exc:
+                    log.warning("frameworks verify %s: %s; not tried", model_name, exc)
+                    continue
+                targets.append(upgrade)
+            walk.append(targets)
+    if not any(walk):
+        return []
+    directory = ctx.state_dir / "verify-data" / uuid.uuid4().hex
     done: list[Verified] = []
-    for upgrade in planned_upgrades(ctx, model_name):
-        for target in upgrade.targets:
-            verified = verify_upgrade(ctx, model, [f"{upgrade.package}=={target}"], now)
-            done.append(verified)
-            if verified.outcome.verdict is Verdict.SAFE:
-                break
+    try:
+        datasets = replay_datasets(ctx, model, now, directory)
+        for targets in walk:
+            for upgrade in targets:
+                try:
+                    verified = verify_upgrade(ctx, model, upgrade, datasets, now)
+                except VerifyError as exc:
+                    raise VerifyStopped(str(exc), done) from exc
+                done.append(verified)
+                # Smallest first: the first safe release is the one to take.
+                if not upgrades and verified.outcome.verdict is Verdict.SAFE:
+                    break
+    finally:
+        # The replayed rows were written for this run only.
+        shutil.rmtree(directory, ignore_errors=True)
     return done
 
 
@@ -352,6 +428,9 @@ def verify_scheduled(ctx: JobContext, now: datetime) -> list[Verified]:
     for name in models:
         try:
             done.extend(verify_model(ctx, name, (), now))
+        except VerifyStopped as exc:
+            done.extend(exc.done)
+            log.warning("frameworks verify %s stopped: %s", name, exc)
         except VerifyError as exc:
             log.warning("frameworks verify %s could not run: %s", name, exc)
     return done

@@ -19,7 +19,11 @@ with a different version than a fresh install would pick.
 
 Environments are cached under `env_root` by the sha256 of what they hold
 (the interpreter, the layered paths, the index, the requirement lines); a
-finished one carries a marker file, a half-built one is rebuilt.
+finished one carries a marker file, a half-built one is rebuilt. A build holds
+a lock file beside it, removed when the build ends however it ends. Before pip
+runs, the index is asked for the upgrade's project page: one that does not
+answer raises IndexUnreachable (pip would retry, then report "no matching
+distribution", which reads like a verdict).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -39,6 +44,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from retrain.verify.index import index_versions, pip_index
 from retrain.verify.spec import VerifyError
 
 READY = ".mlmaint-ready"
@@ -138,6 +144,21 @@ def plan(
     return Plan(install=tuple(install), changes=tuple(changes), skipped=tuple(skipped))
 
 
+def logged_pins(logged: Sequence[Requirement], upgrades: Sequence[Requirement]) -> dict[str, str]:
+    """The version the champion's requirements pin for each upgraded package (`==` only).
+
+    What an upgrade moves from: the model was logged with it, whatever the
+    environment mlmaint runs in holds.
+    """
+    pins = {
+        canonicalize_name(r.name): s.version
+        for r in logged
+        for s in r.specifier
+        if s.operator in ("==", "===") and len(r.specifier) == 1
+    }
+    return {u.name: pins[key] for u in upgrades if (key := canonicalize_name(u.name)) in pins}
+
+
 def current_layers() -> list[str]:
     """The current environment's package directories, in import order."""
     return [
@@ -156,12 +177,6 @@ def env_key(install: Sequence[str], index_url: str, layers: Sequence[str]) -> st
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-def pip_index(index_url: str) -> str:
-    """pip's index for the configured base URL: its PEP 503 simple API."""
-    base = index_url.rstrip("/")
-    return base if base.endswith("/simple") else f"{base}/simple/"
-
-
 def _clean_env() -> dict[str, str]:
     # No PIP_* from the caller (an extra index would reach past the configured one).
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
@@ -172,57 +187,96 @@ def _clean_env() -> dict[str, str]:
 def build(root: Path, want: Plan, index_url: str, *, timeout_s: float = 900) -> CandidateEnv:
     """The candidate venv for `want`: reused when cached, else built.
 
-    Raises InstallFailed with pip's output when pip fails.
+    Raises InstallFailed with pip's output when pip fails, IndexUnreachable
+    (before pip runs) when the index does not answer.
     """
     layers = current_layers()
     key = env_key(want.install, index_url, layers)
     path = root / key[:20]
     python = path / "bin" / "python"
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with (root / f"{key[:20]}.lock").open("w") as lock:
-        # Two verifications of one upgrade build it once.
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (path / READY).exists():
-            return CandidateEnv(path=path, python=python, key=key, reused=True)
-        shutil.rmtree(path, ignore_errors=True)
-        _run([sys.executable, "-m", "venv", "--without-pip", str(path)], timeout_s)
-        site = _site_packages(python, timeout_s)
-        lines = [f"import site; site.addsitedir({p!r})" for p in layers]
-        (site / LAYER_PTH).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        if want.install:
-            command = [
-                sys.executable,
-                "-m",
-                "pip",
-                "--python",
-                str(python),
-                "install",
-                "--isolated",
-                "--no-cache-dir",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--progress-bar",
-                "off",
-                "--index-url",
-                pip_index(index_url),
-                *want.install,
-            ]
+    # Two verifications of one upgrade build it once.
+    with _locked(root / f"{key[:20]}.lock"):
+        return _build_locked(path, python, key, layers, want, index_url, timeout_s)
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    """An exclusive lock on `lock_path`, the file removed on release, whatever the exit.
+
+    A waiter may lock a file its holder has just removed: it checks that the
+    path still names the file it locked, else takes the lock again.
+    """
+    while True:
+        with lock_path.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                done = subprocess.run(
-                    command,
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout_s,
-                    env=_clean_env(),
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as exc:
-                shutil.rmtree(path, ignore_errors=True)
-                raise InstallFailed(want.install, f"pip timed out after {timeout_s:.0f}s") from exc
-            if done.returncode != 0:
-                shutil.rmtree(path, ignore_errors=True)
-                raise InstallFailed(want.install, done.stdout + done.stderr)
-        (path / READY).write_text(json.dumps({"install": list(want.install)}), encoding="utf-8")
+                same = lock_path.stat().st_ino == os.fstat(lock.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                continue
+            try:
+                yield
+            finally:
+                lock_path.unlink(missing_ok=True)
+            return
+
+
+def _build_locked(
+    path: Path,
+    python: Path,
+    key: str,
+    layers: Sequence[str],
+    want: Plan,
+    index_url: str,
+    timeout_s: float,
+) -> CandidateEnv:
+    if (path / READY).exists():
+        return CandidateEnv(path=path, python=python, key=key, reused=True)
+    if want.install:
+        # pip retries a refused connection for a while, then says "no matching
+        # distribution": that would read as a verdict on the upgrade.
+        index_versions(index_url, Requirement(want.install[-1]).name, timeout_s=min(timeout_s, 30))
+    shutil.rmtree(path, ignore_errors=True)
+    _run([sys.executable, "-m", "venv", "--without-pip", str(path)], timeout_s)
+    site = _site_packages(python, timeout_s)
+    lines = [f"import site; site.addsitedir({p!r})" for p in layers]
+    (site / LAYER_PTH).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if want.install:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--isolated",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+            "--index-url",
+            pip_index(index_url),
+            *want.install,
+        ]
+        try:
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env=_clean_env(),
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            raise InstallFailed(want.install, f"pip timed out after {timeout_s:.0f}s") from exc
+        if done.returncode != 0:
+            shutil.rmtree(path, ignore_errors=True)
+            raise InstallFailed(want.install, done.stdout + done.stderr)
+    (path / READY).write_text(json.dumps({"install": list(want.install)}), encoding="utf-8")
     return CandidateEnv(path=path, python=python, key=key, reused=False)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -29,8 +30,16 @@ def _outcome(text: str) -> VerifyOutcome:
 
 
 def run_local(spec: VerifySpec, python: str, workdir: Path, timeout_s: float) -> VerifyOutcome:
+    """Run and wait; the job's folder (spec, outcome, log) is removed on every exit path."""
     job_dir = workdir / spec.verification_id
     job_dir.mkdir(mode=0o700, parents=True)
+    try:
+        return _run_local(spec, python, job_dir, timeout_s)
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+
+def _run_local(spec: VerifySpec, python: str, job_dir: Path, timeout_s: float) -> VerifyOutcome:
     (job_dir / "spec.json").write_text(spec.to_json(), encoding="utf-8")
     out = job_dir / "outcome.json"
     log_path = job_dir / "job.log"
@@ -50,6 +59,11 @@ def run_local(spec: VerifySpec, python: str, workdir: Path, timeout_s: float) ->
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             raise VerifyError(f"the verification ran past {timeout_s:.0f}s and was killed") from exc
+        except BaseException:
+            # Interrupted (Ctrl-C): the job goes with the command.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
     if not out.exists():
         raise VerifyError(
             f"the verification exited {process.returncode} without an outcome:\n{tail(log_path)}"

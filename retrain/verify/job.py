@@ -5,14 +5,16 @@ its logged requirements.txt, apply the upgrade, build (or reuse) the
 candidate environment, replay the datasets in the current environment and in
 the candidate, compare, decide. A candidate that does not install or does
 not load is a verdict; a verification that cannot run at all (no champion,
-a dataset changed on disk, the champion does not load even in the current
-environment) raises `VerifyError`.
+a dataset changed on disk, the index does not answer, the champion's own
+logged requirements do not install without the upgrade, the champion does
+not load even in the current environment) raises `VerifyError`.
 
 Datasets: those the spec carries (the model's reference, a recent production
-sample) and the champion's holdout, when the version carries one
-(`mlmaint.reference_uri`, the scored holdout a retrain job logs). A version
-registered by hand has none: the reference and the production sample are
-what is replayed, and the outcome's notes say so.
+sample) and the champion's holdout, when a retrain job trained the version
+(`mlmaint.job_id`) and logged the scored holdout (`mlmaint.reference_uri`).
+A version registered by hand has none; one onboarded carries its reference
+under the same tag, replayed as the "logged reference", never called a
+holdout. The outcome's notes say what was replayed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from checks.frameworks.verdict import (
     MIN_LABELLED,
@@ -59,6 +64,12 @@ log = logging.getLogger(__name__)
 # Rows replayed per dataset at most: enough for a metric interval, quick to score twice.
 MAX_ROWS = 20_000
 HOLDOUT = "holdout"
+# The reference an onboarded version carries on its tags (no holdout).
+LOGGED_REFERENCE = "logged reference"
+
+
+class BaselineFailed(VerifyError):
+    """The champion's own logged requirements do not install: no verdict on the upgrade."""
 
 
 def execute(spec: VerifySpec) -> VerifyOutcome:
@@ -94,6 +105,7 @@ def _run(spec: VerifySpec, work: Path) -> VerifyOutcome:
     )
     want = candidate.plan(logged, upgrades, skipped)
     notes = [f"not checked: {line}" for line in want.skipped]
+    pinned = candidate.logged_pins(logged, upgrades)
     frames, truths, more = _datasets(spec, version.tags, work)
     notes.extend(more)
     packages = [u.name for u in upgrades]
@@ -105,10 +117,12 @@ def _run(spec: VerifySpec, work: Path) -> VerifyOutcome:
         changes=want.changes,
         installed=want.install,
         notes=tuple(notes),
+        logged_versions=pinned,
     )
     try:
         env = candidate.build(Path(spec.env_root), want, spec.index_url)
     except candidate.InstallFailed as exc:
+        _require_baseline(spec, logged, skipped)
         return replace(base, comparison=failed(Verdict.FAILS_TO_INSTALL, exc.output))
     base = replace(base, env_key=env.key, env_reused=env.reused)
     request: dict[str, object] = {
@@ -143,6 +157,30 @@ def _run(spec: VerifySpec, work: Path) -> VerifyOutcome:
     return replace(base, verdict=comparison.verdict, comparison=comparison)
 
 
+def _require_baseline(spec: VerifySpec, logged: list[Requirement], skipped: list[str]) -> None:
+    """The champion's own pins, without the upgrade, must install: else no verdict.
+
+    A candidate that did not install says something about the upgrade only when
+    what it was layered on installs by itself. Checked after a failure only, so
+    a candidate that installs costs nothing more.
+    """
+    upgraded = {canonicalize_name(candidate.parse_upgrade(u).name) for u in spec.upgrades}
+    alone = candidate.plan(
+        [r for r in logged if canonicalize_name(r.name) not in upgraded], [], skipped
+    )
+    if not alone.install:
+        return
+    try:
+        candidate.build(Path(spec.env_root), alone, spec.index_url)
+    except candidate.InstallFailed as exc:
+        last = exc.output.strip().splitlines()[-1:] or ["no output"]
+        raise BaselineFailed(
+            f"the champion's own logged requirements do not install from {spec.index_url}, "
+            f"without any upgrade ({' '.join(alone.install)}): {last[0][:300]}; "
+            "no verdict on the upgrade"
+        ) from exc
+
+
 def _download(spec: VerifySpec, client: object, version: str, work: Path) -> Path:
     import mlflow.artifacts
 
@@ -168,17 +206,22 @@ def _datasets(
 
     refs = {d.name: d.data for d in spec.datasets}
     notes: list[str] = []
-    holdout_uri = tags.get(registry.TAG_REFERENCE)
-    holdout_sha = tags.get(registry.TAG_REFERENCE_DIGEST)
-    if holdout_uri is None:
+    logged_uri = tags.get(registry.TAG_REFERENCE)
+    logged_sha = tags.get(registry.TAG_REFERENCE_DIGEST)
+    # A retrain job logs the holdout it scored the version on; onboarding logs the
+    # reference it was given under the same tag, and that is no holdout.
+    name = HOLDOUT if registry.TAG_JOB in tags else LOGGED_REFERENCE
+    if logged_uri is not None:
+        if logged_sha and any(r.sha256 == logged_sha for r in refs.values()):
+            what = "holdout" if name == HOLDOUT else "logged reference"
+            notes.append(f"the champion's {what} is the model's reference: replayed once")
+        else:
+            refs[name] = DataRef(uri=logged_uri, sha256=logged_sha or "", rows=0)
+    if logged_uri is None or name != HOLDOUT:
         notes.append(
             "no holdout logged with the champion (a version registered by hand): "
             f"replayed {', '.join(refs) or 'nothing else'}"
         )
-    elif holdout_sha and any(r.sha256 == holdout_sha for r in refs.values()):
-        notes.append("the champion's holdout is its reference: replayed once")
-    else:
-        refs[HOLDOUT] = DataRef(uri=holdout_uri, sha256=holdout_sha or "", rows=0)
     frames: dict[str, Path] = {}
     truths: dict[str, np.ndarray] = {}
     (work / "data").mkdir()

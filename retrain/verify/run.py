@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from retrain.interface import RetrainError
@@ -30,6 +31,10 @@ def main(argv: list[str]) -> int:
     )
     for noisy in ("mlflow", "alembic", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Third-party deprecation notices (attrs, MLflow, pandas) are not the verdict's
+    # business, and their lines would crowd the log tail an error quotes.
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
     try:
         spec = VerifySpec.from_json(Path(argv[0]).read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError, TypeError, RetrainError) as exc:

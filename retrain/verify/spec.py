@@ -18,7 +18,8 @@ from checks.performance.metrics import Metric
 from retrain.interface import DataRef, RetrainError, VersionError
 
 VERIFY_SPEC_VERSION = 1
-VERIFY_OUTCOME_VERSION = 1
+# 2: `logged_versions` (the champion's pins of the upgraded packages); 1 reads as before.
+VERIFY_OUTCOME_VERSION = 2
 
 
 class VerifyError(RetrainError):
@@ -136,6 +137,9 @@ class VerifyOutcome:
     candidate_versions: dict[str, str] = field(default_factory=dict)
     # What was replayed, and what was missing ("no holdout logged with version 3").
     notes: tuple[str, ...] = ()
+    # The version the champion's logged requirements pin for each upgraded package:
+    # what the upgrade moves from (absent where they pin none).
+    logged_versions: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
     version: int = VERIFY_OUTCOME_VERSION
 

@@ -8,7 +8,14 @@ import pytest
 
 from checks.frameworks.inventory import Inventory, Package, SourceKind
 from checks.frameworks.matching import AdvisoryIndex
-from checks.frameworks.policy import FRAMEWORKS, FindingKind, Policy, cadence_rules, evaluate
+from checks.frameworks.policy import (
+    FRAMEWORKS,
+    FindingKind,
+    Policy,
+    Rule,
+    cadence_rules,
+    evaluate,
+)
 from checks.frameworks.releases import Release, ReleaseInfo
 from checks.frameworks.support import load_support
 from daemon.config import parse_config
@@ -37,7 +44,10 @@ def test_security_cadence_fires_only_when_a_newer_release_exists() -> None:
     from packaging.version import Version
 
     (rule,) = cadence_rules(Version("2.1.0"), FW, Policy(), NOW)
-    assert rule == "security cadence: released 2024-06-20, 2.5 years old > 12 months"
+    assert rule == (
+        Rule.SECURITY_CADENCE,
+        "security cadence: released 2024-06-20, 2.5 years old > 12 months",
+    )
     # The newest release, however old, has nothing to move to.
     assert cadence_rules(Version("3.0.0"), FW, Policy(), NOW) == []
     # A longer cadence lets it pass.
@@ -49,8 +59,11 @@ def test_major_cadence_counts_from_the_first_release_of_a_newer_major() -> None:
 
     rules = cadence_rules(Version("1.7.0"), FW, Policy(), NOW)
     assert rules == [
-        "security cadence: released 2022-11-01, 4.1 years old > 12 months",
-        "major cadence: 2.x out since 2023-09-12 (2.0.0), 3.2 years ago > 3 years",
+        (Rule.SECURITY_CADENCE, "security cadence: released 2022-11-01, 4.1 years old > 12 months"),
+        (
+            Rule.MAJOR_CADENCE,
+            "major cadence: 2.x out since 2023-09-12 (2.0.0), 3.2 years ago > 3 years",
+        ),
     ]
     # Under a 4-year major cadence only the security rule is left.
     assert len(cadence_rules(Version("1.7.0"), FW, Policy(major_cadence_years=4), NOW)) == 1
@@ -73,6 +86,7 @@ def test_every_framework_gets_the_cadence(name: str) -> None:
     assert FindingKind.OUTDATED in kinds and FindingKind.STALE not in kinds
     outdated = [f for f in report.findings if f.kind is FindingKind.OUTDATED]
     assert [f.detail.split(":")[0] for f in outdated] == ["security cadence", "major cadence"]
+    assert [f.rule for f in outdated] == [Rule.SECURITY_CADENCE, Rule.MAJOR_CADENCE]
     assert all(f.actionable and f.severity == "warning" for f in outdated)
 
 

@@ -152,9 +152,102 @@ def test_cli_exit_codes_and_formats(sqlite_template: Path, tmp_path: Path) -> No
     code, out, _ = run(vulnerable, "--format", "cyclonedx")
     assert code == 1 and json.loads(out)["vulnerabilities"][0]["id"] == "PYSEC-1"
     code, out, _ = run(vulnerable, "--format", "json")
-    assert json.loads(out)["environments"][0]["findings"][0]["kind"] == "vulnerable"
+    (finding,) = json.loads(out)["environments"][0]["findings"]
+    assert finding["kind"] == "vulnerable" and finding["rule"] == "advisory"
     code, _, err = run(tmp_path / "missing.txt")
     assert code == 2 and "cannot inventory" in err
+    # A configured advisory database that is not there stops the scan, naming it.
+    folder.rename(tmp_path / "moved")
+    code, out, err = run(vulnerable)
+    assert code == 2 and out == "", out
+    assert f"advisory_db {folder} does not exist" in err
+
+
+def test_cyclonedx_lists_each_advisory_once_per_component(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Two environments pinning the same release, two records of one advisory (PYSEC and
+    GHSA aliasing each other): one vulnerability entry, the other id as a reference."""
+    url = new_sqlite_url(sqlite_template, tmp_path)
+    folder = _advisory_dir(tmp_path)
+    ghsa = osv_record("GHSA-pppp-1111-2222", "pillow", "0", "9.0.1", aliases=["PYSEC-1"])
+    (folder / "pillow" / "GHSA-pppp-1111-2222.json").write_text(json.dumps(ghsa))
+    paths = []
+    for name in ("serving", "training"):
+        path = tmp_path / f"{name}.txt"
+        path.write_text("pillow==8.4.0\n")
+        paths.append(
+            f'[[frameworks.environments]]\nname = "{name}"\nkind = "requirements"\n'
+            f'path = "{path}"\n'
+        )
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\nurl = "{url}"\n[frameworks]\nadvisory_db = "{folder}"\n' + "".join(paths)
+    )
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "frameworks", "--format", "cyclonedx"]
+    )
+    assert result.exit_code == 1, result.output
+    bom = json.loads(result.stdout)
+    (vuln,) = bom["vulnerabilities"]
+    assert vuln["id"] == "PYSEC-1"
+    assert vuln["references"] == [{"id": "GHSA-pppp-1111-2222", "source": {"name": "OSV"}}]
+    assert vuln["affects"] == [{"ref": "pkg:pypi/pillow@8.4.0"}]
+    assert [p["value"] for p in vuln["properties"]] == ["serving", "training"]
+
+
+def test_cli_alerts_only_when_asked_and_the_daemon_alerts_the_rest(
+    store_url: str, tmp_path: Path
+) -> None:
+    """`mlmaint frameworks` stores findings as not alerted; the daemon's scan alerts them;
+    `--alert` alerts at once; a resolution is not lost to a scan that did not alert."""
+    from daemon.config import load_config
+    from daemon.store.engine import make_engine, session_factory
+
+    url = store_url
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pillow==8.4.0\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\nurl = "{url}"\n[frameworks]\nadvisory_db = "{_advisory_dir(tmp_path)}"\n'
+        f'[[frameworks.environments]]\nname = "e"\nkind = "requirements"\n'
+        f'path = "{requirements}"\n'
+    )
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+
+    def stored() -> tuple[list[bool], list[AlertState]]:
+        with sessions() as session:
+            flags = [
+                bool(r.advisory_ids.get("alerted"))
+                for r in session.scalars(select(FrameworkFinding))
+            ]
+            states = [a.state for a in session.scalars(select(Alert))]
+        return flags, states
+
+    try:
+        scan = CliRunner().invoke(main, ["--config", str(config), "frameworks"])
+        assert scan.exit_code == 1, scan.output
+        assert stored() == ([False], [])
+        # The daemon's own scan alerts what the command stored without alerting.
+        ctx = JobContext(settings=load_config(config, environ={}), engine=engine, sessions=sessions)
+        daemon_scan = scan_frameworks(ctx, datetime.now(UTC))
+        assert [a.subject for a in daemon_scan.alerts] == ["pillow:PYSEC-1"]
+        assert stored() == ([True], [AlertState.FIRING])
+        # Fixed, seen first by a scan that does not alert: the daemon still resolves it.
+        requirements.write_text("pillow==10.0.0\n")
+        assert CliRunner().invoke(main, ["--config", str(config), "frameworks"]).exit_code == 0
+        assert stored() == ([], [AlertState.FIRING])
+        resolved = scan_frameworks(ctx, datetime.now(UTC))
+        assert [(a.subject, a.firing) for a in resolved.alerts] == [("pillow:PYSEC-1", False)]
+        # Vulnerable again, with --alert: alerted at once.
+        requirements.write_text("pillow==8.4.0\n")
+        again = CliRunner().invoke(main, ["--config", str(config), "frameworks", "--alert"])
+        assert again.exit_code == 1, again.output
+        flags, states = stored()
+        assert flags == [True] and states == [AlertState.FIRING]
+    finally:
+        engine.dispose()
 
 
 def test_demo_scan_own_venv_and_model_against_shipped_snapshot(
@@ -223,3 +316,23 @@ def test_mlflow_model_by_alias_gives_the_logged_requirements(tmp_path: Path) -> 
     assert found.versions() == expected
     assert expected["scikit-learn"] == "1.3.2" and expected["pandas"] is None
     assert found.target == "models:/churn@champion" and found.python_version is not None
+
+
+def test_verify_keeps_third_party_warnings_off_the_output() -> None:
+    """attrs' and MLflow's notices raised while a verification runs are not printed;
+    mlmaint's own warnings still are."""
+    import warnings
+
+    from daemon.frameworks.cli import quiet_third_party
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with quiet_third_party():
+            for category, module in (
+                (DeprecationWarning, "attr._make"),
+                (UserWarning, "mlflow.pyfunc"),
+                (FutureWarning, "pandas.core.frame"),
+                (UserWarning, "daemon.frameworks.verify"),
+            ):
+                warnings.warn_explicit(f"from {module}", category, "x.py", 1, module=module)
+    assert [str(w.message) for w in seen] == ["from daemon.frameworks.verify"]

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
+
+import pytest
 
 from checks.frameworks.advisories import parse_record
 from checks.frameworks.inventory import Inventory, Package, SourceKind
 from checks.frameworks.matching import AdvisoryIndex
 from checks.frameworks.output import render_table, to_cyclonedx, to_json
-from checks.frameworks.policy import EnvironmentReport, FindingKind, IgnoreRule, Policy, evaluate
+from checks.frameworks.policy import (
+    EnvironmentReport,
+    FindingKind,
+    IgnoreRule,
+    PackageFinding,
+    Policy,
+    Rule,
+    evaluate,
+)
 from checks.frameworks.releases import Release, ReleaseInfo
 from checks.frameworks.support import cuda_of, load_support
 from tests.frameworks.conftest import osv_record
@@ -169,3 +180,17 @@ def test_outputs() -> None:
     assert {f["kind"] for f in findings} >= {"vulnerable", "source_unavailable"}
     table = render_table([report])
     assert "PYSEC-1" in table and "source_unavailable" in table and "support data as of" in table
+
+
+@pytest.mark.parametrize("kind", list(FindingKind), ids=str)
+def test_every_finding_kind_names_its_rule(kind: FindingKind) -> None:
+    finding = PackageFinding(
+        environment="e", package="p", installed="1", kind=kind, severity="info", detail=""
+    )
+    if kind is FindingKind.OUTDATED:
+        # An outdated framework breaks a cadence, said on the finding.
+        with pytest.raises(ValueError, match="names no cadence"):
+            _ = finding.rule
+        finding = dataclasses.replace(finding, cadence=Rule.MAJOR_CADENCE)
+        assert finding.rule is Rule.MAJOR_CADENCE
+    assert isinstance(finding.rule, Rule)

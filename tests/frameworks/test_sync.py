@@ -68,9 +68,10 @@ def test_sync_then_offline_scan_flags_outdated_frameworks(
     # The index is gone: the scan (offline, the default) reads the cache only.
     outcome2 = scan_frameworks(ctx, SCANNED)
     (report,) = outcome2.reports
-    assert (
-        report.release_data
-        == "release data from 2026-12-01, 4 days old (4 of 5 packages; 1 not in the cache)"
+    # Past the cache's TTL (1 day by default), the note says how to refresh it.
+    assert report.release_data == (
+        "release data from 2026-12-01, 4 days old (4 of 5 packages; 1 not in the cache); "
+        "older than the cache TTL (1d): run `mlmaint frameworks sync` to refresh it"
     )
     outdated: dict[str, list[str]] = {}
     for f in report.findings:
@@ -137,6 +138,9 @@ def test_sync_names_the_failures_and_keeps_the_rest(sqlite_template: Path, tmp_p
     scanned = CliRunner().invoke(main, ["--config", str(config), "frameworks", "--format", "json"])
     env = json.loads(scanned.stdout)["environments"][0]
     assert env["libyears_packages"] == 3 and env["libyears"] > 10
+    # Synced a moment ago: its age in hours, never "0 days", and within the TTL.
+    assert "less than an hour old" in env["release_data"], env["release_data"]
+    assert "TTL" not in env["release_data"]
     pandas = next(p for p in env["packages"] if p["name"] == "pandas")
     assert pandas["libyears"] is None and pandas["latest"] is None
 
@@ -243,7 +247,13 @@ def test_release_note_counts_and_ages() -> None:
     now = datetime(2026, 12, 6, tzinfo=UTC)
     one = now - timedelta(days=1)
     assert release_note({}, [], now) == "no pinned packages"
-    assert release_note({"a": one}, ["a"], now) == "release data from 2026-12-05, 1 day old"
+    assert release_note({"a": one}, ["a"], now) == "release data from 2026-12-05, 24 hours old"
+    hours = now - timedelta(hours=5)
+    assert release_note({"a": hours}, ["a"], now, timedelta(days=1)) == (
+        "release data from 2026-12-05, 5 hours old"
+    )
+    assert release_note({"a": now - timedelta(hours=47)}, ["a"], now).endswith("47 hours old")
+    assert release_note({"a": now - timedelta(hours=48)}, ["a"], now).endswith("2 days old")
     assert release_note({"a": one, "b": now - timedelta(days=20)}, ["a", "b", "c"], now) == (
         "release data from 2026-11-16 to 2026-12-05, 20 days old "
         "(2 of 3 packages; 1 not in the cache)"

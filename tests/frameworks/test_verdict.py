@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from packaging.requirements import Requirement
@@ -139,6 +141,34 @@ def test_the_plan_installs_the_upgrade_and_only_the_pins_not_satisfied() -> None
     with pytest.raises(candidate.VerifyError, match="must pin one version"):
         candidate.parse_upgrade("torch>=2.6")
     assert candidate.pip_index("http://127.0.0.1:8080") == "http://127.0.0.1:8080/simple/"
+    assert candidate.logged_pins(logged, [Requirement("torch==2.6.0")]) == {"torch": "1.13.0"}
+    assert candidate.logged_pins(logged, [Requirement("numpy==2.2.0")]) == {}
+
+
+def test_the_worker_asks_the_index_before_pip_and_leaves_no_lock(tmp_path: Path) -> None:
+    """Where the daemon's own check passed but the worker cannot reach the index: an
+    error (no verdict), before a venv is made, and the lock file removed."""
+    import socket
+
+    from retrain.verify.index import IndexUnreachable
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    want = candidate.Plan(install=("mlmaint-demo-dep==1.0.1",), changes=(), skipped=())
+    with pytest.raises(IndexUnreachable, match=f"the package index {closed} did not answer"):
+        candidate.build(tmp_path / "envs", want, closed)
+    assert list((tmp_path / "envs").iterdir()) == []
+
+
+def test_change_text_labels_a_downgrade() -> None:
+    from checks.frameworks.verdict import change_text
+
+    assert change_text("scikit-learn", "1.3.0", "1.3.2") == "scikit-learn 1.3.0 → 1.3.2"
+    assert change_text("scikit-learn", "1.3.2", "1.3.0") == (
+        "scikit-learn 1.3.2 → 1.3.0 (downgrade)"
+    )
+    assert change_text("torch", "", "2.6.0") == "torch ? → 2.6.0"
 
 
 def test_the_verify_schedule_is_off_unless_configured() -> None:

@@ -218,6 +218,45 @@ def test_cli_verifies_the_release_that_clears_the_advisory(
         scan = runner.invoke(main, ["--config", str(config), "frameworks", "--format", "json"])
         assert scan.exit_code == 1, scan.output
         assert "PYSEC-2026-1" in scan.output
+        # An index that does not answer: exit 2 naming it, and no verdict (nothing was tried).
+        closed = tmp_path / "closed.toml"
+        closed.write_text(config.read_text().replace(world.index_url, closed_port_url()))
+        down = runner.invoke(
+            main,
+            [
+                "--config",
+                str(closed),
+                "frameworks",
+                "verify",
+                "churn",
+                "--upgrade",
+                f"{vw.PACKAGE}==1.0.1",
+            ],
+        )
+        assert down.exit_code == 2, down.output
+        assert f"the package index {closed_port_url()} did not answer" in down.stderr
+        # A version the index does not have: exit 2 before anything is built, naming those it has.
+        started = time.monotonic()
+        missing = runner.invoke(
+            main,
+            [
+                "--config",
+                str(config),
+                "frameworks",
+                "verify",
+                "churn",
+                "--upgrade",
+                f"{vw.PACKAGE}==9.9.9",
+            ],
+        )
+        assert missing.exit_code == 2, missing.output
+        assert time.monotonic() - started < 10
+        assert (
+            f"{vw.PACKAGE}==9.9.9 is not on the package index {world.index_url}; "
+            "it has 1.0.0, 1.0.1, 2.0.0" in missing.stderr
+        )
+        with ctx.sessions() as session:
+            assert session.scalars(select(FrameworkVerification)).all() == []
         started = time.monotonic()
         result = runner.invoke(main, ["--config", str(config), "frameworks", "verify", "churn"])
         elapsed = time.monotonic() - started
@@ -242,6 +281,134 @@ def test_cli_verifies_the_release_that_clears_the_advisory(
         assert any("no holdout logged with the champion" in n for n in outcome.notes)
         (alert,) = [a for a in alerts if a.subject.startswith(vw.PACKAGE)]
         assert f"Verified: {headline}" in alert.summary
+        # Nothing left behind: no lock files, no job folders, no replay data.
+        state = world.env_root.parent
+        assert list(world.env_root.glob("*.lock")) == []
+        assert list((state / "verify-jobs").iterdir()) == []
+        assert list((state / "verify-data").iterdir()) == []
+    finally:
+        ctx.close()
+
+
+def closed_port_url() -> str:
+    """A loopback port nobody listens on (bound once, then closed)."""
+    import socket
+
+    global _CLOSED
+    if _CLOSED is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            _CLOSED = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    return _CLOSED
+
+
+_CLOSED: str | None = None
+
+
+MORE_MODELS = """
+[[models]]
+name = "churn-pins"
+source = {{ kind = "http" }}
+schema = {{ numeric = ["x1", "x2"], score = "score" }}
+[[models]]
+name = "churn-broken"
+source = {{ kind = "http" }}
+schema = {{ numeric = ["x1", "x2"], score = "score" }}
+"""
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_cli_verifies_each_upgrade_from_the_logged_pin(
+    world: vw.World, tmp_path: Path, sqlite_template: Path
+) -> None:
+    """Champions logged with other pins than the current environment holds:
+    - `churn-pins` pins 1.0.1 and carries the reference it was onboarded with (no
+      holdout): two --upgrade options give two verdicts, each from 1.0.1, the lower
+      one labelled a downgrade, and nothing speaks of a holdout;
+    - `churn-broken` also pins a package the index lacks: its own requirements do not
+      install, so no verdict is stored, the error says why, and the walk stops."""
+    import pandas as pd
+    from click.testing import CliRunner
+    from sqlalchemy import select
+
+    from daemon.cli import main
+    from daemon.config import load_config
+    from daemon.jobs import JobContext
+    from daemon.retraining.records import model_row
+    from daemon.store.engine import transaction
+    from daemon.store.tables import FrameworkVerification
+    from retrain import registry
+    from tests.conftest import new_sqlite_url
+
+    reference = write_snapshot(
+        pd.read_parquet(world.reference), tmp_path / "snap", [*vw.FEATURES, "label"]
+    )
+    onboarded = {
+        registry.TAG_REFERENCE: reference.uri,
+        registry.TAG_REFERENCE_DIGEST: reference.sha256,
+    }
+    pin = f"{vw.PACKAGE}==1.0.0"
+    vw.register_copy(world, "churn-pins", {pin: f"{vw.PACKAGE}==1.0.1"}, onboarded, tmp_path)
+    vw.register_copy(world, "churn-broken", {pin: f"{pin}\nmlmaint-missing-dep==1.0"}, {}, tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        (CONFIG + MORE_MODELS).format(
+            state=world.env_root.parent,
+            store=new_sqlite_url(sqlite_template, tmp_path),
+            mlflow=world.tracking_uri,
+            artifacts=tmp_path / "artifacts",
+            python=world.current_python,
+            index=world.index_url,
+            advisories=tmp_path,
+        )
+    )
+    ctx = JobContext.from_settings(load_config(config, environ={}))
+    runner = CliRunner()
+
+    def verify(model: str, *targets: str) -> tuple[int, str, str]:
+        args = ["--config", str(config), "frameworks", "verify", model]
+        for target in targets:
+            args += ["--upgrade", f"{vw.PACKAGE}=={target}"]
+        result = runner.invoke(main, args)
+        return result.exit_code, result.stdout, result.stderr
+
+    try:
+        with transaction(ctx.sessions) as session:
+            for name in ("churn-pins", "churn-broken"):
+                model_row(session, name, datetime.now(UTC)).reference_uri = str(world.reference)
+
+        code, out, err = verify("churn-broken", "1.0.1", "2.0.0")
+        assert code == 2, out + err
+        (line,) = err.strip().splitlines()
+        assert "the champion's own logged requirements do not install" in line, err
+        assert "mlmaint-missing-dep==1.0" in line and "no verdict on the upgrade" in line
+        with ctx.sessions() as session:
+            assert session.scalars(select(FrameworkVerification)).all() == []
+
+        code, out, err = verify("churn-pins", "1.0.0", "2.0.0")
+        print(out)
+        assert code == 1, out + err
+        assert f"{vw.PACKAGE} 1.0.1 → 1.0.0 (downgrade)" in out
+        assert f"{vw.PACKAGE} 1.0.1 → 2.0.0" in out and "1.0.1 → 2.0.0 (downgrade)" not in out
+        # A downgrade is verified when asked, never recommended.
+        assert "recommended:" not in out
+        with ctx.sessions() as session:
+            rows = session.scalars(
+                select(FrameworkVerification).order_by(FrameworkVerification.target)
+            ).all()
+        assert [(r.installed, r.target, r.verdict) for r in rows] == [
+            ("1.0.1", "1.0.0", "safe"),
+            ("1.0.1", "2.0.0", "changes predictions"),
+        ]
+        for row in rows:
+            outcome = VerifyOutcome.from_json(str(row.outcome["json"]))
+            assert outcome.logged_versions == {vw.PACKAGE: "1.0.1"}
+            said = [*outcome.notes, row.summary]
+            assert any("no holdout logged with the champion" in n for n in said), said
+            assert not [n for n in said if "holdout" in n.replace("no holdout", "")], said
+            assert outcome.comparison.metric is not None
+            assert outcome.comparison.metric.dataset == "reference"
+        assert "holdout" not in out.replace("no holdout", "")
     finally:
         ctx.close()
 

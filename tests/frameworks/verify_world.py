@@ -198,3 +198,31 @@ def train(python: Path, tracking_uri: str, artifacts: Path, reference: Path) -> 
     )
     if done.returncode != 0:
         raise RuntimeError(f"training the demo model failed:\n{done.stderr[-3000:]}")
+
+
+def register_copy(
+    world: World, name: str, requirements: dict[str, str], tags: dict[str, str], where: Path
+) -> None:
+    """The champion's model files registered again as `name`'s champion, with some of its
+    logged requirement lines replaced (`old line -> new lines`) and these version tags:
+    a champion logged with other pins, without training again."""
+    import mlflow.artifacts
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=world.tracking_uri)
+    champion = client.get_model_version_by_alias("churn", "champion")
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=client.get_model_version_download_uri("churn", champion.version),
+            dst_path=str(where / name),
+            tracking_uri=world.tracking_uri,
+        )
+    )
+    text = (local / "requirements.txt").read_text()
+    for old, new in requirements.items():
+        assert old in text, text
+        text = text.replace(old, new)
+    (local / "requirements.txt").write_text(text)
+    client.create_registered_model(name)
+    version = client.create_model_version(name, source=str(local), tags=tags)
+    client.set_registered_model_alias(name, "champion", version.version)
