@@ -85,7 +85,7 @@ LIGHTGBM_DEFAULTS: Mapping[str, object] = {
 # limit belongs to the thread that sets it: the other checks' threads keep theirs.
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     with threadpool_limits(limits=1, user_api="openmp"):
         yield
@@ -266,8 +266,7 @@ class DirectLossCheck:
             return insufficient(
                 kind,
                 len(window),
-                f"no loss model: the reference needs at least {MIN_FIT_ROWS} rows "
-                "with a label and a prediction",
+                "no loss model: the reference has too few rows with a label and a prediction",
             )
         if PREDICTION not in window:
             return insufficient(kind, len(window), "the window has no prediction column")
