@@ -17,7 +17,7 @@ import time
 from checks.performance import LossModel, fit_loss_model
 from checks.reference import ReferenceStats
 from daemon.checking.cache import CheckCache
-from daemon.checking.specs import dle_spec
+from daemon.checking.specs import dle_spec, reference_layout
 from daemon.config import ModelSettings
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,12 @@ LOSS_MODEL_VERSION = 1
 
 
 def loss_model_key(model: ModelSettings, ref: ReferenceStats) -> str:
-    """The reference's content and the features the loss model reads."""
-    schema = model.schema_
+    """The reference's content, its layout (the features and their typing) and the
+    fewest labelled rows a fit takes."""
     parts = [
         str(LOSS_MODEL_VERSION),
         ref.digest,
-        ",".join(schema.numeric),
-        "|",
-        ",".join(schema.categorical),
+        reference_layout(model).key,
         str(model.checks.performance.min_labelled),
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

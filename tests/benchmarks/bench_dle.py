@@ -181,9 +181,8 @@ def main() -> int:
         chunks_out = found["chunks"]
         assert isinstance(chunks_out, list) and len(chunks_out) == len(chunks)
         theirs = chunks_out
-        print(
-            f"NannyML {found['version']} (LightGBM): fit and estimate {time.perf_counter() - began:.2f}s"
-        )
+        took = time.perf_counter() - began
+        print(f"NannyML {found['version']} (LightGBM): fit and estimate {took:.2f}s")
     else:
         print(
             f"NannyML skipped: no interpreter at {args.nannyml} "
@@ -218,8 +217,8 @@ def main() -> int:
         )
         if theirs is not None:
             print(
-                f"  NannyML vs realized: mean |rel. error| {sum(theirs_err) / len(theirs_err):.2%}, "
-                f"max {max(theirs_err):.2%}"
+                f"  NannyML vs realized: mean |rel. error| "
+                f"{sum(theirs_err) / len(theirs_err):.2%}, max {max(theirs_err):.2%}"
             )
             print(
                 f"  max relative difference mlmaint / NannyML: {max(diffs):.2%} "
