@@ -2,7 +2,7 @@
 
 Run on demand:
     .venv/bin/python tests/benchmarks/bench_dle.py [--reference 20000] [--chunk 2000]
-        [--nannyml /work/nannyml-venv/bin/python]
+        [--nannyml /work/nannyml-venv/bin/python] [--seed 0]
 
 NannyML is never a dependency of mlmaint: it runs in a virtual environment of its
 own, in a subprocess, given the same reference and chunks as Parquet files. Make
@@ -129,10 +129,12 @@ def main() -> int:
     parser.add_argument("--chunk", type=int, default=2_000)
     parser.add_argument("--nannyml", type=Path, default=DEFAULT_NANNYML)
     parser.add_argument("--tolerance", type=float, default=0.03)
+    parser.add_argument("--seed", type=int, default=0, help="another draw of the same data")
     args = parser.parse_args()
 
-    reference = regression_window(args.reference, 1)
-    chunks = [regression_window(args.chunk, 100 + i, shift=s) for i, s in enumerate(SHIFTS)]
+    base = 1_000 * args.seed
+    reference = regression_window(args.reference, base + 1)
+    chunks = [regression_window(args.chunk, base + 100 + i, shift=s) for i, s in enumerate(SHIFTS)]
     columns = [*NUMERIC, *CATEGORICAL, "prediction", LABEL]
     reference, chunks = reference[columns], [c[columns] for c in chunks]
 
