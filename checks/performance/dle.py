@@ -53,7 +53,7 @@ from checks.interface import (
     insufficient,
 )
 from checks.performance.bands import Band
-from checks.performance.decay import margin_basis
+from checks.performance.decay import DecaySpec, margin_basis
 from checks.performance.judged import judge_estimate
 from checks.performance.metrics import Metric, realized
 from checks.reference import FloatArray, ReferenceStats, numeric_values
@@ -107,12 +107,12 @@ class DLESpec:
 
     def allowed_drop(self, baseline: float) -> float:
         """The margin: the smaller of the configured absolute and relative rises of the loss."""
-        margins = []
-        if self.max_absolute_drop is not None:
-            margins.append(self.max_absolute_drop)
-        if self.max_relative_drop is not None:
-            margins.append(self.max_relative_drop * abs(baseline))
-        return min(margins) if margins else math.inf
+        return DecaySpec(
+            task=TaskKind.REGRESSION,
+            metric=self.metric,
+            max_absolute_drop=self.max_absolute_drop,
+            max_relative_drop=self.max_relative_drop,
+        ).allowed_drop(baseline)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
