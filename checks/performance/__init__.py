@@ -14,11 +14,14 @@ estimation (CBPE) for binary classifiers: an isotonic calibration fitted on
 the labelled reference turns each score into P(label = 1); the expected
 confusion matrix and the expected ROC curve of an unlabelled window follow
 from those probabilities. Under covariate shift (P(label | x) unchanged),
-this tracks the realized metric long before labels arrive.
+this tracks the realized metric long before labels arrive. For regression,
+NannyML's direct loss estimation (DLE): a model of the absolute and squared
+errors, fitted on the labelled reference, estimates MAE and RMSE.
 
 Rooms: `metrics` (the vocabulary and the weighted metrics), `bands` (the
 reference's chunk bands), `decay` (realized decay and `PerformanceCheck`),
-`estimation` (CBPE and `EstimatedPerformanceCheck`).
+`estimation` (CBPE and `EstimatedPerformanceCheck`), `dle` (DLE and
+`DirectLossCheck`), `judged` (an estimate against its band or margins).
 """
 
 from checks.performance.bands import Band
@@ -29,6 +32,13 @@ from checks.performance.decay import (
     PerformanceCheck,
     decay,
     margin_basis,
+)
+from checks.performance.dle import (
+    DLE_METRICS,
+    DirectLossCheck,
+    DLESpec,
+    LossModel,
+    fit_loss_model,
 )
 from checks.performance.estimation import (
     ESTIMATED,
@@ -53,15 +63,19 @@ from checks.performance.metrics import (
 
 __all__ = [
     "CRITICAL_RATIO",
+    "DLE_METRICS",
     "ESTIMATED",
     "LOWER_IS_BETTER",
     "NEEDS_SCORE",
     "TASK_METRICS",
     "Band",
+    "DLESpec",
     "Decay",
     "DecaySpec",
+    "DirectLossCheck",
     "EstimatedPerformanceCheck",
     "EstimationSpec",
+    "LossModel",
     "Metric",
     "MetricError",
     "PerformanceCheck",
@@ -69,6 +83,7 @@ __all__ = [
     "decay",
     "default_metric",
     "estimate",
+    "fit_loss_model",
     "margin_basis",
     "metric_values",
     "parse_metric",

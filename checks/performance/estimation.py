@@ -20,13 +20,13 @@ from checks.interface import (
     CheckKind,
     CheckResult,
     Measure,
-    Status,
     TaskKind,
     insufficient,
 )
-from checks.performance.bands import Band, band_decision
+from checks.performance.bands import Band
 from checks.performance.decay import DecaySpec, margin_basis
-from checks.performance.metrics import Metric, alerts_when, realized, weighted_auc
+from checks.performance.judged import judge_estimate
+from checks.performance.metrics import Metric, realized, weighted_auc
 from checks.reference import FloatArray, ReferenceStats, numeric_values
 from checks.thresholds import BandMode
 
@@ -119,61 +119,22 @@ class EstimatedPerformanceCheck:
             )
         values = self._estimate(window)
         assert values is not None  # calibration and scores checked above
-        baseline = self.reference_baseline()
         value = values[self.spec.metric]
-        measures: list[Measure] = []
-        status = Status.OK
-        basis: str | None = None
-        band = self.band
-        if self.spec.mode is BandMode.BAND and band is not None and band.metric is self.spec.metric:
-            centre, boundary, drop, alert, severity, basis = band_decision(
-                band, scored, value, self.spec.band_sigmas, self.spec.band_quantile
-            )
-            baseline = baseline if baseline is not None else centre
-            status = Status.ALERT if alert else Status.OK
-            measures.append(
-                Measure(
-                    subject=self.spec.metric.value,
-                    name="estimated",
-                    value=value,
-                    threshold=boundary,
-                    status=status,
-                    severity_ratio=severity,
-                    alerts_when=alerts_when(self.spec.metric),
-                    detail=f"baseline {baseline:.4g}",
-                    basis=basis,
-                )
-            )
-            measures.append(
-                Measure(subject=self.spec.metric.value, name="baseline", value=baseline)
-            )
-        elif baseline is None:
-            status = Status.INSUFFICIENT_DATA
-            measures.append(Measure(subject=self.spec.metric.value, name="estimated", value=value))
-        else:
-            margin = self.spec.allowed_drop(baseline)
-            drop = baseline - value
-            alert = drop > margin
-            status = Status.ALERT if alert else Status.OK
-            basis = margin_basis(self.spec.max_absolute_drop, self.spec.max_relative_drop)
-            if self.spec.mode is BandMode.BAND:
-                basis += " (no band: too few scored reference rows)"
-            measures.append(
-                Measure(
-                    subject=self.spec.metric.value,
-                    name="estimated",
-                    value=value,
-                    threshold=baseline - margin,
-                    status=status,
-                    severity_ratio=drop / margin if alert and margin > 0 else 0.0,
-                    alerts_when=alerts_when(self.spec.metric),
-                    detail=f"baseline {baseline:.4g}",
-                    basis=basis,
-                )
-            )
-            measures.append(
-                Measure(subject=self.spec.metric.value, name="baseline", value=baseline)
-            )
+        judged = judge_estimate(
+            self.spec.metric,
+            value,
+            scored,
+            self.reference_baseline(),
+            self.band,
+            mode=self.spec.mode,
+            band_sigmas=self.spec.band_sigmas,
+            band_quantile=self.spec.band_quantile,
+            allowed_drop=self.spec.allowed_drop,
+            margin_basis=margin_basis(self.spec.max_absolute_drop, self.spec.max_relative_drop),
+            no_band="too few scored reference rows",
+        )
+        baseline, basis, status = judged.baseline, judged.basis, judged.status
+        measures = list(judged.measures)
         measures.extend(
             Measure(subject=m.value, name="estimated", value=v)
             for m, v in values.items()

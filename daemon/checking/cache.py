@@ -1,4 +1,4 @@
-"""The checks' memory between runs: reference statistics and calibrations, shared safely.
+"""The checks' memory between runs: reference statistics, calibrations, loss models.
 
 One `CheckCache` belongs to the service (it lives on the `JobContext`) and is
 handed to every check job; the scheduler's worker threads use it at once, so
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from checks.calibration import ReferenceCalibration
+    from checks.performance import LossModel
     from checks.reference import ReferenceStats
 
 ReferenceKey = tuple[str, ...]
@@ -44,6 +45,9 @@ class CheckCache:
         self._items: OrderedDict[ReferenceKey, ReferenceStats] = OrderedDict()
         self._owners: dict[str, ReferenceKey] = {}
         self._calibrations: dict[str, ReferenceCalibration] = {}
+        # DLE's fitted loss models: like the statistics, one per reference version, and
+        # never stored (a model is no plain data): as many as the references kept.
+        self._loss_models: OrderedDict[str, LossModel] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -111,3 +115,24 @@ class CheckCache:
             self._calibrations[key] = value
             while len(self._calibrations) > self._calibration_size:
                 self._calibrations.pop(next(iter(self._calibrations)))
+
+    # ------------------------------------------------------------------ loss models
+
+    def loss_model(self, key: str) -> LossModel | None:
+        with self._lock:
+            found = self._loss_models.get(key)
+            if found is not None:
+                self._loss_models.move_to_end(key)
+            return found
+
+    def put_loss_model(self, key: str, value: LossModel) -> LossModel:
+        """Keep a fitted loss model (the first one stored when two threads fit it)."""
+        with self._lock:
+            kept = self._loss_models.get(key)
+            if kept is not None:
+                self._loss_models.move_to_end(key)
+                return kept
+            self._loss_models[key] = value
+            while len(self._loss_models) > self._size:
+                self._loss_models.popitem(last=False)
+            return value

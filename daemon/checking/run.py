@@ -37,21 +37,28 @@ from checks.calibration import (
     realized_band,
 )
 from checks.drift import ColumnDrift, DriftCheck
-from checks.interface import CheckError, CheckKind, CheckResult, Status
+from checks.interface import CheckError, CheckKind, CheckResult, Status, TaskKind
 from checks.operations import OperationsCheck
-from checks.performance import EstimatedPerformanceCheck, PerformanceCheck
+from checks.performance import (
+    DirectLossCheck,
+    EstimatedPerformanceCheck,
+    LossModel,
+    PerformanceCheck,
+)
 from checks.quality import QualityCheck
 from checks.reference import ReferenceStats
 from daemon.alerts.finding import Finding
 from daemon.checking.cache import CheckCache
 from daemon.checking.evidence import draft_evidence, evidence_link, write_evidence
 from daemon.checking.findings import DEFAULT_CRITICAL_RATIO, findings_of
+from daemon.checking.loss_models import reference_loss_model
 from daemon.checking.records import KindRun, store_runs
 from daemon.checking.references import reference_stats
 from daemon.checking.specs import (
     calibration_targets,
     check_window,
     decay_spec,
+    dle_spec,
     drift_evidence,
     drift_spec,
     enabled_kinds,
@@ -95,7 +102,15 @@ def _build(
     baseline: Mapping[str, float] | None,
     calibration: ReferenceCalibration | None = None,
     history: Mapping[str, tuple[bool, ...]] | None = None,
-) -> DriftCheck | QualityCheck | PerformanceCheck | EstimatedPerformanceCheck | OperationsCheck:
+    loss_model: LossModel | None = None,
+) -> (
+    DriftCheck
+    | QualityCheck
+    | PerformanceCheck
+    | EstimatedPerformanceCheck
+    | DirectLossCheck
+    | OperationsCheck
+):
     cal = calibration or ReferenceCalibration()
     match kind:
         case CheckKind.DRIFT:
@@ -116,9 +131,20 @@ def _build(
                 band=cal.realized,
             )
         case CheckKind.ESTIMATED_PERFORMANCE:
+            dle = dle_spec(model)
+            if dle is not None:
+                return DirectLossCheck(
+                    spec=dle,
+                    reference=ref,
+                    model=loss_model,
+                    baseline=(baseline or {}).get(dle.metric.value),
+                    band=cal.estimated,
+                )
             est = estimation_spec(model)
             if est is None:
-                raise CheckError("estimated performance needs a binary task with a score")
+                raise CheckError(
+                    "estimated performance needs a binary task with a score, or a regression"
+                )
             return EstimatedPerformanceCheck(
                 spec=est,
                 reference=ref,
@@ -187,6 +213,11 @@ def run_checks(
         calibration = reference_calibration(
             model, ref, now, cache=cache, sessions=ctx.sessions if ctx else None
         )
+    loss_model = (
+        reference_loss_model(model, ref, cache=cache)
+        if CheckKind.ESTIMATED_PERFORMANCE in wanted
+        else None
+    )
     runs: dict[CheckKind, KindRun] = {}
     drafts: dict[CheckKind, Draft] = {}
     critical_ratio = (
@@ -197,7 +228,7 @@ def run_checks(
         began = time.perf_counter()
         seen: tuple[ColumnDrift, ...] = ()
         try:
-            check = _build(kind, model, ref, baseline, calibration, history)
+            check = _build(kind, model, ref, baseline, calibration, history, loss_model)
             if isinstance(check, DriftCheck):
                 # The drift columns keep what they saw of the window, for the evidence.
                 outcome = check.evaluate(window)
@@ -305,6 +336,8 @@ def calibration_key(model: ModelSettings, ref: ReferenceStats) -> str:
         est = targets.estimation
         if est is not None:
             parts += ["estimated", est.metric.value, str(est.decision_threshold)]
+        if targets.dle is not None:
+            parts += ["dle", targets.dle.metric.value]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -320,6 +353,9 @@ def calibrate(model: ModelSettings, ref: ReferenceStats) -> ReferenceCalibration
         est = targets.estimation
         if est is not None:
             estimated = estimated_band(est.metric, ref, decision_threshold=est.decision_threshold)
+        if targets.dle is not None:
+            # NannyML's DLE thresholds: the metric realized on the reference's chunks.
+            estimated = realized_band(TaskKind.REGRESSION, targets.dle.metric, ref.frame)
     return ReferenceCalibration(drift=found, realized=realized, estimated=estimated)
 
 

@@ -1,7 +1,7 @@
 """Settings to check specs: the only reader of a model's settings in the checking stage.
 
 Each `[models.checks.*]` table becomes the frozen spec its check takes
-(`drift_spec`, `quality_spec`, `decay_spec`, `estimation_spec`,
+(`drift_spec`, `quality_spec`, `decay_spec`, `estimation_spec`, `dle_spec`,
 `operations_spec`), and the model's schema becomes the columns a reference is
 summarised over (`reference_layout`), the names its file spells them by
 (`output_names`, `text_columns`). The other rooms take these and never look
@@ -19,7 +19,9 @@ from checks.interface import LABEL, PREDICTION, SCORE, CheckKind, TaskKind
 from checks.methods import Method, fits
 from checks.operations import OperationsSpec
 from checks.performance import (
+    DLE_METRICS,
     DecaySpec,
+    DLESpec,
     EstimationSpec,
     Metric,
     default_metric,
@@ -149,6 +151,29 @@ def estimation_spec(model: ModelSettings) -> EstimationSpec | None:
     )
 
 
+def dle_spec(model: ModelSettings) -> DLESpec | None:
+    """DLE applies to regression models: MAE or RMSE as the performance metric says,
+    RMSE (the regression default) when it names another."""
+    p = model.checks.performance
+    if not p.estimate or model.task is not TaskKind.REGRESSION:
+        return None
+    metric = parse_metric(p.metric, TaskKind.REGRESSION) if p.metric else Metric.RMSE
+    return DLESpec(
+        metric=metric if metric in DLE_METRICS else Metric.RMSE,
+        max_absolute_drop=p.max_absolute_drop,
+        max_relative_drop=p.max_relative_drop,
+        min_rows=model.checks.min_rows,
+        mode=p.thresholds,
+        band_sigmas=p.band_sigmas,
+        band_quantile=p.band_quantile,
+    )
+
+
+def estimates(model: ModelSettings) -> bool:
+    """Whether the model's performance is estimated without labels (CBPE or DLE)."""
+    return estimation_spec(model) is not None or dle_spec(model) is not None
+
+
 def operations_spec(model: ModelSettings) -> OperationsSpec:
     o = model.checks.operations
     return OperationsSpec(
@@ -186,7 +211,7 @@ def enabled_kinds(model: ModelSettings) -> tuple[CheckKind, ...]:
         kinds.append(CheckKind.QUALITY)
     if c.performance.enabled:
         kinds.append(CheckKind.PERFORMANCE)
-        if estimation_spec(model) is not None:
+        if estimates(model):
             kinds.append(CheckKind.ESTIMATED_PERFORMANCE)
     if c.operations.enabled:
         kinds.append(CheckKind.OPERATIONS)
@@ -257,6 +282,8 @@ class CalibrationTargets:
     decay: DecaySpec | None
     # The estimated (CBPE) metric, with the bands, when the model has one.
     estimation: EstimationSpec | None
+    # The estimated (DLE) metric of a regression model, with the bands.
+    dle: DLESpec | None = None
 
 
 def calibration_targets(model: ModelSettings) -> CalibrationTargets:
@@ -268,4 +295,5 @@ def calibration_targets(model: ModelSettings) -> CalibrationTargets:
         drift=drift if calibrated else None,
         decay=decay if banded else None,
         estimation=estimation_spec(model) if banded else None,
+        dle=dle_spec(model) if banded else None,
     )

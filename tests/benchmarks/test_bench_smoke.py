@@ -31,6 +31,10 @@ SMOKE: dict[str, tuple[list[str], str]] = {
         "binary: reference 20,000 rows",
     ),
     "bench_drift.py": (["5000", "20000"], "calibrated / Evidently's"),
+    "bench_dle.py": (
+        ["--reference", "3000", "--chunk", "500", "--nannyml", "/nonexistent"],
+        "NannyML skipped: no interpreter at /nonexistent",
+    ),
     "bench_evidence.py": (["2000"], "evidence / check ="),
     "bench_fleet.py": (["3"], "check cycle:"),
     "bench_frameworks.py": ([], "scan of 400 packages from cache"),
