@@ -73,11 +73,11 @@ class ReconstructionModel:
         parts: list[FloatArray] = []
         for i, name in enumerate(self.numeric):
             values = numeric_values(frame[name])
-            parts.append(np.where(np.isnan(values), self.means[i], values))
+            parts.append(np.where(np.isnan(values), self.means[i], values).astype(np.float64))
         for i, name in enumerate(self.categorical):
             column = _filled(frame[name], self.modes[i])
             encoded = column.map(self.shares[i]).astype(np.float64).fillna(0.0)
-            parts.append(encoded.to_numpy(dtype=np.float64))
+            parts.append(np.asarray(encoded, dtype=np.float64))
         matrix = np.column_stack(parts) if parts else np.empty((len(frame), 0))
         return (matrix - self.centre) / self.scale
 

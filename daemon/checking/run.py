@@ -38,6 +38,7 @@ from checks.calibration import (
 )
 from checks.drift import ColumnDrift, DriftCheck
 from checks.interface import CheckError, CheckKind, CheckResult, Status
+from checks.multivariate import MultivariateCheck
 from checks.operations import OperationsCheck
 from checks.performance import EstimatedPerformanceCheck, PerformanceCheck
 from checks.quality import QualityCheck
@@ -47,7 +48,7 @@ from daemon.checking.cache import CheckCache
 from daemon.checking.evidence import draft_evidence, evidence_link, write_evidence
 from daemon.checking.findings import DEFAULT_CRITICAL_RATIO, findings_of
 from daemon.checking.records import KindRun, store_runs
-from daemon.checking.references import reference_stats
+from daemon.checking.references import multivariate_reference, reference_stats
 from daemon.checking.specs import (
     calibration_targets,
     check_window,
@@ -56,6 +57,7 @@ from daemon.checking.specs import (
     drift_spec,
     enabled_kinds,
     estimation_spec,
+    multivariate_spec,
     operations_spec,
     quality_spec,
 )
@@ -95,7 +97,15 @@ def _build(
     baseline: Mapping[str, float] | None,
     calibration: ReferenceCalibration | None = None,
     history: Mapping[str, tuple[bool, ...]] | None = None,
-) -> DriftCheck | QualityCheck | PerformanceCheck | EstimatedPerformanceCheck | OperationsCheck:
+    cache: CheckCache | None = None,
+) -> (
+    DriftCheck
+    | QualityCheck
+    | PerformanceCheck
+    | EstimatedPerformanceCheck
+    | OperationsCheck
+    | MultivariateCheck
+):
     cal = calibration or ReferenceCalibration()
     match kind:
         case CheckKind.DRIFT:
@@ -127,6 +137,12 @@ def _build(
             )
         case CheckKind.OPERATIONS:
             return OperationsCheck(spec=operations_spec(model))
+        case CheckKind.MULTIVARIATE:
+            # Fitted once per reference version (the cache), never per window.
+            return MultivariateCheck(
+                spec=multivariate_spec(model),
+                reference=multivariate_reference(model, ref, cache=cache),
+            )
         case _:
             assert_never(kind)
 
@@ -191,7 +207,7 @@ def run_checks(
         began = time.perf_counter()
         seen: tuple[ColumnDrift, ...] = ()
         try:
-            check = _build(kind, model, ref, baseline, calibration, history)
+            check = _build(kind, model, ref, baseline, calibration, history, cache)
             if isinstance(check, DriftCheck):
                 # The drift columns keep what they saw of the window, for the evidence.
                 outcome = check.evaluate(window)
