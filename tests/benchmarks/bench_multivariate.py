@@ -39,8 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from checks.interface import Status
 from checks.multivariate import (
@@ -51,6 +50,7 @@ from checks.multivariate import (
     fit_reconstruction,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 NUMERIC = tuple(f"n{j}" for j in range(8))
 CATEGORICAL = ("plan", "region")
 COLUMNS = [*NUMERIC, *CATEGORICAL]
