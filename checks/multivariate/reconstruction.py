@@ -109,11 +109,13 @@ def fit_reconstruction(
     categorical: tuple[str, ...],
     *,
     variance: float = 0.65,
+    components: int | None = None,
 ) -> ReconstructionModel | None:
     """Fit the model on the reference; None when no column can be used.
 
     A column that is missing in every reference row cannot be imputed (NannyML's
-    imputer drops it and then fails); it is left out here.
+    imputer drops it and then fails); it is left out here. `components` keeps that
+    many components instead of a share of the variance.
     """
     from sklearn.decomposition import PCA
 
@@ -147,7 +149,8 @@ def fit_reconstruction(
     # StandardScaler's rule: a (near) constant column is not scaled.
     scale = np.where(scale < 10 * np.finfo(np.float64).eps, 1.0, scale)
     scaled = (encoded - centre) / scale
-    pca = PCA(n_components=variance, random_state=PCA_SEED).fit(scaled)
+    keep: float | int = variance if components is None else min(components, *scaled.shape)
+    pca = PCA(n_components=keep, random_state=PCA_SEED).fit(scaled)
     return ReconstructionModel(
         numeric=numeric,
         categorical=categorical,

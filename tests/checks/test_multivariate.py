@@ -30,6 +30,7 @@ from checks.multivariate import (
     RECONSTRUCTION,
     MultivariateCheck,
     MultivariateSpec,
+    error_band,
     fit_multivariate,
     fit_reconstruction,
 )
@@ -230,3 +231,32 @@ def test_the_reference_side_is_fitted_once_per_reference_version(tmp_path: Path)
     )
     assert cycle.result(CheckKind.MULTIVARIATE).status is Status.OK
     assert multivariate_reference(model, first, cache=cache) is fitted
+
+
+def test_large_clean_windows_stay_inside_the_out_of_fold_band() -> None:
+    """25 independent features, 10,000-row reference and windows: NannyML's in-sample
+    chunks read low (the PCA fitted their noise) and would flag most clean windows;
+    the band from out-of-fold errors does not."""
+    rng = np.random.default_rng(11)
+    numeric = tuple(f"n{j}" for j in range(25))
+
+    def draw(n: int) -> pd.DataFrame:
+        return pd.DataFrame(rng.normal(size=(n, 25)), columns=list(numeric))
+
+    reference = draw(10_000)
+    mv = MultivariateSpec(numeric=numeric, categorical=(), classifier=False)
+    fitted = fit_multivariate(reference, mv)
+    assert fitted.model is not None and fitted.band is not None
+    check = MultivariateCheck(spec=mv, reference=fitted)
+    in_sample = error_band(fitted.model.errors(reference))
+    assert in_sample is not None
+    flagged_in_sample = alerting = 0
+    for _ in range(10):
+        window = draw(10_000)
+        result = check.run(window)
+        alerting += result.status is Status.ALERT
+        flagged_in_sample += (
+            float(np.mean(fitted.model.errors(window))) > in_sample.limits(10_000, 3.0)[2]
+        )
+    assert alerting == 0
+    assert flagged_in_sample >= 8, flagged_in_sample
