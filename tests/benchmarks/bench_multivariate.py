@@ -6,7 +6,10 @@ Run on demand:
 NannyML is never a dependency of mlmaint: it runs in a separate virtual
 environment, in a subprocess, on the same synthetic data written to Parquet:
 
-    python3 -m venv ../nannyml-venv-mv && ../nannyml-venv-mv/bin/pip install 'nannyml==0.13.*'
+    python3 -m venv ../nannyml-venv-mv
+    ../nannyml-venv-mv/bin/pip install 'nannyml==0.13.*' statsmodels
+
+(NannyML 0.13.1 imports statsmodels without declaring it.)
 
 (`--nannyml-python` or `$NANNYML_PYTHON` names another interpreter.) Without it
 the comparison is skipped with a message and the rest still runs.
@@ -145,7 +148,7 @@ def run_nannyml(
         print(
             f"NannyML comparison skipped: no interpreter at {python}. Make one outside the "
             "project (python3 -m venv ../nannyml-venv-mv && ../nannyml-venv-mv/bin/pip install "
-            "'nannyml==0.13.*') or pass --nannyml-python."
+            "'nannyml==0.13.*' statsmodels) or pass --nannyml-python."
         )
         return None
     with tempfile.TemporaryDirectory() as folder:
