@@ -52,6 +52,8 @@ class CheckKind(enum.StrEnum):
     PERFORMANCE = "performance"
     ESTIMATED_PERFORMANCE = "estimated_performance"
     OPERATIONS = "operations"
+    # Reconstruction error and domain classifier over the features together (off by default).
+    MULTIVARIATE = "multivariate"
 
 
 class CheckError(Exception):

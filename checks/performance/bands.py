@@ -34,14 +34,7 @@ class Band:
         as 1/sqrt(n). The reference's own error, sigma / sqrt(N), is the same for
         every window: it is added, not in quadrature (checks/calibration/).
         """
-        big_n = self.reference_rows
-        sizes = np.asarray(self.sizes, dtype=np.float64)
-        unit = np.asarray(self.stds) * np.sqrt(sizes) / np.sqrt((big_n - sizes) / max(big_n - 1, 1))
-        x = math.log(max(n, 1))
-        logs = np.log(sizes)
-        centre = float(np.interp(x, logs, np.asarray(self.means)))
-        sigma = math.exp(float(np.interp(x, logs, np.log(unit))))
-        return centre, sigma * (1.0 / math.sqrt(max(n, 1)) + 1.0 / math.sqrt(big_n))
+        return chunk_spread(self.sizes, self.means, self.stds, self.reference_rows, n)
 
     def limit(self, n: int, *, sigmas: float, quantile: float | None) -> tuple[float, float]:
         """(centre, boundary): the worse edge of the band at n rows."""
@@ -56,6 +49,25 @@ class Band:
     def basis(self, n: int, *, sigmas: float, quantile: float | None) -> str:
         width = f"{sigmas:g}σ" if quantile is None else f"the {quantile:g} quantile"
         return f"band at n={n}: reference chunks' mean {self.at(n)[0]:.4g} ± {width}"
+
+
+def chunk_spread(
+    sizes: tuple[int, ...],
+    means: tuple[float, ...],
+    stds: tuple[float, ...],
+    reference_rows: int,
+    n: int,
+) -> tuple[float, float]:
+    """(centre, spread) at n rows of a statistic measured on reference chunks of `sizes`
+    rows (`Band.at`; the multivariate reconstruction band scales the same way)."""
+    big_n = reference_rows
+    grid = np.asarray(sizes, dtype=np.float64)
+    unit = np.asarray(stds) * np.sqrt(grid) / np.sqrt((big_n - grid) / max(big_n - 1, 1))
+    x = math.log(max(n, 1))
+    logs = np.log(grid)
+    centre = float(np.interp(x, logs, np.asarray(means)))
+    sigma = math.exp(float(np.interp(x, logs, np.log(unit))))
+    return centre, sigma * (1.0 / math.sqrt(max(n, 1)) + 1.0 / math.sqrt(big_n))
 
 
 def band_decision(

@@ -85,7 +85,7 @@ LIGHTGBM_DEFAULTS: Mapping[str, object] = {
 # limit belongs to the thread that sets it: the other checks' threads keep theirs.
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="openmp"):
         yield

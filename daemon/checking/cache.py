@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 if TYPE_CHECKING:
     from checks.calibration import ReferenceCalibration
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from checks.reference import ReferenceStats
 
 ReferenceKey = tuple[str, ...]
+T = TypeVar("T")
 
 
 class CheckCache:
@@ -38,7 +39,7 @@ class CheckCache:
     in a long-running daemon's memory until `size` others pushed it out.
     """
 
-    def __init__(self, size: int = 256, calibrations: int = 64) -> None:
+    def __init__(self, size: int = 256, calibrations: int = 64, fitted: int = 64) -> None:
         self._size = size
         self._calibration_size = calibrations
         self._lock = threading.Lock()
@@ -48,6 +49,8 @@ class CheckCache:
         # DLE's fitted loss models: like the statistics, one per reference version, and
         # never stored (a model is no plain data): as many as the references kept.
         self._loss_models: OrderedDict[str, LossModel] = OrderedDict()
+        self._fitted_size = fitted
+        self._fitted: OrderedDict[ReferenceKey, object] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -136,3 +139,22 @@ class CheckCache:
             while len(self._loss_models) > self._size:
                 self._loss_models.popitem(last=False)
             return value
+
+    # ------------------------------------------------------------------ fitted models
+
+    def fitted(self, key: ReferenceKey, build: Callable[[], T]) -> T:
+        """What a check fits on a reference version (the multivariate check's PCA and
+        band), built outside the lock when missing; the key names the reference's digest
+        and what the fit depends on, so one object per reference version and settings."""
+        with self._lock:
+            found = self._fitted.get(key)
+            if found is not None:
+                self._fitted.move_to_end(key)
+                return cast(T, found)
+        built = build()
+        with self._lock:
+            kept = self._fitted.setdefault(key, built)
+            self._fitted.move_to_end(key)
+            while len(self._fitted) > self._fitted_size:
+                self._fitted.popitem(last=False)
+            return cast(T, kept)

@@ -81,8 +81,13 @@ def drift_subject(column: str) -> str:
 
 
 def _subject(kind: CheckKind, m: Measure) -> str:
-    if kind in (CheckKind.DRIFT, CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE):
-        # One alert per column (drift) or metric, whatever test judged it.
+    if kind in (
+        CheckKind.DRIFT,
+        CheckKind.PERFORMANCE,
+        CheckKind.ESTIMATED_PERFORMANCE,
+        CheckKind.MULTIVARIATE,
+    ):
+        # One alert per column (drift), metric or multivariate method, whatever test judged it.
         return m.subject
     return f"{m.subject}.{m.name}"
 
@@ -102,6 +107,9 @@ def _what(kind: CheckKind, m: Measure) -> str:
             return f"{m.name} of {m.subject}"
         case CheckKind.OPERATIONS:
             return f"{m.subject} {m.name}"
+        case CheckKind.MULTIVARIATE:
+            method = "reconstruction error" if m.name == "error" else "domain classifier AUROC"
+            return f"multivariate drift, {method}"
         case _:
             assert_never(kind)
 

@@ -20,9 +20,15 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from checks.interface import LABEL, CheckError
+from checks.multivariate import MultivariateReference, fit_multivariate
 from checks.reference import ReferenceStats, build_reference, frame_digest
 from daemon.checking.cache import CheckCache
-from daemon.checking.specs import output_names, reference_layout, text_columns
+from daemon.checking.specs import (
+    multivariate_spec,
+    output_names,
+    reference_layout,
+    text_columns,
+)
 from daemon.config import ModelSettings, ReferenceKind
 from daemon.store.tables import Model
 
@@ -87,6 +93,21 @@ def reference_stats(
     if cache is None:
         return build()
     return cache.reference((key_digest, layout.key), build, owner=model.name)
+
+
+def multivariate_reference(
+    model: ModelSettings, ref: ReferenceStats, *, cache: CheckCache | None = None
+) -> MultivariateReference:
+    """The multivariate check's reference side (PCA, band, classifier rows), fitted once
+    per reference version and settings and kept in the cache (without one: for this call)."""
+    spec = multivariate_spec(model)
+
+    def build() -> MultivariateReference:
+        return fit_multivariate(ref.frame, spec, digest=ref.digest)
+
+    if cache is None:
+        return build()
+    return cache.fitted(("multivariate", ref.digest, spec.key), build)
 
 
 def stats_file_key(model: ModelSettings) -> str:

@@ -38,6 +38,7 @@ from checks.calibration import (
 )
 from checks.drift import ColumnDrift, DriftCheck
 from checks.interface import CheckError, CheckKind, CheckResult, Status, TaskKind
+from checks.multivariate import MultivariateCheck
 from checks.operations import OperationsCheck
 from checks.performance import (
     DirectLossCheck,
@@ -53,7 +54,7 @@ from daemon.checking.evidence import draft_evidence, evidence_link, write_eviden
 from daemon.checking.findings import DEFAULT_CRITICAL_RATIO, findings_of
 from daemon.checking.loss_models import reference_loss_model
 from daemon.checking.records import KindRun, store_runs
-from daemon.checking.references import reference_stats
+from daemon.checking.references import multivariate_reference, reference_stats
 from daemon.checking.specs import (
     calibration_targets,
     check_window,
@@ -63,6 +64,7 @@ from daemon.checking.specs import (
     drift_spec,
     enabled_kinds,
     estimation_spec,
+    multivariate_spec,
     operations_spec,
     quality_spec,
 )
@@ -103,6 +105,7 @@ def _build(
     calibration: ReferenceCalibration | None = None,
     history: Mapping[str, tuple[bool, ...]] | None = None,
     loss_model: LossModel | None = None,
+    cache: CheckCache | None = None,
 ) -> (
     DriftCheck
     | QualityCheck
@@ -110,6 +113,7 @@ def _build(
     | EstimatedPerformanceCheck
     | DirectLossCheck
     | OperationsCheck
+    | MultivariateCheck
 ):
     cal = calibration or ReferenceCalibration()
     match kind:
@@ -153,6 +157,12 @@ def _build(
             )
         case CheckKind.OPERATIONS:
             return OperationsCheck(spec=operations_spec(model))
+        case CheckKind.MULTIVARIATE:
+            # Fitted once per reference version (the cache), never per window.
+            return MultivariateCheck(
+                spec=multivariate_spec(model),
+                reference=multivariate_reference(model, ref, cache=cache),
+            )
         case _:
             assert_never(kind)
 
@@ -228,7 +238,7 @@ def run_checks(
         began = time.perf_counter()
         seen: tuple[ColumnDrift, ...] = ()
         try:
-            check = _build(kind, model, ref, baseline, calibration, history, loss_model)
+            check = _build(kind, model, ref, baseline, calibration, history, loss_model, cache)
             if isinstance(check, DriftCheck):
                 # The drift columns keep what they saw of the window, for the evidence.
                 outcome = check.evaluate(window)

@@ -2,7 +2,7 @@
 
 Each `[models.checks.*]` table becomes the frozen spec its check takes
 (`drift_spec`, `quality_spec`, `decay_spec`, `estimation_spec`, `dle_spec`,
-`operations_spec`), and the model's schema becomes the columns a reference is
+`operations_spec`, `multivariate_spec`), and the model's schema becomes the columns a reference is
 summarised over (`reference_layout`), the names its file spells them by
 (`output_names`, `text_columns`). The other rooms take these and never look
 at the settings' fields themselves.
@@ -17,6 +17,7 @@ from datetime import timedelta
 from checks.drift import ColumnKind, ColumnSpec, DriftSpec
 from checks.interface import LABEL, PREDICTION, SCORE, CheckKind, TaskKind
 from checks.methods import Method, fits
+from checks.multivariate import MultivariateSpec
 from checks.operations import OperationsSpec
 from checks.performance import (
     DLE_METRICS,
@@ -186,6 +187,21 @@ def operations_spec(model: ModelSettings) -> OperationsSpec:
     )
 
 
+def multivariate_spec(model: ModelSettings) -> MultivariateSpec:
+    """The model's input features together (not its outputs)."""
+    m = model.checks.multivariate
+    return MultivariateSpec(
+        numeric=model.schema_.numeric,
+        categorical=model.schema_.categorical,
+        variance=m.variance,
+        band_sigmas=m.band_sigmas,
+        classifier=m.classifier,
+        classifier_threshold=m.classifier_threshold,
+        classifier_rows=m.classifier_rows,
+        min_rows=model.checks.min_rows,
+    )
+
+
 def check_window(model: ModelSettings) -> timedelta:
     """How far back from `now` a scheduled check's window reaches."""
     return model.checks.window
@@ -215,6 +231,8 @@ def enabled_kinds(model: ModelSettings) -> tuple[CheckKind, ...]:
             kinds.append(CheckKind.ESTIMATED_PERFORMANCE)
     if c.operations.enabled:
         kinds.append(CheckKind.OPERATIONS)
+    if c.multivariate.enabled:
+        kinds.append(CheckKind.MULTIVARIATE)
     return tuple(kinds)
 
 

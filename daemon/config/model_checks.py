@@ -1,4 +1,4 @@
-"""A model's [checks]: drift, quality, performance and operations, and their cadence.
+"""A model's [checks]: drift, quality, performance, operations, multivariate, and their cadence.
 
 The drift method is the checks' own `Method`; "auto" (the default) is None,
 which is what the checks take for Evidently's selection, so there is one word
@@ -120,6 +120,21 @@ class OperationsSettings(Frozen):
     max_memory_mb: float | None = Field(default=None, gt=0)
 
 
+class MultivariateSettings(Frozen):
+    """Multivariate drift over the model's features (NannyML's two methods); off by default."""
+
+    enabled: bool = False
+    # The share of the standardised reference's variance the PCA keeps (NannyML's 0.65).
+    variance: float = Field(default=0.65, gt=0, lt=1)
+    # The reconstruction error alerts outside the reference chunks' mean ± this many σ.
+    band_sigmas: float = Field(default=3.0, gt=0)
+    classifier: bool = True
+    # The domain classifier's cross-validated AUROC alerts above this (NannyML's 0.65).
+    classifier_threshold: float = Field(default=0.65, gt=0.5, lt=1)
+    # At most this many window rows, and as many reference rows, train the classifier.
+    classifier_rows: int = Field(default=1_000, ge=50)
+
+
 class ChecksSettings(Frozen):
     schedule: Schedule = interval("1h")
     window: Duration = timedelta(days=1)
@@ -128,3 +143,4 @@ class ChecksSettings(Frozen):
     quality: QualitySettings = QualitySettings()
     performance: PerformanceSettings = PerformanceSettings()
     operations: OperationsSettings = OperationsSettings()
+    multivariate: MultivariateSettings = MultivariateSettings()

@@ -1,9 +1,11 @@
 """Fleet: 100 models x 25 features x 10,000-row windows, one full check cycle.
 
-Run on demand: .venv/bin/python tests/benchmarks/bench_fleet.py [models]
+Run on demand: .venv/bin/python tests/benchmarks/bench_fleet.py [models] [--multivariate]
 Drift, quality, realized and estimated performance and operations for every
-model (targets: < 60 s on 2 cores, RSS < 1.5 GB). Reference statistics are
-built once per model (as per model version in the daemon) and timed apart.
+model, and multivariate drift (off by default) with --multivariate (targets:
+< 60 s on 2 cores, RSS < 1.5 GB). Reference statistics are built once per model
+(as per model version in the daemon) and timed apart; the multivariate check's
+fit of the reference falls in the check cycle (first run of a reference version).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from daemon.config import ModelSettings
 N_NUM, N_CAT, ROWS = 20, 5, 10_000
 
 
-def model(i: int) -> ModelSettings:
+def model(i: int, multivariate: bool = False) -> ModelSettings:
     return ModelSettings.model_validate(
         {
             "name": f"model-{i}",
@@ -39,7 +41,10 @@ def model(i: int) -> ModelSettings:
                 "error": "error",
                 "memory": "memory_mb",
             },
-            "checks": {"drift": {"evidence": False}},
+            "checks": {
+                "drift": {"evidence": False},
+                "multivariate": {"enabled": multivariate},
+            },
         }
     )
 
@@ -66,8 +71,11 @@ def window(seed: int, drift: bool) -> pd.DataFrame:
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    models = [model(i) for i in range(count)]
+    numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
+    count = int(numbers[0]) if numbers else 100
+    multivariate = "--multivariate" in sys.argv
+    kinds = 6 if multivariate else 5
+    models = [model(i, multivariate) for i in range(count)]
     t0 = time.perf_counter()
     refs = [reference_stats(m, window(10_000 + i, False)) for i, m in enumerate(models)]
     t1 = time.perf_counter()
@@ -77,11 +85,11 @@ def main() -> None:
     firing = 0
     for m, ref, frame in zip(models, refs, windows, strict=True):
         cycle = run_checks(None, m, now, frame, ref)
-        assert len(cycle.runs) == 5, cycle.runs.keys()
+        assert len(cycle.runs) == kinds, cycle.runs.keys()
         firing += len(cycle.firing)
     t3 = time.perf_counter()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{count} models x {N_NUM + N_CAT} features x {ROWS:,} rows, 5 check kinds each")
+    print(f"{count} models x {N_NUM + N_CAT} features x {ROWS:,} rows, {kinds} check kinds each")
     print(f"  reference statistics: {t1 - t0:7.2f} s (once per model version)")
     print(f"  check cycle:          {t3 - t2:7.2f} s ({firing} firing findings)")
     print(f"  peak RSS:             {rss_mb:7.0f} MB")

@@ -39,6 +39,7 @@ def settings(tmp_path: Path, reference: dict[str, object], url: str = "sqlite://
             "drift": {"columns": {"income": {"method": "psi", "threshold": 0.2}}},
             "performance": {"bootstrap": 50, "min_labelled": 100},
             "operations": {"max_latency_p95_ms": 1000},
+            "multivariate": {"enabled": True, "classifier_rows": 300},
         },
     )
 

@@ -29,6 +29,7 @@ from sklearn.metrics import (
 
 from checks.drift import ColumnKind, ColumnSpec, DriftCheck, DriftConfigError, DriftSpec, Method
 from checks.interface import Check, CheckKind, CheckResult, Status, TaskKind
+from checks.multivariate import MultivariateCheck, MultivariateSpec, fit_multivariate
 from checks.operations import OperationsCheck, OperationsSpec
 from checks.performance import (
     DecaySpec,
@@ -63,6 +64,19 @@ def drift_spec() -> DriftSpec:
     )
 
 
+MULTIVARIATE = MultivariateSpec(
+    numeric=NUMERIC, categorical=CATEGORICAL, min_rows=50, classifier_rows=300
+)
+
+
+@cache
+def fitted(ref: ReferenceStats) -> MultivariateCheck:
+    """The multivariate check's reference side is fitted once per reference, as the daemon does."""
+    return MultivariateCheck(
+        spec=MULTIVARIATE, reference=fit_multivariate(ref.frame, MULTIVARIATE, digest=ref.digest)
+    )
+
+
 # --------------------------------------------------------------------------- the registry
 
 # One representative check per kind, each needing 50 rows. A new CheckKind needs an
@@ -80,6 +94,7 @@ CHECKS: dict[CheckKind, Callable[[ReferenceStats], Check]] = {
         spec=EstimationSpec(min_rows=50), reference=ref
     ),
     CheckKind.OPERATIONS: lambda ref: OperationsCheck(spec=OperationsSpec(min_rows=50)),
+    CheckKind.MULTIVARIATE: fitted,
 }
 
 # Every member of the enum, discovered: no hand-kept list, no index.

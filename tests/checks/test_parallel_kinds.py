@@ -25,7 +25,11 @@ def test_a_long_window_runs_its_kinds_in_threads_with_the_same_results(
     model = churn_settings(
         tmp_path,
         {"kind": "snapshot"},
-        checks={"min_rows": 50, "performance": {"bootstrap": 60, "min_labelled": 100}},
+        checks={
+            "min_rows": 50,
+            "performance": {"bootstrap": 60, "min_labelled": 100},
+            "multivariate": {"enabled": True, "classifier_rows": 300},
+        },
     ).model("churn")
     reference = window(4_000, 1)
     frame = window(PARALLEL_ROWS, 2, shift=1.0, concept=True)
