@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from checks.drift import Method, exceeds
@@ -60,8 +60,10 @@ def model_id(session: Session, name: str, now: datetime) -> int:
     return ensure_model(session, name, now)
 
 
-def _claim_window(session: Session, model_id: int, kind: CheckKind, end: datetime) -> int | None:
-    """The id of the run stored for (model, kind, window end), emptied for rewriting.
+def _claim_window(
+    session: Session, model_id: int, kind: CheckKind, end: datetime, segment: str | None = None
+) -> int | None:
+    """The id of the run stored for (model, kind, window end, segment), emptied for rewriting.
 
     Its measures are deleted, and any second run of the window (a race of an older
     version) with them; None when the window has no run yet. Writers of one model's
@@ -78,6 +80,7 @@ def _claim_window(session: Session, model_id: int, kind: CheckKind, end: datetim
         CheckRun.model_id == model_id,
         CheckRun.kind == kind.value,
         CheckRun.window_end == end,
+        of_segment(segment),
     )
     session.execute(
         delete(CheckMetric).where(CheckMetric.run_id.in_(select(CheckRun.id).where(*same))),
@@ -100,8 +103,11 @@ def store_runs(
     start: datetime,
     end: datetime,
     version: str | None = None,
+    segment: str | None = None,
 ) -> dict[CheckKind, KindRun]:
     """Write a check_runs row per kind and its check_metrics; returns runs with ids.
+
+    `segment` names the slice of the window the runs judged ("region=A"); None: all of it.
 
     A window already stored for a kind is replaced in place: the row keeps its id
     (links to its evidence stay valid) and takes the new result and measures; the
@@ -124,10 +130,10 @@ def store_runs(
             "model_version": version,
             "evidence_path": str(run.evidence_path) if run.evidence_path else None,
         }
-        kept = _claim_window(session, mid, kind, end)
+        kept = _claim_window(session, mid, kind, end, segment)
         row = session.get(CheckRun, kept) if kept is not None else None
         if row is None:
-            row = CheckRun(model_id=mid, kind=kind.value, window_end=end, **fields)
+            row = CheckRun(model_id=mid, kind=kind.value, window_end=end, segment=segment, **fields)
             session.add(row)
         else:
             for name, value in fields.items():
@@ -150,13 +156,18 @@ def store_runs(
     return stored
 
 
+def of_segment(segment: str | None) -> ColumnElement[bool]:
+    """The runs of one segment; None: the model's whole windows (no segment)."""
+    return CheckRun.segment.is_(None) if segment is None else CheckRun.segment == segment
+
+
 def current_version(session: Session, model: str) -> str | None:
     """The model version serving now, as the registry last recorded it."""
     return session.scalar(select(Model.current_version).where(Model.name == model))
 
 
 def drift_history(
-    session: Session, model: str, before: datetime, windows: int
+    session: Session, model: str, before: datetime, windows: int, segment: str | None = None
 ) -> dict[str, tuple[bool, ...]]:
     """Per column, whether it was beyond its threshold in each of the last `windows` drift
     runs before `before`, oldest first (the persistence rule's memory)."""
@@ -168,6 +179,7 @@ def drift_history(
                 Model.name == model,
                 CheckRun.kind == CheckKind.DRIFT.value,
                 CheckRun.window_end < before,
+                of_segment(segment),
             )
             .order_by(CheckRun.window_end.desc(), CheckRun.id.desc())
             .limit(windows)

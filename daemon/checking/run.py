@@ -44,8 +44,9 @@ from checks.quality import QualityCheck
 from checks.reference import ReferenceStats
 from daemon.alerts.finding import Finding
 from daemon.checking.cache import CheckCache
+from daemon.checking.causes import explain
 from daemon.checking.evidence import draft_evidence, evidence_link, write_evidence
-from daemon.checking.findings import DEFAULT_CRITICAL_RATIO, findings_of
+from daemon.checking.findings import DEFAULT_CRITICAL_RATIO, findings_of, in_segment
 from daemon.checking.records import KindRun, store_runs
 from daemon.checking.references import reference_stats
 from daemon.checking.specs import (
@@ -79,6 +80,10 @@ class CheckCycle:
     rows: int
     runs: Mapping[CheckKind, KindRun]
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    # The segment judged ("region=A"); None: the whole window.
+    segment: str | None = None
+    # The cycles of the window's segments, when the model has any (segments.py).
+    segments: tuple[CheckCycle, ...] = ()
 
     def result(self, kind: CheckKind) -> CheckResult:
         return self.runs[kind].result
@@ -146,6 +151,7 @@ def run_checks(
     calibration: ReferenceCalibration | None = None,
     history: Mapping[str, tuple[bool, ...]] | None = None,
     cache: CheckCache | None = None,
+    segment: str | None = None,
 ) -> CheckCycle:
     """Run the model's enabled checks on a window and store each run (when ctx is given).
 
@@ -157,7 +163,9 @@ def run_checks(
     here, once per reference, when not given); `history` the drift columns'
     exceedances in the previous windows, for the persistence rule. `cache` keeps
     the reference's statistics and calibration between calls (default: the
-    context's; without either, they are computed for this call alone).
+    context's; without either, they are computed for this call alone). `segment`
+    names the slice of the model's window this is ("region=A", daemon/checking/segments.py):
+    its runs and alerts are its own, and it writes no evidence page.
     """
     from daemon.frames import typed_check
 
@@ -173,7 +181,7 @@ def run_checks(
     wanted = tuple(kinds) if kinds is not None else enabled_kinds(model)
     wanted = tuple(k for k in wanted if k in enabled_kinds(model))
     start = window_start or now - check_window(model)
-    if evidence_dir is None and ctx is not None and drift_evidence(model):
+    if evidence_dir is None and ctx is not None and drift_evidence(model) and segment is None:
         from daemon.evidence.write import evidence_dir as default_dir
 
         evidence_dir = default_dir(ctx)
@@ -217,6 +225,7 @@ def run_checks(
             and result.status is Status.ALERT
             and drift_evidence(model)
             and evidence_dir is not None
+            and segment is None
         ):
             found = draft_evidence(model, ref, window, result, seen, (start, now), evidence_dir)
         if found is not None:
@@ -229,12 +238,18 @@ def run_checks(
     if ctx is not None:
         with ctx.sessions.begin() as session:
             runs = store_runs(
-                session, model.name, runs, start=start, end=now, version=model_version
+                session,
+                model.name,
+                runs,
+                start=start,
+                end=now,
+                version=model_version,
+                segment=segment,
             )
     # Pages and links after storing: both name the stored run.
     runs = write_evidence(ctx, model, ref, window, runs, drafts)
     findings = [
-        f
+        in_segment(f, segment)
         for run in runs.values()
         for f in findings_of(
             model.name,
@@ -244,6 +259,10 @@ def run_checks(
             window_end=now,
         )
     ]
+    if ctx is not None and any(f.firing for f in findings):
+        # Why performance fell: the stored windows, this one included.
+        with ctx.sessions() as session:
+            findings = explain(session, model, findings, now, segment=segment)
     return CheckCycle(
         model=model.name,
         now=now,
@@ -252,6 +271,7 @@ def run_checks(
         rows=len(window),
         runs=runs,
         findings=tuple(findings),
+        segment=segment,
     )
 
 

@@ -223,6 +223,8 @@ class CheckRun(Base):
     summary: Mapped[dict[str, object]]
     model_version: Mapped[str | None] = mapped_column(String(64))
     evidence_path: Mapped[str | None] = mapped_column(Text)
+    # The segment judged ("region=A", "region=other"); NULL: the model's whole window.
+    segment: Mapped[str | None] = mapped_column(String(200))
 
 
 class CheckMetric(Base):
