@@ -29,9 +29,8 @@ from checks.interface import CheckKind
 from checks.methods import METHODS, Method
 from checks.performance.metrics import Metric, alerts_when
 from daemon.alerts.finding import Finding
-from daemon.checking.records import of_segment
 from daemon.config import ModelSettings
-from daemon.store.tables import CheckMetric, CheckRun, Model
+from daemon.store.tables import CheckMetric, CheckRun, Model, of_segment
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +120,13 @@ def rank_stored(
     *,
     segment: str | None = None,
     importances: Mapping[str, float] | None = None,
+    spec: CauseSpec | None = None,
 ) -> CauseRanking | None:
-    """The ranking over the stored windows up to `end`; None when disabled or unstored."""
-    spec = cause_spec(model)
+    """The ranking over the stored windows up to `end`; None when disabled or unstored.
+
+    `spec` overrides the model's `[models.checks.causes]` (the demo lists every feature).
+    """
+    spec = spec or cause_spec(model)
     if spec is None:
         return None
     features = model.schema_.features

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from checks.drift import Method, exceeds
 from checks.interface import CheckKind, CheckResult
-from daemon.store.tables import CheckMetric, CheckRun, Model
+from daemon.store.tables import CheckMetric, CheckRun, Model, of_segment
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,11 +154,6 @@ def store_runs(
         )
         stored[kind] = replace(run, run_id=row.id, replaced=kept is not None)
     return stored
-
-
-def of_segment(segment: str | None) -> ColumnElement[bool]:
-    """The runs of one segment; None: the model's whole windows (no segment)."""
-    return CheckRun.segment.is_(None) if segment is None else CheckRun.segment == segment
 
 
 def current_version(session: Session, model: str) -> str | None:

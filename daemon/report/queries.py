@@ -155,14 +155,19 @@ def models(session: Session) -> list[tuple[int, str, str | None]]:
     return [(mid, name, version) for mid, name, version in rows]
 
 
-def runs_in_week(week: Span) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+def runs_in_week(week: Span) -> tuple[ColumnElement[bool], ...]:
     """The runs whose window's data lies in the week: window_end in (start, end].
 
     Runs are filed by their window's end, so a daily window ending Monday 00:00
     covers the Sunday before: it belongs to the week that just ended, not to the
     one that begins. Every report query of check runs goes through this.
     """
-    return (CheckRun.window_end > week.start, CheckRun.window_end <= week.end)
+    # The model's whole windows: a segment's runs speak through its alerts.
+    return (
+        CheckRun.window_end > week.start,
+        CheckRun.window_end <= week.end,
+        CheckRun.segment.is_(None),
+    )
 
 
 def covered_day(week: Week, midnights: Sequence[datetime], window_end: datetime) -> date:

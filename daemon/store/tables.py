@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
@@ -225,6 +226,11 @@ class CheckRun(Base):
     evidence_path: Mapped[str | None] = mapped_column(Text)
     # The segment judged ("region=A", "region=other"); NULL: the model's whole window.
     segment: Mapped[str | None] = mapped_column(String(200))
+
+
+def of_segment(segment: str | None) -> ColumnElement[bool]:
+    """The runs of one segment; None: the model's whole windows (no segment)."""
+    return CheckRun.segment.is_(None) if segment is None else CheckRun.segment == segment
 
 
 class CheckMetric(Base):
