@@ -1,0 +1,124 @@
+"""Cause ranking (checks/causes.py): the features whose drift follows performance."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from checks.causes import (
+    CauseRanking,
+    CauseSpec,
+    drift_signal,
+    importances_of,
+    pearson,
+    rank_causes,
+)
+from checks.interface import Direction
+from daemon.checking.causes import cause_words
+
+
+def test_pearson_matches_numpy_and_refuses_constant_or_short_series() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=20), rng.normal(size=20)
+    r = pearson(list(x), list(y))
+    assert r is not None and math.isclose(r, float(np.corrcoef(x, y)[0, 1]), abs_tol=1e-12)
+    assert pearson([1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0]) is None
+    assert pearson([1.0, 2.0], [2.0, 1.0]) is None
+    with pytest.raises(ValueError, match="different lengths"):
+        pearson([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_drift_signal_is_one_at_the_threshold_and_grows_with_drift() -> None:
+    assert drift_signal(0.2, 0.1, p_value=False) == pytest.approx(2.0)
+    assert drift_signal(0.05, 0.05, p_value=True) == pytest.approx(1.0)
+    # Smaller p-values drift more; a p-value of 0 stays finite.
+    assert drift_signal(1e-6, 0.05, True) > drift_signal(0.01, 0.05, True) > 1.0  # type: ignore[operator]
+    assert math.isfinite(drift_signal(0.0, 0.05, True) or math.inf)
+    assert drift_signal(None, 0.1, False) is None
+    assert drift_signal(0.3, None, False) is None
+
+
+def _windows(seed: int = 0, n: int = 14) -> tuple[list[float], dict[str, list[float | None]]]:
+    """A metric that falls over the last windows, one feature drifting with it, one
+    drifting the other way, one noise."""
+    rng = np.random.default_rng(seed)
+    step = np.r_[np.zeros(n - 4), np.linspace(0.5, 2.0, 4)]
+    auc = list(0.8 - 0.05 * step + rng.normal(0, 0.005, n))
+    return auc, {
+        "usage": list(0.5 + step + rng.normal(0, 0.05, n)),
+        "tenure": list(rng.normal(0.5, 0.1, n)),
+        "calm": list(1.5 - step + rng.normal(0, 0.05, n)),
+    }
+
+
+def test_the_feature_whose_drift_rises_as_the_score_falls_comes_first() -> None:
+    auc, drift = _windows()
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_abs_r=0.0))
+    assert [c.feature for c in ranking.causes][0] == "usage"
+    by = {c.feature: c for c in ranking.causes}
+    assert by["usage"].r > 0.9 and by["calm"].r < -0.9 and abs(by["tenure"].r) < 0.6
+    assert ranking.worsened and ranking.change is not None and ranking.change < -0.04
+    # With the default |r| floor, the noise is not named; the same words as an alert says.
+    told = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_abs_r=0.7))
+    assert "tenure" not in {c.feature for c in told.causes}
+    words = cause_words(dataclasses.replace(told, causes=told.causes[:1]))
+    assert words.startswith("roc_auc fell 0.0") and "; it follows usage (r = 0.9" in words
+
+
+def test_a_loss_that_rises_with_drift_is_a_positive_association() -> None:
+    auc, drift = _windows(seed=1)
+    mae = [1.0 - a for a in auc]  # rises as the AUC falls
+    ranking = rank_causes("mae", Direction.ABOVE, mae, drift, CauseSpec(min_abs_r=0.0))
+    assert ranking.causes[0].feature == "usage" and ranking.causes[0].r > 0.9
+    assert ranking.worsened and (ranking.change or 0.0) > 0
+
+
+def test_only_the_last_windows_count_and_missing_values_are_left_out() -> None:
+    auc, drift = _windows(n=30)
+    # The oldest windows disagree wildly; only the last 14 are read.
+    drift["usage"][:16] = [9.0 - i for i in range(16)]
+    drift["tenure"] = [None] * 30
+    spec = CauseSpec(windows=14, top_k=1, min_abs_r=0.5)
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, spec)
+    assert ranking.windows == 14 and [c.feature for c in ranking.causes] == ["usage"]
+    assert "tenure" not in {c.feature for c in ranking.causes}
+    with pytest.raises(ValueError, match="usage: 3 drift values for 14"):
+        rank_causes("roc_auc", Direction.BELOW, auc, {"usage": [1.0, 2.0, 3.0]}, spec)
+
+
+def test_importance_weighting_with_the_models_own_importances() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(600, 3))
+    y = (x[:, 0] + 0.1 * x[:, 1] > 0).astype(int)
+    features = ["usage", "tenure", "calm"]
+    forest = importances_of(RandomForestClassifier(n_estimators=20, random_state=0).fit(x, y), features)
+    linear = importances_of(LogisticRegression().fit(x, y), features)
+    for found in (forest, linear):
+        assert found is not None and math.isclose(sum(found.values()), 1.0)
+        assert max(found, key=found.__getitem__) == "usage"
+    assert importances_of(object(), features) is None
+    assert importances_of(LogisticRegression().fit(x, y), features[:2]) is None
+    auc, drift = _windows()
+    # "calm" drifts most in the latest window, but the model hardly uses it.
+    drift["calm"][-1] = 3.0
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(), linear)
+    assert ranking.by_importance[0].feature == "usage"
+    assert "by drift times importance: usage" in cause_words(ranking)
+
+
+def test_the_ranking_is_frozen_and_the_spec_checked() -> None:
+    auc, drift = _windows()
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec())
+    assert isinstance(ranking, CauseRanking)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ranking.metric = "x"  # type: ignore[misc]
+    for bad in ({"windows": 2}, {"top_k": 0}, {"min_abs_r": 1.5}):
+        with pytest.raises(ValueError):
+            CauseSpec(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no performance value"):
+        rank_causes("roc_auc", Direction.BELOW, [None] * 5, {}, CauseSpec())
