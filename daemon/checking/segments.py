@@ -83,7 +83,11 @@ def run_segments(
             if ctx is not None and lookback:
                 with ctx.sessions() as session:
                     history = drift_history(session, model.name, now, lookback, segment=label)
-            sliced = reference_stats(model, references[value], cache=cache)
+            # Each slice is its own holder in the cache: the segments do not push
+            # each other's statistics (or the whole reference's) out.
+            sliced = reference_stats(
+                model, references[value], cache=cache, owner=f"{model.name}\x1f{label}"
+            )
             cycles.append(
                 run_checks(
                     ctx,

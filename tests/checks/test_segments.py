@@ -68,6 +68,8 @@ def test_one_region_decays_and_only_that_segment_alerts(
         checks={
             "min_rows": 50,
             "segments": ["region"],
+            # Evidently's fixed drift thresholds: no drift calibration per slice here.
+            "drift": {"thresholds": "evidently"},
             "performance": {"bootstrap": 50, "min_labelled": 50},
         },
     )
@@ -116,7 +118,10 @@ def test_one_region_decays_and_only_that_segment_alerts(
 
     # The next day apac is healthy again: its alert resolves, on its own fingerprint.
     later = now + timedelta(days=1)
+    misses = ctx.check_cache.misses
     check_model(ctx, "churn", later, load_window=lambda *_: _frame(2000, 3))
+    # The whole reference and each slice were kept: nothing was built again.
+    assert ctx.check_cache.misses == misses
     with session_factory() as session:
         alert = session.scalars(select(Alert).where(Alert.subject == "region=apac/roc_auc")).one()
     assert alert.state is not AlertState.FIRING
