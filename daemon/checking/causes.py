@@ -28,7 +28,7 @@ from checks.causes import CauseRanking, CauseSpec, drift_signal, rank_causes
 from checks.interface import CheckKind
 from checks.methods import METHODS, Method
 from checks.performance.metrics import Metric, alerts_when
-from daemon.alerts.finding import Finding
+from daemon.alerts.finding import WHY, Finding
 from daemon.config import ModelSettings
 from daemon.store.tables import CheckMetric, CheckRun, Model, of_segment
 
@@ -189,6 +189,7 @@ def explain(
             out.append(f)
             continue
         details = dict(f.details)
+        details[WHY] = cause_words(ranking)
         details["causes"] = [
             {"feature": c.feature, "r": round(c.r, 4), "windows": c.windows} for c in ranking.causes
         ]

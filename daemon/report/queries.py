@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from checks.frameworks.policy import FindingKind
 from checks.frameworks.severity import severity_rank
 from checks.interface import CheckKind
-from daemon.alerts.finding import StageKind
+from daemon.alerts.finding import WHY, StageKind
 from daemon.report.model import (
     AlertRow,
     DecisionRow,
@@ -178,6 +178,11 @@ def covered_day(week: Week, midnights: Sequence[datetime], window_end: datetime)
     return week.days[bisect_left(midnights, window_end)]
 
 
+def _why(details: Mapping[str, object] | None) -> str | None:
+    why = (details or {}).get(WHY)
+    return why if isinstance(why, str) else None
+
+
 def load_runs(session: Session, week: Week) -> dict[int, list[RunRow]]:
     in_week = runs_in_week(week)
     # Local midnights as UTC instants: a bisect per run instead of a time zone conversion.
@@ -250,6 +255,7 @@ def alerts(session: Session, week: Week) -> dict[str, list[AlertRow]]:
                 or week.start <= a.first_fired_at < week.end,
                 resolved_this_week=resolved,
                 fire_count=a.fire_count,
+                why=_why(a.details),
             )
         )
     return by_scope

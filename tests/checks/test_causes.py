@@ -59,7 +59,7 @@ def _windows(seed: int = 0, n: int = 14) -> tuple[list[float], dict[str, list[fl
 def test_the_feature_whose_drift_rises_as_the_score_falls_comes_first() -> None:
     auc, drift = _windows()
     ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_abs_r=0.0))
-    assert [c.feature for c in ranking.causes][0] == "usage"
+    assert ranking.causes[0].feature == "usage"
     by = {c.feature: c for c in ranking.causes}
     assert by["usage"].r > 0.9 and by["calm"].r < -0.9 and abs(by["tenure"].r) < 0.6
     assert ranking.worsened and ranking.change is not None and ranking.change < -0.04
@@ -96,7 +96,8 @@ def test_importance_weighting_with_the_models_own_importances() -> None:
     x = rng.normal(size=(600, 3))
     y = (x[:, 0] + 0.1 * x[:, 1] > 0).astype(int)
     features = ["usage", "tenure", "calm"]
-    forest = importances_of(RandomForestClassifier(n_estimators=20, random_state=0).fit(x, y), features)
+    trees = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
+    forest = importances_of(trees, features)
     linear = importances_of(LogisticRegression().fit(x, y), features)
     for found in (forest, linear):
         assert found is not None and math.isclose(sum(found.values()), 1.0)
