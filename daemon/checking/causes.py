@@ -24,7 +24,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from checks.causes import CauseRanking, CauseSpec, drift_signal, rank_causes
+from checks.causes import MIN_PAIRS, CauseRanking, CauseSpec, drift_signal, rank_causes
 from checks.interface import CheckKind
 from checks.methods import METHODS, Method
 from checks.performance.metrics import Metric, alerts_when
@@ -133,7 +133,8 @@ def rank_stored(
     _, perf, drift = stored_series(
         session, model.name, kind, metric, features, end, spec.windows, segment
     )
-    if not any(p is not None for p in perf):
+    if sum(p is not None for p in perf) < MIN_PAIRS:
+        # Too short a history to say what follows the metric.
         return None
     return rank_causes(metric, alerts_when(Metric(metric)), perf, drift, spec, importances)
 
@@ -190,8 +191,7 @@ def explain(
             continue
         details = dict(f.details)
         details[WHY] = cause_words(ranking)
-        details["causes"] = [
-            {"feature": c.feature, "r": round(c.r, 4), "windows": c.windows} for c in ranking.causes
-        ]
+        # Scalars only: the alert keeps a finding's scalar details (`alerts list --format json`).
+        details["causes"] = ", ".join(f"{c.feature}={c.r:.4f}" for c in ranking.causes) or None
         out.append(replace(f, summary=f"{f.summary}; {cause_words(ranking)}", details=details))
     return out

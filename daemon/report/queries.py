@@ -179,7 +179,10 @@ def covered_day(week: Week, midnights: Sequence[datetime], window_end: datetime)
 
 
 def _why(details: Mapping[str, object] | None) -> str | None:
-    why = (details or {}).get(WHY)
+    """Why the alert fired, in words, when its finding said (the policy keeps a finding's
+    own details under "extra")."""
+    extra = (details or {}).get("extra")
+    why = extra.get(WHY) if isinstance(extra, dict) else None
     return why if isinstance(why, str) else None
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from checks.causes import (
     CauseRanking,
@@ -18,8 +23,14 @@ from checks.causes import (
     pearson,
     rank_causes,
 )
-from checks.interface import Direction
-from daemon.checking.causes import cause_words
+from checks.interface import CheckKind, CheckResult, Direction, Measure, Status
+from daemon.alerts.finding import WHY, Finding
+from daemon.alerts.policy import apply_findings
+from daemon.checking.causes import cause_words, explain, rank_stored
+from daemon.checking.records import KindRun, store_runs
+from daemon.report.queries import _why
+from daemon.store.tables import Alert
+from tests.checks.frames import START, churn_settings
 
 
 def test_pearson_matches_numpy_and_refuses_constant_or_short_series() -> None:
@@ -123,3 +134,73 @@ def test_the_ranking_is_frozen_and_the_spec_checked() -> None:
             CauseSpec(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no performance value"):
         rank_causes("roc_auc", Direction.BELOW, [None] * 5, {}, CauseSpec())
+
+
+def _drift_run(values: dict[str, float]) -> dict[CheckKind, KindRun]:
+    # Distances (PSI, threshold 0.1) and a p-value test (chi-square, threshold 0.05).
+    measures = [
+        Measure(subject=c, name="psi", value=v, threshold=0.1)
+        for c, v in values.items()
+        if c != "plan"
+    ]
+    measures.append(Measure(subject="plan", name="chisquare", value=values["plan"], threshold=0.05))
+    result = CheckResult(kind=CheckKind.DRIFT, status=Status.OK, rows=500, measures=tuple(measures))
+    return {CheckKind.DRIFT: KindRun(result=result, duration_s=0.0)}
+
+
+def _performance_run(auc: float) -> dict[CheckKind, KindRun]:
+    measure = Measure(subject="roc_auc", name="value", value=auc, threshold=0.7)
+    result = CheckResult(
+        kind=CheckKind.PERFORMANCE, status=Status.OK, rows=500, measures=(measure,)
+    )
+    return {CheckKind.PERFORMANCE: KindRun(result=result, duration_s=0.0)}
+
+
+def test_a_firing_decay_alert_names_what_follows_it_from_the_store(
+    tmp_path: Path, session_factory: sessionmaker[Session]
+) -> None:
+    model = churn_settings(tmp_path, {"kind": "snapshot"}).model("churn")
+    auc, drift = _windows(n=10)
+    rng = np.random.default_rng(9)
+    with session_factory.begin() as session:
+        for day in range(10):
+            end = START + timedelta(days=day + 1)
+            span = {"start": end - timedelta(days=1), "end": end}
+            step = drift["usage"][day] or 0.0
+            values = {
+                "income": 0.05 * step,  # follows the AUC down
+                "age": float(rng.uniform(0.01, 0.05)),  # noise
+                "visits": 0.03,  # constant: no correlation at all
+                "plan": float(np.exp(-3.0 * step)),  # a p-value that shrinks as it drifts
+                "region": float(rng.uniform(0.01, 0.05)),
+            }
+            store_runs(session, "churn", _drift_run(values), **span)
+            store_runs(session, "churn", _performance_run(auc[day]), **span)
+    end = START + timedelta(days=10)
+    firing = Finding(
+        scope="churn",
+        kind=CheckKind.PERFORMANCE,
+        subject="roc_auc",
+        firing=True,
+        summary="roc_auc 0.7 below threshold 0.75",
+    )
+    with session_factory() as session:
+        [told] = explain(session, model, [firing], end)
+        ranking = rank_stored(session, model, CheckKind.PERFORMANCE, "roc_auc", end)
+        # Not firing, or another kind: left as it was.
+        calm = replace(firing, firing=False)
+        assert explain(session, model, [calm], end) == [calm]
+    assert ranking is not None and {c.feature for c in ranking.causes} == {"income", "plan"}
+    assert "visits" not in {c.feature for c in ranking.causes}
+    assert told.summary.startswith("roc_auc 0.7 below threshold 0.75; roc_auc fell 0.0")
+    # Both exactly linear in the step: income's distance, and plan's p-value through its log.
+    assert told.summary.endswith("; it follows income (r = 1.00) and plan (r = 1.00)")
+    # The alert keeps the words where the weekly report reads them.
+    settings = churn_settings(tmp_path, {"kind": "snapshot"})
+    with session_factory.begin() as session:
+        apply_findings(session, settings, [told], end)
+    with session_factory() as session:
+        alert = session.scalars(select(Alert)).one()
+        assert _why(alert.details) == told.details[WHY] and told.summary.endswith(
+            str(told.details[WHY])
+        )
