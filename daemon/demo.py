@@ -90,7 +90,9 @@ def _day_line(ctx: JobContext, scenario: sim.Scenario, day: int) -> DayLine:
     end = scenario.day_start(day + 1)
     with ctx.sessions() as session:
         rows = session.scalars(
-            select(CheckRun).join(Model).where(Model.name == MODEL, CheckRun.window_end == end)
+            select(CheckRun)
+            .join(Model)
+            .where(Model.name == MODEL, CheckRun.window_end == end, CheckRun.segment.is_(None))
         ).all()
     runs = {r.kind: r for r in rows}
     drift = runs.get("drift")
@@ -126,6 +128,32 @@ def _print_day(line: DayLine) -> None:
         f"day {line.day:2d} {line.date}  {truth:14s}  drift={line.drift:17s} share={share}  "
         f"quality={line.quality:17s} perf={line.performance:22s} est={line.estimated:22s} "
         f"ops={line.operations:17s} v{line.version or '?'}",
+        flush=True,
+    )
+
+
+def _print_causes(ctx: JobContext, scenario: sim.Scenario, day: int) -> None:
+    """Why performance fell on the day: each feature, by how its drift follows roc_auc."""
+    from checks.causes import CauseSpec
+    from checks.interface import CheckKind
+    from daemon.checking.causes import cause_words, rank_stored
+    from daemon.checking.specs import decay_spec
+
+    model = ctx.settings.model(MODEL)
+    metric = decay_spec(model).metric.value
+    windows = model.checks.causes.windows
+    every = CauseSpec(windows=windows, top_k=len(model.schema_.features), min_abs_r=0.0)
+    end = scenario.day_start(day + 1)
+    with ctx.sessions() as session:
+        told = rank_stored(session, model, CheckKind.PERFORMANCE, metric, end)
+        ranked = rank_stored(session, model, CheckKind.PERFORMANCE, metric, end, spec=every)
+    if told is None or ranked is None:
+        print(f"   causes of day {day}: no stored {metric}", flush=True)
+        return
+    print(f"   causes of day {day}: {cause_words(told)}", flush=True)
+    print(
+        f"   ranking of day {day} ({ranked.windows} windows): "
+        + ", ".join(f"{c.feature} r={c.r:+.2f}" for c in ranked.causes),
         flush=True,
     )
 
@@ -221,6 +249,8 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7, serve_port: int | 
             line = _day_line(ctx, scenario, day)
             lines.append(line)
             _print_day(line)
+            if day == scenario.drift_day:
+                _print_causes(ctx, scenario, day)
         end = scenario.day_start(days)
         _frameworks(ctx, end)
         status = _summary(ctx, settings, scenario, lines, runs)

@@ -89,15 +89,20 @@ def _read(session: Session, now: datetime) -> StoreState:
     names = dict(session.execute(select(Model.id, Model.name)).tuples().all())
     # The latest run of a kind is the one of the latest window, not the last one run:
     # a past window checked again (a backfill) is not the model's present.
-    ranked = select(
-        CheckRun.id,
-        func.row_number()
-        .over(
-            partition_by=(CheckRun.model_id, CheckRun.kind),
-            order_by=(CheckRun.window_end.desc(), CheckRun.id.desc()),
+    # The model's whole windows: a segment's runs are not its status.
+    ranked = (
+        select(
+            CheckRun.id,
+            func.row_number()
+            .over(
+                partition_by=(CheckRun.model_id, CheckRun.kind),
+                order_by=(CheckRun.window_end.desc(), CheckRun.id.desc()),
+            )
+            .label("rank"),
         )
-        .label("rank"),
-    ).subquery()
+        .where(CheckRun.segment.is_(None))
+        .subquery()
+    )
     latest_ids = select(ranked.c.id).where(ranked.c.rank == 1)
     runs = session.scalars(select(CheckRun).where(CheckRun.id.in_(latest_ids))).all()
     metrics: dict[int, list[tuple[str, str, float]]] = {}

@@ -142,3 +142,28 @@ def test_the_demo_ends_with_the_page_and_the_drift_days_evidence(demo: tuple[Pat
     assert evidence is not None, out[-2000:]
     assert Path(evidence.group(1)).is_file()
     assert Path(evidence.group(1)).is_relative_to(workdir.resolve())
+
+
+def test_day_21_ranks_the_shifted_features_first(demo: tuple[Path, str]) -> None:
+    workdir, out = demo
+    # The simulation shifts charges, usage, support calls and the plans from day 21 on;
+    # tenure and region stay as they were.
+    shifted = {"monthly_charges", "usage_gb", "support_calls", "plan"}
+    ranking = re.search(r"^   ranking of day 21 \(14 windows\): (.+)$", out, re.M)
+    assert ranking is not None, out[-3000:]
+    features = [item.split(" r=")[0] for item in ranking.group(1).split(", ")]
+    assert set(features[:4]) == shifted and set(features[4:]) == {"tenure_months", "region"}
+    told = re.search(r"^   causes of day 21: roc_auc fell 0\.\d+; it follows (.+)$", out, re.M)
+    assert told is not None, out[-3000:]
+    named = re.findall(r"(\w+) \(r = 0\.\d\d\)", told.group(1))
+    assert named and set(named) <= shifted
+    # The decay alert says it, and so does the drifted week's report under the alert.
+    summaries = [
+        item["summary"]
+        for line in (workdir / "outbox.jsonl").read_text().splitlines()
+        for item in json.loads(line)["payload"]["items"]
+        if item.get("kind") == "performance" and item.get("change") == "firing"
+    ]
+    assert any("; it follows " in s for s in summaries), summaries
+    html = (workdir / "reports" / "mlmaint-report-2026-W45.html").read_text()
+    assert re.search(r"why: roc_auc fell 0\.\d+; it follows (usage_gb|plan|monthly_charges)", html)

@@ -23,6 +23,10 @@ class StageKind(enum.StrEnum):
     FRAMEWORK = "framework"
 
 
+# The key of a finding's details that says why it happened in words (a decay's
+# causes, daemon/checking/causes.py); the weekly report shows it under the alert.
+WHY = "why"
+
 # What a finding is about: a check kind's result, or a stage's own finding. The
 # alert store keeps its value.
 AlertKind = CheckKind | StageKind

@@ -158,6 +158,7 @@ class V1Routes:
         kind_name = query.text("kind")
         kind = CheckKind(kind_name) if kind_name else None
         subject = query.text("subject")
+        segment = query.text("segment")
         count = query.number("limit")
         with self.ctx.sessions() as session:
             measures, truncated = queries.measures(
@@ -169,14 +170,22 @@ class V1Routes:
                 since=since,
                 until=until,
                 limit=count,
+                segment=segment,
             )
             if subject is not None and not measures:
                 self.known_subject(session, model.name, subject)
             runs, more_runs = queries.runs(
-                session, model.name, kind=kind, since=since, until=until, limit=count
+                session,
+                model.name,
+                kind=kind,
+                since=since,
+                until=until,
+                limit=count,
+                segment=segment,
             )
         return schema.ChecksOut(
             model=model.name,
+            segment=segment,
             measures=measures,
             runs=runs,
             limit=count,
@@ -295,6 +304,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             choice("kind", "only this check kind", [k.value for k in CheckKind]),
             text("subject", 'only this subject: a column, "dataset" or a metric'),
             text("name", 'only measures of this name (e.g. "estimated", "ci_low", "wasserstein")'),
+            text("segment", 'only this segment ("region=A"); without it, the whole windows'),
             time("since", "only windows ending at or after this time"),
             time("until", "only windows ending at or before this time"),
             limit(1000, 10_000),

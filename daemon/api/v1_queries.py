@@ -38,6 +38,7 @@ from daemon.store.tables import (
     JobRun,
     Model,
     RetrainJob,
+    of_segment,
 )
 from daemon.store.versions import VersionRecord, stored_versions
 from retrain.interface import JobState
@@ -121,7 +122,7 @@ def latest_runs(session: Session, names: Sequence[str]) -> dict[str, list[CheckO
             .label("rank"),
         )
         .join(Model, Model.id == CheckRun.model_id)
-        .where(Model.name.in_(list(names)))
+        .where(Model.name.in_(list(names)), CheckRun.segment.is_(None))
         .subquery()
     )
     run = ranked.c
@@ -216,12 +217,17 @@ def measures(
     since: datetime | None,
     until: datetime | None,
     limit: int,
+    segment: str | None = None,
 ) -> tuple[list[MeasureOut], bool]:
     """A model's stored measures with window ends in [since, until], oldest first.
 
     When more than `limit` match, the newest `limit` are kept (and True returned).
     """
-    query = _measures_query().join(Model, Model.id == CheckRun.model_id).where(Model.name == model)
+    query = (
+        _measures_query()
+        .join(Model, Model.id == CheckRun.model_id)
+        .where(Model.name == model, of_segment(segment))
+    )
     if kind is not None:
         query = query.where(CheckRun.kind == kind.value)
     if subject is not None:
@@ -249,13 +255,14 @@ def runs(
     since: datetime | None,
     until: datetime | None,
     limit: int,
+    segment: str | None = None,
 ) -> tuple[list[RunOut], bool]:
     """A model's stored runs with window ends in [since, until], oldest first: the
     status of each window, measured or not (insufficient_data runs store no measure)."""
     query = (
         select(CheckRun)
         .join(Model, Model.id == CheckRun.model_id)
-        .where(Model.name == model, CheckRun.kind.in_(sorted(KINDS)))
+        .where(Model.name == model, CheckRun.kind.in_(sorted(KINDS)), of_segment(segment))
     )
     if kind is not None:
         query = query.where(CheckRun.kind == kind.value)

@@ -105,6 +105,9 @@ class ChecksOut(_Body):
     """Stored measures over time, oldest first, and the runs they came from."""
 
     model: str
+    segment: str | None = Field(
+        default=None, description='the segment asked for ("region=A"); null: the whole windows'
+    )
     measures: list[MeasureOut]
     runs: list[RunOut] = Field(
         description="every run of the windows asked for (kind, since, until), oldest first, "

@@ -257,9 +257,15 @@ def print_check(
     for run in cycle.runs.values():
         if run.evidence_path:
             click.echo(f"evidence: {run.evidence_path}")
+    for part in cycle.segments:
+        # A line per segment; its measures are in /v1/models/NAME/checks?segment=.
+        kinds = ", ".join(f"{k.value}={r.result.status.value}" for k, r in part.runs.items())
+        click.echo(f"segment {part.segment}: {part.rows} rows, {kinds}")
+    for f in (f for part in cycle.segments for f in part.firing):
+        click.echo(f"  {f.summary}")
     if unstored:
         click.echo(f"\nnot stored: {unstored}")
-    return 1 if cycle.firing else 0
+    return 1 if cycle.firing or any(part.firing for part in cycle.segments) else 0
 
 
 def _range(

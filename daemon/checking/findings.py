@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import assert_never
 
@@ -47,6 +48,28 @@ OUTPUTS_SUBJECT = "outputs"
 OUTPUT_COLUMNS = (PREDICTION, SCORE, LABEL)
 
 DEFAULT_CRITICAL_RATIO = 2.0
+
+# Between a segment and the subject judged in it: "region=A/roc_auc".
+SEGMENT_SEP = "/"
+
+
+def segment_label(column: str, value: str) -> str:
+    """A segment as runs and alerts name it: "region=A", "region=other"."""
+    return f"{column}={value}"
+
+
+def in_segment(finding: Finding, segment: str | None) -> Finding:
+    """A finding of a segment's run: its own subject (so its own fingerprint and alert
+    state), its summary saying which segment, the segment in its details."""
+    if segment is None:
+        return finding
+    details = {**finding.details, "segment": segment, "measure_subject": finding.subject}
+    return replace(
+        finding,
+        subject=f"{segment}{SEGMENT_SEP}{finding.subject}",
+        summary=f"in {segment}: {finding.summary}",
+        details=details,
+    )
 
 
 def short(value: float) -> str:

@@ -36,6 +36,7 @@ from daemon.checking.references import (
 )
 from daemon.checking.rejections import rejection_findings
 from daemon.checking.run import CheckCycle, run_checks
+from daemon.checking.segments import run_segments
 from daemon.checking.specs import (
     check_window,
     enabled_kinds,
@@ -179,6 +180,12 @@ def check_model(
         store=store,
         backfill=backfill,
     )
+    cycle = replace(
+        cycle,
+        segments=run_segments(
+            ctx, model, now, frame, ref, kinds=kinds, window_start=start, model_version=version
+        ),
+    )
     if alert:
         from daemon.alerts.policy import apply_findings
 
@@ -188,7 +195,12 @@ def check_model(
                 session,
                 ctx.settings,
                 of_window(
-                    [*cycle.findings, *rejected, monitoring_finding(name, None)],
+                    [
+                        *cycle.findings,
+                        *(f for part in cycle.segments for f in part.findings),
+                        *rejected,
+                        monitoring_finding(name, None),
+                    ],
                     start,
                     now,
                     cycle.rows,

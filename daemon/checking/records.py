@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from checks.drift import Method, exceeds
 from checks.interface import CheckKind, CheckResult
-from daemon.store.tables import CheckMetric, CheckRun, Model
+from daemon.store.tables import CheckMetric, CheckRun, Model, of_segment
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,8 +60,10 @@ def model_id(session: Session, name: str, now: datetime) -> int:
     return ensure_model(session, name, now)
 
 
-def _claim_window(session: Session, model_id: int, kind: CheckKind, end: datetime) -> int | None:
-    """The id of the run stored for (model, kind, window end), emptied for rewriting.
+def _claim_window(
+    session: Session, model_id: int, kind: CheckKind, end: datetime, segment: str | None = None
+) -> int | None:
+    """The id of the run stored for (model, kind, window end, segment), emptied for rewriting.
 
     Its measures are deleted, and any second run of the window (a race of an older
     version) with them; None when the window has no run yet. Writers of one model's
@@ -78,6 +80,7 @@ def _claim_window(session: Session, model_id: int, kind: CheckKind, end: datetim
         CheckRun.model_id == model_id,
         CheckRun.kind == kind.value,
         CheckRun.window_end == end,
+        of_segment(segment),
     )
     session.execute(
         delete(CheckMetric).where(CheckMetric.run_id.in_(select(CheckRun.id).where(*same))),
@@ -101,8 +104,11 @@ def store_runs(
     end: datetime,
     version: str | None = None,
     backfill: bool = False,
+    segment: str | None = None,
 ) -> dict[CheckKind, KindRun]:
     """Write a check_runs row per kind and its check_metrics; returns runs with ids.
+
+    `segment` names the slice of the window the runs judged ("region=A"); None: all of it.
 
     A window already stored for a kind is replaced in place: the row keeps its id
     (links to its evidence stay valid) and takes the new result and measures; the
@@ -126,11 +132,16 @@ def store_runs(
             "model_version": version,
             "evidence_path": str(run.evidence_path) if run.evidence_path else None,
         }
-        kept = _claim_window(session, mid, kind, end)
+        kept = _claim_window(session, mid, kind, end, segment)
         row = session.get(CheckRun, kept) if kept is not None else None
         if row is None:
             row = CheckRun(
-                model_id=mid, kind=kind.value, window_end=end, backfill=backfill, **fields
+                model_id=mid,
+                kind=kind.value,
+                window_end=end,
+                backfill=backfill,
+                segment=segment,
+                **fields,
             )
             session.add(row)
         else:
@@ -161,7 +172,7 @@ def current_version(session: Session, model: str) -> str | None:
 
 
 def drift_history(
-    session: Session, model: str, before: datetime, windows: int
+    session: Session, model: str, before: datetime, windows: int, segment: str | None = None
 ) -> dict[str, tuple[bool, ...]]:
     """Per column, whether it was beyond its threshold in each of the last `windows` drift
     runs before `before`, oldest first (the persistence rule's memory)."""
@@ -173,6 +184,7 @@ def drift_history(
                 Model.name == model,
                 CheckRun.kind == CheckKind.DRIFT.value,
                 CheckRun.window_end < before,
+                of_segment(segment),
             )
             .order_by(CheckRun.window_end.desc(), CheckRun.id.desc())
             .limit(windows)

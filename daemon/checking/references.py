@@ -48,6 +48,7 @@ def reference_stats(
     digest: str | None = None,
     cache: CheckCache | None = None,
     directory: Path | None = None,
+    owner: str | None = None,
 ) -> ReferenceStats:
     """The reference's statistics for this model's layout, cached by content digest.
 
@@ -59,7 +60,8 @@ def reference_stats(
     and kept by no one. With a `directory` (the state directory's
     `cache/references`), a miss reads them from disk before building them, and
     a build is written there (`daemon/checking/stats_file.py`): a new process,
-    such as `mlmaint check`, then skips the build.
+    such as `mlmaint check`, then skips the build. `owner` is who holds the
+    statistics in the cache (default: the model; a segment holds its slice's).
     """
     from daemon.frames import typed_check
 
@@ -92,7 +94,7 @@ def reference_stats(
 
     if cache is None:
         return build()
-    return cache.reference((key_digest, layout.key), build, owner=model.name)
+    return cache.reference((key_digest, layout.key), build, owner=owner or model.name)
 
 
 def multivariate_reference(

@@ -50,8 +50,9 @@ from checks.quality import QualityCheck
 from checks.reference import ReferenceStats
 from daemon.alerts.finding import Finding
 from daemon.checking.cache import CheckCache
+from daemon.checking.causes import explain
 from daemon.checking.evidence import draft_evidence, evidence_link, write_evidence
-from daemon.checking.findings import DEFAULT_CRITICAL_RATIO, findings_of
+from daemon.checking.findings import DEFAULT_CRITICAL_RATIO, findings_of, in_segment
 from daemon.checking.loss_models import reference_loss_model
 from daemon.checking.records import KindRun, store_runs
 from daemon.checking.references import multivariate_reference, reference_stats
@@ -88,6 +89,10 @@ class CheckCycle:
     rows: int
     runs: Mapping[CheckKind, KindRun]
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    # The segment judged ("region=A"); None: the whole window.
+    segment: str | None = None
+    # The cycles of the window's segments, when the model has any (segments.py).
+    segments: tuple[CheckCycle, ...] = ()
 
     def result(self, kind: CheckKind) -> CheckResult:
         return self.runs[kind].result
@@ -184,6 +189,7 @@ def run_checks(
     cache: CheckCache | None = None,
     store: bool = True,
     backfill: bool = False,
+    segment: str | None = None,
 ) -> CheckCycle:
     """Run the model's enabled checks on a window and store each run (when ctx is given).
 
@@ -197,7 +203,9 @@ def run_checks(
     the reference's statistics and calibration between calls (default: the
     context's; without either, they are computed for this call alone). Without
     `store` nothing is stored and no evidence page written (it would name no run);
-    `backfill` marks the stored runs as a past window's.
+    `backfill` marks the stored runs as a past window's. `segment` names the slice
+    of the model's window this is ("region=A", daemon/checking/segments.py): its
+    runs and alerts are its own, and it writes no evidence page.
     """
     from daemon.frames import typed_check
 
@@ -213,7 +221,7 @@ def run_checks(
     wanted = tuple(kinds) if kinds is not None else enabled_kinds(model)
     wanted = tuple(k for k in wanted if k in enabled_kinds(model))
     start = window_start or now - check_window(model)
-    if not store:
+    if not store or segment is not None:
         evidence_dir = None
     elif evidence_dir is None and ctx is not None and drift_evidence(model):
         from daemon.evidence.write import evidence_dir as default_dir
@@ -264,6 +272,7 @@ def run_checks(
             and result.status is Status.ALERT
             and drift_evidence(model)
             and evidence_dir is not None
+            and segment is None
         ):
             found = draft_evidence(model, ref, window, result, seen, (start, now), evidence_dir)
         if found is not None:
@@ -283,11 +292,12 @@ def run_checks(
                 end=now,
                 version=model_version,
                 backfill=backfill,
+                segment=segment,
             )
     # Pages and links after storing: both name the stored run.
     runs = write_evidence(ctx, model, ref, window, runs, drafts)
     findings = [
-        f
+        in_segment(f, segment)
         for run in runs.values()
         for f in findings_of(
             model.name,
@@ -297,6 +307,10 @@ def run_checks(
             window_end=now,
         )
     ]
+    if ctx is not None and any(f.firing for f in findings):
+        # Why performance fell: the stored windows, this one included.
+        with ctx.sessions() as session:
+            findings = explain(session, model, findings, now, segment=segment)
     return CheckCycle(
         model=model.name,
         now=now,
@@ -305,6 +319,7 @@ def run_checks(
         rows=len(window),
         runs=runs,
         findings=tuple(findings),
+        segment=segment,
     )
 
 

@@ -135,6 +135,17 @@ class MultivariateSettings(Frozen):
     classifier_rows: int = Field(default=1_000, ge=50)
 
 
+class CausesSettings(Frozen):
+    """Why performance fell: the features whose drift follows it (checks/causes.py)."""
+
+    enabled: bool = True
+    # How many of the latest stored check windows the correlation reads.
+    windows: int = Field(default=14, ge=3)
+    top_k: int = Field(default=3, gt=0)
+    # A feature is named only when its |r| reaches this.
+    min_abs_r: float = Field(default=0.5, ge=0, le=1)
+
+
 class ChecksSettings(Frozen):
     schedule: Schedule = interval("1h")
     window: Duration = timedelta(days=1)
@@ -144,3 +155,8 @@ class ChecksSettings(Frozen):
     performance: PerformanceSettings = PerformanceSettings()
     operations: OperationsSettings = OperationsSettings()
     multivariate: MultivariateSettings = MultivariateSettings()
+    causes: CausesSettings = CausesSettings()
+    # Categorical columns whose values are checked apart (drift, quality, performance):
+    # the `segment_top` most frequent in the reference each, the rest as "other".
+    segments: tuple[str, ...] = ()
+    segment_top: int = Field(default=5, gt=0)

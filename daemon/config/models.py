@@ -156,6 +156,16 @@ class ModelSettings(Frozen):
             )
         return self
 
+    @model_validator(mode="after")
+    def _segments_categorical(self) -> Self:
+        unknown = [c for c in self.checks.segments if c not in self.schema_.categorical]
+        if unknown:
+            raise ValueError(
+                f"checks.segments: {', '.join(map(repr, unknown))} not among the schema's "
+                f"categorical columns ({', '.join(self.schema_.categorical) or 'none'})"
+            )
+        return self
+
     def drift_kinds(self) -> dict[str, ColumnKind]:
         """Each column the drift check compares, by its schema name, and its kind.
 

@@ -154,6 +154,7 @@ def _evidently_link(
                 Model.name == name,
                 CheckRun.kind == CheckKind.DRIFT.value,
                 CheckRun.window_end == at,
+                CheckRun.segment.is_(None),
             )
             .order_by(CheckRun.id.desc())
             .limit(1)
@@ -185,6 +186,7 @@ def _reattach(ctx: JobContext, name: str, at: datetime, page: Path) -> int | Non
                 CheckRun.kind == CheckKind.DRIFT.value,
                 CheckRun.window_end == at,
                 CheckRun.evidence_path.is_(None),
+                CheckRun.segment.is_(None),
             )
             .order_by(CheckRun.id.desc())
             .limit(1)

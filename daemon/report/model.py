@@ -152,6 +152,8 @@ class AlertRow:
     fired_this_week: bool
     resolved_this_week: bool
     fire_count: int
+    # Why performance fell, when the alert is a decay's (daemon/checking/causes.py).
+    why: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

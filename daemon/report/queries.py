@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from checks.frameworks.policy import FindingKind
 from checks.frameworks.severity import severity_rank
 from checks.interface import CheckKind
-from daemon.alerts.finding import StageKind
+from daemon.alerts.finding import WHY, StageKind
 from daemon.report.model import (
     AlertRow,
     DecisionRow,
@@ -155,14 +155,19 @@ def models(session: Session) -> list[tuple[int, str, str | None]]:
     return [(mid, name, version) for mid, name, version in rows]
 
 
-def runs_in_week(week: Span) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+def runs_in_week(week: Span) -> tuple[ColumnElement[bool], ...]:
     """The runs whose window's data lies in the week: window_end in (start, end].
 
     Runs are filed by their window's end, so a daily window ending Monday 00:00
     covers the Sunday before: it belongs to the week that just ended, not to the
     one that begins. Every report query of check runs goes through this.
     """
-    return (CheckRun.window_end > week.start, CheckRun.window_end <= week.end)
+    # The model's whole windows: a segment's runs speak through its alerts.
+    return (
+        CheckRun.window_end > week.start,
+        CheckRun.window_end <= week.end,
+        CheckRun.segment.is_(None),
+    )
 
 
 def covered_day(week: Week, midnights: Sequence[datetime], window_end: datetime) -> date:
@@ -171,6 +176,14 @@ def covered_day(week: Week, midnights: Sequence[datetime], window_end: datetime)
     `midnights` are the week's local midnights after Monday, as UTC instants.
     """
     return week.days[bisect_left(midnights, window_end)]
+
+
+def _why(details: Mapping[str, object] | None) -> str | None:
+    """Why the alert fired, in words, when its finding said (the policy keeps a finding's
+    own details under "extra")."""
+    extra = (details or {}).get("extra")
+    why = extra.get(WHY) if isinstance(extra, dict) else None
+    return why if isinstance(why, str) else None
 
 
 def load_runs(session: Session, week: Week) -> dict[int, list[RunRow]]:
@@ -245,6 +258,7 @@ def alerts(session: Session, week: Week) -> dict[str, list[AlertRow]]:
                 or week.start <= a.first_fired_at < week.end,
                 resolved_this_week=resolved,
                 fire_count=a.fire_count,
+                why=_why(a.details),
             )
         )
     return by_scope

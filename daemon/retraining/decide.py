@@ -55,6 +55,8 @@ def _streaks(
             CheckRun.ran_at <= now,
             CheckRun.kind.in_(list(kinds)),
             CheckRun.backfill.is_(False),
+            # The model's whole windows: a segment's decay alerts, it does not retrain.
+            CheckRun.segment.is_(None),
         )
         .order_by(CheckRun.ran_at.desc(), CheckRun.id.desc())
         .limit(STREAK_LOOKBACK * 8)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
@@ -228,6 +229,13 @@ class CheckRun(Base):
     # history, not news, so it never counts toward a retrain streak. A window once
     # checked live stays live when it is checked again.
     backfill: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # The segment judged ("region=A", "region=other"); NULL: the model's whole window.
+    segment: Mapped[str | None] = mapped_column(String(200))
+
+
+def of_segment(segment: str | None) -> ColumnElement[bool]:
+    """The runs of one segment; None: the model's whole windows (no segment)."""
+    return CheckRun.segment.is_(None) if segment is None else CheckRun.segment == segment
 
 
 class CheckMetric(Base):

@@ -109,7 +109,7 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
 def _latest_statuses(session: Session, ids: Sequence[int]) -> dict[int, list[KindStatus]]:
     latest = (
         select(CheckRun.model_id, CheckRun.kind, func.max(CheckRun.window_end).label("end"))
-        .where(CheckRun.model_id.in_(ids))
+        .where(CheckRun.model_id.in_(ids), CheckRun.segment.is_(None))
         .group_by(CheckRun.model_id, CheckRun.kind)
         .subquery()
     )
@@ -121,6 +121,7 @@ def _latest_statuses(session: Session, ids: Sequence[int]) -> dict[int, list[Kin
                 CheckRun.model_id == latest.c.model_id,
                 CheckRun.kind == latest.c.kind,
                 CheckRun.window_end == latest.c.end,
+                CheckRun.segment.is_(None),
             ),
         )
         .order_by(CheckRun.model_id, CheckRun.kind, CheckRun.id)
@@ -154,6 +155,7 @@ def _chart_runs(
             CheckRun.model_id.in_(list(cutoffs)),
             CheckRun.kind.in_(charted),
             CheckRun.window_end >= min(cutoffs.values()),
+            CheckRun.segment.is_(None),
         )
         .order_by(CheckRun.window_end, CheckRun.id)
     )

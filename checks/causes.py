@@ -1,0 +1,211 @@
+"""Why performance fell: the features ranked by how their drift follows it.
+
+NannyML's correlation ranker: over the last N check windows, the Pearson
+correlation of each feature's drift with the performance metric. Here the sign
+is turned so that a positive `r` always reads "this feature drifts as
+performance gets worse" (drift rising while roc_auc falls, or while mae rises),
+whatever the metric's direction. A feature whose drift never moves (a constant
+series) has no correlation and is left out, as are windows where either value
+is missing.
+
+The drift a window stored is its test's own value: a distance (PSI,
+Wasserstein, Jensen-Shannon), larger when drifting, or a p-value (K-S,
+chi-square), smaller when drifting. Both become one signal, `drift_signal`, in
+units of the column's threshold (1 at it, larger when drifting): distance /
+threshold, and log(p) / log(threshold) for p-values, whose raw values are
+uniform noise under no drift and squeezed near 0 under any drift, so a linear
+correlation on them would say little. The thresholds are calibrated to each
+window's size, so the ratio keeps windows of different sizes comparable too.
+
+Where the model exposes feature importances (`feature_importances_` of trees,
+`coef_` of linear models, read by `importances_of`), a second ranking weights
+each feature's latest drift signal by its share of the importance: NannyML
+leaves that step to people, and it separates a drifting feature the model
+ignores from one it leans on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from checks.interface import Direction
+
+# Below this many windows with both values a correlation says nothing.
+MIN_PAIRS = 3
+# A p-value of exactly 0 (float underflow) counts as this small.
+_P_FLOOR = 1e-300
+
+
+@dataclass(frozen=True, kw_only=True)
+class CauseSpec:
+    """How far back the ranking looks and what it keeps."""
+
+    windows: int = 14
+    top_k: int = 3
+    # Features with |r| below this are not named as following the metric.
+    min_abs_r: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.windows < MIN_PAIRS:
+            raise ValueError(f"windows must be >= {MIN_PAIRS}, got {self.windows}")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if not 0 <= self.min_abs_r <= 1:
+            raise ValueError(f"min_abs_r must be in [0, 1], got {self.min_abs_r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cause:
+    """One feature: how its drift follows the metric, and its weighted latest drift."""
+
+    feature: str
+    # Pearson r, signed so that > 0 means drift rises as performance worsens.
+    r: float
+    # Windows with both a drift and a performance value.
+    windows: int
+    # The latest window's drift signal (1 at the threshold); None when it had none.
+    drift: float | None
+    # The feature's share of the model's importance, when the model exposes it.
+    importance: float | None = None
+
+    @property
+    def weighted(self) -> float | None:
+        """The latest drift signal times the importance share."""
+        if self.drift is None or self.importance is None:
+            return None
+        return self.drift * self.importance
+
+
+@dataclass(frozen=True, kw_only=True)
+class CauseRanking:
+    """The features ranked for one metric over the last windows."""
+
+    metric: str
+    # The latest value and how far it moved off the mean of the windows before it
+    # (negative: fell), None with a single window.
+    latest: float
+    change: float | None
+    # Worse is lower (scores) or higher (losses).
+    alerts_when: Direction
+    windows: int
+    # By r, descending, |r| >= min_abs_r, at most top_k.
+    causes: tuple[Cause, ...]
+    # By importance-weighted drift, descending, at most top_k; empty without importances.
+    by_importance: tuple[Cause, ...] = ()
+
+    @property
+    def worsened(self) -> bool:
+        if self.change is None:
+            return False
+        return self.change < 0 if self.alerts_when is Direction.BELOW else self.change > 0
+
+
+def drift_signal(value: float | None, threshold: float | None, p_value: bool) -> float | None:
+    """A stored drift value in units of its threshold: 1 at it, larger when drifting."""
+    if value is None or threshold is None or not math.isfinite(value):
+        return None
+    if not math.isfinite(threshold) or threshold <= 0:
+        return None
+    if p_value:
+        if threshold >= 1:
+            return None
+        return math.log(max(value, _P_FLOOR)) / math.log(threshold)
+    return value / threshold
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Pearson's r of two equal-length series; None when either is constant or too short."""
+    if len(x) != len(y):
+        raise ValueError(f"series of different lengths: {len(x)} and {len(y)}")
+    if len(x) < MIN_PAIRS:
+        return None
+    a = np.asarray(x, dtype=float) - float(np.mean(x))
+    b = np.asarray(y, dtype=float) - float(np.mean(y))
+    den = math.sqrt(float(a @ a) * float(b @ b))
+    # Relative to the values' scale: rounding noise on a constant series is not a signal.
+    if den <= 1e-12 * max(1.0, float(np.abs(x).max()) * float(np.abs(y).max())):
+        return None
+    return max(-1.0, min(1.0, float(a @ b) / den))
+
+
+def importances_of(model: object, features: Sequence[str]) -> dict[str, float] | None:
+    """Each feature's share of `feature_importances_` or |`coef_`|, by the model's
+    feature order; None when the model exposes neither or its length differs."""
+    raw = getattr(model, "feature_importances_", None)
+    if raw is None:
+        coef = getattr(model, "coef_", None)
+        if coef is None:
+            return None
+        # One row per class for a multiclass linear model: a feature's weight in any.
+        raw = np.abs(np.atleast_2d(np.asarray(coef, dtype=float))).sum(axis=0)
+    values = np.abs(np.asarray(raw, dtype=float).ravel())
+    if len(values) != len(features) or not np.isfinite(values).all() or values.sum() <= 0:
+        return None
+    total = float(values.sum())
+    return {f: float(v) / total for f, v in zip(features, values, strict=True)}
+
+
+def rank_causes(
+    metric: str,
+    alerts_when: Direction,
+    performance: Sequence[float | None],
+    drift: Mapping[str, Sequence[float | None]],
+    spec: CauseSpec,
+    importances: Mapping[str, float] | None = None,
+) -> CauseRanking:
+    """Rank the features by how their drift follows the metric, oldest window first.
+
+    `performance` and each `drift` series are aligned on the same windows (None
+    where a window has no value); only the last `spec.windows` are used.
+    """
+    n = spec.windows
+    perf = list(performance)[-n:]
+    # Turned so that larger is worse: drift rising with it correlates positively.
+    sign = 1.0 if alerts_when is Direction.ABOVE else -1.0
+    found: list[Cause] = []
+    for feature, series in drift.items():
+        values = list(series)[-n:]
+        if len(values) != len(perf):
+            raise ValueError(
+                f"{feature}: {len(values)} drift values for {len(perf)} performance values"
+            )
+        pairs = [
+            (d, p)
+            for d, p in zip(values, perf, strict=True)
+            if d is not None and p is not None and math.isfinite(d) and math.isfinite(p)
+        ]
+        r = pearson([d for d, _ in pairs], [sign * p for _, p in pairs])
+        if r is None:
+            continue
+        found.append(
+            Cause(
+                feature=feature,
+                r=r,
+                windows=len(pairs),
+                drift=values[-1] if values else None,
+                importance=(importances or {}).get(feature),
+            )
+        )
+    present = [p for p in perf if p is not None and math.isfinite(p)]
+    if not present:
+        raise ValueError(f"{metric}: no performance value in the last {n} windows")
+    latest = present[-1]
+    change = latest - float(np.mean(present[:-1])) if len(present) > 1 else None
+    ranked = sorted(found, key=lambda c: (-c.r, c.feature))
+    weighted = sorted(
+        (c for c in found if c.weighted is not None),
+        key=lambda c: (-(c.weighted or 0.0), c.feature),
+    )
+    return CauseRanking(
+        metric=metric,
+        latest=latest,
+        change=change,
+        alerts_when=alerts_when,
+        windows=len(perf),
+        causes=tuple(c for c in ranked if abs(c.r) >= spec.min_abs_r)[: spec.top_k],
+        by_importance=tuple(weighted[: spec.top_k]),
+    )

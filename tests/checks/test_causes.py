@@ -1,0 +1,206 @@
+"""Cause ranking (checks/causes.py): the features whose drift follows performance."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from checks.causes import (
+    CauseRanking,
+    CauseSpec,
+    drift_signal,
+    importances_of,
+    pearson,
+    rank_causes,
+)
+from checks.interface import CheckKind, CheckResult, Direction, Measure, Status
+from daemon.alerts.finding import WHY, Finding
+from daemon.alerts.policy import apply_findings
+from daemon.checking.causes import cause_words, explain, rank_stored
+from daemon.checking.records import KindRun, store_runs
+from daemon.report.queries import _why
+from daemon.store.tables import Alert
+from tests.checks.frames import START, churn_settings
+
+
+def test_pearson_matches_numpy_and_refuses_constant_or_short_series() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=20), rng.normal(size=20)
+    r = pearson(list(x), list(y))
+    assert r is not None and math.isclose(r, float(np.corrcoef(x, y)[0, 1]), abs_tol=1e-12)
+    assert pearson([1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0]) is None
+    assert pearson([1.0, 2.0], [2.0, 1.0]) is None
+    with pytest.raises(ValueError, match="different lengths"):
+        pearson([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_drift_signal_is_one_at_the_threshold_and_grows_with_drift() -> None:
+    assert drift_signal(0.2, 0.1, p_value=False) == pytest.approx(2.0)
+    assert drift_signal(0.05, 0.05, p_value=True) == pytest.approx(1.0)
+    # Smaller p-values drift more; a p-value of 0 stays finite.
+    assert drift_signal(1e-6, 0.05, True) > drift_signal(0.01, 0.05, True) > 1.0  # type: ignore[operator]
+    assert math.isfinite(drift_signal(0.0, 0.05, True) or math.inf)
+    assert drift_signal(None, 0.1, False) is None
+    assert drift_signal(0.3, None, False) is None
+
+
+def _windows(seed: int = 0, n: int = 14) -> tuple[list[float], dict[str, list[float | None]]]:
+    """A metric that falls over the last windows, one feature drifting with it, one
+    drifting the other way, one noise."""
+    rng = np.random.default_rng(seed)
+    step = np.r_[np.zeros(n - 4), np.linspace(0.5, 2.0, 4)]
+    auc = list(0.8 - 0.05 * step + rng.normal(0, 0.005, n))
+    return auc, {
+        "usage": list(0.5 + step + rng.normal(0, 0.05, n)),
+        "tenure": list(rng.normal(0.5, 0.1, n)),
+        "calm": list(1.5 - step + rng.normal(0, 0.05, n)),
+    }
+
+
+def test_the_feature_whose_drift_rises_as_the_score_falls_comes_first() -> None:
+    auc, drift = _windows()
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_abs_r=0.0))
+    assert ranking.causes[0].feature == "usage"
+    by = {c.feature: c for c in ranking.causes}
+    assert by["usage"].r > 0.9 and by["calm"].r < -0.9 and abs(by["tenure"].r) < 0.6
+    assert ranking.worsened and ranking.change is not None and ranking.change < -0.04
+    # With the default |r| floor, the noise is not named; the same words as an alert says.
+    told = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_abs_r=0.7))
+    assert "tenure" not in {c.feature for c in told.causes}
+    words = cause_words(dataclasses.replace(told, causes=told.causes[:1]))
+    assert words.startswith("roc_auc fell 0.0") and "; it follows usage (r = 0.9" in words
+
+
+def test_a_loss_that_rises_with_drift_is_a_positive_association() -> None:
+    auc, drift = _windows(seed=1)
+    mae = [1.0 - a for a in auc]  # rises as the AUC falls
+    ranking = rank_causes("mae", Direction.ABOVE, mae, drift, CauseSpec(min_abs_r=0.0))
+    assert ranking.causes[0].feature == "usage" and ranking.causes[0].r > 0.9
+    assert ranking.worsened and (ranking.change or 0.0) > 0
+
+
+def test_only_the_last_windows_count_and_missing_values_are_left_out() -> None:
+    auc, drift = _windows(n=30)
+    # The oldest windows disagree wildly; only the last 14 are read.
+    drift["usage"][:16] = [9.0 - i for i in range(16)]
+    drift["tenure"] = [None] * 30
+    spec = CauseSpec(windows=14, top_k=1, min_abs_r=0.5)
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, spec)
+    assert ranking.windows == 14 and [c.feature for c in ranking.causes] == ["usage"]
+    assert "tenure" not in {c.feature for c in ranking.causes}
+    with pytest.raises(ValueError, match="usage: 3 drift values for 14"):
+        rank_causes("roc_auc", Direction.BELOW, auc, {"usage": [1.0, 2.0, 3.0]}, spec)
+
+
+def test_importance_weighting_with_the_models_own_importances() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(600, 3))
+    y = (x[:, 0] + 0.1 * x[:, 1] > 0).astype(int)
+    features = ["usage", "tenure", "calm"]
+    trees = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
+    forest = importances_of(trees, features)
+    linear = importances_of(LogisticRegression().fit(x, y), features)
+    for found in (forest, linear):
+        assert found is not None and math.isclose(sum(found.values()), 1.0)
+        assert max(found, key=found.__getitem__) == "usage"
+    assert importances_of(object(), features) is None
+    assert importances_of(LogisticRegression().fit(x, y), features[:2]) is None
+    auc, drift = _windows()
+    # "calm" drifts most in the latest window, but the model hardly uses it.
+    drift["calm"][-1] = 3.0
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(), linear)
+    assert ranking.by_importance[0].feature == "usage"
+    assert "by drift times importance: usage" in cause_words(ranking)
+
+
+def test_the_ranking_is_frozen_and_the_spec_checked() -> None:
+    auc, drift = _windows()
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec())
+    assert isinstance(ranking, CauseRanking)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ranking.metric = "x"  # type: ignore[misc]
+    for bad in ({"windows": 2}, {"top_k": 0}, {"min_abs_r": 1.5}):
+        with pytest.raises(ValueError):
+            CauseSpec(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no performance value"):
+        rank_causes("roc_auc", Direction.BELOW, [None] * 5, {}, CauseSpec())
+
+
+def _drift_run(values: dict[str, float]) -> dict[CheckKind, KindRun]:
+    # Distances (PSI, threshold 0.1) and a p-value test (chi-square, threshold 0.05).
+    measures = [
+        Measure(subject=c, name="psi", value=v, threshold=0.1)
+        for c, v in values.items()
+        if c != "plan"
+    ]
+    measures.append(Measure(subject="plan", name="chisquare", value=values["plan"], threshold=0.05))
+    result = CheckResult(kind=CheckKind.DRIFT, status=Status.OK, rows=500, measures=tuple(measures))
+    return {CheckKind.DRIFT: KindRun(result=result, duration_s=0.0)}
+
+
+def _performance_run(auc: float) -> dict[CheckKind, KindRun]:
+    measure = Measure(subject="roc_auc", name="value", value=auc, threshold=0.7)
+    result = CheckResult(
+        kind=CheckKind.PERFORMANCE, status=Status.OK, rows=500, measures=(measure,)
+    )
+    return {CheckKind.PERFORMANCE: KindRun(result=result, duration_s=0.0)}
+
+
+def test_a_firing_decay_alert_names_what_follows_it_from_the_store(
+    tmp_path: Path, session_factory: sessionmaker[Session]
+) -> None:
+    model = churn_settings(tmp_path, {"kind": "snapshot"}).model("churn")
+    auc, drift = _windows(n=10)
+    rng = np.random.default_rng(9)
+    with session_factory.begin() as session:
+        for day in range(10):
+            end = START + timedelta(days=day + 1)
+            span = {"start": end - timedelta(days=1), "end": end}
+            step = drift["usage"][day] or 0.0
+            values = {
+                "income": 0.05 * step,  # follows the AUC down
+                "age": float(rng.uniform(0.01, 0.05)),  # noise
+                "visits": 0.03,  # constant: no correlation at all
+                "plan": float(np.exp(-3.0 * step)),  # a p-value that shrinks as it drifts
+                "region": float(rng.uniform(0.01, 0.05)),
+            }
+            store_runs(session, "churn", _drift_run(values), **span)
+            store_runs(session, "churn", _performance_run(auc[day]), **span)
+    end = START + timedelta(days=10)
+    firing = Finding(
+        scope="churn",
+        kind=CheckKind.PERFORMANCE,
+        subject="roc_auc",
+        firing=True,
+        summary="roc_auc 0.7 below threshold 0.75",
+    )
+    with session_factory() as session:
+        [told] = explain(session, model, [firing], end)
+        ranking = rank_stored(session, model, CheckKind.PERFORMANCE, "roc_auc", end)
+        # Not firing, or another kind: left as it was.
+        calm = replace(firing, firing=False)
+        assert explain(session, model, [calm], end) == [calm]
+    assert ranking is not None and {c.feature for c in ranking.causes} == {"income", "plan"}
+    assert "visits" not in {c.feature for c in ranking.causes}
+    assert told.summary.startswith("roc_auc 0.7 below threshold 0.75; roc_auc fell 0.0")
+    # Both exactly linear in the step: income's distance, and plan's p-value through its log.
+    assert told.summary.endswith("; it follows income (r = 1.00) and plan (r = 1.00)")
+    # The alert keeps the words where the weekly report reads them.
+    settings = churn_settings(tmp_path, {"kind": "snapshot"})
+    with session_factory.begin() as session:
+        apply_findings(session, settings, [told], end)
+    with session_factory() as session:
+        alert = session.scalars(select(Alert)).one()
+        assert _why(alert.details) == told.details[WHY] and told.summary.endswith(
+            str(told.details[WHY])
+        )
