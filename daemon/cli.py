@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon import __version__, cli_alerts, cli_checks, cli_evidence, cli_read
+from daemon import __version__, cli_alerts, cli_checks, cli_evidence, cli_read, startup
 from daemon.cli_context import (
     Context,
     Declared,
@@ -429,6 +429,8 @@ def needed_by(use: SecretUse) -> list[str]:
 def console() -> None:
     """The `mlmaint` console script: `main`, and a quick exit for a command that asks."""
     leave = Leave()
+    # No automatic garbage collection while the command loads its modules (startup.py).
+    startup.pause()
     try:
         main(obj=leave)
     except SystemExit as exc:
