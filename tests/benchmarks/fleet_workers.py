@@ -30,9 +30,6 @@ from pathlib import Path
 import pyarrow as pa
 from sqlalchemy import create_engine, func, select, text
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
 from daemon.checking.job import check_model
 from daemon.checking.remote import collect_checks, send_checks
 from daemon.config import load_config
@@ -46,6 +43,7 @@ from daemon.store.models import ensure_model
 from daemon.store.tables import CheckTask, CheckTaskState
 from tests.benchmarks.bench_fleet import N_CAT, N_NUM, window
 
+ROOT = Path(__file__).resolve().parents[2]
 ADMIN = os.environ.get("MLMAINT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BROKER = "redis://127.0.0.1:6379/11"
 BACKEND = "redis://127.0.0.1:6379/12"
