@@ -26,6 +26,9 @@ from daemon.checking.job import check_model
 from daemon.checking.remote import collect_checks, send_checks
 from daemon.config import Settings, load_config
 from daemon.jobs import JobContext
+from daemon.metrics import exposition, make_registry
+from daemon.report.check_workers import check_workers_health
+from daemon.report.weeks import week_containing
 from daemon.stages import Stage, build_jobs
 from daemon.store.tables import Alert, CheckRun, CheckTask, CheckTaskState, Model
 from tests.checks.fleet import (
@@ -185,7 +188,27 @@ def test_a_worker_killed_mid_cycle_loses_no_run_and_doubles_none(
             lost_id = lost[0].id
         survivor = CheckWorker(config, queue, "survivor", tmp_path / "survivor.log")
         workers.append(survivor)
-        # Before the lost run's deadline its later windows wait; past it, it is sent again.
+        # Before the lost run's deadline the survivor does the rest; the lost run's later
+        # windows wait for it. Past its deadline, it is sent again.
+        limit = time.monotonic() + 60
+        while True:
+            collect_checks(ctx, ENDS[-1] + timedelta(seconds=1), apply=recording)
+            with ctx.sessions() as session:
+                states = Counter(session.scalars(select(CheckTask.state)))
+                waiting = session.scalar(
+                    select(func.count())
+                    .select_from(CheckTask)
+                    .where(CheckTask.applied_at.is_(None), CheckTask.state == "done")
+                )
+            if states[CheckTaskState.DONE.value] == MODELS * len(ENDS) - 1:
+                break
+            assert time.monotonic() < limit, f"stuck: {states}: {survivor.text()[-2000:]}"
+            time.sleep(0.2)
+        with ctx.sessions() as session:
+            row = session.get_one(CheckTask, lost_id)
+            lost_end = row.window_end
+            assert row.state == CheckTaskState.RUNNING.value and row.applied_at is None
+        assert waiting == sum(1 for e in ENDS if e > lost_end)
         _collect_all(ctx, ENDS[-1] + timedelta(seconds=61), recording)
 
         with ctx.sessions() as session:
@@ -209,5 +232,16 @@ def test_a_worker_killed_mid_cycle_loses_no_run_and_doubles_none(
         for model, end in applied:
             order[model].append(end)
         assert all(ends == list(ENDS) for ends in order.values()), order
+        # What people see: the queue on /metrics, the workers in the report's health.
+        scraped = exposition(make_registry(ctx.engine)).decode()
+        assert 'mlmaint_check_queue_runs{state="queued"} 0.0' in scraped
+        assert f'mlmaint_check_worker_runs_total{{worker="{survivor.name}"}}' in scraped
+        with ctx.sessions() as session:
+            health = check_workers_health(session, week_containing(ENDS[0]))
+        assert health is not None and health.runs == MODELS * len(ENDS)
+        assert {w for w, _, _ in health.by_worker} == {doomed.name, survivor.name}
+        # All sent at once: every later window started before its earlier one ended.
+        assert health.resent == 1 and health.failed == 0
+        assert health.overran == MODELS * (len(ENDS) - 1)
     finally:
         ctx.close()
