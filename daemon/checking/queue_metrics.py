@@ -32,14 +32,15 @@ def queue_metrics(session: Session, now: datetime) -> Iterator[Metric]:
         "Check runs sent and not yet applied, by state",
         labels=["state"],
     )
-    counts = {
-        state: n
-        for state, n in session.execute(
+    counts = dict(
+        session.execute(
             select(CheckTask.state, func.count())
             .where(CheckTask.applied_at.is_(None))
             .group_by(CheckTask.state)
-        ).tuples()
-    }
+        )
+        .tuples()
+        .all()
+    )
     for state in CheckTaskState:
         runs.add_metric([state.value], float(counts.get(state.value, 0)))
     yield runs
