@@ -1,6 +1,7 @@
 """Fleet: 100 models x 25 features x 10,000-row windows, one full check cycle.
 
 Run on demand: .venv/bin/python tests/benchmarks/bench_fleet.py [models] [--multivariate]
+With --workers N [--rows R]: the cycle on 1..N `checks` worker processes (fleet_workers.py).
 Drift, quality, realized and estimated performance and operations for every
 model, and multivariate drift (off by default) with --multivariate (targets:
 < 60 s on 2 cores, RSS < 1.5 GB). Reference statistics are built once per model
@@ -71,6 +72,11 @@ def window(seed: int, drift: bool) -> pd.DataFrame:
 
 
 def main() -> None:
+    if "--workers" in sys.argv:
+        from tests.benchmarks.fleet_workers import main as on_workers
+
+        on_workers(sys.argv[1:])
+        return
     numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
     count = int(numbers[0]) if numbers else 100
     multivariate = "--multivariate" in sys.argv
