@@ -31,7 +31,6 @@ from daemon.checking.references import (
     WindowLoader,
     default_window_loader,
     load_reference,
-    reference_ahead,
     reference_stats,
 )
 from daemon.checking.rejections import rejection_findings
@@ -140,7 +139,6 @@ def judge_model(
     loader = load_window or default_window_loader()
     began = time.perf_counter()
     critical_ratio = ctx.settings.alerts.critical_ratio
-    ahead = reference_ahead(model)
     with ctx.sessions() as session:
         frame = loader(session, model, start, now)
         # Rows refused at the door never reach the window: their share is judged apart.
@@ -150,9 +148,10 @@ def judge_model(
             else []
         )
         try:
-            ref_frame, digest = (
-                ahead() if ahead is not None else load_reference(session, model, load_window=loader)
-            )
+            # After the window, not beside it on a thread: both parse on the GIL and the
+            # same cores, and side by side they took longer than one after the other
+            # (issue 17, tests/benchmarks/bench_cli.py).
+            ref_frame, digest = load_reference(session, model, load_window=loader)
         except ReferenceUnavailable as exc:
             log.warning("%s", exc)
             runs: dict[CheckKind, KindRun] = {}

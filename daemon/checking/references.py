@@ -178,27 +178,6 @@ def read_reference_file(model: ModelSettings) -> tuple[pd.DataFrame, str]:
     return read_table(path, model.name, text=text_columns(model)), _file_digest(path)
 
 
-def reference_ahead(model: ModelSettings) -> Callable[[], tuple[pd.DataFrame, str]] | None:
-    """For a `file` reference, start reading it now on a thread, while the window streams
-    from the store (Arrow reads Parquet without the GIL); the call returned waits for it
-    and raises what reading raised. None for a reference that lives in the store."""
-    if model.reference.kind is not ReferenceKind.FILE:
-        return None
-    import threading
-    from concurrent.futures import Future
-
-    found: Future[tuple[pd.DataFrame, str]] = Future()
-
-    def read() -> None:
-        try:
-            found.set_result(read_reference_file(model))
-        except BaseException as exc:
-            found.set_exception(exc)
-
-    threading.Thread(target=read, name="mlmaint-reference", daemon=True).start()
-    return found.result
-
-
 def load_reference(
     session: Session,
     model: ModelSettings,
