@@ -15,6 +15,7 @@ from datetime import datetime
 from checks.interface import CheckKind
 from daemon.alerts.finding import StageKind
 from daemon.alerts.message import AlertGroup, AlertItem, Change
+from daemon.window_time import at_text as window_at_text
 
 _CHECK_KINDS = frozenset(k.value for k in CheckKind)
 
@@ -40,11 +41,10 @@ def _when(item: AlertItem) -> datetime | None:
 
 
 def at_text(item: AlertItem) -> str | None:
-    """The item's window end as `--at` takes it: 2026-03-02T10:00Z."""
+    """The item's window end as `--at` takes it, every digit kept (2026-03-02T10:00Z,
+    2026-03-02T10:00:30.514252Z), so the command re-checks the very stored window."""
     end = _when(item)
-    if end is None:
-        return None
-    return end.strftime("%Y-%m-%dT%H:%MZ" if end.second == 0 else "%Y-%m-%dT%H:%M:%SZ")
+    return None if end is None else window_at_text(end)
 
 
 def _span(seconds: int) -> str:

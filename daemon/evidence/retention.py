@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.evidence.write import EVIDENTLY_SUFFIX, evidence_dir
+from daemon.window_time import parse_file_stamp
 
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # The key a swept run's summary gets: when its page was deleted.
 SWEPT = "evidence_swept_at"
-_STAMP = re.compile(r"-(\d{8}T\d{6}Z)(?:\.evidently)?\.html$")
+_STAMP = re.compile(r"-(\d{8}T\d{6}(?:\.\d{6})?Z)(?:\.evidently)?\.html$")
 # Store lookups per query (bound parameters stay well under every backend's limit).
 _CHUNK = 500
 
@@ -59,7 +60,7 @@ def _age_of(path: Path, stat: os.stat_result) -> datetime:
     found = _STAMP.search(path.name)
     if found:
         try:
-            return datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            return parse_file_stamp(found.group(1))
         except ValueError:
             pass
     return datetime.fromtimestamp(stat.st_mtime, UTC)

@@ -3,8 +3,9 @@
 A check run computes a `Draft` while it has the window in hand (the figures,
 timed), stores its runs, and only then writes the page: the page's links and
 the alert's link name the stored run's id, which is known only after the run
-is stored. Files are named by model and window end, so a window checked again
-overwrites its own page rather than adding one.
+is stored. Files are named by model and window end (microseconds included, see
+daemon/window_time.py), so a window checked again overwrites its own page rather
+than adding one, and two windows never share one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from checks.reference import ReferenceStats
 from daemon.evidence.figures import EvidenceData, evidence_data
 from daemon.evidence.page import render_page
 from daemon.private import write_private
+from daemon.window_time import at_text, file_stamp
 
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
@@ -44,8 +46,9 @@ def evidence_dir(ctx: JobContext) -> Path:
 
 
 def page_path(directory: Path, model: str, window_end: datetime) -> Path:
-    """mlmaint's page of a model's window: `<dir>/<model>/drift-<end>.html`."""
-    return directory / model / f"drift-{window_end:%Y%m%dT%H%M%SZ}.html"
+    """mlmaint's page of a model's window: `<dir>/<model>/drift-<end>.html`, the end
+    with its microseconds when it has any (two windows never share a page)."""
+    return directory / model / f"drift-{file_stamp(window_end)}.html"
 
 
 def evidently_path(page: Path) -> Path:
@@ -56,7 +59,7 @@ def evidently_path(page: Path) -> Path:
 def rebuild_command(model: str, window_end: datetime, *, evidently: bool = True) -> str:
     """The command that writes this window's evidence again (and Evidently's report)."""
     flag = " --evidently" if evidently else ""
-    return f"mlmaint evidence {model} --at {window_end:%Y-%m-%dT%H:%M:%SZ}{flag}"
+    return f"mlmaint evidence {model} --at {at_text(window_end, short=False)}{flag}"
 
 
 def column_kinds(spec: DriftSpec) -> dict[str, ColumnKind]:
