@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, field_validator, model_validator
 
 from daemon.config.alerts import AlertSettings, Channel, ChannelBase
 from daemon.config.checks import CheckingSettings
@@ -14,7 +14,7 @@ from daemon.config.common import Frozen
 from daemon.config.evidence import EvidenceSettings
 from daemon.config.frameworks import FrameworkSettings
 from daemon.config.models import ModelSettings
-from daemon.config.report import ReportSettings
+from daemon.config.report import ReportSettings, with_base_url
 from daemon.config.retraining import ExecutorSettings, MlflowSettings
 from daemon.config.secrets import (
     Secret,
@@ -56,6 +56,15 @@ class Settings(Frozen):
     evidence: EvidenceSettings = EvidenceSettings()
     frameworks: FrameworkSettings = FrameworkSettings()
     models: tuple[ModelSettings, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_base_url(cls, data: object) -> object:
+        """Links follow the HTTP server: `[report] base_url` unset is derived from
+        `[service] http_host`/`http_port`."""
+        if isinstance(data, Mapping) and all(isinstance(k, str) for k in data):
+            return with_base_url(data)
+        return data
 
     @field_validator("models")
     @classmethod
