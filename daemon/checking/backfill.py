@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from checks.interface import CheckKind
 from daemon.cadence import GRID_EPOCH, cycle_start, period, trigger_for
 from daemon.config import ModelSettings
-from daemon.store.tables import CheckRun, Model
+from daemon.store.tables import CheckRun, Model, Prediction
 
 if TYPE_CHECKING:
     from daemon.checking.run import CheckCycle
@@ -236,6 +236,37 @@ def models_to_backfill(ctx: JobContext) -> tuple[str, ...]:
     return tuple(m.name for m in models if m.name not in checked)
 
 
+def with_rows(
+    ctx: JobContext, name: str, ends: Sequence[datetime], length: timedelta
+) -> tuple[datetime, ...]:
+    """The ends whose window [end - length, end) holds any stored prediction of the model.
+
+    A window with none has nothing to check: a backfill run over it would only store
+    `insufficient_data ... on 0 rows` (an HTTP-push model before anything was pushed),
+    which reports would then quote as the model's last unmeasured run.
+    """
+    if not ends:
+        return ()
+    kept: list[datetime] = []
+    with ctx.sessions() as session:
+        mid = session.scalar(select(Model.id).where(Model.name == name))
+        if mid is None:
+            return ()
+        for end in ends:
+            found = session.scalar(
+                select(Prediction.id)
+                .where(
+                    Prediction.model_id == mid,
+                    Prediction.ts >= end - length,
+                    Prediction.ts < end,
+                )
+                .limit(1)
+            )
+            if found is not None:
+                kept.append(end)
+    return tuple(kept)
+
+
 def first_start_backfill(
     ctx: JobContext,
     now: datetime,
@@ -246,8 +277,9 @@ def first_start_backfill(
 ) -> tuple[Backfill, ...]:
     """Backfill `[checks] backfill` for each model never checked (or those in `models`).
 
-    No alerts are applied: the windows are past. A model that fails is logged and
-    the others go on.
+    No alerts are applied: the windows are past. Windows with no stored rows are
+    skipped (`with_rows`, the count logged): no run over 0 rows is stored. A model
+    that fails is logged and the others go on.
     """
     settings = ctx.settings
     lookback = settings.checks.backfill
@@ -263,6 +295,19 @@ def first_start_backfill(
         except KeyError:
             continue  # removed by a reload meanwhile
         ends = first_start_ends(model, now, lookback)
+        if not ends:
+            continue
+        from daemon.checking.specs import check_window
+
+        stored = with_rows(ctx, name, ends, check_window(model))
+        if len(stored) < len(ends):
+            log.info(
+                "backfill %s: skipped %d of %d window(s) with no stored rows (nothing to check)",
+                name,
+                len(ends) - len(stored),
+                len(ends),
+            )
+        ends = stored
         if not ends:
             continue
         log.info(

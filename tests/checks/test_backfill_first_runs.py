@@ -10,11 +10,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.interface import CheckKind, Status
-from daemon.checking.backfill import BackgroundBackfill, models_to_backfill
+from daemon.checking.backfill import (
+    BackgroundBackfill,
+    first_start_backfill,
+    first_start_ends,
+    models_to_backfill,
+)
 from daemon.cli import main
 from daemon.config import parse_config
 from daemon.jobs import JobContext
@@ -69,3 +74,41 @@ def test_a_check_over_no_rows_leaves_the_first_start_backfill_on(
         models_to_backfill(JobContext(settings=off, engine=engine, sessions=session_factory)) == ()
     )
     assert "backfill churn: skipped, [checks] backfill is 0" in caplog.text
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_the_first_start_backfill_skips_windows_with_no_stored_rows(
+    tmp_path: Path,
+    store_url: str,
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Rows arrived only in the last three days of the week a first start backfills
+    # (an HTTP-push model pushed to late): the four earlier windows hold nothing.
+    _store_days(session_factory, days=3, start=START + timedelta(days=DAYS - 3))
+    settings = parse_config(_config(tmp_path, "sqlite://", _reference(tmp_path)), environ={})
+    ctx = JobContext(settings=settings, engine=engine, sessions=session_factory)
+    now = START + timedelta(days=DAYS, hours=9, minutes=20)
+    assert len(first_start_ends(settings.model("churn"), now, settings.checks.backfill)) == 7
+    caplog.set_level(logging.INFO, logger="daemon.checking.backfill")
+    (result,) = first_start_backfill(ctx, now, models=["churn"])
+    assert result.complete and result.asked == 3 and result.runs(CheckKind.DRIFT) == 3
+    assert "backfill churn: skipped 4 of 7 window(s) with no stored rows" in caplog.text
+    with session_factory() as session:
+        ends = session.scalars(
+            select(CheckRun.window_end).where(CheckRun.kind == CheckKind.DRIFT.value)
+        ).all()
+        empty = session.scalar(select(func.count()).select_from(CheckRun).where(CheckRun.rows == 0))
+    assert sorted(e.replace(tzinfo=None) for e in ends) == [
+        (START + timedelta(days=DAYS - i)).replace(tzinfo=None) for i in (2, 1, 0)
+    ]
+    assert empty == 0  # no `insufficient_data ... on 0 rows` run stored
+
+    # A model with nothing stored at all: no window checked, none stored.
+    with session_factory.begin() as session:
+        session.execute(CheckRun.__table__.delete())
+    caplog.clear()
+    nothing = first_start_backfill(ctx, START, models=["churn"])
+    assert nothing == ()
+    assert "skipped 7 of 7 window(s) with no stored rows" in caplog.text
