@@ -174,10 +174,12 @@ def _sorted_draws(rng: np.random.Generator, rows: int, size: int, reps: int) -> 
     faster on 16 bits than on 64), which gives the same sorted positions.
     """
     draws = rng.integers(0, rows, size=(reps, size))
-    narrow = np.int16 if rows <= np.iinfo(np.int16).max else np.int32
-    index = draws.astype(narrow) if rows <= np.iinfo(np.int32).max else draws
-    index.sort(axis=1)
-    return index
+    if rows <= np.iinfo(np.int16).max:
+        draws = draws.astype(np.int16)
+    elif rows <= np.iinfo(np.int32).max:
+        draws = draws.astype(np.int32)
+    draws.sort(axis=1)
+    return draws
 
 
 def _laid_out(values: np.ndarray, draws: np.ndarray) -> np.ndarray:

@@ -223,17 +223,11 @@ def fit_loss_model(
             categorical_features=mask if mask.any() else None,
             random_state=seed,
         )
-        with _one_thread():  # in the thread that fits: OpenMP's limit is per thread
-            out: Regressor = model.fit(x, target)
+        out: Regressor = model.fit(x, target)
         return out
 
-    # The two fits are independent and each is deterministic: side by side on two
-    # threads (the trees' Cython loops release the GIL), the same models in about half
-    # the wall time of a reference version's first check.
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2, thread_name_prefix="mlmaint-dle") as pool:
-        absolute, squared = pool.map(fitted, (np.abs(error), error**2))
+    with _one_thread():
+        absolute, squared = fitted(np.abs(error)), fitted(error**2)
     return LossModel(
         numeric=numeric,
         categorical=categorical,

@@ -107,7 +107,7 @@ def main() -> None:
     models = [model(i, multivariate, regression) for i in range(count)]
     kinds = len(enabled_kinds(models[0]))
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    cache = CheckCache(size=count, calibrations=count, fitted=count)
+    cache = CheckCache()  # the service's, at its default sizes
     frames = [window(10_000 + i, False, regression) for i in range(count)]
     windows = [window(i, i % 3 == 0, regression) for i in range(count)]
     # The reference side, as the first check of a reference version builds it.
