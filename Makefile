@@ -34,7 +34,9 @@ lint: install
 	$(BIN)/mypy
 
 test: install services lint
-	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	# One test file per worker process, one process per core (at most 4): a file's
+	# module fixtures (a Celery worker, an MLflow store) are built once.
+	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 

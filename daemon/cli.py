@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from daemon import __version__, cli_alerts, cli_checks, cli_evidence, cli_read
+from daemon import __version__, cli_alerts, cli_checks, cli_evidence, cli_read, startup
 from daemon.cli_context import (
     Context,
     Declared,
@@ -300,13 +300,35 @@ def retrain_unpin(ctx: Context, model: str) -> None:
 # A worker talks to the broker only: the daemon's store and channels are not its business.
 @main.command()
 @needs(Needs.NOTHING)
-@click.option("--concurrency", type=int, default=1, show_default=True, help="one per GPU")
+@click.option(
+    "--concurrency", type=int, default=1, show_default=True, help="one per GPU, or per CPU core"
+)
 @click.option("--hostname", default=None, help="Celery node name (default: celery@host)")
+@click.option(
+    "--queue",
+    default=None,
+    help="the queue to consume: [checks.celery] queue runs checks (default: the GPU queue)",
+)
 @pass_ctx
-def worker(ctx: Context, concurrency: int, hostname: str | None) -> None:
-    """Start a Celery worker that trains on this machine's GPU."""
+def worker(ctx: Context, concurrency: int, hostname: str | None, queue: str | None) -> None:
+    """Start a Celery worker: retraining on this machine's GPU, or checks (--queue checks).
+
+    A checks worker reads the store and writes the check runs: it needs the daemon's
+    config (--config) and its store; the leader applies the findings.
+    """
+    if queue is not None and queue == ctx.settings.checks.celery.queue:
+        from daemon.checking.worker import run_checks_worker
+
+        run_checks_worker(ctx.settings, concurrency=concurrency, hostname=hostname)
+        return
     from daemon.retraining.cli import worker_command
 
+    if queue is not None and queue != ctx.settings.executor.celery.queue:
+        raise click.BadParameter(
+            f"no queue {queue!r}: checks run on {ctx.settings.checks.celery.queue!r}, "
+            f"retraining on {ctx.settings.executor.celery.queue!r}",
+            param_hint="--queue",
+        )
     worker_command(ctx.settings, concurrency=concurrency, hostname=hostname)
 
 
@@ -429,6 +451,8 @@ def needed_by(use: SecretUse) -> list[str]:
 def console() -> None:
     """The `mlmaint` console script: `main`, and a quick exit for a command that asks."""
     leave = Leave()
+    # No automatic garbage collection while the command loads its modules (startup.py).
+    startup.pause()
     try:
         main(obj=leave)
     except SystemExit as exc:

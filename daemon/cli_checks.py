@@ -6,12 +6,14 @@ import sys
 
 import click
 
+from daemon import startup
 from daemon.cli_context import Context, format_option, needs, pass_ctx
 from daemon.config import Needs
 
 
 # --alert records findings and queues notifications; the daemon delivers them.
 @click.command()
+@startup.resumes_itself
 @needs(Needs.STORE)
 @click.argument("model")
 @click.option(
@@ -76,6 +78,7 @@ def check(
     """
     from daemon.checking.cli import print_backfill, print_check
 
+    startup.resume()
     ctx.leave_quickly()
     if first is not None or last is not None or every is not None:
         sys.exit(

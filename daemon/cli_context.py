@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
+from daemon import startup
 from daemon.config import EX_CONFIG, ConfigError, Needs, load_config
 
 if TYPE_CHECKING:
@@ -62,6 +63,16 @@ class Group(click.Group):
     """A secret asked for after loading that is not set exits 78, as at loading."""
 
     group_class = type
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # The command is chosen: collect garbage again now, unless it does so itself
+        # after its imports (daemon/startup.py).
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is None or not startup.resumes_itself_marked(command.callback):
+            startup.resume()
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> object:
         try:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.checking.cache import CheckCache
+from daemon.checking.sender import CheckSender
 from daemon.config import Settings
 from daemon.store.engine import make_engine, session_factory
 from daemon.store.write_health import WriteHealth
@@ -30,6 +31,8 @@ class JobContext:
     # Reference statistics and calibrations, shared by the check jobs of this
     # context (the service's scheduler threads); a reload keeps it.
     check_cache: CheckCache = field(default_factory=CheckCache)
+    # Sends check runs to the `checks` queue (`[checks] run_on = "celery"`).
+    check_sender: CheckSender = field(default_factory=CheckSender)
 
     @property
     def state_dir(self) -> Path:
@@ -42,4 +45,5 @@ class JobContext:
         return cls(settings=settings, engine=engine, sessions=session_factory(engine))
 
     def close(self) -> None:
+        self.check_sender.close()
         self.engine.dispose()

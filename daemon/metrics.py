@@ -30,6 +30,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from daemon.checking.queue_metrics import CheckQueueCollector
 from daemon.store.write_health import WriteState
 from daemon.store_state import CheckLatest, JobLatest, StoreState, read_state
 
@@ -281,6 +282,7 @@ def make_registry(engine: Engine, live: Callable[[], LiveState] | None = None) -
     `_created` series and changes nothing outside itself."""
     registry = _WithoutCreated(auto_describe=False)
     registry.register(StoreCollector(engine, live))
+    registry.register(CheckQueueCollector(engine))
     return registry
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, assert_never
 
-from daemon.config import ModelSettings, Schedule, Settings
+from daemon.config import ModelSettings, RunOn, Schedule, Settings
 
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
@@ -59,6 +59,9 @@ class Stage(enum.StrEnum):
     SWEEP = "sweep"
     # Every enabled check of a model, in one cycle: one window, one alert message.
     CHECKS = "checks"
+    # With `[checks] run_on = "celery"`: the findings of runs the workers finished,
+    # applied by the leader (the one writer of alert state) in window order.
+    COLLECT_CHECKS = "collect_checks"
     RETRAIN_POLICY = "retrain_policy"
     RETRAIN_POLL = "retrain_poll"
     DELIVER = "deliver"
@@ -71,6 +74,7 @@ class Stage(enum.StrEnum):
     def per_model(self) -> bool:
         return self not in (
             Stage.SWEEP,
+            Stage.COLLECT_CHECKS,
             Stage.DELIVER,
             Stage.FRAMEWORKS,
             Stage.FRAMEWORKS_VERIFY,
@@ -104,6 +108,10 @@ def job_function(stage: Stage) -> JobFn:
             from daemon.checking.job import run_model_checks
 
             return run_model_checks
+        case Stage.COLLECT_CHECKS:
+            from daemon.checking.remote import collect_checks
+
+            return _global(collect_checks)
         case Stage.RETRAIN_POLICY:
             from daemon.retraining.job import retrain_policy
 
@@ -179,6 +187,9 @@ def build_jobs(settings: Settings) -> tuple[JobSpec, ...]:
     jobs.append(
         JobSpec(stage=Stage.SWEEP, model=None, schedule=settings.service.retention_schedule)
     )
+    if settings.checks.run_on is RunOn.CELERY:
+        every = settings.checks.celery.collect_every
+        jobs.append(JobSpec(stage=Stage.COLLECT_CHECKS, model=None, schedule=Schedule(every=every)))
     if any(m.retrain.enabled for m in settings.models):
         jobs.append(
             JobSpec(

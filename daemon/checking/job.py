@@ -43,7 +43,7 @@ from daemon.checking.specs import (
     operations_spec,
     persistence_lookback,
 )
-from daemon.config import ModelSettings
+from daemon.config import ModelSettings, RunOn
 
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
@@ -99,6 +99,40 @@ def check_model(
     """
     if alert and not store:
         raise ValueError("findings of a run that is not stored cannot reach the alert policy")
+    cycle, findings = judge_model(
+        ctx,
+        name,
+        now,
+        kinds=kinds,
+        window=window,
+        baseline=baseline,
+        load_window=load_window,
+        store=store,
+        backfill=backfill,
+    )
+    if alert:
+        from daemon.alerts.policy import apply_findings
+
+        with ctx.sessions.begin() as session:
+            apply_findings(session, ctx.settings, findings, now)
+    return cycle
+
+
+def judge_model(
+    ctx: JobContext,
+    name: str,
+    now: datetime,
+    *,
+    kinds: Iterable[CheckKind] | None = None,
+    window: timedelta | None = None,
+    baseline: Mapping[str, float] | None = None,
+    load_window: WindowLoader | None = None,
+    store: bool = True,
+    backfill: bool = False,
+) -> tuple[CheckCycle, list[Finding]]:
+    """`check_model` short of the alert policy: the cycle, and the findings (stamped
+    with their window) that the policy is to be handed. A `checks` worker stops here;
+    the leader applies them (daemon/checking/remote.py)."""
     model = ctx.settings.model(name)
     kinds = tuple(kinds) if kinds is not None else None
     span = window or check_window(model)
@@ -144,13 +178,6 @@ def check_model(
             if store:
                 with ctx.sessions.begin() as s:
                     runs = store_runs(s, name, runs, start=start, end=now, backfill=backfill)
-            if alert:
-                from daemon.alerts.policy import apply_findings
-
-                with ctx.sessions.begin() as s:
-                    apply_findings(
-                        s, ctx.settings, of_window(findings, start, now, len(frame)), now
-                    )
             return CheckCycle(
                 model=name,
                 now=now,
@@ -159,7 +186,7 @@ def check_model(
                 rows=len(frame),
                 runs=runs,
                 findings=tuple(findings),
-            )
+            ), of_window(findings, start, now, len(frame))
         version = current_version(session, name)
         lookback = persistence_lookback(model)
         history = drift_history(session, name, now, lookback) if lookback else None
@@ -186,27 +213,18 @@ def check_model(
             ctx, model, now, frame, ref, kinds=kinds, window_start=start, model_version=version
         ),
     )
-    if alert:
-        from daemon.alerts.policy import apply_findings
-
-        # With the reference readable, a "not monitored" alert (if one fires) resolves.
-        with ctx.sessions.begin() as session:
-            apply_findings(
-                session,
-                ctx.settings,
-                of_window(
-                    [
-                        *cycle.findings,
-                        *(f for part in cycle.segments for f in part.findings),
-                        *rejected,
-                        monitoring_finding(name, None),
-                    ],
-                    start,
-                    now,
-                    cycle.rows,
-                ),
-                now,
-            )
+    # With the reference readable, a "not monitored" alert (if one fires) resolves.
+    findings = of_window(
+        [
+            *cycle.findings,
+            *(f for part in cycle.segments for f in part.findings),
+            *rejected,
+            monitoring_finding(name, None),
+        ],
+        start,
+        now,
+        cycle.rows,
+    )
     log.info(
         "checks %s: %s on %d rows in %.2fs",
         name,
@@ -214,11 +232,16 @@ def check_model(
         cycle.rows,
         time.perf_counter() - began,
     )
-    return cycle
+    return cycle, findings
 
 
 def run_model_checks(ctx: JobContext, model: str | None, now: datetime) -> object:
     """The scheduled check cycle: every enabled check, one apply of their findings."""
     if model is None:
         raise ValueError("a check job needs a model")
+    if ctx.settings.checks.run_on is RunOn.CELERY:
+        from daemon.checking.remote import send_checks
+
+        # The leader schedules; a `checks` worker computes; `collect_checks` applies.
+        return send_checks(ctx, model, now)
     return check_model(ctx, model, now)

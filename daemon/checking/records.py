@@ -39,11 +39,12 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def _jsonable(value: object) -> object:
+def jsonable(value: object) -> object:
+    """A value as JSON can hold it: mappings and sequences walked, non-finite floats None."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | float):
@@ -128,7 +129,7 @@ def store_runs(
             "ran_at": end,
             "duration_s": run.duration_s,
             "rows": r.rows,
-            "summary": _jsonable(summary),
+            "summary": jsonable(summary),
             "model_version": version,
             "evidence_path": str(run.evidence_path) if run.evidence_path else None,
         }

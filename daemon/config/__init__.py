@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         SlackChannel,
         WebhookChannel,
     )
-    from daemon.config.checks import CheckingSettings
+    from daemon.config.checks import CheckingSettings, CheckWorkerSettings, RunOn
     from daemon.config.common import (
         EX_CONFIG,
         ConfigError,
@@ -111,6 +111,8 @@ _SOURCES = {
     "SlackChannel": "daemon.config.alerts",
     "WebhookChannel": "daemon.config.alerts",
     "CheckingSettings": "daemon.config.checks",
+    "CheckWorkerSettings": "daemon.config.checks",
+    "RunOn": "daemon.config.checks",
     "EX_CONFIG": "daemon.config.common",
     "ConfigError": "daemon.config.common",
     "Duration": "daemon.config.common",
@@ -198,6 +200,7 @@ __all__ = [
     "CelerySettings",
     "Channel",
     "ChannelBase",
+    "CheckWorkerSettings",
     "CheckingSettings",
     "ChecksSettings",
     "ColumnDriftSettings",
@@ -232,6 +235,7 @@ __all__ = [
     "ReferenceSettings",
     "ReportSettings",
     "RetrainSettings",
+    "RunOn",
     "SamplingSettings",
     "Schedule",
     "SchemaSettings",

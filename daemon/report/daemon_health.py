@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from daemon.report.check_workers import check_workers_health
 from daemon.report.model import DaemonHealth, JobHealth, RejectedExample
 from daemon.report.weeks import Week
 from daemon.runs import RunOutcome
@@ -153,4 +154,5 @@ def daemon_health(
         rejected_examples=examples,
         notifications=states,
         failed_notifications=failed,
+        check_workers=check_workers_health(session, week),
     )

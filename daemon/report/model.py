@@ -311,6 +311,23 @@ class RejectedExample:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CheckWorkersHealth:
+    """The week's check runs on `checks` workers (`[checks] run_on = "celery"`)."""
+
+    runs: int
+    # (worker, runs finished, mean seconds per run), busiest first.
+    by_worker: tuple[tuple[str, int, float], ...]
+    # The wait from a run's send to a worker's start: mean and worst.
+    mean_lag_s: float
+    max_lag_s: float
+    # Cycles that started before the model's previous run finished.
+    overran: int
+    # Runs sent again past their deadline, and runs given up.
+    resent: int
+    failed: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class DaemonHealth:
     jobs: tuple[JobHealth, ...]
     sampled: int
@@ -323,6 +340,8 @@ class DaemonHealth:
     history_since: datetime | None = None
     # (job id, error) of the jobs whose latest run, as of the build, failed.
     failing: tuple[tuple[str, str | None], ...] = ()
+    # None: no check ran on a worker in the week.
+    check_workers: CheckWorkersHealth | None = None
 
 
 class ActionKind(enum.StrEnum):

@@ -421,6 +421,12 @@ class JobHistory(Base):
 # The frameworks room's tables live in their own module; imported here so that
 # `Base.metadata` (alembic, the test templates) and `from daemon.store.tables import
 # FrameworkFinding` see them as before.
+from daemon.store.check_task_tables import (  # noqa: E402
+    CheckTask as CheckTask,
+)
+from daemon.store.check_task_tables import (  # noqa: E402
+    CheckTaskState as CheckTaskState,
+)
 from daemon.store.framework_tables import (  # noqa: E402
     Advisory as Advisory,
 )

@@ -2,6 +2,7 @@
 
 Run on demand:
     .venv/bin/python tests/benchmarks/bench_fleet.py [models] [--multivariate] [--regression]
+With --workers N [--rows R]: the cycle on 1..N `checks` worker processes (fleet_workers.py).
 
 Drift, quality, realized and estimated performance (CBPE; DLE with
 --regression, every model then a regression) and operations for every model,
@@ -100,6 +101,11 @@ def _since(began: tuple[float, float]) -> tuple[float, float]:
 
 
 def main() -> None:
+    if "--workers" in sys.argv:
+        from tests.benchmarks.fleet_workers import main as on_workers
+
+        on_workers(sys.argv[1:])
+        return
     numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
     count = int(numbers[0]) if numbers else 100
     multivariate = "--multivariate" in sys.argv

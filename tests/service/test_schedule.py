@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from daemon.alerts.jobs import alert_cycle
 from daemon.cadence import crontab_weekdays, cycle_start, misfire_grace, next_fire_time, trigger_for
 from daemon.checking.job import run_model_checks
+from daemon.checking.remote import collect_checks
 from daemon.config import Schedule, Settings, load_config, parse_config
 from daemon.frameworks.job import scan_frameworks
 from daemon.frameworks.verify import verify_scheduled
@@ -43,6 +44,7 @@ EXPECTED_JOBS: dict[Stage, tuple[Callable[..., object], str | None]] = {
     Stage.RETENTION: (apply_retention, "model"),
     Stage.SWEEP: (sweep_all, "global"),
     Stage.CHECKS: (run_model_checks, None),
+    Stage.COLLECT_CHECKS: (collect_checks, "global"),
     Stage.RETRAIN_POLICY: (retrain_policy, None),
     Stage.RETRAIN_POLL: (poll_jobs, None),
     Stage.DELIVER: (alert_cycle, "global"),
