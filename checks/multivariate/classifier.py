@@ -63,13 +63,44 @@ def _matrix(
     return np.column_stack(ref_parts), np.column_stack(win_parts)
 
 
+def _candidates(
+    reference: pd.DataFrame, window: pd.DataFrame, columns: list[str]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Which rows of each side could equal a row of the other, by one float column.
+
+    Rows hashed as objects match when every cell's text matches, and two floats
+    spell alike only when they are equal or both NaN, which `isin` also matches:
+    a row whose value there the other side lacks matches no row. Hashing 25
+    columns of a thousand rows as text took a fifth of the check; the first float
+    column usually rules out every row. None: no float column to filter by.
+    """
+    for name in columns:
+        ref, win = reference[name], window[name]
+        if ref.dtype == np.float64 and win.dtype == np.float64:
+            return ref.isin(win).to_numpy(), win.isin(ref).to_numpy()
+    return None
+
+
+def _row_hashes(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    # Each row's hash depends on its own cells alone: hashing a subset of the rows
+    # gives those rows the hashes they have in the whole frame.
+    return pd.util.hash_pandas_object(frame[columns].astype(object), index=False)
+
+
 def _without_window_rows(
     reference: pd.DataFrame, window: pd.DataFrame, columns: list[str]
 ) -> pd.DataFrame:
     """The reference rows that equal no window row (NannyML's `drop_matching_duplicate_rows`)."""
-    ref_hash = pd.util.hash_pandas_object(reference[columns].astype(object), index=False)
-    win_hash = set(pd.util.hash_pandas_object(window[columns].astype(object), index=False))
-    keep = ~ref_hash.isin(win_hash).to_numpy()
+    found = _candidates(reference, window, columns)
+    if found is None:
+        ref_rows, win_rows = np.ones(len(reference), dtype=bool), np.ones(len(window), dtype=bool)
+    else:
+        ref_rows, win_rows = found
+    if not (ref_rows.any() and win_rows.any()):
+        return reference
+    seen = set(_row_hashes(window.loc[win_rows], columns))
+    keep = np.ones(len(reference), dtype=bool)
+    keep[ref_rows] = ~_row_hashes(reference.loc[ref_rows], columns).isin(seen).to_numpy()
     return reference if keep.all() else reference.loc[keep]
 
 

@@ -39,7 +39,10 @@ class CheckCache:
     in a long-running daemon's memory until `size` others pushed it out.
     """
 
-    def __init__(self, size: int = 256, calibrations: int = 64, fitted: int = 64) -> None:
+    # One reference version per model, a few hundred models: a fleet of 100 models kept
+    # only 64 fitted multivariate references at first, and an LRU smaller than the fleet
+    # misses on every model of every cycle, refitting each (a second a model).
+    def __init__(self, size: int = 256, calibrations: int = 256, fitted: int = 256) -> None:
         self._size = size
         self._calibration_size = calibrations
         self._lock = threading.Lock()

@@ -9,15 +9,16 @@ it follows usage_gb (r = 0.91) and monthly_charges (r = 0.77)". The series are
 the segment's own when the finding is a segment's. The words go into the
 alert's summary, so the message and the weekly report say them.
 
-Feature importances are taken when the caller hands them (`importances_of` on
-a champion it has loaded); the check cycle does not load the model, so its
-alerts rank by correlation alone.
+Feature importances rank the drift a second way, weighted by what the model
+leans on: the check cycle hands `explain` a loader of the serving version's
+importances (daemon/checking/importances.py, read once per version), called only
+when a performance finding fires.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -173,16 +174,32 @@ def explain(
     end: datetime,
     *,
     segment: str | None = None,
+    importances: Callable[[], Mapping[str, float] | None] | None = None,
 ) -> list[Finding]:
-    """The findings, each firing performance finding's summary ending with its causes."""
+    """The findings, each firing performance finding's summary ending with its causes.
+
+    `importances` gives the model's feature importances (None: it has none); it is
+    called at most once, and only when a performance finding fires.
+    """
     out: list[Finding] = []
+    weights: list[Mapping[str, float] | None] = []
+
+    def weighted() -> Mapping[str, float] | None:
+        if importances is None:
+            return None
+        if not weights:
+            weights.append(importances())
+        return weights[0]
+
     for f in findings:
         if not f.firing or not isinstance(f.kind, CheckKind) or f.kind not in _VALUE_NAME:
             out.append(f)
             continue
         metric = str(f.details.get("measure_subject", f.subject))
         try:
-            ranking = rank_stored(session, model, f.kind, metric, end, segment=segment)
+            ranking = rank_stored(
+                session, model, f.kind, metric, end, segment=segment, importances=weighted()
+            )
         except ValueError as exc:
             log.debug("model %s: no cause ranking for %s: %s", model.name, metric, exc)
             ranking = None

@@ -310,7 +310,14 @@ def run_checks(
     if ctx is not None and any(f.firing for f in findings):
         # Why performance fell: the stored windows, this one included.
         with ctx.sessions() as session:
-            findings = explain(session, model, findings, now, segment=segment)
+            findings = explain(
+                session,
+                model,
+                findings,
+                now,
+                segment=segment,
+                importances=_importances(ctx, model, model_version, cache),
+            )
     return CheckCycle(
         model=model.name,
         now=now,
@@ -321,6 +328,21 @@ def run_checks(
         findings=tuple(findings),
         segment=segment,
     )
+
+
+def _importances(
+    ctx: JobContext, model: ModelSettings, version: str | None, cache: CheckCache
+) -> Callable[[], Mapping[str, float] | None]:
+    """The serving version's feature importances, read when first asked (importances.py)."""
+
+    def load() -> Mapping[str, float] | None:
+        from daemon.checking.importances import model_importances
+
+        return model_importances(
+            cache, ctx.settings.mlflow.tracking_uri, model.name, version, model.schema_.features
+        )
+
+    return load
 
 
 # A window this long runs its check kinds side by side (below it, threads cost more than

@@ -67,9 +67,14 @@ folder, chunk, numeric, categorical, classifier = sys.argv[1:6]
 numeric, categorical = numeric.split(","), categorical.split(",")
 reference = pd.read_parquet(f"{folder}/reference.parquet")
 analysis = pd.read_parquet(f"{folder}/analysis.parquet")
+import numpy as np
 for frame in (reference, analysis):
     for c in categorical:
-        frame[c] = frame[c].astype(object)
+        # Missing as NaN, the marker NannyML's imputer (missing_values=np.nan) looks for:
+        # pandas 2 reads a missing string from Parquet as None, which scikit-learn's
+        # object-column mask does not take for NaN, so NannyML would keep it as a
+        # category of its own (pandas 3 gives NaN, and NannyML imputes it).
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), np.nan)
 columns = numeric + categorical
 out = {"version": nml.__version__}
 calc = nml.DataReconstructionDriftCalculator(column_names=columns, chunk_size=int(chunk))

@@ -260,3 +260,52 @@ def test_large_clean_windows_stay_inside_the_out_of_fold_band() -> None:
         )
     assert alerting == 0
     assert flagged_in_sample >= 8, flagged_in_sample
+
+
+def _old_without_window_rows(
+    reference: pd.DataFrame, window: pd.DataFrame, columns: list[str]
+) -> pd.DataFrame:
+    """The domain classifier's duplicate dropping as it was: every row hashed as text."""
+    ref_hash = pd.util.hash_pandas_object(reference[columns].astype(object), index=False)
+    win_hash = set(pd.util.hash_pandas_object(window[columns].astype(object), index=False))
+    keep = ~ref_hash.isin(win_hash).to_numpy()
+    return reference if keep.all() else reference.loc[keep]
+
+
+def test_the_float_prefilter_drops_exactly_the_rows_text_hashing_dropped() -> None:
+    from checks.multivariate.classifier import _without_window_rows
+
+    rng = np.random.default_rng(4)
+    n = 300
+    reference = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "y": rng.integers(0, 3, n).astype(float),
+            "plan": rng.choice(np.array(["a", "b", None], dtype=object), n),
+        }
+    )
+    reference.loc[:9, "x"] = np.nan  # missing cells match missing cells
+    reference.loc[10:14, "x"] = 0.0
+    window = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "y": rng.integers(0, 3, n).astype(float),
+            "plan": rng.choice(np.array(["a", "b", None], dtype=object), n),
+        }
+    )
+    # Copies of reference rows (some with a missing x), and an x of -0.0 against 0.0.
+    window.iloc[:20] = reference.iloc[::15].to_numpy()
+    window.loc[20:24, "x"] = -0.0
+    window.loc[20:24, ["y", "plan"]] = reference.loc[10:14, ["y", "plan"]].to_numpy()
+    columns = ["x", "y", "plan"]
+    assert window["x"].dtype == np.float64  # the prefilter's column
+    for ref, win, cols in (
+        (reference, window, columns),
+        (reference, window.iloc[50:], columns),  # no copies: nothing dropped
+        (reference, window, ["plan", "y"]),  # y first among the floats
+        (reference[["plan"]], window[["plan"]], ["plan"]),  # no float column: all hashed
+    ):
+        old = _old_without_window_rows(ref, win, cols)
+        new = _without_window_rows(ref, win, cols)
+        assert list(new.index) == list(old.index)
+    assert len(_without_window_rows(reference, window, columns)) < n

@@ -1,0 +1,111 @@
+"""Live alerts rank causes by the serving model's own feature importances.
+
+A user's RandomForest, logged with `mlflow.sklearn.log_model` into a real
+tracking store and registered as version 1, serves the `churn` model. Its
+windows drift in income while its AUC falls: the check cycle's firing
+performance alert names what follows the fall and, weighted by the forest's
+importances (read once from the registry), income first. The importances are
+kept per version: with the tracking store gone they are still there, and a
+model with no recorded version gets none.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from checks.causes import importances_of
+from checks.interface import CheckKind
+from daemon.alerts.finding import WHY
+from daemon.checking.cache import CheckCache
+from daemon.checking.importances import model_importances
+from daemon.checking.run import run_checks
+from daemon.jobs import JobContext
+from tests.checks.frames import START, churn_settings, window
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+FEATURES = ("age", "income", "visits", "plan", "region")
+
+
+def _coded(frame: pd.DataFrame) -> pd.DataFrame:
+    """The features as the user's model takes them: categoricals as integer codes."""
+    out = frame[list(FEATURES)].copy()
+    out["plan"] = out["plan"].map({"basic": 0, "plus": 1, "pro": 2})
+    out["region"] = out["region"].map({"eu": 0, "us": 1})
+    return out
+
+
+def _log_forest(mlflow_uri: str, train: pd.DataFrame) -> object:
+    import mlflow
+    import mlflow.sklearn
+    import sklearn
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0)
+    forest.fit(_coded(train), train["label"])
+    mlflow.set_tracking_uri(mlflow_uri)
+    mlflow.set_registry_uri(mlflow_uri)
+    with mlflow.start_run():
+        # skops (the default format) asks the user to trust the trees, as a user must.
+        mlflow.sklearn.log_model(
+            forest,
+            name="model",
+            registered_model_name="churn",
+            skops_trusted_types=["sklearn.tree._tree.Tree"],
+            # Named, not inferred: inferring them loads the model again in a subprocess.
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+        )
+    return forest
+
+
+def test_a_firing_decay_alert_ranks_by_the_registered_models_importances(
+    tmp_path: Path,
+    mlflow_uri: str,
+    store_url: str,
+    engine: object,
+    session_factory: sessionmaker[Session],
+) -> None:
+    reference = window(2_000, 1)
+    forest = _log_forest(mlflow_uri, reference)
+    settings = churn_settings(
+        tmp_path, {"kind": "snapshot"}, url=store_url, mlflow={"tracking_uri": mlflow_uri}
+    )
+    model = settings.model("churn")
+    ctx = JobContext(settings=settings, engine=engine, sessions=session_factory)  # type: ignore[arg-type]
+    kinds = [CheckKind.DRIFT, CheckKind.PERFORMANCE]
+    # Income drifts further each day; from day 4 its effect on churn flips, so the AUC falls.
+    cycles = []
+    for day, covariate in enumerate((0.0, 0.0, 0.0, 0.6, 1.2, 1.8)):
+        cycles.append(
+            run_checks(
+                ctx,
+                model,
+                START + timedelta(days=day + 1),
+                window(600, 100 + day, covariate=covariate, concept=day >= 3),
+                reference,
+                kinds=kinds,
+                model_version="1",
+                window_start=START + timedelta(days=day),
+            )
+        )
+    [decay] = [f for f in cycles[-1].firing if f.kind is CheckKind.PERFORMANCE]
+    why = str(decay.details[WHY])
+    assert "it follows income" in why
+    # The second ranking, by the forest's own importances: income, the feature it leans on.
+    assert "; by drift times importance: income (" in why, why
+    assert decay.summary.endswith(why)
+
+    expected = importances_of(forest, FEATURES)
+    assert expected is not None and max(expected, key=expected.__getitem__) == "income"
+    # Read once per version and kept: the tracking store is no longer needed.
+    Path(mlflow_uri.removeprefix("sqlite:///")).unlink()
+    kept = model_importances(ctx.check_cache, mlflow_uri, "churn", "1", FEATURES)
+    assert kept == pytest.approx(expected)
+    # Another version is read again (and, the store gone, has none); no version, none.
+    assert model_importances(ctx.check_cache, mlflow_uri, "churn", "2", FEATURES) is None
+    assert model_importances(CheckCache(), mlflow_uri, "churn", None, FEATURES) is None
