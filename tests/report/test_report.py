@@ -136,6 +136,11 @@ def test_report_is_archived_escaped_self_contained_and_served(
     missing = http.handle(ctx, "/reports/2020-W01")
     assert missing is not None and missing.status == 404
     assert http.handle(ctx, "/healthz") is None
+    # Each model says whether it has evidence pages, by its name: no "none" that reads
+    # as the whole report's.
+    assert "drift evidence of model-00, window ending" in page
+    quiet = re.findall(r"No evidence page for (\S+) this week: none of its drift checks", page)
+    assert quiet and "model-00" not in quiet, quiet
     run_id = int(re.findall(r'href="https?://[^"/]+/reports/evidence/(\d+)"', page)[0])
     evidence = http.handle(ctx, f"/reports/evidence/{run_id}")
     assert evidence is not None and evidence.status == 200 and b"evidence" in evidence.body
