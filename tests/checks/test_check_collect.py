@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from daemon.alerts.finding import Finding
 from daemon.alerts.policy import PolicyOutcome, apply_findings
 from daemon.checking.job import check_model
+from daemon.checking.queue_metrics import queue_metrics
 from daemon.checking.remote import collect_checks, send_checks
 from daemon.checking.tasks import claim_task
 from daemon.checking.worker import DONE, FAILED, SKIPPED, run_check_task
@@ -177,6 +178,16 @@ def test_a_run_waiting_in_the_queue_is_not_sent_again_at_its_deadline(
         with ctx.sessions() as session:
             alert = session.scalars(select(Alert).where(Alert.subject == "check workers")).one()
         assert str(alert.state) == "firing" and "no worker started it" in alert.summary
+        # /metrics counts the sends again and the run given up (applied, so not queued).
+        with ctx.sessions() as session:
+            scraped = {
+                s.name: s.value
+                for m in queue_metrics(session, sent + timedelta(seconds=1500))
+                for s in m.samples
+            }
+        assert scraped["mlmaint_check_runs_resent_total"] == 2.0
+        assert scraped["mlmaint_check_runs_given_up_total"] == 1.0
+        assert scraped["mlmaint_check_runs_given_up_last_day"] == 1.0
     finally:
         ctx.close()
 
