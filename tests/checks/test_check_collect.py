@@ -26,6 +26,7 @@ from daemon.checking.tasks import claim_task
 from daemon.checking.worker import DONE, FAILED, SKIPPED, run_check_task
 from daemon.config import Settings, load_config
 from daemon.jobs import JobContext
+from daemon.service_status import format_status, status_document
 from daemon.store.tables import Alert, CheckTask, CheckTaskState
 from tests.checks.fleet import (
     BROKER_DB,
@@ -167,6 +168,16 @@ def test_a_run_waiting_in_the_queue_is_not_sent_again_at_its_deadline(
         with ctx.sessions.begin() as session:
             assert not isinstance(claim_task(session, task_id, 2, WORKER, sent), str)
         collect_checks(ctx, sent + timedelta(seconds=700))
+        # `mlmaint status` shows the queue and the worker seen (as text and as JSON).
+        doc = status_document(ctx.engine, "-", now=sent + timedelta(seconds=720))
+        queued = doc["check_queue"]
+        assert isinstance(queued, dict)
+        assert (queued["queued"], queued["running"], queued["given_up_last_day"]) == (0, 1, 0)
+        assert queued["lag_s"] == 720.0 and "ok has sent its run" in queued["note"]
+        assert [w["worker"] for w in queued["workers_last_hour"]] == [WORKER]
+        text = format_status(ctx.engine, "-", now=sent + timedelta(seconds=720), width=200)
+        assert "check queue: 0 queued, 1 running, 0 given up in the last day" in text
+        assert f"worker {WORKER}: 0 run(s) in the last hour" in text
         collect_checks(ctx, sent + timedelta(seconds=759))
         assert _row(ctx, task_id).attempts == 2
         collect_checks(ctx, sent + timedelta(seconds=761))
