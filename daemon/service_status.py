@@ -13,6 +13,7 @@ from daemon.store.engine import safe_url
 from daemon.tables import utc_text
 
 if TYPE_CHECKING:
+    from daemon.checking.queue_status import QueueStatus
     from daemon.store_state import StoreState
 
 EX_UNAVAILABLE = 69
@@ -101,6 +102,33 @@ def _counts(state: StoreState) -> dict[str, dict[str, int]]:
     return counts
 
 
+def _queue(engine: Engine, now: datetime) -> QueueStatus | None:
+    from sqlalchemy.orm import Session
+
+    from daemon.checking.queue_status import queue_status
+
+    with Session(engine) as session:
+        return queue_status(session, now)
+
+
+def _queue_lines(queue: QueueStatus, now: datetime) -> tuple[str, list[str]]:
+    from daemon.checking.queue_status import SENT_NOTE
+
+    heading = (
+        f"check queue: {queue.queued} queued, {queue.running} running, "
+        f"{queue.failed} given up in the last day; oldest waiting {queue.lag_s:.0f}s"
+    )
+    items = [SENT_NOTE]
+    if queue.workers:
+        items += [
+            f"worker {w}: {n} run(s) in the last hour, last seen {_when(last)}"
+            for w, n, last in queue.workers
+        ]
+    else:
+        items.append("no worker seen in the last hour: is `mlmaint worker --queue checks` up?")
+    return heading, items
+
+
 def status_document(
     engine: Engine,
     leader: str,
@@ -183,6 +211,21 @@ def status_document(
     document["outbox"] = [
         {"channel": channel, "state": s, "count": n} for channel, s, n in state.outbox
     ]
+    queue = _queue(engine, now)
+    if queue is not None:
+        from daemon.checking.queue_status import SENT_NOTE
+
+        document["check_queue"] = {
+            "note": SENT_NOTE,
+            "queued": queue.queued,
+            "running": queue.running,
+            "given_up_last_day": queue.failed,
+            "lag_s": round(queue.lag_s, 3),
+            "workers_last_hour": [
+                {"worker": w, "runs": n, "last_seen": utc_text(last)}
+                for w, n, last in queue.workers
+            ],
+        }
     return document
 
 
@@ -235,11 +278,14 @@ def format_status(
     else:
         lines.append("(no model in the store yet)")
     lines.append("")
+    queue = _queue(engine, now)
     if state.jobs:
         job_rows = []
         for job in state.jobs:
             secs = "-" if job.duration_s is None else f"{job.duration_s:.2f}"
             last = job.status
+            if queue is not None and job.job_id.startswith("checks:") and last == "ok":
+                last = "ok (sent)"
             if job.status == "failed" and job.error:
                 last = f"failed: {shorten(job.error.splitlines()[-1], 150)}"
             job_rows.append(
@@ -311,6 +357,8 @@ def format_status(
         section("models:", decisions)
     backlog = ", ".join(f"{c} {s} {n}" for c, s, n in state.outbox) or "empty"
     section(f"alert outbox: {backlog}", [])
+    if queue is not None:
+        section(*_queue_lines(queue, now))
     ingest = [
         f"{model} {stream}: {outcome} {n}"
         for model, stream, outcome, n in state.ingest

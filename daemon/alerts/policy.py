@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -359,7 +359,12 @@ def _outcome(cycle: _Cycle, ids: tuple[int, ...], stale: int = 0) -> PolicyOutco
 
 
 def apply_findings(
-    session: Session, settings: Settings, findings: Sequence[Finding], now: datetime
+    session: Session,
+    settings: Settings,
+    findings: Sequence[Finding],
+    now: datetime,
+    *,
+    present: Mapping[str, datetime] | None = None,
 ) -> PolicyOutcome:
     """Update alert state from one cycle's findings and queue the messages it calls for.
 
@@ -367,9 +372,11 @@ def apply_findings(
     or roll back together. The scopes named by the findings are also swept for
     repeats and held resolutions that are due. Findings of a past window (older
     than the latest window stored for their model) are set aside: a window checked
-    again never fires or resolves an alert about the present.
+    again never fires or resolves an alert about the present. `present` (per model,
+    the latest window whose findings were applied) replaces the latest stored window
+    for a caller that applies windows in order (findings collected from workers).
     """
-    findings, stale = current_findings(session, findings)
+    findings, stale = current_findings(session, findings, present=present)
     if stale:
         log.info(
             "alert policy: %d finding(s) of a past window (%s) set aside: "

@@ -79,6 +79,14 @@ def _command(item: AlertItem, scope: str) -> tuple[str, str | None]:
         return "see the window's measures with", f"mlmaint check {scope}" + (
             f" --at {at}" if at else ""
         )
+    if kind == StageKind.MONITORING and item.subject == "check workers":
+        # A run given up (or refused) on the `checks` workers: daemon/checking/remote.py.
+        return (
+            "check that `mlmaint worker --queue checks` runs with this config and reaches "
+            "the broker and the store (mlmaint_check_queue_lag_seconds on /metrics); "
+            "see the queue and the workers with",
+            "mlmaint status",
+        )
     if kind == StageKind.MONITORING:
         return "see why it has no reference with", f"mlmaint check {scope}"
     if kind == StageKind.FRAMEWORK:

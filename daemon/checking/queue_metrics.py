@@ -4,7 +4,10 @@
 `mlmaint_check_queue_runs{state}` say whether the workers keep up;
 `mlmaint_check_worker_runs{worker}` and `..._last_hour` are each worker's
 throughput; `mlmaint_check_cycles_overran` counts cycles that started before the
-model's previous run finished. Empty (zeros) when checks run in the daemon.
+model's previous run finished. `mlmaint_check_runs_resent` and
+`mlmaint_check_runs_given_up` (and their `_last_day` gauges) count the sends again
+and the runs given up or failed, from the rows kept (35 days). Empty (zeros) when
+checks run in the daemon.
 """
 
 from __future__ import annotations
@@ -82,6 +85,28 @@ def queue_metrics(session: Session, now: datetime) -> Iterator[Metric]:
         [], float(session.scalar(select(func.count()).where(CheckTask.overran)) or 0)
     )
     yield overran
+    day = now - timedelta(days=1)
+    failed = CheckTask.state == CheckTaskState.FAILED.value
+    again = func.coalesce(func.sum(CheckTask.attempts - 1), 0)
+    for name, what, count, recent in (
+        (
+            "mlmaint_check_runs_resent",
+            "Sends again of check runs (a lost or overdue run)",
+            select(again),
+            select(again).where(CheckTask.queued_at >= day),
+        ),
+        (
+            "mlmaint_check_runs_given_up",
+            "Check runs given up by the leader or failed on a worker",
+            select(func.count()).where(failed),
+            select(func.count()).where(failed, CheckTask.finished_at >= day),
+        ),
+    ):
+        counter = CounterMetricFamily(name, f"{what} (kept 35 days)")
+        counter.add_metric([], float(session.scalar(count) or 0))
+        gauge = GaugeMetricFamily(f"{name}_last_day", f"{what} in the last day")
+        gauge.add_metric([], float(session.scalar(recent) or 0))
+        yield from (counter, gauge)
 
 
 class CheckQueueCollector(Collector):

@@ -10,32 +10,56 @@ transaction that marks it applied, so a finding is applied once. A run past its
 deadline is sent again (its attempt counted) up to `[checks.celery] attempts`, then
 given up with a "monitoring" finding that says so. The leader stays the one writer
 of alert state.
+
+The deadline counts from when a worker starts the run: the first collect that finds
+it running gives it `deadline` from then. A run still waiting in the queue is not
+sent again at its deadline (that would stack messages for one run behind a busy or
+absent fleet); it is sent again only when the broker may have lost it, once it has
+waited `visibility_timeout` plus `deadline`.
+
+The leader sends the kinds it expects explicitly (its config's enabled kinds for
+the model); a worker whose config enables others fails the run with an error naming
+both (daemon/checking/worker.py), which the leader applies as a firing finding.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from checks.interface import CheckKind
 from daemon.alerts.finding import Finding, StageKind
+from daemon.checking.specs import enabled_kinds
 from daemon.checking.tasks import findings_from_json, findings_json, queue_task
 from daemon.config import Settings, Severity
 from daemon.store.tables import CheckTask, CheckTaskState
 
 if TYPE_CHECKING:
-    from daemon.alerts.policy import PolicyOutcome
     from daemon.jobs import JobContext
 
 log = logging.getLogger(__name__)
 
-Apply = Callable[[Session, Settings, Sequence[Finding], datetime], "PolicyOutcome | object"]
+
+class Apply(Protocol):
+    """The alert policy's entry (daemon.alerts.policy.apply_findings): `present` is,
+    per model, the latest window whose findings were applied before these."""
+
+    def __call__(
+        self,
+        session: Session,
+        settings: Settings,
+        findings: Sequence[Finding],
+        now: datetime,
+        *,
+        present: Mapping[str, datetime] | None = None,
+    ) -> object: ...
+
 
 # Applied runs' rows are kept this long (the report's week of daemon health, and more).
 KEEP_APPLIED = timedelta(days=35)
@@ -69,6 +93,17 @@ def workers_finding(model: str, why: str | None) -> Finding:
     )
 
 
+def lost_after(ctx: JobContext) -> timedelta:
+    """How long a sent run may wait in the queue before the leader takes the broker to
+    have lost it and sends it again."""
+    settings = ctx.settings.checks.celery
+    return settings.visibility_timeout + settings.deadline
+
+
+def _error_text(row: CheckTask) -> str:
+    return f"; last error: {row.error.splitlines()[0][:300]}" if row.error else ""
+
+
 def _send(
     ctx: JobContext, row_id: int, model: str, end: datetime, kinds: str, attempt: int
 ) -> None:
@@ -95,9 +130,10 @@ def send_checks(
     counted, never silently stacked. `sent_at` (default: `now`) is when the run is
     sent, which its deadline counts from (a past window sent now).
     """
-    settings = ctx.settings.checks.celery
+    # Explicit, never "all": the worker compares them with its own config's.
+    wanted = tuple(kinds) if kinds is not None else enabled_kinds(ctx.settings.model(model))
     with ctx.sessions.begin() as session:
-        queued = queue_task(session, model, kinds, now, sent_at or now, settings.deadline)
+        queued = queue_task(session, model, wanted, now, sent_at or now, lost_after(ctx))
         key = session.get_one(CheckTask, queued.task_id).kinds
     if queued.overran and queued.send:
         log.warning(
@@ -129,16 +165,35 @@ def _apply_row(
         if row is None or row.applied_at is not None:
             return False
         findings = [*findings_from_json(row.findings), *extra]
-        apply(session, ctx.settings, findings, now)
+        # The present the alerts speak of is the latest window applied, not the latest
+        # stored: a worker may have stored a later window before this one was done,
+        # and this one comes first (window order), so it fires and resolves as in the
+        # daemon.
+        latest = session.scalar(
+            select(func.max(CheckTask.window_end)).where(
+                CheckTask.model == row.model, CheckTask.applied_at.is_not(None)
+            )
+        )
+        apply(
+            session,
+            ctx.settings,
+            findings,
+            now,
+            present={row.model: latest} if latest is not None else {},
+        )
         row.applied_at = now
     return True
 
 
 def _give_up(ctx: JobContext, row: CheckTask, now: datetime) -> Finding:
+    how = (
+        f"started on {row.worker} and not finished within its deadline"
+        if row.state == CheckTaskState.RUNNING.value
+        else "no worker started it (is a `mlmaint worker --queue checks` running?)"
+    )
     why = (
-        f"the window ending {row.window_end.isoformat()} was sent {row.attempts} time(s) "
-        f"and not finished before its deadline"
-        + (f"; last error: {row.error.splitlines()[0][:300]}" if row.error else "")
+        f"the window ending {row.window_end.isoformat()} was sent {row.attempts} time(s); "
+        f"{how}" + _error_text(row)
     )
     finding = workers_finding(row.model, why)
     with ctx.sessions.begin() as session:
@@ -159,16 +214,35 @@ def _resend(ctx: JobContext, row: CheckTask, now: datetime) -> None:
             return
         fresh.attempts += 1
         fresh.state = CheckTaskState.QUEUED.value
-        fresh.deadline = now + settings.deadline
+        fresh.deadline = now + settings.visibility_timeout + settings.deadline
         attempt = fresh.attempts
+    if row.state == CheckTaskState.RUNNING.value:
+        why = f"started on {row.worker} and passed its deadline"
+    else:
+        why = "waited in the queue past visibility_timeout + deadline (the broker lost it?)"
     log.warning(
-        "checks %s: the run of %s passed its deadline (worker %s): sent again, attempt %d",
+        "checks %s: the run of %s %s%s: sent again, attempt %d",
         row.model,
         row.window_end.isoformat(),
-        row.worker or "none yet",
+        why,
+        _error_text(row),
         attempt,
     )
     _send(ctx, row.id, row.model, row.window_end, row.kinds, attempt)
+
+
+def _started(ctx: JobContext, row: CheckTask, now: datetime) -> datetime:
+    """A running run's deadline: `deadline` from the first collect that saw it running
+    (the leader's clock; the queued send's longer wait no longer applies)."""
+    due = now + ctx.settings.checks.celery.deadline
+    if row.deadline <= due:
+        return row.deadline
+    with ctx.sessions.begin() as session:
+        fresh = session.get(CheckTask, row.id, with_for_update=True)
+        if fresh is None or fresh.state != CheckTaskState.RUNNING.value:
+            return row.deadline
+        fresh.deadline = due
+    return due
 
 
 def collect_checks(ctx: JobContext, now: datetime, *, apply: Apply | None = None) -> int:
@@ -196,8 +270,17 @@ def collect_checks(ctx: JobContext, now: datetime, *, apply: Apply | None = None
                 applied += _apply_row(ctx, row.id, now, apply, [ok])
                 continue
             if row.state == CheckTaskState.FAILED.value:
+                log.error(
+                    "checks %s: the run of %s failed on %s%s",
+                    row.model,
+                    row.window_end.isoformat(),
+                    row.worker or "a worker",
+                    _error_text(row),
+                )
                 applied += _apply_row(ctx, row.id, now, apply)
                 continue
+            if row.state == CheckTaskState.RUNNING.value:
+                row.deadline = _started(ctx, row, now)
             if row.deadline > now:
                 break  # a later window waits for this one
             if row.attempts < attempts:

@@ -33,7 +33,8 @@ class CheckTaskError(Exception):
 
 
 def kinds_key(kinds: Iterable[CheckKind] | None) -> str:
-    """The stored spelling of a run's kinds: sorted values, comma-joined; "" for all."""
+    """The stored spelling of a run's kinds: sorted values, comma-joined ("" for all,
+    from a leader older than the explicit kinds)."""
     return "" if kinds is None else ",".join(sorted(k.value for k in kinds))
 
 
@@ -174,19 +175,38 @@ def queue_task(
 
 def claim_task(
     session: Session, task_id: int, attempt: int, worker: str, now: datetime
-) -> CheckTask | None:
-    """Mark the run running on `worker`; None when it is done already (a second
-    delivery of a finished run), no longer wanted (given up, or gone), or sent again
-    since this attempt (the newer attempt does it)."""
+) -> CheckTask | str:
+    """Mark the run running on `worker`, or say why not (a text for the log): it is
+    done already (a second delivery of a finished run), no longer wanted (given up,
+    or gone), or sent again since this attempt (the newer attempt does it)."""
     row = session.get(CheckTask, task_id, with_for_update=True)
-    if row is None or row.state in (CheckTaskState.DONE.value, CheckTaskState.FAILED.value):
-        return None
+    if row is None:
+        return "gone from the store (applied and cleaned up, or another store)"
+    if row.state == CheckTaskState.DONE.value:
+        return f"done already by {row.worker or 'another worker'}"
+    if row.state == CheckTaskState.FAILED.value:
+        return "given up by the leader or failed"
     if row.attempts != attempt:
-        return None
+        return f"sent again since (attempt {row.attempts} does it)"
     row.state = CheckTaskState.RUNNING.value
     row.worker = worker[:200]
     row.started_at = now
     return row
+
+
+def fail_task(
+    session: Session, task_id: int, findings: Sequence[Finding], *, error: str, now: datetime
+) -> bool:
+    """Mark the run failed for good with its error (no send again can help: a config
+    the worker refuses); the leader applies `findings`, which say why."""
+    row = session.get(CheckTask, task_id, with_for_update=True)
+    if row is None or row.state in (CheckTaskState.DONE.value, CheckTaskState.FAILED.value):
+        return False
+    row.state = CheckTaskState.FAILED.value
+    row.finished_at = now
+    row.error = error[:4000]
+    row.findings = findings_json(findings)
+    return True
 
 
 def finish_task(

@@ -23,9 +23,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from daemon.checking.job import judge_model
+from daemon.checking.remote import workers_finding
 from daemon.checking.sender import CHECK_TASK_NAME
-from daemon.checking.tasks import claim_task, finish_task, kinds_of
-from daemon.config import Settings
+from daemon.checking.specs import enabled_kinds
+from daemon.checking.tasks import claim_task, fail_task, finish_task, kinds_key
+from daemon.config import Settings, UnknownName
 from daemon.store.tables import CheckTask
 
 if TYPE_CHECKING:
@@ -37,7 +39,23 @@ log = logging.getLogger(__name__)
 
 
 # What a run's task returns (nobody reads it but a person at the broker).
-DONE, SKIPPED = "done", "skipped"
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+def config_differs(settings: Settings, model: str, kinds: str) -> str | None:
+    """Why this worker refuses a run of `kinds` (the leader's enabled kinds for the
+    model), or None when its own config enables the same ones."""
+    try:
+        ours = kinds_key(enabled_kinds(settings.model(model)))
+    except UnknownName as exc:
+        ours = f"none: {exc}"
+    if not kinds or kinds == ours:
+        return None
+    return (
+        f"the worker's config differs from the leader's: the leader checks {model} for "
+        f"[{kinds}], this worker's config enables [{ours}]; run every worker with the "
+        "leader's config.toml"
+    )
 
 
 def run_check_task(
@@ -54,23 +72,35 @@ def run_check_task(
     """Claim the run, compute and store it, write its findings and mark it done.
 
     A delivery of an attempt the leader has replaced (it sent the run again after
-    the deadline) is skipped: the newer attempt does the run.
+    the deadline) is skipped: the newer attempt does the run. A run whose kinds are
+    not the ones this worker's config enables for the model fails at once, with an
+    error naming both lists: the leader and its workers run different configs.
     """
     with ctx.sessions.begin() as session:
-        claimed = claim_task(session, task_id, attempt, worker, clock()) is not None
-    if not claimed:
+        claimed = claim_task(session, task_id, attempt, worker, clock())
+    if isinstance(claimed, str):
         log.info(
-            "check run %d attempt %d (%s, %s): done, given up or sent again since: skipped",
+            "check run %d attempt %d (%s, %s): skipped: %s",
             task_id,
             attempt,
             model,
             window_end,
+            claimed,
         )
         return SKIPPED
     began = time.perf_counter()
     end = datetime.fromisoformat(window_end)
+    differs = config_differs(ctx.settings, model, kinds)
+    if differs is not None:
+        log.error("check run %d (%s, %s): %s", task_id, model, window_end, differs)
+        with ctx.sessions.begin() as session:
+            fail_task(
+                session, task_id, [workers_finding(model, differs)], error=differs, now=clock()
+            )
+        return FAILED
     try:
-        _cycle, findings = judge_model(ctx, model, end, kinds=kinds_of(kinds), store=True)
+        # The leader's kinds are this config's enabled ones: run as the daemon would.
+        _cycle, findings = judge_model(ctx, model, end, kinds=None, store=True)
     except Exception as exc:
         # The leader sends it again at its deadline; the error says why on the row.
         with ctx.sessions.begin() as session:

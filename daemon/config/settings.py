@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Self
 
 from pydantic import BaseModel, field_validator, model_validator
 
 from daemon.config.alerts import AlertSettings, Channel, ChannelBase
-from daemon.config.checks import CheckingSettings
+from daemon.config.checks import CheckingSettings, RunOn
 from daemon.config.common import Frozen
 from daemon.config.evidence import EvidenceSettings
 from daemon.config.frameworks import FrameworkSettings
@@ -74,6 +75,17 @@ class Settings(Frozen):
         if dupes:
             raise ValueError(f"model names must be unique, repeated: {', '.join(dupes)}")
         return value
+
+    @model_validator(mode="after")
+    def _workers_share_the_store(self) -> Self:
+        if self.checks.run_on is RunOn.CELERY and not self.store.url.startswith("postgresql"):
+            raise ValueError(
+                '[checks] run_on = "celery" needs [store] url to be a PostgreSQL URL that '
+                f"the leader and every `mlmaint worker --queue checks` reach, got "
+                f"{self.store.url!r}: a worker on a store of its own computes runs the "
+                "leader never sees"
+            )
+        return self
 
     def state_path(self, path: Path) -> Path:
         """A state path of the config: a relative one lies under service.state_dir."""

@@ -374,3 +374,23 @@ def test_a_failed_retraining_reads_as_a_failure_with_its_next_step() -> None:
     assert "#1b5e20" not in render.html(group)
     slack = json.dumps(blocks_for(group))
     assert ":large_orange_circle:" in slack and "white_check_mark" not in slack
+
+
+def test_a_run_given_up_on_the_workers_points_at_the_workers() -> None:
+    from daemon.alerts import render
+    from daemon.alerts.message import AlertGroup, AlertItem, Change
+    from daemon.config import Severity
+
+    given_up = AlertItem(
+        alert_id=8,
+        kind="monitoring",
+        subject="check workers",
+        change=Change.FIRING,
+        severity=Severity.WARNING,
+        summary="churn: a check run was given up (no worker started it)",
+        since=T0.isoformat(),
+    )
+    text = render.text(AlertGroup(scope="churn", items=(given_up,)))
+    assert "has no reference" not in text
+    assert "Next: check that `mlmaint worker --queue checks` runs with this config" in text
+    assert "mlmaint_check_queue_lag_seconds" in text and "`mlmaint status`" in text

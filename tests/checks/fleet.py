@@ -101,13 +101,21 @@ evidence = false
     return path
 
 
-def seed_fleet(engine: Engine, models: int, ends: Sequence[datetime], rows: int = 200) -> None:
-    """Each model's rows: `rows` in the day before each window end (m0's drifted)."""
+def seed_fleet(
+    engine: Engine,
+    models: int,
+    ends: Sequence[datetime],
+    rows: int = 200,
+    drifted: Sequence[int] | None = None,
+) -> None:
+    """Each model's rows: `rows` in the day before each window end (m0's drifted: in
+    every window, or in the windows numbered in `drifted`)."""
     with Session(engine) as session, session.begin():
         for i in range(models):
             mid = ensure_model(session, f"m{i}", ends[0])
             for w, end in enumerate(ends):
-                frame = window(rows, 1000 * i + w, shift=1.0 if i == 0 else 0.0)
+                drifts = i == 0 and (drifted is None or w in drifted)
+                frame = window(rows, 1000 * i + w, shift=1.0 if drifts else 0.0)
                 start = end - timedelta(hours=20)
                 for j, row in enumerate(frame.to_dict("records")):
                     session.add(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -108,7 +108,8 @@ def _alerts(ctx: JobContext) -> list[tuple[str, str, str, str]]:
 
 
 def test_the_config_sends_checks_to_workers_and_collects_them(tmp_path: Path) -> None:
-    config = fleet_config(tmp_path, "sqlite://", models=1, queue="checks")
+    # A store every worker reaches (load only: nothing connects).
+    config = fleet_config(tmp_path, "postgresql://127.0.0.1/none", models=1, queue="checks")
     settings: Settings = load_config(config)
     stages = [job.stage for job in build_jobs(settings)]
     assert Stage.CHECKS in stages and stages.count(Stage.COLLECT_CHECKS) == 1
@@ -156,12 +157,20 @@ def test_a_worker_killed_mid_cycle_loses_no_run_and_doubles_none(
     applied: list[tuple[str, datetime | None]] = []
 
     def recording(
-        session: Session, settings: Settings, findings: Sequence[Finding], now: datetime
+        session: Session,
+        settings: Settings,
+        findings: Sequence[Finding],
+        now: datetime,
+        *,
+        present: Mapping[str, datetime] | None = None,
     ) -> object:
         windows = {(f.scope, f.window_end) for f in findings if f.window_end is not None}
         assert len(windows) == 1, windows  # one run's findings per apply
         applied.extend(windows)
-        return apply_findings(session, settings, findings, now)
+        outcome = apply_findings(session, settings, findings, now, present=present)
+        # The lost run's later windows were stored first: applied in order all the same.
+        assert outcome.stale == 0, windows
+        return outcome
 
     try:
         seed_fleet(ctx.engine, MODELS, ENDS)
