@@ -36,7 +36,7 @@ SMOKE: dict[str, tuple[list[str], str]] = {
         "NannyML skipped: no interpreter at /nonexistent",
     ),
     "bench_evidence.py": (["2000"], "evidence / check ="),
-    "bench_fleet.py": (["3"], "check cycle:"),
+    "bench_fleet.py": (["3"], "steady check cycle"),
     "bench_multivariate.py": (
         [
             "--chunk",
