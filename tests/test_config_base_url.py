@@ -40,3 +40,9 @@ def test_links_follow_the_configured_http_port_unless_base_url_is_set(tmp_path: 
     assert load_config(ROOT / "config.toml", environ={}).report.base_url == (
         "http://127.0.0.1:8787"
     )
+
+
+def test_a_port_picked_at_start_keeps_the_default_base_url(tmp_path: Path) -> None:
+    # http_port = 0 (the demo's world, tests): no address exists before the server starts,
+    # so links never say ":0".
+    assert _load(tmp_path, "[service]\nhttp_port = 0\n") == "http://127.0.0.1:8787"

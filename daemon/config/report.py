@@ -67,4 +67,8 @@ def with_base_url(data: Mapping[str, object]) -> Mapping[str, object]:
     port = _field(service, "http_port", DEFAULT_PORT)
     if not isinstance(host, str) or not isinstance(port, int) or isinstance(port, bool):
         return data
+    if port == 0:
+        # A port the kernel picks at start (tests, the demo's world): no address to link
+        # to before then, so the default stays.
+        return data
     return {**data, "report": {**report, "base_url": derived_base_url(host, port)}}
