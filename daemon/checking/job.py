@@ -209,7 +209,16 @@ def judge_model(
     cycle = replace(
         cycle,
         segments=run_segments(
-            ctx, model, now, frame, ref, kinds=kinds, window_start=start, model_version=version
+            ctx,
+            model,
+            now,
+            frame,
+            ref,
+            kinds=kinds,
+            window_start=start,
+            model_version=version,
+            store=store,
+            backfill=backfill,
         ),
     )
     # With the reference readable, a "not monitored" alert (if one fires) resolves.

@@ -61,8 +61,15 @@ def run_segments(
     kinds: Iterable[CheckKind] | None = None,
     window_start: datetime | None = None,
     model_version: str | None = None,
+    store: bool = True,
+    backfill: bool = False,
 ) -> tuple[CheckCycle, ...]:
-    """One cycle per segment of each configured column, stored and worded as its own."""
+    """One cycle per segment of each configured column, stored and worded as its own.
+
+    `store` and `backfill` are the whole window's: a window of another length is
+    printed, not stored, its segments included; a past window's segment runs are
+    marked as a backfill's, as its other runs are.
+    """
     if not model.checks.segments:
         return ()
     wanted = tuple(k for k in (kinds or SEGMENT_KINDS) if k in SEGMENT_KINDS)
@@ -101,6 +108,8 @@ def run_segments(
                     history=history,
                     cache=cache,
                     segment=label,
+                    store=store,
+                    backfill=backfill,
                 )
             )
             log.debug(

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.interface import CheckKind, SchemaMismatch, Status
@@ -125,3 +125,38 @@ def test_one_region_decays_and_only_that_segment_alerts(
     with session_factory() as session:
         alert = session.scalars(select(Alert).where(Alert.subject == "region=apac/roc_auc")).one()
     assert alert.state is not AlertState.FIRING
+    # A window of another length is printed, not stored: its segments neither (trial of
+    # issue 19: a 7d segment run replaced the stored daily one).
+    with session_factory() as session:
+        before = session.scalar(select(func.count()).select_from(CheckRun))
+    unstored = check_model(
+        ctx,
+        "churn",
+        later,
+        window=timedelta(days=7),
+        load_window=lambda *_: _frame(2000, 4, decay_in="apac"),
+        alert=False,
+        store=False,
+    )
+    assert unstored.segments and all(
+        r.run_id is None for part in unstored.segments for r in part.runs.values()
+    )
+    # A past window's segment runs are a backfill's, like the whole window's.
+    check_model(
+        ctx,
+        "churn",
+        now - timedelta(days=1),
+        load_window=lambda *_: _frame(2000, 5),
+        alert=False,
+        backfill=True,
+    )
+    with session_factory() as session:
+        after = session.scalar(select(func.count()).select_from(CheckRun))
+        past = session.execute(
+            select(CheckRun.segment, CheckRun.backfill).where(
+                CheckRun.window_end == now - timedelta(days=1)
+            )
+        ).all()
+    assert after == before + len(past) and past
+    assert {seg for seg, _ in past} >= {None, "region=apac"}
+    assert all(backfill for _, backfill in past), past
