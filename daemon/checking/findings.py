@@ -295,21 +295,32 @@ def monitoring_finding(model: str, why: str | None) -> Finding:
     included): left to a log line, the model would go unwatched for days. This is
     an ordinary alert (repeats, resolves once a reference is readable again).
     """
+    return monitoring(
+        model,
+        "reference",
+        why,
+        firing=f"{model} is not monitored: no reference ({why})",
+        resolved=f"{model} is monitored again: its reference is readable",
+    )
+
+
+def monitoring(model: str, subject: str, why: str | None, *, firing: str, resolved: str) -> Finding:
+    """A "monitoring" finding of the model: firing (a warning that says `why`) or resolved."""
     if why is None:
         return Finding(
             scope=model,
             kind=StageKind.MONITORING,
-            subject="reference",
+            subject=subject,
             firing=False,
             severity=Severity.INFO,
-            summary=f"{model} is monitored again: its reference is readable",
+            summary=resolved,
         )
     return Finding(
         scope=model,
         kind=StageKind.MONITORING,
-        subject="reference",
+        subject=subject,
         firing=True,
         severity=Severity.WARNING,
-        summary=f"{model} is not monitored: no reference ({why})",
+        summary=firing,
         details={"why": why},
     )

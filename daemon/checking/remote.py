@@ -34,10 +34,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from checks.interface import CheckKind
-from daemon.alerts.finding import Finding, StageKind
+from daemon.alerts.finding import Finding
+from daemon.checking.findings import monitoring
 from daemon.checking.specs import enabled_kinds
 from daemon.checking.tasks import findings_from_json, findings_json, queue_task
-from daemon.config import Settings, Severity
+from daemon.config import Settings
 from daemon.store.tables import CheckTask, CheckTaskState
 
 if TYPE_CHECKING:
@@ -73,23 +74,12 @@ def message_id(task_id: int, attempt: int) -> str:
 
 def workers_finding(model: str, why: str | None) -> Finding:
     """Whether the model's runs reach the workers: firing when one was given up."""
-    if why is None:
-        return Finding(
-            scope=model,
-            kind=StageKind.MONITORING,
-            subject="check workers",
-            firing=False,
-            severity=Severity.INFO,
-            summary=f"{model}: its checks run on the workers again",
-        )
-    return Finding(
-        scope=model,
-        kind=StageKind.MONITORING,
-        subject="check workers",
-        firing=True,
-        severity=Severity.WARNING,
-        summary=f"{model}: a check run was given up ({why})",
-        details={"why": why},
+    return monitoring(
+        model,
+        "check workers",
+        why,
+        firing=f"{model}: a check run was given up ({why})",
+        resolved=f"{model}: its checks run on the workers again",
     )
 
 

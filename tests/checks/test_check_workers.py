@@ -40,25 +40,11 @@ from tests.checks.fleet import (
     stored_metrics,
 )
 from tests.checks.frames import START
-from tests.conftest import drop_pg_database, new_pg_database, pg_url
 
 MODELS = 3
 # Drift, quality, performance, estimated performance, operations (multivariate is off).
 KINDS = 5
 ENDS = (START + timedelta(days=1), START + timedelta(days=2), START + timedelta(days=3))
-
-
-@pytest.fixture
-def pg_db(pg_template: str) -> Iterator[Callable[[], str]]:
-    names: list[str] = []
-
-    def make() -> str:
-        names.append(new_pg_database(pg_template))
-        return pg_url(names[-1])
-
-    yield make
-    for name in names:
-        drop_pg_database(name)
 
 
 @pytest.fixture
