@@ -172,6 +172,8 @@ class V1Routes:
                 limit=count,
                 segment=segment,
             )
+            if segment is not None and not measures:
+                self.known_segment(session, model.name, segment, model.checks.segments)
             if subject is not None and not measures:
                 self.known_subject(session, model.name, subject)
             runs, more_runs = queries.runs(
@@ -199,6 +201,19 @@ class V1Routes:
         names = ", ".join(v1_names.recent_subjects(session, model)) or "none yet"
         raise NotFound(
             f"unknown subject {subject!r} for model {model!r}: its recent runs measured {names}"
+        )
+
+    def known_segment(
+        self, session: Session, model: str, segment: str, columns: Sequence[str]
+    ) -> None:
+        """A segment the model never stored a run of is a 404 naming the stored ones."""
+        if v1_names.has_segment(session, model, segment):
+            return
+        names = ", ".join(v1_names.recent_segments(session, model)) or "none yet"
+        cut_by = ", ".join(columns) or "none (no [models.checks] segments)"
+        raise NotFound(
+            f"unknown segment {segment!r} for model {model!r}: its runs have segments "
+            f"{names}; segmented by {cut_by}; a segment is written COLUMN=VALUE"
         )
 
     def known(self, what: str, name: str | None, groups: Mapping[str, Sequence[str]]) -> None:
@@ -304,7 +319,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             choice("kind", "only this check kind", [k.value for k in CheckKind]),
             text("subject", 'only this subject: a column, "dataset" or a metric'),
             text("name", 'only measures of this name (e.g. "estimated", "ci_low", "wasserstein")'),
-            text("segment", 'only this segment ("region=A"); without it, the whole windows'),
+            text(
+                "segment",
+                'only this segment ("region=A"; 404 if the model never stored it); '
+                "without it, the whole windows",
+            ),
             time("since", "only windows ending at or after this time"),
             time("until", "only windows ending at or before this time"),
             limit(1000, 10_000),

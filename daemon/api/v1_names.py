@@ -37,6 +37,30 @@ def recent_subjects(session: Session, model: str, runs: int = 50) -> list[str]:
     return sorted(found)
 
 
+def has_segment(session: Session, model: str, segment: str) -> bool:
+    """Whether any stored run of the model is of `segment`: one indexed probe."""
+    probe = (
+        select(CheckRun.id)
+        .join(Model, Model.id == CheckRun.model_id)
+        .where(Model.name == model, CheckRun.segment == segment)
+        .limit(1)
+    )
+    return session.execute(probe).first() is not None
+
+
+def recent_segments(session: Session, model: str, runs: int = 500) -> list[str]:
+    """The segments among the model's latest `runs` runs (a bounded read)."""
+    recent = (
+        select(CheckRun.segment)
+        .join(Model, Model.id == CheckRun.model_id)
+        .where(Model.name == model, CheckRun.segment.is_not(None))
+        .order_by(CheckRun.window_end.desc(), CheckRun.id.desc())
+        .limit(runs)
+        .subquery()
+    )
+    return sorted({s for s in session.scalars(select(recent.c.segment)) if s is not None})
+
+
 def alert_scopes(session: Session) -> list[str]:
     """The scopes alerts were ever stored under (a model or a framework environment)."""
     return sorted(session.scalars(select(Alert.scope).distinct()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -12,6 +12,7 @@ import click
 
 from checks.interface import CheckKind, Measure, Status
 from daemon.checking.job import check_model
+from daemon.checking.records import KindRun
 from daemon.checking.run import CheckCycle
 from daemon.config import Settings
 from daemon.tables import NO_STATUS, fmt_value, utc_text
@@ -68,7 +69,7 @@ def _finite(value: float | None) -> float | None:
 def cycle_document(cycle: CheckCycle) -> dict[str, object]:
     """`mlmaint check --format json`: the cycle, each run with its measures (no NaN: null),
     named as the /v1 API names them (a measure's `name`, times with a `Z`)."""
-    return {
+    document: dict[str, object] = {
         "model": cycle.model,
         "window_start": utc_text(cycle.window_start),
         "window_end": utc_text(cycle.window_end),
@@ -100,6 +101,15 @@ def cycle_document(cycle: CheckCycle) -> dict[str, object]:
             for kind, run in cycle.runs.items()
         ],
     }
+    if cycle.segment is not None:
+        document["segment"] = cycle.segment
+        return document
+    document["firing"] = bool(cycle.firing) or any(part.firing for part in cycle.segments)
+    document["segments"] = [cycle_document(part) for part in cycle.segments]
+    document["unchecked_segments"] = [
+        {"segment": segment, "reason": reason} for segment, reason in cycle.unchecked_segments
+    ]
+    return document
 
 
 _STATUS_COLOUR = {"alert": "red", "ok": "green", "insufficient_data": "yellow", "error": "magenta"}
@@ -229,7 +239,7 @@ def print_check(
         ctx.close()
     if fmt == "json":
         click.echo(dumps({**cycle_document(cycle), "stored": unstored is None}))
-        return 1 if cycle.firing else 0
+        return 1 if cycle.firing or any(part.firing for part in cycle.segments) else 0
     if cycle.rows == 0:
         click.echo(NO_ROWS, err=True)
     # One table per check kind: its rows are alike, and the narrower table wraps less.
@@ -260,7 +270,18 @@ def print_check(
     for part in cycle.segments:
         # A line per segment; its measures are in /v1/models/NAME/checks?segment=.
         kinds = ", ".join(f"{k.value}={r.result.status.value}" for k, r in part.runs.items())
-        click.echo(f"segment {part.segment}: {part.rows} rows, {kinds}")
+        # Why a kind was not judged (too few rows in the slice, say), each reason once.
+        why = dict.fromkeys(
+            r.result.reason
+            for r in part.runs.values()
+            if r.result.reason and r.result.status is not Status.OK
+        )
+        click.echo(
+            f"segment {part.segment}: {part.rows} rows, {kinds}"
+            + (f" ({'; '.join(why)})" if why else "")
+        )
+    for segment, reason in cycle.unchecked_segments:
+        click.echo(f"segment {segment}: {reason}")
     for f in (f for part in cycle.segments for f in part.firing):
         click.echo(f"  {f.summary}")
     if unstored:
@@ -424,10 +445,12 @@ def print_backfill(
     click.echo(render(columns, rows))
     notes = []
     runs = [run for cycle in done.cycles for run in cycle.runs.values()]
-    if any(run.result.status is Status.INSUFFICIENT_DATA for run in runs):
+    unjudged = _unjudged(runs)
+    if unjudged:
         notes.append(
-            f"n/a: too few rows or labels to judge; `mlmaint check {name} --at WINDOW_END` "
-            "says why."
+            "n/a: not judged; "
+            + "; ".join(unjudged)
+            + f"; `mlmaint check {name} --at WINDOW_END` says why for one window."
         )
     if unstored:
         notes.append(
@@ -445,6 +468,24 @@ def print_backfill(
     for note in notes:
         click.echo(wrap(note))
     return 1 if done.alerting else 0
+
+
+def _unjudged(runs: Sequence[KindRun]) -> list[str]:
+    """Per check kind, why its n/a windows were not judged: the reason itself when every
+    window gave the same one, the latest window's and a count of the others when not."""
+    reasons: dict[CheckKind, list[str]] = {}
+    for run in runs:
+        if run.result.status is Status.INSUFFICIENT_DATA:
+            reasons.setdefault(run.result.kind, []).append(run.result.reason or "no reason given")
+    said = []
+    for kind, found in reasons.items():
+        distinct = list(dict.fromkeys(found))
+        more = len(distinct) - 1
+        said.append(
+            f"{kind.value}: {found[-1]}"
+            + (f" (in the latest n/a window; {more} other reason(s))" if more else "")
+        )
+    return said
 
 
 # A range prints one line per window within 80 columns (window end, rows, a status per

@@ -206,21 +206,19 @@ def judge_model(
         store=store,
         backfill=backfill,
     )
-    cycle = replace(
-        cycle,
-        segments=run_segments(
-            ctx,
-            model,
-            now,
-            frame,
-            ref,
-            kinds=kinds,
-            window_start=start,
-            model_version=version,
-            store=store,
-            backfill=backfill,
-        ),
+    parts = run_segments(
+        ctx,
+        model,
+        now,
+        frame,
+        ref,
+        kinds=kinds,
+        window_start=start,
+        model_version=version,
+        store=store,
+        backfill=backfill,
     )
+    cycle = replace(cycle, segments=parts.cycles, unchecked_segments=parts.unchecked)
     # With the reference readable, a "not monitored" alert (if one fires) resolves.
     findings = of_window(
         [

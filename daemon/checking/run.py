@@ -93,6 +93,8 @@ class CheckCycle:
     segment: str | None = None
     # The cycles of the window's segments, when the model has any (segments.py).
     segments: tuple[CheckCycle, ...] = ()
+    # (segment, reason) for each segment not checked (too little reference to judge by).
+    unchecked_segments: tuple[tuple[str, str], ...] = ()
 
     def result(self, kind: CheckKind) -> CheckResult:
         return self.runs[kind].result

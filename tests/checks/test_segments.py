@@ -112,6 +112,15 @@ def test_one_region_decays_and_only_that_segment_alerts(
         url = f"{server.url}/v1/models/churn/checks"
         total = httpx.get(url, params={"kind": "performance"}).json()
         part_ = httpx.get(url, params={"kind": "performance", "segment": "region=apac"}).json()
+        # A segment never stored is a 404 naming the stored ones, not an empty answer.
+        unknown = httpx.get(url, params={"segment": "region=mars"})
+        bare = httpx.get(url, params={"segment": "apac"})
+    assert unknown.status_code == 404 and bare.status_code == 404
+    assert unknown.json()["error"] == (
+        "unknown segment 'region=mars' for model 'churn': its runs have segments "
+        "region=apac, region=eu, region=us; segmented by region; a segment is written "
+        "COLUMN=VALUE"
+    )
     assert total["segment"] is None and [r["status"] for r in total["runs"]] == ["ok"]
     assert part_["segment"] == "region=apac" and [r["status"] for r in part_["runs"]] == ["alert"]
     assert {m["value"] for m in part_["measures"]} != {m["value"] for m in total["measures"]}
