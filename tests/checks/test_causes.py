@@ -69,23 +69,24 @@ def _windows(seed: int = 0, n: int = 14) -> tuple[list[float], dict[str, list[fl
 
 def test_the_feature_whose_drift_rises_as_the_score_falls_comes_first() -> None:
     auc, drift = _windows()
-    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_abs_r=0.0))
-    assert ranking.causes[0].feature == "usage"
-    by = {c.feature: c for c in ranking.causes}
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_r=0.0))
+    assert ranking.causes[0].subject == "usage"
+    by = {c.subject: c for c in ranking.ranked}
     assert by["usage"].r > 0.9 and by["calm"].r < -0.9 and abs(by["tenure"].r) < 0.6
+    assert [c.subject for c in ranking.ranked] == ["usage", "tenure", "calm"]
     assert ranking.worsened and ranking.change is not None and ranking.change < -0.04
-    # With the default |r| floor, the noise is not named; the same words as an alert says.
-    told = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_abs_r=0.7))
-    assert "tenure" not in {c.feature for c in told.causes}
+    # With an r floor, the noise is not named; the same words as an alert says.
+    told = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_r=0.7))
+    assert "tenure" not in {c.subject for c in told.causes}
     words = cause_words(dataclasses.replace(told, causes=told.causes[:1]))
-    assert words.startswith("roc_auc fell 0.0") and "; it follows usage (r = 0.9" in words
+    assert words.startswith("roc_auc fell 0.") and "; it follows usage (r = 0.9" in words
 
 
 def test_a_loss_that_rises_with_drift_is_a_positive_association() -> None:
     auc, drift = _windows(seed=1)
     mae = [1.0 - a for a in auc]  # rises as the AUC falls
-    ranking = rank_causes("mae", Direction.ABOVE, mae, drift, CauseSpec(min_abs_r=0.0))
-    assert ranking.causes[0].feature == "usage" and ranking.causes[0].r > 0.9
+    ranking = rank_causes("mae", Direction.ABOVE, mae, drift, CauseSpec(min_r=0.0))
+    assert ranking.causes[0].subject == "usage" and ranking.causes[0].r > 0.9
     assert ranking.worsened and (ranking.change or 0.0) > 0
 
 
@@ -94,10 +95,10 @@ def test_only_the_last_windows_count_and_missing_values_are_left_out() -> None:
     # The oldest windows disagree wildly; only the last 14 are read.
     drift["usage"][:16] = [9.0 - i for i in range(16)]
     drift["tenure"] = [None] * 30
-    spec = CauseSpec(windows=14, top_k=1, min_abs_r=0.5)
+    spec = CauseSpec(windows=14, top_k=1, min_r=0.5)
     ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, spec)
-    assert ranking.windows == 14 and [c.feature for c in ranking.causes] == ["usage"]
-    assert "tenure" not in {c.feature for c in ranking.causes}
+    assert ranking.windows == 14 and [c.subject for c in ranking.causes] == ["usage"]
+    assert "tenure" not in {c.subject for c in ranking.causes}
     with pytest.raises(ValueError, match="usage: 3 drift values for 14"):
         rank_causes("roc_auc", Direction.BELOW, auc, {"usage": [1.0, 2.0, 3.0]}, spec)
 
@@ -119,7 +120,7 @@ def test_importance_weighting_with_the_models_own_importances() -> None:
     # "calm" drifts most in the latest window, but the model hardly uses it.
     drift["calm"][-1] = 3.0
     ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(), linear)
-    assert ranking.by_importance[0].feature == "usage"
+    assert ranking.by_importance[0].subject == "usage"
     assert "by drift times importance: usage" in cause_words(ranking)
 
 
@@ -129,7 +130,7 @@ def test_the_ranking_is_frozen_and_the_spec_checked() -> None:
     assert isinstance(ranking, CauseRanking)
     with pytest.raises(dataclasses.FrozenInstanceError):
         ranking.metric = "x"  # type: ignore[misc]
-    for bad in ({"windows": 2}, {"top_k": 0}, {"min_abs_r": 1.5}):
+    for bad in ({"windows": 2}, {"top_k": 0}, {"min_r": 1.5}):
         with pytest.raises(ValueError):
             CauseSpec(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no performance value"):
@@ -190,8 +191,8 @@ def test_a_firing_decay_alert_names_what_follows_it_from_the_store(
         # Not firing, or another kind: left as it was.
         calm = replace(firing, firing=False)
         assert explain(session, model, [calm], end) == [calm]
-    assert ranking is not None and {c.feature for c in ranking.causes} == {"income", "plan"}
-    assert "visits" not in {c.feature for c in ranking.causes}
+    assert ranking is not None and {c.subject for c in ranking.causes} == {"income", "plan"}
+    assert "visits" not in {c.subject for c in ranking.causes}
     assert told.summary.startswith("roc_auc 0.7 below threshold 0.75; roc_auc fell 0.0")
     # Both exactly linear in the step: income's distance, and plan's p-value through its log.
     assert told.summary.endswith("; it follows income (r = 1.00) and plan (r = 1.00)")
