@@ -228,7 +228,7 @@ def _decimals(a: float, b: float) -> int:
     until the two differ."""
     top = max(abs(a), abs(b))
     places = max(0, 3 - math.floor(math.log10(top))) if top > 0 else 4
-    while round(a, places) == round(b, places) and places < 9:
+    while a != b and round(a, places) == round(b, places) and places < 9:
         places += 1
     return places
 
