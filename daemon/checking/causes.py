@@ -331,13 +331,17 @@ def explain(
         except ValueError as exc:
             log.debug("model %s: no cause ranking for %s: %s", model.name, metric, exc)
             ranking = None
-        if ranking is None:
-            out.append(f)
-            continue
-        details = dict(f.details)
-        details[WHY] = cause_words(ranking)
-        # Scalars only: the alert keeps a finding's scalar details (`alerts list --format json`).
-        named = (*ranking.causes, *ranking.joint)
-        details["causes"] = ", ".join(f"{c.subject}={c.r:.4f}" for c in named) or None
-        out.append(replace(f, summary=f"{f.summary}; {cause_words(ranking)}", details=details))
+        out.append(f if ranking is None else with_causes(f, ranking))
     return out
+
+
+def with_causes(finding: Finding, ranking: CauseRanking) -> Finding:
+    """The finding, its summary ending with the ranking's words, kept also as its `WHY`
+    (the weekly report's line under the alert) and its `causes` detail."""
+    words = cause_words(ranking)
+    details = dict(finding.details)
+    details[WHY] = words
+    # Scalars only: the alert keeps a finding's scalar details (`alerts list --format json`).
+    named = (*ranking.causes, *ranking.joint)
+    details["causes"] = ", ".join(f"{c.subject}={c.r:.4f}" for c in named) or None
+    return replace(finding, summary=f"{finding.summary}; {words}", details=details)
