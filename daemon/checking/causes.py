@@ -140,25 +140,29 @@ def stored_series(
     def measures(
         of: CheckKind, subjects: Iterable[str]
     ) -> Sequence[tuple[datetime, str, str, float | None, float | None, str | None]]:
-        return session.execute(
-            select(
-                CheckRun.window_end,
-                CheckMetric.subject,
-                CheckMetric.name,
-                CheckMetric.value,
-                CheckMetric.threshold,
-                CheckMetric.detail,
+        return (
+            session.execute(
+                select(
+                    CheckRun.window_end,
+                    CheckMetric.subject,
+                    CheckMetric.name,
+                    CheckMetric.value,
+                    CheckMetric.threshold,
+                    CheckMetric.detail,
+                )
+                .join(Model, Model.id == CheckRun.model_id)
+                .join(CheckMetric, CheckMetric.run_id == CheckRun.id)
+                .where(
+                    Model.name == model,
+                    CheckRun.kind == of.value,
+                    of_segment(segment),
+                    CheckRun.window_end.in_(ends),
+                    CheckMetric.subject.in_(list(subjects)),
+                )
             )
-            .join(Model, Model.id == CheckRun.model_id)
-            .join(CheckMetric, CheckMetric.run_id == CheckRun.id)
-            .where(
-                Model.name == model,
-                CheckRun.kind == of.value,
-                of_segment(segment),
-                CheckRun.window_end.in_(ends),
-                CheckMetric.subject.in_(list(subjects)),
-            )
-        ).tuples().all()
+            .tuples()
+            .all()
+        )
 
     for window_end, _, name, value, _, detail in measures(kind, [metric]):
         if name == _BASELINE_NAME and window_end in at and value is not None:
