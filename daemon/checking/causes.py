@@ -234,6 +234,9 @@ def _decimals(a: float, b: float) -> int:
     places = max(0, 3 - math.floor(math.log10(top))) if top > 0 else 4
     while a != b and round(a, places) == round(b, places) and places < 9:
         places += 1
+    # No trailing zero on both ("0.711", as the alert says its baseline, not "0.7110").
+    while places > 0 and all(round(v, places) == round(v, places - 1) for v in (a, b)):
+        places -= 1
     return places
 
 

@@ -30,7 +30,7 @@ from checks.multivariate import CLASSIFIER, RECONSTRUCTION
 from checks.performance.metrics import BaselineSource
 from daemon.alerts.finding import WHY, Finding
 from daemon.alerts.policy import apply_findings
-from daemon.checking.causes import cause_words, explain, rank_stored
+from daemon.checking.causes import cause_words, change_words, explain, rank_stored
 from daemon.checking.records import KindRun, store_runs
 from daemon.config.common import ConfigError
 from daemon.report.queries import _why
@@ -171,6 +171,18 @@ def test_the_change_is_measured_from_the_baseline_and_says_from_what(
     fell, was, now = _three(words)
     # The sentence's arithmetic holds on the printed figures.
     assert fell == pytest.approx(was - now) and was == 0.91
+
+
+def test_the_figures_read_as_the_alerts_own() -> None:
+    # Four significant figures, no trailing zero on both ("baseline 0.711" in the alert
+    # head): the demo's day-21 alert.
+    auc, drift = _windows()
+    auc[-1] = 0.625
+    base = Baseline(value=0.711, source=BaselineSource.REFERENCE)
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(), baseline=base)
+    assert change_words(ranking) == "roc_auc fell 0.086 from 0.711 (reference) to 0.625"
+    mae = replace(ranking, metric="mae", latest=1234.5678, since=1000.0, change=234.5678)
+    assert change_words(mae) == "mae rose 235 from 1000 (reference) to 1235"
 
 
 def test_without_a_baseline_the_change_is_from_the_earlier_windows_mean_and_says_so() -> None:
@@ -321,6 +333,8 @@ def test_a_firing_decay_alert_names_what_follows_it_from_the_store(
     assert ranking is not None and {c.subject for c in ranking.causes} == {"income", "plan"}
     assert "visits" not in {c.subject for c in ranking.causes}
     assert told.summary.startswith("roc_auc 0.7 below threshold 0.75; roc_auc fell 0.0")
+    # These runs stored no baseline: the change is from the earlier windows, said so.
+    assert "(mean of the previous 9 windows) to " in told.summary
     # Both exactly linear in the step: income's distance, and plan's p-value through its log.
     assert told.summary.endswith("; it follows income (r = 1.00) and plan (r = 1.00)")
     # The alert keeps the words where the weekly report reads them.
