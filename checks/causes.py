@@ -112,7 +112,8 @@ class Cause:
 
 @dataclass(frozen=True, kw_only=True)
 class CauseRanking:
-    """The features ranked for one metric over the last windows."""
+    """How far one metric moved, and the features (and their joint drift) ranked by how
+    they follow it over the last windows."""
 
     metric: str
     # The latest value, and `change`, how far it moved (negative: fell) from `since`:
