@@ -4,9 +4,22 @@ NannyML's correlation ranker: over the last N check windows, the Pearson
 correlation of each feature's drift with the performance metric. Here the sign
 is turned so that a positive `r` always reads "this feature drifts as
 performance gets worse" (drift rising while roc_auc falls, or while mae rises),
-whatever the metric's direction. A feature whose drift never moves (a constant
+whatever the metric's direction. Only a positive `r` names a cause: a feature
+whose drift falls while performance worsens (r < 0) moved the other way, and is
+never named, however large |r|. A feature whose drift never moves (a constant
 series) has no correlation and is left out, as are windows where either value
 is missing.
+
+How far the metric moved is measured from the model's baseline, the value the
+performance check compares against (the reference's metric, usually), where the
+latest window stored one; else from the mean of the earlier windows read.
+
+Two features whose correlation flips while each keeps its distribution drift in
+no column: the multivariate check's series (reconstruction error, domain
+classifier AUROC, checks/multivariate) are candidates too, ranked the same way
+as the joint drift of the features. Their values go in as they are: a mean
+reconstruction error and a cross-validated AUROC do not shrink with the window's
+size the way a distance between two samples does.
 
 The drift a window stored is its test's own value: a distance (PSI,
 Wasserstein, Jensen-Shannon), larger when drifting, or a p-value (K-S,
@@ -33,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from checks.interface import Direction
+from checks.performance.metrics import BaselineSource
 
 # Below this many windows with both values a correlation says nothing.
 MIN_PAIRS = 3
@@ -46,28 +60,44 @@ class CauseSpec:
 
     windows: int = 14
     top_k: int = 3
-    # Features with |r| below this are not named as following the metric.
-    min_abs_r: float = 0.5
+    # A series is named as following the metric only from this r (and r > 0): drift
+    # rising as performance worsens.
+    min_r: float = 0.5
 
     def __post_init__(self) -> None:
         if self.windows < MIN_PAIRS:
             raise ValueError(f"windows must be >= {MIN_PAIRS}, got {self.windows}")
         if self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
-        if not 0 <= self.min_abs_r <= 1:
-            raise ValueError(f"min_abs_r must be in [0, 1], got {self.min_abs_r}")
+        if not 0 <= self.min_r <= 1:
+            raise ValueError(f"min_r must be in [0, 1], got {self.min_r}")
+
+    def names(self, r: float) -> bool:
+        """Whether a series of this r is named as following the metric."""
+        return r > 0 and r >= self.min_r
+
+
+@dataclass(frozen=True, kw_only=True)
+class Baseline:
+    """The value the performance check compared the latest window against."""
+
+    value: float
+    # Where it came from; None for a run stored before the source was recorded.
+    source: BaselineSource | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Cause:
-    """One feature: how its drift follows the metric, and its weighted latest drift."""
+    """One series: how it follows the metric, and (a feature's) weighted latest drift."""
 
-    feature: str
+    # A feature, or a multivariate method's subject (checks.multivariate.RECONSTRUCTION).
+    subject: str
     # Pearson r, signed so that > 0 means drift rises as performance worsens.
     r: float
     # Windows with both a drift and a performance value.
     windows: int
-    # The latest window's drift signal (1 at the threshold); None when it had none.
+    # The latest window's drift signal (1 at a feature's threshold; a multivariate
+    # method's own value); None when it had none.
     drift: float | None
     # The feature's share of the model's importance, when the model exposes it.
     importance: float | None = None
@@ -82,19 +112,31 @@ class Cause:
 
 @dataclass(frozen=True, kw_only=True)
 class CauseRanking:
-    """The features ranked for one metric over the last windows."""
+    """How far one metric moved, and the features (and their joint drift) ranked by how
+    they follow it over the last windows."""
 
     metric: str
-    # The latest value and how far it moved off the mean of the windows before it
-    # (negative: fell), None with a single window.
+    # The latest value, and `change`, how far it moved (negative: fell) from `since`:
+    # the `baseline` where one is known, else the mean of the `earlier` windows before
+    # the latest (None, with `earlier` 0, when there is none).
     latest: float
     change: float | None
+    since: float | None
+    baseline: Baseline | None
+    earlier: int
     # Worse is lower (scores) or higher (losses).
     alerts_when: Direction
     windows: int
-    # By r, descending, |r| >= min_abs_r, at most top_k.
+    # Every feature with a correlation, by r descending (those moving the other way last).
+    ranked: tuple[Cause, ...]
+    # The features named: r > 0 and r >= min_r, by r descending, at most top_k.
     causes: tuple[Cause, ...]
-    # By importance-weighted drift, descending, at most top_k; empty without importances.
+    # The multivariate methods (the features' joint drift) with a correlation, by r
+    # descending, and those named, as the features are.
+    joint_ranked: tuple[Cause, ...] = ()
+    joint: tuple[Cause, ...] = ()
+    # Features by importance-weighted drift, descending, at most top_k; empty without
+    # importances. A feature whose drift falls as performance worsens (r <= 0) is not one.
     by_importance: tuple[Cause, ...] = ()
 
     @property
@@ -149,29 +191,20 @@ def importances_of(model: object, features: Sequence[str]) -> dict[str, float] |
     return {f: float(v) / total for f, v in zip(features, values, strict=True)}
 
 
-def rank_causes(
-    metric: str,
-    alerts_when: Direction,
-    performance: Sequence[float | None],
-    drift: Mapping[str, Sequence[float | None]],
-    spec: CauseSpec,
-    importances: Mapping[str, float] | None = None,
-) -> CauseRanking:
-    """Rank the features by how their drift follows the metric, oldest window first.
-
-    `performance` and each `drift` series are aligned on the same windows (None
-    where a window has no value); only the last `spec.windows` are used.
-    """
-    n = spec.windows
-    perf = list(performance)[-n:]
-    # Turned so that larger is worse: drift rising with it correlates positively.
-    sign = 1.0 if alerts_when is Direction.ABOVE else -1.0
+def _correlated(
+    series: Mapping[str, Sequence[float | None]],
+    perf: Sequence[float | None],
+    sign: float,
+    n: int,
+    importances: Mapping[str, float] | None,
+) -> list[Cause]:
+    """Each series' Pearson r with the signed metric over the last `n` windows."""
     found: list[Cause] = []
-    for feature, series in drift.items():
-        values = list(series)[-n:]
+    for subject, values_in in series.items():
+        values = list(values_in)[-n:]
         if len(values) != len(perf):
             raise ValueError(
-                f"{feature}: {len(values)} drift values for {len(perf)} performance values"
+                f"{subject}: {len(values)} drift values for {len(perf)} performance values"
             )
         pairs = [
             (d, p)
@@ -183,29 +216,68 @@ def rank_causes(
             continue
         found.append(
             Cause(
-                feature=feature,
+                subject=subject,
                 r=r,
                 windows=len(pairs),
                 drift=values[-1] if values else None,
-                importance=(importances or {}).get(feature),
+                importance=(importances or {}).get(subject),
             )
         )
+    return sorted(found, key=lambda c: (-c.r, c.subject))
+
+
+def rank_causes(
+    metric: str,
+    alerts_when: Direction,
+    performance: Sequence[float | None],
+    drift: Mapping[str, Sequence[float | None]],
+    spec: CauseSpec,
+    importances: Mapping[str, float] | None = None,
+    *,
+    baseline: Baseline | None = None,
+    joint: Mapping[str, Sequence[float | None]] | None = None,
+) -> CauseRanking:
+    """Rank the features by how their drift follows the metric, oldest window first.
+
+    `performance`, each `drift` series and each `joint` series (a multivariate
+    method's values) are aligned on the same windows (None where a window has no
+    value); only the last `spec.windows` are used. `baseline` is what the
+    performance check compared the latest window against, when known.
+    """
+    n = spec.windows
+    perf = list(performance)[-n:]
+    # Turned so that larger is worse: drift rising with it correlates positively.
+    sign = 1.0 if alerts_when is Direction.ABOVE else -1.0
+    ranked = _correlated(drift, perf, sign, n, importances)
+    together = _correlated(joint or {}, perf, sign, n, None)
     present = [p for p in perf if p is not None and math.isfinite(p)]
     if not present:
         raise ValueError(f"{metric}: no performance value in the last {n} windows")
     latest = present[-1]
-    change = latest - float(np.mean(present[:-1])) if len(present) > 1 else None
-    ranked = sorted(found, key=lambda c: (-c.r, c.feature))
+    if baseline is not None and math.isfinite(baseline.value):
+        since: float | None = baseline.value
+        earlier = 0
+    else:
+        baseline = None
+        earlier = len(present) - 1
+        since = float(np.mean(present[:-1])) if earlier else None
+    named = [c for c in ranked if spec.names(c.r)]
     weighted = sorted(
-        (c for c in found if c.weighted is not None),
-        key=lambda c: (-(c.weighted or 0.0), c.feature),
+        (c for c in ranked if c.weighted is not None and c.r > 0),
+        key=lambda c: (-(c.weighted or 0.0), c.subject),
     )
     return CauseRanking(
         metric=metric,
         latest=latest,
-        change=change,
+        change=latest - since if since is not None else None,
+        since=since,
+        baseline=baseline,
+        earlier=earlier,
         alerts_when=alerts_when,
         windows=len(perf),
-        causes=tuple(c for c in ranked if abs(c.r) >= spec.min_abs_r)[: spec.top_k],
+        ranked=tuple(ranked),
+        causes=tuple(named[: spec.top_k]),
+        joint_ranked=tuple(together),
+        joint=tuple(c for c in together if spec.names(c.r)),
         by_importance=tuple(weighted[: spec.top_k]),
     )

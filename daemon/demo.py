@@ -134,26 +134,23 @@ def _print_day(line: DayLine) -> None:
 
 def _print_causes(ctx: JobContext, scenario: sim.Scenario, day: int) -> None:
     """Why performance fell on the day: each feature, by how its drift follows roc_auc."""
-    from checks.causes import CauseSpec
     from checks.interface import CheckKind
     from daemon.checking.causes import cause_words, rank_stored
     from daemon.checking.specs import decay_spec
 
     model = ctx.settings.model(MODEL)
     metric = decay_spec(model).metric.value
-    windows = model.checks.causes.windows
-    every = CauseSpec(windows=windows, top_k=len(model.schema_.features), min_abs_r=0.0)
     end = scenario.day_start(day + 1)
     with ctx.sessions() as session:
         told = rank_stored(session, model, CheckKind.PERFORMANCE, metric, end)
-        ranked = rank_stored(session, model, CheckKind.PERFORMANCE, metric, end, spec=every)
-    if told is None or ranked is None:
+    if told is None:
         print(f"   causes of day {day}: no stored {metric}", flush=True)
         return
     print(f"   causes of day {day}: {cause_words(told)}", flush=True)
+    # Every feature, those drifting less as roc_auc falls (r < 0) last: never named.
     print(
-        f"   ranking of day {day} ({ranked.windows} windows): "
-        + ", ".join(f"{c.feature} r={c.r:+.2f}" for c in ranked.causes),
+        f"   ranking of day {day} ({told.windows} windows): "
+        + ", ".join(f"{c.subject} r={c.r:+.2f}" for c in told.ranked),
         flush=True,
     )
 

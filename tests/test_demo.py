@@ -153,10 +153,18 @@ def test_day_21_ranks_the_shifted_features_first(demo: tuple[Path, str]) -> None
     assert ranking is not None, out[-3000:]
     features = [item.split(" r=")[0] for item in ranking.group(1).split(", ")]
     assert set(features[:4]) == shifted and set(features[4:]) == {"tenure_months", "region"}
-    told = re.search(r"^   causes of day 21: roc_auc fell 0\.\d+; it follows (.+)$", out, re.M)
+    # The drop from the baseline the check compares against, both ends said.
+    told = re.search(
+        r"^   causes of day 21: roc_auc fell (0\.\d+) from (0\.\d+) \(reference\) to (0\.\d+); "
+        r"it follows (.+)$",
+        out,
+        re.M,
+    )
     assert told is not None, out[-3000:]
-    named = re.findall(r"(\w+) \(r = 0\.\d\d\)", told.group(1))
-    assert named and set(named) <= shifted
+    fell, was, now = (float(told.group(i)) for i in (1, 2, 3))
+    assert fell == pytest.approx(was - now) and fell > 0
+    named = re.findall(r"(\w+) \(r = (?:0\.\d\d|1\.00)\)", told.group(4))
+    assert named and set(named) <= shifted and "r = -" not in told.group(4)
     # The decay alert says it, and so does the drifted week's report under the alert.
     summaries = [
         item["summary"]
@@ -166,4 +174,8 @@ def test_day_21_ranks_the_shifted_features_first(demo: tuple[Path, str]) -> None
     ]
     assert any("; it follows " in s for s in summaries), summaries
     html = (workdir / "reports" / "mlmaint-report-2026-W45.html").read_text()
-    assert re.search(r"why: roc_auc fell 0\.\d+; it follows (usage_gb|plan|monthly_charges)", html)
+    assert re.search(
+        r"why: roc_auc fell 0\.\d+ from 0\.\d+ \(reference\) to 0\.\d+; "
+        r"it follows (usage_gb|plan|monthly_charges)",
+        html,
+    )

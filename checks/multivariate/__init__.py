@@ -14,7 +14,7 @@ reference version (`reference.fit_multivariate`); `check.MultivariateCheck`
 applies it to a window and returns frozen results.
 """
 
-from checks.multivariate.check import CLASSIFIER, RECONSTRUCTION, MultivariateCheck
+from checks.multivariate.check import CLASSIFIER, METHOD_NAMES, RECONSTRUCTION, MultivariateCheck
 from checks.multivariate.classifier import domain_auroc
 from checks.multivariate.reconstruction import ReconstructionModel, fit_reconstruction
 from checks.multivariate.reference import (
@@ -27,6 +27,7 @@ from checks.multivariate.reference import (
 
 __all__ = [
     "CLASSIFIER",
+    "METHOD_NAMES",
     "RECONSTRUCTION",
     "ErrorBand",
     "MultivariateCheck",

@@ -11,6 +11,7 @@ Two subjects, each judged on its own and each an alert of its own:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,11 @@ from checks.multivariate.reference import MultivariateReference, MultivariateSpe
 
 RECONSTRUCTION = "reconstruction"
 CLASSIFIER = "domain_classifier"
+# How people name each method's measure: in its alerts, and in a decay's causes.
+METHOD_NAMES: Mapping[str, str] = {
+    RECONSTRUCTION: "reconstruction error",
+    CLASSIFIER: "domain classifier AUROC",
+}
 
 
 @dataclass(frozen=True, kw_only=True)

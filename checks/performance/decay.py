@@ -20,8 +20,10 @@ from checks.performance.bands import Band, band_decision
 from checks.performance.metrics import (
     LOWER_IS_BETTER,
     NEEDS_SCORE,
+    BaselineSource,
     Metric,
     alerts_when,
+    baseline_source,
     label_arrays,
     labelled_rows,
     metric_values,
@@ -74,6 +76,8 @@ class Decay:
     reason: str | None = None
     # Where the boundary came from ("band at n=500: ...", "margin 5% of the baseline").
     basis: str | None = None
+    # Where `baseline` came from; None without one.
+    baseline_source: BaselineSource | None = None
 
 
 def margin_basis(max_absolute_drop: float | None, max_relative_drop: float | None) -> str:
@@ -123,10 +127,17 @@ def _replicates(
 
 
 def decay(
-    spec: DecaySpec, window: pd.DataFrame, baseline: float | None, band: Band | None = None
+    spec: DecaySpec,
+    window: pd.DataFrame,
+    baseline: float | None,
+    band: Band | None = None,
+    *,
+    source: BaselineSource = BaselineSource.REFERENCE,
 ) -> Decay:
+    """The window's metric against `baseline` (which came from `source`) or the band."""
     rows = labelled_rows(window, spec.task)
     n = len(rows)
+    known = source if baseline is not None else None
 
     def short(reason: str, value: float | None = None) -> Decay:
         return Decay(
@@ -140,6 +151,7 @@ def decay(
             labelled=n,
             drop=None,
             reason=reason,
+            baseline_source=known,
         )
 
     if n < spec.min_labelled:
@@ -176,6 +188,7 @@ def decay(
             drop=drop,
             severity_ratio=severity,
             basis=basis,
+            baseline_source=known or BaselineSource.BAND,
         )
     if baseline is None:
         return short("no baseline: neither a training metric nor a labelled reference", value)
@@ -202,6 +215,7 @@ def decay(
         drop=drop,
         severity_ratio=drop / margin if alert and margin > 0 else 0.0,
         basis=basis,
+        baseline_source=known,
     )
 
 
@@ -220,7 +234,11 @@ def _decay_measures(d: Decay, name: str = "value") -> tuple[Measure, ...]:
             basis=d.basis,
         )
     ]
-    for key, value in (("baseline", d.baseline), ("ci_low", d.ci_low), ("ci_high", d.ci_high)):
+    if d.baseline is not None:
+        # Its detail says where it came from: what a decay's causes measure the drop from.
+        source = d.baseline_source.value if d.baseline_source is not None else None
+        measures.append(Measure(subject=subject, name="baseline", value=d.baseline, detail=source))
+    for key, value in (("ci_low", d.ci_low), ("ci_high", d.ci_high)):
         if value is not None:
             measures.append(Measure(subject=subject, name=key, value=value))
     return tuple(measures)
@@ -248,7 +266,7 @@ class PerformanceCheck:
 
     def run(self, window: pd.DataFrame) -> CheckResult:
         baseline = self.reference_baseline()
-        d = decay(self.spec, window, baseline, self.band)
+        d = decay(self.spec, window, baseline, self.band, source=baseline_source(self.baseline))
         measures = list(_decay_measures(d))
         if d.labelled >= self.spec.min_labelled:
             others = realized(self.spec.task, window)

@@ -55,7 +55,7 @@ from checks.interface import (
 from checks.performance.bands import Band
 from checks.performance.decay import DecaySpec, margin_basis
 from checks.performance.judged import judge_estimate
-from checks.performance.metrics import Metric, realized
+from checks.performance.metrics import Metric, baseline_source, realized
 from checks.reference import FloatArray, ReferenceStats, numeric_values
 from checks.thresholds import BandMode
 
@@ -291,6 +291,7 @@ class DirectLossCheck:
             allowed_drop=self.spec.allowed_drop,
             margin_basis=margin_basis(self.spec.max_absolute_drop, self.spec.max_relative_drop),
             no_band="too few labelled reference rows",
+            source=baseline_source(self.baseline),
         )
         measures = [
             *judged.measures,

@@ -26,7 +26,7 @@ from checks.interface import (
 from checks.performance.bands import Band
 from checks.performance.decay import DecaySpec, margin_basis
 from checks.performance.judged import judge_estimate
-from checks.performance.metrics import Metric, realized, weighted_auc
+from checks.performance.metrics import Metric, baseline_source, realized, weighted_auc
 from checks.reference import FloatArray, ReferenceStats, numeric_values
 from checks.thresholds import BandMode
 
@@ -132,6 +132,7 @@ class EstimatedPerformanceCheck:
             allowed_drop=self.spec.allowed_drop,
             margin_basis=margin_basis(self.spec.max_absolute_drop, self.spec.max_relative_drop),
             no_band="too few scored reference rows",
+            source=baseline_source(self.baseline),
         )
         baseline, basis, status = judged.baseline, judged.basis, judged.status
         measures = list(judged.measures)

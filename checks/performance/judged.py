@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from checks.interface import Measure, Status
 from checks.performance.bands import Band, band_decision
-from checks.performance.metrics import LOWER_IS_BETTER, Metric, alerts_when
+from checks.performance.metrics import LOWER_IS_BETTER, BaselineSource, Metric, alerts_when
 from checks.thresholds import BandMode
 
 
@@ -23,6 +23,8 @@ class Judgement:
     measures: tuple[Measure, ...]
     baseline: float | None
     basis: str | None
+    # Where `baseline` came from; None without one.
+    baseline_source: BaselineSource | None = None
 
 
 def judge_estimate(
@@ -38,11 +40,14 @@ def judge_estimate(
     allowed_drop: Callable[[float], float],
     margin_basis: str,
     no_band: str,
+    source: BaselineSource = BaselineSource.REFERENCE,
 ) -> Judgement:
     """The estimate of `metric` on `n` rows: in BAND mode against the band at n, else (or
     with no band) a worsening beyond `allowed_drop(baseline)` alerts. `no_band` says why
-    a BAND mode judged by the margins has no band."""
+    a BAND mode judged by the margins has no band; `source` where `baseline` came from."""
     subject = metric.value
+    # Without a baseline, the band's centre stands in for it (BAND mode only).
+    known = source if baseline is not None else BaselineSource.BAND
     if mode is BandMode.BAND and band is not None and band.metric is metric:
         centre, boundary, _drop, alert, severity, basis = band_decision(
             band, n, value, band_sigmas, band_quantile
@@ -82,8 +87,9 @@ def judge_estimate(
                 detail=f"baseline {baseline:.4g}",
                 basis=basis,
             ),
-            Measure(subject=subject, name="baseline", value=baseline),
+            Measure(subject=subject, name="baseline", value=baseline, detail=known.value),
         ),
         baseline=baseline,
         basis=basis,
+        baseline_source=known,
     )

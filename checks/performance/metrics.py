@@ -34,6 +34,24 @@ class Metric(enum.StrEnum):
 LOWER_IS_BETTER = frozenset({Metric.LOG_LOSS, Metric.MAE, Metric.RMSE, Metric.MAPE})
 
 
+class BaselineSource(enum.StrEnum):
+    """Where a performance check's baseline came from: the stored `baseline` measure's
+    detail, and what a decay's causes say the drop is measured from."""
+
+    # The value recorded at training time, handed to the check.
+    TRAINING = "training"
+    # The same metric on the reference's labelled rows (the usual case).
+    REFERENCE = "reference"
+    # The mean of the reference chunks of the window's size (no metric on the whole).
+    BAND = "reference chunks' mean"
+
+
+def baseline_source(given: float | None) -> BaselineSource:
+    """Where a check's baseline comes from: the training value it was handed, else the
+    reference's own metric."""
+    return BaselineSource.TRAINING if given is not None else BaselineSource.REFERENCE
+
+
 def alerts_when(metric: Metric) -> Direction:
     """A loss alerts above its boundary, a score (AUC, accuracy) below it."""
     return Direction.ABOVE if metric in LOWER_IS_BETTER else Direction.BELOW

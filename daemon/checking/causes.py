@@ -2,12 +2,14 @@
 
 When a realized or estimated performance finding fires, `explain` reads the
 model's last `[models.checks.causes] windows` stored runs of that kind (the
-metric the check judges) and the drift runs of the same windows (each
-feature's stored value and threshold), hands them to the pure ranking
-(checks/causes.py) and words the result into the finding: "roc_auc fell 0.08;
-it follows usage_gb (r = 0.91) and monthly_charges (r = 0.77)". The series are
-the segment's own when the finding is a segment's. The words go into the
-alert's summary, so the message and the weekly report say them.
+metric the check judges, and the baseline the latest run compared it with), the
+drift runs of the same windows (each feature's stored value and threshold) and
+the multivariate runs, when the model has them; hands them to the pure ranking
+(checks/causes.py) and words the result into the finding: "roc_auc fell 0.0812
+from 0.9123 (reference) to 0.8311; it follows usage_gb (r = 0.91) and the joint
+drift of the features (reconstruction error, r = 0.88)". The series are the
+segment's own when the finding is a segment's. The words go into the alert's
+summary, so the message and the weekly report say them.
 
 Feature importances rank the drift a second way, weighted by what the model
 leans on: the check cycle hands `explain` a loader of the serving version's
@@ -18,17 +20,27 @@ when a performance finding fires.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from checks.causes import MIN_PAIRS, CauseRanking, CauseSpec, drift_signal, rank_causes
+from checks.causes import (
+    MIN_PAIRS,
+    Baseline,
+    Cause,
+    CauseRanking,
+    CauseSpec,
+    drift_signal,
+    rank_causes,
+)
 from checks.interface import CheckKind
 from checks.methods import METHODS, Method
-from checks.performance.metrics import Metric, alerts_when
+from checks.multivariate import METHOD_NAMES
+from checks.performance.metrics import BaselineSource, Metric, alerts_when
 from daemon.alerts.finding import WHY, Finding
 from daemon.config import ModelSettings
 from daemon.store.tables import CheckMetric, CheckRun, Model, of_segment
@@ -37,13 +49,39 @@ log = logging.getLogger(__name__)
 
 # The measure of each performance kind that carries the judged metric's value.
 _VALUE_NAME = {CheckKind.PERFORMANCE: "value", CheckKind.ESTIMATED_PERFORMANCE: "estimated"}
+# The measure the performance checks store the baseline they compared against under.
+_BASELINE_NAME = "baseline"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredSeries:
+    """A metric's last stored windows and what drifted in them, oldest first."""
+
+    ends: tuple[datetime, ...]
+    performance: tuple[float | None, ...]
+    # Each window's baseline (None where it stored none).
+    baselines: tuple[Baseline | None, ...]
+    # Each feature's drift signal; each multivariate method's value (only methods
+    # with a stored run among the windows).
+    drift: Mapping[str, tuple[float | None, ...]]
+    joint: Mapping[str, tuple[float | None, ...]]
+
+    @property
+    def latest_baseline(self) -> Baseline | None:
+        """The baseline of the latest window with a performance value."""
+        for value, baseline in zip(
+            reversed(self.performance), reversed(self.baselines), strict=True
+        ):
+            if value is not None and math.isfinite(value):
+                return baseline
+        return None
 
 
 def cause_spec(model: ModelSettings) -> CauseSpec | None:
     c = model.checks.causes
     if not c.enabled:
         return None
-    return CauseSpec(windows=c.windows, top_k=c.top_k, min_abs_r=c.min_abs_r)
+    return CauseSpec(windows=c.windows, top_k=c.top_k, min_r=c.min_r)
 
 
 def _p_value(name: str) -> bool | None:
@@ -51,6 +89,14 @@ def _p_value(name: str) -> bool | None:
     try:
         return METHODS[Method(name)].p_value
     except (ValueError, KeyError):
+        return None
+
+
+def _source(detail: str | None) -> BaselineSource | None:
+    """A stored baseline's source, from its detail (None: stored before it was recorded)."""
+    try:
+        return BaselineSource(detail) if detail is not None else None
+    except ValueError:
         return None
 
 
@@ -63,9 +109,10 @@ def stored_series(
     end: datetime,
     windows: int,
     segment: str | None = None,
-) -> tuple[list[datetime], list[float | None], dict[str, list[float | None]]]:
-    """The metric's last `windows` stored values up to `end` (window ends, oldest first)
-    and each feature's drift signal in the same windows (None where none was stored)."""
+) -> StoredSeries:
+    """The metric's last `windows` stored values up to `end` (window ends, oldest first),
+    the baseline each run compared against, each feature's drift signal and each
+    multivariate method's value in the same windows (None where none was stored)."""
     perf = session.execute(
         select(CheckRun.window_end, CheckMetric.value)
         .join(Model, Model.id == CheckRun.model_id)
@@ -82,34 +129,61 @@ def stored_series(
         .limit(windows)
     ).all()
     ends = [row[0] for row in reversed(perf)]
-    values: list[float | None] = [row[1] for row in reversed(perf)]
+    values = tuple(row[1] for row in reversed(perf))
+    baselines: list[Baseline | None] = [None] * len(ends)
     drift: dict[str, list[float | None]] = {f: [None] * len(ends) for f in features}
+    joint: dict[str, list[float | None]] = {}
     if not ends:
-        return ends, values, drift
+        return StoredSeries(ends=(), performance=(), baselines=(), drift={}, joint={})
     at = {e: i for i, e in enumerate(ends)}
-    for window_end, subject, name, value, threshold in session.execute(
-        select(
-            CheckRun.window_end,
-            CheckMetric.subject,
-            CheckMetric.name,
-            CheckMetric.value,
-            CheckMetric.threshold,
+
+    def measures(
+        of: CheckKind, subjects: Iterable[str]
+    ) -> Sequence[tuple[datetime, str, str, float | None, float | None, str | None]]:
+        return (
+            session.execute(
+                select(
+                    CheckRun.window_end,
+                    CheckMetric.subject,
+                    CheckMetric.name,
+                    CheckMetric.value,
+                    CheckMetric.threshold,
+                    CheckMetric.detail,
+                )
+                .join(Model, Model.id == CheckRun.model_id)
+                .join(CheckMetric, CheckMetric.run_id == CheckRun.id)
+                .where(
+                    Model.name == model,
+                    CheckRun.kind == of.value,
+                    of_segment(segment),
+                    CheckRun.window_end.in_(ends),
+                    CheckMetric.subject.in_(list(subjects)),
+                )
+            )
+            .tuples()
+            .all()
         )
-        .join(Model, Model.id == CheckRun.model_id)
-        .join(CheckMetric, CheckMetric.run_id == CheckRun.id)
-        .where(
-            Model.name == model,
-            CheckRun.kind == CheckKind.DRIFT.value,
-            of_segment(segment),
-            CheckRun.window_end.in_(ends),
-            CheckMetric.subject.in_(list(features)),
-        )
-    ):
+
+    for window_end, _, name, value, _, detail in measures(kind, [metric]):
+        if name == _BASELINE_NAME and window_end in at and value is not None:
+            baselines[at[window_end]] = Baseline(value=value, source=_source(detail))
+    for window_end, subject, name, value, threshold, _ in measures(CheckKind.DRIFT, features):
         p_value = _p_value(name)
         if p_value is None or window_end not in at:
             continue
         drift[subject][at[window_end]] = drift_signal(value, threshold, p_value)
-    return ends, values, drift
+    # The joint drift of the features: a multivariate method's value as it was stored
+    # (a mean reconstruction error, an AUROC), where the model runs that check.
+    for window_end, subject, _, value, _, _ in measures(CheckKind.MULTIVARIATE, METHOD_NAMES):
+        if window_end in at:
+            joint.setdefault(subject, [None] * len(ends))[at[window_end]] = value
+    return StoredSeries(
+        ends=tuple(ends),
+        performance=values,
+        baselines=tuple(baselines),
+        drift={f: tuple(v) for f, v in drift.items()},
+        joint={m: tuple(v) for m, v in joint.items()},
+    )
 
 
 def rank_stored(
@@ -130,38 +204,99 @@ def rank_stored(
     spec = spec or cause_spec(model)
     if spec is None:
         return None
-    features = model.schema_.features
-    _, perf, drift = stored_series(
-        session, model.name, kind, metric, features, end, spec.windows, segment
+    series = stored_series(
+        session, model.name, kind, metric, model.schema_.features, end, spec.windows, segment
     )
-    if sum(p is not None for p in perf) < MIN_PAIRS:
+    if sum(p is not None for p in series.performance) < MIN_PAIRS:
         # Too short a history to say what follows the metric.
         return None
-    return rank_causes(metric, alerts_when(Metric(metric)), perf, drift, spec, importances)
+    return rank_causes(
+        metric,
+        alerts_when(Metric(metric)),
+        series.performance,
+        series.drift,
+        spec,
+        importances,
+        baseline=series.latest_baseline,
+        joint=series.joint,
+    )
 
 
 def _r(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _decimals(a: float, b: float) -> int:
+    """Decimals showing the larger of two values to four significant figures (as the
+    alert's own "roc_auc 0.6035 below threshold 0.6832 (baseline 0.7655)"), or more
+    until the two differ."""
+    top = max(abs(a), abs(b))
+    places = max(0, 3 - math.floor(math.log10(top))) if top > 0 else 4
+    while a != b and round(a, places) == round(b, places) and places < 9:
+        places += 1
+    # No trailing zero on both ("0.711", as the alert says its baseline, not "0.7110").
+    while places > 0 and all(round(v, places) == round(v, places - 1) for v in (a, b)):
+        places -= 1
+    return places
+
+
+def _origin(ranking: CauseRanking) -> str:
+    """What the change is measured from, in words: "reference", "mean of the previous 6
+    windows"."""
+    if ranking.baseline is not None:
+        source = ranking.baseline.source
+        return source.value if source is not None else "baseline"
+    if ranking.earlier == 1:
+        return "the previous window"
+    return f"mean of the previous {ranking.earlier} windows"
+
+
+def change_words(ranking: CauseRanking) -> str:
+    """ "roc_auc fell 0.0812 from 0.9123 (reference) to 0.8311": how far the metric moved,
+    from the baseline the performance check compares against where one is known, else
+    from its mean over the earlier windows read; each said."""
+    metric, latest, since = ranking.metric, ranking.latest, ranking.since
+    if since is None:
+        return f"{metric} at {latest:.4g}, no earlier window to compare with"
+    places = _decimals(since, latest)
+    was, now = round(since, places), round(latest, places)
+    if was == now:
+        return f"{metric} unchanged at {now:.{places}f} ({_origin(ranking)})"
+    # The change as the two printed values differ: the sentence's arithmetic holds.
+    verb = "fell" if now < was else "rose"
+    return (
+        f"{metric} {verb} {abs(now - was):.{places}f} from {was:.{places}f} "
+        f"({_origin(ranking)}) to {now:.{places}f}"
+    )
+
+
+def _joint_words(joint: Sequence[Cause]) -> str:
+    methods = "; ".join(f"{METHOD_NAMES.get(c.subject, c.subject)}, r = {_r(c.r)}" for c in joint)
+    return f"the joint drift of the features ({methods})"
+
+
 def cause_words(ranking: CauseRanking) -> str:
-    """ "roc_auc fell 0.08; it follows usage_gb (r = 0.91) and plan (r = 0.77)"."""
-    if ranking.change is None:
-        head = f"{ranking.metric} at {ranking.latest:.4g}"
-    else:
-        verb = "fell" if ranking.change < 0 else "rose"
-        head = f"{ranking.metric} {verb} {abs(ranking.change):.2g}"
-    named = [f"{c.feature} (r = {_r(c.r)})" for c in ranking.causes]
+    """ "roc_auc fell 0.0812 from 0.9123 (reference) to 0.8311; it follows usage_gb
+    (r = 0.91) and plan (r = 0.77)". Only what drifts more as performance worsens is
+    named (r > 0); the features' joint drift (a multivariate check) as one more."""
+    named = [f"{c.subject} (r = {_r(c.r)})" for c in ranking.causes]
+    if ranking.joint:
+        named.append(_joint_words(ranking.joint))
     if not named:
-        follows = f"no feature's drift follows it over {ranking.windows} windows"
+        who = (
+            "neither a feature's drift nor their joint drift follows"
+            if ranking.joint_ranked
+            else "no feature's drift follows"
+        )
+        follows = f"{who} it over {ranking.windows} windows"
     elif len(named) == 1:
         follows = f"it follows {named[0]}"
     else:
         follows = f"it follows {', '.join(named[:-1])} and {named[-1]}"
-    text = f"{head}; {follows}"
+    text = f"{change_words(ranking)}; {follows}"
     if ranking.by_importance:
         weighted = ", ".join(
-            f"{c.feature} ({c.weighted:.2g})" for c in ranking.by_importance if c.weighted
+            f"{c.subject} ({c.weighted:.2g})" for c in ranking.by_importance if c.weighted
         )
         text += f"; by drift times importance: {weighted}"
     return text
@@ -203,12 +338,17 @@ def explain(
         except ValueError as exc:
             log.debug("model %s: no cause ranking for %s: %s", model.name, metric, exc)
             ranking = None
-        if ranking is None:
-            out.append(f)
-            continue
-        details = dict(f.details)
-        details[WHY] = cause_words(ranking)
-        # Scalars only: the alert keeps a finding's scalar details (`alerts list --format json`).
-        details["causes"] = ", ".join(f"{c.feature}={c.r:.4f}" for c in ranking.causes) or None
-        out.append(replace(f, summary=f"{f.summary}; {cause_words(ranking)}", details=details))
+        out.append(f if ranking is None else with_causes(f, ranking))
     return out
+
+
+def with_causes(finding: Finding, ranking: CauseRanking) -> Finding:
+    """The finding, its summary ending with the ranking's words, kept also as its `WHY`
+    (the weekly report's line under the alert) and its `causes` detail."""
+    words = cause_words(ranking)
+    details = dict(finding.details)
+    details[WHY] = words
+    # Scalars only: the alert keeps a finding's scalar details (`alerts list --format json`).
+    named = (*ranking.causes, *ranking.joint)
+    details["causes"] = ", ".join(f"{c.subject}={c.r:.4f}" for c in named) or None
+    return replace(finding, summary=f"{finding.summary}; {words}", details=details)

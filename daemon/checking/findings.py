@@ -35,6 +35,7 @@ from checks.interface import (
     Measure,
     Status,
 )
+from checks.multivariate import METHOD_NAMES
 from daemon.alerts.finding import Finding, StageKind
 from daemon.alerts.message import max_severity
 from daemon.config import Severity
@@ -131,8 +132,7 @@ def _what(kind: CheckKind, m: Measure) -> str:
         case CheckKind.OPERATIONS:
             return f"{m.subject} {m.name}"
         case CheckKind.MULTIVARIATE:
-            method = "reconstruction error" if m.name == "error" else "domain classifier AUROC"
-            return f"multivariate drift, {method}"
+            return f"multivariate drift, {METHOD_NAMES.get(m.subject, m.subject)}"
         case _:
             assert_never(kind)
 

@@ -142,8 +142,20 @@ class CausesSettings(Frozen):
     # How many of the latest stored check windows the correlation reads.
     windows: int = Field(default=14, ge=3)
     top_k: int = Field(default=3, gt=0)
-    # A feature is named only when its |r| reaches this.
-    min_abs_r: float = Field(default=0.5, ge=0, le=1)
+    # A feature (or the multivariate drift) is named only when its r reaches this; r is
+    # > 0 when drift rises as performance worsens, and one below 0 is never named.
+    min_r: float = Field(default=0.5, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        # Named min_abs_r before a negative r stopped naming a cause: say what it is now.
+        if isinstance(data, Mapping) and "min_abs_r" in data:
+            raise ValueError(
+                "min_abs_r is now min_r: a series is named only when its r reaches it "
+                "(r > 0: drift rising as performance worsens)"
+            )
+        return data
 
 
 class ChecksSettings(Frozen):

@@ -23,7 +23,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks.causes import Baseline, CauseRanking, CauseSpec, rank_causes
 from checks.interface import CheckKind, CheckResult, Direction, Measure, Status
+from checks.multivariate import RECONSTRUCTION
+from checks.performance.metrics import BaselineSource
 from daemon.alerts.channels.email import build_email
 from daemon.alerts.channels.file import FileSender
 from daemon.alerts.channels.interface import Outgoing
@@ -31,6 +34,7 @@ from daemon.alerts.channels.slack import blocks_for
 from daemon.alerts.finding import Finding
 from daemon.alerts.message import from_json
 from daemon.alerts.policy import apply_findings, sweep
+from daemon.checking.causes import with_causes
 from daemon.checking.findings import findings_of
 from daemon.config import EmailChannel, Settings
 from daemon.store.tables import Notification
@@ -164,8 +168,30 @@ def cycle(firing: bool, end: datetime = T0) -> list[Finding]:
     ):
         status = Status.ALERT if firing else Status.OK
         result = CheckResult(kind=kind, status=status, rows=500, measures=measures)
-        out.extend(findings_of("churn", result, EVIDENCE if firing else None))
+        found = findings_of("churn", result, EVIDENCE if firing else None)
+        if firing and kind is CheckKind.PERFORMANCE:
+            # Why it fell, as the check cycle words it from the stored windows.
+            found = [with_causes(f, causes()) for f in found]
+        out.extend(found)
     return of_window(out, end - timedelta(days=1), end, 500)
+
+
+def causes() -> CauseRanking:
+    """The last seven windows: income's drift and the joint drift rise as roc_auc falls
+    from its baseline; age's drift falls (r < 0) and tenure's is noise: neither named."""
+    return rank_causes(
+        "roc_auc",
+        Direction.BELOW,
+        [0.86, 0.85, 0.86, 0.84, 0.83, 0.80, 0.7812],
+        {
+            "income": [0.2, 0.3, 0.2, 0.5, 0.6, 0.9, 1.007],
+            "age": [3.1, 2.9, 3.0, 2.6, 2.2, 1.9, 1.6],
+            "tenure": [0.4, 0.9, 0.3, 0.8, 0.7, 0.4, 0.6],
+        },
+        CauseSpec(),
+        baseline=Baseline(value=0.85, source=BaselineSource.REFERENCE),
+        joint={RECONSTRUCTION: [1.01, 1.02, 1.0, 1.05, 1.09, 1.12, 1.2]},
+    )
 
 
 def _rows(sessions: sessionmaker[Session], after: int) -> list[Notification]:
@@ -295,6 +321,18 @@ def test_the_firing_email_says_each_value_once_where_it_lies_and_what_to_do(
         "threshold 0.05; score, PSI 0.15 above threshold 0.1 — alert 4"
     ]
     assert any(h.startswith("[WARNING] roc_auc 0.7812 below threshold 0.8") for h, _ in items)
+    # Why it fell: from the baseline, each end said; what follows it, never age (r < 0).
+    why = (
+        "; roc_auc fell 0.0688 from 0.8500 (reference) to 0.7812; it follows income "
+        "(r = 0.99) and the joint drift of the features (reconstruction error, r = 0.98)"
+    )
+    assert sum(why in h for h, _ in items) == 1, items
+    # The same words in every body: once in each, twice in the file channel's record
+    # (the item's summary and the plain-text body).
+    for name, times in (("slack.json", 1), ("email.html", 1), ("file.json", 2)):
+        body = told[1]["firing"][name]
+        assert body.count(why) == times, name
+        assert "age (r" not in body
     assert any(h.startswith("[WARNING] latency p95_ms 850 above threshold 500") for h, _ in items)
     for head, step in items:
         # Each value once; never "beyond"; the alert's id; a next step with its ack command.
@@ -305,7 +343,9 @@ def test_the_firing_email_says_each_value_once_where_it_lies_and_what_to_do(
         assert step.startswith("Next: ") and "`mlmaint check churn --at 2026-03-02T10:00Z`" in step
         # Said once for the group below, not on every item.
         assert "alerts ack" not in step and EVIDENCE not in step, step
-    drift_steps = [s for h, s in items if "drift" in h]
+    # The drift items (the decay's causes speak of drift too, but it is no drift item).
+    drift_steps = [s for h, s in items if "] drift of " in h or "] share of drifted" in h]
+    assert len(drift_steps) == 5
     assert all(RUNBOOK in s for s in drift_steps)
     assert "Subject: [mlmaint] [critical] churn: 7 alerts (7 firing)" in text
     # Which window, how long, how many rows; the evidence and one ack for all, once each.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.causes import (
+    Baseline,
     CauseRanking,
     CauseSpec,
     drift_signal,
@@ -24,10 +26,13 @@ from checks.causes import (
     rank_causes,
 )
 from checks.interface import CheckKind, CheckResult, Direction, Measure, Status
+from checks.multivariate import CLASSIFIER, RECONSTRUCTION
+from checks.performance.metrics import BaselineSource
 from daemon.alerts.finding import WHY, Finding
 from daemon.alerts.policy import apply_findings
-from daemon.checking.causes import cause_words, explain, rank_stored
+from daemon.checking.causes import cause_words, change_words, explain, rank_stored
 from daemon.checking.records import KindRun, store_runs
+from daemon.config.common import ConfigError
 from daemon.report.queries import _why
 from daemon.store.tables import Alert
 from tests.checks.frames import START, churn_settings
@@ -69,23 +74,24 @@ def _windows(seed: int = 0, n: int = 14) -> tuple[list[float], dict[str, list[fl
 
 def test_the_feature_whose_drift_rises_as_the_score_falls_comes_first() -> None:
     auc, drift = _windows()
-    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_abs_r=0.0))
-    assert ranking.causes[0].feature == "usage"
-    by = {c.feature: c for c in ranking.causes}
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_r=0.0))
+    assert ranking.causes[0].subject == "usage"
+    by = {c.subject: c for c in ranking.ranked}
     assert by["usage"].r > 0.9 and by["calm"].r < -0.9 and abs(by["tenure"].r) < 0.6
+    assert [c.subject for c in ranking.ranked] == ["usage", "tenure", "calm"]
     assert ranking.worsened and ranking.change is not None and ranking.change < -0.04
-    # With the default |r| floor, the noise is not named; the same words as an alert says.
-    told = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_abs_r=0.7))
-    assert "tenure" not in {c.feature for c in told.causes}
+    # With an r floor, the noise is not named; the same words as an alert says.
+    told = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(min_r=0.7))
+    assert "tenure" not in {c.subject for c in told.causes}
     words = cause_words(dataclasses.replace(told, causes=told.causes[:1]))
-    assert words.startswith("roc_auc fell 0.0") and "; it follows usage (r = 0.9" in words
+    assert words.startswith("roc_auc fell 0.") and "; it follows usage (r = 0.9" in words
 
 
 def test_a_loss_that_rises_with_drift_is_a_positive_association() -> None:
     auc, drift = _windows(seed=1)
     mae = [1.0 - a for a in auc]  # rises as the AUC falls
-    ranking = rank_causes("mae", Direction.ABOVE, mae, drift, CauseSpec(min_abs_r=0.0))
-    assert ranking.causes[0].feature == "usage" and ranking.causes[0].r > 0.9
+    ranking = rank_causes("mae", Direction.ABOVE, mae, drift, CauseSpec(min_r=0.0))
+    assert ranking.causes[0].subject == "usage" and ranking.causes[0].r > 0.9
     assert ranking.worsened and (ranking.change or 0.0) > 0
 
 
@@ -94,10 +100,10 @@ def test_only_the_last_windows_count_and_missing_values_are_left_out() -> None:
     # The oldest windows disagree wildly; only the last 14 are read.
     drift["usage"][:16] = [9.0 - i for i in range(16)]
     drift["tenure"] = [None] * 30
-    spec = CauseSpec(windows=14, top_k=1, min_abs_r=0.5)
+    spec = CauseSpec(windows=14, top_k=1, min_r=0.5)
     ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, spec)
-    assert ranking.windows == 14 and [c.feature for c in ranking.causes] == ["usage"]
-    assert "tenure" not in {c.feature for c in ranking.causes}
+    assert ranking.windows == 14 and [c.subject for c in ranking.causes] == ["usage"]
+    assert "tenure" not in {c.subject for c in ranking.causes}
     with pytest.raises(ValueError, match="usage: 3 drift values for 14"):
         rank_causes("roc_auc", Direction.BELOW, auc, {"usage": [1.0, 2.0, 3.0]}, spec)
 
@@ -119,7 +125,7 @@ def test_importance_weighting_with_the_models_own_importances() -> None:
     # "calm" drifts most in the latest window, but the model hardly uses it.
     drift["calm"][-1] = 3.0
     ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(), linear)
-    assert ranking.by_importance[0].feature == "usage"
+    assert ranking.by_importance[0].subject == "usage"
     assert "by drift times importance: usage" in cause_words(ranking)
 
 
@@ -129,11 +135,145 @@ def test_the_ranking_is_frozen_and_the_spec_checked() -> None:
     assert isinstance(ranking, CauseRanking)
     with pytest.raises(dataclasses.FrozenInstanceError):
         ranking.metric = "x"  # type: ignore[misc]
-    for bad in ({"windows": 2}, {"top_k": 0}, {"min_abs_r": 1.5}):
+    for bad in ({"windows": 2}, {"top_k": 0}, {"min_r": 1.5}):
         with pytest.raises(ValueError):
             CauseSpec(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no performance value"):
         rank_causes("roc_auc", Direction.BELOW, [None] * 5, {}, CauseSpec())
+
+
+def _three(text: str) -> tuple[float, float, float]:
+    """(fell, from, to) of "roc_auc fell X from Y (...) to Z"."""
+    found = re.search(r"fell (\d+\.\d+) from (\d+\.\d+) \(([^)]*)\) to (\d+\.\d+)", text)
+    assert found is not None, text
+    return float(found.group(1)), float(found.group(2)), float(found.group(4))
+
+
+@pytest.mark.parametrize(
+    ("source", "origin"),
+    [
+        (BaselineSource.REFERENCE, "reference"),
+        (BaselineSource.TRAINING, "training"),
+        (BaselineSource.BAND, "reference chunks' mean"),
+        (None, "baseline"),
+    ],
+)
+def test_the_change_is_measured_from_the_baseline_and_says_from_what(
+    source: BaselineSource | None, origin: str
+) -> None:
+    auc, drift = _windows()
+    base = Baseline(value=0.91, source=source)
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(), baseline=base)
+    assert ranking.since == 0.91 and ranking.baseline == base and ranking.earlier == 0
+    assert ranking.change == pytest.approx(auc[-1] - 0.91) and ranking.worsened
+    words = cause_words(ranking)
+    assert f"from 0.9100 ({origin}) to {auc[-1]:.4f};" in words, words
+    fell, was, now = _three(words)
+    # The sentence's arithmetic holds on the printed figures.
+    assert fell == pytest.approx(was - now) and was == 0.91
+
+
+def test_the_figures_read_as_the_alerts_own() -> None:
+    # Four significant figures, no trailing zero on both ("baseline 0.711" in the alert
+    # head): the demo's day-21 alert.
+    auc, drift = _windows()
+    auc[-1] = 0.625
+    base = Baseline(value=0.711, source=BaselineSource.REFERENCE)
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(), baseline=base)
+    assert change_words(ranking) == "roc_auc fell 0.086 from 0.711 (reference) to 0.625"
+    mae = replace(ranking, metric="mae", latest=1234.5678, since=1000.0, change=234.5678)
+    assert change_words(mae) == "mae rose 235 from 1000 (reference) to 1235"
+
+
+def test_without_a_baseline_the_change_is_from_the_earlier_windows_mean_and_says_so() -> None:
+    auc, drift = _windows()
+    auc[3] = None  # type: ignore[call-overload]
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec())
+    earlier = [a for a in auc[:-1] if a is not None]
+    assert ranking.baseline is None and ranking.earlier == 12
+    assert ranking.since == pytest.approx(float(np.mean(earlier)))
+    words = cause_words(ranking)
+    assert "(mean of the previous 12 windows) to " in words, words
+    fell, was, now = _three(words)
+    assert fell == pytest.approx(was - now) and now == round(auc[-1], 4)
+    # A loss rises; a non-finite baseline is no baseline.
+    mae = [1.0 - a if a is not None else None for a in auc]
+    nan = Baseline(value=math.nan, source=BaselineSource.REFERENCE)
+    risen = rank_causes("mae", Direction.ABOVE, mae, drift, CauseSpec(), baseline=nan)
+    assert risen.baseline is None and cause_words(risen).startswith("mae rose 0.")
+    assert "mean of the previous 12 windows" in cause_words(risen)
+    # The same figure from both ends: unchanged, said so.
+    flat = rank_causes(
+        "roc_auc",
+        Direction.BELOW,
+        auc,
+        drift,
+        CauseSpec(),
+        baseline=Baseline(value=auc[-1], source=BaselineSource.REFERENCE),
+    )
+    assert cause_words(flat).startswith(f"roc_auc unchanged at {auc[-1]:.4f} (reference);")
+
+
+def test_a_feature_whose_drift_falls_as_performance_falls_is_never_named() -> None:
+    # x3's drift falls while roc_auc falls (the trial's r = -0.64): whatever the floor,
+    # and however much the model leans on it, it is no cause.
+    auc, drift = _windows()
+    rng = np.random.default_rng(11)
+    step = np.r_[np.zeros(10), np.linspace(0.5, 2.0, 4)]
+    drift["x3"] = list(2.5 - step + rng.normal(0, 0.6, 14))
+    # The model leans on x3 most: by latest drift times importance it would come first.
+    weights = {"usage": 0.05, "tenure": 0.05, "calm": 0.1, "x3": 0.8}
+    for floor in (0.0, 0.5):
+        spec = CauseSpec(min_r=floor, top_k=4)
+        ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, spec, weights)
+        by = {c.subject: c for c in ranking.ranked}
+        assert -0.9 < by["x3"].r < -0.3 and by["calm"].r < -0.9, ranking.ranked
+        named = {c.subject for c in (*ranking.causes, *ranking.by_importance)}
+        assert named.isdisjoint({"x3", "calm"}) and "usage" in named
+        assert all(c.r > 0 for c in ranking.causes)
+        words = cause_words(ranking)
+        assert "x3" not in words and "calm" not in words and "r = -" not in words, words
+    assert not CauseSpec(min_r=0.0).names(-0.64) and not CauseSpec().names(0.3)
+    assert CauseSpec().names(0.5) and CauseSpec(min_r=0.0).names(0.01)
+
+
+def test_the_features_joint_drift_is_a_candidate_cause() -> None:
+    # Every feature's drift is noise; the reconstruction error rises as roc_auc falls.
+    auc, _ = _windows()
+    rng = np.random.default_rng(4)
+    noise = {f: list(rng.normal(0.5, 0.1, 14)) for f in ("x1", "x2")}
+    step = np.r_[np.zeros(10), np.linspace(0.5, 2.0, 4)]
+    joint: dict[str, list[float | None]] = {
+        RECONSTRUCTION: list(1.0 + 0.3 * step + rng.normal(0, 0.02, 14)),
+        CLASSIFIER: [None] * 10 + [0.5, 0.5, 0.5, 0.5],  # constant: no correlation
+    }
+    spec = CauseSpec(min_r=0.7)
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec, joint=joint)
+    assert [c.subject for c in ranking.joint] == [RECONSTRUCTION] and ranking.causes == ()
+    assert ranking.joint[0].r > 0.9 and ranking.joint[0].drift == joint[RECONSTRUCTION][-1]
+    words = cause_words(ranking)
+    assert words.endswith(
+        f"; it follows the joint drift of the features (reconstruction error, "
+        f"r = {ranking.joint[0].r:.2f})"
+    ), words
+    # Falling as performance falls: not named, and the words say both were looked at.
+    joint[RECONSTRUCTION] = [-v for v in joint[RECONSTRUCTION] if v is not None]
+    calm = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec, joint=joint)
+    assert calm.joint == () and calm.joint_ranked[0].r < -0.9
+    assert "neither a feature's drift nor their joint drift follows it over 14 windows" in (
+        cause_words(calm)
+    )
+    without = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec)
+    assert "; no feature's drift follows it over 14 windows" in cause_words(without)
+    with pytest.raises(ValueError, match="reconstruction: 3 drift values for 14"):
+        rank_causes("roc_auc", Direction.BELOW, auc, {}, spec, joint={RECONSTRUCTION: [1.0] * 3})
+
+
+def test_the_old_min_abs_r_key_is_refused_with_its_new_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"checks.causes: min_abs_r is now min_r"):
+        churn_settings(tmp_path, {"kind": "snapshot"}, checks={"causes": {"min_abs_r": 0.5}})
+    model = churn_settings(tmp_path, {"kind": "snapshot"}, checks={"causes": {"min_r": 0.3}})
+    assert model.model("churn").checks.causes.min_r == 0.3
 
 
 def _drift_run(values: dict[str, float]) -> dict[CheckKind, KindRun]:
@@ -190,9 +330,11 @@ def test_a_firing_decay_alert_names_what_follows_it_from_the_store(
         # Not firing, or another kind: left as it was.
         calm = replace(firing, firing=False)
         assert explain(session, model, [calm], end) == [calm]
-    assert ranking is not None and {c.feature for c in ranking.causes} == {"income", "plan"}
-    assert "visits" not in {c.feature for c in ranking.causes}
+    assert ranking is not None and {c.subject for c in ranking.causes} == {"income", "plan"}
+    assert "visits" not in {c.subject for c in ranking.causes}
     assert told.summary.startswith("roc_auc 0.7 below threshold 0.75; roc_auc fell 0.0")
+    # These runs stored no baseline: the change is from the earlier windows, said so.
+    assert "(mean of the previous 9 windows) to " in told.summary
     # Both exactly linear in the step: income's distance, and plan's p-value through its log.
     assert told.summary.endswith("; it follows income (r = 1.00) and plan (r = 1.00)")
     # The alert keeps the words where the weekly report reads them.

@@ -96,6 +96,15 @@ def test_a_firing_decay_alert_ranks_by_the_registered_models_importances(
     [decay] = [f for f in cycles[-1].firing if f.kind is CheckKind.PERFORMANCE]
     why = str(decay.details[WHY])
     assert "it follows income" in why
+    # The drop is from the baseline the check compared against: the reference's roc_auc.
+    baseline = cycles[-1].result(CheckKind.PERFORMANCE).measure("roc_auc", "baseline")
+    latest = cycles[-1].result(CheckKind.PERFORMANCE).measure("roc_auc", "value").value
+    assert baseline.detail == "reference" and baseline.value is not None and latest is not None
+    assert why.startswith(
+        f"roc_auc fell {round(baseline.value, 4) - round(latest, 4):.4f} "
+        f"from {baseline.value:.4f} (reference) "
+        f"to {latest:.4f}; "
+    ), why
     # The second ranking, by the forest's own importances: income, the feature it leans on.
     assert "; by drift times importance: income (" in why, why
     assert decay.summary.endswith(why)
