@@ -126,6 +126,7 @@ class BatchStore:
             table,
             self.spec.schema.numeric,
             self.spec.schema.categorical,
+            now=self.now,
             # Rows read again inside the lag are mostly stored already.
             fresh=fresh,
             prepared=prepared if self.keeps_all else None,

@@ -40,7 +40,7 @@ from daemon.sampling.rows import Reject, Validated
 from daemon.sampling.specs import SamplingSpec, resolve
 from daemon.sampling.sql import SqlChunk
 from daemon.sampling.validation import RowValidator
-from daemon.store.engine import BulkWriter, bulk_writer
+from daemon.store.engine import BulkWriter, begin_write, bulk_writer
 from daemon.store.models import ensure_model
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,7 @@ def ingest_labels(ctx: JobContext, model: str | ModelSettings, now: datetime) ->
         for chunk in read_source(ctx, model, source, "labels", state, now, spec.schema.id):
             batch = parse_labels(spec, chunk)
             with ctx.engine.begin() as conn:
+                begin_write(conn)
                 counts = store_labels(conn, spec, model_id, batch, now)
                 records.write_watermark(conn, model_id, LABELS, chunk.state, now)
             counts["read"] = chunk.rows

@@ -26,6 +26,7 @@ from daemon.sampling.records import LABELS, PREDICTIONS, bump_counts, count_day,
 from daemon.sampling.rows import Reject, Validated, concat
 from daemon.sampling.specs import SamplingSpec, resolve
 from daemon.sampling.validation import RowValidator
+from daemon.store.engine import begin_write
 from daemon.store.models import ensure_model
 
 
@@ -59,6 +60,7 @@ def _store_pushed(
     ctx: JobContext, spec: SamplingSpec, batch: Validated, now: datetime, started: float
 ) -> SampleOutcome:
     with write_outcome(ctx, spec.name, PREDICTIONS, now), ctx.engine.begin() as conn:
+        begin_write(conn)
         store = BatchStore.open(conn, spec, now)
         model_id = store.model_id
         counts, refused = store.store(conn, batch)
@@ -88,6 +90,7 @@ def ingest_label_records(
     pre = tuple(pre_rejects)
     batch = labels_from_records(spec, records, pre_rejects=pre)
     with write_outcome(ctx, spec.name, LABELS, now), ctx.engine.begin() as conn:
+        begin_write(conn)
         model_id = ensure_model(conn, spec.name, now)
         counts = store_labels(conn, spec, model_id, batch, now)
     counts["read"] = len(records) + len(pre)
