@@ -19,10 +19,9 @@ from daemon.sampling.outcomes import (
     LabelOutcome,
     SampleOutcome,
     label_outcome,
-    persisted,
     sample_outcome,
 )
-from daemon.sampling.records import LABELS, PREDICTIONS, bump_counts, count_day, keep_rejects
+from daemon.sampling.records import LABELS, PREDICTIONS, keep_rejects
 from daemon.sampling.rows import Reject, Validated, concat
 from daemon.sampling.specs import SamplingSpec, resolve
 from daemon.sampling.validation import RowValidator
@@ -73,7 +72,7 @@ def _store_pushed(
             now,
             spec.policy.max_rejected_kept,
         )
-        bump_counts(conn, model_id, count_day(now), PREDICTIONS, persisted(counts))
+        store.bump(conn, counts)
     return sample_outcome(spec.name, counts, time.perf_counter() - started)
 
 
