@@ -114,6 +114,12 @@ def test_pushed_rows_keep_their_labels_and_a_later_label_replaces_one(
     out = ingest_records(ctx, "churn", rows, T0 + timedelta(hours=1))
     assert (out.sampled, out.labelled, dict(out.rejected)) == (N, N - 2, {})
     assert stored(ctx) == expected()
+    # Labelled when they arrived, with their rows.
+    with ctx.sessions() as session:
+        received = dict(
+            session.execute(select(Prediction.prediction_id, Prediction.labelled_at)).tuples().all()
+        )
+    assert received["p1"] == T0 + timedelta(hours=1) and received["p3"] is None
     later = ingest_label_records(ctx, "churn", [{"prediction_id": "p1", "label": 0}], T0)
     assert later.joined == 1 and stored(ctx)["p1"] == "0"
 
