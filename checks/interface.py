@@ -1,4 +1,5 @@
-"""What every check shares: the Check protocol, frozen results, statuses and errors.
+"""What every check shares: the Check protocol, frozen results, statuses and errors,
+and the performance metrics' names (which task takes which, the default).
 
 A check is a pure function of a reference (its precomputed statistics) and a
 window (a DataFrame): data in, a frozen `CheckResult` out. Results hold values
@@ -88,6 +89,75 @@ class Direction(enum.StrEnum):
 
     ABOVE = "above"
     BELOW = "below"
+
+
+class Metric(enum.StrEnum):
+    ACCURACY = "accuracy"
+    PRECISION = "precision"
+    RECALL = "recall"
+    F1 = "f1"
+    ROC_AUC = "roc_auc"
+    LOG_LOSS = "log_loss"
+    MAE = "mae"
+    RMSE = "rmse"
+    MAPE = "mape"
+    R2 = "r2"
+
+
+LOWER_IS_BETTER = frozenset({Metric.LOG_LOSS, Metric.MAE, Metric.RMSE, Metric.MAPE})
+
+
+def alerts_when(metric: Metric) -> Direction:
+    """A loss alerts above its boundary, a score (AUC, accuracy) below it."""
+    return Direction.ABOVE if metric in LOWER_IS_BETTER else Direction.BELOW
+
+
+TASK_METRICS: dict[TaskKind, tuple[Metric, ...]] = {
+    TaskKind.BINARY: (
+        Metric.ACCURACY,
+        Metric.PRECISION,
+        Metric.RECALL,
+        Metric.F1,
+        Metric.ROC_AUC,
+        Metric.LOG_LOSS,
+    ),
+    TaskKind.MULTICLASS: (Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1),
+    TaskKind.REGRESSION: (Metric.MAE, Metric.RMSE, Metric.MAPE, Metric.R2),
+}
+# Metrics that need a probability score.
+NEEDS_SCORE = frozenset({Metric.ROC_AUC, Metric.LOG_LOSS})
+
+
+def default_metric(task: TaskKind, has_score: bool) -> Metric:
+    """The metric when `checks.performance.metric` is unset (config.toml says the same).
+
+    ROC AUC for binary (F1 where the model logs no score: AUC needs one), macro
+    F1 for multiclass (accuracy hides a minority class the model stopped
+    finding), RMSE for regression (large errors count more). It governs the
+    alert, the band and the promotion alike.
+    """
+    if task is TaskKind.BINARY:
+        return Metric.ROC_AUC if has_score else Metric.F1
+    if task is TaskKind.MULTICLASS:
+        return Metric.F1
+    return Metric.RMSE
+
+
+class MetricError(ValueError):
+    """A metric name that is unknown, or that does not apply to the model's task."""
+
+
+def parse_metric(name: str, task: TaskKind) -> Metric:
+    try:
+        metric = Metric(name.lower())
+    except ValueError:
+        raise MetricError(
+            f"unknown metric {name!r}, expected one of {', '.join(m.value for m in Metric)}"
+        ) from None
+    if metric not in TASK_METRICS[task]:
+        allowed = ", ".join(m.value for m in TASK_METRICS[task])
+        raise MetricError(f"metric {name!r} does not apply to {task.value}; use {allowed}")
+    return metric
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -100,9 +100,10 @@ class JobRunner:
         with self._cond:
             return self._model_locks.setdefault(model, threading.Lock())
 
-    def ran(self, stage: Stage, model: str | None) -> bool:
-        """Whether a run of that job (ok or failed) finished here since the runner began."""
-        return self.stats.runs[job_id(stage, model)] > 0
+    def succeeded(self, stage: Stage, model: str | None) -> int:
+        """How many runs of that job finished ok here since the runner began."""
+        key = job_id(stage, model)
+        return self.stats.runs[key] - self.stats.failures[key]
 
     @property
     def running(self) -> tuple[str, ...]:

@@ -273,12 +273,14 @@ class Service:
         if backfill:
             runner, due = self.runner, self.scheduler.caught_up
 
-            def sampled(name: str) -> bool:
-                # After the model's sampling due at start: the rows it reads are history too.
-                return job_id(Stage.SAMPLE, name) not in due or runner.ran(Stage.SAMPLE, name)
+            def sampled(name: str) -> int:
+                # The model's successful samplings since start (the rows they read are
+                # history too); one not due at start ran in this cycle before it.
+                done = runner.succeeded(Stage.SAMPLE, name)
+                return done + (job_id(Stage.SAMPLE, name) not in due)
 
             self.backfill = BackgroundBackfill(
-                self.ctx, backfill, datetime.now(UTC), lock=runner.model_lock, ready=sampled
+                self.ctx, backfill, datetime.now(UTC), lock=runner.model_lock, sampled=sampled
             ).start()
 
     def _demote(self, reason: str) -> None:

@@ -1,4 +1,4 @@
-"""The performance vocabulary and its metrics, computed for many bootstrap replicates at once.
+"""The performance metrics, computed for many bootstrap replicates at once.
 
 Every metric here is a weighted sum over rows: one row of weights per
 replicate (a Poisson bootstrap weights each row by a Poisson(1) count), so no
@@ -14,24 +14,19 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from checks.interface import LABEL, PREDICTION, SCORE, Direction, TaskKind
+# The vocabulary (Metric, which task takes which, the default, the parsing) lives in
+# checks/interface.py, light enough for the config to validate a metric at load;
+# it is named here too, where the metrics are computed.
+from checks.interface import LABEL, PREDICTION, SCORE, TaskKind
+from checks.interface import LOWER_IS_BETTER as LOWER_IS_BETTER
+from checks.interface import NEEDS_SCORE as NEEDS_SCORE
+from checks.interface import TASK_METRICS as TASK_METRICS
+from checks.interface import Metric as Metric
+from checks.interface import MetricError as MetricError
+from checks.interface import alerts_when as alerts_when
+from checks.interface import default_metric as default_metric
+from checks.interface import parse_metric as parse_metric
 from checks.reference import FloatArray, numeric_values
-
-
-class Metric(enum.StrEnum):
-    ACCURACY = "accuracy"
-    PRECISION = "precision"
-    RECALL = "recall"
-    F1 = "f1"
-    ROC_AUC = "roc_auc"
-    LOG_LOSS = "log_loss"
-    MAE = "mae"
-    RMSE = "rmse"
-    MAPE = "mape"
-    R2 = "r2"
-
-
-LOWER_IS_BETTER = frozenset({Metric.LOG_LOSS, Metric.MAE, Metric.RMSE, Metric.MAPE})
 
 
 class BaselineSource(enum.StrEnum):
@@ -50,59 +45,6 @@ def baseline_source(given: float | None) -> BaselineSource:
     """Where a check's baseline comes from: the training value it was handed, else the
     reference's own metric."""
     return BaselineSource.TRAINING if given is not None else BaselineSource.REFERENCE
-
-
-def alerts_when(metric: Metric) -> Direction:
-    """A loss alerts above its boundary, a score (AUC, accuracy) below it."""
-    return Direction.ABOVE if metric in LOWER_IS_BETTER else Direction.BELOW
-
-
-TASK_METRICS: dict[TaskKind, tuple[Metric, ...]] = {
-    TaskKind.BINARY: (
-        Metric.ACCURACY,
-        Metric.PRECISION,
-        Metric.RECALL,
-        Metric.F1,
-        Metric.ROC_AUC,
-        Metric.LOG_LOSS,
-    ),
-    TaskKind.MULTICLASS: (Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1),
-    TaskKind.REGRESSION: (Metric.MAE, Metric.RMSE, Metric.MAPE, Metric.R2),
-}
-# Metrics that need a probability score.
-NEEDS_SCORE = frozenset({Metric.ROC_AUC, Metric.LOG_LOSS})
-
-
-def default_metric(task: TaskKind, has_score: bool) -> Metric:
-    """The metric when `checks.performance.metric` is unset (config.toml says the same).
-
-    ROC AUC for binary (F1 where the model logs no score: AUC needs one), macro
-    F1 for multiclass (accuracy hides a minority class the model stopped
-    finding), RMSE for regression (large errors count more). It governs the
-    alert, the band and the promotion alike.
-    """
-    if task is TaskKind.BINARY:
-        return Metric.ROC_AUC if has_score else Metric.F1
-    if task is TaskKind.MULTICLASS:
-        return Metric.F1
-    return Metric.RMSE
-
-
-class MetricError(ValueError):
-    pass
-
-
-def parse_metric(name: str, task: TaskKind) -> Metric:
-    try:
-        metric = Metric(name.lower())
-    except ValueError:
-        raise MetricError(
-            f"unknown metric {name!r}, expected one of {', '.join(m.value for m in Metric)}"
-        ) from None
-    if metric not in TASK_METRICS[task]:
-        allowed = ", ".join(m.value for m in TASK_METRICS[task])
-        raise MetricError(f"metric {name!r} does not apply to {task.value}; use {allowed}")
-    return metric
 
 
 # --------------------------------------------------------------------------- metrics

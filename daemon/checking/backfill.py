@@ -267,6 +267,62 @@ def with_rows(
     return tuple(kept)
 
 
+def backfill_model(
+    ctx: JobContext,
+    name: str,
+    now: datetime,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    lock: ModelLock = _no_lock,
+) -> Backfill | None:
+    """One model's first-start backfill: `[checks] backfill` back from `now`.
+
+    None when there is nothing to check (no stored rows in any of its windows, or
+    the model is gone from the config). A failing check raises: the caller says
+    whether it is tried again.
+    """
+    settings = ctx.settings
+    try:
+        model = settings.model(name)
+    except KeyError:
+        return None  # removed by a reload meanwhile
+    ends = first_start_ends(model, now, settings.checks.backfill)
+    if not ends:
+        return None
+    from daemon.checking.specs import check_window
+
+    stored = with_rows(ctx, name, ends, check_window(model))
+    if len(stored) < len(ends):
+        log.info(
+            "backfill %s: skipped %d of %d window(s) with no stored rows (nothing to check)",
+            name,
+            len(ends) - len(stored),
+            len(ends),
+        )
+    if not stored:
+        return None
+    log.info(
+        "backfill %s: checking %d window(s) of %s from %s to %s",
+        name,
+        len(stored),
+        span_text(first_start_step(model, now)),
+        stored[0].isoformat(),
+        stored[-1].isoformat(),
+    )
+    began = time.monotonic()
+    result = check_windows(ctx, name, stored, should_stop=should_stop, lock=lock)
+    log.info(
+        "backfill %s: %d of %d window(s) checked, %d alerting, in %.1fs%s",
+        name,
+        len(result.cycles),
+        result.asked,
+        result.alerting,
+        time.monotonic() - began,
+        "" if result.complete else " (stopped)",
+    )
+    return result
+
+
 def first_start_backfill(
     ctx: JobContext,
     now: datetime,
@@ -281,61 +337,22 @@ def first_start_backfill(
     skipped (`with_rows`, the count logged): no run over 0 rows is stored. A model
     that fails is logged and the others go on.
     """
-    settings = ctx.settings
-    lookback = settings.checks.backfill
-    if lookback <= timedelta(0):
+    if ctx.settings.checks.backfill <= timedelta(0):
         return ()
-    names = tuple(models) if models is not None else never_checked(ctx, settings.models)
+    names = tuple(models) if models is not None else never_checked(ctx, ctx.settings.models)
     done: list[Backfill] = []
     for name in names:
         if should_stop is not None and should_stop():
             break
         try:
-            model = settings.model(name)
-        except KeyError:
-            continue  # removed by a reload meanwhile
-        ends = first_start_ends(model, now, lookback)
-        if not ends:
-            continue
-        from daemon.checking.specs import check_window
-
-        stored = with_rows(ctx, name, ends, check_window(model))
-        if len(stored) < len(ends):
-            log.info(
-                "backfill %s: skipped %d of %d window(s) with no stored rows (nothing to check)",
-                name,
-                len(ends) - len(stored),
-                len(ends),
-            )
-        ends = stored
-        if not ends:
-            continue
-        log.info(
-            "backfill %s: checking %d window(s) of %s from %s to %s",
-            name,
-            len(ends),
-            span_text(first_start_step(model, now)),
-            ends[0].isoformat(),
-            ends[-1].isoformat(),
-        )
-        began = time.monotonic()
-        try:
-            result = check_windows(ctx, name, ends, should_stop=should_stop, lock=lock)
+            result = backfill_model(ctx, name, now, should_stop=should_stop, lock=lock)
         except Exception:
             log.exception(
                 "backfill %s failed; `mlmaint check %s --from --to` retries it", name, name
             )
             continue
-        done.append(result)
-        log.info(
-            "backfill %s: %d of %d window(s) checked, %d alerting, in %.1fs%s",
-            name,
-            len(result.cycles),
-            result.asked,
-            result.alerting,
-            time.monotonic() - began,
-            "" if result.complete else " (stopped)",
-        )
+        if result is not None:
+            done.append(result)
     return tuple(done)
 
 
@@ -343,10 +360,18 @@ class BackgroundBackfill:
     """The first-start backfill in a thread of its own, stopped by `stop()`.
 
     The models to fill are chosen before the scheduler starts (`never_checked`), so
-    the scheduler's first runs do not make a never-checked model look checked. Each
-    model waits until `ready(model)` (the service: the sampling due at start has
-    run, so the rows it reads, a log of last week's predictions, are in the store),
-    at most `wait` long, then goes on regardless.
+    the scheduler's first runs do not make a never-checked model look checked. A
+    model is filled once its sampling has succeeded (`sampled(model)` counts the
+    successful samplings since start; the service's sampling due at start reads a
+    log of last week's predictions into the store), or after `wait` regardless.
+    Models are filled in the order they become ready: one whose sampling fails
+    does not hold the others back.
+
+    A backfill that could not run stays due: if it found no stored rows before any
+    sampling succeeded (the first one failed: "database is locked", a store down),
+    or if it failed itself, it runs again after the model's next successful
+    sampling, up to `attempts` failures. Without it a first start that went wrong
+    would never check the history it was there for.
     """
 
     POLL_S = 0.5
@@ -357,15 +382,17 @@ class BackgroundBackfill:
         models: Sequence[str],
         now: datetime,
         lock: ModelLock = _no_lock,
-        ready: Callable[[str], bool] | None = None,
+        sampled: Callable[[str], int] | None = None,
         wait: timedelta = timedelta(minutes=10),
+        attempts: int = 3,
     ) -> None:
         self.ctx = ctx
         self.models = tuple(models)
         self.now = now
         self.lock = lock
-        self.ready = ready
+        self.sampled = sampled or (lambda _name: 1)
         self.wait = wait
+        self.attempts = attempts
         self.results: tuple[Backfill, ...] = ()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mlmaint-backfill", daemon=True)
@@ -375,35 +402,63 @@ class BackgroundBackfill:
             self._thread.start()
         return self
 
-    def _wait_ready(self, name: str) -> None:
-        if self.ready is None:
-            return
-        deadline = time.monotonic() + self.wait.total_seconds()
-        while not self.ready(name) and time.monotonic() < deadline:
-            if self._stop.wait(self.POLL_S):
-                return
-        if not self.ready(name):
-            log.warning("backfill %s: its first sampling has not run, backfilling anyway", name)
-
     def _run(self) -> None:
         done: list[Backfill] = []
-        for name in self.models:
-            try:
-                self._wait_ready(name)
+        # Per pending model: the successful samplings its last try saw (None: not
+        # tried yet), and its failed tries.
+        seen: dict[str, int | None] = dict.fromkeys(self.models)
+        failures: dict[str, int] = dict.fromkeys(self.models, 0)
+        deadline = time.monotonic() + self.wait.total_seconds()
+        while seen and not self._stop.is_set():
+            for name in list(seen):
                 if self._stop.is_set():
                     break
-                done.extend(
-                    first_start_backfill(
-                        self.ctx,
-                        self.now,
-                        models=[name],
-                        should_stop=self._stop.is_set,
-                        lock=self.lock,
+                samplings = self.sampled(name)
+                last = seen[name]
+                if last is None and samplings == 0:
+                    if time.monotonic() < deadline:
+                        continue
+                    log.warning(
+                        "backfill %s: its first sampling has not succeeded, backfilling anyway",
+                        name,
                     )
+                elif last is not None and samplings <= last:
+                    continue  # nothing new stored since its last try
+                seen[name] = samplings
+                if self._fill(name, samplings, failures, done):
+                    del seen[name]
+                self.results = tuple(done)
+            if seen:
+                self._stop.wait(self.POLL_S)
+
+    def _fill(
+        self, name: str, samplings: int, failures: dict[str, int], done: list[Backfill]
+    ) -> bool:
+        """Try the model's backfill; whether it is settled (done, or given up)."""
+        try:
+            result = backfill_model(
+                self.ctx, name, self.now, should_stop=self._stop.is_set, lock=self.lock
+            )
+        except Exception:
+            failures[name] += 1
+            if failures[name] >= self.attempts:
+                log.exception(
+                    "backfill %s failed %d times, given up; `mlmaint check %s --from --to` "
+                    "checks past windows",
+                    name,
+                    failures[name],
+                    name,
                 )
-            except Exception:
-                log.exception("the first-start backfill of %s failed", name)
-            self.results = tuple(done)
+                return True
+            log.exception("backfill %s failed; it runs again after the next sampling", name)
+            return False
+        if result is not None:
+            done.append(result)
+            return True
+        if samplings == 0:
+            log.info("backfill %s: no rows stored yet, it runs again after the next sampling", name)
+            return False
+        return True
 
     @property
     def running(self) -> bool:

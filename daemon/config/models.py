@@ -10,7 +10,7 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from checks.interface import TaskKind
+from checks.interface import MetricError, TaskKind, parse_metric
 from checks.methods import ColumnKind, fits, kinds_of
 from daemon.config.common import Duration, Frozen, Schedule, interval
 from daemon.config.model_checks import ChecksSettings
@@ -154,6 +154,18 @@ class ModelSettings(Frozen):
             raise ValueError(
                 f"checks.drift.columns names columns not in the schema: {', '.join(unknown)}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _metric_fits_task(self) -> Self:
+        # Checked at load, not at the first check run: a metric of another task (or a
+        # typo) would pass `config check` and `onboard`, then fail every check.
+        metric = self.checks.performance.metric
+        if metric is not None:
+            try:
+                parse_metric(metric, self.task)
+            except MetricError as exc:
+                raise ValueError(f"checks.performance.metric: {exc}") from exc
         return self
 
     @model_validator(mode="after")

@@ -149,6 +149,13 @@ def onboard(
                 "the reference has no labels: the performance check has no baseline until "
                 "a retrain records one"
             )
+    label = schema.roles["label"]
+    if sample is not None and label in sample.columns and label not in schema.ignore:
+        notes.append(
+            f"the sample holds labels ({label!r}): sampling stores each with its prediction, "
+            "and the realized performance reads them (a label pushed later for an id "
+            "replaces it)"
+        )
     if settings.service.api_token is None and (request.labels == "http" or request.logs is None):
         notes.append(
             "service.api_token is not set: the HTTP API refuses pushed labels and "

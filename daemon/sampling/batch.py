@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, select
 
 from daemon.sampling import bulk, failures, records
 from daemon.sampling.labels import LabelBatch
+from daemon.sampling.outcomes import persisted
 from daemon.sampling.rows import Reject, Validated
 from daemon.sampling.selection import id_hash, sampled
 from daemon.sampling.specs import SamplingSpec
@@ -70,7 +71,7 @@ class BatchStore:
         """
         counts, refused = self._split(conn, batch.table, count, prepared)
         if not count:
-            kept = ("sampled", "labels_joined")
+            kept = ("sampled", "labels_joined", "labelled")
             return Counter({k: counts[k] for k in kept}), refused
         counts.update(records.reject_counts(batch.rejects))
         counts.update(records.reject_counts(refused))
@@ -119,6 +120,7 @@ class BatchStore:
             arr = table[col]
             new = pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, pa.array(sorted(values)))))
             counts["new_category"] += int(pc.sum(new).as_py() or 0)
+        labelled = self._new_labels(conn, table)
         inserted = bulk.write_predictions(
             conn,
             self.model_id,
@@ -126,16 +128,38 @@ class BatchStore:
             table,
             self.spec.schema.numeric,
             self.spec.schema.categorical,
+            now=self.now,
             # Rows read again inside the lag are mostly stored already.
             fresh=fresh,
             prepared=prepared if self.keeps_all else None,
         )
         counts["sampled"] = inserted
         counts["duplicate"] = table.num_rows - inserted
+        counts["labelled"] = labelled
         counts["labels_joined"] = (
             records.join_pending_labels(conn, self.model_id) if inserted else 0
         )
         return counts
+
+    def _new_labels(self, conn: Connection, table: pa.Table) -> int:
+        """How many of the rows carry a label and are not stored yet: the labels this
+        insert stores with their predictions (a stored row keeps what it has)."""
+        labels = table["label"]
+        if labels.null_count == len(labels):
+            return 0
+        ids = set(table.filter(pc.is_valid(labels))["prediction_id"].to_pylist())
+        return len(ids - records.existing_ids(conn, self.model_id, list(ids)))
+
+    def bump(self, conn: Connection, counts: Counter[str]) -> None:
+        """Count a stored batch, in its transaction: its outcomes on the predictions
+        stream, and the labels its rows carried as labels joined (stored with their
+        predictions; `mlmaint status` counts them with the pushed ones)."""
+        day = records.count_day(self.now)
+        records.bump_counts(conn, self.model_id, day, records.PREDICTIONS, persisted(counts))
+        if counts["labelled"]:
+            records.bump_counts(
+                conn, self.model_id, day, records.LABELS, {"joined": counts["labelled"]}
+            )
 
     def _cap(self, conn: Connection, table: pa.Table) -> tuple[pa.Table, int]:
         cap = self.spec.policy.max_rows_per_window

@@ -14,6 +14,7 @@ from __future__ import annotations
 import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
@@ -26,7 +27,7 @@ from daemon.store import features
 
 _PRED_COLS = (
     "model_id, prediction_id, ts, layout_id, numeric_features, categorical_features, "
-    "prediction, score, latency_ms, error, memory_mb, model_version"
+    "prediction, score, label, labelled_at, latency_ms, error, memory_mb, model_version"
 )
 
 NUMERIC = "__numeric__"
@@ -59,13 +60,32 @@ class SqliteInsert:
 Prepared = bytes | SqliteInsert
 
 
-def prepare(dialect: str, model_id: int, layout_id: int, table: pa.Table) -> Prepared:
+def prepare(
+    dialect: str, model_id: int, layout_id: int, table: pa.Table, now: datetime
+) -> Prepared:
     """The rows (with their stored feature columns, `with_features`) rendered for the
     backend's bulk path, so it can be done ahead, off the thread that inserts: COPY
-    text for PostgreSQL, parameter tuples for SQLite."""
+    text for PostgreSQL, parameter tuples for SQLite. `now` is when the labels the
+    rows carry were received (`labelled_at`)."""
     if dialect == "sqlite":
-        return sqlite_insert(model_id, layout_id, table)
-    return copy_payload(model_id, layout_id, table)
+        return sqlite_insert(model_id, layout_id, table, now)
+    return copy_payload(model_id, layout_id, table, now)
+
+
+def _labels(table: pa.Table) -> pa.ChunkedArray | pa.Array:
+    """The labels the rows carry: none in a table built without the column."""
+    if "label" in table.column_names:
+        return table["label"]
+    return pa.nulls(table.num_rows, pa.string())
+
+
+def _labelled_at(table: pa.Table, now: datetime, *, zone: bool) -> pa.Array:
+    """`now` where the row carries a label, else null: SQLite's text of a UTC time
+    (naive, as SQLAlchemy writes it), or with its zone for PostgreSQL's COPY."""
+    text = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    text += "+00:00" if zone else ""
+    has = pc.is_valid(_labels(table))
+    return pc.if_else(has, pa.scalar(text, pa.string()), pa.scalar(None, pa.string()))
 
 
 def write_predictions(
@@ -76,14 +96,16 @@ def write_predictions(
     numeric: Sequence[str],
     categorical: Iterable[str],
     *,
+    now: datetime,
     fresh: bool = True,
     prepared: Prepared | None = None,
 ) -> int:
     """Insert the rows; return how many were new (the rest were already there).
 
     `layout_id` is the layout (`features.ensure_layout`) of `numeric`, the order the
-    numeric features are packed in. `prepared` is the same rows already rendered by
-    `prepare`. `fresh` says the rows are most likely not stored yet (a first read
+    numeric features are packed in. `now` is when the labels the rows carry (a log
+    that holds the label column) were received. `prepared` is the same rows already
+    rendered by `prepare`. `fresh` says the rows are most likely not stored yet (a first read
     rather than a replay): on PostgreSQL they are then copied straight into the table,
     and only a conflict sends them down the slower path that skips the stored ones.
     """
@@ -91,13 +113,13 @@ def write_predictions(
         return 0
     if prepared is None:
         table = with_features(table, numeric, categorical)
-        prepared = prepare(conn.dialect.name, model_id, layout_id, table)
+        prepared = prepare(conn.dialect.name, model_id, layout_id, table, now)
     if isinstance(prepared, SqliteInsert):
         return _insert_sqlite(conn, prepared)
     return _copy_predictions(conn, prepared, fresh=fresh)
 
 
-def sqlite_insert(model_id: int, layout_id: int, table: pa.Table) -> SqliteInsert:
+def sqlite_insert(model_id: int, layout_id: int, table: pa.Table, now: datetime) -> SqliteInsert:
     """The INSERT and its parameter tuples: the model and layout ids are literals in the
     statement and columns that are null throughout are left out, so each row binds
     only what it carries."""
@@ -111,6 +133,8 @@ def sqlite_insert(model_id: int, layout_id: int, table: pa.Table) -> SqliteInser
         "categorical_features": table[CATEGORICAL],
         "prediction": _prediction_text(table["prediction"]),
         "score": table["score"],
+        "label": _labels(table),
+        "labelled_at": _labelled_at(table, now, zone=False),
         "latency_ms": table["latency_ms"],
         "error": table["error"],
         "memory_mb": table["memory_mb"],
@@ -198,7 +222,7 @@ def _bytea_hex(packed: pa.ChunkedArray) -> pa.Array:
     return pc.binary_join_element_wise("\\\\x", digits, "")
 
 
-def copy_payload(model_id: int, layout_id: int, table: pa.Table) -> bytes:
+def copy_payload(model_id: int, layout_id: int, table: pa.Table, now: datetime) -> bytes:
     """The rows (with their stored feature columns, `with_features`) in COPY's text
     format, built column-wise by Arrow (no per-row Python), ahead of time."""
     pieces: list[pa.ChunkedArray | pa.Array | str] = [f"{model_id}\t"]
@@ -218,6 +242,8 @@ def copy_payload(model_id: int, layout_id: int, table: pa.Table) -> bytes:
     for col in (
         table["prediction"],
         table["score"],
+        _labels(table),
+        _labelled_at(table, now, zone=True),
         table["latency_ms"],
         table["error"],
         table["memory_mb"],
@@ -266,7 +292,8 @@ def _copy_predictions(conn: Connection, data: bytes, *, fresh: bool) -> int:
             "CREATE TEMP TABLE IF NOT EXISTS mlmaint_predictions_in ("
             "model_id integer, prediction_id text, ts timestamptz, layout_id integer, "
             "numeric_features bytea, categorical_features json, prediction text, "
-            "score float8, latency_ms float8, error text, memory_mb float8, "
+            "score float8, label text, labelled_at timestamptz, latency_ms float8, "
+            "error text, memory_mb float8, "
             "model_version text) ON COMMIT DELETE ROWS"
         )
         with cur.copy(f"COPY mlmaint_predictions_in ({_PRED_COLS}) FROM STDIN") as copy:

@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 from daemon.jobs import JobContext
 from daemon.sampling.bulk import CATEGORICAL, NUMERIC
 from daemon.sampling.rows import Reason, Reject, excerpt
-from daemon.store.engine import StoreUnavailable
+from daemon.store.engine import StoreUnavailable, begin_write
 
 # Every error a write may raise, whichever layer: `store_down` and `refuses_row` sort them.
 STORE_ERRORS: tuple[type[BaseException], ...] = (
@@ -99,12 +99,9 @@ def error_text(exc: BaseException) -> str:
 @contextmanager
 def savepoint(conn: Connection) -> Iterator[None]:
     """A savepoint inside the caller's transaction: an error rolls back to it only."""
-    if conn.dialect.name == "sqlite":
-        raw = conn.connection.driver_connection
-        if not raw.in_transaction:  # type: ignore[union-attr]
-            # pysqlite opens its transaction at the first write: a SAVEPOINT before that
-            # would open it instead, and its RELEASE would commit the caller's work.
-            raw.execute("BEGIN")  # type: ignore[union-attr]
+    # pysqlite opens its transaction at the first write: a SAVEPOINT before that would
+    # open it instead, and its RELEASE would commit the caller's work.
+    begin_write(conn)
     with conn.begin_nested():
         yield
 

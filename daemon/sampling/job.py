@@ -31,7 +31,6 @@ from daemon.sampling.outcomes import (
     PurgeOutcome,
     SampleOutcome,
     label_outcome,
-    persisted,
     sample_outcome,
 )
 from daemon.sampling.reading import read_ahead, read_source
@@ -40,7 +39,7 @@ from daemon.sampling.rows import Reject, Validated
 from daemon.sampling.specs import SamplingSpec, resolve
 from daemon.sampling.sql import SqlChunk
 from daemon.sampling.validation import RowValidator
-from daemon.store.engine import BulkWriter, bulk_writer
+from daemon.store.engine import BulkWriter, begin_write, bulk_writer
 from daemon.store.models import ensure_model
 
 log = logging.getLogger(__name__)
@@ -72,12 +71,13 @@ def sample_predictions(ctx: JobContext, model: str | ModelSettings, now: datetim
             _store_chunks(writer, read, validator, store, spec, now, totals)
     outcome = sample_outcome(spec.name, totals, time.perf_counter() - started)
     log.info(
-        "sampled model=%s read=%d sampled=%d rejected=%d in %.2fs",
+        "sampled model=%s read=%d sampled=%d rejected=%d in %.2fs; %d with their label",
         spec.name,
         outcome.read,
         outcome.sampled,
         outcome.rejected_total,
         outcome.duration_s,
+        outcome.labelled,
     )
     return outcome
 
@@ -124,8 +124,7 @@ def _store_read(
                     conn, model_id, PREDICTIONS, rejects, now, spec.policy.max_rejected_kept
                 )
             counts["read"] = chunk.rows
-            day = records.count_day(now)
-            records.bump_counts(conn, model_id, day, PREDICTIONS, persisted(counts))
+            store.bump(conn, counts)
             records.write_watermark(conn, model_id, PREDICTIONS, chunk.state, now)
         totals.update(counts)
 
@@ -168,6 +167,7 @@ def ingest_labels(ctx: JobContext, model: str | ModelSettings, now: datetime) ->
         for chunk in read_source(ctx, model, source, "labels", state, now, spec.schema.id):
             batch = parse_labels(spec, chunk)
             with ctx.engine.begin() as conn:
+                begin_write(conn)
                 counts = store_labels(conn, spec, model_id, batch, now)
                 records.write_watermark(conn, model_id, LABELS, chunk.state, now)
             counts["read"] = chunk.rows

@@ -7,7 +7,9 @@ a boolean or a number (the window reads it back as 0/1). Regression labels
 are stored as the text of a float. A CSV cell is read as what it spells
 ("True" is true). A label is joined to its sampled prediction by id whenever
 it arrives: before the prediction (parked in pending_labels until the
-prediction is stored) or after.
+prediction is stored) or after. A prediction row may carry its label too (the
+schema's `label` column): it is typed here as well (`row_label`) and stored with
+the row.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ class LabelBatch:
     rejects: tuple[Reject, ...]
 
 
-def _label_text(value: object, task: TaskKind, text_cells: bool) -> str | None:
-    """The label as stored; None when it is missing (NaN, an empty CSV cell)."""
+def label_text(value: object, task: TaskKind, text_cells: bool) -> str | None:
+    """The label as stored (the one typing of a label, whichever stream brings it);
+    None when it is missing (an empty CSV cell). ValueError for a value of the wrong
+    type, ArithmeticError for one that is not finite."""
     if isinstance(value, str) and text_cells:
         spelled = text_category(value)
         if spelled is None:
@@ -66,6 +70,19 @@ def _label_text(value: object, task: TaskKind, text_cells: bool) -> str | None:
     return canonical_category(value)
 
 
+def row_label(value: object, task: TaskKind, text_cells: bool) -> str | None:
+    """The label a prediction row carries (its schema's `label` column), as stored.
+
+    A log written where the truth is known at once (or joined later by the team's
+    own pipeline) holds the label beside the prediction; one that does not yet know
+    it leaves it out, null, an empty cell or NaN (pandas' missing value): no label,
+    the row is stored all the same and a label pushed later joins it.
+    """
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return label_text(value, task, text_cells)
+
+
 def labels_from_records(
     spec: SamplingSpec,
     records: Iterable[object],
@@ -92,7 +109,7 @@ def labels_from_records(
         value = rec.get(schema.label)
         try:
             text = (
-                None if value is None or value == "" else _label_text(value, spec.task, text_cells)
+                None if value is None or value == "" else label_text(value, spec.task, text_cells)
             )
             if text is None:
                 rejects.append(

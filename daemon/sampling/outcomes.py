@@ -25,6 +25,8 @@ class SampleOutcome:
     capped: int = 0
     new_categories: int = 0
     labels_joined: int = 0
+    # Rows stored with the label they carried (the schema's label column in the log).
+    labelled: int = 0
     rejected: Mapping[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
 
@@ -66,8 +68,9 @@ def rejected(counts: Counter[str]) -> dict[str, int]:
 
 
 def persisted(counts: Counter[str]) -> dict[str, int]:
-    """The counts the ingest_counts table keeps (not the rows read, not the labels joined)."""
-    return {k: v for k, v in counts.items() if k not in ("read", "labels_joined") and v}
+    """The counts the predictions stream keeps in ingest_counts (not the rows read, not
+    the labels joined or carried: those count on the labels stream)."""
+    return {k: v for k, v in counts.items() if k not in ("read", "labels_joined", "labelled") and v}
 
 
 def sample_outcome(name: str, totals: Counter[str], duration: float) -> SampleOutcome:
@@ -80,6 +83,7 @@ def sample_outcome(name: str, totals: Counter[str], duration: float) -> SampleOu
         capped=totals["capped"],
         new_categories=totals["new_category"],
         labels_joined=totals["labels_joined"],
+        labelled=totals["labelled"],
         rejected=rejected(totals),
         duration_s=duration,
     )

@@ -24,6 +24,7 @@ import pyarrow as pa
 from checks.interface import TaskKind
 from checks.operations import is_error
 from checks.typed import bool_text, canonical_category, text_category, text_number
+from daemon.sampling.labels import row_label
 from daemon.sampling.rows import (
     MODEL_VERSION,
     Reason,
@@ -113,10 +114,18 @@ class PerRowValidator:
             **{c: c for c in schema.features},
             schema.prediction: "prediction",
         }
+        # The label a row may carry beside its prediction (stored with it), unless the
+        # schema ignores that column or gives it another role.
+        self.label: str | None = (
+            schema.label
+            if schema.label not in schema.ignore and schema.label not in required
+            else None
+        )
         optional = {
             src: dst
             for src, dst in (
                 (schema.score, "score"),
+                (self.label, "label"),
                 (schema.latency, "latency_ms"),
                 (schema.error, "error"),
                 (schema.memory, "memory_mb"),
@@ -136,6 +145,7 @@ class PerRowValidator:
             *(pa.field(c, pa.string()) for c in schema.categorical),
             pa.field("prediction", pred_type),
             pa.field("score", pa.float64()),
+            pa.field("label", pa.string()),
             pa.field("latency_ms", pa.float64()),
             pa.field("error", pa.string()),
             pa.field("memory_mb", pa.float64()),
@@ -242,6 +252,7 @@ class PerRowValidator:
                 f"{schema.score}: {score!r} is outside [0, 1], a binary classifier's P(positive)",
             )
         values.append(score)
+        values.append(self._label(rec, coerce))
         latency = schema.latency
         values.append(
             None if latency is None else self._number("latency_ms", rec.get(latency), coerce)
@@ -259,6 +270,17 @@ class PerRowValidator:
         version = None if schema.model_version is None else rec.get(schema.model_version)
         values.append(None if version is None else _checked(MODEL_VERSION, str(version))[:64])
         return values
+
+    def _label(self, rec: dict[object, object], coerce: bool) -> str | None:
+        if self.label is None:
+            return None
+        try:
+            text = row_label(rec.get(self.label), self.spec.task, coerce)
+        except ArithmeticError as exc:
+            raise _RowError(Reason.NON_FINITE, f"{self.label}: {exc}") from None
+        except ValueError as exc:
+            raise _RowError(Reason.WRONG_TYPE, f"{self.label}: {exc}") from None
+        return None if text is None else _checked(self.label, text)
 
     def _timestamp(self, value: object, coerce: bool) -> datetime:
         col = self.spec.schema.timestamp

@@ -19,13 +19,13 @@ from daemon.sampling.outcomes import (
     LabelOutcome,
     SampleOutcome,
     label_outcome,
-    persisted,
     sample_outcome,
 )
-from daemon.sampling.records import LABELS, PREDICTIONS, bump_counts, count_day, keep_rejects
+from daemon.sampling.records import LABELS, PREDICTIONS, keep_rejects
 from daemon.sampling.rows import Reject, Validated, concat
 from daemon.sampling.specs import SamplingSpec, resolve
 from daemon.sampling.validation import RowValidator
+from daemon.store.engine import begin_write
 from daemon.store.models import ensure_model
 
 
@@ -59,6 +59,7 @@ def _store_pushed(
     ctx: JobContext, spec: SamplingSpec, batch: Validated, now: datetime, started: float
 ) -> SampleOutcome:
     with write_outcome(ctx, spec.name, PREDICTIONS, now), ctx.engine.begin() as conn:
+        begin_write(conn)
         store = BatchStore.open(conn, spec, now)
         model_id = store.model_id
         counts, refused = store.store(conn, batch)
@@ -71,7 +72,7 @@ def _store_pushed(
             now,
             spec.policy.max_rejected_kept,
         )
-        bump_counts(conn, model_id, count_day(now), PREDICTIONS, persisted(counts))
+        store.bump(conn, counts)
     return sample_outcome(spec.name, counts, time.perf_counter() - started)
 
 
@@ -88,6 +89,7 @@ def ingest_label_records(
     pre = tuple(pre_rejects)
     batch = labels_from_records(spec, records, pre_rejects=pre)
     with write_outcome(ctx, spec.name, LABELS, now), ctx.engine.begin() as conn:
+        begin_write(conn)
         model_id = ensure_model(conn, spec.name, now)
         counts = store_labels(conn, spec, model_id, batch, now)
     counts["read"] = len(records) + len(pre)

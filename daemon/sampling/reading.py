@@ -99,7 +99,7 @@ def read_ahead(
         prepared = None
         if store.keeps_all and table.num_rows:
             # Every row goes in as it is: the insert can be rendered here too.
-            prepared = bulk.prepare(dialect, store.model_id, store.layout_id, table)
+            prepared = bulk.prepare(dialect, store.model_id, store.layout_id, table, store.now)
         return seq, chunk, Validated(table, batch.rejects), prepared
 
     def parts() -> Generator[Part, None, None]:

@@ -19,8 +19,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from checks.interface import TaskKind
 from checks.operations import NO_ERROR_TEXT
 from checks.typed import bool_text, canonical_category, text_category
+from daemon.sampling.labels import row_label
 from daemon.sampling.per_row import PerRowValidator, stored_error
 from daemon.sampling.rows import (
     MODEL_VERSION,
@@ -199,6 +201,14 @@ class RowValidator(PerRowValidator):
                     out[dst] = pc.cast(table[src], typ)
                 else:
                     out[dst] = pa.nulls(n, typ)
+            if self.label is not None and self.label in names:
+                out["label"], refused = _label_texts(
+                    table[self.label], self.spec.task, text_cells=text_cells
+                )
+                # A label the typing refuses: the per-row path names why.
+                flagged |= refused
+            else:
+                out["label"] = pa.nulls(n, pa.string())
             # Cut as the per-row path cuts it (the column holds 64 characters).
             out[MODEL_VERSION] = pc.utf8_slice_codeunits(out[MODEL_VERSION], 0, 64)
             if schema.error is not None and schema.error in names:
@@ -232,7 +242,14 @@ class RowValidator(PerRowValidator):
             score = out["score"]
             flagged |= _true_mask(pc.or_(pc.less(score, 0.0), pc.greater(score, 1.0)))
         flagged |= _true_mask(pc.equal(out["prediction_id"], ""))
-        for col in ("prediction_id", *self.categorical, "prediction", "error", MODEL_VERSION):
+        for col in (
+            "prediction_id",
+            *self.categorical,
+            "prediction",
+            "label",
+            "error",
+            MODEL_VERSION,
+        ):
             arr = out[col]
             if pa.types.is_string(arr.type) and arr.null_count < len(arr):
                 # A NUL the store cannot hold: the per-row path names it.
@@ -256,6 +273,44 @@ def _mapped(arr: pa.ChunkedArray | pa.Array, fn: Callable[[object], str | None])
     encoded = pc.dictionary_encode(arr)
     texts = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
     return pc.take(texts, encoded.indices)
+
+
+def _label_texts(
+    arr: pa.ChunkedArray | pa.Array, task: TaskKind, *, text_cells: bool
+) -> tuple[pa.Array, np.ndarray]:
+    """A label column as stored (`labels.row_label`, one call per distinct value), and
+    the mask of the rows whose label it refuses."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    typ = arr.type
+    if pa.types.is_dictionary(typ):
+        arr = pc.cast(arr, typ.value_type)
+        typ = typ.value_type
+    if pa.types.is_null(typ):
+        return pc.cast(arr, pa.string()), np.zeros(len(arr), dtype=bool)
+    if not (
+        pa.types.is_string(typ)
+        or pa.types.is_large_string(typ)
+        or pa.types.is_boolean(typ)
+        or pa.types.is_integer(typ)
+        or pa.types.is_floating(typ)
+        or pa.types.is_decimal(typ)
+    ):
+        # Lists, structs, timestamps: the per-row path gives the exact verdict.
+        raise pa.ArrowTypeError(f"a label column of type {typ}")
+    encoded = pc.dictionary_encode(arr)
+    texts: list[str | None] = []
+    refused: list[bool] = []
+    for value in encoded.dictionary.to_pylist():
+        try:
+            texts.append(row_label(value, task, text_cells))
+            refused.append(False)
+        except (ValueError, ArithmeticError):
+            texts.append(None)
+            refused.append(True)
+    labels = pc.take(pa.array(texts, type=pa.string()), encoded.indices)
+    mask = _true_mask(pc.take(pa.array(refused, type=pa.bool_()), encoded.indices))
+    return labels, mask
 
 
 def _category_text(

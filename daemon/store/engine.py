@@ -171,6 +171,27 @@ def make_engine(url: str | URL, password: Secret | None = None, pool_size: int =
     )
 
 
+def begin_write(conn: Connection) -> None:
+    """Open the connection's transaction as a writer's: on SQLite, BEGIN IMMEDIATE.
+
+    pysqlite begins a transaction only at the first write, and an explicit BEGIN is
+    DEFERRED: a transaction that reads and then writes asks for the write lock only
+    at its first write. If another connection has written meanwhile, SQLite cannot
+    hand it over (its snapshot is stale) and answers "database is locked" at once,
+    without waiting busy_timeout: two models sampling side by side on a daemon's
+    first start failed so. BEGIN IMMEDIATE takes the write lock first, waiting up
+    to busy_timeout for the writer that holds it: writers queue, none fails, and
+    every statement of the batch (its reads too) is in the one transaction.
+    Called first in the caller's transaction; a no-op once one is open, and on
+    PostgreSQL (row locks and MVCC serve there).
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.driver_connection
+    if not raw.in_transaction:  # type: ignore[union-attr]
+        raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
@@ -214,7 +235,9 @@ class BulkWriter:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
+        """One write transaction (on SQLite it holds the write lock from its start)."""
         with self._conn.begin():
+            begin_write(self._conn)
             yield self._conn
         if self._pool is not None and (self._running is None or self._running.done()):
             self._running = self._pool.submit(self.checkpoint)

@@ -156,7 +156,7 @@ def setup(directory: Path, rows: int, reference_rows: int) -> None:
         schema=schema,
     )
     with ctx.engine.begin() as conn:
-        bulk.write_predictions(conn, model_id, layout_id, table, NUMERIC, CATEGORICAL)
+        bulk.write_predictions(conn, model_id, layout_id, table, NUMERIC, CATEGORICAL, now=start)
         # Labels joined for 30% of the rows, drawn from the score as the labels stream
         # would bring them (one statement: there is no index on prediction_id alone).
         conn.exec_driver_sql(

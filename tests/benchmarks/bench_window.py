@@ -70,7 +70,7 @@ def fill(ctx: JobContext, n: int, chunk: int = 200_000) -> None:
         cols["latency_ms"] = pa.array(rng.uniform(1, 20, m))
         table = pa.table([cols.get(f.name, pa.nulls(m, f.type)) for f in schema], schema=schema)
         with ctx.engine.begin() as conn:
-            bulk.write_predictions(conn, model_id, layout_id, table, NUMERIC, CATEGORICAL)
+            bulk.write_predictions(conn, model_id, layout_id, table, NUMERIC, CATEGORICAL, now=T0)
 
 
 def _naive(

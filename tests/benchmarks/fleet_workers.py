@@ -98,7 +98,7 @@ def _seed(url: str, count: int, rows: int) -> None:
             frame["timestamp"] = [T0 - timedelta(hours=20, seconds=-k) for k in range(len(frame))]
             frame[MODEL_VERSION] = None
             table = pa.Table.from_pandas(frame, preserve_index=False)
-            write_predictions(conn, mid, layout, table, NUMERIC, CATEGORICAL)
+            write_predictions(conn, mid, layout, table, NUMERIC, CATEGORICAL, now=T0)
     engine.dispose()
 
 

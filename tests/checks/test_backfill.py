@@ -499,7 +499,7 @@ def test_a_background_backfill_waits_until_the_model_is_ready(
     ctx = JobContext(settings=settings, engine=engine, sessions=session_factory)
     sampled = threading.Event()
     worker = BackgroundBackfill(
-        ctx, ["churn"], START + timedelta(days=3), ready=lambda _name: sampled.is_set()
+        ctx, ["churn"], START + timedelta(days=3), sampled=lambda _name: int(sampled.is_set())
     ).start()
     assert not worker.join(1.0) and _drift_ends(session_factory) == []
     sampled.set()

@@ -83,10 +83,17 @@ def regression_target(frame: pd.DataFrame, *, seed: int, concept: str = "a") -> 
     return (value + rng.normal(0.0, 4.0, len(frame))).to_numpy()
 
 
-def pipeline(task: str) -> object:
+# Regressors a team might ship instead of the Ridge: a LinearRegression left at its
+# defaults, and gradient-boosted trees (MLflow's skops format asks to trust their trees).
+REGRESSORS = ("linear", "gbr")
+TRUSTED = {"gbr": ["sklearn.tree._tree.Tree"]}
+
+
+def pipeline(task: str, estimator: str | None = None) -> object:
     """The user's own Pipeline, nothing of mlmaint in it."""
     from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -96,8 +103,12 @@ def pipeline(task: str) -> object:
             ("cat", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL)),
         ]
     )
-    if task == "regression":
-        model: object = Ridge(alpha=0.5)
+    if estimator == "linear":
+        model: object = LinearRegression()
+    elif estimator == "gbr":
+        model = GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=0)
+    elif task == "regression":
+        model = Ridge(alpha=0.5)
     else:
         model = LogisticRegression(C=0.5, max_iter=500)
     return Pipeline([("prep", prep), ("model", model)])
@@ -122,7 +133,7 @@ versions = {}
 for spec in specs:
     train = pd.read_parquet(spec["train"])
     x, y = train.loc[:, list(world.FEATURES)], train["label"]
-    model = world.pipeline(spec["task"]).fit(x, y)
+    model = world.pipeline(spec["task"], spec.get("estimator")).fit(x, y)
     with mlflow.start_run(experiment_id=exp_id):
         if spec.get("dataset"):
             frame = pd.read_parquet(spec["dataset"])
@@ -133,6 +144,8 @@ for spec in specs:
         signature = infer_signature(head, out) if spec.get("signature", True) else None
         info = mlflow.sklearn.log_model(model, name="model", signature=signature,
                                         registered_model_name=spec["name"],
+                                        skops_trusted_types=world.TRUSTED.get(
+                                            spec.get("estimator")),
                                         # Pinned as a team's training image does: MLflow
                                         # would otherwise infer them in a subprocess.
                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
@@ -154,6 +167,8 @@ class UsersModel:
     dataset: pd.DataFrame | None = None
     signature: bool = True
     alias: bool = True
+    # One of REGRESSORS, else the task's own (LogisticRegression, Ridge).
+    estimator: str | None = None
 
 
 def log_users_models(tracking_uri: str, workdir: Path, models: list[UsersModel]) -> dict[str, str]:
@@ -169,6 +184,7 @@ def log_users_models(tracking_uri: str, workdir: Path, models: list[UsersModel])
             "train": str(train_path),
             "signature": m.signature,
             "alias": m.alias,
+            "estimator": m.estimator,
         }
         if m.dataset is not None:
             dataset_path = workdir / f"{m.name}-validation.parquet"
@@ -209,8 +225,15 @@ def write_log(
     start: datetime,
     seconds: float,
     prefix: str,
+    with_labels: bool = False,
+    csv: bool = False,
 ) -> pd.DataFrame:
-    """Score `frame` as the serving side does and write its JSONL log; returns the rows."""
+    """Score `frame` as the serving side does and write its JSONL log; returns the rows.
+
+    `with_labels`: the log holds the frame's `label` column too (a service that knows
+    the truth when it logs, or a log joined with it later), as integers for a
+    classifier. `csv`: a CSV log as pandas writes it, not JSONL.
+    """
     x = frame.loc[:, list(FEATURES)]
     out = frame.copy()
     if task == "regression":
@@ -227,7 +250,12 @@ def write_log(
     columns = ["prediction_id", "timestamp", *FEATURES, "prediction", "latency_ms"]
     if task != "regression":
         columns.insert(-1, "score")
+    if with_labels:
+        columns.append("label")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if csv:
+        out.loc[:, columns].to_csv(path, index=False)
+        return out
     with path.open("w", encoding="utf-8") as fh:
         for record in out.loc[:, columns].to_dict(orient="records"):
             # JSON as a serving app writes it: true/false, integers as integers.

@@ -109,7 +109,7 @@ def _write(engine: Engine, model_numeric: list[str], frame: pd.DataFrame) -> Non
         model_id = ensure_model(conn, "m", T0)
         layout_id = ensure_layout(conn, model_id, model.schema_.numeric, T0)
         bulk.write_predictions(
-            conn, model_id, layout_id, batch.table, model.schema_.numeric, ["city"]
+            conn, model_id, layout_id, batch.table, model.schema_.numeric, ["city"], now=T0
         )
 
 
