@@ -173,7 +173,9 @@ class V1Routes:
                 segment=segment,
             )
             if segment is not None and not measures:
-                self.known_segment(session, model.name, segment, model.checks.segments)
+                self.known_segment(
+                    session, model.name, segment, model.checks.segments, model.checks.min_rows
+                )
             if subject is not None and not measures:
                 self.known_subject(session, model.name, subject)
             runs, more_runs = queries.runs(
@@ -204,7 +206,7 @@ class V1Routes:
         )
 
     def known_segment(
-        self, session: Session, model: str, segment: str, columns: Sequence[str]
+        self, session: Session, model: str, segment: str, columns: Sequence[str], min_rows: int
     ) -> None:
         """A segment the model never stored a run of is a 404 naming the stored ones."""
         if v1_names.has_segment(session, model, segment):
@@ -213,7 +215,9 @@ class V1Routes:
         cut_by = ", ".join(columns) or "none (no [models.checks] segments)"
         raise NotFound(
             f"unknown segment {segment!r} for model {model!r}: its runs have segments "
-            f"{names}; segmented by {cut_by}; a segment is written COLUMN=VALUE"
+            f"{names}; segmented by {cut_by}; a segment is written COLUMN=VALUE; a value the "
+            f"reference holds fewer than min_rows = {min_rows} rows of is not checked "
+            f"(`mlmaint check {model}` lists those)"
         )
 
     def known(self, what: str, name: str | None, groups: Mapping[str, Sequence[str]]) -> None:

@@ -71,8 +71,9 @@ class Backfill:
 
     @property
     def alerting(self) -> int:
-        """Windows with a firing finding (what `mlmaint check` exits 1 for)."""
-        return sum(1 for c in self.cycles if c.firing)
+        """Windows with a firing finding, a segment's included (what `mlmaint check`
+        exits 1 for)."""
+        return sum(1 for c in self.cycles if c.firing or any(p.firing for p in c.segments))
 
 
 def parse_time(text: str) -> datetime:

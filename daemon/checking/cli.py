@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from checks.interface import CheckKind, Measure, Status
+from daemon.checking.cli_text import (
+    RANGE_HEADER,
+    RANGE_STATUS,
+    alerting_kinds,
+    cycle_document,
+    cycle_rows,
+    segment_lines,
+    unjudged,
+)
 from daemon.checking.job import check_model
-from daemon.checking.records import KindRun
 from daemon.checking.run import CheckCycle
 from daemon.config import Settings
-from daemon.tables import NO_STATUS, fmt_value, utc_text
+from daemon.tables import wrap
 
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
@@ -29,87 +35,6 @@ def _parse_time(text: str) -> datetime:
     from daemon.checking.backfill import parse_time
 
     return parse_time(text)
-
-
-def cycle_rows(cycle: CheckCycle) -> list[tuple[str, str, str, str, str, str]]:
-    """(check, subject, measure, value, threshold, status) rows for a printed table."""
-    rows: list[tuple[str, str, str, str, str, str]] = []
-    for kind, run in cycle.runs.items():
-        r = run.result
-        if not r.measures:
-            rows.append((kind.value, "-", "-", "-", "-", f"{r.status.value}: {r.reason or ''}"))
-        for m in r.measures:
-            rows.append(
-                (
-                    kind.value,
-                    m.subject,
-                    # The statistic's name (the test that judged it) is the measure's.
-                    m.name + (f" ({m.detail})" if m.detail and m.detail != m.name else ""),
-                    fmt_value(m.value),
-                    (fmt_value(m.threshold) + (f" ({m.basis})" if m.basis else ""))
-                    if m.threshold is not None
-                    else "",
-                    _status(m),
-                )
-            )
-    return rows
-
-
-def _status(m: Measure) -> str:
-    """The status alone; a measure with no threshold is informational, not "ok"."""
-    if m.threshold is None and m.status is Status.OK:
-        return NO_STATUS
-    return m.status.value
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
-def cycle_document(cycle: CheckCycle) -> dict[str, object]:
-    """`mlmaint check --format json`: the cycle, each run with its measures (no NaN: null),
-    named as the /v1 API names them (a measure's `name`, times with a `Z`)."""
-    document: dict[str, object] = {
-        "model": cycle.model,
-        "window_start": utc_text(cycle.window_start),
-        "window_end": utc_text(cycle.window_end),
-        "rows": cycle.rows,
-        "firing": bool(cycle.firing),
-        "runs": [
-            {
-                "check": kind.value,
-                "status": run.result.status.value,
-                "reason": run.result.reason,
-                "rows": run.result.rows,
-                "run_id": run.run_id,
-                "replaced": run.replaced,
-                "evidence": str(run.evidence_path) if run.evidence_path else None,
-                "measures": [
-                    {
-                        "subject": m.subject,
-                        "name": m.name,
-                        "value": _finite(m.value),
-                        "threshold": _finite(m.threshold),
-                        "alerting": m.alerting,
-                        "detail": m.detail,
-                        "basis": m.basis,
-                        "status": m.status.value,
-                    }
-                    for m in run.result.measures
-                ],
-            }
-            for kind, run in cycle.runs.items()
-        ],
-    }
-    if cycle.segment is not None:
-        document["segment"] = cycle.segment
-        return document
-    document["firing"] = bool(cycle.firing) or any(part.firing for part in cycle.segments)
-    document["segments"] = [cycle_document(part) for part in cycle.segments]
-    document["unchecked_segments"] = [
-        {"segment": segment, "reason": reason} for segment, reason in cycle.unchecked_segments
-    ]
-    return document
 
 
 _STATUS_COLOUR = {"alert": "red", "ok": "green", "insufficient_data": "yellow", "error": "magenta"}
@@ -267,23 +192,15 @@ def print_check(
     for run in cycle.runs.values():
         if run.evidence_path:
             click.echo(f"evidence: {run.evidence_path}")
-    for part in cycle.segments:
-        # A line per segment; its measures are in /v1/models/NAME/checks?segment=.
-        kinds = ", ".join(f"{k.value}={r.result.status.value}" for k, r in part.runs.items())
-        # Why a kind was not judged (too few rows in the slice, say), each reason once.
-        why = dict.fromkeys(
-            r.result.reason
-            for r in part.runs.values()
-            if r.result.reason and r.result.status is not Status.OK
-        )
-        click.echo(
-            f"segment {part.segment}: {part.rows} rows, {kinds}"
-            + (f" ({'; '.join(why)})" if why else "")
-        )
-    for segment, reason in cycle.unchecked_segments:
-        click.echo(f"segment {segment}: {reason}")
+    if cycle.firing:
+        # What fired, in the words an alert carries (a decay's causes included).
+        click.echo("\nfiring:")
+        for f in cycle.firing:
+            click.echo(wrap(f.summary, indent="  "))
+    for line in segment_lines(cycle):
+        click.echo(wrap(line, hanging="  "))
     for f in (f for part in cycle.segments for f in part.firing):
-        click.echo(f"  {f.summary}")
+        click.echo(wrap(f.summary, indent="  "))
     if unstored:
         click.echo(f"\nnot stored: {unstored}")
     return 1 if cycle.firing or any(part.firing for part in cycle.segments) else 0
@@ -354,7 +271,7 @@ def print_backfill(
     from daemon.checking.specs import check_window
     from daemon.config import UnknownName
     from daemon.jobs import JobContext
-    from daemon.tables import Column, dumps, render, wrap
+    from daemon.tables import Column, dumps, render
 
     try:
         settings.model(name)
@@ -431,7 +348,7 @@ def print_backfill(
     columns = (
         Column("window end"),
         Column("rows", right=True),
-        *(Column(_RANGE_HEADER.get(k, k.value), colour=_status_colour) for k in kinds),
+        *(Column(RANGE_HEADER.get(k, k.value), colour=_status_colour) for k in kinds),
     )
     rows = []
     for cycle in done.cycles:
@@ -439,17 +356,29 @@ def print_backfill(
         for kind in kinds:
             run = cycle.runs.get(kind)
             status = run.result.status if run else None
-            cells.append("-" if status is None else _RANGE_STATUS.get(status, status.value))
+            cells.append("-" if status is None else RANGE_STATUS.get(status, status.value))
         rows.append((f"{cycle.window_end:%Y-%m-%d %H:%M}", str(cycle.rows), *cells))
     click.echo(wrap(title))
     click.echo(render(columns, rows))
     notes = []
     runs = [run for cycle in done.cycles for run in cycle.runs.values()]
-    unjudged = _unjudged(runs)
-    if unjudged:
+    for cycle in done.cycles:
+        # A segment that alerts while the totals hold: said under the window's line.
+        alerting = [
+            f"{part.segment} ({', '.join(alerting_kinds(part))})"
+            for part in cycle.segments
+            if part.firing
+        ]
+        if alerting:
+            notes.append(
+                f"segments alerting in the window ending {cycle.window_end:%Y-%m-%d %H:%M}: "
+                + "; ".join(alerting)
+            )
+    why = unjudged(runs)
+    if why:
         notes.append(
             "n/a: not judged; "
-            + "; ".join(unjudged)
+            + "; ".join(why)
             + f"; `mlmaint check {name} --at WINDOW_END` says why for one window."
         )
     if unstored:
@@ -468,27 +397,3 @@ def print_backfill(
     for note in notes:
         click.echo(wrap(note))
     return 1 if done.alerting else 0
-
-
-def _unjudged(runs: Sequence[KindRun]) -> list[str]:
-    """Per check kind, why its n/a windows were not judged: the reason itself when every
-    window gave the same one, the latest window's and a count of the others when not."""
-    reasons: dict[CheckKind, list[str]] = {}
-    for run in runs:
-        if run.result.status is Status.INSUFFICIENT_DATA:
-            reasons.setdefault(run.result.kind, []).append(run.result.reason or "no reason given")
-    said = []
-    for kind, found in reasons.items():
-        distinct = list(dict.fromkeys(found))
-        more = len(distinct) - 1
-        said.append(
-            f"{kind.value}: {found[-1]}"
-            + (f" (in the latest n/a window; {more} other reason(s))" if more else "")
-        )
-    return said
-
-
-# A range prints one line per window within 80 columns (window end, rows, a status per
-# kind): the longest kind's name and the longest status are shortened to fit it.
-_RANGE_HEADER = {CheckKind.ESTIMATED_PERFORMANCE: "est. perf."}
-_RANGE_STATUS = {Status.INSUFFICIENT_DATA: "n/a"}

@@ -231,7 +231,7 @@ def run_checks(
         evidence_dir = default_dir(ctx)
     if calibration is None:
         calibration = reference_calibration(
-            model, ref, now, cache=cache, sessions=ctx.sessions if ctx else None
+            model, ref, now, cache=cache, sessions=ctx.sessions if ctx else None, segment=segment
         )
     loss_model = (
         reference_loss_model(model, ref, cache=cache)
@@ -415,8 +415,11 @@ def reference_calibration(
     *,
     cache: CheckCache,
     sessions: sessionmaker[Session] | None = None,
+    segment: str | None = None,
 ) -> ReferenceCalibration:
-    """The reference's calibration: from the cache, else the store, else computed and stored."""
+    """The reference's calibration: from the cache, else the store, else computed and stored.
+
+    `segment` names the slice of the reference it is, for the log."""
     from daemon.store.calibrations import load_calibration, save_calibration
 
     key = calibration_key(model, ref)
@@ -437,8 +440,9 @@ def reference_calibration(
     found = calibrate(model, ref)
     took = time.perf_counter() - began
     log.info(
-        "model %s: calibrated thresholds on the reference (%d rows) in %.2fs",
+        "model %s: calibrated thresholds on the reference%s (%d rows) in %.2fs",
         model.name,
+        f"'s segment {segment}" if segment else "",
         ref.rows,
         took,
     )
