@@ -89,8 +89,12 @@ class ErrorBand:
         return centre, max(centre - sigmas * spread, 0.0), centre + sigmas * spread
 
     def basis(self, n: int, sigmas: float) -> str:
-        centre = self.limits(n, sigmas)[0]
-        return f"band at n={n}: reference chunks' mean {centre:.4g} ± {sigmas:g}σ"
+        centre, lower, upper = self.limits(n, sigmas)
+        # Both sides: the threshold shown is the side the value is on.
+        return (
+            f"band at n={n}: {lower:.4g} to {upper:.4g}, "
+            f"reference chunks' mean {centre:.4g} ± {sigmas:g}σ"
+        )
 
 
 def error_band(errors: np.ndarray, *, seed: int = 0) -> ErrorBand | None:

@@ -175,7 +175,9 @@ def test_a_correlation_that_flips_sign_alerts_on_both_methods_not_on_drift(
     assert error.alerting and error.alerts_when is Direction.ABOVE
     assert error.value is not None and error.threshold is not None
     assert error.value > 1.2 * error.threshold
-    assert error.basis is not None and error.basis.startswith("band at n=500")
+    assert error.basis is not None and error.basis.startswith("band at n=500: ")
+    # Both sides of the band, so a reader can tell which one the threshold is.
+    assert f"to {error.threshold:.4g}, reference chunks' mean" in error.basis, error.basis
     assert auroc.alerting and auroc.threshold == 0.65 and (auroc.value or 0) > 0.75
     firing = {(f.kind, f.subject): f for f in cycle.findings if f.firing}
     assert set(firing) == {("multivariate", RECONSTRUCTION), ("multivariate", CLASSIFIER)}
