@@ -35,6 +35,7 @@ from daemon.checking.records import KindRun, store_runs
 from daemon.config.common import ConfigError
 from daemon.report.queries import _why
 from daemon.store.tables import Alert
+from daemon.tables import fmt_value
 from tests.checks.frames import START, churn_settings
 
 
@@ -167,7 +168,7 @@ def test_the_change_is_measured_from_the_baseline_and_says_from_what(
     assert ranking.since == 0.91 and ranking.baseline == base and ranking.earlier == 0
     assert ranking.change == pytest.approx(auc[-1] - 0.91) and ranking.worsened
     words = cause_words(ranking)
-    assert f"from 0.9100 ({origin}) to {auc[-1]:.4f};" in words, words
+    assert f"from 0.91 ({origin}) to {fmt_value(auc[-1])};" in words, words
     fell, was, now = _three(words)
     # The sentence's arithmetic holds on the printed figures.
     assert fell == pytest.approx(was - now) and was == 0.91
@@ -211,7 +212,7 @@ def test_without_a_baseline_the_change_is_from_the_earlier_windows_mean_and_says
         CauseSpec(),
         baseline=Baseline(value=auc[-1], source=BaselineSource.REFERENCE),
     )
-    assert cause_words(flat).startswith(f"roc_auc unchanged at {auc[-1]:.4f} (reference);")
+    assert cause_words(flat).startswith(f"roc_auc unchanged at {fmt_value(auc[-1])} (reference);")
 
 
 def test_a_feature_whose_drift_falls_as_performance_falls_is_never_named() -> None:
@@ -248,7 +249,11 @@ def test_the_features_joint_drift_is_a_candidate_cause() -> None:
         CLASSIFIER: [None] * 10 + [0.5, 0.5, 0.5, 0.5],  # constant: no correlation
     }
     spec = CauseSpec(min_r=0.7)
-    ranking = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec, joint=joint)
+    # The multivariate check alerted on the last four windows.
+    alerted = {RECONSTRUCTION: [False] * 10 + [True] * 4, CLASSIFIER: [False] * 14}
+    ranking = rank_causes(
+        "roc_auc", Direction.BELOW, auc, noise, spec, joint=joint, joint_alerting=alerted
+    )
     assert [c.subject for c in ranking.joint] == [RECONSTRUCTION] and ranking.causes == ()
     assert ranking.joint[0].r > 0.9 and ranking.joint[0].drift == joint[RECONSTRUCTION][-1]
     words = cause_words(ranking)
@@ -257,14 +262,26 @@ def test_the_features_joint_drift_is_a_candidate_cause() -> None:
         f"r = {ranking.joint[0].r:.2f})"
     ), words
     # Falling as performance falls: not named, and the words say both were looked at.
+    # The same series, the check never alerting: it did not drift, and is not named.
+    quiet = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec, joint=joint)
+    assert quiet.joint == () and quiet.joint_ranked[0].r > 0.9
+    assert "; no feature drifted, nor did their joint drift alert, over the last 14 " in (
+        cause_words(quiet)
+    )
+    # Falling as performance falls: not named, and the words say what drifted.
     joint[RECONSTRUCTION] = [-v for v in joint[RECONSTRUCTION] if v is not None]
-    calm = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec, joint=joint)
+    calm = rank_causes(
+        "roc_auc", Direction.BELOW, auc, noise, spec, joint=joint, joint_alerting=alerted
+    )
     assert calm.joint == () and calm.joint_ranked[0].r < -0.9
-    assert "neither a feature's drift nor their joint drift follows it over 14 windows" in (
+    assert "; nothing that drifted (their joint drift) follows it over 14 windows" in (
         cause_words(calm)
     )
     without = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec)
-    assert "; no feature's drift follows it over 14 windows" in cause_words(without)
+    assert cause_words(without).endswith(
+        "; no feature drifted over the last 14 windows: the fall is not explained by drift "
+        "(a change in how the labels follow the features?)"
+    )
     with pytest.raises(ValueError, match="reconstruction: 3 drift values for 14"):
         rank_causes("roc_auc", Direction.BELOW, auc, {}, spec, joint={RECONSTRUCTION: [1.0] * 3})
 

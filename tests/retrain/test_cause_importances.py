@@ -12,6 +12,7 @@ model with no recorded version gets none.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +26,7 @@ from daemon.checking.cache import CheckCache
 from daemon.checking.importances import model_importances
 from daemon.checking.run import run_checks
 from daemon.jobs import JobContext
+from daemon.tables import fmt_value
 from tests.checks.frames import START, churn_settings, window
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -100,11 +102,9 @@ def test_a_firing_decay_alert_ranks_by_the_registered_models_importances(
     baseline = cycles[-1].result(CheckKind.PERFORMANCE).measure("roc_auc", "baseline")
     latest = cycles[-1].result(CheckKind.PERFORMANCE).measure("roc_auc", "value").value
     assert baseline.detail == "reference" and baseline.value is not None and latest is not None
-    assert why.startswith(
-        f"roc_auc fell {round(baseline.value, 4) - round(latest, 4):.4f} "
-        f"from {baseline.value:.4f} (reference) "
-        f"to {latest:.4f}; "
-    ), why
+    was, now = fmt_value(baseline.value), fmt_value(latest)
+    fell = Decimal(was) - Decimal(now)
+    assert why.startswith(f"roc_auc fell {fell} from {was} (reference) to {now}; "), why
     # The second ranking, by the forest's own importances: income, the feature it leans on.
     assert "; by drift times importance: income (" in why, why
     assert decay.summary.endswith(why)
@@ -114,7 +114,9 @@ def test_a_firing_decay_alert_ranks_by_the_registered_models_importances(
     # Read once per version and kept: the tracking store is no longer needed.
     Path(mlflow_uri.removeprefix("sqlite:///")).unlink()
     kept = model_importances(ctx.check_cache, mlflow_uri, "churn", "1", FEATURES)
-    assert kept == pytest.approx(expected)
+    assert kept.values == pytest.approx(expected) and kept.why is None
     # Another version is read again (and, the store gone, has none); no version, none.
-    assert model_importances(ctx.check_cache, mlflow_uri, "churn", "2", FEATURES) is None
-    assert model_importances(CheckCache(), mlflow_uri, "churn", None, FEATURES) is None
+    gone = model_importances(ctx.check_cache, mlflow_uri, "churn", "2", FEATURES)
+    assert gone.values is None and str(gone.why).startswith("cannot load models:/churn/2: ")
+    unversioned = model_importances(CheckCache(), mlflow_uri, "churn", None, FEATURES)
+    assert unversioned.values is None and unversioned.why is None
