@@ -363,3 +363,92 @@ def test_a_firing_decay_alert_names_what_follows_it_from_the_store(
         assert _why(alert.details) == told.details[WHY] and told.summary.endswith(
             str(told.details[WHY])
         )
+
+
+def test_only_a_series_that_drifted_in_the_look_back_is_named() -> None:
+    auc, drift = _windows()
+    rng = np.random.default_rng(2)
+    step = np.r_[np.zeros(10), np.linspace(0.5, 2.0, 4)]
+    # Follows the fall closely, but never reaches its threshold (signal < 1): noise.
+    drift["echo"] = list(0.2 + 0.3 * step + rng.normal(0, 0.02, 14))
+    weights = {"usage": 0.1, "tenure": 0.1, "calm": 0.1, "echo": 0.7}
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(), weights)
+    echo = {c.subject: c for c in ranking.ranked}["echo"]
+    assert echo.r > 0.9 and not echo.drifted and max(drift["echo"]) < 1  # type: ignore[type-var]
+    assert [c.subject for c in ranking.causes] == ["usage"]
+    assert [c.subject for c in ranking.by_importance] == ["usage"]
+    assert ranking.drifted == ("calm", "usage") and "echo" not in cause_words(ranking)
+    # Only echo follows: what drifted (calm, usage) is said, echo is not named.
+    rest = {"echo": drift["echo"], "calm": drift["calm"]}
+    told = rank_causes("roc_auc", Direction.BELOW, auc, rest, CauseSpec())
+    assert cause_words(told).endswith("; nothing that drifted (calm) follows it over 14 windows")
+    # Nothing drifted at all: said plainly, the fall of a score, the rise of a loss.
+    quiet = {"echo": drift["echo"], "tenure": drift["tenure"]}
+    none = rank_causes("roc_auc", Direction.BELOW, auc, quiet, CauseSpec())
+    assert none.causes == () and none.drifted == () and none.ranked[0].r > 0.9
+    assert cause_words(none).endswith(
+        "; no feature drifted over the last 14 windows: the fall is not explained by drift "
+        "(a change in how the labels follow the features?)"
+    )
+    mae = rank_causes("mae", Direction.ABOVE, [2 - a for a in auc], quiet, CauseSpec())
+    assert "the rise is not explained by drift (the model's scores moved with no column" in (
+        cause_words(mae, labelled=False)
+    )
+    # Drift from before the look-back does not count.
+    old = {"late": [3.0] * 10 + list(0.2 + 0.3 * step[-14:])}
+    gone = rank_causes("roc_auc", Direction.BELOW, [0.8] * 10 + auc, old, CauseSpec())
+    assert gone.drifted == () and gone.causes == ()
+    # No drift checked in the windows: nothing to tell, not "no feature drifted".
+    blank = rank_causes("roc_auc", Direction.BELOW, auc, {"x": [None] * 14}, CauseSpec())
+    assert "; no drift checked over the last 14 windows to tell what it follows" in (
+        cause_words(blank)
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric", "baseline", "latest", "said"),
+    [
+        ("rmse", 5.0912, 14.1, "rmse rose 9.009 from 5.091 (reference) to 14.1"),
+        ("mae", 4.4938, 14.3249, "mae rose 9.826 from 4.494 (reference) to 14.32"),
+        ("roc_auc", 0.815, 0.6165, "roc_auc fell 0.1985 from 0.815 (reference) to 0.6165"),
+        ("mae", 0.5, 1.5, "mae rose 1 from 0.5 (reference) to 1.5"),
+        ("mae", 98765.4, 123456.7, "mae rose 24730 from 9.877e+04 (reference) to 1.235e+05"),
+    ],
+)
+def test_every_figure_prints_as_the_alerts_head_prints_it(
+    metric: str, baseline: float, latest: float, said: str
+) -> None:
+    direction = Direction.BELOW if metric == "roc_auc" else Direction.ABOVE
+    base = Baseline(value=baseline, source=BaselineSource.REFERENCE)
+    perf = [baseline, baseline, latest]
+    ranking = rank_causes(metric, direction, perf, {}, CauseSpec(), baseline=base)
+    assert change_words(ranking) == said
+    # The head's "(baseline 5.091; ...)" and the causes' "from 5.091": one formatter.
+    assert f" from {fmt_value(baseline)} (" in said and said.endswith(f" to {fmt_value(latest)}")
+
+
+def test_the_first_windows_say_the_drop_and_that_they_are_too_few(
+    tmp_path: Path, session_factory: sessionmaker[Session]
+) -> None:
+    model = churn_settings(tmp_path, {"kind": "snapshot"}).model("churn")
+    with session_factory.begin() as session:
+        for day, auc in enumerate((0.7, 0.6165)):
+            end = START + timedelta(days=day + 1)
+            runs = _performance_run(auc)
+            result = runs[CheckKind.PERFORMANCE].result
+            # As the performance check stores it: the baseline it compared against.
+            base = Measure(subject="roc_auc", name="baseline", value=0.815, detail="reference")
+            runs[CheckKind.PERFORMANCE] = KindRun(
+                result=replace(result, measures=(*result.measures, base)), duration_s=0.0
+            )
+            store_runs(session, "churn", runs, start=end - timedelta(days=1), end=end)
+    firing = Finding(
+        scope="churn", kind=CheckKind.PERFORMANCE, subject="roc_auc", firing=True, summary="low"
+    )
+    with session_factory() as session:
+        [told] = explain(session, model, [firing], START + timedelta(days=2))
+    assert told.summary == (
+        "low; roc_auc fell 0.1985 from 0.815 (reference) to 0.6165; "
+        "too few checked windows (2 of at least 3) to tell what it follows"
+    )
+    assert told.details[WHY] == told.summary.removeprefix("low; ")
