@@ -357,5 +357,6 @@ def test_the_first_alert_says_the_drop_and_why_no_causes_yet(
     assert fired, "no performance alert"
     summary = str(fired[0]["summary"])
     fell, was, now = _figures(summary)
+    assert now == pytest.approx(_latest(session_factory, "value"), abs=5e-4)
     assert was == pytest.approx(_latest(session_factory, "baseline"), abs=5e-4) and fell > 0.1
     assert summary.endswith("; too few checked windows (1 of at least 3) to tell what it follows")
