@@ -38,7 +38,7 @@ window's size, so the ratio keeps windows of different sizes comparable too.
 
 Where the model exposes feature importances (`feature_importances_` of trees,
 `coef_` of linear models, read by `importances_of`), a second ranking weights
-each feature's latest drift signal by its share of the importance: NannyML
+each drifted feature's latest drift signal by its share of the importance: NannyML
 leaves that step to people, and it separates a drifting feature the model
 ignores from one it leans on.
 """
