@@ -10,6 +10,12 @@ never named, however large |r|. A feature whose drift never moves (a constant
 series) has no correlation and is left out, as are windows where either value
 is missing.
 
+Only what drifted is named (NannyML's `only_drifting`): a feature whose drift
+signal reached its threshold (signal >= 1) in at least one window of the
+look-back, a multivariate method that alerted in one. With ten windows and a
+handful of features, an r above 0.5 from noise alone is common: a feature that
+never drifted follows nothing, however its noise lines up with the metric.
+
 How far the metric moved is measured from the model's baseline, the value the
 performance check compares against (the reference's metric, usually), where the
 latest window stored one; else from the mean of the earlier windows read.
@@ -32,7 +38,7 @@ window's size, so the ratio keeps windows of different sizes comparable too.
 
 Where the model exposes feature importances (`feature_importances_` of trees,
 `coef_` of linear models, read by `importances_of`), a second ranking weights
-each feature's latest drift signal by its share of the importance: NannyML
+each drifted feature's latest drift signal by its share of the importance: NannyML
 leaves that step to people, and it separates a drifting feature the model
 ignores from one it leans on.
 """
@@ -52,6 +58,8 @@ from checks.performance.metrics import BaselineSource
 MIN_PAIRS = 3
 # A p-value of exactly 0 (float underflow) counts as this small.
 _P_FLOOR = 1e-300
+# A drift signal from this value on reached the column's threshold: the column drifted.
+DRIFTED = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +107,9 @@ class Cause:
     # The latest window's drift signal (1 at a feature's threshold; a multivariate
     # method's own value); None when it had none.
     drift: float | None
+    # Whether it drifted in a window of the look-back: a feature's signal reached its
+    # threshold, a multivariate method alerted. Only a series that drifted is named.
+    drifted: bool
     # The feature's share of the model's importance, when the model exposes it.
     importance: float | None = None
 
@@ -129,15 +140,30 @@ class CauseRanking:
     windows: int
     # Every feature with a correlation, by r descending (those moving the other way last).
     ranked: tuple[Cause, ...]
-    # The features named: r > 0 and r >= min_r, by r descending, at most top_k.
+    # The features named: drifted, r > 0 and r >= min_r, by r descending, at most top_k.
     causes: tuple[Cause, ...]
     # The multivariate methods (the features' joint drift) with a correlation, by r
     # descending, and those named, as the features are.
     joint_ranked: tuple[Cause, ...] = ()
     joint: tuple[Cause, ...] = ()
     # Features by importance-weighted drift, descending, at most top_k; empty without
-    # importances. A feature whose drift falls as performance worsens (r <= 0) is not one.
+    # importances. A feature that never drifted, or whose drift falls as performance
+    # worsens (r <= 0), is not one.
     by_importance: tuple[Cause, ...] = ()
+    # Windows of the look-back with a performance value, and with any drift value (a
+    # feature's or a multivariate method's).
+    present: int = 0
+    checked: int = 0
+    # The features that drifted in a window of the look-back (by name), and the
+    # multivariate methods that alerted in one; whether any method's series was read.
+    drifted: tuple[str, ...] = ()
+    joint_drifted: tuple[str, ...] = ()
+    joint_read: bool = False
+
+    @property
+    def too_few(self) -> bool:
+        """Fewer windows with a performance value than a correlation needs."""
+        return self.present < MIN_PAIRS
 
     @property
     def worsened(self) -> bool:
@@ -197,6 +223,7 @@ def _correlated(
     sign: float,
     n: int,
     importances: Mapping[str, float] | None,
+    drifted: Mapping[str, bool],
 ) -> list[Cause]:
     """Each series' Pearson r with the signed metric over the last `n` windows."""
     found: list[Cause] = []
@@ -220,10 +247,20 @@ def _correlated(
                 r=r,
                 windows=len(pairs),
                 drift=values[-1] if values else None,
+                drifted=drifted.get(subject, False),
                 importance=(importances or {}).get(subject),
             )
         )
     return sorted(found, key=lambda c: (-c.r, c.subject))
+
+
+def _reached(values: Sequence[float | None]) -> bool:
+    """Whether a drift signal reached its threshold in any of these windows."""
+    return any(v is not None and math.isfinite(v) and v >= DRIFTED for v in values)
+
+
+def _finite(values: Sequence[float | None]) -> list[float]:
+    return [v for v in values if v is not None and math.isfinite(v)]
 
 
 def rank_causes(
@@ -236,21 +273,27 @@ def rank_causes(
     *,
     baseline: Baseline | None = None,
     joint: Mapping[str, Sequence[float | None]] | None = None,
+    joint_alerting: Mapping[str, Sequence[bool]] | None = None,
 ) -> CauseRanking:
     """Rank the features by how their drift follows the metric, oldest window first.
 
-    `performance`, each `drift` series and each `joint` series (a multivariate
-    method's values) are aligned on the same windows (None where a window has no
-    value); only the last `spec.windows` are used. `baseline` is what the
-    performance check compared the latest window against, when known.
+    `performance`, each `drift` series (drift signals: 1 at the column's threshold)
+    and each `joint` series (a multivariate method's values) are aligned on the same
+    windows (None where a window has no value); `joint_alerting` says, per window,
+    whether each method alerted. Only the last `spec.windows` are used, and only a
+    series that drifted in one of them is named. `baseline` is what the performance
+    check compared the latest window against, when known.
     """
     n = spec.windows
     perf = list(performance)[-n:]
     # Turned so that larger is worse: drift rising with it correlates positively.
     sign = 1.0 if alerts_when is Direction.ABOVE else -1.0
-    ranked = _correlated(drift, perf, sign, n, importances)
-    together = _correlated(joint or {}, perf, sign, n, None)
-    present = [p for p in perf if p is not None and math.isfinite(p)]
+    drifted = {f: _reached(list(v)[-n:]) for f, v in drift.items()}
+    joint = joint or {}
+    alerted = {m: any(list(a)[-n:]) for m, a in (joint_alerting or {}).items()}
+    ranked = _correlated(drift, perf, sign, n, importances, drifted)
+    together = _correlated(joint, perf, sign, n, None, alerted)
+    present = _finite(perf)
     if not present:
         raise ValueError(f"{metric}: no performance value in the last {n} windows")
     latest = present[-1]
@@ -261,11 +304,13 @@ def rank_causes(
         baseline = None
         earlier = len(present) - 1
         since = float(np.mean(present[:-1])) if earlier else None
-    named = [c for c in ranked if spec.names(c.r)]
+    named = [c for c in ranked if c.drifted and spec.names(c.r)]
     weighted = sorted(
-        (c for c in ranked if c.weighted is not None and c.r > 0),
+        (c for c in ranked if c.weighted is not None and c.r > 0 and c.drifted),
         key=lambda c: (-(c.weighted or 0.0), c.subject),
     )
+    series = [list(v)[-n:] for v in (*drift.values(), *joint.values())]
+    checked = sum(any(s[i] is not None for s in series if i < len(s)) for i in range(len(perf)))
     return CauseRanking(
         metric=metric,
         latest=latest,
@@ -278,6 +323,11 @@ def rank_causes(
         ranked=tuple(ranked),
         causes=tuple(named[: spec.top_k]),
         joint_ranked=tuple(together),
-        joint=tuple(c for c in together if spec.names(c.r)),
+        joint=tuple(c for c in together if c.drifted and spec.names(c.r)),
         by_importance=tuple(weighted[: spec.top_k]),
+        present=len(present),
+        checked=checked,
+        drifted=tuple(sorted(f for f, d in drifted.items() if d)),
+        joint_drifted=tuple(sorted(m for m, d in alerted.items() if d)),
+        joint_read=bool(joint),
     )

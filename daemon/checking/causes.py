@@ -22,8 +22,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,8 +43,10 @@ from checks.methods import METHODS, Method
 from checks.multivariate import METHOD_NAMES
 from checks.performance.metrics import BaselineSource, Metric, alerts_when
 from daemon.alerts.finding import WHY, Finding
+from daemon.checking.importances import Importances
 from daemon.config import ModelSettings
 from daemon.store.tables import CheckMetric, CheckRun, Model, of_segment
+from daemon.tables import fmt_value
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class StoredSeries:
     # with a stored run among the windows).
     drift: Mapping[str, tuple[float | None, ...]]
     joint: Mapping[str, tuple[float | None, ...]]
+    # Whether each multivariate method alerted in each window.
+    joint_alerting: Mapping[str, tuple[bool, ...]] = field(default_factory=dict)
 
     @property
     def latest_baseline(self) -> Baseline | None:
@@ -139,7 +144,7 @@ def stored_series(
 
     def measures(
         of: CheckKind, subjects: Iterable[str]
-    ) -> Sequence[tuple[datetime, str, str, float | None, float | None, str | None]]:
+    ) -> Sequence[tuple[datetime, str, str, float | None, float | None, str | None, bool]]:
         return (
             session.execute(
                 select(
@@ -149,6 +154,7 @@ def stored_series(
                     CheckMetric.value,
                     CheckMetric.threshold,
                     CheckMetric.detail,
+                    CheckMetric.alerting,
                 )
                 .join(Model, Model.id == CheckRun.model_id)
                 .join(CheckMetric, CheckMetric.run_id == CheckRun.id)
@@ -164,25 +170,30 @@ def stored_series(
             .all()
         )
 
-    for window_end, _, name, value, _, detail in measures(kind, [metric]):
+    for window_end, _, name, value, _, detail, _ in measures(kind, [metric]):
         if name == _BASELINE_NAME and window_end in at and value is not None:
             baselines[at[window_end]] = Baseline(value=value, source=_source(detail))
-    for window_end, subject, name, value, threshold, _ in measures(CheckKind.DRIFT, features):
+    for window_end, subject, name, value, threshold, _, _ in measures(CheckKind.DRIFT, features):
         p_value = _p_value(name)
         if p_value is None or window_end not in at:
             continue
         drift[subject][at[window_end]] = drift_signal(value, threshold, p_value)
     # The joint drift of the features: a multivariate method's value as it was stored
     # (a mean reconstruction error, an AUROC), where the model runs that check.
-    for window_end, subject, _, value, _, _ in measures(CheckKind.MULTIVARIATE, METHOD_NAMES):
+    alerting: dict[str, list[bool]] = {}
+    for window_end, subject, _, value, _, _, alerted in measures(
+        CheckKind.MULTIVARIATE, METHOD_NAMES
+    ):
         if window_end in at:
             joint.setdefault(subject, [None] * len(ends))[at[window_end]] = value
+            alerting.setdefault(subject, [False] * len(ends))[at[window_end]] = bool(alerted)
     return StoredSeries(
         ends=tuple(ends),
         performance=values,
         baselines=tuple(baselines),
         drift={f: tuple(v) for f, v in drift.items()},
         joint={m: tuple(v) for m, v in joint.items()},
+        joint_alerting={m: tuple(v) for m, v in alerting.items()},
     )
 
 
@@ -199,6 +210,8 @@ def rank_stored(
 ) -> CauseRanking | None:
     """The ranking over the stored windows up to `end`; None when disabled or unstored.
 
+    A history shorter than a correlation needs still gives a ranking (`too_few`): the
+    change from the baseline is known from the first window.
     `spec` overrides the model's `[models.checks.causes]` (the demo lists every feature).
     """
     spec = spec or cause_spec(model)
@@ -207,8 +220,7 @@ def rank_stored(
     series = stored_series(
         session, model.name, kind, metric, model.schema_.features, end, spec.windows, segment
     )
-    if sum(p is not None for p in series.performance) < MIN_PAIRS:
-        # Too short a history to say what follows the metric.
+    if not any(p is not None and math.isfinite(p) for p in series.performance):
         return None
     return rank_causes(
         metric,
@@ -219,25 +231,12 @@ def rank_stored(
         importances,
         baseline=series.latest_baseline,
         joint=series.joint,
+        joint_alerting=series.joint_alerting,
     )
 
 
 def _r(value: float) -> str:
     return f"{value:.2f}"
-
-
-def _decimals(a: float, b: float) -> int:
-    """Decimals showing the larger of two values to four significant figures (as the
-    alert's own "roc_auc 0.6035 below threshold 0.6832 (baseline 0.7655)"), or more
-    until the two differ."""
-    top = max(abs(a), abs(b))
-    places = max(0, 3 - math.floor(math.log10(top))) if top > 0 else 4
-    while a != b and round(a, places) == round(b, places) and places < 9:
-        places += 1
-    # No trailing zero on both ("0.711", as the alert says its baseline, not "0.7110").
-    while places > 0 and all(round(v, places) == round(v, places - 1) for v in (a, b)):
-        places -= 1
-    return places
 
 
 def _origin(ranking: CauseRanking) -> str:
@@ -254,20 +253,27 @@ def _origin(ranking: CauseRanking) -> str:
 def change_words(ranking: CauseRanking) -> str:
     """ "roc_auc fell 0.0812 from 0.9123 (reference) to 0.8311": how far the metric moved,
     from the baseline the performance check compares against where one is known, else
-    from its mean over the earlier windows read; each said."""
+    from its mean over the earlier windows read; each said.
+
+    Both values print as the alert's head prints them (`fmt_value`: four significant
+    figures, no trailing zero), and the change is the exact difference of the printed
+    figures, so the sentence's arithmetic holds and "baseline 5.091" in the head is
+    "from 5.091" here."""
     metric, latest, since = ranking.metric, ranking.latest, ranking.since
+    now = fmt_value(latest)
     if since is None:
-        return f"{metric} at {latest:.4g}, no earlier window to compare with"
-    places = _decimals(since, latest)
-    was, now = round(since, places), round(latest, places)
-    if was == now:
-        return f"{metric} unchanged at {now:.{places}f} ({_origin(ranking)})"
-    # The change as the two printed values differ: the sentence's arithmetic holds.
-    verb = "fell" if now < was else "rose"
-    return (
-        f"{metric} {verb} {abs(now - was):.{places}f} from {was:.{places}f} "
-        f"({_origin(ranking)}) to {now:.{places}f}"
-    )
+        return f"{metric} at {now}, no earlier window to compare with"
+    was = fmt_value(since)
+    try:
+        change = Decimal(now) - Decimal(was)
+    except InvalidOperation:  # inf or nan: no arithmetic to show
+        return f"{metric} at {now} from {was} ({_origin(ranking)})"
+    if change == 0:
+        return f"{metric} unchanged at {now} ({_origin(ranking)})"
+    verb = "fell" if change < 0 else "rose"
+    # normalize(): "1.5 - 0.5" is "1", not "1.0"; format "f": "23500", not "2.35E+4".
+    by = format(abs(change).normalize(), "f")
+    return f"{metric} {verb} {by} from {was} ({_origin(ranking)}) to {now}"
 
 
 def _joint_words(joint: Sequence[Cause]) -> str:
@@ -275,24 +281,60 @@ def _joint_words(joint: Sequence[Cause]) -> str:
     return f"the joint drift of the features ({methods})"
 
 
-def cause_words(ranking: CauseRanking) -> str:
+def _listed(names: Sequence[str], most: int = 3) -> str:
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
+
+
+def _unexplained(ranking: CauseRanking, labelled: bool) -> str:
+    """Nothing drifted in the look-back: the metric moved for another reason."""
+    if ranking.change is None or ranking.change == 0:
+        move = "change"
+    else:
+        move = "fall" if ranking.change < 0 else "rise"
+    nothing = "no feature drifted"
+    if ranking.joint_read:
+        nothing += ", nor did their joint drift alert,"
+    text = (
+        f"{nothing} over the last {ranking.windows} windows: the {move} is not explained by drift"
+    )
+    if labelled:
+        # Realized performance: the features look as they did, the labels do not follow
+        # them as they did (concept drift), or the labels themselves changed.
+        return f"{text} (a change in how the labels follow the features?)"
+    # An estimate moves only with the model's scores: they moved with no single column
+    # drifting beyond its threshold.
+    return f"{text} (the model's scores moved with no column beyond its threshold)"
+
+
+def cause_words(ranking: CauseRanking, *, labelled: bool = True) -> str:
     """ "roc_auc fell 0.0812 from 0.9123 (reference) to 0.8311; it follows usage_gb
-    (r = 0.91) and plan (r = 0.77)". Only what drifts more as performance worsens is
-    named (r > 0); the features' joint drift (a multivariate check) as one more."""
+    (r = 0.91) and plan (r = 0.77)". Only what drifted in the look-back and drifts more
+    as performance worsens is named (r > 0); the features' joint drift (a multivariate
+    check) as one more. `labelled`: realized performance (else an estimate)."""
     named = [f"{c.subject} (r = {_r(c.r)})" for c in ranking.causes]
     if ranking.joint:
         named.append(_joint_words(ranking.joint))
-    if not named:
-        who = (
-            "neither a feature's drift nor their joint drift follows"
-            if ranking.joint_ranked
-            else "no feature's drift follows"
+    if ranking.too_few:
+        follows = (
+            f"too few checked windows ({ranking.present} of at least {MIN_PAIRS}) "
+            "to tell what it follows"
         )
-        follows = f"{who} it over {ranking.windows} windows"
     elif len(named) == 1:
         follows = f"it follows {named[0]}"
-    else:
+    elif named:
         follows = f"it follows {', '.join(named[:-1])} and {named[-1]}"
+    elif ranking.checked == 0:
+        follows = (
+            f"no drift checked over the last {ranking.windows} windows to tell what it follows"
+        )
+    elif not ranking.drifted and not ranking.joint_drifted:
+        follows = _unexplained(ranking, labelled)
+    else:
+        drifted = [*ranking.drifted, *(["their joint drift"] if ranking.joint_drifted else [])]
+        follows = (
+            f"nothing that drifted ({_listed(drifted)}) follows it over {ranking.windows} windows"
+        )
     text = f"{change_words(ranking)}; {follows}"
     if ranking.by_importance:
         weighted = ", ".join(
@@ -309,19 +351,19 @@ def explain(
     end: datetime,
     *,
     segment: str | None = None,
-    importances: Callable[[], Mapping[str, float] | None] | None = None,
+    importances: Callable[[], Importances] | None = None,
 ) -> list[Finding]:
     """The findings, each firing performance finding's summary ending with its causes.
 
-    `importances` gives the model's feature importances (None: it has none); it is
+    `importances` gives the model's feature importances, or why it has none; it is
     called at most once, and only when a performance finding fires.
     """
     out: list[Finding] = []
-    weights: list[Mapping[str, float] | None] = []
+    weights: list[Importances] = []
 
-    def weighted() -> Mapping[str, float] | None:
+    def weighted() -> Importances:
         if importances is None:
-            return None
+            return Importances(values=None)
         if not weights:
             weights.append(importances())
         return weights[0]
@@ -331,21 +373,27 @@ def explain(
             out.append(f)
             continue
         metric = str(f.details.get("measure_subject", f.subject))
+        found = weighted()
         try:
             ranking = rank_stored(
-                session, model, f.kind, metric, end, segment=segment, importances=weighted()
+                session, model, f.kind, metric, end, segment=segment, importances=found.values
             )
         except ValueError as exc:
-            log.debug("model %s: no cause ranking for %s: %s", model.name, metric, exc)
+            log.warning("model %s: no cause ranking for %s: %s", model.name, metric, exc)
             ranking = None
-        out.append(f if ranking is None else with_causes(f, ranking))
+        out.append(f if ranking is None else with_causes(f, ranking, unweighted=found.why))
     return out
 
 
-def with_causes(finding: Finding, ranking: CauseRanking) -> Finding:
+def with_causes(
+    finding: Finding, ranking: CauseRanking, *, unweighted: str | None = None
+) -> Finding:
     """The finding, its summary ending with the ranking's words, kept also as its `WHY`
-    (the weekly report's line under the alert) and its `causes` detail."""
-    words = cause_words(ranking)
+    (the weekly report's line under the alert) and its `causes` detail. `unweighted`:
+    why the model's importances could not weight the drift, said after the ranking."""
+    words = cause_words(ranking, labelled=finding.kind is CheckKind.PERFORMANCE)
+    if unweighted and not ranking.too_few:
+        words += f"; no importance weighting: {unweighted}"
     details = dict(finding.details)
     details[WHY] = words
     # Scalars only: the alert keeps a finding's scalar details (`alerts list --format json`).

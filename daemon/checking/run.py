@@ -53,6 +53,7 @@ from daemon.checking.cache import CheckCache
 from daemon.checking.causes import explain
 from daemon.checking.evidence import draft_evidence, evidence_link, write_evidence
 from daemon.checking.findings import DEFAULT_CRITICAL_RATIO, findings_of, in_segment
+from daemon.checking.importances import Importances
 from daemon.checking.loss_models import reference_loss_model
 from daemon.checking.records import KindRun, store_runs
 from daemon.checking.references import multivariate_reference, reference_stats
@@ -334,10 +335,11 @@ def run_checks(
 
 def _importances(
     ctx: JobContext, model: ModelSettings, version: str | None, cache: CheckCache
-) -> Callable[[], Mapping[str, float] | None]:
-    """The serving version's feature importances, read when first asked (importances.py)."""
+) -> Callable[[], Importances]:
+    """The serving version's feature importances, or why it has none, read when first
+    asked (importances.py)."""
 
-    def load() -> Mapping[str, float] | None:
+    def load() -> Importances:
         from daemon.checking.importances import model_importances
 
         return model_importances(

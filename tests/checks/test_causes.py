@@ -35,6 +35,7 @@ from daemon.checking.records import KindRun, store_runs
 from daemon.config.common import ConfigError
 from daemon.report.queries import _why
 from daemon.store.tables import Alert
+from daemon.tables import fmt_value
 from tests.checks.frames import START, churn_settings
 
 
@@ -167,7 +168,7 @@ def test_the_change_is_measured_from_the_baseline_and_says_from_what(
     assert ranking.since == 0.91 and ranking.baseline == base and ranking.earlier == 0
     assert ranking.change == pytest.approx(auc[-1] - 0.91) and ranking.worsened
     words = cause_words(ranking)
-    assert f"from 0.9100 ({origin}) to {auc[-1]:.4f};" in words, words
+    assert f"from 0.91 ({origin}) to {fmt_value(auc[-1])};" in words, words
     fell, was, now = _three(words)
     # The sentence's arithmetic holds on the printed figures.
     assert fell == pytest.approx(was - now) and was == 0.91
@@ -211,7 +212,7 @@ def test_without_a_baseline_the_change_is_from_the_earlier_windows_mean_and_says
         CauseSpec(),
         baseline=Baseline(value=auc[-1], source=BaselineSource.REFERENCE),
     )
-    assert cause_words(flat).startswith(f"roc_auc unchanged at {auc[-1]:.4f} (reference);")
+    assert cause_words(flat).startswith(f"roc_auc unchanged at {fmt_value(auc[-1])} (reference);")
 
 
 def test_a_feature_whose_drift_falls_as_performance_falls_is_never_named() -> None:
@@ -248,7 +249,11 @@ def test_the_features_joint_drift_is_a_candidate_cause() -> None:
         CLASSIFIER: [None] * 10 + [0.5, 0.5, 0.5, 0.5],  # constant: no correlation
     }
     spec = CauseSpec(min_r=0.7)
-    ranking = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec, joint=joint)
+    # The multivariate check alerted on the last four windows.
+    alerted = {RECONSTRUCTION: [False] * 10 + [True] * 4, CLASSIFIER: [False] * 14}
+    ranking = rank_causes(
+        "roc_auc", Direction.BELOW, auc, noise, spec, joint=joint, joint_alerting=alerted
+    )
     assert [c.subject for c in ranking.joint] == [RECONSTRUCTION] and ranking.causes == ()
     assert ranking.joint[0].r > 0.9 and ranking.joint[0].drift == joint[RECONSTRUCTION][-1]
     words = cause_words(ranking)
@@ -257,14 +262,26 @@ def test_the_features_joint_drift_is_a_candidate_cause() -> None:
         f"r = {ranking.joint[0].r:.2f})"
     ), words
     # Falling as performance falls: not named, and the words say both were looked at.
+    # The same series, the check never alerting: it did not drift, and is not named.
+    quiet = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec, joint=joint)
+    assert quiet.joint == () and quiet.joint_ranked[0].r > 0.9
+    assert "; no feature drifted, nor did their joint drift alert, over the last 14 " in (
+        cause_words(quiet)
+    )
+    # Falling as performance falls: not named, and the words say what drifted.
     joint[RECONSTRUCTION] = [-v for v in joint[RECONSTRUCTION] if v is not None]
-    calm = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec, joint=joint)
+    calm = rank_causes(
+        "roc_auc", Direction.BELOW, auc, noise, spec, joint=joint, joint_alerting=alerted
+    )
     assert calm.joint == () and calm.joint_ranked[0].r < -0.9
-    assert "neither a feature's drift nor their joint drift follows it over 14 windows" in (
+    assert "; nothing that drifted (their joint drift) follows it over 14 windows" in (
         cause_words(calm)
     )
     without = rank_causes("roc_auc", Direction.BELOW, auc, noise, spec)
-    assert "; no feature's drift follows it over 14 windows" in cause_words(without)
+    assert cause_words(without).endswith(
+        "; no feature drifted over the last 14 windows: the fall is not explained by drift "
+        "(a change in how the labels follow the features?)"
+    )
     with pytest.raises(ValueError, match="reconstruction: 3 drift values for 14"):
         rank_causes("roc_auc", Direction.BELOW, auc, {}, spec, joint={RECONSTRUCTION: [1.0] * 3})
 
@@ -346,3 +363,92 @@ def test_a_firing_decay_alert_names_what_follows_it_from_the_store(
         assert _why(alert.details) == told.details[WHY] and told.summary.endswith(
             str(told.details[WHY])
         )
+
+
+def test_only_a_series_that_drifted_in_the_look_back_is_named() -> None:
+    auc, drift = _windows()
+    rng = np.random.default_rng(2)
+    step = np.r_[np.zeros(10), np.linspace(0.5, 2.0, 4)]
+    # Follows the fall closely, but never reaches its threshold (signal < 1): noise.
+    drift["echo"] = list(0.2 + 0.3 * step + rng.normal(0, 0.02, 14))
+    weights = {"usage": 0.1, "tenure": 0.1, "calm": 0.1, "echo": 0.7}
+    ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(), weights)
+    echo = {c.subject: c for c in ranking.ranked}["echo"]
+    assert echo.r > 0.9 and not echo.drifted and max(drift["echo"]) < 1  # type: ignore[type-var]
+    assert [c.subject for c in ranking.causes] == ["usage"]
+    assert [c.subject for c in ranking.by_importance] == ["usage"]
+    assert ranking.drifted == ("calm", "usage") and "echo" not in cause_words(ranking)
+    # Only echo follows: what drifted (calm, usage) is said, echo is not named.
+    rest = {"echo": drift["echo"], "calm": drift["calm"]}
+    told = rank_causes("roc_auc", Direction.BELOW, auc, rest, CauseSpec())
+    assert cause_words(told).endswith("; nothing that drifted (calm) follows it over 14 windows")
+    # Nothing drifted at all: said plainly, the fall of a score, the rise of a loss.
+    quiet = {"echo": drift["echo"], "tenure": drift["tenure"]}
+    none = rank_causes("roc_auc", Direction.BELOW, auc, quiet, CauseSpec())
+    assert none.causes == () and none.drifted == () and none.ranked[0].r > 0.9
+    assert cause_words(none).endswith(
+        "; no feature drifted over the last 14 windows: the fall is not explained by drift "
+        "(a change in how the labels follow the features?)"
+    )
+    mae = rank_causes("mae", Direction.ABOVE, [2 - a for a in auc], quiet, CauseSpec())
+    assert "the rise is not explained by drift (the model's scores moved with no column" in (
+        cause_words(mae, labelled=False)
+    )
+    # Drift from before the look-back does not count.
+    old = {"late": [3.0] * 10 + list(0.2 + 0.3 * step[-14:])}
+    gone = rank_causes("roc_auc", Direction.BELOW, [0.8] * 10 + auc, old, CauseSpec())
+    assert gone.drifted == () and gone.causes == ()
+    # No drift checked in the windows: nothing to tell, not "no feature drifted".
+    blank = rank_causes("roc_auc", Direction.BELOW, auc, {"x": [None] * 14}, CauseSpec())
+    assert "; no drift checked over the last 14 windows to tell what it follows" in (
+        cause_words(blank)
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric", "baseline", "latest", "said"),
+    [
+        ("rmse", 5.0912, 14.1, "rmse rose 9.009 from 5.091 (reference) to 14.1"),
+        ("mae", 4.4938, 14.3249, "mae rose 9.826 from 4.494 (reference) to 14.32"),
+        ("roc_auc", 0.815, 0.6165, "roc_auc fell 0.1985 from 0.815 (reference) to 0.6165"),
+        ("mae", 0.5, 1.5, "mae rose 1 from 0.5 (reference) to 1.5"),
+        ("mae", 98765.4, 123456.7, "mae rose 24730 from 9.877e+04 (reference) to 1.235e+05"),
+    ],
+)
+def test_every_figure_prints_as_the_alerts_head_prints_it(
+    metric: str, baseline: float, latest: float, said: str
+) -> None:
+    direction = Direction.BELOW if metric == "roc_auc" else Direction.ABOVE
+    base = Baseline(value=baseline, source=BaselineSource.REFERENCE)
+    perf = [baseline, baseline, latest]
+    ranking = rank_causes(metric, direction, perf, {}, CauseSpec(), baseline=base)
+    assert change_words(ranking) == said
+    # The head's "(baseline 5.091; ...)" and the causes' "from 5.091": one formatter.
+    assert f" from {fmt_value(baseline)} (" in said and said.endswith(f" to {fmt_value(latest)}")
+
+
+def test_the_first_windows_say_the_drop_and_that_they_are_too_few(
+    tmp_path: Path, session_factory: sessionmaker[Session]
+) -> None:
+    model = churn_settings(tmp_path, {"kind": "snapshot"}).model("churn")
+    with session_factory.begin() as session:
+        for day, auc in enumerate((0.7, 0.6165)):
+            end = START + timedelta(days=day + 1)
+            runs = _performance_run(auc)
+            result = runs[CheckKind.PERFORMANCE].result
+            # As the performance check stores it: the baseline it compared against.
+            base = Measure(subject="roc_auc", name="baseline", value=0.815, detail="reference")
+            runs[CheckKind.PERFORMANCE] = KindRun(
+                result=replace(result, measures=(*result.measures, base)), duration_s=0.0
+            )
+            store_runs(session, "churn", runs, start=end - timedelta(days=1), end=end)
+    firing = Finding(
+        scope="churn", kind=CheckKind.PERFORMANCE, subject="roc_auc", firing=True, summary="low"
+    )
+    with session_factory() as session:
+        [told] = explain(session, model, [firing], START + timedelta(days=2))
+    assert told.summary == (
+        "low; roc_auc fell 0.1985 from 0.815 (reference) to 0.6165; "
+        "too few checked windows (2 of at least 3) to tell what it follows"
+    )
+    assert told.details[WHY] == told.summary.removeprefix("low; ")
