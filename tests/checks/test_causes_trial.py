@@ -251,7 +251,7 @@ def test_the_drop_is_from_the_baseline_and_a_feature_drifting_back_is_no_cause(
         text = str(item["summary"])
         assert "age (r = " not in text and "r = -" not in text, text
 
-    # The weekly report says it under the alert, as the alert said it at its last check:
+    # The weekly report says it under the alert, as of the week's last checked window:
     # the drop from the baseline, and not age, whose r is now below -0.5.
     report = CliRunner().invoke(
         main, ["--config", str(tmp_path / "config.toml"), "report", "--week", "2026-W03"]
@@ -263,14 +263,14 @@ def test_the_drop_is_from_the_baseline_and_a_feature_drifting_back_is_no_cause(
     fell, was, now = _figures(why.group(1) + ";")
     assert was == pytest.approx(baseline, abs=5e-4) and fell == pytest.approx(was - now)
     with session_factory() as session:
-        first = session.scalars(
+        last = session.scalars(
             select(CheckMetric.value)
             .join(CheckRun, CheckRun.id == CheckMetric.run_id)
             .where(CheckRun.kind == "performance", CheckMetric.name == "value")
-            .order_by(CheckRun.window_end)
+            .order_by(CheckRun.window_end.desc())
             .limit(1)
         ).one()
-    assert now == pytest.approx(first, abs=5e-4)  # the first window's roc_auc
+    assert now == pytest.approx(last, abs=5e-4)  # the week's last window's roc_auc
     assert "it follows income" in why.group(1) and "age (r" not in html and "r = -" not in html
 
 
@@ -366,13 +366,13 @@ def test_the_first_alert_says_the_drop_and_why_no_causes_yet(
     summary = str(fired[0]["summary"])
     fell, was, now = _figures(summary)
     with session_factory() as session:
-        first = session.scalars(
+        last = session.scalars(
             select(CheckMetric.value)
             .join(CheckRun, CheckRun.id == CheckMetric.run_id)
             .where(CheckRun.kind == "performance", CheckMetric.name == "value")
-            .order_by(CheckRun.window_end)
+            .order_by(CheckRun.window_end.desc())
             .limit(1)
         ).one()
-    assert now == pytest.approx(first, abs=5e-4)  # the first window's roc_auc
+    assert now == pytest.approx(last, abs=5e-4)  # the week's last window's roc_auc
     assert was == pytest.approx(_latest(session_factory, "baseline"), abs=5e-4) and fell > 0.1
     assert summary.endswith("; too few checked windows (1 of at least 3) to tell what it follows")
