@@ -25,7 +25,9 @@ no column: the multivariate check's series (reconstruction error, domain
 classifier AUROC, checks/multivariate) are candidates too, ranked the same way
 as the joint drift of the features. Their values go in as they are: a mean
 reconstruction error and a cross-validated AUROC do not shrink with the window's
-size the way a distance between two samples does.
+size the way a distance between two samples does. The multivariate check runs on
+whole windows only: a segment's ranking takes the whole window's series as its
+joint candidates (`joint_whole`), its own performance and feature drift aside.
 
 The drift a window stored is its test's own value: a distance (PSI,
 Wasserstein, Jensen-Shannon), larger when drifting, or a p-value (K-S,
@@ -159,6 +161,9 @@ class CauseRanking:
     drifted: tuple[str, ...] = ()
     joint_drifted: tuple[str, ...] = ()
     joint_read: bool = False
+    # The joint series are the whole window's, while the metric and the features' drift
+    # are a segment's (the multivariate check runs on whole windows only).
+    joint_whole: bool = False
 
     @property
     def too_few(self) -> bool:
@@ -274,6 +279,7 @@ def rank_causes(
     baseline: Baseline | None = None,
     joint: Mapping[str, Sequence[float | None]] | None = None,
     joint_alerting: Mapping[str, Sequence[bool]] | None = None,
+    joint_whole: bool = False,
 ) -> CauseRanking:
     """Rank the features by how their drift follows the metric, oldest window first.
 
@@ -282,7 +288,8 @@ def rank_causes(
     windows (None where a window has no value); `joint_alerting` says, per window,
     whether each method alerted. Only the last `spec.windows` are used, and only a
     series that drifted in one of them is named. `baseline` is what the performance
-    check compared the latest window against, when known.
+    check compared the latest window against, when known. `joint_whole`: the joint
+    series are the whole window's, the rest a segment's.
     """
     n = spec.windows
     perf = list(performance)[-n:]
@@ -330,4 +337,5 @@ def rank_causes(
         drifted=tuple(sorted(f for f, d in drifted.items() if d)),
         joint_drifted=tuple(sorted(m for m, d in alerted.items() if d)),
         joint_read=bool(joint),
+        joint_whole=joint_whole,
     )

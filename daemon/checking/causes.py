@@ -8,8 +8,11 @@ the multivariate runs, when the model has them; hands them to the pure ranking
 (checks/causes.py) and words the result into the finding: "roc_auc fell 0.0812
 from 0.9123 (reference) to 0.8311; it follows usage_gb (r = 0.91) and the joint
 drift of the features (reconstruction error, r = 0.88)". The series are the
-segment's own when the finding is a segment's. The words go into the alert's
-summary, so the message and the weekly report say them.
+segment's own when the finding is a segment's, but for the joint drift: the
+multivariate check runs on whole windows only, so a segment's ranking reads the
+whole window's series in the same windows and says so ("the joint drift of the
+features over the whole window (...)"). The words go into the alert's summary,
+so the message and the weekly report say them.
 
 Feature importances rank the drift a second way, weighted by what the model
 leans on: the check cycle hands `explain` a loader of the serving version's
@@ -32,7 +35,6 @@ from sqlalchemy.orm import Session
 from checks.causes import (
     MIN_PAIRS,
     Baseline,
-    Cause,
     CauseRanking,
     CauseSpec,
     drift_signal,
@@ -70,6 +72,8 @@ class StoredSeries:
     joint: Mapping[str, tuple[float | None, ...]]
     # Whether each multivariate method alerted in each window.
     joint_alerting: Mapping[str, tuple[bool, ...]] = field(default_factory=dict)
+    # The joint series are the whole window's (the rest is a segment's).
+    joint_whole: bool = False
 
     @property
     def latest_baseline(self) -> Baseline | None:
@@ -117,7 +121,10 @@ def stored_series(
 ) -> StoredSeries:
     """The metric's last `windows` stored values up to `end` (window ends, oldest first),
     the baseline each run compared against, each feature's drift signal and each
-    multivariate method's value in the same windows (None where none was stored)."""
+    multivariate method's value in the same windows (None where none was stored).
+
+    A `segment`'s metric and drift are its own; its multivariate values are the whole
+    window's, the only ones stored."""
     perf = session.execute(
         select(CheckRun.window_end, CheckMetric.value)
         .join(Model, Model.id == CheckRun.model_id)
@@ -143,7 +150,7 @@ def stored_series(
     at = {e: i for i, e in enumerate(ends)}
 
     def measures(
-        of: CheckKind, subjects: Iterable[str]
+        of: CheckKind, subjects: Iterable[str], scope: str | None
     ) -> Sequence[tuple[datetime, str, str, float | None, float | None, str | None, bool]]:
         return (
             session.execute(
@@ -161,7 +168,7 @@ def stored_series(
                 .where(
                     Model.name == model,
                     CheckRun.kind == of.value,
-                    of_segment(segment),
+                    of_segment(scope),
                     CheckRun.window_end.in_(ends),
                     CheckMetric.subject.in_(list(subjects)),
                 )
@@ -170,19 +177,23 @@ def stored_series(
             .all()
         )
 
-    for window_end, _, name, value, _, detail, _ in measures(kind, [metric]):
+    for window_end, _, name, value, _, detail, _ in measures(kind, [metric], segment):
         if name == _BASELINE_NAME and window_end in at and value is not None:
             baselines[at[window_end]] = Baseline(value=value, source=_source(detail))
-    for window_end, subject, name, value, threshold, _, _ in measures(CheckKind.DRIFT, features):
+    for window_end, subject, name, value, threshold, _, _ in measures(
+        CheckKind.DRIFT, features, segment
+    ):
         p_value = _p_value(name)
         if p_value is None or window_end not in at:
             continue
         drift[subject][at[window_end]] = drift_signal(value, threshold, p_value)
     # The joint drift of the features: a multivariate method's value as it was stored
-    # (a mean reconstruction error, an AUROC), where the model runs that check.
+    # (a mean reconstruction error, an AUROC), where the model runs that check. It runs
+    # on whole windows only: a segment's windows are read from the whole window's runs
+    # of the same ends (stored in the same cycle, before the segments').
     alerting: dict[str, list[bool]] = {}
     for window_end, subject, _, value, _, _, alerted in measures(
-        CheckKind.MULTIVARIATE, METHOD_NAMES
+        CheckKind.MULTIVARIATE, METHOD_NAMES, None
     ):
         if window_end in at:
             joint.setdefault(subject, [None] * len(ends))[at[window_end]] = value
@@ -194,6 +205,7 @@ def stored_series(
         drift={f: tuple(v) for f, v in drift.items()},
         joint={m: tuple(v) for m, v in joint.items()},
         joint_alerting={m: tuple(v) for m, v in alerting.items()},
+        joint_whole=segment is not None and bool(joint),
     )
 
 
@@ -232,6 +244,7 @@ def rank_stored(
         baseline=series.latest_baseline,
         joint=series.joint,
         joint_alerting=series.joint_alerting,
+        joint_whole=series.joint_whole,
     )
 
 
@@ -276,9 +289,13 @@ def change_words(ranking: CauseRanking) -> str:
     return f"{metric} {verb} {by} from {was} ({_origin(ranking)}) to {now}"
 
 
-def _joint_words(joint: Sequence[Cause]) -> str:
-    methods = "; ".join(f"{METHOD_NAMES.get(c.subject, c.subject)}, r = {_r(c.r)}" for c in joint)
-    return f"the joint drift of the features ({methods})"
+def _joint_words(ranking: CauseRanking) -> str:
+    methods = "; ".join(
+        f"{METHOD_NAMES.get(c.subject, c.subject)}, r = {_r(c.r)}" for c in ranking.joint
+    )
+    # A segment's: its features' drift is its own, the joint drift the whole window's.
+    whole = " over the whole window" if ranking.joint_whole else ""
+    return f"the joint drift of the features{whole} ({methods})"
 
 
 def _listed(names: Sequence[str], most: int = 3) -> str:
@@ -293,7 +310,9 @@ def _unexplained(ranking: CauseRanking, labelled: bool) -> str:
     else:
         move = "fall" if ranking.change < 0 else "rise"
     nothing = "no feature drifted"
-    if ranking.joint_read:
+    if ranking.joint_whole:
+        nothing += " in the segment, nor did the whole window's joint drift alert,"
+    elif ranking.joint_read:
         nothing += ", nor did their joint drift alert,"
     text = (
         f"{nothing} over the last {ranking.windows} windows: the {move} is not explained by drift"
@@ -314,7 +333,7 @@ def cause_words(ranking: CauseRanking, *, labelled: bool = True) -> str:
     check) as one more. `labelled`: realized performance (else an estimate)."""
     named = [f"{c.subject} (r = {_r(c.r)})" for c in ranking.causes]
     if ranking.joint:
-        named.append(_joint_words(ranking.joint))
+        named.append(_joint_words(ranking))
     if ranking.too_few:
         follows = (
             f"too few checked windows ({ranking.present} of at least {MIN_PAIRS}) "
@@ -331,7 +350,8 @@ def cause_words(ranking: CauseRanking, *, labelled: bool = True) -> str:
     elif not ranking.drifted and not ranking.joint_drifted:
         follows = _unexplained(ranking, labelled)
     else:
-        drifted = [*ranking.drifted, *(["their joint drift"] if ranking.joint_drifted else [])]
+        joint = "the whole window's joint drift" if ranking.joint_whole else "their joint drift"
+        drifted = [*ranking.drifted, *([joint] if ranking.joint_drifted else [])]
         follows = (
             f"nothing that drifted ({_listed(drifted)}) follows it over {ranking.windows} windows"
         )
@@ -340,7 +360,9 @@ def cause_words(ranking: CauseRanking, *, labelled: bool = True) -> str:
         weighted = ", ".join(
             f"{c.subject} ({c.weighted:.2g})" for c in ranking.by_importance if c.weighted
         )
-        text += f"; by drift times importance: {weighted}"
+        # The figure: the latest drift in units of the column's threshold (1 at it) times
+        # the feature's share of the model's importance (the shares sum to 1).
+        text += f"; by latest drift (× threshold) times importance share: {weighted}"
     return text
 
 

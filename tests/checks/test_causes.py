@@ -127,7 +127,12 @@ def test_importance_weighting_with_the_models_own_importances() -> None:
     drift["calm"][-1] = 3.0
     ranking = rank_causes("roc_auc", Direction.BELOW, auc, drift, CauseSpec(), linear)
     assert ranking.by_importance[0].subject == "usage"
-    assert "by drift times importance: usage" in cause_words(ranking)
+    # The figure says its unit: the latest drift in thresholds times the importance share.
+    assert linear is not None and drift["usage"][-1] is not None
+    figure = f"{drift['usage'][-1] * linear['usage']:.2g}"
+    assert f"; by latest drift (× threshold) times importance share: usage ({figure})" in (
+        cause_words(ranking)
+    )
 
 
 def test_the_ranking_is_frozen_and_the_spec_checked() -> None:

@@ -107,7 +107,7 @@ def test_a_firing_decay_alert_ranks_by_the_registered_models_importances(
     fell = Decimal(was) - Decimal(now)
     assert why.startswith(f"roc_auc fell {fell} from {was} (reference) to {now}; "), why
     # The second ranking, by the forest's own importances: income, the feature it leans on.
-    assert "; by drift times importance: income (" in why, why
+    assert "; by latest drift (× threshold) times importance share: income (" in why, why
     assert decay.summary.endswith(why)
 
     expected = importances_of(forest, FEATURES)
@@ -195,7 +195,8 @@ def test_a_pipelines_importances_are_summed_back_into_its_input_columns(
     final = GradientBoostingClassifier(n_estimators=30, max_depth=2, random_state=0)
     pipeline = _log_pipeline(mlflow_uri, window(2_000, 1), final)
     why, ctx = _decaying_alert(tmp_path, mlflow_uri, store_url, engine, session_factory)
-    assert "it follows income" in why and "; by drift times importance: income (" in why, why
+    assert "it follows income" in why, why
+    assert "; by latest drift (× threshold) times importance share: income (" in why, why
     assert "no importance weighting" not in why
     # Each input column's share: the sum of its one-hot columns' (cat__plan_basic, ...).
     names = pipeline[:-1].get_feature_names_out()  # type: ignore[index]
@@ -226,7 +227,7 @@ def test_a_model_without_importances_says_so_in_the_alert_and_the_log(
         "feature_importances_ or coef_ for its 8 features"
     )
     assert why.endswith(f"; no importance weighting: {reason}"), why
-    assert "by drift times importance" not in why
+    assert "times importance share" not in why
     # Once, as a WARNING: the version's importances are read once and kept.
     warned = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warned] == [
