@@ -15,6 +15,11 @@ from the top:
 Within a band the count of failing runs or advisories breaks ties, so a model
 failing more checks comes first.
 
+A performance action quotes what failed: a realized figure against its baseline, or
+an estimate (CBPE, DLE) as the estimate it is, against its own threshold; a realized
+figure that did not fail follows as context, dated when labels stopped before the
+week's last performance run.
+
 Actions respect the config and what happened since: a model whose retraining is
 off (`[models.retrain] enabled = false`) is never told to retrain (its drop is
 an investigation instead), and a failed retraining that a later job of the same
