@@ -17,6 +17,7 @@ from daemon.checking.cli_text import (
     cycle_rows,
     segment_lines,
     unjudged,
+    unjudged_segments,
 )
 from daemon.checking.job import check_model
 from daemon.checking.run import CheckCycle
@@ -374,6 +375,9 @@ def print_backfill(
                 f"segments alerting in the window ending {cycle.window_end:%Y-%m-%d %H:%M}: "
                 + "; ".join(alerting)
             )
+    silent = unjudged_segments(done.cycles)
+    if silent:
+        notes.append("segments not judged: " + "; ".join(silent))
     why = unjudged(runs)
     if why:
         notes.append(

@@ -136,6 +136,30 @@ def alerting_kinds(cycle: CheckCycle) -> list[str]:
     return [k.value for k, r in cycle.runs.items() if r.result.status is Status.ALERT]
 
 
+def unjudged_segments(cycles: Sequence[CheckCycle]) -> list[str]:
+    """Segments a range could not judge, so a silent segment is not taken for a healthy
+    one: those not checked (too little reference), and each check of a segment that
+    lacked rows or labels in some windows, with the latest window's reason."""
+    told: dict[str, str] = {}
+    short: dict[tuple[str, str], list[str]] = {}
+    for cycle in cycles:
+        for segment, reason in cycle.unchecked_segments:
+            told[segment] = reason
+        for part in cycle.segments:
+            for kind, run in part.runs.items():
+                if run.result.status is Status.INSUFFICIENT_DATA:
+                    key = (part.segment or "", kind.value)
+                    short.setdefault(key, []).append(run.result.reason or "no reason given")
+    said = [f"{segment}: {told[segment]}" for segment in sorted(told, key=_segment_order)]
+    for segment, check in sorted(short, key=lambda key: (*_segment_order(key[0]), key[1])):
+        found = short[(segment, check)]
+        said.append(
+            f"{segment}: {check} not judged in {len(found)} of {len(cycles)} window(s) "
+            f"(the latest: {found[-1]})"
+        )
+    return said
+
+
 def unjudged(runs: Sequence[KindRun]) -> list[str]:
     """Per check kind, why its n/a windows were not judged: the reason itself when every
     window gave the same one, the latest window's and a count of the others when not."""

@@ -15,6 +15,11 @@ from the top:
 Within a band the count of failing runs or advisories breaks ties, so a model
 failing more checks comes first.
 
+A performance action quotes what failed: a realized figure against its baseline, or
+an estimate (CBPE, DLE) as the estimate it is, against its own threshold; a realized
+figure that did not fail follows as context, dated when labels stopped before the
+week's last performance run.
+
 Actions respect the config and what happened since: a model whose retraining is
 off (`[models.retrain] enabled = false`) is never told to retrain (its drop is
 an investigation instead), and a failed retraining that a later job of the same
@@ -26,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from checks.interface import CheckKind
+from checks.interface import CheckKind, Direction, Metric, alerts_when
 from daemon.report.model import (
     Action,
     ActionKind,
@@ -34,6 +39,8 @@ from daemon.report.model import (
     FrameworkEnv,
     KindCounts,
     ModelWeek,
+    PerformanceRow,
+    PerformanceTrend,
     RetrainRow,
 )
 from daemon.report.weeks import Week
@@ -106,13 +113,7 @@ def _model_actions(m: ModelWeek) -> list[Action]:
         if r.state in (JobState.FAILED, JobState.TIMED_OUT) and not _superseded(r, m.retrains)
     ]
     if perf.alert_runs and not promoted:
-        now_value = perf.last_realized if perf.last_realized is not None else perf.last_estimated
-        figure = (
-            f": {perf.metric} {now_value:.3f} vs baseline {perf.baseline:.3f}"
-            if perf.metric and now_value is not None and perf.baseline is not None
-            else ""
-        )
-        failing = f"{perf.alert_runs} failing performance checks"
+        figure, failing = _what_failed(perf)
         if m.drifting:
             failing += f"; drifting: {', '.join(f.column for f in m.drifting)}"
         if m.retrain_enabled:
@@ -188,6 +189,67 @@ def _model_actions(m: ModelWeek) -> list[Action]:
             )
         )
     return actions
+
+
+def _what_failed(perf: PerformanceTrend) -> tuple[str, str]:
+    """The figure of the check that failed (realized first), and the failing runs by kind.
+
+    An estimate that failed is quoted as the estimate it is, against its own threshold;
+    a realized figure that did not fail follows as context, with its day when labels
+    stopped before the week's last performance run (it is not today's figure).
+    """
+    failed = [r for r in perf.rows if r.alert_runs]
+    if not failed:
+        # No judged value to quote (rows carry only runs that measured one).
+        return "", f"{perf.alert_runs} failing performance checks"
+    lead = failed[0]
+    if lead.last is None:
+        figure = ""
+    elif lead.estimated or perf.baseline is None:
+        figure = f": {_row_figure(lead)}"
+    else:
+        figure = f": {lead.metric} {lead.last:.3f} vs baseline {perf.baseline:.3f}{_on(lead)}"
+    parts = [f"{r.alert_runs} failing {_checks_of(r)} checks" for r in failed]
+    parts.extend(
+        f"realized {r.metric} {r.last:.3f}"
+        + (f"{_on(r)}, the last labelled window" if r.stale else " within its threshold")
+        for r in perf.rows
+        if not r.estimated and not r.alert_runs and r.last is not None
+    )
+    return figure, "; ".join(parts)
+
+
+def _row_figure(row: PerformanceRow) -> str:
+    """The row's last figure against its threshold: "estimated rmse 8.38 above threshold
+    6.86", three significant digits as the alert prints them."""
+    label = "estimated " if row.estimated else ""
+    text = f"{label}{row.metric} {_fmt(row.last)}"
+    if row.threshold is not None:
+        side = _beyond(row)
+        bound = _fmt(row.threshold)
+        text += f" {side} threshold {bound}" if side else f" (threshold {bound})"
+    return text + _on(row)
+
+
+def _beyond(row: PerformanceRow) -> str | None:
+    """The side of its threshold ("above", "below") the last figure lies on, if it alerts."""
+    if row.last is None or row.threshold is None:
+        return None
+    try:
+        side = alerts_when(Metric(row.metric))
+    except ValueError:
+        return None
+    if side is Direction.ABOVE:
+        return "above" if row.last > row.threshold else None
+    return "below" if row.last < row.threshold else None
+
+
+def _on(row: PerformanceRow) -> str:
+    return f" on {row.day.isoformat()}" if row.stale and row.day is not None else ""
+
+
+def _checks_of(row: PerformanceRow) -> str:
+    return "estimated-performance" if row.estimated else "performance"
 
 
 def _unchecked(m: ModelWeek, week: Week) -> list[Action]:

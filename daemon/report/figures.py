@@ -168,6 +168,12 @@ def performance_trend(
         CheckKind.PERFORMANCE: _last(realized_daily),
         CheckKind.ESTIMATED_PERFORMANCE: _last(estimated_daily),
     }
+    # The week's last performance run of either kind, measured or not: a figure from
+    # an earlier day (labels stopped, too few of them since) is not the last day's.
+    checked_until = max((run.day for run in (*realized, *estimated)), default=None)
+    measured_on = {
+        kind: max((day for day, _ in points), default=None) for kind, points in series.items()
+    }
     rows = tuple(
         PerformanceRow(
             kind=kind,
@@ -176,6 +182,8 @@ def performance_trend(
             threshold=bounds.get(kind, (None, None))[0],
             basis=bounds.get(kind, (None, None))[1],
             alert_runs=failing.get(kind, 0),
+            day=measured_on[kind],
+            stale=_before(measured_on[kind], checked_until),
         )
         for kind in (CheckKind.PERFORMANCE, CheckKind.ESTIMATED_PERFORMANCE)
         if metric is not None and series[kind]
@@ -191,6 +199,10 @@ def performance_trend(
         alert_runs=alert_runs,
         note=note,
     )
+
+
+def _before(day: date | None, until: date | None) -> bool:
+    return day is not None and until is not None and day < until
 
 
 def quality_issues(runs: Sequence[RunRow]) -> tuple[QualityIssue, ...]:

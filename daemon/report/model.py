@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from checks.interface import CheckKind
 from daemon.report.weeks import Week
@@ -108,10 +108,19 @@ class PerformanceRow:
     threshold: float | None
     basis: str | None
     alert_runs: int
+    # The day `last` was measured on, and whether it is older than the week's last
+    # performance run of either kind (labels stopped coming: a realized figure from
+    # the last labelled window is not the last day's).
+    day: date | None = None
+    stale: bool = False
 
     @property
     def label(self) -> str:
         return "estimated" if self.kind == CheckKind.ESTIMATED_PERFORMANCE else "realized"
+
+    @property
+    def estimated(self) -> bool:
+        return self.kind == CheckKind.ESTIMATED_PERFORMANCE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +136,13 @@ class PerformanceTrend:
     alert_runs: int
     # Why the latest performance run measured nothing (e.g. too few labels), if it did not.
     note: str | None = None
+
+    @property
+    def current(self) -> PerformanceRow | None:
+        """The row that says how the model does now: realized, unless its figure is
+        older than the week's last performance run and an estimate is not."""
+        fresh = next((r for r in self.rows if not r.stale), None)
+        return fresh or next(iter(self.rows), None)
 
 
 @dataclass(frozen=True, kw_only=True)

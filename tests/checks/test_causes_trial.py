@@ -366,13 +366,13 @@ def test_the_first_alert_says_the_drop_and_why_no_causes_yet(
     summary = str(fired[0]["summary"])
     fell, was, now = _figures(summary)
     with session_factory() as session:
-        last = session.scalars(
+        first = session.scalars(
             select(CheckMetric.value)
             .join(CheckRun, CheckRun.id == CheckMetric.run_id)
             .where(CheckRun.kind == "performance", CheckMetric.name == "value")
-            .order_by(CheckRun.window_end.desc())
+            .order_by(CheckRun.window_end)
             .limit(1)
         ).one()
-    assert now == pytest.approx(last, abs=5e-4)  # the week's last window's roc_auc
+    assert now == pytest.approx(first, abs=5e-4)  # the first window's roc_auc
     assert was == pytest.approx(_latest(session_factory, "baseline"), abs=5e-4) and fell > 0.1
     assert summary.endswith("; too few checked windows (1 of at least 3) to tell what it follows")

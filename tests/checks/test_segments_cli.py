@@ -128,3 +128,9 @@ def test_a_range_names_the_segments_that_alert_and_fits_80_columns(
         "segments alerting in the window ending 2026-01-14 00:00: region=eu (drift); "
         "region=us (drift)" in flat
     ), printed.output
+    # A segment never judged is named, so it is not taken for a healthy one.
+    assert (
+        "segments not judged: region=latam: not checked: the reference has 30 rows of it, "
+        "under min_rows = 50; region=eu: performance not judged in 2 of 2 window(s) (the "
+        "latest: " in flat
+    ), printed.output

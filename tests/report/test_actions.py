@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 from daemon.report.actions import recommend
 from daemon.report.model import (
@@ -14,6 +15,7 @@ from daemon.report.model import (
     FrameworkRow,
     Health,
     ModelWeek,
+    PerformanceRow,
     PerformanceTrend,
     RetrainRow,
 )
@@ -32,9 +34,20 @@ NO_FAULTS = DaemonHealth(
 
 
 def _perf(alert_runs: int) -> PerformanceTrend:
+    # As daemon/report/figures.py builds it: a row per check kind that measured a value.
+    realized = PerformanceRow(
+        kind="performance",
+        metric="accuracy",
+        last=0.83,
+        threshold=0.86,
+        basis="band at n=500",
+        alert_runs=alert_runs,
+        day=date(2026, 3, 8),
+    )
     return PerformanceTrend(
         metric="accuracy",
         baseline=0.91,
+        rows=(realized,),
         realized=(0.83,),
         estimated=(),
         last_realized=0.83,
@@ -153,6 +166,47 @@ def test_a_drifting_model_is_told_of_every_drifting_feature() -> None:
     [retrain] = _actions(_model(alert_runs=4, drifting=drifting))
     assert retrain.kind is ActionKind.RETRAIN
     assert retrain.text.endswith("(4 failing performance checks; drifting: alcohol, ph, sulphates)")
+
+
+def _row(
+    kind: str, last: float, threshold: float, failing: int, on: date | None = None
+) -> PerformanceRow:
+    """A row of the week ending 2026-03-08; `on`: its figure's older day (labels stopped)."""
+    return PerformanceRow(
+        kind=kind,
+        metric="roc_auc",
+        last=last,
+        threshold=threshold,
+        basis="band at n=500",
+        alert_runs=failing,
+        day=on or date(2026, 3, 8),
+        stale=on is not None,
+    )
+
+
+def test_a_performance_action_cites_each_kind_that_failed_on_its_own_side() -> None:
+    model = _model(alert_runs=5)
+    # A score alerts below its threshold: the estimate is quoted as such, and the
+    # realized figure, current and inside its band, as context.
+    only_estimate = (
+        _row("performance", 0.81, 0.78, 0),
+        _row("estimated_performance", 0.74, 0.77, 5),
+    )
+    [est] = _actions(replace(model, performance=replace(model.performance, rows=only_estimate)))
+    assert est.text == (
+        "Retrain wine: estimated roc_auc 0.74 below threshold 0.77 "
+        "(5 failing estimated-performance checks; realized roc_auc 0.810 within its threshold)"
+    )
+    # Both failed: the realized figure leads (it is measured), each kind counts its own.
+    both = (
+        _row("performance", 0.76, 0.78, 2, on=date(2026, 3, 6)),
+        _row("estimated_performance", 0.79, 0.77, 3),
+    )
+    [real] = _actions(replace(model, performance=replace(model.performance, rows=both)))
+    assert real.text == (
+        "Retrain wine: roc_auc 0.760 vs baseline 0.910 on 2026-03-06 "
+        "(2 failing performance checks; 3 failing estimated-performance checks)"
+    )
 
 
 def _vulnerable(ids: tuple[str, ...], severity: str = "high") -> FrameworkRow:
