@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from daemon.cli_context import Context, format_option, needs, pass_ctx
+from daemon.cli_context import Context, format_option, local_option, needs, pass_ctx
 from daemon.config import Needs
 
 
@@ -18,12 +18,19 @@ def alerts() -> None:
 @alerts.command("list")
 @needs(Needs.STORE)
 @format_option
+@local_option
 @pass_ctx
-def alerts_list(ctx: Context, fmt: str) -> None:
-    """List firing alerts."""
+def alerts_list(ctx: Context, fmt: str, local: bool) -> None:
+    """List firing alerts (the running daemon answers when there is one, unless --local)."""
+    ctx.leave_quickly()
+    if not local:
+        from daemon.cli_remote import answered, print_and_exit
+
+        answer = answered(ctx.config_path, "GET", "/cli/alerts", fmt)
+        if answer is not None:
+            print_and_exit(answer)
     from daemon.alerts.cli import list_command
 
-    ctx.leave_quickly()
     ctx.with_engine(lambda engine: list_command(engine, fmt=fmt), store_only=True)
 
 

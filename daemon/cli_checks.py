@@ -46,6 +46,12 @@ from daemon.config import Needs
     "older than the latest one checked: alerts speak of now)",
 )
 @format_option
+@click.option(
+    "--local",
+    is_flag=True,
+    help="run the checks in this process even when the daemon is running (default: the "
+    "running daemon answers a check of the window ending now)",
+)
 @pass_ctx
 def check(
     ctx: Context,
@@ -57,6 +63,7 @@ def check(
     every: str | None,
     alert: bool,
     fmt: str,
+    local: bool,
 ) -> None:
     """Run a model's checks on its stored rows and print a table.
 
@@ -74,8 +81,20 @@ def check(
     window would fire or resolve alerts about the present). A window ending in
     the future is refused.
 
+    The window ending now is checked by the running daemon when there is one (it
+    has the imports and the reference in memory: a fraction of the time), unless
+    --local; the output is the same, the check's log lines go to the daemon's log.
+
     Exit status: 0, 1 when a check alerts, 2 on a bad argument.
     """
+    plain = (window, at, first, last, every) == (None,) * 5 and not alert
+    if plain and not local:
+        from daemon.cli_remote import answered, check_path, print_and_exit
+
+        answer = answered(ctx.config_path, "POST", check_path(model), fmt)
+        if answer is not None:
+            ctx.leave_quickly()
+            print_and_exit(answer)
     from daemon.checking.cli import print_backfill, print_check
 
     startup.resume()

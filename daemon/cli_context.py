@@ -186,6 +186,13 @@ format_option = click.option(
     help="a table (wrapped to the terminal) or one JSON document on stdout",
 )
 
+# `status`, `alerts list`: the running daemon answers them unless --local (daemon/cli_remote.py).
+local_option = click.option(
+    "--local",
+    is_flag=True,
+    help="read the store from this process even when the daemon is running",
+)
+
 
 class ModelOrCommand(Group):
     """`retrain MODEL` and `retrain rollback MODEL`: a first word that is no subcommand

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from daemon.cli_context import Context, format_option, needs, pass_ctx
+from daemon.cli_context import Context, format_option, local_option, needs, pass_ctx
 from daemon.config import Needs
 
 
@@ -123,16 +123,24 @@ def report(ctx: Context, week: str | None, send: bool) -> None:
 @click.command()
 @needs(Needs.STORE)
 @format_option
+@local_option
 @pass_ctx
-def status(ctx: Context, fmt: str) -> None:
+def status(ctx: Context, fmt: str, local: bool) -> None:
     """Print the daemon's state from the store; exit 69 when the store cannot be read.
 
     Per model: the serving version, the pin, labels joined and the last retrain jobs;
-    then the scheduled jobs, the latest checks, firing alerts and the outbox.
+    then the scheduled jobs, the latest checks, firing alerts and the outbox. The
+    running daemon answers when there is one (the same picture), unless --local.
     """
+    ctx.leave_quickly()
+    if not local:
+        from daemon.cli_remote import answered, print_and_exit
+
+        answer = answered(ctx.config_path, "GET", "/cli/status", fmt)
+        if answer is not None:
+            print_and_exit(answer)
     from daemon.service_status import status_command
 
-    ctx.leave_quickly()
     # The [store] table alone: status reads nothing else of the config.
     ctx.with_engine(
         lambda engine: status_command(engine, echo=click.echo, fmt=fmt), store_only=True

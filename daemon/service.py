@@ -41,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from daemon import __version__
 from daemon.api import ApiError
-from daemon.config import ConfigError, Settings, load_config
+from daemon.config import ConfigError, Settings, config_digest, load_config
 from daemon.health import Snapshot
 from daemon.jobs import JobContext
 from daemon.leader import LeaderLock, StoreLocked, leader_lock
@@ -131,6 +131,9 @@ class Service:
     ) -> None:
         self.config_path = config_path
         self.settings = settings
+        # The file's digest as `settings` was read from it: the CLI that reads the same
+        # is answered by this daemon (daemon/api/terminal.py).
+        self.config_digest = config_digest(config_path)
         self.notifier = notifier or Notifier()
         self.started_at = datetime.now(UTC)
         self.role = "starting"
@@ -249,7 +252,7 @@ class Service:
 
     def _start_http(self) -> None:
         assert self.ctx is not None
-        self.http = start_http(self.ctx, self)
+        self.http = start_http(self.ctx, self, config_digest=self.config_digest)
 
     def _promote(self) -> None:
         assert self.ctx is not None
@@ -301,6 +304,7 @@ class Service:
 
     def _reload(self) -> None:
         self.notifier.notify(RELOADING=1, MONOTONIC_USEC=monotonic_usec())
+        digest = config_digest(self.config_path)
         try:
             new = load_config(self.config_path)
         except ConfigError as exc:
@@ -331,6 +335,8 @@ class Service:
             self.runner.ctx = self.ctx
         if self.http is not None:
             self.http.ctx = self.ctx
+            self.http.config_digest = digest
+        self.config_digest = digest
         if self.scheduler is not None:
             self.scheduler.replace(jobs)
         log.info("configuration reloaded from %s: %d job(s)", self.config_path, len(jobs))

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def start_http(ctx: JobContext, probe: Probe) -> ApiServer:
-    """The API server (ingest) with /healthz, /metrics, /reports and the page on it, started."""
+def start_http(ctx: JobContext, probe: Probe, *, config_digest: str | None = None) -> ApiServer:
+    """The API server (ingest) with /healthz, /metrics, /reports and the page on it, started.
+    `config_digest`: the config file's, for the CLI it answers (daemon/api/terminal.py)."""
     from daemon.api import Access, ApiServer, Request, Response
 
-    server = ApiServer(ctx)
+    server = ApiServer(ctx, config_digest=config_digest)
 
     def adapt(handler: Handler) -> Callable[[Request], Response]:
         def serve(_request: Request) -> Response:

@@ -19,13 +19,19 @@ digits, in tables and messages alike.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+# What writes a command's output: click.echo at a terminal; a collector when the
+# daemon answers for the CLI (daemon/api/terminal.py). Called as click.echo is.
+Echo = Callable[..., None]
 
 ELLIPSIS = "…"
 # Below this many columns a table is always printed as key: value blocks.
@@ -53,9 +59,28 @@ def fmt_value(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+# The width of the terminal a daemon renders for (daemon/api/terminal.py): the
+# asking CLI's, per request, not the daemon's own.
+_COLUMNS: ContextVar[int | None] = ContextVar("terminal_columns", default=None)
+
+
 def terminal_width() -> int:
-    """$COLUMNS, else the terminal's width, else 80 (piped)."""
+    """The asking terminal's width inside `for_terminal`; else $COLUMNS, else the
+    terminal's width, else 80 (piped)."""
+    asked = _COLUMNS.get()
+    if asked is not None:
+        return asked
     return shutil.get_terminal_size((NARROW, 24)).columns
+
+
+@contextlib.contextmanager
+def for_terminal(columns: int) -> Iterator[None]:
+    """Lay tables out for a terminal `columns` wide (another process's) in this context."""
+    token = _COLUMNS.set(columns)
+    try:
+        yield
+    finally:
+        _COLUMNS.reset(token)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from daemon.config import Settings
     from daemon.jobs import JobContext
     from daemon.store.tables import Alert
+    from daemon.tables import Echo
 
 EX_USAGE = 64
 EX_DATAERR = 65
@@ -88,7 +89,13 @@ def _utc(value: datetime | None) -> str | None:
 _SEVERITY_COLOUR = {"critical": "red", "warning": "yellow", "info": "cyan"}
 
 
-def list_command(engine: Engine, now: datetime | None = None, *, fmt: str = "table") -> int:
+def list_command(
+    engine: Engine,
+    now: datetime | None = None,
+    *,
+    fmt: str = "table",
+    echo: Echo = click.echo,
+) -> int:
     """`mlmaint alerts list [--format json]`: the firing alerts, a table or one JSON list.
 
     It reads the store alone (the caller's engine, from the [store] table): no policy,
@@ -106,10 +113,10 @@ def list_command(engine: Engine, now: datetime | None = None, *, fmt: str = "tab
         alerts = firing_alerts(session)
         documents = [alert_document(a, now) for a in alerts]
     if fmt == "json":
-        click.echo(dumps(documents))
+        echo(dumps(documents))
         return 0
     if not documents:
-        click.echo("no firing alerts")
+        echo("no firing alerts")
         return 0
     columns = (
         Column("id", right=True),
@@ -140,7 +147,7 @@ def list_command(engine: Engine, now: datetime | None = None, *, fmt: str = "tab
                 str(d["summary"]),
             )
         )
-    click.echo(render(columns, rows))
+    echo(render(columns, rows))
     return 0
 
 

@@ -24,6 +24,7 @@ from daemon.api.body import DEFAULT_MAX_BODY, headers_of, read_body
 from daemon.api.failures import InsecureBind, first_line, store_unavailable
 from daemon.api.ingest import IngestRoutes
 from daemon.api.router import Access, Request, Response, Router
+from daemon.api.terminal import TerminalRoutes
 from daemon.api.v1 import V1Routes
 from daemon.config import HttpSource, Secret, is_loopback
 from daemon.http_body import BodyError, require_ingest_type
@@ -80,6 +81,7 @@ class ApiServer:
         token: Secret | None = None,
         read_token: Secret | None = None,
         clock: Callable[[], datetime] | None = None,
+        config_digest: str | None = None,
     ) -> None:
         service = ctx.settings.service
         self.ctx = ctx
@@ -100,8 +102,12 @@ class ApiServer:
         self._stopping = threading.Event()
         self._closing = threading.Lock()
         self._closed = False
+        # The SHA-256 of the config file's bytes the context was loaded from: the CLI
+        # is answered only when it read the same (daemon/api/terminal.py).
+        self.config_digest = config_digest
         IngestRoutes(ctx, lambda: self.clock()).add_to(self.router)
         V1Routes(ctx, lambda: self.clock()).add_to(self.router)
+        TerminalRoutes(self).add_to(self.router)
 
     # ------------------------------------------------------------------ lifecycle
 

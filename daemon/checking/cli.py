@@ -22,7 +22,7 @@ from daemon.checking.cli_text import (
 from daemon.checking.job import check_model
 from daemon.checking.run import CheckCycle
 from daemon.config import Settings
-from daemon.tables import wrap
+from daemon.tables import Echo, wrap
 
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
@@ -116,10 +116,15 @@ def print_check(
     now: datetime | None = None,
     at: str | None = None,
     fmt: str = "table",
+    echo: Echo = click.echo,
+    ctx: JobContext | None = None,
 ) -> int:
     """`mlmaint check [--at TIME]`: run once, print a table per check kind (or JSON); exit 0,
     or 1 when something alerts. The window ends at `at` (a past window, read by time) or
-    `now`."""
+    `now`.
+
+    `echo` writes the output (a daemon answering the CLI collects it); `ctx` is the
+    caller's context (the daemon's, with its caches), else one made and closed here."""
     from datetime import UTC
 
     from daemon.config import UnknownName, parse_duration
@@ -129,28 +134,29 @@ def print_check(
     try:
         settings.model(name)
     except UnknownName as exc:
-        click.echo(f"check: {exc}", err=True)
+        echo(f"check: {exc}", err=True)
         return 2
     try:
         span = parse_duration(window) if window else None
     except ValueError as exc:
-        click.echo(f"check: bad --window {window!r}: {exc}", err=True)
+        echo(f"check: bad --window {window!r}: {exc}", err=True)
         return 2
     clock = now or datetime.now(UTC)
     try:
         end = _parse_time(at) if at is not None else clock
     except ValueError as exc:
-        click.echo(f"check: bad --at {at!r}: {exc}", err=True)
+        echo(f"check: bad --at {at!r}: {exc}", err=True)
         return 2
     unstored = other_window(settings, name, span)
     if unstored and alert:
-        click.echo(f"check: --alert needs the configured window: {unstored}", err=True)
+        echo(f"check: --alert needs the configured window: {unstored}", err=True)
         return 2
-    ctx = JobContext.from_settings(settings)
+    own = ctx is None
+    ctx = JobContext.from_settings(settings) if ctx is None else ctx
     try:
         refused = window_refusal(ctx, name, end, end, alert=alert, now=clock)
         if refused:
-            click.echo(f"check: {refused}", err=True)
+            echo(f"check: {refused}", err=True)
             return 2
         cycle = check_model(
             ctx,
@@ -162,12 +168,13 @@ def print_check(
             backfill=at is not None,
         )
     finally:
-        ctx.close()
+        if own:
+            ctx.close()
     if fmt == "json":
-        click.echo(dumps({**cycle_document(cycle), "stored": unstored is None}))
+        echo(dumps({**cycle_document(cycle), "stored": unstored is None}))
         return 1 if cycle.firing or any(part.firing for part in cycle.segments) else 0
     if cycle.rows == 0:
-        click.echo(NO_ROWS, err=True)
+        echo(NO_ROWS, err=True)
     # One table per check kind: its rows are alike, and the narrower table wraps less.
     columns = (
         Column("subject"),
@@ -176,7 +183,7 @@ def print_check(
         Column("threshold"),
         Column("status", colour=_status_colour),
     )
-    click.echo(
+    echo(
         f"{name}: {cycle.rows} rows, {cycle.window_start:%Y-%m-%d %H:%M} to "
         f"{cycle.window_end:%Y-%m-%d %H:%M} UTC"
     )
@@ -185,25 +192,25 @@ def print_check(
         result = run.result
         heading = f"{kind.value}: {result.status.value}"
         if not result.measures:
-            click.echo(f"\n{heading}" + (f": {result.reason}" if result.reason else ""))
+            echo(f"\n{heading}" + (f": {result.reason}" if result.reason else ""))
             continue
         mine = [row[1:] for row in rows if row[0] == kind.value]
-        click.echo("")
-        click.echo(render(columns, mine, title=click.style(heading, bold=True)))
+        echo("")
+        echo(render(columns, mine, title=click.style(heading, bold=True)))
     for run in cycle.runs.values():
         if run.evidence_path:
-            click.echo(f"evidence: {run.evidence_path}")
+            echo(f"evidence: {run.evidence_path}")
     if cycle.firing:
         # What fired, in the words an alert carries (a decay's causes included).
-        click.echo("\nfiring:")
+        echo("\nfiring:")
         for f in cycle.firing:
-            click.echo(wrap(f.summary, indent="  "))
+            echo(wrap(f.summary, indent="  "))
     for line in segment_lines(cycle):
-        click.echo(wrap(line, hanging="  "))
+        echo(wrap(line, hanging="  "))
     for f in (f for part in cycle.segments for f in part.firing):
-        click.echo(wrap(f.summary, indent="  "))
+        echo(wrap(f.summary, indent="  "))
     if unstored:
-        click.echo(f"\nnot stored: {unstored}")
+        echo(f"\nnot stored: {unstored}")
     return 1 if cycle.firing or any(part.firing for part in cycle.segments) else 0
 
 

@@ -21,7 +21,7 @@ from daemon.config.common import ConfigError
 from daemon.config.secrets import Needs, SecretRef, SecretUse, Visit, replace_refs
 
 if TYPE_CHECKING:
-    from daemon.config.service import StoreSettings
+    from daemon.config.service import ServiceSettings, StoreSettings
     from daemon.config.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -188,6 +188,39 @@ def load_store(path: Path, environ: Mapping[str, str] | None = None) -> StoreSet
         return replace_refs(node, "store", visit, lambda holder: None)
 
     return _resolve_secrets(store, str(path), env, Needs.STORE, None, walk)
+
+
+def load_service(path: Path, environ: Mapping[str, str] | None = None) -> ServiceSettings:
+    """The [service] table of config.toml alone, validated, its tokens resolved when set.
+
+    For a command that asks the running daemon first (daemon/cli_remote.py): where
+    it listens and the token it takes, without the whole config's models. A token
+    that cannot be resolved is left unset: the command then works without the daemon.
+    """
+    from daemon.config.service import ServiceSettings
+
+    data = _read(path)
+    table = data.get("service", {})
+    if not isinstance(table, dict):
+        raise ConfigError(str(path), [f"service: expected a table, got {table!r}"])
+    service = _validated(ServiceSettings, table, str(path), key="service")
+    env = os.environ if environ is None else environ
+
+    def walk(node: ServiceSettings, visit: Visit) -> ServiceSettings:
+        return replace_refs(node, "service", visit, lambda holder: None)
+
+    return _resolve_secrets(service, str(path), env, Needs.NOTHING, None, walk)
+
+
+def config_digest(path: Path) -> str | None:
+    """The SHA-256 of the config file's bytes (None when it cannot be read): how a daemon
+    and a CLI tell that they read the same config (daemon/api/terminal.py)."""
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _read(path: Path) -> dict[str, object]:
