@@ -41,13 +41,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _with_port(config: Path, port: int, service: str = "") -> None:
-    text = config.read_text(encoding="utf-8")
-    text = text.replace("[service]\n", f"[service]\nhttp_port = {port}\n{service}", 1)
-    text = text.replace("[report]", '[checks]\nbackfill = "0s"\n[report]', 1)
-    config.write_text(text, encoding="utf-8")
-
-
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "MLMAINT_LOCAL"}
     env["COLUMNS"] = "100"
@@ -64,8 +57,7 @@ def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     directory = tmp_path_factory.mktemp("terminal")
-    setup(directory, rows=3_000, reference_rows=2_000)
-    _with_port(directory / "config.toml", _free_port())
+    setup(directory, rows=3_000, reference_rows=2_000, port=_free_port())
     running = Daemon(directory / "config.toml", None, log_level="INFO")
     try:
         running.wait_log(r"http api listening on", 30)
