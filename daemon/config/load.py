@@ -213,14 +213,32 @@ def load_service(path: Path, environ: Mapping[str, str] | None = None) -> Servic
 
 
 def config_digest(path: Path) -> str | None:
-    """The SHA-256 of the config file's bytes (None when it cannot be read): how a daemon
-    and a CLI tell that they read the same config (daemon/api/terminal.py)."""
+    """What a daemon and a CLI compare to tell they read the same config (None when the
+    file cannot be read): the SHA-256 of the file's bytes, and of the working directory
+    too when the store or the state directory is a relative path (the same bytes then
+    name another store from another directory). daemon/api/terminal.py."""
     import hashlib
 
+    from daemon.config.service import ServiceSettings, StoreSettings
+
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        raw = path.read_bytes()
     except OSError:
         return None
+    digest = hashlib.sha256(raw)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return digest.hexdigest()
+    service, store = data.get("service", {}), data.get("store", {})
+    state = service.get("state_dir") if isinstance(service, dict) else None
+    url = store.get("url") if isinstance(store, dict) else None
+    state = str(state or ServiceSettings.model_fields["state_dir"].default)
+    url = str(url or StoreSettings.model_fields["url"].default)
+    relative_store = url.startswith("sqlite:///") and not url.startswith("sqlite:////")
+    if relative_store or not Path(state).expanduser().is_absolute():
+        digest.update(b"\0" + str(Path.cwd()).encode())
+    return digest.hexdigest()
 
 
 def _read(path: Path) -> dict[str, object]:

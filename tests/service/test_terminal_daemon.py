@@ -221,3 +221,30 @@ def test_the_routes_refuse_a_missing_token_another_config_and_a_bad_format(
     assert unknown.status_code == 200
     assert unknown.json()["exit"] == 2
     assert unknown.json()["output"][0][0] == "err"
+
+
+def test_the_same_bytes_name_another_store_from_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative store or state directory lies under the working directory: a CLI in
+    another directory than the daemon's reads another store, and is not answered."""
+    relative = tmp_path / "relative.toml"
+    relative.write_text('[store]\nurl = "sqlite:///var/mlmaint.db"\n', encoding="utf-8")
+    default = tmp_path / "default.toml"  # state_dir "var" and the store under it
+    default.write_text("", encoding="utf-8")
+    absolute = tmp_path / "absolute.toml"
+    absolute.write_text(
+        f'[service]\nstate_dir = "{tmp_path / "var"}"\n'
+        f'[store]\nurl = "sqlite:///{tmp_path / "mlmaint.db"}"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    here = {p.name: config_digest(p) for p in (relative, default, absolute)}
+    monkeypatch.chdir(tmp_path / "b")
+    there = {p.name: config_digest(p) for p in (relative, default, absolute)}
+    assert here["relative.toml"] != there["relative.toml"]
+    assert here["default.toml"] != there["default.toml"]
+    assert here["absolute.toml"] == there["absolute.toml"]
+    assert config_digest(tmp_path / "missing.toml") is None
