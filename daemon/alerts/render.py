@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
+from daemon.alerts.fold import folded
 from daemon.alerts.message import AlertGroup, AlertItem, Change, Message, Payload
 from daemon.alerts.steps import group_ack, next_step, plain, window_text
 from daemon.tables import fmt_value
@@ -55,9 +56,13 @@ def headline(item: AlertItem) -> str:
     return f"{CHANGE_WORD[item.change]}{item.summary} — {tail}"
 
 
-def item_lines(item: AlertItem, scope: str, group: AlertGroup | None = None) -> list[str]:
+def item_lines(
+    item: AlertItem, scope: str, group: AlertGroup | None = None, also: str | None = None
+) -> list[str]:
+    """The headline, the segments it also holds for (daemon/alerts/fold.py), the step."""
     return [
         f"[{item.mark.upper()}] {headline(item)}",
+        *([f"    {also}"] if also else []),
         f"    {plain(next_step(item, scope, group))}",
     ]
 
@@ -91,8 +96,8 @@ def text(payload: Payload) -> str:
     if window:
         lines.append(f"Checked on the {window}.")
     lines.append("")
-    for item in payload.items:
-        lines.extend(item_lines(item, payload.scope, payload))
+    for line in folded(payload.items):
+        lines.extend(item_lines(line.item, payload.scope, payload, line.also()))
     once = group_lines(payload)
     if once:
         lines.append("")
@@ -123,12 +128,15 @@ def html(payload: Payload) -> str:
         link = f"<p>{_link(payload.link, payload.link)}</p>" if payload.link else ""
         return f"<!doctype html><html><body><p>{body}</p>{link}</body></html>"
     rows = []
-    for i in payload.items:
+    for line in folded(payload.items):
+        i = line.item
         color = MARK_COLOR[i.mark]
+        also = line.also()
+        also_html = f"<br><small>{escape(also)}</small>" if also else ""
         rows.append(
             "<tr>"
             f'<td valign="top" style="color:{color};font-weight:bold">{i.mark.upper()}</td>'
-            f"<td>{escape(headline(i))}<br>"
+            f"<td>{escape(headline(i))}{also_html}<br>"
             f'<small style="color:#444">{html_step(i, payload.scope, payload)}</small></td>'
             "</tr>"
         )

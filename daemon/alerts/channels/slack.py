@@ -20,6 +20,7 @@ import httpx
 from daemon.alerts import render
 from daemon.alerts.channels.http import post_json
 from daemon.alerts.channels.interface import Outgoing
+from daemon.alerts.fold import folded
 from daemon.alerts.message import (
     CHANGE_WORDS,
     AlertGroup,
@@ -67,10 +68,12 @@ def _step(item: AlertItem, scope: str, group: AlertGroup) -> str:
     )
 
 
-def _item_line(item: AlertItem, scope: str, group: AlertGroup) -> str:
+def _item_line(item: AlertItem, scope: str, group: AlertGroup, also: str | None = None) -> str:
     # The step comes whole even when the headline is cut: it is what people act on.
     step = f"\n> {_step(item, scope, group)}"
     head = f"{_EMOJI[item.mark]} *{item.mark.upper()}* {escape(render.headline(item))}"
+    if also:
+        head += f"\n_{escape(also)}_"
     return _cut(head, max(MAX_LINE_CHARS - len(step), 80)) + step
 
 
@@ -129,7 +132,7 @@ def _alert_body(group: AlertGroup) -> dict[str, object]:
             ],
         },
     ]
-    lines = [_item_line(i, group.scope, group) for i in group.items]
+    lines = [_item_line(x.item, group.scope, group, x.also()) for x in folded(group.items)]
     # header + context + a trailing "and N more" + the link section + the ack section
     room = MAX_BLOCKS - len(blocks) - 3
     sections, left = _pack(lines, room, MAX_TOTAL_CHARS - len(title) - 500)
