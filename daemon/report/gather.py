@@ -18,7 +18,7 @@ from checks.interface import CheckKind
 from daemon.alerts.finding import StageKind
 from daemon.config import Settings
 from daemon.links import evidence_url
-from daemon.report import figures, queries, verified
+from daemon.report import figures, queries, segments, verified
 from daemon.report.actions import recommend
 from daemon.report.daemon_health import daemon_health
 from daemon.report.model import (
@@ -29,6 +29,7 @@ from daemon.report.model import (
     ModelWeek,
     PinRow,
     RetrainRow,
+    SegmentRow,
     WeekReport,
 )
 from daemon.report.queries import ERROR_RATE_NAMES, LATENCY_NAMES, RunRow
@@ -52,6 +53,7 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
     pins = queries.pins(session, now)
     ingest = queries.ingest_by_model(session, week)
     stored = queries.stored_by_model(session, week, names)
+    segment_weeks = segments.segment_weeks(session, week)
 
     def sampled_of(mid: int) -> int:
         # The stored rows by their own time; the ingest counters (by day of ingestion)
@@ -85,6 +87,7 @@ def gather(session: Session, settings: Settings, week: Week, now: datetime) -> W
                 sampled=sampled_of(mid),
                 rejected=rejected,
                 configured=name in configured,
+                segments=segment_weeks.get(mid, ()),
             )
         )
     out.sort(key=lambda m: (HEALTH_ORDER[m.health], m.name))
@@ -120,6 +123,7 @@ def _model_week(
     sampled: int,
     rejected: Mapping[str, int],
     configured: bool,
+    segments: tuple[SegmentRow, ...] = (),
 ) -> ModelWeek:
     by_kind: dict[str, list[RunRow]] = defaultdict(list)
     for run in runs:
@@ -170,6 +174,7 @@ def _model_week(
         pin=pin,
         # A model no longer in the config keeps the plain advice: nothing says it may not.
         retrain_enabled=not configured or settings.model(name).retrain.enabled,
+        segments=segments,
         unmonitored=next(
             (
                 a.summary

@@ -229,6 +229,22 @@ class Evidence:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SegmentRow:
+    """One segment's week: `region=eu`, its windows, the alerting ones by kind, the worst
+    measure of its latest alerting window (None when none alerted)."""
+
+    segment: str
+    windows: int
+    alerting: Mapping[str, int]
+    latest: str | None
+
+    @property
+    def alerting_windows(self) -> str:
+        """ "performance 3, drift 1" or "none"."""
+        return ", ".join(f"{k} {n}" for k, n in self.alerting.items()) or "none"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelWeek:
     name: str
     version: str | None
@@ -256,6 +272,8 @@ class ModelWeek:
     unmonitored: str | None = None
     # `[models.retrain] enabled`: the report never asks to retrain a model that may not be.
     retrain_enabled: bool = True
+    # Each segment's week from its runs (daemon/report/segments.py), `other` last.
+    segments: tuple[SegmentRow, ...] = ()
 
     @property
     def firing(self) -> int:
