@@ -1,7 +1,8 @@
 """Fixtures for onboarding: a user's MLflow registry with their own models, configs.
 
 The registry is built once per module (training and logging the user's
-Pipelines costs seconds), in a copy of the session's migrated MLflow database.
+Pipelines costs seconds), in a copy of the session's migrated MLflow database;
+tests whose retrains register versions copy it (`registries`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -77,3 +79,50 @@ name = "outbox"
 kind = "file"
 path = "{directory / "state" / "outbox.jsonl"}"
 """
+
+
+@dataclass(frozen=True)
+class Logged:
+    """The user's MLflow database right after they logged and registered one model."""
+
+    database: Path
+    version: str
+
+
+class UsersRegistries:
+    """Each model trained, logged and registered once per module (a subprocess of
+    MLflow and scikit-learn, seconds); every test gets its own copy of the database,
+    since its retrains register versions of their own. The copies' model files stay
+    in the module's folder, which only the champion's loads read."""
+
+    def __init__(self, template: Path, root: Path) -> None:
+        self.template = template
+        self.root = root
+        self.logged: dict[str, Logged] = {}
+
+    def log(self, name: str, task: str, train: pd.DataFrame) -> Logged:
+        if name not in self.logged:
+            directory = self.root / name
+            uri = new_registry(self.template, directory)
+            versions = world.log_users_models(
+                uri, directory, [world.UsersModel(name=name, task=task, train=train)]
+            )
+            self.logged[name] = Logged(directory / "mlflow.db", versions[name])
+        return self.logged[name]
+
+
+@pytest.fixture(scope="module")
+def registries(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> UsersRegistries:
+    template = request.getfixturevalue("mlflow_template")
+    return UsersRegistries(template, tmp_path_factory.mktemp("users-registries"))
+
+
+@pytest.fixture
+def in_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """~/monitor-churn: the working directory the README's relative paths are in."""
+    home = tmp_path / "monitor-churn"
+    home.mkdir()
+    monkeypatch.chdir(home)
+    yield home
