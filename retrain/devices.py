@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from retrain.interface import TrainerKind
+
 
 def select_device(
     requested_gpus: int, cuda_available: bool, device_count: int, visible: Sequence[int] = ()
@@ -31,3 +33,13 @@ def current_device(requested_gpus: int) -> str:
 
     available = torch.cuda.is_available()
     return select_device(requested_gpus, available, torch.cuda.device_count() if available else 0)
+
+
+def job_device(trainer: TrainerKind, requested_gpus: int) -> str:
+    """The device a job of `trainer` trains on: scikit-learn's estimators run on the CPU
+    whatever the machine holds, so its jobs say `cpu` without importing torch (two
+    seconds of every such job); torch and entry-point jobs (the user's code may use
+    the GPU) ask torch (`current_device`)."""
+    if trainer is TrainerKind.SKLEARN:
+        return "cpu"
+    return current_device(requested_gpus)

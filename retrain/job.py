@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from checks.interface import TaskKind
 from checks.typed import FrameSchema, type_frame
 from retrain import registry
-from retrain.devices import current_device
+from retrain.devices import job_device
 from retrain.evaluate import (
     comparison_metric,
     decide,
@@ -151,7 +151,7 @@ def _run(spec: RetrainSpec, base: RetrainOutcome) -> RetrainOutcome:
         )
     train = trainer_frame(read_snapshot(spec.snapshot), spec)
     holdout = _typed(read_snapshot(spec.holdout), spec) if spec.holdout is not None else None
-    device = current_device(spec.resources.gpus)
+    device = job_device(spec.trainer, spec.resources.gpus)
     np.random.seed(spec.seed)
     experiment_id = registry.ensure_experiment(
         mlflow_client, spec.experiment, spec.artifact_location

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from checks.performance import Metric
-from retrain.devices import current_device, select_device
+from retrain.devices import current_device, job_device, select_device
 from retrain.evaluate import decide
 from retrain.interface import (
     JobState,
@@ -17,6 +17,7 @@ from retrain.interface import (
     RetrainOutcome,
     RetrainSpec,
     SnapshotError,
+    TrainerKind,
     VersionError,
 )
 from retrain.snapshot import read_snapshot, write_snapshot
@@ -93,6 +94,25 @@ def test_this_machine_trains_on_what_torch_reports(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(torch.cuda, "is_available", lambda: expected == "cpu")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1 if expected == "cpu" else 0)
     assert current_device(1).partition(":")[0] == ("cuda" if expected == "cpu" else "cpu")
+
+
+def test_a_scikit_learn_job_trains_on_the_cpu_without_importing_torch() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from retrain.devices import job_device\n"
+        "from retrain.interface import TrainerKind\n"
+        "print(job_device(TrainerKind.SKLEARN, 1), 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert out == ["cpu", "False"]
+    # A torch or entry-point job asks torch, as current_device does.
+    for trainer in (TrainerKind.TORCH, TrainerKind.ENTRYPOINT):
+        assert job_device(trainer, 1) == current_device(1)
 
 
 def test_promotion_needs_the_margin() -> None:
