@@ -167,6 +167,23 @@ def load_config(
     return parse_config(data, str(path), environ, needs=needs, channels=channels)
 
 
+def _load_table(
+    path: Path, key: str, cls: type[M], environ: Mapping[str, str] | None, needs: Needs
+) -> M:
+    """One table of config.toml alone, validated as `cls`, its secrets resolved."""
+    data = _read(path)
+    table = data.get(key, {})
+    if not isinstance(table, dict):
+        raise ConfigError(str(path), [f"{key}: expected a table, got {table!r}"])
+    settings = _validated(cls, table, str(path), key=key)
+    env = os.environ if environ is None else environ
+
+    def walk(node: M, visit: Visit) -> M:
+        return replace_refs(node, key, visit, lambda holder: None)
+
+    return _resolve_secrets(settings, str(path), env, needs, None, walk)
+
+
 def load_store(path: Path, environ: Mapping[str, str] | None = None) -> StoreSettings:
     """The [store] table of config.toml alone, validated, its password resolved.
 
@@ -177,17 +194,7 @@ def load_store(path: Path, environ: Mapping[str, str] | None = None) -> StoreSet
     """
     from daemon.config.service import StoreSettings
 
-    data = _read(path)
-    table = data.get("store", {})
-    if not isinstance(table, dict):
-        raise ConfigError(str(path), [f"store: expected a table, got {table!r}"])
-    store = _validated(StoreSettings, table, str(path), key="store")
-    env = os.environ if environ is None else environ
-
-    def walk(node: StoreSettings, visit: Visit) -> StoreSettings:
-        return replace_refs(node, "store", visit, lambda holder: None)
-
-    return _resolve_secrets(store, str(path), env, Needs.STORE, None, walk)
+    return _load_table(path, "store", StoreSettings, environ, Needs.STORE)
 
 
 def load_service(path: Path, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -199,17 +206,7 @@ def load_service(path: Path, environ: Mapping[str, str] | None = None) -> Servic
     """
     from daemon.config.service import ServiceSettings
 
-    data = _read(path)
-    table = data.get("service", {})
-    if not isinstance(table, dict):
-        raise ConfigError(str(path), [f"service: expected a table, got {table!r}"])
-    service = _validated(ServiceSettings, table, str(path), key="service")
-    env = os.environ if environ is None else environ
-
-    def walk(node: ServiceSettings, visit: Visit) -> ServiceSettings:
-        return replace_refs(node, "service", visit, lambda holder: None)
-
-    return _resolve_secrets(service, str(path), env, Needs.NOTHING, None, walk)
+    return _load_table(path, "service", ServiceSettings, environ, Needs.NOTHING)
 
 
 def config_digest(path: Path) -> str | None:

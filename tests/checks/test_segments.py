@@ -55,9 +55,10 @@ def test_segments_must_be_categorical_columns(tmp_path: Path) -> None:
         churn_settings(tmp_path, {"kind": "snapshot"}, checks={"segments": ["age"]})
 
 
-def test_one_region_decays_and_only_that_segment_alerts(
+def regions_context(
     tmp_path: Path, engine: Engine, session_factory: sessionmaker[Session]
-) -> None:
+) -> JobContext:
+    """`churn` cut by region, its reference of 6,000 rows over the three regions."""
     ref = _frame(6000, 1).rename(columns={"label": "churned"})
     ref_path = tmp_path / "reference.parquet"
     ref.to_parquet(ref_path)
@@ -73,7 +74,13 @@ def test_one_region_decays_and_only_that_segment_alerts(
             "performance": {"bootstrap": 50, "min_labelled": 50},
         },
     )
-    ctx = JobContext(settings=settings, engine=engine, sessions=session_factory)
+    return JobContext(settings=settings, engine=engine, sessions=session_factory)
+
+
+def test_one_region_decays_and_only_that_segment_alerts(
+    tmp_path: Path, engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    ctx = regions_context(tmp_path, engine, session_factory)
     frame = _frame(2000, 2, decay_in="apac")
     now = START + timedelta(days=1)
     cycle = check_model(ctx, "churn", now, load_window=lambda *_: frame)

@@ -16,30 +16,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.checking.job import check_model
-from daemon.jobs import JobContext
 from daemon.report.deliver import build_report
-from tests.checks.frames import START, churn_settings
-from tests.checks.test_segments import _frame
+from tests.checks.frames import START
+from tests.checks.test_segments import _frame, regions_context
 
 
 def test_a_backfilled_week_shows_each_segments_windows_and_latest_alert(
     tmp_path: Path, engine: Engine, session_factory: sessionmaker[Session]
 ) -> None:
-    ref = _frame(6000, 1).rename(columns={"label": "churned"})
-    ref_path = tmp_path / "reference.parquet"
-    ref.to_parquet(ref_path)
-    settings = churn_settings(
-        tmp_path,
-        {"kind": "file", "path": str(ref_path)},
-        engine.url.render_as_string(hide_password=False),
-        checks={
-            "min_rows": 50,
-            "segments": ["region"],
-            "drift": {"thresholds": "evidently"},
-            "performance": {"bootstrap": 50, "min_labelled": 50},
-        },
-    )
-    ctx = JobContext(settings=settings, engine=engine, sessions=session_factory)
+    ctx = regions_context(tmp_path, engine, session_factory)
     # ISO week 2026-W02 is Monday 5 to Sunday 11 January: windows ending 6 to 12 January.
     for day in range(1, 8):
         frame = _frame(2000, 10 + day, decay_in="apac" if day >= 4 else None)
