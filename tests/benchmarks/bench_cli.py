@@ -332,6 +332,8 @@ def main() -> None:
                 print(f"{label} (target <= {target} s)")
                 print(f"  alone:        {alone}")
                 print(f"  with daemon:  {asking}")
+            answered = (directory / "daemon.log").read_text(errors="replace").count("for the CLI")
+            print(f"the daemon answered {answered} of {3 * args.runs} runs that asked it")
         finally:
             daemon.terminate()
             daemon.wait(60)
