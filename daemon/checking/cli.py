@@ -165,7 +165,9 @@ def print_check(
             window=span,
             alert=alert,
             store=unstored is None,
-            backfill=at is not None,
+            # Only the scheduled cycles and --alert are news: a look by hand (or at a past
+            # window) never counts toward a retrain.
+            backfill=at is not None or not alert,
         )
     finally:
         if own:
