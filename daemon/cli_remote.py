@@ -31,6 +31,12 @@ CONNECT_TIMEOUT_S = 0.5
 # How long an answer may take: a check reads its whole window first.
 ANSWER_TIMEOUT_S = {"check": 600.0, "status": 30.0, "alerts": 30.0}
 _WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+# The daemon's refusals worth a word on stderr (each makes the command slower).
+_REFUSED = {
+    401: "the running daemon refused this config's api_token (or its absence)",
+    409: "the running daemon reads another config (this file edited since it "
+    "loaded it: `systemctl reload mlmaint`; or a relative store from another directory)",
+}
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,10 @@ def ask(config_path: Path, method: str, path: str, query: dict[str, str | int]) 
     if service.http_port == 0:
         return None  # a port picked at start: nothing to find it by
     headers = {CONFIG_HEADER: digest}
-    token = service.api_token_secret()
+    try:
+        token = service.api_token_secret()
+    except ConfigError:
+        token = None  # not set here (its variable, its file): asked without it
     if token is not None:
         headers["Authorization"] = f"Bearer {token.reveal().strip()}"
     conn = http.client.HTTPConnection(host, service.http_port, timeout=CONNECT_TIMEOUT_S)
@@ -88,6 +97,9 @@ def ask(config_path: Path, method: str, path: str, query: dict[str, str | int]) 
         return None
     finally:
         conn.close()
+    if response.status in _REFUSED:
+        # Said, so that a slow answer has a reason: the command still runs here.
+        click.echo(f"mlmaint: {_REFUSED[response.status]}; running here", err=True)
     return _answer(body) if response.status == 200 else None
 
 

@@ -248,3 +248,17 @@ def test_the_same_bytes_name_another_store_from_another_directory(
     assert here["default.toml"] != there["default.toml"]
     assert here["absolute.toml"] == there["absolute.toml"]
     assert config_digest(tmp_path / "missing.toml") is None
+
+
+def test_a_token_not_set_here_is_refused_and_said_and_the_command_runs_alone(
+    served: tuple[Path, ApiServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config, _server = served
+    monkeypatch.delenv("TERMINAL_TEST_TOKEN")
+    assert ask(config, "GET", "/cli/status", {"format": "table", "columns": 100}) is None
+    assert "refused this config's api_token" in capsys.readouterr().err
+    monkeypatch.setenv("TERMINAL_TEST_TOKEN", "wrong-token-0123456789abcdef")
+    assert ask(config, "GET", "/cli/status", {"format": "table", "columns": 100}) is None
+    assert "running here" in capsys.readouterr().err
