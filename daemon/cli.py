@@ -109,7 +109,7 @@ def db_upgrade(ctx: Context, revision: str) -> None:
     """Migrate the store to the latest schema."""
     from daemon import cli_store
 
-    ctx.with_engine(lambda engine: cli_store.upgrade(engine, revision))
+    ctx.with_engine(lambda engine: cli_store.upgrade(engine, revision), existing=False)
 
 
 @db.command("current")

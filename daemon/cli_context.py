@@ -40,6 +40,8 @@ class Declared:
 
 
 _DECLARED = "_mlmaint_needs"
+# sysexits' EX_UNAVAILABLE: the store cannot be used (missing, behind, down).
+EX_UNAVAILABLE = 69
 _F = TypeVar("_F", bound=Callable[..., object])
 
 
@@ -146,13 +148,14 @@ class Context:
                 sys.exit(EX_CONFIG)
         return self._settings
 
-    def engine(self, *, store_only: bool = False) -> Engine:
+    def engine(self, *, store_only: bool = False, existing: bool = True) -> Engine:
         """The store's engine. `store_only`: from the [store] table alone (`load_store`),
-        for a command that reads the store and nothing else of the config."""
+        for a command that reads the store and nothing else of the config. `existing`:
+        a SQLite file must be there already (only `db upgrade` creates one)."""
         from daemon.store.engine import make_engine
 
         store = self._store() if store_only and self._settings is None else self.settings.store
-        return make_engine(store.url, store.password_secret(), store.pool_size)
+        return make_engine(store.url, store.password_secret(), store.pool_size, existing=existing)
 
     def _store(self) -> StoreSettings:
         from daemon.config import load_store
@@ -163,13 +166,22 @@ class Context:
             click.echo(str(exc), err=True)
             sys.exit(EX_CONFIG)
 
-    def with_engine(self, command: Callable[[Engine], int], *, store_only: bool = False) -> None:
-        """Run `command` on the store's engine, disposed after; exit with its status if not 0."""
-        engine = self.engine(store_only=store_only)
+    def with_engine(
+        self, command: Callable[[Engine], int], *, store_only: bool = False, existing: bool = True
+    ) -> None:
+        """Run `command` on the store's engine, disposed after; exit with its status if not 0.
+        A store missing or behind (StoreError) is said in a line, exit 69."""
+        from daemon.store.engine import StoreError
+
         try:
-            status = command(engine)
-        finally:
-            engine.dispose()
+            engine = self.engine(store_only=store_only, existing=existing)
+            try:
+                status = command(engine)
+            finally:
+                engine.dispose()
+        except StoreError as exc:
+            click.echo(f"mlmaint: {exc}", err=True)
+            sys.exit(EX_UNAVAILABLE)
         if status:
             sys.exit(status)
 

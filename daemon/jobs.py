@@ -39,9 +39,11 @@ class JobContext:
         return self.settings.service.state_dir
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> JobContext:
+    def from_settings(cls, settings: Settings, *, existing: bool = False) -> JobContext:
+        """`existing`: the SQLite store file must be there already (a command that uses a
+        store but never creates one: daemon/store/engine.py StoreMissing)."""
         store = settings.store
-        engine = make_engine(store.url, store.password_secret(), store.pool_size)
+        engine = make_engine(store.url, store.password_secret(), store.pool_size, existing=existing)
         return cls(settings=settings, engine=engine, sessions=session_factory(engine))
 
     def close(self) -> None:

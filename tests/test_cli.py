@@ -50,7 +50,9 @@ def test_db_upgrade_then_current_on_a_new_sqlite_file(tmp_path: Path) -> None:
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/new.db"\n')
     run = [sys.executable, "-m", "daemon.cli", "--config", str(config), "db"]
     before = subprocess.run([*run, "current"], capture_output=True, text=True, check=False)
-    assert before.returncode == 1 and "empty" in before.stdout
+    # A store that is not there is said, and not created by looking at it.
+    assert before.returncode == 69 and "does not exist" in before.stderr, before.stderr
+    assert not (tmp_path / "new.db").exists()
     up = subprocess.run([*run, "upgrade"], capture_output=True, text=True, check=False)
     assert up.returncode == 0, up.stderr
     after = subprocess.run([*run, "current"], capture_output=True, text=True, check=False)

@@ -107,6 +107,28 @@ NO_ROWS = (
 )
 
 
+# sysexits' EX_UNAVAILABLE: the store cannot be used (missing, behind, down).
+EX_UNAVAILABLE = 69
+
+
+def _store_context(settings: Settings, echo: Echo) -> JobContext | None:
+    """The command's context on a store that exists and is current; else None, said."""
+    from daemon.jobs import JobContext
+    from daemon.store import migrate
+    from daemon.store.engine import StoreError
+
+    ctx = None
+    try:
+        ctx = JobContext.from_settings(settings, existing=True)
+        migrate.require_current(ctx.engine)
+    except StoreError as exc:
+        echo(f"check: {exc}", err=True)
+        if ctx is not None:
+            ctx.close()
+        return None
+    return ctx
+
+
 def print_check(
     settings: Settings,
     name: str,
@@ -128,7 +150,6 @@ def print_check(
     from datetime import UTC
 
     from daemon.config import UnknownName, parse_duration
-    from daemon.jobs import JobContext
     from daemon.tables import Column, dumps, render
 
     try:
@@ -152,7 +173,10 @@ def print_check(
         echo(f"check: --alert needs the configured window: {unstored}", err=True)
         return 2
     own = ctx is None
-    ctx = JobContext.from_settings(settings) if ctx is None else ctx
+    if ctx is None:
+        ctx = _store_context(settings, echo)
+        if ctx is None:
+            return EX_UNAVAILABLE
     try:
         refused = window_refusal(ctx, name, end, end, alert=alert, now=clock)
         if refused:
@@ -280,7 +304,6 @@ def print_backfill(
     from daemon.checking.backfill import check_windows
     from daemon.checking.specs import check_window
     from daemon.config import UnknownName
-    from daemon.jobs import JobContext
     from daemon.tables import Column, dumps, render
 
     try:
@@ -313,7 +336,9 @@ def print_backfill(
         transient=True,
         disable=not errors.is_terminal,
     )
-    ctx = JobContext.from_settings(settings)
+    ctx = _store_context(settings, click.echo)
+    if ctx is None:
+        return EX_UNAVAILABLE
     # Under the bar, one log line per window would tear it; the table says the same.
     quiet = logging.getLogger("daemon.checking.job")
     level = quiet.level

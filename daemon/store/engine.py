@@ -58,6 +58,21 @@ class SchemaBehind(StoreError):
         )
 
 
+class StoreMissing(StoreError):
+    """A SQLite store file that does not exist, opened by a command that only uses a
+    store: connecting would create an empty one (beside the real one, when the path
+    is relative and the command runs from another directory)."""
+
+    def __init__(self, url: str, path: Path) -> None:
+        where = str(path.resolve())
+        if not path.is_absolute():
+            where += f" (a relative path, from the working directory {Path.cwd()})"
+        super().__init__(
+            f"the store at {url} does not exist: {where}; run `mlmaint db upgrade` to "
+            "create it, or this command from the directory the daemon runs in"
+        )
+
+
 class SchemaAhead(StoreError):
     def __init__(self, url: str, current: str) -> None:
         super().__init__(
@@ -153,13 +168,19 @@ def _private_store(database: Path) -> None:
             private_file(path)
 
 
-def make_engine(url: str | URL, password: Secret | None = None, pool_size: int = 5) -> Engine:
+def make_engine(
+    url: str | URL, password: Secret | None = None, pool_size: int = 5, *, existing: bool = False
+) -> Engine:
+    """The store's engine. `existing`: a SQLite file must exist already (StoreMissing),
+    for the commands that use a store but never create one."""
     parsed = store_url(str(url) if isinstance(url, str) else url.render_as_string(False))
     if password is not None:
         parsed = parsed.set(password=password.reveal())
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
+            if existing and not Path(database).exists():
+                raise StoreMissing(parsed.render_as_string(hide_password=True), Path(database))
             _private_store(Path(database))
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
