@@ -44,7 +44,12 @@ if TYPE_CHECKING:
     default=None,
     help="config file (default: $MLMAINT_CONFIG or ./config.toml)",
 )
-@click.option("--log-level", default=None, help="override the configured log level")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default=None,
+    help="override the configured log level",
+)
 @click.version_option(__version__, prog_name="mlmaint")
 @click.pass_context
 def main(click_ctx: click.Context, config_path: Path | None, log_level: str | None) -> None:

@@ -71,7 +71,11 @@ def ack_model(
         )
     )
     if not alerts:
-        raise LookupError(f"no firing alert of {scope!r}")
+        scopes = sorted(
+            set(session.scalars(select(Alert.scope).where(Alert.state == AlertState.FIRING)))
+        )
+        firing = ", ".join(repr(s) for s in scopes) if scopes else "none"
+        raise LookupError(f"no firing alert of {scope!r}; models with firing alerts: {firing}")
     for alert in alerts:
         alert.acked_at = now
         alert.acked_until = until

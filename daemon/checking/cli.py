@@ -230,11 +230,11 @@ def print_check(
         # What fired, in the words an alert carries (a decay's causes included).
         echo("\nfiring:")
         for f in cycle.firing:
-            echo(wrap(f.summary, indent="  "))
+            echo(wrap(f.summary, indent="  - ", hanging="    "))
     for line in segment_lines(cycle):
         echo(wrap(line, hanging="  "))
     for f in (f for part in cycle.segments for f in part.firing):
-        echo(wrap(f.summary, indent="  "))
+        echo(wrap(f.summary, indent="  - ", hanging="    "))
     if unstored:
         echo(f"\nnot stored: {unstored}")
     return 1 if cycle.firing or any(part.firing for part in cycle.segments) else 0

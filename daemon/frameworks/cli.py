@@ -106,6 +106,12 @@ def run_command(
         text = output.dumps(output.to_json(reports))
     elif fmt == "cyclonedx":
         text = output.dumps(output.to_cyclonedx(reports, __version__))
+    elif not reports and not settings.frameworks.environments:
+        # An empty table would read as all clear: nothing was scanned.
+        text = (
+            "no environment scanned: none is configured ([[frameworks.environments]] in "
+            "config.toml names the Python environments and images whose frameworks to check)"
+        )
     else:
         text = render_reports(reports)
     errors = [f"frameworks: {e}" for e in outcome.errors]

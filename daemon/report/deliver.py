@@ -235,7 +235,7 @@ def run_report_command(
             ids = send_report(ctx, built, moment)
             print(f"queued {len(ids)} notification(s) in the outbox", file=sys.stderr)
     except WeekError as exc:
-        print(str(exc), file=sys.stderr)
+        print(f"report: {exc}", file=sys.stderr)
         return 2
     except StoreError as exc:
         print(str(exc), file=sys.stderr)

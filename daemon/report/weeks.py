@@ -70,7 +70,11 @@ def parse_week(label: str, timezone: str = "UTC") -> Week:
     try:
         monday = date.fromisocalendar(year, number, 1)
     except ValueError as exc:
-        raise WeekError(f"not an ISO week: {label!r} ({exc})") from exc
+        weeks = date(year, 12, 28).isocalendar().week  # the last ISO week of the year
+        raise WeekError(
+            f"not an ISO week: {label!r} ({year} has weeks W01 to W{weeks:02d}; "
+            "expected e.g. 2026-W47)"
+        ) from exc
     return week_of_date(monday, timezone)
 
 
