@@ -60,9 +60,9 @@ def test_check_prints_segments_in_order_and_says_why_one_is_not_checked(
     assert "firing: - drift of age, Wasserstein distance (normed) " in flat, printed.output
     # Each alert a "- " item; its continuation lines indented under its words.
     body = printed.output.split("\nfiring:\n", 1)[1].split("\nsegment ", 1)[0].splitlines()
-    assert body[0].startswith("  - ") and all(
-        line.startswith(("  - ", "    ")) for line in body
-    ), printed.output
+    assert body[0].startswith("  - ") and all(line.startswith(("  - ", "    ")) for line in body), (
+        printed.output
+    )
     lines = [line for line in printed.output.splitlines() if line.startswith("segment ")]
     # The values sorted (eu before us, though us is the reference's most frequent), the
     # one not judged among them, with its reason.
