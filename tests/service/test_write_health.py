@@ -133,8 +133,19 @@ def test_status_exits_69_when_it_cannot_read_the_store(tmp_path: Path) -> None:
     assert done.returncode == 69, (done.stdout, done.stderr)
     assert "store unreachable:" in done.stdout
     assert "mlmaint status: cannot read the store postgresql" in done.stderr
-    # An empty SQLite file (no schema) cannot be read either.
+    # A SQLite store not there, then an empty file (no schema), cannot be read either.
     empty = write_config(tmp_path / "empty.toml", f"sqlite:///{tmp_path / 'empty.db'}")
+    done = subprocess.run(
+        [MLMAINT, "--config", str(empty), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 69, (done.stdout, done.stderr)
+    # Not there: said, and not created by looking.
+    assert "does not exist" in done.stderr and not (tmp_path / "empty.db").exists()
+    (tmp_path / "empty.db").write_bytes(b"")
     done = subprocess.run(
         [MLMAINT, "--config", str(empty), "status"],
         capture_output=True,
