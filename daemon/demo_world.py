@@ -36,7 +36,9 @@ state_dir = "{state}"
 log_level = "WARNING"
 api_token = {{ env = "MLMAINT_DEMO_API_TOKEN" }}
 http_port = 0
-retrain_poll_schedule = {{ every = "1h" }}
+# The replay waits for a retrain job at the end of its day (it runs for real seconds,
+# a simulated day for a fraction of one): polling it more often sees it still running.
+retrain_poll_schedule = {{ every = "6h" }}
 
 [store]
 url = "sqlite:///{state}/mlmaint.db"
