@@ -21,6 +21,8 @@ from daemon import simulation as sim
 from daemon.config import Settings
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
     from daemon.frameworks.local_index import LocalIndex
 
 MODEL = "churn"
@@ -34,7 +36,9 @@ state_dir = "{state}"
 log_level = "WARNING"
 api_token = {{ env = "MLMAINT_DEMO_API_TOKEN" }}
 http_port = 0
-retrain_poll_schedule = {{ every = "1h" }}
+# The replay waits for a retrain job at the end of its day (it runs for real seconds,
+# a simulated day for a fraction of one): polling it more often sees it still running.
+retrain_poll_schedule = {{ every = "6h" }}
 
 [store]
 url = "sqlite:///{state}/mlmaint.db"
@@ -185,19 +189,23 @@ class Production:
         self.logs = logs
         self._model: object | None = None
         self._version: str | None = None
+        self._client: MlflowClient | None = None
 
     def _champion(self) -> tuple[object, str]:
+        """The serving model, loaded again only when the alias moved to another version."""
         import mlflow.pyfunc
         from mlflow import MlflowClient
 
-        client = MlflowClient(tracking_uri=self.settings.mlflow.tracking_uri)
-        version = client.get_model_version_by_alias(MODEL, "champion").version
+        if self._client is None:
+            self._client = MlflowClient(tracking_uri=self.settings.mlflow.tracking_uri)
+        # MLflow 3 gives the version as an int: compared as text with the loaded one.
+        version = str(self._client.get_model_version_by_alias(MODEL, "champion").version)
         if version != self._version:
             mlflow.set_tracking_uri(self.settings.mlflow.tracking_uri)
-            self._model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
-            self._version = str(version)
+            self._model = mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}")
+            self._version = version
         assert self._model is not None
-        return self._model, str(version)
+        return self._model, version
 
     def serve(self, day: int) -> pd.DataFrame:
         """Score the day's traffic, write its log file; returns the rows with labels."""

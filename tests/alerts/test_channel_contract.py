@@ -525,7 +525,7 @@ def test_secrets_stay_out_of_errors_logs_and_reprs(
             n = s.get_one(Notification, row_id)
             texts.append(f"{n.payload} {n.last_error}")
         with httpx.Client() as http:
-            sender, _ = build_sender(ctx.settings, CHANNEL, http)
+            sender, _ = build_sender(ctx.settings, CHANNEL, lambda: http)
             texts.append(repr(sender))
         texts.extend([repr(ctx.settings), str(ctx.settings), repr(ctx.settings.alerts.channels)])
         world.smtp.rcpt_reply = None

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
+import httpx
+import pytest
 from sqlalchemy import select
 
 from checks.interface import CheckKind
@@ -222,6 +224,29 @@ def test_webhook_and_file_channels(make_ctx: MakeCtx, receiver: Receiver, tmp_pa
     assert line["kind"] == "firing" and line["payload"]["items"][0]["value"] == 0.1
     with ctx.sessions() as s:
         assert {n.state for n in s.scalars(select(Notification))} == {NotificationState.SENT}
+
+
+def test_a_file_channel_delivers_without_building_an_http_client(
+    make_ctx: MakeCtx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(
+        {"channels": [{"name": "outbox", "kind": "file", "path": str(tmp_path / "o.jsonl")}]}
+    )
+    ctx = make_ctx(settings)
+    with ctx.sessions() as s, s.begin():
+        apply_findings(s, settings, features(1), T0)
+    built: list[httpx.Client] = []
+
+    class Counted(httpx.Client):
+        def __init__(self, **kwargs: object) -> None:
+            built.append(self)
+            super().__init__(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx, "Client", Counted)
+    assert deliver_pending(ctx, T0).sent == 1
+    # Each delivery run would pay for an SSL context it never uses.
+    assert built == []
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 1
 
 
 def test_the_file_channel_on_a_full_disk_retries_and_tears_no_line() -> None:

@@ -167,7 +167,7 @@ def test_reports_and_the_outbox_go_under_state_dir(make_ctx: MakeCtx, tmp_path: 
     import httpx
 
     with httpx.Client() as client:
-        sender, _ = build_sender(settings, "outbox", client)
+        sender, _ = build_sender(settings, "outbox", lambda: client)
     assert isinstance(sender, FileSender) and sender.path == state / "outbox.jsonl"
 
 
