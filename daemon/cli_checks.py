@@ -73,9 +73,10 @@ def check(
     a terminal), oldest first. TIME is an ISO time or date, UTC unless it says
     otherwise (2026-01-05, 2026-01-05T12:00Z).
 
-    Every run over the configured window length is stored; only a run with --alert
-    counts toward a retrain, as the daemon's own cycles do (a look by hand, or a
-    past window with --at or --from, never does); a run with another --window
+    The window ending now without --alert is a look: printed, not stored. With
+    --alert its runs are stored and count toward a retrain, as the daemon's own
+    cycles do; a past window (--at, --from) is stored as a backfill, which never
+    counts toward a retrain; a run with another --window
     is printed, not stored, and refuses --alert. A window checked again replaces
     its stored runs, so a backfill can be repeated. Findings reach the alert policy only with
     --alert, and only for a window no older than the latest one checked (a past

@@ -16,7 +16,7 @@ the SHA-256 of the config file's bytes (`X-Mlmaint-Config`), and another digest
 lines of a check go: to the daemon's log.
 
 Routes (beside /v1, the stable read API, not in its OpenAPI document):
-  POST /cli/check/{name}?format=&columns=   runs and stores the checks: a write
+  POST /cli/check/{name}?format=&columns=   runs the checks, stores nothing (a look)
   GET  /cli/status?format=&columns=
   GET  /cli/alerts?format=&columns=
 Answer: {"exit": N, "output": [["out" | "err", text], ...]}, each text as echoed.
@@ -91,7 +91,8 @@ class TerminalRoutes:
         self.server = server
 
     def add_to(self, router: Router) -> None:
-        router.add("POST", "/cli/check/{name}", self._check, access=Access.WRITE)
+        # A read as `status` is: a look now stores nothing (daemon/checking/cli.py LOOK).
+        router.add("POST", "/cli/check/{name}", self._check, access=Access.READ)
         router.add("GET", "/cli/status", self._status, access=Access.READ)
         router.add("GET", "/cli/alerts", self._alerts, access=Access.READ)
 

@@ -100,6 +100,13 @@ def other_window(settings: Settings, name: str, span: timedelta | None) -> str |
     )
 
 
+# Why a check of the window ending now, without --alert, is printed and not stored.
+LOOK = (
+    "a look now (--alert stores the runs and hands the findings to the alert policy, "
+    "as the daemon's own cycles do)"
+)
+
+
 # Said when a window holds no stored row: the usual cause is a daemon not yet run.
 NO_ROWS = (
     "no rows stored for this window: has the daemon sampled the logs yet? "
@@ -159,6 +166,8 @@ def print_check(
         return 2
     try:
         span = parse_duration(window) if window else None
+        if span is not None and span <= timedelta(0):
+            raise ValueError("a window must be longer than 0")
     except ValueError as exc:
         echo(f"check: bad --window {window!r}: {exc}", err=True)
         return 2
@@ -172,6 +181,10 @@ def print_check(
     if unstored and alert:
         echo(f"check: --alert needs the configured window: {unstored}", err=True)
         return 2
+    if unstored is None and not alert and at is None:
+        # A look now: stored, it would be one more window of the model's history (the
+        # causes' look-back, the week's counts, an evidence page) for every look.
+        unstored = LOOK
     own = ctx is None
     if ctx is None:
         ctx = _store_context(settings, echo)
@@ -189,9 +202,8 @@ def print_check(
             window=span,
             alert=alert,
             store=unstored is None,
-            # Only the scheduled cycles and --alert are news: a look by hand (or at a past
-            # window) never counts toward a retrain.
-            backfill=at is not None or not alert,
+            # A past window is a backfill's: it never counts toward a retrain.
+            backfill=at is not None,
         )
     finally:
         if own:
@@ -227,16 +239,19 @@ def print_check(
         if run.evidence_path:
             echo(f"evidence: {run.evidence_path}")
     if cycle.firing:
-        # What fired, in the words an alert carries (a decay's causes included).
-        echo("\nfiring:")
+        # What alerts, in the words an alert carries (a decay's causes included); "firing"
+        # only when --alert handed it to the alert policy.
+        echo("\nfiring:" if alert else "\nalerting (no alert fired: see --alert):")
         for f in cycle.firing:
             echo(wrap(f.summary, indent="  - ", hanging="    "))
-    for line in segment_lines(cycle):
+    firing_of = {part.segment: part.firing for part in cycle.segments}
+    for segment, line in segment_lines(cycle):
         echo(wrap(line, hanging="  "))
-    for f in (f for part in cycle.segments for f in part.firing):
-        echo(wrap(f.summary, indent="  - ", hanging="    "))
+        for f in firing_of.get(segment, ()):
+            echo(wrap(f.summary, indent="  - ", hanging="    "))
     if unstored:
-        echo(f"\nnot stored: {unstored}")
+        echo("")
+        echo(wrap(f"not stored: {unstored}", hanging="  "))
     return 1 if cycle.firing or any(part.firing for part in cycle.segments) else 0
 
 

@@ -104,9 +104,9 @@ def cycle_document(cycle: CheckCycle) -> dict[str, object]:
     return document
 
 
-def segment_lines(cycle: CheckCycle) -> list[str]:
-    """A line per segment, checked or not, in the segments' order: each check's status,
-    with the reason beside the check it explains. Measures: /v1/...?segment=."""
+def segment_lines(cycle: CheckCycle) -> list[tuple[str, str]]:
+    """(segment, line) per segment, checked or not, in the segments' order: each check's
+    status, with the reason beside the check it explains. Measures: /v1/...?segment=."""
     lines = {
         part.segment or "": f"segment {part.segment}: {part.rows} rows, "
         + ", ".join(
@@ -123,7 +123,7 @@ def segment_lines(cycle: CheckCycle) -> list[str]:
     lines.update(
         (segment, f"segment {segment}: {reason}") for segment, reason in cycle.unchecked_segments
     )
-    return [lines[name] for name in sorted(lines, key=_segment_order)]
+    return [(name, lines[name]) for name in sorted(lines, key=_segment_order)]
 
 
 def _segment_order(label: str) -> tuple[str, bool, str]:

@@ -1,9 +1,12 @@
-"""A check run by hand is a look, not news: it never counts toward a retrain.
+"""A check run by hand is a look, not news: it leaves no trace in the model's history.
 
 A new user ran `mlmaint check` some forty times on a drifted window and the
 daemon's retrain policy read forty failing drift passes in a row: it retrained
-and promoted a new version. Runs of `mlmaint check` without `--alert` (and of a
-past window) are stored as not live; the scheduled cycles and `--alert` runs are.
+and promoted a new version. A second user's twenty looks filled the causes'
+look-back with near copies of one window (the fall "followed" nothing any more),
+the week's report counted 34 drift runs where the daemon ran one, and each look
+wrote an evidence page. `mlmaint check` without `--alert` now prints its runs and
+stores none; with `--alert` they are stored and count, as a scheduled cycle's do.
 """
 
 from __future__ import annotations
@@ -35,8 +38,7 @@ def test_checks_by_hand_never_make_a_failing_streak(tmp_path: Path) -> None:
             assert model_id is not None
             now = datetime.now(UTC)
             assert _streaks(session, model_id, None, now).get(CheckKind.DRIFT, []) == []
-            stored = session.scalars(select(CheckRun.backfill).where(CheckRun.kind == "drift"))
-            assert list(stored) == [True] * 4
+            assert session.scalars(select(CheckRun.id)).all() == []
         # With --alert the run is news: it counts, as a scheduled cycle's does.
         assert print_check(settings, "bench", echo=quiet, alert=True) == 1
         with ctx.sessions() as session:

@@ -57,12 +57,22 @@ def test_check_prints_segments_in_order_and_says_why_one_is_not_checked(
     flat = " ".join(printed.output.split())
     # What fired on the whole model, in the alert's words (trial of issue 19: only the
     # segments' findings were printed).
-    assert "firing: - drift of age, Wasserstein distance (normed) " in flat, printed.output
+    # A past window fires nothing (--alert would be refused): its findings are alerting.
+    heading = "alerting (no alert fired: see --alert):"
+    assert f"{heading} - drift of age, Wasserstein distance (normed) " in flat, printed.output
     # Each alert a "- " item; its continuation lines indented under its words.
-    body = printed.output.split("\nfiring:\n", 1)[1].split("\nsegment ", 1)[0].splitlines()
+    body = printed.output.split(f"\n{heading}\n", 1)[1].split("\nsegment ", 1)[0].splitlines()
     assert body[0].startswith("  - ") and all(line.startswith(("  - ", "    ")) for line in body), (
         printed.output
     )
+    # A segment's findings stand under its own line, not under the last segment's.
+    out = printed.output.splitlines()
+    heads = [n for n, line in enumerate(out) if line.startswith("segment ")]
+    for n, nxt in zip(heads, [*heads[1:], len(out)], strict=True):
+        label = out[n].split(":")[0].removeprefix("segment ")
+        items = [line for line in out[n + 1 : nxt] if line.startswith("  - ")]
+        assert all(line.startswith(f"  - in {label}: ") for line in items), printed.output
+    assert any(line.startswith("  - in region=eu: ") for line in out), printed.output
     lines = [line for line in printed.output.splitlines() if line.startswith("segment ")]
     # The values sorted (eu before us, though us is the reference's most frequent), the
     # one not judged among them, with its reason.
