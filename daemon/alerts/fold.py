@@ -6,9 +6,10 @@ but a message that lists `age` once for the window and once per region reads as
 noise: one model with four drifted columns and three regions made sixteen lines.
 The renderings (text, HTML, Slack) put a segment's item under the whole window's
 item of the same kind, subject and change: `also in 2 segments: region=eu
-(0.31, alert 13), region=us (0.28, alert 14)`. A segment's item with no such
-partner (one region decaying alone) keeps its own line, as does every item of the
-webhook's JSON, which is for machines.
+[CRITICAL] (alert 13): PSI 0.51 above threshold 0.1; region=us [WARNING] (alert
+14): PSI 0.38 above threshold 0.1`, each with its own severity and measure. A
+segment's item with no such partner (one region decaying alone) keeps its own
+line, as does every item of the webhook's JSON, which is for machines.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from daemon.alerts.message import AlertItem, Change
-from daemon.tables import fmt_value
 
 # Between a segment and its subject in an item's subject: "region=eu/age"
 # (daemon/checking/findings.py SEGMENT_SEP).
@@ -34,15 +34,19 @@ class Line:
     segments: tuple[tuple[str, AlertItem], ...] = ()
 
     def also(self) -> str | None:
-        """ "also in 2 segments: region=eu (0.31, alert 13), region=us (alert 14)"."""
+        """ "also in 2 segments: region=eu [CRITICAL] (alert 13): K-S p_value 1.5e-38
+        below threshold 0.00125; region=us [WARNING] (alert 14): ..." — each segment's
+        own severity and measure, in its alert's words less what the line says."""
         if not self.segments:
             return None
+        head = self.item.summary.split(",")[0]  # "drift of age"
         parts = []
         for label, item in self.segments:
-            value = f"{fmt_value(item.value)}, " if item.value is not None else ""
-            parts.append(f"{label} ({value}alert {item.alert_id})")
+            words = item.summary.removeprefix(f"in {label}: ")
+            words = words.removeprefix(f"{head}, ")
+            parts.append(f"{label} [{item.mark.upper()}] (alert {item.alert_id}): {words}")
         noun = "segment" if len(parts) == 1 else "segments"
-        return f"also in {len(parts)} {noun}: {', '.join(parts)}"
+        return f"also in {len(parts)} {noun}: {'; '.join(parts)}"
 
 
 def _whole_partner(

@@ -90,22 +90,25 @@ def test_a_segments_repeat_is_told_under_the_whole_windows_item(
     age = next(
         n for n, line in enumerate(lines) if "drift of age" in line and "in region" not in line
     )
+    # Each segment with its own severity (critical, while the window's is a warning).
     assert lines[age + 1].strip() == (
-        f"also in 2 segments: region=eu (0.51, alert {firing['region=eu/age']}), "
-        f"region=us (0.38, alert {firing['region=us/age']})"
+        f"also in 2 segments: region=eu [CRITICAL] (alert {firing['region=eu/age']}): "
+        f"PSI 0.51 above threshold 0.1; region=us [CRITICAL] (alert {firing['region=us/age']}): "
+        "PSI 0.38 above threshold 0.1"
     )
     income = next(n for n, line in enumerate(lines) if "drift of income" in line)
     assert lines[income + 1].strip() == (
-        f"also in 1 segment: region=us (0.17, alert {firing['region=us/income']})"
+        f"also in 1 segment: region=us [WARNING] (alert {firing['region=us/income']}): "
+        "PSI 0.17 above threshold 0.1"
     )
     # The next step still follows each item.
     assert lines[age + 2].strip() and "also in" not in lines[age + 2]
     assert any("in region=latam: drift of tenure" in h for h in heads)
-    assert "also in 2 segments: region=eu" in told["email.html"]
+    assert "also in 2 segments: region=eu [CRITICAL]" in told["email.html"]
     slack = json.loads(told["slack.json"])
     sections = " ".join(str(b["text"]["text"]) for b in slack["blocks"] if b["type"] == "section")
     assert sections.count("drift of age") == 1
-    assert "also in 2 segments: region=eu (0.51" in sections
+    assert "also in 2 segments: region=eu [CRITICAL] (alert" in sections
     # The machine form keeps every alert.
     assert len(json.loads(told["file.json"])["payload"]["items"]) == 6
 
@@ -137,4 +140,7 @@ def test_folding_needs_the_same_subject_kind_and_change_and_finds_a_slash_in_a_v
         (3, []),
         (4, []),
     ]
-    assert lines[0].also() == "also in 1 segment: region=eu/west (0.2, alert 2)"
+    assert (
+        lines[0].also()
+        == "also in 1 segment: region=eu/west [WARNING] (alert 2): region=eu/west/age"
+    )
