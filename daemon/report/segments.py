@@ -24,6 +24,9 @@ from daemon.report.queries import METRIC_COLUMNS, MetricRow, Span, metric_row
 from daemon.store.tables import CheckMetric, CheckRun
 from daemon.tables import fmt_value
 
+# Which kind's measure a segment's latest alerting window is told by, first first.
+_KIND_ORDER = {"performance": 0, "estimated_performance": 1, "drift": 2, "quality": 3}
+
 
 @dataclass(kw_only=True)
 class _Run:
@@ -51,7 +54,9 @@ def _said(run: _Run) -> str:
     side = "above"
     if m.value is not None and m.threshold is not None and m.value <= m.threshold:
         side = "at" if m.value == m.threshold else "below"
-    subject = m.subject if m.name in ("value", m.subject) else f"{m.subject} {m.name}"
+    # The statistic as the check names it ("Z-test p_value"), not its short key ("z").
+    what = m.detail if m.detail and not m.detail.startswith("baseline") else m.name
+    subject = m.subject if m.name in ("value", m.subject) else f"{m.subject} {what}"
     return (
         f"{run.kind}: {subject} {fmt_value(m.value)} {side} threshold "
         f"{fmt_value(m.threshold)} ({when})"
@@ -71,7 +76,12 @@ def rows_of(runs: Sequence[_Run]) -> tuple[SegmentRow, ...]:
             alerting_ends = {r.window_end for r in mine if r.kind == kind and r.alerting}
             if alerting_ends:
                 alerting[kind] = len(alerting_ends)
-        latest = max((r for r in mine if r.alerting), key=lambda r: r.window_end, default=None)
+        # The latest alerting window; in it, a decay before a drift (what people act on).
+        latest = max(
+            (r for r in mine if r.alerting),
+            key=lambda r: (r.window_end, -_KIND_ORDER.get(r.kind, len(_KIND_ORDER))),
+            default=None,
+        )
         out.append(
             SegmentRow(
                 segment=segment,

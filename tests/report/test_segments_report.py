@@ -55,3 +55,41 @@ def test_a_backfilled_week_shows_each_segments_windows_and_latest_alert(
     html = built.path.read_text(encoding="utf-8")
     assert "<h4>Segments</h4>" in html
     assert "region=apac" in html and apac.alerting_windows in html
+
+
+def test_a_segments_latest_alert_is_told_by_its_decay_and_its_statistics_name() -> None:
+    from datetime import UTC, datetime
+
+    from daemon.report.queries import MetricRow
+    from daemon.report.segments import _Run, rows_of
+
+    end = datetime(2026, 12, 7, tzinfo=UTC)
+    z = MetricRow(
+        subject="prediction",
+        name="z",
+        value=0.0,
+        threshold=0.00125,
+        alerting=True,
+        detail="Z-test p_value",
+    )
+    auc = MetricRow(
+        subject="roc_auc",
+        name="value",
+        value=0.40,
+        threshold=0.53,
+        alerting=True,
+        detail="baseline 0.7",
+    )
+    drift = _Run(segment="region=east", kind="drift", alerting=True, window_end=end, metrics=[z])
+    decay = _Run(
+        segment="region=east", kind="performance", alerting=True, window_end=end, metrics=[auc]
+    )
+    [both] = rows_of([drift, decay])
+    assert both.latest == (
+        "performance: roc_auc 0.4 below threshold 0.53 (window ending 2026-12-07 00:00)"
+    )
+    [alone] = rows_of([drift])
+    assert alone.latest == (
+        "drift: prediction Z-test p_value 0 below threshold 0.00125 "
+        "(window ending 2026-12-07 00:00)"
+    )
