@@ -149,7 +149,7 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
     broken.write_text("[store\nurl=")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(broken)
-    with pytest.raises(ConfigError, match="file not found"):
+    with pytest.raises(ConfigError, match=r"file not found: /.*\(give the file with --config"):
         load_config(tmp_path / "absent.toml")
 
 

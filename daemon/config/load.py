@@ -242,7 +242,13 @@ def _read(path: Path) -> dict[str, object]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
-        raise ConfigError(str(path), ["file not found"]) from exc
+        raise ConfigError(
+            str(path),
+            [
+                f"file not found: {path.resolve()} (give the file with --config PATH or "
+                f"{CONFIG_ENV}=PATH)"
+            ],
+        ) from exc
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
     try:
