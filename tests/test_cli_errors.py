@@ -52,3 +52,27 @@ def test_frameworks_without_environments_says_nothing_was_scanned(tmp_path: Path
     done = CliRunner().invoke(main, ["--config", str(config), "frameworks"])
     assert done.exit_code == 0, done.output
     assert "no environment scanned: none is configured" in done.output
+
+
+def test_a_list_written_as_a_string_is_told_in_tomls_words(tmp_path: Path) -> None:
+    from daemon.config import ConfigError, parse_config
+
+    data = {
+        "store": {"url": f"sqlite:///{tmp_path / 'store.db'}"},
+        "models": [
+            {
+                "name": "churn",
+                "source": {"kind": "http"},
+                "schema": {"numeric": ["age"], "categorical": ["region"]},
+                "reference": {"kind": "file", "path": str(tmp_path / "ref.csv")},
+                "checks": {"segments": "region"},
+            }
+        ],
+    }
+    try:
+        parse_config(data, "config.toml")
+    except ConfigError as exc:
+        said = str(exc)
+    else:
+        raise AssertionError("segments = 'region' was accepted")
+    assert "checks.segments: expected a list, e.g. [\"region\"], got 'region'" in said, said

@@ -74,6 +74,10 @@ def _describe(error: Mapping[str, object]) -> str:
         return f"unknown kind {ctx.get('tag')!r}, expected one of {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
         return "missing 'kind'"
+    if kind in ("tuple_type", "list_type", "set_type", "frozen_set_type"):
+        # TOML's words, not Python's: a list in brackets.
+        example = f"[{found!r}]".replace("'", '"') if isinstance(found, str) else '["..."]'
+        return f"expected a list, e.g. {example}, got {found!r}"
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if kind == "value_error" or isinstance(found, dict):
         return message
