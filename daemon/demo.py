@@ -206,8 +206,9 @@ def run_demo(workdir: Path, *, days: int = 42, seed: int = 7, serve_port: int | 
 
 def _replay(workdir: Path, *, days: int, seed: int, serve_port: int | None) -> int:
     from daemon.api import ApiServer
+    from daemon.replay import replay
     from daemon.retraining.versions import register_initial_version
-    from daemon.schedule import JobRunner, replay
+    from daemon.schedule import JobRunner
     from daemon.service_http import add_page
     from daemon.stages import build_jobs
 

@@ -19,7 +19,6 @@ soak benchmark use: the live daemon and the replay call the same functions.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import logging
 import threading
 import time
@@ -43,7 +42,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from daemon.cadence import cycle_start, misfire_grace, next_fire_time, period, trigger_for
+from daemon.cadence import cycle_start, misfire_grace, period, trigger_for
 from daemon.runs import RUNNING, RunOutcome, SchedulerStats
 from daemon.stages import JobFn, JobSpec, Stage, job_function, job_id
 from daemon.store.engine import transaction
@@ -332,8 +331,12 @@ class Scheduler:
         self.jobs: tuple[JobSpec, ...] = ()
         # The jobs the last install ran at once because their current cycle had not run.
         self.caught_up: frozenset[str] = frozenset()
-        # Per model, its jobs due at start that wait for its sampling due at start.
+        # Per model, its jobs due at start that wait for its sampling due at start; the
+        # models whose checks due at start wait for their first-start backfill too (the
+        # first alert's causes read the history it fills), and those checks.
         self._after_sampling: dict[str, tuple[str, ...]] = {}
+        self._after_backfill: set[str] = set()
+        self._held_for_backfill: dict[str, str] = {}
         self._held_lock = threading.Lock()
         runner.on_done = self._released
         self._aps = BackgroundScheduler(
@@ -381,9 +384,17 @@ class Scheduler:
                 event.traceback,
             )
 
-    def start(self, jobs: tuple[JobSpec, ...], now: datetime | None = None) -> None:
-        """Start with `jobs`; the ones whose current cycle was missed run once at once."""
+    def start(
+        self,
+        jobs: tuple[JobSpec, ...],
+        now: datetime | None = None,
+        *,
+        after_backfill: tuple[str, ...] = (),
+    ) -> None:
+        """Start with `jobs`; the ones whose current cycle was missed run once at once
+        (a model's checks among them, after `backfill_settled` for `after_backfill`)."""
         now = now or datetime.now(UTC)
+        self._after_backfill = set(after_backfill)
         self._aps.add_job(
             self._beat,
             IntervalTrigger(seconds=self.heartbeat_every, timezone=UTC),
@@ -447,9 +458,25 @@ class Scheduler:
         """After a model's sampling: its jobs held at start run now."""
         if spec.stage is not Stage.SAMPLE or spec.model is None:
             return
+        checks = job_id(Stage.CHECKS, spec.model)
         with self._held_lock:
             held = self._after_sampling.pop(spec.model, ())
-        for held_id in held:
+            if spec.model in self._after_backfill and checks in held:
+                self._held_for_backfill[spec.model] = checks
+                held = tuple(h for h in held if h != checks)
+        self._run_now(held)
+
+    def backfill_settled(self, model: str) -> None:
+        """A model's first-start backfill is done (or given up): its checks held run now."""
+        with self._held_lock:
+            self._after_backfill.discard(model)
+            held = self._held_for_backfill.pop(model, None)
+        self._run_now(() if held is None else (held,))
+
+    def _run_now(self, job_ids: tuple[str, ...]) -> None:
+        if not self._aps.running:
+            return  # shut down meanwhile (a demotion stops the backfill too)
+        for held_id in job_ids:
             with contextlib.suppress(JobLookupError):  # removed by a reload meanwhile
                 self._aps.modify_job(held_id, next_run_time=datetime.now(UTC))
 
@@ -464,37 +491,3 @@ class Scheduler:
     def shutdown(self) -> None:
         if self._aps.running:
             self._aps.shutdown(wait=False)
-
-
-# --------------------------------------------------------------------------- replay
-
-
-def replay(
-    runner: JobRunner,
-    jobs: tuple[JobSpec, ...],
-    start: datetime,
-    end: datetime,
-    on_run: Callable[[JobSpec, datetime, RunOutcome], None] | None = None,
-) -> int:
-    """Run `jobs` at their fire times from `start` to `end` in simulated time.
-
-    Jobs fire in time order, ties in config order; each gets the simulated time as
-    `now`. Returns how many runs happened. The demo and the soak benchmark use it.
-    """
-    pending: list[tuple[datetime, int]] = []
-    for index, spec in enumerate(jobs):
-        fire = next_fire_time(runner.trigger(spec), start)
-        if fire is not None and fire <= end:
-            heapq.heappush(pending, (fire, index))
-    count = 0
-    while pending:
-        fire, index = heapq.heappop(pending)
-        spec = jobs[index]
-        outcome = runner(spec, fire)
-        count += 1
-        if on_run is not None:
-            on_run(spec, fire, outcome)
-        following = next_fire_time(runner.trigger(spec), fire + timedelta(microseconds=1))
-        if following is not None and following <= end:
-            heapq.heappush(pending, (following, index))
-    return count

@@ -269,7 +269,7 @@ class Service:
             workers=self.settings.service.workers,
             heartbeat=max(0.2, min(5.0, stall / 4)),
         )
-        self.scheduler.start(jobs)
+        self.scheduler.start(jobs, after_backfill=tuple(backfill))
         self.role = "leader"
         log.info("leader (%s): scheduler started with %d job(s)", self._lock_name(), len(jobs))
         self._status(f"leader: {len(jobs)} job(s) scheduled")
@@ -283,7 +283,12 @@ class Service:
                 return done + (job_id(Stage.SAMPLE, name) not in due)
 
             self.backfill = BackgroundBackfill(
-                self.ctx, backfill, datetime.now(UTC), lock=runner.model_lock, sampled=sampled
+                self.ctx,
+                backfill,
+                datetime.now(UTC),
+                lock=runner.model_lock,
+                sampled=sampled,
+                on_settled=self.scheduler.backfill_settled,
             ).start()
 
     def _demote(self, reason: str) -> None:

@@ -386,8 +386,12 @@ class BackgroundBackfill:
         sampled: Callable[[str], int] | None = None,
         wait: timedelta = timedelta(minutes=10),
         attempts: int = 3,
+        on_settled: Callable[[str], None] | None = None,
     ) -> None:
         self.ctx = ctx
+        # Told each model once its backfill is done or given up (the scheduler runs its
+        # checks held at start then), and every model left when the backfill stops.
+        self.on_settled = on_settled or (lambda _name: None)
         self.models = tuple(models)
         self.now = now
         self.lock = lock
@@ -404,6 +408,14 @@ class BackgroundBackfill:
         return self
 
     def _run(self) -> None:
+        left = list(self.models)
+        try:
+            self._fill_all(left)
+        finally:
+            for name in left:
+                self.on_settled(name)
+
+    def _fill_all(self, left: list[str]) -> None:
         done: list[Backfill] = []
         # Per pending model: the successful samplings its last try saw (None: not
         # tried yet), and its failed tries.
@@ -428,6 +440,8 @@ class BackgroundBackfill:
                 seen[name] = samplings
                 if self._fill(name, samplings, failures, done):
                     del seen[name]
+                    left.remove(name)
+                    self.on_settled(name)
                 self.results = tuple(done)
             if seen:
                 self._stop.wait(self.POLL_S)

@@ -126,8 +126,9 @@ def soak(days: int, drift_day: int) -> tuple[list[Day], int]:
     from daemon.api import ApiServer
     from daemon.config import load_config
     from daemon.jobs import JobContext
+    from daemon.replay import replay
     from daemon.retraining.versions import register_initial_version
-    from daemon.schedule import JobRunner, replay
+    from daemon.schedule import JobRunner
     from daemon.stages import build_jobs
     from daemon.store import migrate
 

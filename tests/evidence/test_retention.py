@@ -22,11 +22,12 @@ from daemon.config import ConfigError, Settings, parse_config
 from daemon.evidence.retention import SWEPT, doomed, evidence_files, sweep
 from daemon.evidence.write import evidence_dir, evidently_path, page_path
 from daemon.jobs import JobContext
+from daemon.replay import replay
 from daemon.report import http
 from daemon.retention import SweepAllOutcome
 from daemon.runs import RunOutcome
 from daemon.sampling.outcomes import PurgeOutcome
-from daemon.schedule import JobRunner, replay
+from daemon.schedule import JobRunner
 from daemon.stages import JobFn, Stage, build_jobs, job_function
 from daemon.store.tables import CheckRun, JobHistory
 from tests.evidence.frames import END

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from checks.interface import Status
 from daemon.config import Schedule, parse_config
 from daemon.jobs import JobContext
+from daemon.replay import replay
 from daemon.report import http
 from daemon.report.deliver import BuiltReport, build_report, run_report_command
 from daemon.report.gather import gather
@@ -22,7 +23,7 @@ from daemon.report.queries import load_runs
 from daemon.report.render import render_report, render_text
 from daemon.report.weeks import parse_week
 from daemon.runs import RunOutcome
-from daemon.schedule import JobRunner, replay
+from daemon.schedule import JobRunner
 from daemon.stages import JobFn, JobSpec, Stage
 from daemon.store.tables import CheckRun, JobRun, Model
 from tests.checks.frames import churn_settings

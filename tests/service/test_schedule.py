@@ -21,12 +21,13 @@ from daemon.config import Schedule, Settings, load_config, parse_config
 from daemon.frameworks.job import scan_frameworks
 from daemon.frameworks.verify import verify_scheduled
 from daemon.jobs import JobContext
+from daemon.replay import replay
 from daemon.report.deliver import weekly_report
 from daemon.retention import apply_retention, sweep_all
 from daemon.retraining.job import poll_jobs, retrain_policy
 from daemon.runs import RunOutcome
 from daemon.sampling import ingest_labels, sample_predictions
-from daemon.schedule import JobRunner, Scheduler, missed_cycles, replay
+from daemon.schedule import JobRunner, Scheduler, missed_cycles
 from daemon.service import Service
 from daemon.stages import JobFn, JobSpec, Stage, _global, _per_model, build_jobs, job_function
 from daemon.store.tables import JobRun, Model
@@ -481,3 +482,43 @@ def test_after_a_catch_up_an_interval_job_fires_on_its_grid_again(
     assert ran, "the missed cycle was not caught up"
     assert following is not None
     assert following == ran[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def test_at_first_start_a_models_checks_wait_for_its_backfill_too(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    """The first alert's causes read the windows the first-start backfill fills: a model
+    being backfilled runs its checks due at start once the backfill has settled (a new
+    user's trial: the first alert said "too few checked windows (1 of at least 3)")."""
+    events: list[tuple[str, str | None]] = []
+
+    def resolve(stage: Stage) -> JobFn:
+        def job(ctx: JobContext, model: str | None, now: datetime) -> object:
+            events.append((stage.value, model))
+            return None
+
+        return job  # type: ignore[return-value]
+
+    runner = JobRunner(_ctx(engine, session_factory), resolve=resolve)
+    hourly = Schedule(every=timedelta(hours=1))
+    jobs = tuple(
+        JobSpec(stage=stage, model=model, schedule=hourly)
+        for model in ("buyer", "seller")
+        for stage in (Stage.CHECKS, Stage.SAMPLE)
+    )
+    scheduler = Scheduler(runner, workers=4, heartbeat=0.2)
+    scheduler.start(jobs, after_backfill=("buyer",))
+    try:
+        deadline = time.monotonic() + 10
+        while sum(runner.stats.runs.values()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        before = list(events)
+        scheduler.backfill_settled("buyer")
+        while sum(runner.stats.runs.values()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown()
+    assert ("checks", "seller") in before and ("sample", "buyer") in before, before
+    assert ("checks", "buyer") not in before, before
+    assert events[-1] == ("checks", "buyer"), events
