@@ -51,28 +51,10 @@ def crontab_weekdays(field: str) -> str:
     return ",".join(dict.fromkeys(days))
 
 
-class GridIntervalTrigger(IntervalTrigger):  # type: ignore[misc]  # APScheduler 3 has no types
-    """An interval that stays on its grid after a run off it.
-
-    APScheduler's interval counts from the previous fire time: a job caught up at
-    start (02:04:04, its 02:00 cycle missed) then ran at 02:09:04, 02:14:04, ...
-    while its runs were filed under the grid's cycles, and the 02:05 cycle never ran
-    at 02:05. The fire after any run is the first grid point after it.
-    """
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        if previous_fire_time is None:
-            return super().get_next_fire_time(None, now)  # type: ignore[no-any-return]
-        after = previous_fire_time + timedelta(microseconds=1)
-        return super().get_next_fire_time(None, after)  # type: ignore[no-any-return]
-
-
 def trigger_for(schedule: Schedule) -> BaseTrigger:
     """The APScheduler trigger of a config Schedule, always with an explicit time zone."""
     if schedule.every is not None:
-        return GridIntervalTrigger(
+        return IntervalTrigger(
             seconds=schedule.every.total_seconds(), start_date=GRID_EPOCH, timezone=UTC
         )
     assert schedule.cron is not None  # a Schedule holds exactly one of the two

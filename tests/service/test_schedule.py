@@ -455,35 +455,6 @@ def test_at_start_a_models_sampling_runs_before_its_checks(
     assert scheduler.caught_up == {job.id for job in jobs}
 
 
-def test_after_a_catch_up_an_interval_job_fires_on_its_grid_again(
-    engine: Engine, session_factory: sessionmaker[Session]
-) -> None:
-    """Caught up at start (its cycle missed), a job's next run is the grid's next point:
-    it ran one interval after the catch-up instead, off every cycle (a new user's trial:
-    the 02:05 cycle of a 5-minute job ran at 02:09:03)."""
-    ran = []
-
-    def job(ctx: JobContext, model: str | None, now: datetime) -> object:
-        ran.append(datetime.now(UTC))
-        return None
-
-    runner = JobRunner(_ctx(engine, session_factory), resolve=lambda _stage: job)  # type: ignore[arg-type, return-value]
-    spec = JobSpec(stage=Stage.DELIVER, model=None, schedule=Schedule(every=timedelta(hours=1)))
-    scheduler = Scheduler(runner, workers=1, heartbeat=0.2)
-    scheduler.start((spec,))
-    try:
-        deadline = time.monotonic() + 10
-        while not ran and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
-        following = scheduler.next_runs()[spec.id]
-    finally:
-        scheduler.shutdown()
-    assert ran, "the missed cycle was not caught up"
-    assert following is not None
-    assert following == ran[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-
-
 def test_at_first_start_a_models_checks_wait_for_its_backfill_too(
     engine: Engine, session_factory: sessionmaker[Session]
 ) -> None:
